@@ -1,0 +1,53 @@
+//! JWT claims of the two credentials (DESIGN.md, "Tokens").
+//!
+//! - Queue token: HS256 with the gateway secret; `kind: "queue"`.
+//! - Pass: EdDSA (Ed25519) with a `kid` from `/.well-known/jwks.json`; `kind: "pass"`.
+//!
+//! `aud` is the event id; verifiers pin the algorithm and the audience.
+
+use crate::ids::TicketId;
+use serde::{Deserialize, Serialize};
+
+/// Which credential a token is. A queue token is never accepted where a pass is needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    /// Proves a place in the queue.
+    Queue,
+    /// Admits its holder to reserve seats.
+    Pass,
+}
+
+/// Claims of a queue token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueClaims {
+    /// Ticket id.
+    pub sub: TicketId,
+    /// Event id (text).
+    pub aud: String,
+    /// Arrival number: the ticket's score in the waiting set.
+    pub seq: u64,
+    /// Issued at, Unix seconds.
+    pub iat: i64,
+    /// Expires at, Unix seconds.
+    pub exp: i64,
+    /// Always [`TokenKind::Queue`].
+    pub kind: TokenKind,
+}
+
+/// Claims of a pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassClaims {
+    /// Ticket id.
+    pub sub: TicketId,
+    /// Event id (text).
+    pub aud: String,
+    /// Unique pass id.
+    pub jti: String,
+    /// Issued at, Unix seconds.
+    pub iat: i64,
+    /// Expires at, Unix seconds (`admitted_at + pass_ttl_seconds`).
+    pub exp: i64,
+    /// Always [`TokenKind::Pass`].
+    pub kind: TokenKind,
+}

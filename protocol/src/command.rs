@@ -1,0 +1,187 @@
+//! Commands: what the gateway asks a worker shard to do.
+//!
+//! Published to exchange `{ns}.commands` with routing key `shard.{shard_of(event_id)}`,
+//! `correlation_id` = request id, `reply_to` = the gateway's reply queue, JSON body of a
+//! [`CommandMessage`]. Messages are versioned (`"version": "1"`), so a worker can refuse
+//! or translate a version it does not know instead of misreading it.
+
+use crate::event::{EventPatch, EventSpec};
+use crate::ids::{EventId, HoldId, RequestId, TicketId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A versioned command message (the AMQP body).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version")]
+pub enum CommandMessage {
+    /// Version 1.
+    #[serde(rename = "1")]
+    V1(Envelope),
+}
+
+impl CommandMessage {
+    /// The envelope, whatever the version.
+    pub fn envelope(&self) -> &Envelope {
+        match self {
+            CommandMessage::V1(e) => e,
+        }
+    }
+
+    /// Consumes the message into its envelope.
+    pub fn into_envelope(self) -> Envelope {
+        match self {
+            CommandMessage::V1(e) => e,
+        }
+    }
+}
+
+/// Fields common to every command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Unique per HTTP request; replays of the same delivery carry the same id.
+    pub request_id: RequestId,
+    /// The event the command is for (decides the shard).
+    pub event_id: EventId,
+    /// When the gateway published it.
+    pub sent_at: DateTime<Utc>,
+    /// What to do.
+    pub command: Command,
+}
+
+/// An `Idempotency-Key` with the fingerprint of the request it came with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Idempotency {
+    /// The client's key, 1–255 characters.
+    pub key: String,
+    /// Hex SHA-256 of the request body (the same key with another body is refused with
+    /// `422 idempotency_key_reused`).
+    pub fingerprint: String,
+}
+
+/// Which seats a hold asks for (API.md `POST .../holds` body).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum SeatSelection {
+    /// Exactly these seats: `{"seats": ["A-1-1", "A-1-2"]}`.
+    Seats {
+        /// Seat ids `{section}-{row}-{number}`.
+        seats: Vec<String>,
+    },
+    /// Best available `quantity` seats in `section` (adjacent when possible, front rows
+    /// first): `{"section": "A", "quantity": 2}`.
+    Best {
+        /// Section name.
+        section: String,
+        /// Number of seats.
+        quantity: u32,
+    },
+}
+
+/// A command for the worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Command {
+    /// Create the event with this id (admin). Replies `EventCreated`.
+    CreateEvent {
+        /// Validated spec.
+        spec: EventSpec,
+    },
+    /// Change admission, state or hold TTL (admin). Replies `EventUpdated`.
+    UpdateEvent {
+        /// Validated patch.
+        patch: EventPatch,
+    },
+    /// Hold seats for a ticket holding a valid pass. Replies `HoldCreated` or a rejection.
+    Hold {
+        /// The pass holder.
+        ticket_id: TicketId,
+        /// Seats asked for.
+        selection: SeatSelection,
+        /// Optional idempotency key.
+        idempotency: Option<Idempotency>,
+    },
+    /// Confirm (buy) a hold. Replies `OrderConfirmed` or a rejection.
+    Confirm {
+        /// The pass holder; must own the hold.
+        ticket_id: TicketId,
+        /// The hold to confirm.
+        hold_id: HoldId,
+        /// Payment reference from the (mock) payment step.
+        payment_ref: String,
+        /// Optional idempotency key.
+        idempotency: Option<Idempotency>,
+    },
+    /// Release a hold early. Replies `HoldReleased` or a rejection.
+    Release {
+        /// The pass holder; must own the hold.
+        ticket_id: TicketId,
+        /// The hold to release.
+        hold_id: HoldId,
+    },
+}
+
+impl Command {
+    /// Short kind label for logs and metrics: `create_event`, `hold`, ...
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Command::CreateEvent { .. } => "create_event",
+            Command::UpdateEvent { .. } => "update_event",
+            Command::Hold { .. } => "hold",
+            Command::Confirm { .. } => "confirm",
+            Command::Release { .. } => "release",
+        }
+    }
+
+    /// The ticket the command acts for, if any.
+    pub fn ticket_id(&self) -> Option<TicketId> {
+        match self {
+            Command::Hold { ticket_id, .. }
+            | Command::Confirm { ticket_id, .. }
+            | Command::Release { ticket_id, .. } => Some(*ticket_id),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_format_is_versioned_and_tagged() {
+        let m = CommandMessage::V1(Envelope {
+            request_id: RequestId::new(),
+            event_id: EventId::new(),
+            sent_at: Utc::now(),
+            command: Command::Hold {
+                ticket_id: TicketId::new(),
+                selection: SeatSelection::Seats {
+                    seats: vec!["A-1-1".into()],
+                },
+                idempotency: None,
+            },
+        });
+        let v: serde_json::Value = serde_json::to_value(&m).unwrap();
+        assert_eq!(v["version"], "1");
+        assert_eq!(v["command"]["type"], "hold");
+        assert_eq!(v["command"]["selection"]["seats"][0], "A-1-1");
+        let back: CommandMessage = serde_json::from_value(v).unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn unknown_version_is_an_error() {
+        let v = serde_json::json!({"version": "9", "request_id": RequestId::new()});
+        assert!(serde_json::from_value::<CommandMessage>(v).is_err());
+    }
+
+    #[test]
+    fn seat_selection_forms() {
+        let a: SeatSelection = serde_json::from_str(r#"{"seats":["A-1-1"]}"#).unwrap();
+        assert!(matches!(a, SeatSelection::Seats { .. }));
+        let b: SeatSelection = serde_json::from_str(r#"{"section":"A","quantity":2}"#).unwrap();
+        assert!(matches!(b, SeatSelection::Best { quantity: 2, .. }));
+        assert!(serde_json::from_str::<SeatSelection>(r#"{"foo":1}"#).is_err());
+    }
+}

@@ -87,7 +87,7 @@ impl RedisKeys {
         format!("{}:availability", self.event_base(event))
     }
 
-    /// String: JSON [`crate::reply::Hold`] of hold `H`, written when it changes.
+    /// String: JSON [`crate::reply::StoredHold`] of hold `H`, written when it changes.
     pub fn hold(&self, event: &EventId, hold: &crate::ids::HoldId) -> String {
         format!("{}:hold:{hold}", self.event_base(event))
     }

@@ -212,6 +212,16 @@ impl Outcome {
     }
 }
 
+/// A hold as stored in Redis (`RedisKeys::hold`) for `GET /v1/holds/{id}`: the public
+/// view plus its owner, so only the pass holder who made it can read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredHold {
+    /// The ticket that holds it.
+    pub ticket_id: TicketId,
+    /// The public view.
+    pub hold: Hold,
+}
+
 /// The worker's reply message (AMQP body on the reply queue).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reply {

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# THE test command (README; `.ci/run` runs exactly this): every test of the workspace,
+# against real Redis, RabbitMQ and PostgreSQL on loopback.
+#
+# 1. deploy/local/services.sh: installs/starts the services if they do not answer.
+# 2. Drops `anteroom_test_%` databases left over by interrupted test runs.
+# 3. Runs the tests: `cargo nextest run --workspace` plus doc tests when cargo-nextest is
+#    installed, else `cargo test --workspace`. Browser tests will be added here.
+# 4. Prints one closing line `tests: N passed, N failed` and exits non-zero on any failure.
+#
+# Works from any directory, without a TTY (CI=true). Output is also kept in
+# artifacts/test/test.log.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+readonly PG_URL="postgres://postgres:postgres@127.0.0.1:5432"
+readonly LOG_DIR=artifacts/test
+mkdir -p "$LOG_DIR"
+readonly LOG="$LOG_DIR/test.log"
+: >"$LOG"
+
+log() { printf 'test: %s\n' "$*"; }
+
+deploy/local/services.sh
+
+leftovers=$(psql "$PG_URL/postgres" -Atqc \
+    "select datname from pg_database where datname like 'anteroom\_test\_%'")
+if [[ -n $leftovers ]]; then
+    log "dropping $(wc -l <<<"$leftovers") leftover test database(s)"
+    while read -r db; do
+        psql "$PG_URL/postgres" -q -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
+    done <<<"$leftovers"
+fi
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+status=0
+if cargo nextest --version >/dev/null 2>&1; then
+    log "running cargo nextest run --workspace"
+    cargo nextest run --workspace --no-fail-fast 2>&1 | tee -a "$LOG" || status=1
+    log "running doc tests: cargo test --workspace --doc"
+    cargo test --workspace --doc --no-fail-fast 2>&1 | tee -a "$LOG" || status=1
+else
+    log "running cargo test --workspace"
+    cargo test --workspace --no-fail-fast 2>&1 | tee -a "$LOG" || status=1
+fi
+
+# One closing line over every runner's own summary lines:
+#   cargo test: "test result: ok. 12 passed; 0 failed; 1 ignored; ..."
+#   nextest:    "Summary [  3.2s] 40 tests run: 39 passed, 1 failed, 2 skipped"
+read -r passed failed < <(awk '
+    /^test result: / {
+        for (i = 1; i <= NF; i++) {
+            if ($(i + 1) ~ /^passed;?$/) p += $i
+            if ($(i + 1) ~ /^failed;?$/) f += $i
+        }
+    }
+    /^ *Summary \[.*tests? run:/ {
+        for (i = 1; i <= NF; i++) {
+            if ($(i + 1) ~ /^passed,?$/) p += $i
+            if ($(i + 1) ~ /^failed,?$/) f += $i
+        }
+    }
+    END { printf "%d %d\n", p, f }' "$LOG")
+
+if ((status == 0 && failed > 0)); then status=1; fi
+if ((status == 0 && passed == 0)); then
+    log "no test ran"
+    status=1
+fi
+echo
+echo "tests: $passed passed, $failed failed"
+exit "$status"

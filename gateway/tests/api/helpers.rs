@@ -1,0 +1,239 @@
+//! Test harness: a real worker and a real gateway per test, on their own database,
+//! Redis key prefix and AMQP names, against the loopback PostgreSQL, Redis and RabbitMQ.
+//!
+//! `spawn_app()` gives a [`TestApp`] with typed helpers for every API call the tests
+//! make (`fans.rs`, `admin.rs`), token forgery for the auth tests (`tokens.rs`) and
+//! best-effort cleanup of the namespace when the app is dropped (`cleanup.rs`).
+//! Set `TEST_LOG=1` to see the services' logs.
+
+mod cleanup;
+mod fans;
+mod response;
+pub mod tokens;
+
+pub use fans::{select, Fan};
+pub use response::ApiResponse;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use protocol::event::{Admission, EventSpec, Seating, Section};
+use secrecy::SecretString;
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use std::future::Future;
+use std::sync::LazyLock;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Shards per test deployment (small, so each test declares few queues).
+pub const SHARDS: u16 = 2;
+
+static TRACING: LazyLock<()> = LazyLock::new(|| {
+    if std::env::var("TEST_LOG").is_ok() {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .init();
+    }
+});
+
+/// URLs of the real services (overridable for CI).
+pub fn maintenance_db_url() -> String {
+    std::env::var("ANTEROOM_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
+}
+pub fn redis_url() -> String {
+    std::env::var("ANTEROOM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+pub fn amqp_url() -> String {
+    std::env::var("ANTEROOM_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// A running deployment (one worker, one or more gateways) isolated for one test.
+pub struct TestApp {
+    /// `http://127.0.0.1:{port}` of the first gateway.
+    pub address: String,
+    pub client: reqwest::Client,
+    pub admin_key: String,
+    /// HS256 secret of queue tokens (lets tests mint expired/foreign tokens).
+    pub queue_token_secret: String,
+    /// Ed25519 seed of passes (lets tests mint expired passes with the real key).
+    pub pass_seed: [u8; 32],
+    /// Redis prefix and AMQP namespace.
+    pub namespace: String,
+    pub db_name: String,
+    /// URL of this test's own database.
+    pub db_url: String,
+    /// Settings the first gateway was built with (clone to start another replica).
+    pub gateway_settings: gateway::Settings,
+    pool: PgPool,
+    cancel: CancellationToken,
+}
+
+/// Starts a worker and a gateway with the default test settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts a worker and a gateway; `customize` may change the gateway's settings.
+pub async fn spawn_app_with(customize: impl FnOnce(&mut gateway::Settings)) -> TestApp {
+    LazyLock::force(&TRACING);
+    let id = Uuid::new_v4().simple().to_string();
+    let namespace = format!("t{id}");
+    let db_name = format!("anteroom_test_{id}");
+    let db_url = create_database(&db_name).await;
+
+    let admin_key = hex::encode(rand::random::<[u8; 24]>());
+    let queue_token_secret = hex::encode(rand::random::<[u8; 32]>());
+    let pass_seed: [u8; 32] = rand::random();
+    let cancel = CancellationToken::new();
+
+    let worker_settings = worker::Settings {
+        database_url: SecretString::from(db_url.clone()),
+        redis_url: redis_url(),
+        amqp_url: amqp_url(),
+        namespace: namespace.clone(),
+        shards: SHARDS,
+        metrics_port: 0,
+        ..Default::default()
+    };
+    let worker = worker::Application::build(worker_settings)
+        .await
+        .expect("Failed to build the worker");
+    tokio::spawn(worker.run_until_stopped(cancel.child_token()));
+
+    let mut settings = gateway::Settings {
+        host: "127.0.0.1".into(),
+        port: 0,
+        redis_url: redis_url(),
+        amqp_url: amqp_url(),
+        namespace: namespace.clone(),
+        shards: SHARDS,
+        admin_key: SecretString::from(admin_key.clone()),
+        queue_token_secret: SecretString::from(queue_token_secret.clone()),
+        pass_signing_key: SecretString::from(hex::encode(pass_seed)),
+        reply_timeout_ms: 10_000,
+        admit_interval_ms: 50,
+        ..Default::default()
+    };
+    customize(&mut settings);
+    let pool = PgPool::connect(&db_url)
+        .await
+        .expect("Failed to connect to the test database");
+    let mut app = TestApp {
+        address: String::new(),
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        admin_key,
+        queue_token_secret,
+        pass_seed,
+        namespace,
+        db_name,
+        db_url,
+        gateway_settings: settings.clone(),
+        pool,
+        cancel,
+    };
+    app.address = app.spawn_gateway(settings).await;
+    app
+}
+
+async fn create_database(name: &str) -> String {
+    let maintenance = maintenance_db_url();
+    let mut conn = PgConnection::connect(&maintenance)
+        .await
+        .expect("Failed to connect to PostgreSQL (maintenance database)");
+    conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+        .await
+        .expect("Failed to create the test database");
+    let base = maintenance
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_owned())
+        .unwrap_or(maintenance);
+    format!("{base}/{name}")
+}
+
+impl TestApp {
+    /// Starts one more gateway replica with `settings`; returns its base URL.
+    pub async fn spawn_gateway(&self, settings: gateway::Settings) -> String {
+        let app = gateway::Application::build(settings)
+            .await
+            .expect("Failed to build the gateway");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped(self.cancel.child_token()));
+        address
+    }
+
+    /// The test's own database, for direct checks.
+    pub fn sql(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// `{address}{path}` on the first gateway.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        cleanup::run_blocking(self.namespace.clone(), self.db_name.clone());
+    }
+}
+
+/// Polls `probe` until it returns `Some`, panicking with `what` after `deadline`.
+pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        if tokio::time::Instant::now() >= until {
+            panic!("timed out after {deadline:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// An event that is open now: one section `A` of `rows` × `seats_per_row` at 150.00,
+/// fast admission (60000/min, 5000 active), passes of 10 min, holds of 5 min, 4 seats
+/// per hold. Tests change fields as they need.
+pub fn open_event_spec(rows: u32, seats_per_row: u32) -> EventSpec {
+    EventSpec {
+        name: "Winter Concert, Day 1".into(),
+        venue: "Olympic Hall".into(),
+        timezone: "Asia/Seoul".into(),
+        opens_at: minutes_ago(1),
+        prequeue_opens_at: None,
+        admission: Admission {
+            rate_per_minute: 60_000,
+            max_active: 5_000,
+            pass_ttl_seconds: 600,
+        },
+        hold_ttl_seconds: 300,
+        max_seats_per_hold: 4,
+        seating: Seating {
+            sections: vec![Section {
+                name: "A".into(),
+                rows,
+                seats_per_row,
+                price_cents: 15_000,
+            }],
+        },
+    }
+}
+
+/// `now - minutes` in +09:00.
+pub fn minutes_ago(minutes: i64) -> DateTime<FixedOffset> {
+    let seoul = FixedOffset::east_opt(9 * 3600).unwrap();
+    (Utc::now() - chrono::Duration::minutes(minutes)).with_timezone(&seoul)
+}

@@ -1,1 +1,2 @@
-//! placeholder
+//! Anteroom worker (library).
+pub mod engine;

@@ -1,0 +1,207 @@
+//! The shard engine: all events of one shard, and `apply(command) -> (outcome, effects)`.
+//!
+//! Deterministic: time (`now`) and randomness (`rng`, for new ids and shuffle seeds) are
+//! passed in by the shell, so the same inputs always give the same outcome and effects.
+//! Before a command touches an event, holds due at `now` are expired first, so a hold
+//! is gone exactly at its deadline even if the expiry tick has not run yet.
+
+use super::admin;
+use super::effect::{CommandResult, Effect};
+use super::event::EventState;
+use super::reserve;
+use chrono::{DateTime, Utc};
+use protocol::command::{Command, Envelope, Idempotency};
+use protocol::ids::{EventId, TicketId};
+use protocol::reply::{ErrorCode, Outcome};
+use rand::RngCore;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Availability snapshot versions of a session start at `epoch << SNAPSHOT_EPOCH_SHIFT`,
+/// so a new owner's snapshots always supersede the previous owner's.
+pub const SNAPSHOT_EPOCH_SHIFT: u32 = 40;
+
+/// The state of every event of one shard.
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    snapshot_base: u64,
+    events: HashMap<EventId, EventState>,
+}
+
+impl Engine {
+    /// An empty engine for a session with fencing epoch `epoch`.
+    pub fn new(epoch: u64) -> Self {
+        Self {
+            snapshot_base: epoch << SNAPSHOT_EPOCH_SHIFT,
+            events: HashMap::new(),
+        }
+    }
+
+    /// First availability snapshot version for events of this session.
+    pub fn snapshot_base(&self) -> u64 {
+        self.snapshot_base
+    }
+
+    /// Adds (or replaces) an event's state, e.g. one rebuilt from PostgreSQL.
+    pub fn insert(&mut self, event: EventState) {
+        self.events.insert(event.config.id, event);
+    }
+
+    /// The state of `id`.
+    pub fn event(&self, id: &EventId) -> Option<&EventState> {
+        self.events.get(id)
+    }
+
+    /// Mutable state of `id` (availability snapshots bump a version).
+    pub fn event_mut(&mut self, id: &EventId) -> Option<&mut EventState> {
+        self.events.get_mut(id)
+    }
+
+    /// Every event of the shard.
+    pub fn events(&self) -> impl Iterator<Item = &EventState> {
+        self.events.values()
+    }
+
+    /// Active holds over all events.
+    pub fn holds_active(&self) -> u64 {
+        self.events.values().map(|e| e.counts.holds_active).sum()
+    }
+
+    /// Expires every hold of every event whose deadline is at or before `now`.
+    pub fn expire_due(&mut self, now: DateTime<Utc>, out: &mut Vec<Effect>) {
+        for ev in self.events.values_mut() {
+            ev.expire_due(now, out);
+        }
+    }
+
+    /// Decides `env` at `now`, appending its effects to `out` (the last one is always
+    /// `Effect::Result`, except for a recent replay, which changes nothing). Never
+    /// panics on any input: bad commands become `Outcome::Rejected`.
+    pub fn apply<R: RngCore + ?Sized>(
+        &mut self,
+        env: &Envelope,
+        now: DateTime<Utc>,
+        rng: &mut R,
+        out: &mut Vec<Effect>,
+    ) -> Outcome {
+        let (outcome, key) = match self.events.get_mut(&env.event_id) {
+            Some(ev) => {
+                ev.expire_due(now, out);
+                if let Some(o) = ev.recent.get(&env.request_id) {
+                    return o.clone();
+                }
+                decide(ev, env, now, rng, out)
+            }
+            None => match &env.command {
+                Command::CreateEvent { spec } => {
+                    match admin::create(env.event_id, spec, now, rng, self.snapshot_base) {
+                        Ok(ev) => {
+                            let outcome = Outcome::EventCreated(Box::new(ev.config.clone()));
+                            out.push(Effect::EventCreated(Box::new(ev.config.clone())));
+                            self.events.insert(env.event_id, ev);
+                            (outcome, None)
+                        }
+                        Err(rejection) => (rejection, None),
+                    }
+                }
+                _ => (
+                    Outcome::rejected(ErrorCode::NotFound, "no such event"),
+                    None,
+                ),
+            },
+        };
+        if let Some(ev) = self.events.get_mut(&env.event_id) {
+            ev.recent.insert(env.request_id, outcome.clone());
+        }
+        out.push(Effect::Result(Box::new(CommandResult {
+            request_id: env.request_id,
+            event_id: env.event_id,
+            ticket_id: env.command.ticket_id(),
+            kind: env.command.kind(),
+            idempotency: key,
+            outcome: outcome.clone(),
+        })));
+        outcome
+    }
+}
+
+/// Decides a command for an existing event. Returns the outcome and the idempotency key
+/// the request established (to store with its result).
+fn decide<R: RngCore + ?Sized>(
+    ev: &mut EventState,
+    env: &Envelope,
+    now: DateTime<Utc>,
+    rng: &mut R,
+    out: &mut Vec<Effect>,
+) -> (Outcome, Option<Idempotency>) {
+    match &env.command {
+        Command::CreateEvent { .. } => (
+            Outcome::rejected(
+                ErrorCode::InvalidField,
+                "an event with this id already exists",
+            ),
+            None,
+        ),
+        Command::UpdateEvent { patch } => (admin::update(ev, patch, now, out), None),
+        Command::Hold {
+            ticket_id,
+            selection,
+            idempotency,
+        } => keyed(ev, *ticket_id, idempotency.as_ref(), |ev| {
+            reserve::hold(ev, *ticket_id, selection, now, rng, out)
+        }),
+        Command::Confirm {
+            ticket_id,
+            hold_id,
+            payment_ref,
+            idempotency,
+        } => keyed(ev, *ticket_id, idempotency.as_ref(), |ev| {
+            reserve::confirm(ev, *ticket_id, *hold_id, payment_ref, now, rng, out)
+        }),
+        Command::Release { ticket_id, hold_id } => {
+            (reserve::release(ev, *ticket_id, *hold_id, now, out), None)
+        }
+    }
+}
+
+/// Idempotency (per event, ticket and key): the same key with the same fingerprint gets
+/// the first outcome again; with another fingerprint `422 idempotency_key_reused`;
+/// a new key runs `decide` and remembers its outcome.
+fn keyed(
+    ev: &mut EventState,
+    ticket: TicketId,
+    idempotency: Option<&Idempotency>,
+    decide: impl FnOnce(&mut EventState) -> Outcome,
+) -> (Outcome, Option<Idempotency>) {
+    let Some(idem) = idempotency else {
+        return (decide(ev), None);
+    };
+    if let Some(first) = ev.keyed.get(&ticket).and_then(|m| m.get(&idem.key)) {
+        let outcome = if first.fingerprint == idem.fingerprint {
+            first.outcome.clone()
+        } else {
+            Outcome::rejected(
+                ErrorCode::IdempotencyKeyReused,
+                "this Idempotency-Key was used with a different request body",
+            )
+        };
+        return (outcome, None);
+    }
+    let outcome = decide(ev);
+    ev.keyed.entry(ticket).or_default().insert(
+        idem.key.clone(),
+        super::event::Keyed {
+            fingerprint: idem.fingerprint.clone(),
+            outcome: outcome.clone(),
+        },
+    );
+    (outcome, Some(idem.clone()))
+}
+
+/// A fresh UUIDv7 at `now` from `rng` (ids stay time-ordered and deterministic).
+pub(crate) fn new_uuid<R: RngCore + ?Sized>(now: DateTime<Utc>, rng: &mut R) -> Uuid {
+    let mut bytes = [0u8; 10];
+    rng.fill_bytes(&mut bytes);
+    let millis = u64::try_from(now.timestamp_millis()).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &bytes).into_uuid()
+}

@@ -1,0 +1,85 @@
+//! Effects: what a decision changed, as plain data.
+//!
+//! The engine decides; the repository persists effects in one transaction per batch
+//! (group commit) and the cache writer mirrors them to Redis after the commit. Effects
+//! carry the public views (`StoredHold`, `Order`, `EventConfig`) so neither consumer
+//! needs to look anything up.
+
+use protocol::command::Idempotency;
+use protocol::event::EventConfig;
+use protocol::ids::{EventId, RequestId, TicketId};
+use protocol::reply::{Order, Outcome, StoredHold, StoredResult};
+
+/// One change to persist.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// A new event: insert its `events` row and all its `seats`.
+    EventCreated(Box<EventConfig>),
+    /// The event's configuration changed (admission, state, hold TTL); `version` is new.
+    EventUpdated(Box<EventConfig>),
+    /// A hold was created (state `held`): insert the hold and one claim per seat.
+    HoldCreated(StoredHold),
+    /// A hold became an order: insert order and order seats, claims become `sold`, the
+    /// hold becomes `confirmed`; the ticket's pass is used up.
+    OrderConfirmed {
+        /// The hold, now in state `confirmed`.
+        hold: StoredHold,
+        /// The new order.
+        order: Order,
+        /// Payment reference given with the confirm.
+        payment_ref: String,
+    },
+    /// A hold ended without an order (state `released` or `expired`): its claims are
+    /// deleted, its seats are available again.
+    HoldEnded(StoredHold),
+    /// A command's result, stored for replays, `GET /v1/requests/{id}` and idempotency.
+    Result(Box<CommandResult>),
+}
+
+impl Effect {
+    /// The event the effect belongs to.
+    pub fn event_id(&self) -> EventId {
+        match self {
+            Effect::EventCreated(c) | Effect::EventUpdated(c) => c.id,
+            Effect::HoldCreated(h) | Effect::HoldEnded(h) => h.hold.event_id,
+            Effect::OrderConfirmed { order, .. } => order.event_id,
+            Effect::Result(r) => r.event_id,
+        }
+    }
+
+    /// Whether the effect changes seat statuses or counts (the availability snapshot).
+    pub fn changes_availability(&self) -> bool {
+        !matches!(self, Effect::Result(_) | Effect::EventUpdated(_))
+    }
+}
+
+/// The decided result of one command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandResult {
+    /// The command's request id.
+    pub request_id: RequestId,
+    /// Its event.
+    pub event_id: EventId,
+    /// The ticket it acted for (fan commands).
+    pub ticket_id: Option<TicketId>,
+    /// `Command::kind()`: `create_event`, `hold`, ...
+    pub kind: &'static str,
+    /// The idempotency key this request established, if any. `None` for requests that
+    /// reused an existing key (they are answered from it and do not own it).
+    pub idempotency: Option<Idempotency>,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+impl CommandResult {
+    /// The stored form for Redis (`RedisKeys::request`) and `GET /v1/requests/{id}`.
+    pub fn stored(&self) -> StoredResult {
+        StoredResult {
+            request_id: self.request_id,
+            event_id: self.event_id,
+            ticket_id: self.ticket_id,
+            status: self.outcome.http_status(),
+            body: self.outcome.http_body(),
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Rebuilding an event's state from what PostgreSQL holds (shard takeover, and after a
+//! failed group commit). The repository reads rows; this module turns them into an
+//! [`EventState`] and checks that claims and holds agree.
+
+use super::event::{EventState, HoldRecord, Keyed, SeatStatus};
+use chrono::{DateTime, Utc};
+use protocol::event::EventConfig;
+use protocol::ids::{HoldId, TicketId};
+use protocol::reply::{HoldState, Outcome};
+
+/// A hold row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoredHold {
+    /// Hold id.
+    pub id: HoldId,
+    /// Owner.
+    pub ticket_id: TicketId,
+    /// State.
+    pub state: HoldState,
+    /// Deadline.
+    pub expires_at: DateTime<Utc>,
+    /// Sum of seat prices, in cents.
+    pub total_cents: i64,
+    /// Seat ids (needed for active holds only; may be empty for finished ones).
+    pub seats: Vec<String>,
+}
+
+/// An idempotency key with the first outcome it got.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoredKey {
+    /// The ticket that used it.
+    pub ticket_id: TicketId,
+    /// The client's key.
+    pub key: String,
+    /// Hex SHA-256 of the first request's body.
+    pub fingerprint: String,
+    /// The first outcome.
+    pub outcome: Outcome,
+}
+
+/// Everything persisted about one event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restore {
+    /// The configuration row.
+    pub config: EventConfig,
+    /// Seat claims: seat id and `Held` or `Sold`.
+    pub claims: Vec<(String, SeatStatus)>,
+    /// Holds (all active ones, and recently finished ones).
+    pub holds: Vec<RestoredHold>,
+    /// The ticket of every order (one entry per order).
+    pub order_tickets: Vec<TicketId>,
+    /// Idempotency keys in use.
+    pub keys: Vec<RestoredKey>,
+}
+
+/// Persisted rows that contradict each other (a bug or manual edits); the event is not
+/// loaded rather than served wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("inconsistent state of event {event}: {problem}")]
+pub struct RestoreError {
+    /// The event.
+    pub event: String,
+    /// What does not add up.
+    pub problem: String,
+}
+
+impl EventState {
+    /// Rebuilds the state of `r.config.id` from its rows.
+    ///
+    /// # Errors
+    /// [`RestoreError`] if a claim or hold names an unknown seat, or the seats claimed
+    /// `held` are not exactly the seats of the active holds.
+    pub fn restore(r: Restore, snapshot_base: u64) -> Result<Self, RestoreError> {
+        let event = r.config.id.to_string();
+        let fail = |problem: String| RestoreError {
+            event: event.clone(),
+            problem,
+        };
+        let mut ev = EventState::new(r.config, snapshot_base);
+        let mut claimed_held = Vec::new();
+        for (seat_id, status) in &r.claims {
+            let idx = ev
+                .layout
+                .locate(seat_id)
+                .ok_or_else(|| fail(format!("claim of unknown seat {seat_id}")))?;
+            match status {
+                SeatStatus::Sold => ev.set_seat(idx, SeatStatus::Sold),
+                SeatStatus::Held => claimed_held.push(idx),
+                SeatStatus::Available => {}
+            }
+        }
+        for h in r.holds {
+            let mut seats = Vec::new();
+            if h.state == HoldState::Held {
+                for seat_id in &h.seats {
+                    let idx = ev
+                        .layout
+                        .locate(seat_id)
+                        .ok_or_else(|| fail(format!("hold {} of unknown seat {seat_id}", h.id)))?;
+                    if ev.seats[idx] != SeatStatus::Available {
+                        return Err(fail(format!("seat {seat_id} claimed twice")));
+                    }
+                    ev.set_seat(idx, SeatStatus::Held);
+                    seats.push(idx as u32);
+                }
+                ev.deadlines.insert((h.expires_at, h.id));
+                ev.counts.holds_active += 1;
+                ev.tickets.entry(h.ticket_id).or_default().held_seats += seats.len() as u32;
+            }
+            ev.holds.insert(
+                h.id,
+                HoldRecord {
+                    ticket_id: h.ticket_id,
+                    state: h.state,
+                    expires_at: h.expires_at,
+                    total_cents: h.total_cents,
+                    seats: seats.into_boxed_slice(),
+                },
+            );
+        }
+        claimed_held.sort_unstable();
+        let mut held: Vec<usize> = (0..ev.seats.len())
+            .filter(|&i| ev.seats[i] == SeatStatus::Held)
+            .collect();
+        held.sort_unstable();
+        if claimed_held != held {
+            return Err(fail(format!(
+                "{} seats claimed as held but {} seats in active holds",
+                claimed_held.len(),
+                held.len()
+            )));
+        }
+        for t in r.order_tickets {
+            ev.tickets.entry(t).or_default().has_order = true;
+            ev.counts.orders += 1;
+        }
+        for k in r.keys {
+            ev.keyed.entry(k.ticket_id).or_default().insert(
+                k.key,
+                Keyed {
+                    fingerprint: k.fingerprint,
+                    outcome: k.outcome,
+                },
+            );
+        }
+        Ok(ev)
+    }
+}

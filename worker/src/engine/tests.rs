@@ -1,0 +1,384 @@
+//! Unit tests of the engine's business rules (issue #2), one rule per test.
+
+use super::*;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use protocol::command::{Command, Envelope, Idempotency, SeatSelection};
+use protocol::event::{AdminState, EventPatch, EventSpec};
+use protocol::ids::{EventId, HoldId, RequestId, TicketId};
+use protocol::reply::{ErrorCode, HoldState, Outcome};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+/// A small event: section A 3 rows × 4 seats at 100, B 1 row × 2 at 50; hold TTL 60 s,
+/// at most 4 seats per hold.
+pub(crate) fn spec(prequeue: bool) -> EventSpec {
+    let pq = if prequeue {
+        r#""prequeue_opens_at":"2026-12-01T19:30:00+09:00","#
+    } else {
+        ""
+    };
+    serde_json::from_str(&format!(
+        r#"{{"name":"Test","venue":"Hall","timezone":"Asia/Seoul",
+        "opens_at":"2026-12-01T20:00:00+09:00",{pq}
+        "admission":{{"rate_per_minute":600,"max_active":100,"pass_ttl_seconds":600}},
+        "hold_ttl_seconds":60,"max_seats_per_hold":4,
+        "seating":{{"sections":[{{"name":"A","rows":3,"seats_per_row":4,"price_cents":100}},
+                              {{"name":"B","rows":1,"seats_per_row":2,"price_cents":50}}]}}}}"#
+    ))
+    .expect("valid test spec")
+}
+
+pub(crate) fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 1, 11, 0, 0).unwrap()
+}
+
+pub(crate) struct Harness {
+    pub(crate) engine: Engine,
+    pub(crate) event: EventId,
+    pub(crate) rng: StdRng,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) effects: Vec<Effect>,
+}
+
+impl Harness {
+    pub(crate) fn new() -> Self {
+        let mut h = Harness {
+            engine: Engine::new(1),
+            event: EventId::new(),
+            rng: StdRng::seed_from_u64(7),
+            now: t0(),
+            effects: Vec::new(),
+        };
+        let out = h.run(Command::CreateEvent { spec: spec(false) });
+        assert!(matches!(out, Outcome::EventCreated(_)), "{out:?}");
+        h
+    }
+
+    pub(crate) fn env(&self, command: Command) -> Envelope {
+        Envelope {
+            request_id: RequestId::new(),
+            event_id: self.event,
+            sent_at: self.now,
+            command,
+        }
+    }
+
+    pub(crate) fn send(&mut self, env: &Envelope) -> Outcome {
+        self.engine
+            .apply(env, self.now, &mut self.rng, &mut self.effects)
+    }
+
+    pub(crate) fn run(&mut self, command: Command) -> Outcome {
+        let env = self.env(command);
+        self.send(&env)
+    }
+
+    pub(crate) fn hold(&mut self, ticket: TicketId, seats: &[&str]) -> Outcome {
+        self.run(hold_cmd(ticket, seats, None))
+    }
+
+    pub(crate) fn state(&self) -> &EventState {
+        self.engine.event(&self.event).unwrap()
+    }
+}
+
+pub(crate) fn hold_cmd(ticket: TicketId, seats: &[&str], key: Option<(&str, &str)>) -> Command {
+    Command::Hold {
+        ticket_id: ticket,
+        selection: SeatSelection::Seats {
+            seats: seats.iter().map(|s| s.to_string()).collect(),
+        },
+        idempotency: key.map(|(k, f)| Idempotency {
+            key: k.into(),
+            fingerprint: f.into(),
+        }),
+    }
+}
+
+fn confirm_cmd(ticket: TicketId, hold_id: HoldId, key: Option<&str>) -> Command {
+    Command::Confirm {
+        ticket_id: ticket,
+        hold_id,
+        payment_ref: "mock-1".into(),
+        idempotency: key.map(|k| Idempotency {
+            key: k.into(),
+            fingerprint: "f".into(),
+        }),
+    }
+}
+
+fn code(o: &Outcome) -> Option<ErrorCode> {
+    match o {
+        Outcome::Rejected(e) => Some(e.code),
+        _ => None,
+    }
+}
+
+fn held(o: Outcome) -> protocol::reply::Hold {
+    match o {
+        Outcome::HoldCreated(h) => h,
+        other => panic!("expected a hold, got {other:?}"),
+    }
+}
+
+#[test]
+fn hold_then_confirm_sells_the_seats() {
+    let mut h = Harness::new();
+    let t = TicketId::new();
+    let hold = held(h.hold(t, &["A-1-1", "B-1-2"]));
+    assert_eq!(hold.total_cents, 150);
+    assert_eq!(hold.seats, vec!["A-1-1", "B-1-2"]);
+    assert_eq!(hold.expires_at, h.now + Duration::seconds(60));
+    assert_eq!(h.state().seat_status("A-1-1"), Some(SeatStatus::Held));
+    let order = match h.run(confirm_cmd(t, hold.id, None)) {
+        Outcome::OrderConfirmed(o) => o,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(order.seats, hold.seats);
+    assert_eq!(order.total_cents, 150);
+    let c = h.state().counts();
+    assert_eq!((c.available, c.held, c.sold, c.orders), (12, 0, 2, 1));
+    // The pass is used up.
+    assert_eq!(code(&h.hold(t, &["A-2-1"])), Some(ErrorCode::Forbidden));
+    // A second confirm without the key is refused.
+    assert_eq!(
+        code(&h.run(confirm_cmd(t, hold.id, None))),
+        Some(ErrorCode::HoldNotActive)
+    );
+}
+
+#[test]
+fn hold_validation() {
+    let mut h = Harness::new();
+    let t = TicketId::new();
+    let bad = |o: Outcome| code(&o);
+    assert_eq!(bad(h.hold(t, &[])), Some(ErrorCode::InvalidField));
+    assert_eq!(
+        bad(h.hold(t, &["A-1-1", "A-1-1"])),
+        Some(ErrorCode::InvalidField)
+    );
+    let five = ["A-1-1", "A-1-2", "A-1-3", "A-1-4", "A-2-1"];
+    assert_eq!(bad(h.hold(t, &five)), Some(ErrorCode::InvalidField));
+    match h.hold(t, &["A-1-1", "Z-1-1", "A-9-9"]) {
+        Outcome::Rejected(e) => {
+            assert_eq!(e.code, ErrorCode::InvalidField);
+            assert_eq!(
+                e.details.unwrap()["unknown"],
+                serde_json::json!(["Z-1-1", "A-9-9"])
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Per-ticket limit over several holds.
+    held(h.hold(t, &["A-1-1", "A-1-2", "A-1-3"]));
+    assert_eq!(
+        bad(h.hold(t, &["A-2-1", "A-2-2"])),
+        Some(ErrorCode::InvalidField)
+    );
+    held(h.hold(t, &["A-2-1"]));
+    assert_eq!(h.state().counts().held, 4);
+}
+
+#[test]
+fn taken_seats_are_listed_and_nothing_is_held() {
+    let mut h = Harness::new();
+    held(h.hold(TicketId::new(), &["A-1-2"]));
+    match h.hold(TicketId::new(), &["A-1-1", "A-1-2"]) {
+        Outcome::Rejected(e) => {
+            assert_eq!(e.code, ErrorCode::SeatsUnavailable);
+            assert_eq!(
+                e.details.unwrap()["unavailable"],
+                serde_json::json!(["A-1-2"])
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(h.state().seat_status("A-1-1"), Some(SeatStatus::Available));
+}
+
+#[test]
+fn best_available_prefers_adjacent_front_seats() {
+    let mut h = Harness::new();
+    held(h.hold(TicketId::new(), &["A-1-2"]));
+    let best = |section: &str, quantity| Command::Hold {
+        ticket_id: TicketId::new(),
+        selection: SeatSelection::Best {
+            section: section.into(),
+            quantity,
+        },
+        idempotency: None,
+    };
+    assert_eq!(held(h.run(best("A", 2))).seats, vec!["A-1-3", "A-1-4"]);
+    assert_eq!(held(h.run(best("B", 2))).seats, vec!["B-1-1", "B-1-2"]);
+    assert_eq!(
+        code(&h.run(best("B", 1))),
+        Some(ErrorCode::SeatsUnavailable)
+    );
+    assert_eq!(code(&h.run(best("Q", 1))), Some(ErrorCode::InvalidField));
+    assert_eq!(code(&h.run(best("A", 0))), Some(ErrorCode::InvalidField));
+}
+
+#[test]
+fn hold_expires_exactly_at_its_deadline() {
+    let mut h = Harness::new();
+    let t = TicketId::new();
+    let hold = held(h.hold(t, &["A-1-1"]));
+    h.effects.clear();
+    h.now = hold.expires_at - Duration::milliseconds(1);
+    h.engine.expire_due(h.now, &mut h.effects);
+    assert!(h.effects.is_empty());
+    h.now = hold.expires_at;
+    h.engine.expire_due(h.now, &mut h.effects);
+    match &h.effects[..] {
+        [Effect::HoldEnded(v)] => {
+            assert_eq!(v.hold.state, HoldState::Expired);
+            assert_eq!(v.hold.seats, vec!["A-1-1"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(h.state().seat_status("A-1-1"), Some(SeatStatus::Available));
+    assert_eq!(
+        code(&h.run(confirm_cmd(t, hold.id, None))),
+        Some(ErrorCode::HoldExpired)
+    );
+}
+
+#[test]
+fn confirm_at_deadline_is_expired_even_before_the_tick() {
+    let mut h = Harness::new();
+    let t = TicketId::new();
+    let hold = held(h.hold(t, &["A-1-1"]));
+    h.now = hold.expires_at;
+    assert_eq!(
+        code(&h.run(confirm_cmd(t, hold.id, None))),
+        Some(ErrorCode::HoldExpired)
+    );
+    assert_eq!(h.state().seat_status("A-1-1"), Some(SeatStatus::Available));
+}
+
+#[test]
+fn release_rules() {
+    let mut h = Harness::new();
+    let (t, other) = (TicketId::new(), TicketId::new());
+    let hold = held(h.hold(t, &["A-1-1"]));
+    let release = |ticket| Command::Release {
+        ticket_id: ticket,
+        hold_id: hold.id,
+    };
+    assert_eq!(code(&h.run(release(other))), Some(ErrorCode::NotFound));
+    match h.run(release(t)) {
+        Outcome::HoldReleased(v) => assert_eq!(v.state, HoldState::Released),
+        o => panic!("{o:?}"),
+    }
+    assert_eq!(code(&h.run(release(t))), Some(ErrorCode::HoldNotActive));
+    assert_eq!(
+        code(&h.run(confirm_cmd(t, hold.id, None))),
+        Some(ErrorCode::HoldNotActive)
+    );
+    assert_eq!(
+        code(&h.run(confirm_cmd(t, HoldId::new(), None))),
+        Some(ErrorCode::NotFound)
+    );
+}
+
+#[test]
+fn idempotency_keys() {
+    let mut h = Harness::new();
+    let t = TicketId::new();
+    let first = h.run(hold_cmd(t, &["A-1-1"], Some(("k1", "f1"))));
+    let again = h.run(hold_cmd(t, &["A-1-1"], Some(("k1", "f1"))));
+    assert_eq!(first, again);
+    let other_body = h.run(hold_cmd(t, &["A-1-2"], Some(("k1", "f2"))));
+    assert_eq!(code(&other_body), Some(ErrorCode::IdempotencyKeyReused));
+    // Keys are per ticket.
+    let other_ticket = h.run(hold_cmd(TicketId::new(), &["A-1-1"], Some(("k1", "f1"))));
+    assert_eq!(code(&other_ticket), Some(ErrorCode::SeatsUnavailable));
+    // A repeated confirm with the same key returns the original order.
+    let id = held(first).id;
+    let order = h.run(confirm_cmd(t, id, Some("c1")));
+    assert!(matches!(order, Outcome::OrderConfirmed(_)));
+    assert_eq!(h.run(confirm_cmd(t, id, Some("c1"))), order);
+}
+
+#[test]
+fn replay_of_a_request_id_changes_nothing() {
+    let mut h = Harness::new();
+    let env = h.env(hold_cmd(TicketId::new(), &["A-1-1"], None));
+    let first = h.send(&env);
+    let n = h.effects.len();
+    assert_eq!(h.send(&env), first);
+    assert_eq!(h.effects.len(), n, "a replay emits no effects");
+}
+
+#[test]
+fn closed_event_and_unknown_event() {
+    let mut h = Harness::new();
+    let patch = EventPatch {
+        state: Some(AdminState::Closed),
+        ..Default::default()
+    };
+    match h.run(Command::UpdateEvent { patch }) {
+        Outcome::EventUpdated(c) => assert_eq!((c.version, c.admin_state), (2, AdminState::Closed)),
+        o => panic!("{o:?}"),
+    }
+    assert_eq!(
+        code(&h.hold(TicketId::new(), &["A-1-1"])),
+        Some(ErrorCode::QueueClosed)
+    );
+    h.event = EventId::new();
+    assert_eq!(
+        code(&h.hold(TicketId::new(), &["A-1-1"])),
+        Some(ErrorCode::NotFound)
+    );
+    let empty = Command::UpdateEvent {
+        patch: EventPatch::default(),
+    };
+    assert_eq!(code(&h.run(empty)), Some(ErrorCode::NotFound));
+}
+
+#[test]
+fn create_commits_to_the_shuffle_seed() {
+    let mut h = Harness::new();
+    h.event = EventId::new();
+    let c = match h.run(Command::CreateEvent { spec: spec(true) }) {
+        Outcome::EventCreated(c) => c,
+        o => panic!("{o:?}"),
+    };
+    let seed = hex::decode(c.shuffle_seed.unwrap()).unwrap();
+    assert_eq!(seed.len(), 32);
+    use sha2::Digest;
+    assert_eq!(
+        c.shuffle_commitment.unwrap(),
+        hex::encode(sha2::Sha256::digest(&seed))
+    );
+    // Creating it again under another request id is refused; an invalid spec too.
+    assert_eq!(
+        code(&h.run(Command::CreateEvent { spec: spec(true) })),
+        Some(ErrorCode::InvalidField)
+    );
+    let mut bad = spec(false);
+    bad.max_seats_per_hold = 0;
+    h.event = EventId::new();
+    assert_eq!(
+        code(&h.run(Command::CreateEvent { spec: bad })),
+        Some(ErrorCode::InvalidField)
+    );
+}
+
+#[test]
+fn availability_snapshot_counts_and_statuses() {
+    let mut h = Harness::new();
+    let t = TicketId::new();
+    let hold = held(h.hold(t, &["A-1-1", "B-1-1"]));
+    h.run(confirm_cmd(t, hold.id, None));
+    held(h.hold(TicketId::new(), &["A-1-2"]));
+    let now = h.now;
+    let ev = h.engine.event_mut(&h.event).unwrap();
+    let a1 = ev.availability(now);
+    let a2 = ev.availability(now);
+    assert!(a2.version > a1.version);
+    assert_eq!(a1.version >> SNAPSHOT_EPOCH_SHIFT, 1);
+    assert_eq!((a1.total, a1.available, a1.held, a1.sold), (14, 11, 1, 2));
+    assert_eq!(a1.sections[0].statuses, "sha".to_string() + &"a".repeat(9));
+    assert_eq!(a1.sections[1].statuses, "sa");
+}

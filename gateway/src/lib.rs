@@ -1,1 +1,34 @@
-//! placeholder
+//! Anteroom gateway: the HTTP API of API.md, queue tokens, admission, passes, and
+//! publishing reservation commands to the worker shards (DESIGN.md).
+//!
+//! - [`settings`]: typed configuration (defaults → TOML file → `ANTEROOM_*` env).
+//! - [`startup`]: [`Application`] (build, port, run until stopped).
+//! - [`state`]: the shared state; [`routes`]: handlers; [`middleware`]: all layers.
+//! - [`error`], [`extract`], [`auth`]: one error type, our rejections, credentials.
+//! - [`tokens`]: queue tokens (HS256) and passes (EdDSA, JWKS).
+//! - [`queue`] (Lua scripts) and [`admitter`]: the waiting room in Redis.
+//! - [`publisher`]: commands over AMQP with publisher confirms and direct reply-to.
+//! - [`catalog`], [`redis_store`]: event configs and the Redis adapter.
+//! - [`metrics`], [`openapi`], [`telemetry`], [`views`].
+
+pub mod admitter;
+pub mod auth;
+pub mod catalog;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod middleware;
+pub mod openapi;
+pub mod publisher;
+pub mod queue;
+pub mod redis_store;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod tokens;
+pub mod views;
+
+pub use settings::Settings;
+pub use startup::Application;

@@ -1,1 +1,104 @@
-fn main() {}
+//! `anteroom-gateway`: thin CLI over the library.
+//!
+//! - `serve` (default): run the gateway until Ctrl-C / SIGTERM.
+//! - `print-config`: the effective configuration, secrets redacted.
+//! - `healthcheck`: `GET /healthz` on the configured port; exit 0 if it answers 200
+//!   (for container health checks, no curl needed).
+//!
+//! Global `--config <file>`: a TOML file layered between the defaults and the env.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use gateway::{Application, Settings};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "anteroom-gateway", version, about = "Anteroom gateway")]
+struct Cli {
+    /// TOML configuration file (between the embedded defaults and ANTEROOM_* env vars).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the gateway (default).
+    Serve,
+    /// Print the effective configuration with secrets redacted.
+    PrintConfig,
+    /// Exit 0 if the local gateway answers GET /healthz with 200.
+    Healthcheck,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let file = cli.config.as_deref();
+    let result = match cli.command.unwrap_or(Cmd::Serve) {
+        Cmd::Serve => serve(file).await,
+        Cmd::PrintConfig => print_config(file),
+        Cmd::Healthcheck => healthcheck(file).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let settings = Settings::load(file)?;
+    gateway::telemetry::init(settings.log_json);
+    let app = Application::build(settings)
+        .await
+        .context("Failed to build the gateway")?;
+    let shutdown = CancellationToken::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        gateway::startup::shutdown_signal().await;
+        trigger.cancel();
+    });
+    app.run_until_stopped(shutdown).await
+}
+
+fn print_config(file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let settings = Settings::extract(file)?;
+    print!("{}", settings.redacted_toml());
+    settings.validate()?;
+    Ok(())
+}
+
+async fn healthcheck(file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let settings = Settings::extract(file)?;
+    let host = match settings.host.as_str() {
+        "0.0.0.0" | "::" | "[::]" => "127.0.0.1",
+        h => h,
+    };
+    let addr = format!("{host}:{}", settings.port);
+    let check = async {
+        let mut stream = tokio::net::TcpStream::connect(&addr)
+            .await
+            .with_context(|| format!("Failed to connect to {addr}"))?;
+        let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await?;
+        let head = String::from_utf8_lossy(&response);
+        anyhow::ensure!(
+            head.starts_with("HTTP/1.1 200"),
+            "unhealthy: {}",
+            head.lines().next().unwrap_or("")
+        );
+        Ok(())
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), check)
+        .await
+        .context("healthcheck timed out")?
+}

@@ -1,0 +1,200 @@
+//! Credential extractors (`FromRequestParts` with the keys in the state, axum's `jwt`
+//! example).
+//!
+//! - [`AdminAuth`]: `Authorization: Bearer <admin key>`, compared in constant time.
+//! - [`QueueAuth`] / [`MaybeQueueAuth`]: a queue token for the path's `{event_id}`.
+//! - [`PassAuth`]: a pass; for the path's `{event_id}` when the route has one, else the
+//!   pass's own `aud` names the event (`/v1/holds/..`, `/v1/requests/..`).
+//!
+//! Tokens come from `Authorization: Bearer` or, for browsers, the cookies
+//! `anteroom_queue` / `anteroom_pass`. Every failure is `401 unauthorized`.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::{header, request::Parts, HeaderMap};
+use protocol::claims::{PassClaims, QueueClaims};
+use protocol::ids::EventId;
+use std::collections::HashMap;
+
+/// Cookie carrying the queue token.
+pub const QUEUE_COOKIE: &str = "anteroom_queue";
+/// Cookie carrying the pass.
+pub const PASS_COOKIE: &str = "anteroom_pass";
+
+/// The bearer token of `Authorization`, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// The value of cookie `name`, if any.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Path=/, `Secure` behind TLS.
+pub fn set_cookie(name: &str, value: &str, max_age_seconds: i64, secure: bool) -> String {
+    format!(
+        "{name}={value}; Max-Age={}; Path=/; HttpOnly; SameSite=Lax{}",
+        max_age_seconds.max(0),
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// Whether the request came over TLS (directly or per `X-Forwarded-Proto`).
+pub fn is_tls(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+fn credential<'a>(headers: &'a HeaderMap, cookie_name: &str) -> Option<&'a str> {
+    bearer(headers).or_else(|| cookie(headers, cookie_name))
+}
+
+async fn path_event(parts: &mut Parts, state: &AppState) -> Result<Option<EventId>, ApiError> {
+    let Ok(Path(params)) = Path::<HashMap<String, String>>::from_request_parts(parts, state).await
+    else {
+        return Ok(None);
+    };
+    params
+        .get("event_id")
+        .map(|raw| raw.parse().map_err(|_| ApiError::NotFound("event".into())))
+        .transpose()
+}
+
+/// An admin request (valid admin key).
+#[derive(Debug, Clone, Copy)]
+pub struct AdminAuth;
+
+impl FromRequestParts<AppState> for AdminAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match bearer(&parts.headers) {
+            Some(key) if state.is_admin_key(key) => Ok(AdminAuth),
+            _ => Err(ApiError::Unauthorized("admin key")),
+        }
+    }
+}
+
+/// A valid queue token for the path's event.
+#[derive(Debug, Clone)]
+pub struct QueueAuth {
+    /// Verified claims.
+    pub claims: QueueClaims,
+    /// The event (path and `aud`).
+    pub event: EventId,
+}
+
+impl FromRequestParts<AppState> for QueueAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let event = path_event(parts, state)
+            .await?
+            .ok_or(ApiError::Unauthorized("no event in path"))?;
+        let token =
+            credential(&parts.headers, QUEUE_COOKIE).ok_or(ApiError::Unauthorized("no token"))?;
+        let claims = state
+            .tokens
+            .verify_queue(token, &event)
+            .map_err(|_| ApiError::Unauthorized("queue token"))?;
+        Ok(QueueAuth { claims, event })
+    }
+}
+
+/// A queue token for the path's event if the request carries a valid one (a rejoin);
+/// an absent or invalid token is simply `None` (a new join).
+#[derive(Debug, Clone)]
+pub struct MaybeQueueAuth(pub Option<QueueClaims>);
+
+impl FromRequestParts<AppState> for MaybeQueueAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(MaybeQueueAuth(
+            QueueAuth::from_request_parts(parts, state)
+                .await
+                .ok()
+                .map(|a| a.claims),
+        ))
+    }
+}
+
+/// A valid pass (for the path's event, if the route has one).
+#[derive(Debug, Clone)]
+pub struct PassAuth {
+    /// Verified claims.
+    pub claims: PassClaims,
+    /// The event the pass admits to.
+    pub event: EventId,
+}
+
+impl FromRequestParts<AppState> for PassAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let event = path_event(parts, state).await?;
+        let token =
+            credential(&parts.headers, PASS_COOKIE).ok_or(ApiError::Unauthorized("no pass"))?;
+        let (claims, event) = state
+            .tokens
+            .verify_pass(token, event.as_ref())
+            .map_err(|_| ApiError::Unauthorized("pass"))?;
+        Ok(PassAuth { claims, event })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn bearer_and_cookies() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc"),
+        );
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer(&h), None);
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
+        assert_eq!(bearer(&h), None);
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; anteroom_queue=tok; anteroom_pass=p"),
+        );
+        assert_eq!(cookie(&h, QUEUE_COOKIE), Some("tok"));
+        assert_eq!(cookie(&h, PASS_COOKIE), Some("p"));
+        assert_eq!(cookie(&h, "b"), None);
+        assert_eq!(credential(&h, PASS_COOKIE), Some("p"));
+    }
+
+    #[test]
+    fn cookie_attributes() {
+        let c = set_cookie(QUEUE_COOKIE, "t", 60, false);
+        assert_eq!(
+            c,
+            "anteroom_queue=t; Max-Age=60; Path=/; HttpOnly; SameSite=Lax"
+        );
+        assert!(set_cookie(PASS_COOKIE, "t", 60, true).ends_with("; Secure"));
+    }
+}

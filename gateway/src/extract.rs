@@ -1,0 +1,204 @@
+//! Request extractors whose rejections are [`ApiError`]s (axum's `error-handling`
+//! example: own the JSON rejection).
+//!
+//! - [`AppJson`] / [`RawJson`]: body over 64 KiB → 413; not `application/json` or a
+//!   syntax error → 400 `invalid_json`; a data error (missing or unknown field, wrong
+//!   type, timestamp without offset) → 422 `invalid_field` with serde's message.
+//!   [`RawJson`] keeps the raw bytes (the idempotency fingerprint is their SHA-256).
+//! - [`PathId`]: an id in the path that is not a UUID → 404 (no such resource).
+//! - [`IdempotencyKey`]: optional header, 1–255 characters, else 422.
+
+use crate::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::{header, request::Parts, HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use std::str::FromStr;
+
+/// Largest accepted request body, bytes (API.md: 64 KiB).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Parses `body` as JSON `T` after checking the content type.
+///
+/// # Errors
+/// 400 `invalid_json` or 422 `invalid_field` (see the module doc).
+pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+        .unwrap_or(false);
+    if !is_json {
+        return Err(ApiError::InvalidJson(
+            "expected Content-Type: application/json".into(),
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::field(e.to_string()),
+        _ => ApiError::InvalidJson(e.to_string()),
+    })
+}
+
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::InvalidJson(rejection.body_text())
+        }
+    })
+}
+
+/// A JSON body parsed with our rejections.
+#[derive(Debug, Clone)]
+pub struct AppJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let headers = req.headers().clone();
+        let bytes = body_bytes(req, state).await?;
+        parse_json(&headers, &bytes).map(AppJson)
+    }
+}
+
+/// A JSON body parsed with our rejections, with the SHA-256 of its raw bytes.
+#[derive(Debug, Clone)]
+pub struct RawJson<T> {
+    /// The parsed body.
+    pub value: T,
+    /// Hex SHA-256 of the raw body (the idempotency fingerprint).
+    pub fingerprint: String,
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for RawJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let headers = req.headers().clone();
+        let bytes = body_bytes(req, state).await?;
+        let value = parse_json(&headers, &bytes)?;
+        Ok(RawJson {
+            value,
+            fingerprint: hex::encode(Sha256::digest(&bytes)),
+        })
+    }
+}
+
+/// The single id of the route's path, e.g. `{event_id}`; not parseable → 404.
+#[derive(Debug, Clone, Copy)]
+pub struct PathId<T>(pub T);
+
+impl<T: FromStr + Send, S: Send + Sync> FromRequestParts<S> for PathId<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound("resource".into()))?;
+        raw.parse()
+            .map(PathId)
+            .map_err(|_| ApiError::NotFound("resource".into()))
+    }
+}
+
+/// The optional `Idempotency-Key` header (1–255 characters).
+#[derive(Debug, Clone, Default)]
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let Some(v) = parts.headers.get("idempotency-key") else {
+            return Ok(IdempotencyKey(None));
+        };
+        let key = v
+            .to_str()
+            .map_err(|_| ApiError::field("Idempotency-Key must be visible ASCII"))?;
+        let n = key.chars().count();
+        if n == 0 || n > 255 {
+            return Err(ApiError::field(
+                "Idempotency-Key must be 1 to 255 characters",
+            ));
+        }
+        Ok(IdempotencyKey(Some(key.to_string())))
+    }
+}
+
+/// 404 JSON for unknown routes (router fallback) and unsupported methods.
+pub async fn not_found() -> impl IntoResponse {
+    ApiError::NotFound("route".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        n: u32,
+        at: chrono::DateTime<chrono::FixedOffset>,
+    }
+
+    fn json_headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        h
+    }
+
+    fn code(r: Result<Body, ApiError>) -> &'static str {
+        match r {
+            Ok(_) => "ok",
+            Err(e) => match e.code() {
+                protocol::reply::ErrorCode::InvalidJson => "invalid_json",
+                protocol::reply::ErrorCode::InvalidField => "invalid_field",
+                _ => "other",
+            },
+        }
+    }
+
+    #[test]
+    fn json_rejections_map_to_api_codes() {
+        let h = json_headers();
+        let ok = br#"{"n": 1, "at": "2026-12-01T11:00:00Z"}"#;
+        assert_eq!(code(parse_json(&h, ok)), "ok");
+        assert_eq!(code(parse_json(&HeaderMap::new(), ok)), "invalid_json");
+        assert_eq!(code(parse_json(&h, b"{not json")), "invalid_json");
+        assert_eq!(code(parse_json(&h, b"")), "invalid_json");
+        assert_eq!(code(parse_json(&h, br#"{"n": 1}"#)), "invalid_field");
+        assert_eq!(
+            code(parse_json(
+                &h,
+                br#"{"n": "x", "at": "2026-12-01T11:00:00Z"}"#
+            )),
+            "invalid_field"
+        );
+        assert_eq!(
+            code(parse_json(&h, br#"{"n": 1, "at": "2026-12-01T11:00:00"}"#)),
+            "invalid_field",
+            "a timestamp without offset is a field error"
+        );
+        assert_eq!(
+            code(parse_json(
+                &h,
+                br#"{"n": 1, "at": "2026-12-01T11:00:00Z", "x": 1}"#
+            )),
+            "invalid_field"
+        );
+    }
+}

@@ -1,0 +1,359 @@
+//! Publishing commands to the worker shards and waiting for their replies (AMQP).
+//!
+//! One long-lived channel per gateway replica, in confirm mode, does both halves of
+//! RabbitMQ's direct reply-to (the consumer and the publisher must share the channel):
+//! it consumes `amq.rabbitmq.reply-to` with `no_ack` and publishes every command with
+//! `reply_to = amq.rabbitmq.reply-to`. Replies are matched to requests by
+//! `correlation_id` through a map of waiting `oneshot` senders.
+//!
+//! [`Publisher::run`] owns the connection: it connects with backoff (100 ms doubling to
+//! 2 s), declares the topology of the contract (the worker declares the same, both are
+//! idempotent), and starts over when the broker goes away. Meanwhile
+//! [`Publisher::send`] answers `503` (nothing was accepted, so nothing is lost).
+
+use crate::error::{ApiError, Dependency};
+use crate::metrics::Metrics;
+use futures::StreamExt;
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
+    QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::publisher_confirm::Confirmation;
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use protocol::command::{CommandMessage, Envelope};
+use protocol::ids::RequestId;
+use protocol::names::{AmqpNames, DIRECT_REPLY_TO};
+use protocol::reply::Reply;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+/// What came of a published command.
+#[derive(Debug)]
+pub enum Answer {
+    /// The worker replied in time.
+    Reply(Reply),
+    /// The broker confirmed the command but no reply came in time (answer `202`; the
+    /// worker stores the result in Redis).
+    TimedOut,
+}
+
+type Waiters = Mutex<HashMap<RequestId, oneshot::Sender<Reply>>>;
+
+/// Handle to the command channel (cheap to clone).
+#[derive(Clone)]
+pub struct Publisher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    url: String,
+    names: AmqpNames,
+    shards: u16,
+    channel: RwLock<Option<Channel>>,
+    waiters: Waiters,
+    metrics: Metrics,
+}
+
+/// Removes a waiter however `send` ends (reply, timeout, error, cancellation).
+struct WaiterGuard<'a>(&'a Waiters, RequestId);
+
+impl Drop for WaiterGuard<'_> {
+    fn drop(&mut self) {
+        self.0.lock().expect("waiters poisoned").remove(&self.1);
+    }
+}
+
+impl Publisher {
+    /// A publisher for `url`; not connected until [`Publisher::run`] runs.
+    pub fn new(url: &str, names: AmqpNames, shards: u16, metrics: Metrics) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                url: url.to_string(),
+                names,
+                shards,
+                channel: RwLock::new(None),
+                waiters: Mutex::new(HashMap::new()),
+                metrics,
+            }),
+        }
+    }
+
+    /// Whether the command channel is open (readiness).
+    pub fn is_ready(&self) -> bool {
+        self.inner
+            .channel
+            .read()
+            .expect("channel lock poisoned")
+            .as_ref()
+            .is_some_and(|c| c.status().connected())
+    }
+
+    /// Publishes `envelope` to its event's shard and waits up to `wait` (publish, confirm
+    /// and reply together) for the worker's reply.
+    ///
+    /// # Errors
+    /// `503 unavailable` if the broker is down, refuses (nack) or does not confirm in
+    /// time, or the command is unroutable.
+    #[tracing::instrument(skip_all, fields(request_id = %envelope.request_id,
+        event_id = %envelope.event_id, command = envelope.command.kind()))]
+    pub async fn send(&self, envelope: Envelope, wait: Duration) -> Result<Answer, ApiError> {
+        let inner = &self.inner;
+        let deadline = tokio::time::Instant::now() + wait;
+        let channel = inner
+            .channel
+            .read()
+            .expect("channel lock poisoned")
+            .clone()
+            .filter(|c| c.status().connected())
+            .ok_or_else(|| ApiError::unavailable(Dependency::Broker, "not connected"))?;
+        let request_id = envelope.request_id;
+        let shard = protocol::shard_of(&envelope.event_id, inner.shards);
+        let body = serde_json::to_vec(&CommandMessage::V1(envelope))
+            .map_err(|e| ApiError::Internal(e.into()))?;
+
+        let (tx, rx) = oneshot::channel();
+        inner
+            .waiters
+            .lock()
+            .expect("waiters poisoned")
+            .insert(request_id, tx);
+        let _guard = WaiterGuard(&inner.waiters, request_id);
+
+        let id = request_id.to_string();
+        let properties = BasicProperties::default()
+            .with_correlation_id(id.clone().into())
+            .with_message_id(id.into())
+            .with_reply_to(DIRECT_REPLY_TO.into())
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into());
+        let started = Instant::now();
+        let unavailable = |cause: String| ApiError::unavailable(Dependency::Broker, cause);
+        let confirm = tokio::time::timeout_at(
+            deadline,
+            channel.basic_publish(
+                &inner.names.commands_exchange(),
+                &AmqpNames::shard_routing_key(shard),
+                // mandatory: an unroutable command comes back instead of vanishing.
+                BasicPublishOptions {
+                    mandatory: true,
+                    immediate: false,
+                },
+                &body,
+                properties,
+            ),
+        )
+        .await
+        .map_err(|_| unavailable("publish timed out".into()))?
+        .map_err(|e| unavailable(format!("publish failed: {e}")))?;
+        let confirmation = tokio::time::timeout_at(deadline, confirm)
+            .await
+            .map_err(|_| unavailable("no publisher confirm in time".into()))?
+            .map_err(|e| unavailable(format!("publisher confirm failed: {e}")))?;
+        inner
+            .metrics
+            .publish_confirm
+            .observe(started.elapsed().as_secs_f64());
+        match confirmation {
+            Confirmation::Ack(None) => {}
+            Confirmation::Ack(Some(returned)) => {
+                return Err(unavailable(format!(
+                    "command unroutable: {}",
+                    returned.reply_text
+                )))
+            }
+            Confirmation::Nack(_) => return Err(unavailable("broker nacked the command".into())),
+            Confirmation::NotRequested => {
+                return Err(ApiError::Internal(anyhow::anyhow!(
+                    "channel is not in confirm mode"
+                )))
+            }
+        }
+        match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(reply)) => {
+                inner
+                    .metrics
+                    .reply_wait
+                    .observe(started.elapsed().as_secs_f64());
+                Ok(Answer::Reply(reply))
+            }
+            // Timed out, or the channel was replaced (its replies are lost): either way the
+            // command is accepted and its result will be stored in Redis.
+            Ok(Err(_)) | Err(_) => {
+                inner.metrics.replies_timed_out.inc();
+                Ok(Answer::TimedOut)
+            }
+        }
+    }
+
+    /// Keeps a connection up until `shutdown`: connect, declare, consume replies; on loss,
+    /// reconnect with backoff.
+    pub async fn run(&self, shutdown: CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let connected = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = tokio::time::timeout(Duration::from_secs(5), self.connect()) => r,
+            };
+            match connected {
+                Ok(Ok((connection, channel, consumer))) => {
+                    backoff = Duration::from_millis(100);
+                    *self.inner.channel.write().expect("channel lock poisoned") = Some(channel);
+                    tracing::info!("connected to RabbitMQ");
+                    let lost = Arc::new(tokio::sync::Notify::new());
+                    let on_error = lost.clone();
+                    connection.on_error(move |e| {
+                        tracing::warn!(error = %e, "RabbitMQ connection error");
+                        on_error.notify_one();
+                    });
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {
+                            self.clear();
+                            let _ = connection.close(200, "gateway shutting down").await;
+                            return;
+                        }
+                        _ = self.consume_replies(consumer) => {}
+                        _ = lost.notified() => {}
+                        _ = watch_connection(&connection) => {}
+                    }
+                    self.clear();
+                    tracing::warn!("RabbitMQ connection lost; reconnecting");
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "RabbitMQ not reachable; retrying"),
+                Err(_) => tracing::warn!("RabbitMQ connect timed out; retrying"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    fn clear(&self) {
+        *self.inner.channel.write().expect("channel lock poisoned") = None;
+    }
+
+    async fn connect(&self) -> lapin::Result<(Connection, Channel, lapin::Consumer)> {
+        let props = ConnectionProperties::default()
+            .with_connection_name(format!("anteroom-gateway-{}", std::process::id()).into());
+        let connection = Connection::connect(&self.inner.url, props).await?;
+        let channel = connection.create_channel().await?;
+        declare_topology(&channel, &self.inner.names, self.inner.shards).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        let consumer = channel
+            .basic_consume(
+                DIRECT_REPLY_TO,
+                &format!("anteroom-gateway-replies-{}", uuid::Uuid::new_v4()),
+                // no_ack is required by direct reply-to.
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..BasicConsumeOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        Ok((connection, channel, consumer))
+    }
+
+    /// Delivers replies to their waiters until the consumer ends (connection lost).
+    async fn consume_replies(&self, mut consumer: lapin::Consumer) {
+        while let Some(delivery) = consumer.next().await {
+            let delivery = match delivery {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reply consumer failed");
+                    return;
+                }
+            };
+            let reply: Reply = match serde_json::from_slice(&delivery.data) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "unreadable reply from a worker; dropped");
+                    continue;
+                }
+            };
+            let waiter = self
+                .inner
+                .waiters
+                .lock()
+                .expect("waiters poisoned")
+                .remove(&reply.request_id);
+            match waiter {
+                Some(tx) => {
+                    let _ = tx.send(reply);
+                }
+                None => {
+                    tracing::debug!(request_id = %reply.request_id, "late reply; result is in Redis")
+                }
+            }
+        }
+    }
+}
+
+/// Returns once the connection is no longer connected (checked every second): a
+/// backstop in case neither the consumer nor the error callback notices a loss.
+async fn watch_connection(connection: &Connection) {
+    while connection.status().connected() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Declares exchange `{ns}.commands` (direct, durable) and, for each shard `k`, the
+/// durable quorum queue `{ns}.shard.{k}` with single active consumer, bound by
+/// `shard.{k}`. Arguments are exactly the worker's, or the broker would refuse.
+///
+/// # Errors
+/// The broker's refusal (e.g. `PRECONDITION_FAILED` on different arguments).
+pub async fn declare_topology(
+    channel: &Channel,
+    names: &AmqpNames,
+    shards: u16,
+) -> lapin::Result<()> {
+    let exchange = names.commands_exchange();
+    channel
+        .exchange_declare(
+            &exchange,
+            ExchangeKind::Direct,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+    for k in 0..shards {
+        let queue = names.shard_queue(k);
+        channel
+            .queue_declare(
+                &queue,
+                QueueDeclareOptions {
+                    durable: true,
+                    ..QueueDeclareOptions::default()
+                },
+                args.clone(),
+            )
+            .await?;
+        channel
+            .queue_bind(
+                &queue,
+                &exchange,
+                &AmqpNames::shard_routing_key(k),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,43 @@
+-- join.lua: a fan joins the queue of event E (or rejoins with a valid queue token).
+--
+-- KEYS[1] seq       STRING  arrival counter
+-- KEYS[2] waiting   ZSET    ticket -> score (arrival number; negative = pre-queue lottery rank)
+-- KEYS[3] prequeue  ZSET    ticket -> arrival number, until the shuffle at opens_at
+-- KEYS[4] shuffled  STRING  set once the pre-queue was shuffled into waiting
+-- KEYS[5] ticket    HASH    record of the new ticket (ARGV[2])
+-- KEYS[6] existing  HASH    record of the rejoining ticket (ARGV[3]; = KEYS[5] if none)
+-- KEYS[7] stats     HASH    counters
+-- ARGV[1] mode: "open" or "prequeue"
+-- ARGV[2] new ticket id   ARGV[3] rejoining ticket id or ""   ARGV[4] ticket record TTL, s
+--
+-- Returns {created (0|1), ticket id, arrival number}. A rejoin keeps ticket and place
+-- while the ticket still waits or holds a live pass; otherwise a new ticket is made.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[4])
+
+if ARGV[3] ~= '' then
+  local r = redis.call('HMGET', KEYS[6], 'state', 'seq', 'pass_exp_ms')
+  local state = r[1]
+  local live = state == 'waiting' or state == 'prequeue'
+    or (state == 'admitted' and r[3] and tonumber(r[3]) > now)
+  if live then
+    redis.call('HSET', KEYS[6], 'last_seen_ms', now)
+    redis.call('EXPIRE', KEYS[6], ttl)
+    return {0, ARGV[3], tonumber(r[2])}
+  end
+end
+
+local seq = redis.call('INCR', KEYS[1])
+local state = 'waiting'
+if ARGV[1] == 'prequeue' and redis.call('EXISTS', KEYS[4]) == 0 then
+  state = 'prequeue'
+  redis.call('ZADD', KEYS[3], seq, ARGV[2])
+else
+  redis.call('ZADD', KEYS[2], seq, ARGV[2])
+end
+redis.call('HSET', KEYS[5], 'seq', seq, 'score', seq, 'state', state,
+  'joined_ms', now, 'last_seen_ms', now)
+redis.call('EXPIRE', KEYS[5], ttl)
+redis.call('HINCRBY', KEYS[7], 'joins_total', 1)
+return {1, ARGV[2], seq}

@@ -1,0 +1,62 @@
+//! Joining a queue (`join.lua`): a new ticket at the back, or the same ticket and place
+//! on a rejoin with a valid queue token.
+
+use super::Queue;
+use crate::error::ApiError;
+use protocol::ids::{EventId, TicketId};
+
+/// Result of a join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinOutcome {
+    /// The ticket (new, or the rejoining one).
+    pub ticket: TicketId,
+    /// Its arrival number.
+    pub seq: u64,
+    /// `true` for a new ticket (`201`), `false` for a rejoin (`200`).
+    pub created: bool,
+}
+
+impl Queue {
+    /// Joins `event`'s queue; `prequeue` puts the ticket in the pre-queue (before
+    /// `opens_at`), unless the shuffle already ran. `rejoin` is the ticket of a valid
+    /// queue token: kept if it still waits or holds a live pass.
+    ///
+    /// # Errors
+    /// `503` if Redis is unavailable.
+    #[tracing::instrument(skip_all, fields(event_id = %event))]
+    pub async fn join(
+        &self,
+        event: &EventId,
+        prequeue: bool,
+        rejoin: Option<TicketId>,
+    ) -> Result<JoinOutcome, ApiError> {
+        let k = self.keys(event);
+        let new_ticket = TicketId::new();
+        let existing = rejoin.unwrap_or(new_ticket);
+        let keys = [
+            k.seq(),
+            k.waiting(),
+            k.prequeue(),
+            k.shuffled(),
+            k.ticket(&new_ticket),
+            k.ticket(&existing),
+            k.stats(),
+        ];
+        let args = [
+            if prequeue { "prequeue" } else { "open" }.to_string(),
+            new_ticket.to_string(),
+            rejoin.map(|t| t.to_string()).unwrap_or_default(),
+            self.ticket_ttl_seconds.to_string(),
+        ];
+        let (created, ticket, seq): (u8, String, u64) =
+            self.redis.script(&self.scripts.join, &keys, &args).await?;
+        let ticket = ticket
+            .parse()
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("join.lua ticket id: {e}")))?;
+        Ok(JoinOutcome {
+            ticket,
+            seq,
+            created: created == 1,
+        })
+    }
+}

@@ -1,0 +1,24 @@
+-- status.lua: a fan's place in the queue of event E; refreshes last_seen (a fan who
+-- stops polling is skipped by admission after abandon_after_seconds).
+--
+-- KEYS[1] ticket   HASH  the ticket's record
+-- KEYS[2] waiting  ZSET  ticket -> score
+-- ARGV[1] ticket record TTL, s
+--
+-- Returns nil for an unknown ticket, else
+-- {state, ahead (-1 unless waiting), admitted_ms or "", pass_exp_ms or "", seq, now_ms}.
+local r = redis.call('HMGET', KEYS[1], 'state', 'score', 'admitted_ms', 'pass_exp_ms', 'seq')
+if not r[1] then
+  return nil
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if r[1] == 'waiting' or r[1] == 'prequeue' then
+  redis.call('HSET', KEYS[1], 'last_seen_ms', now)
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
+end
+local ahead = -1
+if r[1] == 'waiting' then
+  ahead = redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. r[2])
+end
+return {r[1], ahead, r[3] or '', r[4] or '', r[5] or '0', now}

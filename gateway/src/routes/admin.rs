@@ -1,0 +1,192 @@
+//! Venue (admin) endpoints: create, read, patch an event; its stats.
+//!
+//! Writes are commands to the event's worker shard (the single writer); the answer is the
+//! configuration the worker persisted and pushed to Redis. Reads come from Redis.
+
+use super::command_envelope;
+use crate::auth::AdminAuth;
+use crate::error::{json_response, ApiError};
+use crate::extract::{AppJson, PathId};
+use crate::publisher::Answer;
+use crate::state::AppState;
+use crate::views::{Accepted, AdminEvent, AdmissionFigures, EventStats, QueueCounts, SeatFigures};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use protocol::command::{Command, Envelope};
+use protocol::event::{EventPatch, EventSpec, FieldError};
+use protocol::ids::EventId;
+use protocol::reply::{ErrorBody, Outcome};
+use std::time::Duration;
+
+/// Whether `tz` is an IANA time zone name (chrono-tz's database).
+pub fn timezone_is_valid(tz: &str) -> bool {
+    tz.parse::<chrono_tz::Tz>().is_ok()
+}
+
+/// Create an event.
+#[utoipa::path(post, path = "/v1/admin/events", tag = "admin", request_body = EventSpec,
+    security(("admin_key" = [])),
+    responses(
+        (status = 201, description = "Created", body = AdminEvent),
+        (status = 202, description = "Accepted; the worker has not answered yet", body = Accepted),
+        (status = 400, description = "Not JSON", body = ErrorBody),
+        (status = 401, description = "Bad admin key", body = ErrorBody),
+        (status = 422, description = "Invalid fields (`details.fields`)", body = ErrorBody),
+        (status = 503, description = "Broker unavailable", body = ErrorBody)))]
+pub async fn create_event(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    AppJson(spec): AppJson<EventSpec>,
+) -> Result<Response, ApiError> {
+    let mut errors = spec.validate().err().unwrap_or_default();
+    if !timezone_is_valid(&spec.timezone) {
+        errors.push(FieldError {
+            field: "timezone".into(),
+            message: "must be an IANA time zone name, e.g. Asia/Seoul".into(),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::fields(&errors));
+    }
+    let envelope = command_envelope(EventId::new(), Command::CreateEvent { spec });
+    admin_command(&state, envelope).await
+}
+
+/// Read an event (admin view).
+#[utoipa::path(get, path = "/v1/admin/events/{event_id}", tag = "admin",
+    security(("admin_key" = [])),
+    params(("event_id" = String, Path, description = "Event id (UUID)")),
+    responses(
+        (status = 200, description = "The event", body = AdminEvent),
+        (status = 401, description = "Bad admin key", body = ErrorBody),
+        (status = 404, description = "No such event", body = ErrorBody)))]
+pub async fn get_event(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    PathId(event): PathId<EventId>,
+) -> Result<Json<AdminEvent>, ApiError> {
+    let snapshot = state
+        .catalog
+        .fetch(&event)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("event".into()))?;
+    Ok(Json(AdminEvent::new(&snapshot, Utc::now())))
+}
+
+/// Change admission, state or hold TTL.
+#[utoipa::path(patch, path = "/v1/admin/events/{event_id}", tag = "admin",
+    request_body = EventPatch, security(("admin_key" = [])),
+    params(("event_id" = String, Path, description = "Event id (UUID)")),
+    responses(
+        (status = 200, description = "The event after the change", body = AdminEvent),
+        (status = 202, description = "Accepted; the worker has not answered yet", body = Accepted),
+        (status = 401, description = "Bad admin key", body = ErrorBody),
+        (status = 404, description = "No such event", body = ErrorBody),
+        (status = 422, description = "Invalid fields", body = ErrorBody),
+        (status = 503, description = "A dependency is unavailable", body = ErrorBody)))]
+pub async fn patch_event(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    PathId(event): PathId<EventId>,
+    AppJson(patch): AppJson<EventPatch>,
+) -> Result<Response, ApiError> {
+    patch.validate().map_err(|e| ApiError::fields(&e))?;
+    if state.catalog.fetch(&event).await?.is_none() {
+        return Err(ApiError::NotFound("event".into()));
+    }
+    let envelope = command_envelope(event, Command::UpdateEvent { patch });
+    admin_command(&state, envelope).await
+}
+
+/// Publishes an admin command and renders the worker's answer.
+async fn admin_command(state: &AppState, envelope: Envelope) -> Result<Response, ApiError> {
+    let (event, request_id) = (envelope.event_id, envelope.request_id);
+    let wait = Duration::from_millis(state.settings.admin_reply_timeout_ms);
+    let reply = match state.publisher.send(envelope, wait).await? {
+        Answer::Reply(reply) => reply,
+        Answer::TimedOut => {
+            let body = Accepted {
+                request_id,
+                status_url: format!("/v1/admin/events/{event}"),
+            };
+            return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+        }
+    };
+    let status = reply.outcome.http_status();
+    match reply.outcome {
+        Outcome::EventCreated(config) | Outcome::EventUpdated(config) => {
+            let snapshot = state.catalog.remember(*config);
+            let view = AdminEvent::new(&snapshot, Utc::now());
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            Ok((status, Json(view)).into_response())
+        }
+        rejected @ Outcome::Rejected(_) => Ok(json_response(status, rejected.http_body())),
+        other => Err(ApiError::Internal(anyhow::anyhow!(
+            "unexpected outcome {} to an admin command",
+            other.label()
+        ))),
+    }
+}
+
+/// Queue, admission and seat figures of an event.
+#[utoipa::path(get, path = "/v1/admin/events/{event_id}/stats", tag = "admin",
+    security(("admin_key" = [])),
+    params(("event_id" = String, Path, description = "Event id (UUID)")),
+    responses(
+        (status = 200, description = "Figures", body = EventStats),
+        (status = 401, description = "Bad admin key", body = ErrorBody),
+        (status = 404, description = "No such event", body = ErrorBody),
+        (status = 503, description = "Redis unavailable", body = ErrorBody)))]
+pub async fn event_stats(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    PathId(event): PathId<EventId>,
+) -> Result<Json<EventStats>, ApiError> {
+    let snapshot = state
+        .catalog
+        .fetch(&event)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("event".into()))?;
+    let now = Utc::now();
+    let q = state.queue.stats(&event, now.timestamp_millis()).await?;
+    let total = snapshot.config.spec.seating.total_seats();
+    let av = snapshot.availability.as_ref();
+    Ok(Json(EventStats {
+        event_id: event,
+        state: snapshot.state(now),
+        queue: QueueCounts {
+            waiting: q.waiting,
+            admitted_total: q.admitted_total,
+            active: q.active,
+            abandoned_total: q.abandoned_total,
+        },
+        admission: AdmissionFigures {
+            rate_per_minute: snapshot.config.spec.admission.rate_per_minute,
+            observed_per_minute: q.observed_per_minute,
+        },
+        seats: SeatFigures {
+            total,
+            available: av.map_or(total, |a| a.available),
+            held: av.map_or(0, |a| a.held),
+            sold: av.map_or(0, |a| a.sold),
+        },
+        holds_active: av.map_or(0, |a| a.holds_active),
+        orders: av.map_or(0, |a| a.orders),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iana_time_zones() {
+        assert!(timezone_is_valid("Asia/Seoul"));
+        assert!(timezone_is_valid("UTC"));
+        assert!(!timezone_is_valid("Mars/Olympus"));
+        assert!(!timezone_is_valid(""));
+    }
+}

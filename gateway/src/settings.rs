@@ -1,0 +1,384 @@
+//! Gateway configuration: one typed [`Settings`] struct.
+//!
+//! Layers, later wins (figment): the embedded defaults below ([`DEFAULTS_TOML`]) → an
+//! optional TOML file (`--config path`) → environment variables `ANTEROOM_*` with flat
+//! names (`ANTEROOM_REDIS_URL` sets `redis_url`). [`Settings::validate`] reports every bad
+//! or missing value at once. Secrets are [`SecretString`]s: `Debug` redacts them and
+//! [`Settings::redacted_toml`] prints `"[redacted]"`, so they never reach a log.
+
+use figment::providers::Format;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer};
+use std::fmt;
+use std::path::Path;
+
+/// The embedded defaults, every field documented. Secrets are empty here: a gateway
+/// refuses to start until they are set.
+pub const DEFAULTS_TOML: &str = r#"
+# Address the HTTP server binds to.
+host = "127.0.0.1"
+# TCP port; 0 = ephemeral (tests).
+port = 8080
+# Redis: queue, counters, token bucket, config and availability cache, request results.
+redis_url = "redis://127.0.0.1:6379"
+# RabbitMQ: reservation commands to the worker shards.
+amqp_url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+# AMQP namespace and Redis key prefix (several deployments may share a broker).
+namespace = "anteroom"
+# Number of worker shards (fixed per deployment; must match the worker).
+shards = 16
+# Bearer key of the admin API (required).
+admin_key = ""
+# HS256 secret of queue tokens, at least 32 bytes (required).
+queue_token_secret = ""
+# Hex of the 32-byte Ed25519 seed signing passes, shared by all replicas (required).
+pass_signing_key = ""
+# How long a fan request waits for the worker's reply before answering 202, in ms.
+reply_timeout_ms = 2000
+# How long an admin create/patch waits for the worker's reply, in ms.
+admin_reply_timeout_ms = 10000
+# Period of the admission loop, in ms.
+admit_interval_ms = 100
+# A waiting fan who has not polled for this long is skipped by admission, in seconds.
+abandon_after_seconds = 120
+# Lifetime of a queue token, in seconds (24 h).
+queue_token_ttl_seconds = 86400
+# Timeout of one Redis call (connect or response), in ms; past it the request is a 503.
+redis_timeout_ms = 1000
+# Joins allowed per client IP per second (burst of the same size); 0 = unlimited.
+join_rate_per_second = 0
+# JSON logs (production) instead of human-readable ones.
+log_json = false
+"#;
+
+/// Gateway settings (see [`DEFAULTS_TOML`] for each field's meaning and default).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Bind address.
+    pub host: String,
+    /// Bind port; 0 = ephemeral.
+    pub port: u16,
+    /// Redis URL.
+    pub redis_url: String,
+    /// AMQP URL.
+    pub amqp_url: String,
+    /// AMQP namespace and Redis key prefix.
+    pub namespace: String,
+    /// Number of worker shards.
+    pub shards: u16,
+    /// Admin API bearer key.
+    #[serde(deserialize_with = "secret")]
+    pub admin_key: SecretString,
+    /// HS256 secret of queue tokens (≥ 32 bytes).
+    #[serde(deserialize_with = "secret")]
+    pub queue_token_secret: SecretString,
+    /// Hex of a 32-byte Ed25519 seed.
+    #[serde(deserialize_with = "secret")]
+    pub pass_signing_key: SecretString,
+    /// Fan request reply wait, ms.
+    pub reply_timeout_ms: u64,
+    /// Admin request reply wait, ms.
+    pub admin_reply_timeout_ms: u64,
+    /// Admission loop period, ms.
+    pub admit_interval_ms: u64,
+    /// Skip waiting fans silent for this long, seconds.
+    pub abandon_after_seconds: u64,
+    /// Queue token lifetime, seconds.
+    pub queue_token_ttl_seconds: u64,
+    /// Redis call timeout, ms.
+    pub redis_timeout_ms: u64,
+    /// Joins per client IP per second; 0 = unlimited.
+    pub join_rate_per_second: u32,
+    /// JSON logs.
+    pub log_json: bool,
+}
+
+/// Keys that are strings: taken raw from the environment (figment would otherwise parse
+/// `ANTEROOM_ADMIN_KEY=0123` as a number).
+const STRING_KEYS: [&str; 7] = [
+    "host",
+    "redis_url",
+    "amqp_url",
+    "namespace",
+    "admin_key",
+    "queue_token_secret",
+    "pass_signing_key",
+];
+
+fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
+    String::deserialize(d).map(SecretString::from)
+}
+
+impl Default for Settings {
+    /// The embedded defaults (secrets empty, so [`Settings::validate`] fails until set).
+    fn default() -> Self {
+        figment::Figment::from(figment::providers::Toml::string(DEFAULTS_TOML))
+            .extract()
+            .expect("embedded defaults are valid")
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted_toml())
+    }
+}
+
+/// One configuration problem: which setting, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Setting name, e.g. `admin_key` (env `ANTEROOM_ADMIN_KEY`).
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Every configuration problem found (never just the first).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration ({} problems):", self.0.len())?;
+        for e in &self.0 {
+            writeln!(
+                f,
+                "  - {} (env ANTEROOM_{}): {}",
+                e.key,
+                e.key.to_uppercase(),
+                e.message
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Settings {
+    /// Loads defaults → `file` (TOML, if given) → `ANTEROOM_*` env, then validates.
+    ///
+    /// # Errors
+    /// [`ConfigErrors`] listing every unreadable, mistyped or invalid setting.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigErrors> {
+        let settings = Self::extract(file)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Like [`Settings::load`] without [`Settings::validate`] (`print-config`).
+    ///
+    /// # Errors
+    /// [`ConfigErrors`] listing every unreadable or mistyped setting.
+    pub fn extract(file: Option<&Path>) -> Result<Settings, ConfigErrors> {
+        use figment::providers::{Env, Serialized, Toml};
+        let mut fig = figment::Figment::from(Toml::string(DEFAULTS_TOML));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigErrors(vec![ConfigError {
+                    key: "config".into(),
+                    message: format!("file {} does not exist", path.display()),
+                }]));
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        fig = fig.merge(Env::prefixed("ANTEROOM_").ignore(&STRING_KEYS));
+        for key in STRING_KEYS {
+            if let Ok(raw) = std::env::var(format!("ANTEROOM_{}", key.to_uppercase())) {
+                fig = fig.merge(Serialized::default(key, raw));
+            }
+        }
+        fig.extract().map_err(|e| {
+            ConfigErrors(
+                e.into_iter()
+                    .map(|e| ConfigError {
+                        key: e.path.join("."),
+                        message: e.kind.to_string(),
+                    })
+                    .collect(),
+            )
+        })
+    }
+
+    /// Checks ranges, URLs and secrets.
+    ///
+    /// # Errors
+    /// [`ConfigErrors`] with every problem found.
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut bad = |key: &str, message: &str| {
+            errors.push(ConfigError {
+                key: key.into(),
+                message: message.into(),
+            })
+        };
+        if self.host.trim().is_empty() {
+            bad("host", "must not be empty");
+        }
+        if !(self.redis_url.starts_with("redis://") || self.redis_url.starts_with("rediss://")) {
+            bad("redis_url", "must start with redis:// or rediss://");
+        }
+        if !(self.amqp_url.starts_with("amqp://") || self.amqp_url.starts_with("amqps://")) {
+            bad("amqp_url", "must start with amqp:// or amqps://");
+        }
+        let ns_ok = !self.namespace.is_empty()
+            && self.namespace.len() <= 64
+            && self
+                .namespace
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !ns_ok {
+            bad("namespace", "must be 1 to 64 letters, digits, '_' or '-'");
+        }
+        if self.shards == 0 {
+            bad("shards", "must be at least 1");
+        }
+        if self.admin_key.expose_secret().is_empty() {
+            bad("admin_key", "is required");
+        }
+        if self.queue_token_secret.expose_secret().len() < 32 {
+            bad(
+                "queue_token_secret",
+                "is required and must be at least 32 bytes",
+            );
+        }
+        if crate::tokens::parse_seed(self.pass_signing_key.expose_secret()).is_none() {
+            bad(
+                "pass_signing_key",
+                "is required: hex of a 32-byte Ed25519 seed (64 hex characters)",
+            );
+        }
+        if self.reply_timeout_ms == 0 || self.reply_timeout_ms > 60_000 {
+            bad("reply_timeout_ms", "must be between 1 and 60000");
+        }
+        if self.admin_reply_timeout_ms == 0 || self.admin_reply_timeout_ms > 120_000 {
+            bad("admin_reply_timeout_ms", "must be between 1 and 120000");
+        }
+        if self.admit_interval_ms < 10 || self.admit_interval_ms > 10_000 {
+            bad("admit_interval_ms", "must be between 10 and 10000");
+        }
+        if self.abandon_after_seconds == 0 {
+            bad("abandon_after_seconds", "must be at least 1");
+        }
+        if self.queue_token_ttl_seconds < 60 {
+            bad("queue_token_ttl_seconds", "must be at least 60");
+        }
+        if self.redis_timeout_ms == 0 || self.redis_timeout_ms > 30_000 {
+            bad("redis_timeout_ms", "must be between 1 and 30000");
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// The settings as TOML with every secret replaced by `"[redacted]"`
+    /// (`anteroom-gateway print-config`).
+    pub fn redacted_toml(&self) -> String {
+        let redact = |s: &SecretString| {
+            if s.expose_secret().is_empty() {
+                "\"\"".to_string()
+            } else {
+                "\"[redacted]\"".to_string()
+            }
+        };
+        let q = |s: &str| toml_string(s);
+        format!(
+            "host = {}\nport = {}\nredis_url = {}\namqp_url = {}\nnamespace = {}\nshards = {}\n\
+             admin_key = {}\nqueue_token_secret = {}\npass_signing_key = {}\n\
+             reply_timeout_ms = {}\nadmin_reply_timeout_ms = {}\nadmit_interval_ms = {}\n\
+             abandon_after_seconds = {}\nqueue_token_ttl_seconds = {}\nredis_timeout_ms = {}\n\
+             join_rate_per_second = {}\nlog_json = {}\n",
+            q(&self.host),
+            self.port,
+            q(&redact_url(&self.redis_url)),
+            q(&redact_url(&self.amqp_url)),
+            q(&self.namespace),
+            self.shards,
+            redact(&self.admin_key),
+            redact(&self.queue_token_secret),
+            redact(&self.pass_signing_key),
+            self.reply_timeout_ms,
+            self.admin_reply_timeout_ms,
+            self.admit_interval_ms,
+            self.abandon_after_seconds,
+            self.queue_token_ttl_seconds,
+            self.redis_timeout_ms,
+            self.join_rate_per_second,
+            self.log_json,
+        )
+    }
+}
+
+/// A TOML basic string literal.
+fn toml_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+/// Hides the password of `scheme://user:password@host/...`.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:[redacted]@{host}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> Settings {
+        Settings {
+            admin_key: "admin".to_string().into(),
+            queue_token_secret: "q".repeat(32).into(),
+            pass_signing_key: "11".repeat(32).into(),
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn defaults_need_the_three_secrets() {
+        let errors = Settings::default().validate().unwrap_err();
+        let keys: Vec<_> = errors.0.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["admin_key", "queue_token_secret", "pass_signing_key"]
+        );
+        assert!(valid().validate().is_ok());
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let s = Settings {
+            shards: 0,
+            redis_url: "http://x".into(),
+            reply_timeout_ms: 0,
+            ..valid()
+        };
+        assert_eq!(s.validate().unwrap_err().0.len(), 3);
+    }
+
+    #[test]
+    fn secrets_never_printed() {
+        let s = Settings {
+            amqp_url: "amqp://guest:hunter2@h:5672/%2f".into(),
+            ..valid()
+        };
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("admin\""));
+        assert!(!printed.contains("hunter2"));
+        assert!(!printed.contains(&"11".repeat(32)));
+        assert!(printed.contains("[redacted]"));
+        let reparsed: Settings =
+            figment::Figment::from(figment::providers::Toml::string(&s.redacted_toml()))
+                .extract()
+                .unwrap();
+        assert_eq!(reparsed.port, s.port);
+    }
+}

@@ -1,0 +1,115 @@
+//! The application: [`Application::build`] binds the listener and builds the state;
+//! [`Application::run_until_stopped`] serves HTTP and runs the background tasks (Redis
+//! connector, AMQP connection, admission loop) until the shutdown token fires.
+//!
+//! Nothing here needs Redis or RabbitMQ to be up: both connect in the background with
+//! backoff, and requests needing them get `503` + `Retry-After` meanwhile. Every task
+//! belongs to a `TaskTracker` that shutdown waits on.
+
+use crate::middleware;
+use crate::routes;
+use crate::settings::Settings;
+use crate::state::AppState;
+use anyhow::Context;
+use axum::Router;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// A built, not yet running gateway.
+pub struct Application {
+    port: u16,
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Validates `settings`, builds the state and binds `host:port` (port 0 = ephemeral).
+    ///
+    /// # Errors
+    /// Invalid settings, or the address cannot be bound.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let addr = format!("{}:{}", settings.host, settings.port);
+        let state = AppState::new(settings)?;
+        let listener = TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("Failed to bind {addr}"))?;
+        let port = listener
+            .local_addr()
+            .context("Failed to read the bound address")?
+            .port();
+        let router = middleware::apply(routes::router(), state.clone()).with_state(state.clone());
+        Ok(Application {
+            port,
+            listener,
+            router,
+            state,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` fires, then drains in-flight requests, stops the
+    /// background tasks and waits for them.
+    ///
+    /// # Errors
+    /// If the HTTP server fails.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Application {
+            port,
+            listener,
+            router,
+            state,
+        } = self;
+        // Background tasks stop after the server has drained, so in-flight requests can
+        // still reach Redis and the broker.
+        let tasks = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        {
+            let (redis, token) = (state.redis.clone(), tasks.clone());
+            tracker.spawn(async move { redis.run_connector(token).await });
+            let (publisher, token) = (state.publisher.clone(), tasks.clone());
+            tracker.spawn(async move { publisher.run(token).await });
+            tracker.spawn(crate::admitter::run(state.clone(), tasks.clone()));
+        }
+        tracker.close();
+        tracing::info!(port, "gateway listening");
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await;
+        tasks.cancel();
+        tracker.wait().await;
+        tracing::info!("gateway stopped");
+        served.context("HTTP server failed")
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM (axum's `graceful-shutdown` example).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,118 @@
+//! The application state shared by every handler, extractor and background task.
+//!
+//! Everything a request needs is here, built once from [`Settings`] by
+//! [`AppState::new`]: the Redis store, the command publisher, the token keys (never in a
+//! `static`), metrics, the event catalog and the admission loop's outflow view.
+
+use crate::admitter::Outflow;
+use crate::catalog::Catalog;
+use crate::metrics::Metrics;
+use crate::publisher::Publisher;
+use crate::queue::Queue;
+use crate::redis_store::RedisStore;
+use crate::settings::Settings;
+use crate::tokens::TokenKeys;
+use anyhow::Context;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use protocol::names::{AmqpNames, RedisKeys};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Cheaply cloneable handle to [`Inner`].
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The shared state.
+pub struct Inner {
+    /// Validated settings.
+    pub settings: Settings,
+    /// Redis key names (prefix = namespace).
+    pub keys: RedisKeys,
+    /// Redis adapter.
+    pub redis: RedisStore,
+    /// Queue operations.
+    pub queue: Queue,
+    /// Event configs and availability.
+    pub catalog: Catalog,
+    /// Command channel to the worker shards.
+    pub publisher: Publisher,
+    /// Queue token and pass keys.
+    pub tokens: TokenKeys,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Observed outflow per event (from the admission loop), for ETAs.
+    pub outflow: Outflow,
+    /// Per-IP join limiter (`join_rate_per_second > 0`).
+    pub join_limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    admin_key_digest: [u8; 32],
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Builds the state; connects nothing (see `startup.rs` for the background tasks).
+    ///
+    /// # Errors
+    /// Invalid settings (URLs, keys).
+    pub fn new(settings: Settings) -> anyhow::Result<Self> {
+        settings.validate().context("Invalid settings")?;
+        let keys = RedisKeys::new(settings.namespace.clone());
+        let redis = RedisStore::new(
+            &settings.redis_url,
+            Duration::from_millis(settings.redis_timeout_ms),
+        )?;
+        let metrics = Metrics::new();
+        let publisher = Publisher::new(
+            &settings.amqp_url,
+            AmqpNames::new(settings.namespace.clone()),
+            settings.shards,
+            metrics.clone(),
+        );
+        let tokens = TokenKeys::new(
+            &settings.queue_token_secret,
+            &settings.pass_signing_key,
+            settings.queue_token_ttl_seconds,
+        )
+        .context("Failed to build the token keys")?;
+        let ticket_ttl = settings.queue_token_ttl_seconds + 86_400;
+        let join_limiter = NonZeroU32::new(settings.join_rate_per_second)
+            .map(|n| RateLimiter::keyed(Quota::per_second(n)));
+        Ok(Self(Arc::new(Inner {
+            queue: Queue::new(redis.clone(), keys.clone(), ticket_ttl),
+            catalog: Catalog::new(redis.clone(), keys.clone()),
+            admin_key_digest: digest(&settings.admin_key),
+            settings,
+            keys,
+            redis,
+            publisher,
+            tokens,
+            metrics,
+            outflow: Outflow::default(),
+            join_limiter,
+        })))
+    }
+
+    /// Whether `candidate` is the admin key. Constant time: both sides are hashed to
+    /// SHA-256 first and the digests compared without early exit.
+    pub fn is_admin_key(&self, candidate: &str) -> bool {
+        let c = Sha256::digest(candidate.as_bytes());
+        c.iter()
+            .zip(self.admin_key_digest.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+}
+
+fn digest(secret: &SecretString) -> [u8; 32] {
+    Sha256::digest(secret.expose_secret().as_bytes()).into()
+}

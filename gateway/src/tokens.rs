@@ -1,0 +1,327 @@
+//! Queue tokens and passes (DESIGN.md, "Tokens").
+//!
+//! - Queue token: JWT HS256 with `queue_token_secret` (joins are the hot path; HMAC costs
+//!   about 1 µs where a signature costs 40–70 µs). Claims [`QueueClaims`].
+//! - Pass: JWT EdDSA (Ed25519) with a `kid` header; claims [`PassClaims`]. The public key
+//!   is served as a JWKS (`/.well-known/jwks.json`) so a ticketing site can verify passes
+//!   without calling us. `kid` = first 16 hex characters of SHA-256(public key).
+//!
+//! Verification pins the algorithm (`Validation::new(HS256)` / `new(EdDSA)`: a token
+//! signed otherwise, or with `alg: none`, is refused), requires `exp` with no leeway,
+//! checks `kind`, and checks `aud` against the event the request is about. Every failure
+//! is the same [`TokenError`] → `401 unauthorized`: callers learn nothing more.
+
+use base64::Engine;
+use ed25519_dalek::SigningKey;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use protocol::claims::{PassClaims, QueueClaims, TokenKind};
+use protocol::ids::{EventId, TicketId};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+/// A token that must not be accepted (forged, expired, wrong kind, wrong event, ...).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid token: {0}")]
+pub struct TokenError(pub &'static str);
+
+/// Parses the hex of a 32-byte Ed25519 seed; `None` if it is not exactly that.
+pub fn parse_seed(hex_seed: &str) -> Option<[u8; 32]> {
+    let bytes = hex::decode(hex_seed.trim()).ok()?;
+    bytes.try_into().ok()
+}
+
+/// PKCS#8 v1 prefix of an Ed25519 private key (RFC 8410 §7); followed by the 32-byte seed.
+const PKCS8_ED25519_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// Signing and verification keys of both credentials. Lives in the app state (never in a
+/// `static`), built once from the settings.
+#[derive(Clone)]
+pub struct TokenKeys {
+    queue_enc: EncodingKey,
+    queue_dec: DecodingKey,
+    pass_enc: EncodingKey,
+    pass_dec: DecodingKey,
+    kid: String,
+    public_x: String,
+    queue_ttl_seconds: i64,
+}
+
+impl TokenKeys {
+    /// Keys from the queue secret and the hex Ed25519 seed.
+    ///
+    /// # Errors
+    /// `TokenError` if the seed is not 64 hex characters.
+    pub fn new(
+        queue_secret: &SecretString,
+        pass_seed_hex: &SecretString,
+        queue_ttl_seconds: u64,
+    ) -> Result<Self, TokenError> {
+        let seed = parse_seed(pass_seed_hex.expose_secret())
+            .ok_or(TokenError("pass signing key is not a hex 32-byte seed"))?;
+        let public = SigningKey::from_bytes(&seed).verifying_key().to_bytes();
+        let mut pkcs8 = PKCS8_ED25519_PREFIX.to_vec();
+        pkcs8.extend_from_slice(&seed);
+        let secret = queue_secret.expose_secret().as_bytes();
+        Ok(Self {
+            queue_enc: EncodingKey::from_secret(secret),
+            queue_dec: DecodingKey::from_secret(secret),
+            pass_enc: EncodingKey::from_ed_der(&pkcs8),
+            pass_dec: DecodingKey::from_ed_der(&public),
+            kid: hex::encode(Sha256::digest(public))[..16].to_string(),
+            public_x: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public),
+            queue_ttl_seconds: i64::try_from(queue_ttl_seconds).unwrap_or(86_400),
+        })
+    }
+
+    /// The pass key id (`kid`).
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The JWKS document: one OKP/Ed25519 key with `kid`, `alg: EdDSA`, `use: sig`.
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({"keys": [{
+            "kty": "OKP", "crv": "Ed25519", "x": self.public_x,
+            "kid": self.kid, "alg": "EdDSA", "use": "sig"
+        }]})
+    }
+
+    /// A queue token for `ticket` with arrival number `seq`, issued at `now` (Unix s).
+    pub fn issue_queue(&self, event: &EventId, ticket: TicketId, seq: u64, now: i64) -> String {
+        let claims = QueueClaims {
+            sub: ticket,
+            aud: event.to_string(),
+            seq,
+            iat: now,
+            exp: now + self.queue_ttl_seconds,
+            kind: TokenKind::Queue,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.queue_enc)
+            .expect("HS256 signing cannot fail")
+    }
+
+    /// A pass for `ticket`, valid from `iat` until `exp` (Unix s). Deterministic: the
+    /// same inputs give the same token (Ed25519 signatures are deterministic).
+    ///
+    /// # Errors
+    /// `TokenError` if signing fails (a malformed key; prevented by validation).
+    pub fn issue_pass(
+        &self,
+        event: &EventId,
+        ticket: TicketId,
+        jti: String,
+        iat: i64,
+        exp: i64,
+    ) -> Result<String, TokenError> {
+        let claims = PassClaims {
+            sub: ticket,
+            aud: event.to_string(),
+            jti,
+            iat,
+            exp,
+            kind: TokenKind::Pass,
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.pass_enc).map_err(|_| TokenError("signing"))
+    }
+
+    /// Verifies a queue token for `event`.
+    ///
+    /// # Errors
+    /// `TokenError` if forged, expired, not HS256, not a queue token or for another event.
+    pub fn verify_queue(&self, token: &str, event: &EventId) -> Result<QueueClaims, TokenError> {
+        let claims: QueueClaims = decode(token, &self.queue_dec, Algorithm::HS256)?;
+        if claims.kind != TokenKind::Queue {
+            return Err(TokenError("not a queue token"));
+        }
+        if claims.aud != event.to_string() {
+            return Err(TokenError("token for another event"));
+        }
+        Ok(claims)
+    }
+
+    /// Verifies a pass; for `Some(event)` the pass must be for that event, for `None`
+    /// (`/v1/holds/..`, `/v1/requests/..`) its `aud` names the event. Returns the claims
+    /// and the event.
+    ///
+    /// # Errors
+    /// `TokenError` if forged, expired, not EdDSA, not a pass or for another event.
+    pub fn verify_pass(
+        &self,
+        token: &str,
+        event: Option<&EventId>,
+    ) -> Result<(PassClaims, EventId), TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError("malformed"))?;
+        if header.kid.as_deref() != Some(self.kid.as_str()) {
+            return Err(TokenError("unknown kid"));
+        }
+        let claims: PassClaims = decode(token, &self.pass_dec, Algorithm::EdDSA)?;
+        if claims.kind != TokenKind::Pass {
+            return Err(TokenError("not a pass"));
+        }
+        let aud: EventId = claims
+            .aud
+            .parse()
+            .map_err(|_| TokenError("malformed aud"))?;
+        if event.is_some_and(|e| *e != aud) {
+            return Err(TokenError("pass for another event"));
+        }
+        Ok((claims, aud))
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    token: &str,
+    key: &DecodingKey,
+    alg: Algorithm,
+) -> Result<T, TokenError> {
+    let mut v = Validation::new(alg);
+    v.leeway = 0;
+    v.validate_aud = false; // checked by the caller against the path's event
+    v.set_required_spec_claims(&["exp", "aud", "sub"]);
+    jsonwebtoken::decode::<T>(token, key, &v)
+        .map(|d| d.claims)
+        .map_err(|_| TokenError("signature, algorithm or expiry"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+
+    fn keys() -> TokenKeys {
+        TokenKeys::new(
+            &SecretString::from("s".repeat(32)),
+            &SecretString::from("07".repeat(32)),
+            3600,
+        )
+        .unwrap()
+    }
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    #[test]
+    fn queue_token_round_trip_and_event_pinning() {
+        let k = keys();
+        let (e, t) = (EventId::new(), TicketId::new());
+        let tok = k.issue_queue(&e, t, 7, now());
+        let c = k.verify_queue(&tok, &e).unwrap();
+        assert_eq!((c.sub, c.seq), (t, 7));
+        assert!(k.verify_queue(&tok, &EventId::new()).is_err());
+        // A queue token is never a pass.
+        assert!(k.verify_pass(&tok, Some(&e)).is_err());
+    }
+
+    #[test]
+    fn pass_round_trip_kid_and_aud() {
+        let k = keys();
+        let (e, t) = (EventId::new(), TicketId::new());
+        let p = k.issue_pass(&e, t, "j".into(), now(), now() + 60).unwrap();
+        assert_eq!(
+            p,
+            k.issue_pass(&e, t, "j".into(), now(), now() + 60).unwrap()
+        );
+        let (c, aud) = k.verify_pass(&p, None).unwrap();
+        assert_eq!((c.sub, aud), (t, e));
+        assert!(k.verify_pass(&p, Some(&e)).is_ok());
+        assert!(k.verify_pass(&p, Some(&EventId::new())).is_err());
+        // A pass is not a queue token.
+        assert!(k.verify_queue(&p, &e).is_err());
+        assert_eq!(k.jwks()["keys"][0]["kid"], k.kid());
+        assert_eq!(k.kid().len(), 16);
+    }
+
+    #[test]
+    fn expired_tokens_are_refused() {
+        let k = keys();
+        let e = EventId::new();
+        let q = k.issue_queue(&e, TicketId::new(), 1, now() - 100_000);
+        assert!(k.verify_queue(&q, &e).is_err());
+        let p = k
+            .issue_pass(&e, TicketId::new(), "j".into(), now() - 100, now() - 1)
+            .unwrap();
+        assert!(k.verify_pass(&p, Some(&e)).is_err());
+    }
+
+    #[test]
+    fn forged_and_alg_none_tokens_are_refused() {
+        let k = keys();
+        let e = EventId::new();
+        let other = TokenKeys::new(
+            &SecretString::from("x".repeat(32)),
+            &SecretString::from("08".repeat(32)),
+            3600,
+        )
+        .unwrap();
+        let q = other.issue_queue(&e, TicketId::new(), 1, now());
+        assert!(k.verify_queue(&q, &e).is_err());
+        let p = other
+            .issue_pass(&e, TicketId::new(), "j".into(), now(), now() + 60)
+            .unwrap();
+        assert!(k.verify_pass(&p, Some(&e)).is_err());
+
+        // alg: none, with valid-looking claims and an empty signature.
+        let claims = serde_json::json!({"sub": TicketId::new(), "aud": e.to_string(), "seq": 1,
+            "jti": "j", "iat": now(), "exp": now() + 60, "kind": "pass"});
+        for header in [
+            serde_json::json!({"alg": "none", "typ": "JWT"}),
+            serde_json::json!({"alg": "none", "kid": k.kid()}),
+        ] {
+            let t = format!(
+                "{}.{}.",
+                B64.encode(header.to_string()),
+                B64.encode(claims.to_string())
+            );
+            assert!(k.verify_pass(&t, Some(&e)).is_err());
+            assert!(k.verify_queue(&t, &e).is_err());
+        }
+
+        // HS256 token signed with the *public* key bytes, claiming to be a pass.
+        let mut h = Header::new(Algorithm::HS256);
+        h.kid = Some(k.kid().into());
+        let public = B64
+            .decode(k.jwks()["keys"][0]["x"].as_str().unwrap())
+            .unwrap();
+        let t = jsonwebtoken::encode(&h, &claims, &EncodingKey::from_secret(&public)).unwrap();
+        assert!(k.verify_pass(&t, Some(&e)).is_err());
+
+        // Tampered payload.
+        let good = k
+            .issue_pass(&e, TicketId::new(), "j".into(), now(), now() + 60)
+            .unwrap();
+        let mut parts: Vec<&str> = good.split('.').collect();
+        let forged_claims = B64.encode(claims.to_string());
+        parts[1] = &forged_claims;
+        assert!(k.verify_pass(&parts.join("."), Some(&e)).is_err());
+    }
+
+    #[test]
+    fn wrong_kind_with_valid_signature_is_refused() {
+        let k = keys();
+        let e = EventId::new();
+        let claims = QueueClaims {
+            sub: TicketId::new(),
+            aud: e.to_string(),
+            seq: 1,
+            iat: now(),
+            exp: now() + 60,
+            kind: TokenKind::Pass,
+        };
+        let t =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &k.queue_enc).unwrap();
+        assert!(k.verify_queue(&t, &e).is_err());
+    }
+
+    #[test]
+    fn seed_parsing() {
+        assert!(parse_seed(&"ab".repeat(32)).is_some());
+        assert!(parse_seed(&"ab".repeat(31)).is_none());
+        assert!(parse_seed("zz").is_none());
+        assert!(parse_seed("").is_none());
+    }
+}

@@ -1,0 +1,322 @@
+//! Response bodies of API.md that the gateway renders itself (the worker renders Hold,
+//! Order and its rejections: `protocol::reply::Outcome::http_body`).
+
+use crate::catalog::EventSnapshot;
+use crate::queue::QueueState;
+use chrono::{DateTime, Utc};
+use protocol::availability::status;
+use protocol::event::{AdminState, EventSpec, PublicState};
+use protocol::ids::{EventId, RequestId, TicketId};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Seat counts of an event.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct SeatCounts {
+    /// All seats.
+    pub total: u64,
+    /// Seats on sale now.
+    pub available: u64,
+}
+
+/// The admin view of an event: the spec plus live state.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AdminEvent {
+    /// Event id.
+    pub id: EventId,
+    /// The spec with patches applied.
+    #[serde(flatten)]
+    pub spec: EventSpec,
+    /// Public state now.
+    pub state: PublicState,
+    /// The venue's switch.
+    pub admin_state: AdminState,
+    /// Hex SHA-256 of the pre-queue shuffle seed.
+    pub shuffle_commitment: Option<String>,
+    /// Hex shuffle seed; `null` until `opens_at`.
+    pub shuffle_seed: Option<String>,
+    /// Configuration version.
+    pub version: u64,
+    /// Seat counts.
+    pub seats: SeatCounts,
+    /// Created at.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    /// Last changed at.
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Public admission settings.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct PublicAdmission {
+    /// Outflow rate, per minute.
+    pub rate_per_minute: u32,
+}
+
+/// The public view of an event (API.md `GET /v1/events/{id}`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PublicEvent {
+    /// Event id.
+    pub id: EventId,
+    /// Display name.
+    pub name: String,
+    /// Venue.
+    pub venue: String,
+    /// IANA time zone.
+    pub timezone: String,
+    /// Opening, RFC 3339.
+    #[schema(value_type = String, format = DateTime)]
+    pub opens_at: DateTime<chrono::FixedOffset>,
+    /// Pre-queue start, if any.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub prequeue_opens_at: Option<DateTime<chrono::FixedOffset>>,
+    /// Public state.
+    pub state: PublicState,
+    /// Seat counts.
+    pub seats: SeatCounts,
+    /// Outflow rate.
+    pub admission: PublicAdmission,
+    /// Hex SHA-256 of the shuffle seed.
+    pub shuffle_commitment: Option<String>,
+    /// The seed, `null` until the event opens.
+    pub shuffle_seed: Option<String>,
+}
+
+fn seat_counts(s: &EventSnapshot) -> SeatCounts {
+    let total = s.config.spec.seating.total_seats();
+    SeatCounts {
+        total,
+        available: s.availability.as_ref().map_or(total, |a| a.available),
+    }
+}
+
+impl AdminEvent {
+    /// The admin view of `s` at `now`.
+    pub fn new(s: &EventSnapshot, now: DateTime<Utc>) -> Self {
+        let c = &s.config;
+        Self {
+            id: c.id,
+            spec: c.spec.clone(),
+            state: s.state(now),
+            admin_state: c.admin_state,
+            shuffle_commitment: c.shuffle_commitment.clone(),
+            shuffle_seed: s.public_seed(now),
+            version: c.version,
+            seats: seat_counts(s),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+impl PublicEvent {
+    /// The public view of `s` at `now`.
+    pub fn new(s: &EventSnapshot, now: DateTime<Utc>) -> Self {
+        let spec = &s.config.spec;
+        Self {
+            id: s.config.id,
+            name: spec.name.clone(),
+            venue: spec.venue.clone(),
+            timezone: spec.timezone.clone(),
+            opens_at: spec.opens_at,
+            prequeue_opens_at: spec.prequeue_opens_at,
+            state: s.state(now),
+            seats: seat_counts(s),
+            admission: PublicAdmission {
+                rate_per_minute: spec.admission.rate_per_minute,
+            },
+            shuffle_commitment: s.config.shuffle_commitment.clone(),
+            shuffle_seed: s.public_seed(now),
+        }
+    }
+}
+
+/// A fan's place in the queue (API.md Status).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Status {
+    /// Ticket id.
+    pub ticket_id: TicketId,
+    /// Event id.
+    pub event_id: EventId,
+    /// Where the ticket stands.
+    pub state: QueueState,
+    /// 1-based place among the waiting; `null` when unknown (pre-queue).
+    pub position: Option<u64>,
+    /// Tickets ahead; `null` when unknown.
+    pub ahead: Option<u64>,
+    /// Estimated wait, seconds; `null` when unknown (pre-queue, paused).
+    pub eta_seconds: Option<u64>,
+    /// Plausible wait range, seconds.
+    pub eta_range_seconds: Option<[u64; 2]>,
+    /// When to poll next, ms.
+    pub poll_after_ms: u64,
+    /// The queue token (on join).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_token: Option<String>,
+    /// The pass (only when admitted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pass: Option<String>,
+    /// When the pass expires (only when admitted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub pass_expires_at: Option<DateTime<Utc>>,
+}
+
+/// Queue counters (stats).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct QueueCounts {
+    /// Waiting (including the pre-queue).
+    pub waiting: u64,
+    /// Admitted since the start.
+    pub admitted_total: u64,
+    /// Live passes.
+    pub active: u64,
+    /// Skipped for not polling.
+    pub abandoned_total: u64,
+}
+
+/// Admission figures (stats).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct AdmissionFigures {
+    /// Configured outflow, per minute.
+    pub rate_per_minute: u32,
+    /// Admissions over the last 60 s.
+    pub observed_per_minute: f64,
+}
+
+/// Seat figures (stats), from the worker's availability snapshot.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct SeatFigures {
+    /// All seats.
+    pub total: u64,
+    /// On sale.
+    pub available: u64,
+    /// In active holds.
+    pub held: u64,
+    /// Sold.
+    pub sold: u64,
+}
+
+/// `GET /v1/admin/events/{id}/stats`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventStats {
+    /// Event id.
+    pub event_id: EventId,
+    /// Public state.
+    pub state: PublicState,
+    /// Queue counters.
+    pub queue: QueueCounts,
+    /// Admission figures.
+    pub admission: AdmissionFigures,
+    /// Seat figures.
+    pub seats: SeatFigures,
+    /// Active holds.
+    pub holds_active: u64,
+    /// Confirmed orders.
+    pub orders: u64,
+}
+
+/// One seat of the seat map.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SeatView {
+    /// `{section}-{row}-{number}`.
+    pub id: String,
+    /// Row, from 1.
+    pub row: u32,
+    /// Number in the row, from 1.
+    pub number: u32,
+    /// Price, cents.
+    pub price_cents: i64,
+    /// `available`, `held` or `sold`.
+    pub status: &'static str,
+}
+
+/// One section of the seat map.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SectionView {
+    /// Section name.
+    pub name: String,
+    /// Seats in row-major order.
+    pub seats: Vec<SeatView>,
+}
+
+/// `GET /v1/events/{id}/seats`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SeatMap {
+    /// When the snapshot was taken.
+    #[schema(value_type = String, format = DateTime)]
+    pub as_of: DateTime<Utc>,
+    /// Sections.
+    pub sections: Vec<SectionView>,
+}
+
+impl SeatMap {
+    /// Expands the availability snapshot (one status character per seat) to seats; seats
+    /// missing from the snapshot count as available.
+    pub fn new(s: &EventSnapshot) -> Self {
+        let av = s.availability.as_ref();
+        let sections = s
+            .config
+            .spec
+            .seating
+            .sections
+            .iter()
+            .map(|sec| {
+                let statuses: Vec<char> = av
+                    .and_then(|a| a.sections.iter().find(|x| x.name == sec.name))
+                    .map(|x| x.statuses.chars().collect())
+                    .unwrap_or_default();
+                let mut seats = Vec::with_capacity((sec.rows * sec.seats_per_row) as usize);
+                for row in 1..=sec.rows {
+                    for number in 1..=sec.seats_per_row {
+                        let i = ((row - 1) * sec.seats_per_row + (number - 1)) as usize;
+                        seats.push(SeatView {
+                            id: format!("{}-{row}-{number}", sec.name),
+                            row,
+                            number,
+                            price_cents: sec.price_cents,
+                            status: match statuses.get(i) {
+                                Some(&status::HELD) => "held",
+                                Some(&status::SOLD) => "sold",
+                                _ => "available",
+                            },
+                        });
+                    }
+                }
+                SectionView {
+                    name: sec.name.clone(),
+                    seats,
+                }
+            })
+            .collect();
+        Self {
+            as_of: av.map_or(s.config.updated_at, |a| a.as_of),
+            sections,
+        }
+    }
+}
+
+/// `202`: the decision takes longer than the gateway waits.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Accepted {
+    /// The request's id.
+    pub request_id: RequestId,
+    /// Where to look for the result: `/v1/requests/{request_id}`.
+    pub status_url: String,
+}
+
+/// `GET /v1/requests/{id}`: `{"state": "pending"}` or `{"state": "done", status, body}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RequestState {
+    /// Not decided yet.
+    Pending,
+    /// Decided.
+    Done {
+        /// The HTTP status the request got.
+        status: u16,
+        /// The body it got.
+        body: serde_json::Value,
+    },
+}

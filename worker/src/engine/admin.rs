@@ -20,7 +20,6 @@ pub(crate) fn create<R: RngCore + ?Sized>(
     spec: &EventSpec,
     now: DateTime<Utc>,
     rng: &mut R,
-    snapshot_base: u64,
 ) -> Result<EventState, Outcome> {
     spec.validate().map_err(invalid)?;
     let (shuffle_seed, shuffle_commitment) = if spec.prequeue_opens_at.is_some() {
@@ -43,7 +42,7 @@ pub(crate) fn create<R: RngCore + ?Sized>(
         created_at: now,
         updated_at: now,
     };
-    Ok(EventState::new(config, snapshot_base))
+    Ok(EventState::new(config))
 }
 
 /// Applies `patch` to `ev` (new `version`, `updated_at = now`) and emits

@@ -24,7 +24,9 @@ pub const SNAPSHOT_EPOCH_SHIFT: u32 = 40;
 /// The state of every event of one shard.
 #[derive(Debug, Clone, Default)]
 pub struct Engine {
-    snapshot_base: u64,
+    /// Last availability snapshot version handed out (shard-wide, so it stays monotonic
+    /// for every event even when events are rebuilt).
+    snapshot_version: u64,
     events: HashMap<EventId, EventState>,
 }
 
@@ -32,14 +34,35 @@ impl Engine {
     /// An empty engine for a session with fencing epoch `epoch`.
     pub fn new(epoch: u64) -> Self {
         Self {
-            snapshot_base: epoch << SNAPSHOT_EPOCH_SHIFT,
+            snapshot_version: epoch << SNAPSHOT_EPOCH_SHIFT,
             events: HashMap::new(),
         }
     }
 
-    /// First availability snapshot version for events of this session.
-    pub fn snapshot_base(&self) -> u64 {
-        self.snapshot_base
+    /// Continues the snapshot numbering of `previous` (an engine this one replaces
+    /// within the same session), so versions never go back.
+    pub fn continue_versions_of(&mut self, previous: &Engine) {
+        self.snapshot_version = self.snapshot_version.max(previous.snapshot_version);
+    }
+
+    /// The availability snapshot of event `id` at `as_of`, with a version higher than
+    /// any this engine handed out before.
+    pub fn availability(
+        &mut self,
+        id: &EventId,
+        as_of: DateTime<Utc>,
+    ) -> Option<protocol::availability::Availability> {
+        let ev = self.events.get(id)?;
+        self.snapshot_version += 1;
+        Some(ev.availability(as_of, self.snapshot_version))
+    }
+
+    /// The earliest deadline of an active hold over all events.
+    pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
+        self.events
+            .values()
+            .filter_map(EventState::next_deadline)
+            .min()
     }
 
     /// Adds (or replaces) an event's state, e.g. one rebuilt from PostgreSQL.
@@ -50,11 +73,6 @@ impl Engine {
     /// The state of `id`.
     pub fn event(&self, id: &EventId) -> Option<&EventState> {
         self.events.get(id)
-    }
-
-    /// Mutable state of `id` (availability snapshots bump a version).
-    pub fn event_mut(&mut self, id: &EventId) -> Option<&mut EventState> {
-        self.events.get_mut(id)
     }
 
     /// Every event of the shard.
@@ -94,7 +112,7 @@ impl Engine {
             }
             None => match &env.command {
                 Command::CreateEvent { spec } => {
-                    match admin::create(env.event_id, spec, now, rng, self.snapshot_base) {
+                    match admin::create(env.event_id, spec, now, rng) {
                         Ok(ev) => {
                             let outcome = Outcome::EventCreated(Box::new(ev.config.clone()));
                             out.push(Effect::EventCreated(Box::new(ev.config.clone())));

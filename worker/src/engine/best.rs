@@ -41,9 +41,10 @@ pub(crate) fn best_available(
             continue;
         }
         let start = section.row_start(row);
-        for idx in start..start + section.seats_per_row as usize {
-            if seats[idx] == SeatStatus::Available {
-                picked.push(idx);
+        let row_seats = &seats[start..start + section.seats_per_row as usize];
+        for (offset, status) in row_seats.iter().enumerate() {
+            if *status == SeatStatus::Available {
+                picked.push(start + offset);
                 if picked.len() == quantity as usize {
                     return Some(picked);
                 }
@@ -71,9 +72,10 @@ fn adjacent_run(
     let ideal = (spr - q) / 2;
     let mut best: Option<(usize, usize)> = None; // (distance, offset)
     let mut run_start = 0usize;
-    for offset in 0..=spr {
-        let free = offset < spr && row_seats[offset] == SeatStatus::Available;
-        if free {
+    // A sentinel taken seat after the row closes the last run.
+    let with_end = row_seats.iter().chain(std::iter::once(&SeatStatus::Sold));
+    for (offset, status) in with_end.enumerate() {
+        if *status == SeatStatus::Available {
             continue;
         }
         // A maximal run of free seats is [run_start, offset).

@@ -83,13 +83,11 @@ pub struct EventState {
     pub(crate) tickets: HashMap<TicketId, TicketState>,
     pub(crate) keyed: HashMap<TicketId, HashMap<String, Keyed>>,
     pub(crate) recent: Recent,
-    snapshot_version: u64,
 }
 
 impl EventState {
-    /// A fresh event: every seat available. `snapshot_base` is the first availability
-    /// snapshot version (see `Engine::new`).
-    pub fn new(config: EventConfig, snapshot_base: u64) -> Self {
+    /// A fresh event: every seat available.
+    pub fn new(config: EventConfig) -> Self {
         let layout = Layout::new(&config.spec.seating);
         let row_available: Vec<u32> = layout
             .sections()
@@ -112,7 +110,6 @@ impl EventState {
             tickets: HashMap::new(),
             keyed: HashMap::new(),
             recent: Recent::default(),
-            snapshot_version: snapshot_base,
         }
     }
 
@@ -222,9 +219,9 @@ impl EventState {
         }
     }
 
-    /// The availability snapshot at `as_of`; each call gets a higher `version`.
-    pub fn availability(&mut self, as_of: DateTime<Utc>) -> Availability {
-        self.snapshot_version += 1;
+    /// The availability snapshot at `as_of`, numbered `version` (see
+    /// `Engine::availability`).
+    pub fn availability(&self, as_of: DateTime<Utc>, version: u64) -> Availability {
         let sections = self
             .layout
             .sections()
@@ -249,7 +246,7 @@ impl EventState {
         Availability {
             event_id: self.config.id,
             as_of,
-            version: self.snapshot_version,
+            version,
             total: self.layout.total() as u64,
             available: c.available,
             held: c.held,

@@ -265,7 +265,7 @@ proptest! {
             holds: model.holds.values().cloned().collect(),
             order_tickets: model.order_tickets.clone(),
             keys: model.keys.clone(),
-        }, 0).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        }).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(&restored.seats, &live.seats);
         prop_assert_eq!(restored.counts(), live.counts());
         let used = |m: &HashMap<TicketId, _>| -> HashMap<TicketId, _> {

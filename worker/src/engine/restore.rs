@@ -70,13 +70,13 @@ impl EventState {
     /// # Errors
     /// [`RestoreError`] if a claim or hold names an unknown seat, or the seats claimed
     /// `held` are not exactly the seats of the active holds.
-    pub fn restore(r: Restore, snapshot_base: u64) -> Result<Self, RestoreError> {
+    pub fn restore(r: Restore) -> Result<Self, RestoreError> {
         let event = r.config.id.to_string();
         let fail = |problem: String| RestoreError {
             event: event.clone(),
             problem,
         };
-        let mut ev = EventState::new(r.config, snapshot_base);
+        let mut ev = EventState::new(r.config);
         let mut claimed_held = Vec::new();
         for (seat_id, status) in &r.claims {
             let idx = ev

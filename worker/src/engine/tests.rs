@@ -373,9 +373,8 @@ fn availability_snapshot_counts_and_statuses() {
     h.run(confirm_cmd(t, hold.id, None));
     held(h.hold(TicketId::new(), &["A-1-2"]));
     let now = h.now;
-    let ev = h.engine.event_mut(&h.event).unwrap();
-    let a1 = ev.availability(now);
-    let a2 = ev.availability(now);
+    let a1 = h.engine.availability(&h.event, now).unwrap();
+    let a2 = h.engine.availability(&h.event, now).unwrap();
     assert!(a2.version > a1.version);
     assert_eq!(a1.version >> SNAPSHOT_EPOCH_SHIFT, 1);
     assert_eq!((a1.total, a1.available, a1.held, a1.sold), (14, 11, 1, 2));

@@ -1,0 +1,191 @@
+//! Mirroring committed state to Redis, where every gateway reads it (the contract's
+//! "Redis keys written by the worker"): event configs, availability snapshots, hold
+//! documents, request results, and `ZREM active` when an order uses a pass up.
+//!
+//! PostgreSQL is the truth, Redis a cache: a failed write is logged, kept in order and
+//! retried later (at most once a second while Redis is down), and never blocks acking.
+//! Each shard session has its own [`ShardCache`], so its writes stay in order.
+
+use crate::engine::{Effect, Engine};
+use crate::metrics::Metrics;
+use chrono::{DateTime, Utc};
+use protocol::ids::EventId;
+use protocol::names::{RedisKeys, RESULT_TTL_SECONDS};
+use redis::aio::ConnectionManager;
+use redis::Pipeline;
+use serde::Serialize;
+use std::collections::{HashSet, VecDeque};
+use std::time::Duration;
+use tokio::time::Instant;
+use tracing::instrument;
+
+/// Most failed pipelines kept for retry per shard; older ones are dropped (the periodic
+/// refresh rewrites configs and availability anyway).
+const MAX_PENDING: usize = 10_000;
+/// While Redis is failing, try again at most this often.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
+fn json<T: Serialize>(value: &T) -> Option<String> {
+    serde_json::to_string(value)
+        .map_err(|e| tracing::error!(error = %e, "failed to serialise a Redis document"))
+        .ok()
+}
+
+fn is_empty(pipe: &Pipeline) -> bool {
+    pipe.cmd_iter().next().is_none()
+}
+
+/// One shard session's Redis writer.
+pub(crate) struct ShardCache {
+    conn: ConnectionManager,
+    keys: RedisKeys,
+    timeout: Duration,
+    metrics: Metrics,
+    pending: VecDeque<Pipeline>,
+    retry_at: Option<Instant>,
+}
+
+impl ShardCache {
+    pub(crate) fn new(
+        conn: ConnectionManager,
+        keys: RedisKeys,
+        timeout: Duration,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            conn,
+            keys,
+            timeout,
+            metrics,
+            pending: VecDeque::new(),
+            retry_at: None,
+        }
+    }
+
+    /// The writes of one committed batch: documents of its effects, then the
+    /// availability snapshot of every event whose seats or counts changed.
+    pub(crate) fn batch(
+        &self,
+        effects: &[Effect],
+        engine: &mut Engine,
+        as_of: DateTime<Utc>,
+    ) -> Pipeline {
+        let mut pipe = redis::pipe();
+        let mut dirty: HashSet<EventId> = HashSet::new();
+        let ttl = RESULT_TTL_SECONDS;
+        for e in effects {
+            if e.changes_availability() {
+                dirty.insert(e.event_id());
+            }
+            match e {
+                Effect::EventCreated(c) | Effect::EventUpdated(c) => {
+                    if let Some(doc) = json(c) {
+                        pipe.set(self.keys.config(&c.id), doc).ignore();
+                        pipe.sadd(self.keys.events(), c.id.to_string()).ignore();
+                    }
+                }
+                Effect::HoldCreated(v) | Effect::HoldEnded(v) => {
+                    if let Some(doc) = json(v) {
+                        let key = self.keys.hold(&v.hold.event_id, &v.hold.id);
+                        pipe.set_ex(key, doc, ttl).ignore();
+                    }
+                }
+                Effect::OrderConfirmed { hold, .. } => {
+                    if let Some(doc) = json(hold) {
+                        let key = self.keys.hold(&hold.hold.event_id, &hold.hold.id);
+                        pipe.set_ex(key, doc, ttl).ignore();
+                    }
+                    let active = self.keys.active(&hold.hold.event_id);
+                    pipe.zrem(active, hold.ticket_id.to_string()).ignore();
+                }
+                Effect::Result(r) if r.ticket_id.is_some() => {
+                    if let Some(doc) = json(&r.stored()) {
+                        let key = self.keys.request(&r.event_id, &r.request_id);
+                        pipe.set_ex(key, doc, ttl).ignore();
+                    }
+                }
+                Effect::Result(_) => {}
+            }
+        }
+        for id in dirty {
+            self.push_availability(&mut pipe, engine, &id, as_of);
+        }
+        pipe
+    }
+
+    /// Config, `events` membership and availability of every event of the shard (on
+    /// takeover and every `config_refresh_secs`: Redis may have lost them).
+    pub(crate) fn refresh(&self, engine: &mut Engine, as_of: DateTime<Utc>) -> Pipeline {
+        let mut pipe = redis::pipe();
+        let ids: Vec<EventId> = engine.events().map(|e| e.config().id).collect();
+        for id in &ids {
+            if let Some(doc) = engine.event(id).and_then(|e| json(e.config())) {
+                pipe.set(self.keys.config(id), doc).ignore();
+                pipe.sadd(self.keys.events(), id.to_string()).ignore();
+            }
+            self.push_availability(&mut pipe, engine, id, as_of);
+        }
+        pipe
+    }
+
+    fn push_availability(
+        &self,
+        pipe: &mut Pipeline,
+        engine: &mut Engine,
+        id: &EventId,
+        as_of: DateTime<Utc>,
+    ) {
+        if let Some(doc) = engine.availability(id, as_of).and_then(|a| json(&a)) {
+            pipe.set(self.keys.availability(id), doc).ignore();
+        }
+    }
+
+    /// Sends `pipe` after any earlier failed ones; on failure keeps it for later.
+    #[instrument(skip_all, fields(pending = self.pending.len()))]
+    pub(crate) async fn write(&mut self, pipe: Pipeline) {
+        if is_empty(&pipe) && self.pending.is_empty() {
+            return;
+        }
+        if !is_empty(&pipe) {
+            if self.pending.len() >= MAX_PENDING {
+                self.pending.pop_front();
+                tracing::error!("Redis retry queue full: dropped the oldest write");
+            }
+            self.pending.push_back(pipe);
+        }
+        self.flush().await;
+    }
+
+    /// Retries queued writes if Redis was failing and the retry delay has passed.
+    pub(crate) async fn retry_pending(&mut self) {
+        if !self.pending.is_empty() {
+            self.flush().await;
+        }
+    }
+
+    async fn flush(&mut self) {
+        if self.retry_at.is_some_and(|at| Instant::now() < at) {
+            return;
+        }
+        while let Some(pipe) = self.pending.front() {
+            let sent = tokio::time::timeout(self.timeout, pipe.query_async::<()>(&mut self.conn));
+            let error = match sent.await {
+                Ok(Ok(())) => {
+                    self.pending.pop_front();
+                    continue;
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("timed out after {:?}", self.timeout),
+            };
+            self.metrics.redis_failures.inc();
+            if self.retry_at.is_none() {
+                tracing::warn!(%error, pending = self.pending.len(), "Redis write failed; will retry");
+            }
+            self.retry_at = Some(Instant::now() + RETRY_EVERY);
+            return;
+        }
+        if self.retry_at.take().is_some() {
+            tracing::info!("Redis writes caught up");
+        }
+    }
+}

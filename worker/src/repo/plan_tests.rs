@@ -1,0 +1,105 @@
+//! Netting of effects into a write plan.
+
+use super::*;
+use crate::engine::{CommandResult, Effect};
+use protocol::ids::{EventId, HoldId, OrderId, RequestId, TicketId};
+use protocol::reply::{Hold, Order, Outcome, StoredHold};
+
+fn view(event: EventId, id: HoldId, seats: &[&str], state: HoldState) -> StoredHold {
+    StoredHold {
+        ticket_id: TicketId::new(),
+        hold: Hold {
+            id,
+            event_id: event,
+            seats: seats.iter().map(|s| s.to_string()).collect(),
+            state,
+            expires_at: Utc::now(),
+            total_cents: 100,
+        },
+    }
+}
+
+fn order(v: &StoredHold) -> Order {
+    Order {
+        id: OrderId::new(),
+        hold_id: v.hold.id,
+        event_id: v.hold.event_id,
+        seats: v.hold.seats.clone(),
+        total_cents: v.hold.total_cents,
+        confirmed_at: Utc::now(),
+    }
+}
+
+#[test]
+fn a_seat_released_and_held_again_in_one_batch_is_claimed_once() {
+    let e = EventId::new();
+    let (h1, h2) = (HoldId::new(), HoldId::new());
+    let effects = vec![
+        Effect::HoldCreated(view(e, h1, &["A-1-1"], HoldState::Held)),
+        Effect::HoldEnded(view(e, h1, &["A-1-1"], HoldState::Released)),
+        Effect::HoldCreated(view(e, h2, &["A-1-1", "A-1-2"], HoldState::Held)),
+    ];
+    let p = WritePlan::new(&effects, Utc::now());
+    assert_eq!(p.new_holds.views.len(), 2);
+    assert_eq!(
+        p.new_holds.states,
+        vec![HoldState::Released, HoldState::Held]
+    );
+    assert_eq!(p.claims_new.seat_ids, vec!["A-1-1", "A-1-2"]);
+    assert_eq!(p.claims_new.hold_ids, vec![h2.0, h2.0]);
+    assert!(p.claims_freed.is_empty() && p.hold_updates.is_empty());
+}
+
+#[test]
+fn pre_existing_holds_are_updated_and_their_claims_freed_or_sold() {
+    let e = EventId::new();
+    let (old1, old2) = (HoldId::new(), HoldId::new());
+    let confirmed = view(e, old2, &["A-2-1"], HoldState::Confirmed);
+    let effects = vec![
+        Effect::HoldEnded(view(e, old1, &["A-1-1"], HoldState::Expired)),
+        Effect::OrderConfirmed {
+            order: order(&confirmed),
+            hold: confirmed,
+            payment_ref: "p".into(),
+        },
+    ];
+    let p = WritePlan::new(&effects, Utc::now());
+    assert_eq!(
+        p.hold_updates,
+        vec![(old1.0, "expired"), (old2.0, "confirmed")]
+    );
+    assert_eq!(p.claims_freed.seat_ids, vec!["A-1-1"]);
+    assert_eq!(p.claims_sold.seat_ids, vec!["A-2-1"]);
+    assert!(p.claims_new.is_empty());
+    assert_eq!(p.orders.len(), 1);
+}
+
+#[test]
+fn a_hold_created_and_confirmed_in_one_batch_inserts_sold_claims() {
+    let e = EventId::new();
+    let h = HoldId::new();
+    let confirmed = view(e, h, &["B-1-1"], HoldState::Confirmed);
+    let effects = vec![
+        Effect::HoldCreated(view(e, h, &["B-1-1"], HoldState::Held)),
+        Effect::OrderConfirmed {
+            order: order(&confirmed),
+            hold: confirmed,
+            payment_ref: "p".into(),
+        },
+        Effect::Result(Box::new(CommandResult {
+            request_id: RequestId::new(),
+            event_id: e,
+            ticket_id: None,
+            kind: "confirm",
+            idempotency: None,
+            outcome: Outcome::rejected(protocol::reply::ErrorCode::NotFound, "x"),
+        })),
+    ];
+    let p = WritePlan::new(&effects, Utc::now());
+    assert_eq!(p.new_holds.states, vec![HoldState::Confirmed]);
+    assert_eq!(p.claims_new.states, vec!["sold"]);
+    assert!(p.hold_updates.is_empty() && p.claims_sold.is_empty());
+    assert_eq!(p.results.len(), 1);
+    assert!(!p.is_empty());
+    assert!(WritePlan::new(&[], Utc::now()).is_empty());
+}

@@ -1,0 +1,321 @@
+//! Group commit: one batch's [`WritePlan`] in one transaction, fenced by epoch.
+//!
+//! Statement order matters (see `plan.rs`): fence check, events, freed claims, sold
+//! claims, pre-existing hold states, new holds, new claims, orders and order seats,
+//! results. Every statement is a bulk `UNNEST`; empty parts are skipped.
+
+use super::plan::{hold_state_str, Claims, WritePlan};
+use super::Repository;
+use protocol::event::{AdminState, EventConfig};
+use sqlx::{Postgres, Transaction};
+use tracing::instrument;
+use uuid::Uuid;
+
+/// Why a batch did not commit.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// Another worker took the shard over (its epoch is `current`): this session must
+    /// stop writing, drop its state and give the deliveries back.
+    #[error("fenced: shard epoch is now {current:?}, not ours")]
+    Fenced {
+        /// The epoch found.
+        current: Option<i64>,
+    },
+    /// PostgreSQL failed (down, timeout, or a constraint caught a bug): retry.
+    #[error("database error")]
+    Db(#[from] sqlx::Error),
+}
+
+/// Text of an admin state in `events.admin_state`.
+pub(crate) fn admin_state_str(s: AdminState) -> &'static str {
+    match s {
+        AdminState::Open => "open",
+        AdminState::Paused => "paused",
+        AdminState::Closed => "closed",
+    }
+}
+
+type Tx<'c> = Transaction<'c, Postgres>;
+
+impl Repository {
+    /// Writes `plan` for `shard` if `epoch` is still the shard's epoch.
+    ///
+    /// # Errors
+    /// [`CommitError::Fenced`] if the epoch moved on; [`CommitError::Db`] otherwise
+    /// (nothing is written in either case).
+    #[instrument(skip_all, fields(shard, epoch, results = plan.results.len()))]
+    pub(crate) async fn commit(
+        &self,
+        shard: u16,
+        epoch: i64,
+        plan: &WritePlan<'_>,
+    ) -> Result<(), CommitError> {
+        let mut tx = self.pool().begin().await?;
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT epoch FROM shard_epochs WHERE shard = $1 FOR UPDATE")
+                .bind(i32::from(shard))
+                .fetch_optional(&mut *tx)
+                .await?;
+        if current != Some(epoch) {
+            tx.rollback().await?;
+            return Err(CommitError::Fenced { current });
+        }
+        for c in &plan.new_events {
+            insert_event(&mut tx, shard, c).await?;
+        }
+        for c in &plan.updated_events {
+            update_event(&mut tx, c).await?;
+        }
+        write_holds(&mut tx, plan).await?;
+        write_orders(&mut tx, plan).await?;
+        write_results(&mut tx, plan).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn insert_event(tx: &mut Tx<'_>, shard: u16, c: &EventConfig) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO events (id, shard, spec, admin_state, shuffle_seed, shuffle_commitment,
+                             version, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(c.id.0)
+    .bind(i32::from(shard))
+    .bind(sqlx::types::Json(&c.spec))
+    .bind(admin_state_str(c.admin_state))
+    .bind(&c.shuffle_seed)
+    .bind(&c.shuffle_commitment)
+    .bind(i64::try_from(c.version).unwrap_or(i64::MAX))
+    .bind(c.created_at)
+    .bind(c.updated_at)
+    .execute(&mut **tx)
+    .await?;
+    let n = usize::try_from(c.spec.seating.total_seats()).unwrap_or(0);
+    let (mut ids, mut sections, mut rows, mut numbers, mut prices) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (seat, price) in c.spec.seating.seats() {
+        ids.push(seat.to_string());
+        sections.push(seat.section);
+        rows.push(i32::try_from(seat.row).unwrap_or(i32::MAX));
+        numbers.push(i32::try_from(seat.number).unwrap_or(i32::MAX));
+        prices.push(price);
+    }
+    sqlx::query(
+        "INSERT INTO seats (event_id, seat_id, section, \"row\", number, price_cents)
+         SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::int[], $5::int[], $6::bigint[])",
+    )
+    .bind(c.id.0)
+    .bind(&ids)
+    .bind(&sections)
+    .bind(&rows)
+    .bind(&numbers)
+    .bind(&prices)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn update_event(tx: &mut Tx<'_>, c: &EventConfig) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE events SET spec = $2, admin_state = $3, version = $4, updated_at = $5
+         WHERE id = $1",
+    )
+    .bind(c.id.0)
+    .bind(sqlx::types::Json(&c.spec))
+    .bind(admin_state_str(c.admin_state))
+    .bind(i64::try_from(c.version).unwrap_or(i64::MAX))
+    .bind(c.updated_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn write_holds(tx: &mut Tx<'_>, plan: &WritePlan<'_>) -> Result<(), sqlx::Error> {
+    if !plan.claims_freed.is_empty() {
+        sqlx::query(
+            "DELETE FROM seat_claims c
+             USING UNNEST($1::uuid[], $2::text[], $3::uuid[]) AS f(event_id, seat_id, hold_id)
+             WHERE c.event_id = f.event_id AND c.seat_id = f.seat_id AND c.hold_id = f.hold_id",
+        )
+        .bind(&plan.claims_freed.event_ids)
+        .bind(&plan.claims_freed.seat_ids)
+        .bind(&plan.claims_freed.hold_ids)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !plan.claims_sold.is_empty() {
+        sqlx::query(
+            "UPDATE seat_claims c SET state = 'sold'
+             FROM UNNEST($1::uuid[], $2::text[], $3::uuid[]) AS s(event_id, seat_id, hold_id)
+             WHERE c.event_id = s.event_id AND c.seat_id = s.seat_id AND c.hold_id = s.hold_id",
+        )
+        .bind(&plan.claims_sold.event_ids)
+        .bind(&plan.claims_sold.seat_ids)
+        .bind(&plan.claims_sold.hold_ids)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !plan.hold_updates.is_empty() {
+        let (ids, states): (Vec<Uuid>, Vec<&str>) = plan.hold_updates.iter().copied().unzip();
+        sqlx::query(
+            "UPDATE holds h SET state = u.state, updated_at = $3
+             FROM UNNEST($1::uuid[], $2::text[]) AS u(id, state) WHERE h.id = u.id",
+        )
+        .bind(&ids)
+        .bind(&states)
+        .bind(plan.now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let holds = &plan.new_holds;
+    if !holds.views.is_empty() {
+        let v = &holds.views;
+        sqlx::query(
+            "INSERT INTO holds (id, event_id, ticket_id, seats, state, total_cents, expires_at,
+                                created_at, updated_at)
+             SELECT id, event_id, ticket_id, string_to_array(seats, ','), state, total_cents,
+                    expires_at, $8, $8
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
+                         $6::bigint[], $7::timestamptz[])
+                  AS n(id, event_id, ticket_id, seats, state, total_cents, expires_at)",
+        )
+        .bind(v.iter().map(|h| h.hold.id.0).collect::<Vec<_>>())
+        .bind(v.iter().map(|h| h.hold.event_id.0).collect::<Vec<_>>())
+        .bind(v.iter().map(|h| h.ticket_id.0).collect::<Vec<_>>())
+        .bind(v.iter().map(|h| h.hold.seats.join(",")).collect::<Vec<_>>())
+        .bind(
+            holds
+                .states
+                .iter()
+                .map(|s| hold_state_str(*s))
+                .collect::<Vec<_>>(),
+        )
+        .bind(v.iter().map(|h| h.hold.total_cents).collect::<Vec<_>>())
+        .bind(v.iter().map(|h| h.hold.expires_at).collect::<Vec<_>>())
+        .bind(plan.now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !plan.claims_new.is_empty() {
+        insert_claims(tx, &plan.claims_new, plan).await?;
+    }
+    Ok(())
+}
+
+async fn insert_claims(
+    tx: &mut Tx<'_>,
+    c: &Claims<'_>,
+    plan: &WritePlan<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO seat_claims (event_id, seat_id, hold_id, state, claimed_at)
+         SELECT event_id, seat_id, hold_id, state, $5
+         FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::text[])
+              AS c(event_id, seat_id, hold_id, state)",
+    )
+    .bind(&c.event_ids)
+    .bind(&c.seat_ids)
+    .bind(&c.hold_ids)
+    .bind(&c.states)
+    .bind(plan.now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn write_orders(tx: &mut Tx<'_>, plan: &WritePlan<'_>) -> Result<(), sqlx::Error> {
+    if plan.orders.is_empty() {
+        return Ok(());
+    }
+    let o = &plan.orders;
+    sqlx::query(
+        "INSERT INTO orders (id, hold_id, event_id, ticket_id, seats, total_cents, payment_ref,
+                             confirmed_at)
+         SELECT id, hold_id, event_id, ticket_id, string_to_array(seats, ','), total_cents,
+                payment_ref, confirmed_at
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::bigint[],
+                     $7::text[], $8::timestamptz[])
+              AS o(id, hold_id, event_id, ticket_id, seats, total_cents, payment_ref, confirmed_at)",
+    )
+    .bind(o.iter().map(|x| x.order.id.0).collect::<Vec<_>>())
+    .bind(o.iter().map(|x| x.order.hold_id.0).collect::<Vec<_>>())
+    .bind(o.iter().map(|x| x.order.event_id.0).collect::<Vec<_>>())
+    .bind(o.iter().map(|x| x.hold.ticket_id.0).collect::<Vec<_>>())
+    .bind(o.iter().map(|x| x.order.seats.join(",")).collect::<Vec<_>>())
+    .bind(o.iter().map(|x| x.order.total_cents).collect::<Vec<_>>())
+    .bind(o.iter().map(|x| x.payment_ref).collect::<Vec<_>>())
+    .bind(o.iter().map(|x| x.order.confirmed_at).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    let seats = o
+        .iter()
+        .flat_map(|x| x.order.seats.iter().map(move |s| (x.order, s)));
+    let (mut order_ids, mut event_ids, mut seat_ids) = (Vec::new(), Vec::new(), Vec::new());
+    for (order, seat) in seats {
+        order_ids.push(order.id.0);
+        event_ids.push(order.event_id.0);
+        seat_ids.push(seat.as_str());
+    }
+    sqlx::query(
+        "INSERT INTO order_seats (order_id, event_id, seat_id)
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[])",
+    )
+    .bind(&order_ids)
+    .bind(&event_ids)
+    .bind(&seat_ids)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn write_results(tx: &mut Tx<'_>, plan: &WritePlan<'_>) -> Result<(), sqlx::Error> {
+    if plan.results.is_empty() {
+        return Ok(());
+    }
+    let r = &plan.results;
+    sqlx::query(
+        "INSERT INTO request_results (request_id, event_id, ticket_id, kind, idempotency_key,
+                                      fingerprint, status, body, created_at)
+         SELECT request_id, event_id, ticket_id, kind, idempotency_key, fingerprint, status,
+                body, $9
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                     $7::int[], $8::jsonb[])
+              AS r(request_id, event_id, ticket_id, kind, idempotency_key, fingerprint, status,
+                   body)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(r.iter().map(|x| x.request_id.0).collect::<Vec<_>>())
+    .bind(r.iter().map(|x| x.event_id.0).collect::<Vec<_>>())
+    .bind(
+        r.iter()
+            .map(|x| x.ticket_id.map(|t| t.0))
+            .collect::<Vec<_>>(),
+    )
+    .bind(r.iter().map(|x| x.kind).collect::<Vec<_>>())
+    .bind(
+        r.iter()
+            .map(|x| x.idempotency.as_ref().map(|i| i.key.as_str()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        r.iter()
+            .map(|x| x.idempotency.as_ref().map(|i| i.fingerprint.as_str()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        r.iter()
+            .map(|x| i32::from(x.outcome.http_status()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(r.iter().map(|x| x.outcome.http_body()).collect::<Vec<_>>())
+    .bind(plan.now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,319 @@
+//! Worker configuration: embedded defaults, then an optional TOML file (`--config`),
+//! then `ANTEROOM_*` environment variables (flat names: `ANTEROOM_SHARDS` sets
+//! `shards`). Loading validates everything and reports every problem at once.
+//! The database URL may carry a password, so it is a `SecretString` and never logged
+//! (`print-config` shows it redacted).
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::fmt;
+use std::path::Path;
+
+/// The embedded defaults, one documented line per setting (also what
+/// `Settings::default()` returns).
+pub const DEFAULTS: &str = r#"
+# PostgreSQL, the source of truth (env ANTEROOM_DATABASE_URL).
+database_url = "postgres://postgres:postgres@127.0.0.1:5432/anteroom"
+# Most PostgreSQL connections (one per active shard commits at a time, plus lookups).
+database_max_connections = 20
+# Redis, where the worker mirrors configs, availability, holds and results.
+redis_url = "redis://127.0.0.1:6379"
+# RabbitMQ (commands in, replies out).
+amqp_url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+# AMQP namespace ({ns}.commands, {ns}.shard.{k}) and Redis key prefix.
+namespace = "anteroom"
+# Shards per deployment; must equal the gateways' value.
+shards = 16
+# Address and port of /metrics, /healthz, /readyz (port 0 = ephemeral).
+metrics_host = "127.0.0.1"
+metrics_port = 9101
+# Group commit: at most this many commands per batch transaction...
+batch_max_commands = 256
+# ...collected for at most this long (ms) after the batch's first command.
+batch_max_wait_ms = 5
+# How often (ms) an active shard expires holds past their deadline.
+expiry_tick_ms = 200
+# How often (s) an active shard re-writes its events' config and availability to Redis.
+config_refresh_secs = 30
+# How often (ms) a standby shard consumer probes its queue to learn it became active.
+probe_interval_ms = 1000
+# Timeout (ms) of each Redis write; failures are retried later and never block acks.
+redis_timeout_ms = 500
+# JSON log lines instead of human-readable ones.
+log_json = false
+"#;
+
+/// Typed worker settings. Build with [`Settings::load`], or in tests with
+/// `Settings { field, ..Default::default() }`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// PostgreSQL URL (secret: may contain a password).
+    pub database_url: SecretString,
+    /// Pool size.
+    pub database_max_connections: u32,
+    /// Redis URL.
+    pub redis_url: String,
+    /// AMQP URL.
+    pub amqp_url: String,
+    /// AMQP namespace and Redis key prefix.
+    pub namespace: String,
+    /// Number of shards (1..=1024).
+    pub shards: u16,
+    /// Metrics server address.
+    pub metrics_host: String,
+    /// Metrics server port (0 = ephemeral; see `Application::metrics_port`).
+    pub metrics_port: u16,
+    /// Most commands per group commit.
+    pub batch_max_commands: usize,
+    /// Longest wait for a batch to fill, in ms after its first command.
+    pub batch_max_wait_ms: u64,
+    /// Expiry tick, in ms.
+    pub expiry_tick_ms: u64,
+    /// Redis config/availability refresh period, in seconds.
+    pub config_refresh_secs: u64,
+    /// Standby probe period, in ms.
+    pub probe_interval_ms: u64,
+    /// Redis write timeout, in ms.
+    pub redis_timeout_ms: u64,
+    /// JSON logs.
+    pub log_json: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Figment::from(Toml::string(DEFAULTS))
+            .extract()
+            .expect("the embedded defaults are valid (tested)")
+    }
+}
+
+/// One bad or missing setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The environment variable that sets it, e.g. `ANTEROOM_SHARDS`.
+    pub variable: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Every problem found while loading settings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration ({} problems):", self.0.len())?;
+        for e in &self.0 {
+            writeln!(f, "  {}: {}", e.variable, e.message)?;
+        }
+        Ok(())
+    }
+}
+
+struct Collector<'a> {
+    figment: &'a Figment,
+    errors: Vec<ConfigError>,
+}
+
+impl Collector<'_> {
+    fn push(&mut self, key: &str, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            variable: format!("ANTEROOM_{}", key.to_uppercase()),
+            message: message.into(),
+        });
+    }
+
+    /// Extracts `key`, recording an error (and returning `fallback`) if it is malformed.
+    fn get<T: for<'de> Deserialize<'de>>(&mut self, key: &str, fallback: T) -> T {
+        match self.figment.extract_inner::<T>(key) {
+            Ok(v) => v,
+            Err(e) => {
+                let msg = e
+                    .into_iter()
+                    .map(|e| e.kind.to_string())
+                    .collect::<Vec<_>>();
+                self.push(key, msg.join("; "));
+                fallback
+            }
+        }
+    }
+
+    fn check(&mut self, key: &str, ok: bool, message: &str) {
+        if !ok {
+            self.push(key, message);
+        }
+    }
+}
+
+impl Settings {
+    /// Loads defaults, then `file` (TOML; must exist if given), then `ANTEROOM_*`
+    /// environment variables.
+    ///
+    /// # Errors
+    /// [`ConfigErrors`] listing every malformed or out-of-range value.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigErrors> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigErrors(vec![ConfigError {
+                    variable: "--config".into(),
+                    message: format!("no such file: {}", path.display()),
+                }]));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        Self::from_figment(figment.merge(Env::prefixed("ANTEROOM_")))
+    }
+
+    fn from_figment(figment: Figment) -> Result<Settings, ConfigErrors> {
+        let d = Settings::default();
+        let mut c = Collector {
+            figment: &figment,
+            errors: Vec::new(),
+        };
+        let s = Settings {
+            database_url: SecretString::from(c.get::<String>("database_url", String::new())),
+            database_max_connections: c.get("database_max_connections", d.database_max_connections),
+            redis_url: c.get("redis_url", d.redis_url.clone()),
+            amqp_url: c.get("amqp_url", d.amqp_url.clone()),
+            namespace: c.get("namespace", d.namespace.clone()),
+            shards: c.get("shards", d.shards),
+            metrics_host: c.get("metrics_host", d.metrics_host.clone()),
+            metrics_port: c.get("metrics_port", d.metrics_port),
+            batch_max_commands: c.get("batch_max_commands", d.batch_max_commands),
+            batch_max_wait_ms: c.get("batch_max_wait_ms", d.batch_max_wait_ms),
+            expiry_tick_ms: c.get("expiry_tick_ms", d.expiry_tick_ms),
+            config_refresh_secs: c.get("config_refresh_secs", d.config_refresh_secs),
+            probe_interval_ms: c.get("probe_interval_ms", d.probe_interval_ms),
+            redis_timeout_ms: c.get("redis_timeout_ms", d.redis_timeout_ms),
+            log_json: c.get("log_json", d.log_json),
+        };
+        s.validate(&mut c);
+        if c.errors.is_empty() {
+            Ok(s)
+        } else {
+            Err(ConfigErrors(c.errors))
+        }
+    }
+
+    fn validate(&self, c: &mut Collector<'_>) {
+        let db = self.database_url.expose_secret();
+        let scheme = |url: &str, schemes: &[&str]| schemes.iter().any(|s| url.starts_with(s));
+        c.check(
+            "database_url",
+            scheme(db, &["postgres://", "postgresql://"]),
+            "must be a postgres:// URL",
+        );
+        c.check(
+            "redis_url",
+            scheme(
+                &self.redis_url,
+                &["redis://", "rediss://", "redis+unix://", "unix://"],
+            ),
+            "must be a redis:// URL",
+        );
+        c.check(
+            "amqp_url",
+            scheme(&self.amqp_url, &["amqp://", "amqps://"]),
+            "must be an amqp:// URL",
+        );
+        let ns_ok = !self.namespace.is_empty()
+            && self.namespace.len() <= 64
+            && self
+                .namespace
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-');
+        c.check(
+            "namespace",
+            ns_ok,
+            "must be 1 to 64 letters, digits, '_' or '-'",
+        );
+        c.check(
+            "shards",
+            (1..=1024).contains(&self.shards),
+            "must be between 1 and 1024",
+        );
+        c.check(
+            "database_max_connections",
+            (1..=1000).contains(&self.database_max_connections),
+            "must be between 1 and 1000",
+        );
+        c.check(
+            "batch_max_commands",
+            (1..=10_000).contains(&self.batch_max_commands),
+            "must be between 1 and 10000",
+        );
+        c.check(
+            "batch_max_wait_ms",
+            self.batch_max_wait_ms <= 1000,
+            "must be at most 1000",
+        );
+        c.check(
+            "expiry_tick_ms",
+            (10..=10_000).contains(&self.expiry_tick_ms),
+            "must be between 10 and 10000",
+        );
+        c.check(
+            "config_refresh_secs",
+            (1..=3600).contains(&self.config_refresh_secs),
+            "must be between 1 and 3600",
+        );
+        c.check(
+            "probe_interval_ms",
+            (100..=60_000).contains(&self.probe_interval_ms),
+            "must be between 100 and 60000",
+        );
+        c.check(
+            "redis_timeout_ms",
+            (10..=60_000).contains(&self.redis_timeout_ms),
+            "must be between 10 and 60000",
+        );
+    }
+
+    /// The settings as TOML-like `key = value` lines, the database password redacted
+    /// (for `print-config`).
+    pub fn redacted(&self) -> String {
+        let db = redact_password(self.database_url.expose_secret());
+        format!(
+            "database_url = {db:?}\ndatabase_max_connections = {}\nredis_url = {:?}\n\
+             amqp_url = {:?}\nnamespace = {:?}\nshards = {}\nmetrics_host = {:?}\n\
+             metrics_port = {}\nbatch_max_commands = {}\nbatch_max_wait_ms = {}\n\
+             expiry_tick_ms = {}\nconfig_refresh_secs = {}\nprobe_interval_ms = {}\n\
+             redis_timeout_ms = {}\nlog_json = {}\n",
+            self.database_max_connections,
+            redact_password(&self.redis_url),
+            redact_password(&self.amqp_url),
+            self.namespace,
+            self.shards,
+            self.metrics_host,
+            self.metrics_port,
+            self.batch_max_commands,
+            self.batch_max_wait_ms,
+            self.expiry_tick_ms,
+            self.config_refresh_secs,
+            self.probe_interval_ms,
+            self.redis_timeout_ms,
+            self.log_json
+        )
+    }
+}
+
+/// `scheme://user:secret@host/...` → `scheme://user:***@host/...`.
+pub(crate) fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+#[path = "settings_tests.rs"]
+mod tests;

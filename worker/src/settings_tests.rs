@@ -1,0 +1,76 @@
+//! Settings tests (no environment mutation: layers are given as TOML strings).
+
+use super::*;
+
+fn layered(toml: &str) -> Result<Settings, ConfigErrors> {
+    Settings::from_figment(Figment::from(Toml::string(DEFAULTS)).merge(Toml::string(toml)))
+}
+
+#[test]
+fn embedded_defaults_match_the_contract() {
+    let s = Settings::default();
+    assert_eq!(
+        s.database_url.expose_secret(),
+        "postgres://postgres:postgres@127.0.0.1:5432/anteroom"
+    );
+    assert_eq!(s.redis_url, "redis://127.0.0.1:6379");
+    assert_eq!(s.amqp_url, "amqp://guest:guest@127.0.0.1:5672/%2f");
+    assert_eq!(s.namespace, "anteroom");
+    assert_eq!(s.shards, protocol::shard::DEFAULT_SHARDS);
+    assert_eq!(s.metrics_port, 9101);
+    assert_eq!(s.batch_max_commands, 256);
+    assert_eq!(s.batch_max_wait_ms, 5);
+    assert_eq!(s.expiry_tick_ms, 200);
+    assert!(layered("").is_ok());
+}
+
+#[test]
+fn later_layers_override() {
+    let s = layered("shards = 2\nnamespace = \"test_x\"\nmetrics_port = 0").unwrap();
+    assert_eq!(
+        (s.shards, s.namespace.as_str(), s.metrics_port),
+        (2, "test_x", 0)
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let errors = layered(
+        "shards = 0\nnamespace = \"bad ns\"\nbatch_max_commands = \"many\"\n\
+         database_url = \"mysql://x\"\nexpiry_tick_ms = 1",
+    )
+    .unwrap_err();
+    let vars: Vec<&str> = errors.0.iter().map(|e| e.variable.as_str()).collect();
+    for v in [
+        "ANTEROOM_SHARDS",
+        "ANTEROOM_NAMESPACE",
+        "ANTEROOM_BATCH_MAX_COMMANDS",
+        "ANTEROOM_DATABASE_URL",
+        "ANTEROOM_EXPIRY_TICK_MS",
+    ] {
+        assert!(vars.contains(&v), "{v} missing from {errors}");
+    }
+    assert_eq!(errors.0.len(), 5, "{errors}");
+}
+
+#[test]
+fn a_missing_config_file_is_an_error() {
+    let err = Settings::load(Some(Path::new("/nonexistent/worker.toml"))).unwrap_err();
+    assert_eq!(err.0[0].variable, "--config");
+}
+
+#[test]
+fn secrets_are_redacted() {
+    let s = layered("database_url = \"postgres://app:hunter2@db:5432/anteroom\"").unwrap();
+    let shown = s.redacted();
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(
+        shown.contains("postgres://app:***@db:5432/anteroom"),
+        "{shown}"
+    );
+    assert!(!format!("{s:?}").contains("hunter2"));
+    assert_eq!(
+        redact_password("redis://127.0.0.1:6379"),
+        "redis://127.0.0.1:6379"
+    );
+}

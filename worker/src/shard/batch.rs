@@ -1,0 +1,174 @@
+//! One group commit: decide a batch of deliveries in order, persist every effect in one
+//! transaction, then (only after COMMIT) write Redis, publish replies and ack them all
+//! with one `basic_ack(last, multiple)`.
+//!
+//! Replays: a redelivered command (the broker gave it to us again, e.g. after a crash
+//! between commit and ack) is first looked up in `request_results` and answered with
+//! its stored outcome. If a commit fails (PostgreSQL down), nothing is acked: the batch
+//! is retried with backoff on an engine rebuilt from PostgreSQL (the failed attempt
+//! mutated the in-memory one), and every command of the batch is looked up first, in
+//! case the failed COMMIT had in fact gone through.
+
+use super::delivery::{self, Incoming};
+use super::session::Active;
+use super::{backoff, sleep_or_shutdown, SessionEnd};
+use crate::engine::Effect;
+use crate::repo::{CommitError, WritePlan};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicNackOptions};
+use protocol::reply::Outcome;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::instrument;
+use uuid::Uuid;
+
+impl Active {
+    /// Processes `deliveries` (possibly none: an expiry-only batch). Returns
+    /// `Some(end)` when the session must end.
+    ///
+    /// # Errors
+    /// Publishing replies or acking failed (the channel died): the deliveries come back
+    /// redelivered to the next session, which answers them from the stored results.
+    #[instrument(skip_all, fields(shard = self.shard, epoch = self.epoch, size = deliveries.len()))]
+    pub(super) async fn process(
+        &mut self,
+        deliveries: Vec<Delivery>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Option<SessionEnd>> {
+        let incoming: Vec<Incoming> = deliveries.iter().map(Incoming::decode).collect();
+        let redelivered = deliveries.iter().filter(|d| d.redelivered).count();
+        self.ctx.metrics.redeliveries.inc_by(redelivered as u64);
+        let mut retry = backoff();
+        let mut after_failure = false;
+        let (outcomes, now) = loop {
+            let now = Utc::now();
+            match self.attempt(&incoming, now, after_failure).await {
+                Ok(outcomes) => break (outcomes, now),
+                Err(CommitError::Fenced { current }) => {
+                    tracing::warn!(?current, "fenced: another worker owns the shard");
+                    if let Some(last) = deliveries.last() {
+                        let requeue = BasicNackOptions {
+                            multiple: true,
+                            requeue: true,
+                        };
+                        let _ = self.channel.basic_nack(last.delivery_tag, requeue).await;
+                    }
+                    return Ok(Some(SessionEnd::Fenced));
+                }
+                Err(CommitError::Db(e)) => {
+                    after_failure = true;
+                    self.ctx.metrics.commit_failures.inc();
+                    let delay = retry.next().unwrap_or(Duration::from_secs(10));
+                    tracing::warn!(error = %e, ?delay, "group commit failed; retrying the batch");
+                    if !sleep_or_shutdown(delay, shutdown).await {
+                        return Ok(Some(SessionEnd::Shutdown));
+                    }
+                }
+            }
+        };
+        self.record(&incoming, &outcomes);
+        let pipe = self.cache.batch(&self.effects, &mut self.engine, now);
+        self.cache.write(pipe).await;
+        for (inc, outcome) in incoming.iter().zip(outcomes) {
+            if let Some(outcome) = outcome {
+                delivery::reply(&self.channel, inc, outcome)
+                    .await
+                    .context("Failed to publish a reply")?;
+            }
+        }
+        if let Some(last) = deliveries.last() {
+            self.channel
+                .basic_ack(last.delivery_tag, BasicAckOptions { multiple: true })
+                .await
+                .context("Failed to ack the batch")?;
+        }
+        Ok(None)
+    }
+
+    /// Decides and commits the batch once. `after_failure`: a previous attempt failed,
+    /// so the engine is rebuilt first and every command is looked up.
+    async fn attempt(
+        &mut self,
+        incoming: &[Incoming],
+        now: DateTime<Utc>,
+        after_failure: bool,
+    ) -> Result<Vec<Option<Outcome>>, CommitError> {
+        let repo = &self.ctx.repo;
+        if after_failure {
+            let current = repo.current_epoch(self.shard).await?;
+            if current != Some(self.epoch) {
+                return Err(CommitError::Fenced { current });
+            }
+            let mut rebuilt = repo.load_shard(self.shard, self.epoch).await?;
+            rebuilt.continue_versions_of(&self.engine);
+            self.engine = rebuilt;
+        }
+        let lookup: Vec<Uuid> = incoming
+            .iter()
+            .filter_map(|i| match i {
+                Incoming::Command {
+                    env, redelivered, ..
+                } if *redelivered || after_failure => Some(env.request_id.0),
+                _ => None,
+            })
+            .collect();
+        let stored = repo.stored_results(&lookup).await?;
+        self.effects.clear();
+        self.engine.expire_due(now, &mut self.effects);
+        let mut outcomes = Vec::with_capacity(incoming.len());
+        for env in incoming.iter().map(Incoming::envelope) {
+            outcomes.push(env.map(|env| {
+                match stored.get(&env.request_id) {
+                    Some(first) => first.clone(),
+                    None => self
+                        .engine
+                        .apply(env, now, &mut self.rng, &mut self.effects),
+                }
+            }));
+        }
+        let plan = WritePlan::new(&self.effects, now);
+        if !plan.is_empty() {
+            let timer = self.ctx.metrics.commit_seconds.start_timer();
+            repo.commit(self.shard, self.epoch, &plan).await?;
+            timer.observe_duration();
+        }
+        Ok(outcomes)
+    }
+
+    /// Metrics of a committed batch.
+    fn record(&mut self, incoming: &[Incoming], outcomes: &[Option<Outcome>]) {
+        let m = &self.ctx.metrics;
+        let mut commands = 0u32;
+        for (inc, outcome) in incoming.iter().zip(outcomes) {
+            match (inc, outcome) {
+                (Incoming::Command { env, .. }, Some(o)) => {
+                    commands += 1;
+                    m.commands
+                        .with_label_values(&[env.command.kind(), o.label()])
+                        .inc();
+                }
+                (Incoming::Malformed, _) => {
+                    m.commands
+                        .with_label_values(&["malformed", "dropped"])
+                        .inc();
+                }
+                _ => {}
+            }
+        }
+        if commands > 0 {
+            m.batch_size.observe(f64::from(commands));
+        }
+        let sold: usize = self
+            .effects
+            .iter()
+            .map(|e| match e {
+                Effect::OrderConfirmed { order, .. } => order.seats.len(),
+                _ => 0,
+            })
+            .sum();
+        m.seats_sold.inc_by(sold as u64);
+        self.report_holds();
+    }
+}

@@ -1,0 +1,130 @@
+//! What arrives on a shard queue, and what goes back.
+//!
+//! - a command: a `CommandMessage` JSON body (any other body or version is malformed:
+//!   logged and acked, never applied; a dead-letter queue would be nicer);
+//! - a probe: an empty message of AMQP `type` [`PROBE_TYPE`] that a consumer publishes
+//!   to its own shard queue, so whichever consumer is active learns it (see `session`).
+//!
+//! Replies go to the default exchange with the delivery's `reply_to` as routing key
+//! (RabbitMQ direct reply-to) and its `correlation_id`.
+
+use lapin::message::Delivery;
+use lapin::options::BasicPublishOptions;
+use lapin::types::ShortString;
+use lapin::{BasicProperties, Channel};
+use protocol::command::{CommandMessage, Envelope};
+use protocol::reply::{Outcome, Reply};
+
+/// AMQP `type` property of probe messages.
+pub(crate) const PROBE_TYPE: &str = "anteroom.probe";
+
+/// A decoded delivery.
+// Nearly every delivery is a command: boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    /// A command to decide.
+    Command {
+        env: Envelope,
+        reply_to: Option<ShortString>,
+        correlation_id: Option<ShortString>,
+        redelivered: bool,
+    },
+    /// A probe (no reply, no effect).
+    Probe,
+    /// Undecodable: acked and dropped.
+    Malformed,
+}
+
+impl Incoming {
+    /// Decodes `d`, logging malformed bodies.
+    pub(crate) fn decode(d: &Delivery) -> Self {
+        if d.properties.kind().as_ref().map(|k| k.as_str()) == Some(PROBE_TYPE) {
+            return Incoming::Probe;
+        }
+        match serde_json::from_slice::<CommandMessage>(&d.data) {
+            Ok(m) => Incoming::Command {
+                env: m.into_envelope(),
+                reply_to: d.properties.reply_to().clone(),
+                correlation_id: d.properties.correlation_id().clone(),
+                redelivered: d.redelivered,
+            },
+            Err(e) => {
+                tracing::warn!(
+                    delivery_tag = d.delivery_tag,
+                    bytes = d.data.len(),
+                    error = %e,
+                    "malformed command dropped"
+                );
+                Incoming::Malformed
+            }
+        }
+    }
+
+    /// The envelope, for commands.
+    pub(crate) fn envelope(&self) -> Option<&Envelope> {
+        match self {
+            Incoming::Command { env, .. } => Some(env),
+            _ => None,
+        }
+    }
+}
+
+/// Publishes the reply to a command (if it asked for one).
+///
+/// # Errors
+/// The channel is closed.
+pub(crate) async fn reply(
+    channel: &Channel,
+    incoming: &Incoming,
+    outcome: Outcome,
+) -> lapin::Result<()> {
+    let Incoming::Command {
+        env,
+        reply_to: Some(reply_to),
+        correlation_id,
+        ..
+    } = incoming
+    else {
+        return Ok(());
+    };
+    let body = serde_json::to_vec(&Reply {
+        request_id: env.request_id,
+        outcome,
+    })
+    .unwrap_or_default();
+    let correlation_id = correlation_id
+        .clone()
+        .unwrap_or_else(|| env.request_id.to_string().into());
+    // Not awaited for a broker confirm: the channel is not in confirm mode, and a lost
+    // reply is recovered by the gateway from the stored result in Redis.
+    channel
+        .basic_publish(
+            "",
+            reply_to.as_str(),
+            BasicPublishOptions::default(),
+            &body,
+            BasicProperties::default()
+                .with_correlation_id(correlation_id)
+                .with_content_type("application/json".into()),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Publishes a probe to `queue` (through the default exchange).
+///
+/// # Errors
+/// The channel is closed.
+pub(crate) async fn probe(channel: &Channel, queue: &str) -> lapin::Result<()> {
+    channel
+        .basic_publish(
+            "",
+            queue,
+            BasicPublishOptions::default(),
+            &[],
+            BasicProperties::default().with_type(PROBE_TYPE.into()),
+        )
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! Shard consumers: one task per shard, each a loop of consumer sessions.
+//!
+//! A session opens a channel, consumes `{ns}.shard.k` (single active consumer) and
+//! waits. The broker delivers only to the active consumer, so the first delivery means
+//! "this worker owns the shard now": the session takes over (bumps the fencing epoch,
+//! rebuilds the shard's events from PostgreSQL, re-pushes their configs to Redis) and
+//! then runs group commits until the channel dies, the session is fenced, or shutdown.
+//! Any failure ends the session; the loop reconnects with capped exponential backoff and
+//! the next session rebuilds from PostgreSQL, so no restart is ever needed.
+
+mod batch;
+mod delivery;
+mod session;
+
+use crate::broker::Broker;
+use crate::metrics::Metrics;
+use crate::repo::Repository;
+use crate::Settings;
+use backon::{BackoffBuilder, ExponentialBuilder};
+use protocol::names::{AmqpNames, RedisKeys};
+use redis::aio::ConnectionManager;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) use delivery::PROBE_TYPE;
+
+/// Everything a shard task needs, shared by all shards.
+pub(crate) struct ShardContext {
+    pub(crate) settings: Settings,
+    pub(crate) repo: Repository,
+    pub(crate) redis: ConnectionManager,
+    pub(crate) broker: Arc<Broker>,
+    pub(crate) metrics: Metrics,
+    /// This worker instance, recorded as `shard_epochs.owner` and in consumer tags.
+    pub(crate) owner: String,
+    pub(crate) names: AmqpNames,
+    pub(crate) keys: RedisKeys,
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionEnd {
+    /// Shutdown was requested.
+    Shutdown,
+    /// Another worker took the shard over.
+    Fenced,
+}
+
+/// Backoff between reconnects and retries: 100 ms doubling to 10 s, with jitter, forever.
+pub(crate) fn backoff() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(10))
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
+/// Sleeps `delay` unless `shutdown` comes first; returns false on shutdown.
+pub(crate) async fn sleep_or_shutdown(delay: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        _ = tokio::time::sleep(delay) => true,
+    }
+}
+
+/// Runs shard `shard` until `shutdown`: session after session.
+#[tracing::instrument(skip_all, fields(shard))]
+pub(crate) async fn run_shard(ctx: Arc<ShardContext>, shard: u16, shutdown: CancellationToken) {
+    let mut retry = backoff();
+    while !shutdown.is_cancelled() {
+        let started = tokio::time::Instant::now();
+        let ended = session::run(&ctx, shard, &shutdown).await;
+        if started.elapsed() > Duration::from_secs(30) {
+            retry = backoff();
+        }
+        let delay = match ended {
+            Ok(SessionEnd::Shutdown) => break,
+            Ok(SessionEnd::Fenced) => {
+                tracing::warn!("fenced by another worker; rejoining as standby");
+                retry = backoff();
+                Duration::from_millis(ctx.settings.probe_interval_ms)
+            }
+            Err(e) => {
+                let delay = retry.next().unwrap_or(Duration::from_secs(10));
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    ?delay,
+                    "shard session ended; reconnecting"
+                );
+                delay
+            }
+        };
+        if !sleep_or_shutdown(delay, &shutdown).await {
+            break;
+        }
+    }
+    tracing::debug!("shard task stopped");
+}

@@ -41,6 +41,10 @@ pub enum Answer {
     TimedOut,
 }
 
+/// Longest wait for the broker's publisher confirm (quorum queues confirm once a
+/// majority has the message: milliseconds when healthy).
+pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
+
 type Waiters = Mutex<HashMap<RequestId, oneshot::Sender<Reply>>>;
 
 /// Handle to the command channel (cheap to clone).
@@ -92,8 +96,10 @@ impl Publisher {
             .is_some_and(|c| c.status().connected())
     }
 
-    /// Publishes `envelope` to its event's shard and waits up to `wait` (publish, confirm
-    /// and reply together) for the worker's reply.
+    /// Publishes `envelope` to its event's shard and waits until `wait` after the call
+    /// for the worker's reply. The publisher confirm is awaited first, for up to
+    /// [`CONFIRM_TIMEOUT`], whatever `wait` is: a command is either refused (503) or
+    /// accepted (reply or 202), never left in between.
     ///
     /// # Errors
     /// `503 unavailable` if the broker is down, refuses (nack) or does not confirm in
@@ -102,7 +108,9 @@ impl Publisher {
         event_id = %envelope.event_id, command = envelope.command.kind()))]
     pub async fn send(&self, envelope: Envelope, wait: Duration) -> Result<Answer, ApiError> {
         let inner = &self.inner;
-        let deadline = tokio::time::Instant::now() + wait;
+        let now = tokio::time::Instant::now();
+        let reply_deadline = now + wait;
+        let confirm_deadline = now + CONFIRM_TIMEOUT;
         let channel = inner
             .channel
             .read()
@@ -133,7 +141,7 @@ impl Publisher {
         let started = Instant::now();
         let unavailable = |cause: String| ApiError::unavailable(Dependency::Broker, cause);
         let confirm = tokio::time::timeout_at(
-            deadline,
+            confirm_deadline,
             channel.basic_publish(
                 &inner.names.commands_exchange(),
                 &AmqpNames::shard_routing_key(shard),
@@ -149,7 +157,7 @@ impl Publisher {
         .await
         .map_err(|_| unavailable("publish timed out".into()))?
         .map_err(|e| unavailable(format!("publish failed: {e}")))?;
-        let confirmation = tokio::time::timeout_at(deadline, confirm)
+        let confirmation = tokio::time::timeout_at(confirm_deadline, confirm)
             .await
             .map_err(|_| unavailable("no publisher confirm in time".into()))?
             .map_err(|e| unavailable(format!("publisher confirm failed: {e}")))?;
@@ -172,7 +180,8 @@ impl Publisher {
                 )))
             }
         }
-        match tokio::time::timeout_at(deadline, rx).await {
+        // Polls `rx` once even if the deadline has passed (a reply may already be there).
+        match tokio::time::timeout_at(reply_deadline, rx).await {
             Ok(Ok(reply)) => {
                 inner
                     .metrics

@@ -26,9 +26,9 @@ use protocol::ids::RequestId;
 use protocol::names::{AmqpNames, DIRECT_REPLY_TO};
 use protocol::reply::Reply;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 /// What came of a published command.
@@ -45,6 +45,13 @@ pub enum Answer {
 /// majority has the message: milliseconds when healthy).
 pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Longest wait for the command channel when it is not open (startup, reconnect).
+pub const CHANNEL_WAIT: Duration = Duration::from_secs(1);
+
+fn usable(channel: &Channel) -> bool {
+    channel.status().connected()
+}
+
 type Waiters = Mutex<HashMap<RequestId, oneshot::Sender<Reply>>>;
 
 /// Handle to the command channel (cheap to clone).
@@ -57,7 +64,7 @@ struct Inner {
     url: String,
     names: AmqpNames,
     shards: u16,
-    channel: RwLock<Option<Channel>>,
+    channel: watch::Sender<Option<Channel>>,
     waiters: Waiters,
     metrics: Metrics,
 }
@@ -79,7 +86,7 @@ impl Publisher {
                 url: url.to_string(),
                 names,
                 shards,
-                channel: RwLock::new(None),
+                channel: watch::Sender::new(None),
                 waiters: Mutex::new(HashMap::new()),
                 metrics,
             }),
@@ -88,12 +95,7 @@ impl Publisher {
 
     /// Whether the command channel is open (readiness).
     pub fn is_ready(&self) -> bool {
-        self.inner
-            .channel
-            .read()
-            .expect("channel lock poisoned")
-            .as_ref()
-            .is_some_and(|c| c.status().connected())
+        self.inner.channel.borrow().as_ref().is_some_and(usable)
     }
 
     /// Publishes `envelope` to its event's shard and waits until `wait` after the call
@@ -111,13 +113,18 @@ impl Publisher {
         let now = tokio::time::Instant::now();
         let reply_deadline = now + wait;
         let confirm_deadline = now + CONFIRM_TIMEOUT;
-        let channel = inner
-            .channel
-            .read()
-            .expect("channel lock poisoned")
-            .clone()
-            .filter(|c| c.status().connected())
-            .ok_or_else(|| ApiError::unavailable(Dependency::Broker, "not connected"))?;
+        // A gateway that just started (or is reconnecting) waits briefly for its channel.
+        let mut rx = inner.channel.subscribe();
+        let channel = match tokio::time::timeout(
+            CHANNEL_WAIT,
+            rx.wait_for(|c| c.as_ref().is_some_and(usable)),
+        )
+        .await
+        {
+            Ok(Ok(c)) => c.clone(),
+            _ => None,
+        }
+        .ok_or_else(|| ApiError::unavailable(Dependency::Broker, "not connected"))?;
         let request_id = envelope.request_id;
         let shard = protocol::shard_of(&envelope.event_id, inner.shards);
         let body = serde_json::to_vec(&CommandMessage::V1(envelope))
@@ -210,7 +217,7 @@ impl Publisher {
             match connected {
                 Ok(Ok((connection, channel, consumer))) => {
                     backoff = Duration::from_millis(100);
-                    *self.inner.channel.write().expect("channel lock poisoned") = Some(channel);
+                    self.inner.channel.send_replace(Some(channel));
                     tracing::info!("connected to RabbitMQ");
                     let lost = Arc::new(tokio::sync::Notify::new());
                     let on_error = lost.clone();
@@ -243,7 +250,7 @@ impl Publisher {
     }
 
     fn clear(&self) {
-        *self.inner.channel.write().expect("channel lock poisoned") = None;
+        self.inner.channel.send_replace(None);
     }
 
     async fn connect(&self) -> lapin::Result<(Connection, Channel, lapin::Consumer)> {

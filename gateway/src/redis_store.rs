@@ -12,15 +12,15 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, RedisResult};
 use serde::de::DeserializeOwned;
 use std::future::Future;
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// Shared handle to Redis (cheap to clone).
+/// Shared handle to Redis (cheap to clone: the connection slot is shared).
 #[derive(Clone)]
 pub struct RedisStore {
     client: redis::Client,
-    conn: Arc<RwLock<Option<ConnectionManager>>>,
+    conn: watch::Sender<Option<ConnectionManager>>,
     timeout: Duration,
 }
 
@@ -34,7 +34,7 @@ impl RedisStore {
         let client = redis::Client::open(url).context("Failed to parse the Redis URL")?;
         Ok(Self {
             client,
-            conn: Arc::new(RwLock::new(None)),
+            conn: watch::Sender::new(None),
             timeout,
         })
     }
@@ -60,7 +60,7 @@ impl RedisStore {
             };
             match result {
                 Ok(Ok(manager)) => {
-                    *self.conn.write().expect("redis lock poisoned") = Some(manager);
+                    self.conn.send_replace(Some(manager));
                     tracing::info!("connected to Redis");
                     return;
                 }
@@ -75,12 +75,15 @@ impl RedisStore {
         }
     }
 
-    fn manager(&self) -> Result<ConnectionManager, ApiError> {
-        self.conn
-            .read()
-            .expect("redis lock poisoned")
-            .clone()
-            .ok_or_else(|| ApiError::unavailable(Dependency::Redis, "not connected yet"))
+    /// The connection, waiting up to the call timeout for the first one (a gateway that
+    /// just started answers instead of refusing).
+    async fn manager(&self) -> Result<ConnectionManager, ApiError> {
+        let mut rx = self.conn.subscribe();
+        let conn = match tokio::time::timeout(self.timeout, rx.wait_for(Option::is_some)).await {
+            Ok(Ok(conn)) => conn.clone(),
+            _ => None,
+        };
+        conn.ok_or_else(|| ApiError::unavailable(Dependency::Redis, "not connected"))
     }
 
     /// Runs `f` on a connection, bounded by the call timeout.
@@ -93,7 +96,7 @@ impl RedisStore {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        let conn = self.manager()?;
+        let conn = self.manager().await?;
         match tokio::time::timeout(self.timeout, f(conn)).await {
             Err(_) => Err(ApiError::unavailable(Dependency::Redis, "call timed out")),
             Ok(Err(e)) => Err(redis_error(e)),

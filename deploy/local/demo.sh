@@ -212,7 +212,7 @@ ENV
     local common=(ANTEROOM_REDIS_URL="$REDIS_URL" ANTEROOM_AMQP_URL="$AMQP_URL"
         ANTEROOM_NAMESPACE="$NAMESPACE" ANTEROOM_SHARDS="$SHARDS")
     start worker "${common[@]}" ANTEROOM_DATABASE_URL="$DB_URL" ANTEROOM_METRICS_PORT="$METRICS_PORT"
-    wait_http worker "http://127.0.0.1:$METRICS_PORT/metrics"
+    wait_http worker "http://127.0.0.1:$METRICS_PORT/readyz"
     start gateway "${common[@]}" ANTEROOM_HOST=127.0.0.1 ANTEROOM_PORT="$PORT" \
         ANTEROOM_ADMIN_KEY="$ADMIN_KEY" ANTEROOM_QUEUE_TOKEN_SECRET="$queue_secret" \
         ANTEROOM_PASS_SIGNING_KEY="$pass_key"

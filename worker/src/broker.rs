@@ -36,12 +36,24 @@ pub fn shard_queue_arguments() -> FieldTable {
 ///
 /// # Errors
 /// The broker refused a declaration (e.g. a queue exists with other arguments).
-#[instrument(skip_all, fields(shards))]
+#[instrument(skip_all, fields(shards = shards))]
 pub async fn declare_topology(
     channel: &Channel,
     names: &AmqpNames,
     shards: u16,
 ) -> lapin::Result<()> {
+    for shard in 0..shards {
+        declare_shard(channel, names, shard).await?;
+    }
+    Ok(())
+}
+
+/// Declares the exchange, shard `shard`'s queue and its binding (idempotent; every
+/// consumer session does it, so a deleted queue comes back).
+///
+/// # Errors
+/// The broker refused a declaration.
+pub async fn declare_shard(channel: &Channel, names: &AmqpNames, shard: u16) -> lapin::Result<()> {
     let exchange = names.commands_exchange();
     channel
         .exchange_declare(
@@ -55,31 +67,28 @@ pub async fn declare_topology(
             FieldTable::default(),
         )
         .await?;
-    for shard in 0..shards {
-        let queue = names.shard_queue(shard);
-        channel
-            .queue_declare(
-                &queue,
-                // Durable (required for quorum queues); not exclusive, not auto-delete:
-                // the queue outlives any one consumer, that is the point.
-                QueueDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                shard_queue_arguments(),
-            )
-            .await?;
-        channel
-            .queue_bind(
-                &queue,
-                &exchange,
-                &AmqpNames::shard_routing_key(shard),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-    }
-    Ok(())
+    let queue = names.shard_queue(shard);
+    channel
+        .queue_declare(
+            &queue,
+            // Durable (required for quorum queues); not exclusive, not auto-delete: the
+            // queue outlives any one consumer, that is the point.
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            shard_queue_arguments(),
+        )
+        .await?;
+    channel
+        .queue_bind(
+            &queue,
+            &exchange,
+            &AmqpNames::shard_routing_key(shard),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
 }
 
 /// The worker's AMQP connection, shared by all shard consumers (one channel each).

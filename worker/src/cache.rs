@@ -8,10 +8,10 @@
 
 use crate::engine::{Effect, Engine};
 use crate::metrics::Metrics;
+use crate::redis_link::RedisLink;
 use chrono::{DateTime, Utc};
 use protocol::ids::EventId;
 use protocol::names::{RedisKeys, RESULT_TTL_SECONDS};
-use redis::aio::ConnectionManager;
 use redis::Pipeline;
 use serde::Serialize;
 use std::collections::{HashSet, VecDeque};
@@ -37,7 +37,7 @@ fn is_empty(pipe: &Pipeline) -> bool {
 
 /// One shard session's Redis writer.
 pub(crate) struct ShardCache {
-    conn: ConnectionManager,
+    redis: RedisLink,
     keys: RedisKeys,
     timeout: Duration,
     metrics: Metrics,
@@ -47,13 +47,13 @@ pub(crate) struct ShardCache {
 
 impl ShardCache {
     pub(crate) fn new(
-        conn: ConnectionManager,
+        redis: RedisLink,
         keys: RedisKeys,
         timeout: Duration,
         metrics: Metrics,
     ) -> Self {
         Self {
-            conn,
+            redis,
             keys,
             timeout,
             metrics,
@@ -168,8 +168,11 @@ impl ShardCache {
             return;
         }
         while let Some(pipe) = self.pending.front() {
-            let sent = tokio::time::timeout(self.timeout, pipe.query_async::<()>(&mut self.conn));
-            let error = match sent.await {
+            let sent = async {
+                let mut conn = self.redis.get().await?;
+                pipe.query_async::<()>(&mut conn).await
+            };
+            let error = match tokio::time::timeout(self.timeout, sent).await {
                 Ok(Ok(())) => {
                     self.pending.pop_front();
                     continue;

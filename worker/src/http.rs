@@ -4,13 +4,13 @@
 
 use crate::broker::Broker;
 use crate::metrics::Metrics;
+use crate::redis_link::RedisLink;
 use crate::repo::Repository;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use redis::aio::ConnectionManager;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) struct HttpState {
     pub(crate) metrics: Metrics,
     pub(crate) repo: Repository,
-    pub(crate) redis: ConnectionManager,
+    pub(crate) redis: RedisLink,
     pub(crate) broker: Arc<Broker>,
 }
 
@@ -48,9 +48,10 @@ async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
         Ok(Err(e)) => format!("down: {e}"),
         Err(_) => "down: timeout".to_owned(),
     };
-    let mut conn = s.redis.clone();
-    let cmd = redis::cmd("PING");
-    let ping = cmd.query_async::<String>(&mut conn);
+    let ping = async {
+        let mut conn = s.redis.get().await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await
+    };
     let redis = match tokio::time::timeout(PROBE_TIMEOUT, ping).await {
         Ok(Ok(_)) => "ok".to_owned(),
         Ok(Err(e)) => format!("down: {e}"),

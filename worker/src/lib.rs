@@ -15,6 +15,7 @@ mod cache;
 pub mod engine;
 mod http;
 pub mod metrics;
+mod redis_link;
 pub mod repo;
 pub mod settings;
 mod shard;

@@ -4,12 +4,12 @@
 use crate::broker::Broker;
 use crate::http::{router, HttpState};
 use crate::metrics::Metrics;
+use crate::redis_link::RedisLink;
 use crate::repo::Repository;
 use crate::shard::{run_shard, ShardContext};
 use crate::Settings;
 use anyhow::Context;
 use protocol::names::{AmqpNames, RedisKeys};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -25,15 +25,23 @@ pub struct Application {
 
 impl Application {
     /// Connects to PostgreSQL, runs migrations (`sqlx::migrate!("../migrations")`),
-    /// connects to Redis and RabbitMQ, declares the AMQP topology and binds the metrics
+    /// connects to RabbitMQ and declares the AMQP topology, connects to Redis (if Redis
+    /// is down the worker starts anyway and its writes wait), and binds the metrics
     /// server on `metrics_host:metrics_port` (port 0 = ephemeral).
     ///
     /// # Errors
-    /// A dependency is unreachable, a migration fails, or the port is taken.
+    /// PostgreSQL or RabbitMQ unreachable, a migration fails, or the port is taken.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let repo = Repository::connect(&settings).await?;
         repo.migrate().await?;
-        let redis = connect_redis(&settings).await?;
+        let redis = RedisLink::new(
+            &settings.redis_url,
+            Duration::from_millis(settings.redis_timeout_ms),
+        )?;
+        if let Err(e) = redis.get().await {
+            // Not fatal: writes are queued and retried until Redis answers.
+            tracing::warn!(error = %e, "Redis unreachable at startup; continuing");
+        }
         let names = AmqpNames::new(settings.namespace.clone());
         let broker = Broker::connect(&settings.amqp_url, names.clone(), settings.shards).await?;
         let metrics = Metrics::new().context("Failed to register metrics")?;
@@ -112,19 +120,4 @@ impl Application {
         tracing::info!("worker stopped");
         Ok(())
     }
-}
-
-/// A Redis connection manager (reconnects by itself) with bounded timeouts.
-async fn connect_redis(settings: &Settings) -> anyhow::Result<ConnectionManager> {
-    let client = redis::Client::open(settings.redis_url.as_str())
-        .context("Failed to parse ANTEROOM_REDIS_URL")?;
-    let timeout = Duration::from_millis(settings.redis_timeout_ms);
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Duration::from_secs(2))
-        .set_response_timeout(timeout)
-        .set_number_of_retries(2)
-        .set_max_delay(1000);
-    ConnectionManager::new_with_config(client, config)
-        .await
-        .context("Failed to connect to Redis")
 }

@@ -10,7 +10,7 @@ impl Repository {
     ///
     /// # Errors
     /// PostgreSQL unreachable.
-    #[instrument(skip_all, fields(shard, owner))]
+    #[instrument(skip_all, fields(shard = shard, owner = owner))]
     pub async fn take_over(&self, shard: u16, owner: &str) -> Result<i64, sqlx::Error> {
         sqlx::query_scalar(
             "INSERT INTO shard_epochs (shard, epoch, owner, taken_at) VALUES ($1, 1, $2, now())
@@ -28,7 +28,7 @@ impl Repository {
     ///
     /// # Errors
     /// PostgreSQL unreachable.
-    #[instrument(skip_all, fields(shard))]
+    #[instrument(skip_all, fields(shard = shard))]
     pub async fn current_epoch(&self, shard: u16) -> Result<Option<i64>, sqlx::Error> {
         sqlx::query_scalar("SELECT epoch FROM shard_epochs WHERE shard = $1")
             .bind(i32::from(shard))

@@ -77,7 +77,7 @@ impl Repository {
     ///
     /// # Errors
     /// PostgreSQL unreachable.
-    #[instrument(skip_all, fields(shard, epoch))]
+    #[instrument(skip_all, fields(shard = shard, epoch = epoch))]
     pub async fn load_shard(&self, shard: u16, epoch: i64) -> Result<Engine, sqlx::Error> {
         let mut engine = Engine::new(u64::try_from(epoch).unwrap_or(0));
         let events: Vec<EventRow> = sqlx::query_as(

@@ -43,7 +43,7 @@ impl Repository {
     /// # Errors
     /// [`CommitError::Fenced`] if the epoch moved on; [`CommitError::Db`] otherwise
     /// (nothing is written in either case).
-    #[instrument(skip_all, fields(shard, epoch, results = plan.results.len()))]
+    #[instrument(skip_all, fields(shard = shard, epoch = epoch, results = plan.results.len()))]
     pub(crate) async fn commit(
         &self,
         shard: u16,

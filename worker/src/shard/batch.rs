@@ -145,6 +145,14 @@ impl Active {
             match (inc, outcome) {
                 (Incoming::Command { env, .. }, Some(o)) => {
                     commands += 1;
+                    tracing::debug!(
+                        request_id = %env.request_id,
+                        event_id = %env.event_id,
+                        ticket_id = ?env.command.ticket_id(),
+                        kind = env.command.kind(),
+                        outcome = o.label(),
+                        "decided"
+                    );
                     m.commands
                         .with_label_values(&[env.command.kind(), o.label()])
                         .inc();

@@ -14,11 +14,11 @@ mod session;
 
 use crate::broker::Broker;
 use crate::metrics::Metrics;
+use crate::redis_link::RedisLink;
 use crate::repo::Repository;
 use crate::Settings;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use protocol::names::{AmqpNames, RedisKeys};
-use redis::aio::ConnectionManager;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -29,7 +29,7 @@ pub(crate) use delivery::PROBE_TYPE;
 pub(crate) struct ShardContext {
     pub(crate) settings: Settings,
     pub(crate) repo: Repository,
-    pub(crate) redis: ConnectionManager,
+    pub(crate) redis: RedisLink,
     pub(crate) broker: Arc<Broker>,
     pub(crate) metrics: Metrics,
     /// This worker instance, recorded as `shard_epochs.owner` and in consumer tags.
@@ -66,7 +66,7 @@ pub(crate) async fn sleep_or_shutdown(delay: Duration, shutdown: &CancellationTo
 }
 
 /// Runs shard `shard` until `shutdown`: session after session.
-#[tracing::instrument(skip_all, fields(shard))]
+#[tracing::instrument(skip_all, fields(shard = shard))]
 pub(crate) async fn run_shard(ctx: Arc<ShardContext>, shard: u16, shutdown: CancellationToken) {
     let mut retry = backoff();
     while !shutdown.is_cancelled() {

@@ -41,6 +41,9 @@ async fn run_on(
     channel: &Channel,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<SessionEnd> {
+    crate::broker::declare_shard(channel, &ctx.names, shard)
+        .await
+        .context("Failed to declare the shard queue")?;
     // Prefetch about two batches, so the next batch is already here while one commits.
     let prefetch = u16::try_from(ctx.settings.batch_max_commands * 2).unwrap_or(u16::MAX);
     channel

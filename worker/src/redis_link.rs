@@ -1,0 +1,53 @@
+//! The Redis connection, established lazily: a worker starts (and keeps deciding and
+//! committing) while Redis is down; writes queue up in each shard's cache writer and go
+//! out once Redis answers. After the first connection, `ConnectionManager` reconnects
+//! by itself.
+
+use anyhow::Context;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::RedisResult;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// A cloneable handle to the (eventual) Redis connection.
+#[derive(Clone)]
+pub(crate) struct RedisLink {
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+    connection: Arc<OnceCell<ConnectionManager>>,
+}
+
+impl RedisLink {
+    /// Parses `url`; connects on first use. `timeout` bounds each command.
+    ///
+    /// # Errors
+    /// A malformed URL.
+    pub(crate) fn new(url: &str, timeout: Duration) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url).context("Failed to parse ANTEROOM_REDIS_URL")?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(timeout)
+            .set_number_of_retries(2)
+            .set_max_delay(1000);
+        Ok(Self {
+            client,
+            config,
+            connection: Arc::new(OnceCell::new()),
+        })
+    }
+
+    /// The connection, connecting first if this is the first use (concurrent callers
+    /// wait for the same attempt).
+    ///
+    /// # Errors
+    /// Redis unreachable.
+    pub(crate) async fn get(&self) -> RedisResult<ConnectionManager> {
+        self.connection
+            .get_or_try_init(|| {
+                ConnectionManager::new_with_config(self.client.clone(), self.config.clone())
+            })
+            .await
+            .cloned()
+    }
+}

@@ -1,0 +1,142 @@
+//! Create event → hold → confirm, checked in the replies, PostgreSQL and Redis.
+
+use crate::helpers::{spec, TestEnv};
+use protocol::availability::Availability;
+use protocol::command::{Command, SeatSelection};
+use protocol::event::EventConfig;
+use protocol::ids::TicketId;
+use protocol::reply::{HoldState, Outcome, StoredHold, StoredResult};
+use redis::AsyncCommands;
+
+async fn get_json<T: serde::de::DeserializeOwned>(env: &TestEnv, key: String) -> Option<T> {
+    let raw: Option<String> = env.redis.clone().get(&key).await.unwrap();
+    raw.map(|s| serde_json::from_str(&s).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_hold_confirm_round_trip() {
+    let mut env = TestEnv::start().await;
+    let event = env.create_event(&spec(2, 5, 300)).await;
+
+    // Created: the event and its 10 seats are in PostgreSQL, config and availability in
+    // Redis before the reply.
+    let seats: i64 = sqlx::query_scalar("SELECT count(*) FROM seats WHERE event_id = $1")
+        .bind(event.0)
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(seats, 10);
+    let config: EventConfig = get_json(&env, env.keys.config(&event)).await.unwrap();
+    assert_eq!((config.id, config.version), (event, 1));
+    let members: Vec<String> = env.redis.smembers(env.keys.events()).await.unwrap();
+    assert!(members.contains(&event.to_string()));
+    let a: Availability = get_json(&env, env.keys.availability(&event)).await.unwrap();
+    assert_eq!((a.total, a.available), (10, 10));
+
+    // Hold two seats.
+    let ticket = TicketId::new();
+    let hold_cmd = Command::Hold {
+        ticket_id: ticket,
+        selection: SeatSelection::Seats {
+            seats: vec!["A-1-1".into(), "A-1-2".into()],
+        },
+        idempotency: None,
+    };
+    let hold_env = TestEnv::envelope(event, hold_cmd);
+    env.publish(&hold_env).await;
+    let hold = match env.reply(hold_env.request_id).await.outcome {
+        Outcome::HoldCreated(h) => h,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(hold.total_cents, 3000);
+    let (state, claims): (String, i64) = sqlx::query_as(
+        "SELECT h.state, (SELECT count(*) FROM seat_claims c WHERE c.hold_id = h.id AND c.state = 'held')
+         FROM holds h WHERE h.id = $1",
+    )
+    .bind(hold.id.0)
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!((state.as_str(), claims), ("held", 2));
+    let doc: StoredHold = get_json(&env, env.keys.hold(&event, &hold.id))
+        .await
+        .unwrap();
+    assert_eq!((doc.ticket_id, doc.hold.state), (ticket, HoldState::Held));
+    let stored: StoredResult = get_json(&env, env.keys.request(&event, &hold_env.request_id))
+        .await
+        .unwrap();
+    assert_eq!((stored.status, stored.ticket_id), (201, Some(ticket)));
+    assert_eq!(stored.body["id"], hold.id.to_string());
+
+    // The pass is in the active set; the order must take it out.
+    let _: () = env
+        .redis
+        .zadd(env.keys.active(&event), ticket.to_string(), 1)
+        .await
+        .unwrap();
+    let confirm = Command::Confirm {
+        ticket_id: ticket,
+        hold_id: hold.id,
+        payment_ref: "mock-123".into(),
+        idempotency: None,
+    };
+    let order = match env.send(event, confirm).await {
+        Outcome::OrderConfirmed(o) => o,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(order.seats, vec!["A-1-1", "A-1-2"]);
+
+    let (hold_state, sold, order_seats, payment): (String, i64, i64, String) = sqlx::query_as(
+        "SELECT (SELECT state FROM holds WHERE id = $2),
+                (SELECT count(*) FROM seat_claims WHERE event_id = $1 AND state = 'sold'),
+                (SELECT count(*) FROM order_seats WHERE order_id = $3),
+                (SELECT payment_ref FROM orders WHERE id = $3)",
+    )
+    .bind(event.0)
+    .bind(hold.id.0)
+    .bind(order.id.0)
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (hold_state.as_str(), sold, order_seats),
+        ("confirmed", 2, 2)
+    );
+    assert_eq!(payment, "mock-123");
+    let statuses: Vec<(String, String)> = sqlx::query_as(
+        "SELECT seat_id, status FROM seat_statuses WHERE event_id = $1 AND status <> 'available'
+         ORDER BY seat_id",
+    )
+    .bind(event.0)
+    .fetch_all(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        statuses,
+        vec![
+            ("A-1-1".into(), "sold".into()),
+            ("A-1-2".into(), "sold".into())
+        ]
+    );
+    let results: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM request_results WHERE event_id = $1")
+            .bind(event.0)
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(results, 3, "create, hold and confirm results are stored");
+
+    let a: Availability = get_json(&env, env.keys.availability(&event)).await.unwrap();
+    assert_eq!((a.available, a.held, a.sold, a.orders), (8, 0, 2, 1));
+    assert_eq!(a.sections[0].statuses, "ssaaaaaaaa");
+    let doc: StoredHold = get_json(&env, env.keys.hold(&event, &hold.id))
+        .await
+        .unwrap();
+    assert_eq!(doc.hold.state, HoldState::Confirmed);
+    let active: Option<f64> = env
+        .redis
+        .zscore(env.keys.active(&event), ticket.to_string())
+        .await
+        .unwrap();
+    assert_eq!(active, None, "the used pass left the active set");
+}

@@ -1,0 +1,12 @@
+//! Worker integration tests against the real PostgreSQL, Redis and RabbitMQ.
+//! Each test has its own database and namespace (see `helpers`).
+
+mod helpers;
+
+mod contention;
+mod expiry;
+mod flow;
+mod recovery;
+mod replay;
+mod robustness;
+mod takeover;

@@ -1,0 +1,132 @@
+//! Recovery without a restart: a lost queue, a failed group commit, Redis down.
+
+use crate::helpers::{eventually, spec, TestEnv, SHARDS};
+use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
+use lapin::types::FieldTable;
+use protocol::command::{Command, SeatSelection};
+use protocol::ids::TicketId;
+use protocol::names::AmqpNames;
+use protocol::reply::{ErrorCode, Outcome};
+use std::time::Duration;
+
+fn hold(seat: &str) -> Command {
+    Command::Hold {
+        ticket_id: TicketId::new(),
+        selection: SeatSelection::Seats {
+            seats: vec![seat.into()],
+        },
+        idempotency: None,
+    }
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_shard_queue_comes_back_and_the_shard_resumes() {
+    let mut env = TestEnv::start().await;
+    let event = env.create_event(&spec(1, 4, 300)).await;
+    assert!(matches!(
+        env.send(event, hold("A-1-1")).await,
+        Outcome::HoldCreated(_)
+    ));
+
+    let queue =
+        AmqpNames::new(env.namespace.clone()).shard_queue(protocol::shard_of(&event, SHARDS));
+    let channel = env.amqp().create_channel().await.unwrap();
+    channel
+        .queue_delete(&queue, QueueDeleteOptions::default())
+        .await
+        .unwrap();
+    // The consumer is cancelled by the broker; the worker reconnects and declares the
+    // queue again.
+    let amqp = env.amqp();
+    eventually(
+        Duration::from_secs(15),
+        "the queue to be declared again",
+        || async {
+            let probe = amqp.create_channel().await.ok()?;
+            let passive = QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            };
+            let found = probe
+                .queue_declare(&queue, passive, FieldTable::default())
+                .await
+                .ok()?;
+            (found.consumer_count() > 0).then_some(())
+        },
+    )
+    .await;
+    match env.send(event, hold("A-1-1")).await {
+        Outcome::Rejected(e) => assert_eq!(e.code, ErrorCode::SeatsUnavailable),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        env.send(event, hold("A-1-2")).await,
+        Outcome::HoldCreated(_)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_group_commit_is_retried_on_a_rebuilt_state() {
+    let mut env = TestEnv::start().await;
+    let event = env.create_event(&spec(1, 4, 300)).await;
+    // The next two hold inserts fail (a sequence is not rolled back with them).
+    for sql in [
+        "CREATE SEQUENCE fail_seq",
+        "CREATE FUNCTION fail_twice() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF nextval('fail_seq') <= 2 THEN RAISE EXCEPTION 'injected failure'; END IF;
+             RETURN NEW;
+         END $$",
+        "CREATE TRIGGER fail_twice BEFORE INSERT ON holds FOR EACH ROW EXECUTE FUNCTION fail_twice()",
+    ] {
+        sqlx::query(sql).execute(&env.pool).await.unwrap();
+    }
+    // Had the failed attempts' in-memory decisions survived, the retry would find the
+    // seat taken by itself.
+    let outcome = env.send(event, hold("A-1-1")).await;
+    assert!(matches!(outcome, Outcome::HoldCreated(_)), "{outcome:?}");
+    let holds: i64 = sqlx::query_scalar("SELECT count(*) FROM holds WHERE event_id = $1")
+        .bind(event.0)
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(holds, 1);
+    let (_, metrics) = env.http_get("/metrics").await;
+    assert_eq!(
+        metric(&metrics, "anteroom_worker_commit_failures_total"),
+        2,
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_commands_are_still_decided_and_answered() {
+    let mut env = TestEnv::without_worker().await;
+    env.settings.redis_url = "redis://127.0.0.1:1".into();
+    env.worker = Some(env.spawn_worker().await);
+    let event = env.create_event(&spec(1, 4, 300)).await;
+    assert!(matches!(
+        env.send(event, hold("A-1-1")).await,
+        Outcome::HoldCreated(_)
+    ));
+    let claims: i64 = sqlx::query_scalar("SELECT count(*) FROM seat_claims WHERE event_id = $1")
+        .bind(event.0)
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(claims, 1);
+    let (status, body) = env.http_get("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("\"redis\":\"down"), "{body}");
+    let (_, metrics) = env.http_get("/metrics").await;
+    assert!(
+        metric(&metrics, "anteroom_worker_redis_write_failures_total") >= 1,
+        "{metrics}"
+    );
+}

@@ -9,6 +9,7 @@
 
 use crate::error::ApiError;
 use crate::queue::AdmitParams;
+use crate::redis_store::Throttled;
 use crate::state::AppState;
 use futures::StreamExt;
 use protocol::event::PublicState;
@@ -50,7 +51,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
         tokio::time::interval(Duration::from_millis(state.settings.admit_interval_ms));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut shuffled = HashSet::new();
-    let mut last_warning: Option<Instant> = None;
+    let mut warnings = Throttled::default();
     let mut last_housekeeping = Instant::now();
     loop {
         tokio::select! {
@@ -58,11 +59,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
             _ = interval.tick() => {}
         }
         if let Err(e) = tick(&state, &mut shuffled).await {
-            // One line per 10 s at most while a dependency is down.
-            if last_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-                tracing::warn!(error = %e, "admission step failed");
-                last_warning = Some(Instant::now());
-            }
+            warnings.warn(&format!("admission step failed: {e}"));
         }
         if last_housekeeping.elapsed() > Duration::from_secs(10) {
             if let Some(limiter) = &state.join_limiter {

@@ -34,7 +34,9 @@ pub fn apply(router: Router<AppState>, state: AppState) -> Router<AppState> {
                     .unwrap_or("");
                 tracing::info_span!("http", method = %req.method(), path = %req.uri().path(),
                     request_id)
-            }))
+            })
+            // Failures are logged once, by `observe`, with their cause.
+            .on_failure(()))
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(from_fn_with_state(state, observe))
             .layer(CatchPanicLayer::custom(panic_response))

@@ -49,6 +49,7 @@ impl RedisStore {
             .set_factor(100)
             .set_max_delay(1000);
         let mut backoff = Duration::from_millis(100);
+        let mut warnings = Throttled::default();
         loop {
             let attempt = tokio::time::timeout(
                 self.timeout * 3,
@@ -64,8 +65,8 @@ impl RedisStore {
                     tracing::info!("connected to Redis");
                     return;
                 }
-                Ok(Err(e)) => tracing::warn!(error = %e, "Redis not reachable; retrying"),
-                Err(_) => tracing::warn!("Redis connect timed out; retrying"),
+                Ok(Err(e)) => warnings.warn(&format!("Redis not reachable: {e}")),
+                Err(_) => warnings.warn("Redis connect timed out"),
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -156,6 +157,26 @@ impl RedisStore {
             .call(|mut c| async move { redis::cmd("PING").query_async(&mut c).await })
             .await?;
         Ok(())
+    }
+}
+
+/// Logs a repeated warning at most every 30 s (a dependency down for an hour is one
+/// line per 30 s, not one per retry); the rest go to `debug`.
+#[derive(Debug, Default)]
+pub struct Throttled(Option<std::time::Instant>);
+
+impl Throttled {
+    /// Logs `message` at `warn` if the last warning is 30 s old, else at `debug`.
+    pub fn warn(&mut self, message: &str) {
+        if self
+            .0
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(30))
+        {
+            tracing::warn!("{message}; retrying");
+            self.0 = Some(std::time::Instant::now());
+        } else {
+            tracing::debug!("{message}; retrying");
+        }
     }
 }
 

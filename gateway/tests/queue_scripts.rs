@@ -331,3 +331,72 @@ async fn the_prequeue_goes_first_in_lottery_order() {
     assert_eq!(r.admitted, expected);
     f.cleanup().await;
 }
+
+/// Recovery without restart: a private `redis-server` (skipped if none is installed) is
+/// stopped and started again under a live [`RedisStore`].
+#[tokio::test]
+async fn the_store_answers_503_quickly_while_redis_is_down_and_recovers() {
+    use gateway::error::ApiError;
+    use std::process::{Command, Stdio};
+    let port = 20_000 + (std::process::id() % 20_000) as u16;
+    let start = || {
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+    };
+    let Ok(mut server) = start() else {
+        eprintln!("redis-server not installed; skipped");
+        return;
+    };
+    let store = RedisStore::new(
+        &format!("redis://127.0.0.1:{port}"),
+        Duration::from_millis(500),
+    )
+    .unwrap();
+    let connector = tokio::spawn({
+        let store = store.clone();
+        async move { store.run_connector(CancellationToken::new()).await }
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while store.ping().await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "never connected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    connector.await.unwrap();
+
+    server.kill().unwrap();
+    server.wait().unwrap();
+    for _ in 0..3 {
+        let started = tokio::time::Instant::now();
+        let r = store.ping().await;
+        assert!(
+            matches!(r, Err(ApiError::Unavailable { .. })),
+            "expected 503, got {r:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    let mut server = start().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while store.ping().await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "did not recover after Redis came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

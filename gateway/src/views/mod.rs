@@ -4,11 +4,15 @@
 use crate::catalog::EventSnapshot;
 use crate::queue::QueueState;
 use chrono::{DateTime, Utc};
-use protocol::availability::status;
 use protocol::event::{AdminState, EventSpec, PublicState};
 use protocol::ids::{EventId, RequestId, TicketId};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+mod seats;
+mod stats;
+pub use seats::{SeatMap, SeatView, SectionView};
+pub use stats::{AdmissionFigures, EventStats, QueueCounts, SeatFigures};
 
 /// Seat counts of an event.
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
@@ -161,140 +165,6 @@ pub struct Status {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub pass_expires_at: Option<DateTime<Utc>>,
-}
-
-/// Queue counters (stats).
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-pub struct QueueCounts {
-    /// Waiting (including the pre-queue).
-    pub waiting: u64,
-    /// Admitted since the start.
-    pub admitted_total: u64,
-    /// Live passes.
-    pub active: u64,
-    /// Skipped for not polling.
-    pub abandoned_total: u64,
-}
-
-/// Admission figures (stats).
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-pub struct AdmissionFigures {
-    /// Configured outflow, per minute.
-    pub rate_per_minute: u32,
-    /// Admissions over the last 60 s.
-    pub observed_per_minute: f64,
-}
-
-/// Seat figures (stats), from the worker's availability snapshot.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-pub struct SeatFigures {
-    /// All seats.
-    pub total: u64,
-    /// On sale.
-    pub available: u64,
-    /// In active holds.
-    pub held: u64,
-    /// Sold.
-    pub sold: u64,
-}
-
-/// `GET /v1/admin/events/{id}/stats`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct EventStats {
-    /// Event id.
-    pub event_id: EventId,
-    /// Public state.
-    pub state: PublicState,
-    /// Queue counters.
-    pub queue: QueueCounts,
-    /// Admission figures.
-    pub admission: AdmissionFigures,
-    /// Seat figures.
-    pub seats: SeatFigures,
-    /// Active holds.
-    pub holds_active: u64,
-    /// Confirmed orders.
-    pub orders: u64,
-}
-
-/// One seat of the seat map.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SeatView {
-    /// `{section}-{row}-{number}`.
-    pub id: String,
-    /// Row, from 1.
-    pub row: u32,
-    /// Number in the row, from 1.
-    pub number: u32,
-    /// Price, cents.
-    pub price_cents: i64,
-    /// `available`, `held` or `sold`.
-    pub status: &'static str,
-}
-
-/// One section of the seat map.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SectionView {
-    /// Section name.
-    pub name: String,
-    /// Seats in row-major order.
-    pub seats: Vec<SeatView>,
-}
-
-/// `GET /v1/events/{id}/seats`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SeatMap {
-    /// When the snapshot was taken.
-    #[schema(value_type = String, format = DateTime)]
-    pub as_of: DateTime<Utc>,
-    /// Sections.
-    pub sections: Vec<SectionView>,
-}
-
-impl SeatMap {
-    /// Expands the availability snapshot (one status character per seat) to seats; seats
-    /// missing from the snapshot count as available.
-    pub fn new(s: &EventSnapshot) -> Self {
-        let av = s.availability.as_ref();
-        let sections = s
-            .config
-            .spec
-            .seating
-            .sections
-            .iter()
-            .map(|sec| {
-                let statuses: Vec<char> = av
-                    .and_then(|a| a.sections.iter().find(|x| x.name == sec.name))
-                    .map(|x| x.statuses.chars().collect())
-                    .unwrap_or_default();
-                let mut seats = Vec::with_capacity((sec.rows * sec.seats_per_row) as usize);
-                for row in 1..=sec.rows {
-                    for number in 1..=sec.seats_per_row {
-                        let i = ((row - 1) * sec.seats_per_row + (number - 1)) as usize;
-                        seats.push(SeatView {
-                            id: format!("{}-{row}-{number}", sec.name),
-                            row,
-                            number,
-                            price_cents: sec.price_cents,
-                            status: match statuses.get(i) {
-                                Some(&status::HELD) => "held",
-                                Some(&status::SOLD) => "sold",
-                                _ => "available",
-                            },
-                        });
-                    }
-                }
-                SectionView {
-                    name: sec.name.clone(),
-                    seats,
-                }
-            })
-            .collect();
-        Self {
-            as_of: av.map_or(s.config.updated_at, |a| a.as_of),
-            sections,
-        }
-    }
 }
 
 /// `202`: the decision takes longer than the gateway waits.

@@ -28,8 +28,9 @@ impl RedisLink {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_secs(2))
             .set_response_timeout(timeout)
-            .set_number_of_retries(2)
-            .set_max_delay(1000);
+            // One attempt per use: the cache writer retries every second by itself, and
+            // a hot path must not sleep in a reconnect backoff.
+            .set_number_of_retries(0);
         Ok(Self {
             client,
             config,

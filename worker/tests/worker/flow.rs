@@ -140,3 +140,34 @@ async fn create_hold_confirm_round_trip() {
         .unwrap();
     assert_eq!(active, None, "the used pass left the active set");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_of_200k_seats_is_created_and_held_from() {
+    let mut env = TestEnv::start().await;
+    let started = std::time::Instant::now();
+    let event = env.create_event(&spec(200, 1000, 300)).await;
+    let created_in = started.elapsed();
+    let seats: i64 = sqlx::query_scalar("SELECT count(*) FROM seats WHERE event_id = $1")
+        .bind(event.0)
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(seats, 200_000);
+    let best = Command::Hold {
+        ticket_id: TicketId::new(),
+        selection: SeatSelection::Best {
+            section: "A".into(),
+            quantity: 4,
+        },
+        idempotency: None,
+    };
+    match env.send(event, best).await {
+        Outcome::HoldCreated(h) => {
+            assert_eq!(h.seats, ["A-1-499", "A-1-500", "A-1-501", "A-1-502"])
+        }
+        other => panic!("{other:?}"),
+    }
+    let a: Availability = get_json(&env, env.keys.availability(&event)).await.unwrap();
+    assert_eq!((a.total, a.held), (200_000, 4));
+    eprintln!("200k-seat event created in {created_in:?}");
+}

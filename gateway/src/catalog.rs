@@ -1,10 +1,12 @@
 //! The events as this replica sees them: the worker's `config(E)` and `availability(E)`
 //! documents from Redis, with a short-lived local cache.
 //!
-//! - Handlers read fresh ([`Catalog::fetch`]: one `MGET`), so a fan never acts on a
-//!   stale sold-out or state.
-//! - The admission loop reads through the cache ([`Catalog::cached`], at most
-//!   [`CACHE_MAX_AGE`] old), so a `PATCH` applies on every replica within 1 s.
+//! - The hot paths (join, status polls, the public event, hold checks) and the admission
+//!   loop read through the cache ([`Catalog::cached`], at most [`CACHE_MAX_AGE`] old):
+//!   the availability document of a 200 000-seat event is ~200 KB, so it is fetched at
+//!   most twice a second per replica, not once per poll. A `PATCH` therefore applies on
+//!   every replica within 1 s (at once on the replica that made it).
+//! - Admin reads and the seat map read fresh ([`Catalog::fetch`]: one `MGET`).
 //! - The reservation path falls back to the last snapshot seen ([`Catalog::last_known`])
 //!   when Redis is down: issued passes keep working for holds (DESIGN.md).
 
@@ -116,15 +118,16 @@ impl Catalog {
         }
     }
 
-    /// Fresh if Redis answers, else the last snapshot seen (any age), else the error.
+    /// Through the cache if Redis answers, else the last snapshot seen (any age), else
+    /// the error.
     ///
     /// # Errors
     /// As [`Catalog::fetch`], when nothing was ever cached for the event.
-    pub async fn fetch_or_last_known(
+    pub async fn cached_or_last_known(
         &self,
         event: &EventId,
     ) -> Result<Option<Arc<EventSnapshot>>, ApiError> {
-        match self.fetch(event).await {
+        match self.cached(event).await {
             Err(ApiError::Unavailable { .. }) if self.last_known(event).is_some() => {
                 Ok(self.last_known(event))
             }

@@ -24,7 +24,7 @@ pub async fn get_event(
 ) -> Result<Json<PublicEvent>, ApiError> {
     let snapshot = state
         .catalog
-        .fetch(&event)
+        .cached(&event)
         .await?
         .ok_or_else(|| ApiError::NotFound("event".into()))?;
     Ok(Json(PublicEvent::new(&snapshot, Utc::now())))

@@ -105,7 +105,7 @@ pub async fn create_hold(
     IdempotencyKey(key): IdempotencyKey,
     body: RawJson<SeatSelection>,
 ) -> Result<Response, ApiError> {
-    match state.catalog.fetch_or_last_known(&event).await {
+    match state.catalog.cached_or_last_known(&event).await {
         Ok(Some(snapshot)) => validate_selection(&body.value, &snapshot.config.spec)?,
         Ok(None) => return Err(ApiError::NotFound("event".into())),
         Err(ApiError::Unavailable { .. }) => {} // the worker validates

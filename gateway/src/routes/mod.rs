@@ -109,3 +109,6 @@ pub async fn fan_command(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -47,7 +47,7 @@ pub async fn join(
     }
     let snapshot = state
         .catalog
-        .fetch(&event)
+        .cached(&event)
         .await?
         .ok_or_else(|| ApiError::NotFound("event".into()))?;
     let now = Utc::now();
@@ -84,12 +84,30 @@ pub async fn join(
         StatusCode::OK
     };
     let ttl = i64::try_from(state.settings.queue_token_ttl_seconds).unwrap_or(86_400);
-    let mut res = (code, Json(status)).into_response();
+    let mut res = status_response(code, status, &view, &headers);
     append_cookie(
         &mut res,
         &set_cookie(QUEUE_COOKIE, &token, ttl, is_tls(&headers)),
     );
     Ok(res)
+}
+
+/// The Status as JSON, with the pass cookie when it carries a pass.
+fn status_response(
+    code: StatusCode,
+    status: Status,
+    view: &TicketView,
+    headers: &HeaderMap,
+) -> Response {
+    let cookie = status.pass.as_ref().map(|pass| {
+        let ttl = view.pass_exp_ms.unwrap_or(0).saturating_sub(view.now_ms) / 1000;
+        set_cookie(PASS_COOKIE, pass, ttl, is_tls(headers))
+    });
+    let mut res = (code, Json(status)).into_response();
+    if let Some(c) = cookie {
+        append_cookie(&mut res, &c);
+    }
+    res
 }
 
 /// The ticket's place, ETA and, once admitted, its pass.
@@ -109,7 +127,7 @@ pub async fn status(
 ) -> Result<Response, ApiError> {
     let snapshot = state
         .catalog
-        .fetch(&event)
+        .cached(&event)
         .await?
         .ok_or_else(|| ApiError::NotFound("event".into()))?;
     let ticket = auth.claims.sub;
@@ -119,15 +137,7 @@ pub async fn status(
         .await?
         .ok_or_else(|| ApiError::NotFound("ticket".into()))?;
     let status = build_status(&state, &snapshot, ticket, &view)?;
-    let cookie = status.pass.as_ref().map(|pass| {
-        let ttl = view.pass_exp_ms.unwrap_or(0).saturating_sub(view.now_ms) / 1000;
-        set_cookie(PASS_COOKIE, pass, ttl, is_tls(&headers))
-    });
-    let mut res = Json(status).into_response();
-    if let Some(c) = cookie {
-        append_cookie(&mut res, &c);
-    }
-    Ok(res)
+    Ok(status_response(StatusCode::OK, status, &view, &headers))
 }
 
 /// Give up the place (or the pass).

@@ -1,0 +1,155 @@
+//! Router tests with `oneshot` (axum's `testing` example): everything that is decided
+//! before Redis or the broker is involved, so nothing here connects to either.
+
+use crate::settings::Settings;
+use crate::state::AppState;
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+fn app() -> Router {
+    let settings = Settings {
+        admin_key: "admin".to_string().into(),
+        queue_token_secret: "q".repeat(32).into(),
+        pass_signing_key: "11".repeat(32).into(),
+        // Nothing listens there: any test reaching Redis would see a 503, not hang.
+        redis_url: "redis://127.0.0.1:1".into(),
+        redis_timeout_ms: 100,
+        ..Settings::default()
+    };
+    let state = AppState::new(settings).unwrap();
+    let router = super::router().route(
+        "/boom",
+        get(|| async {
+            panic!("boom");
+            #[allow(unreachable_code)]
+            ""
+        }),
+    );
+    crate::middleware::apply(router, state.clone()).with_state(state)
+}
+
+async fn call(req: Request<Body>) -> (StatusCode, serde_json::Value) {
+    let res = app().oneshot(req).await.unwrap();
+    let status = res.status();
+    assert!(res.headers().contains_key("x-request-id"));
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+}
+
+fn get_req(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).unwrap()
+}
+
+fn admin_post(body: impl Into<Body>, content_type: &str) -> Request<Body> {
+    Request::post("/v1/admin/events")
+        .header(header::AUTHORIZATION, "Bearer admin")
+        .header(header::CONTENT_TYPE, content_type)
+        .body(body.into())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn unknown_routes_methods_and_ids_are_json_404s() {
+    for req in [
+        get_req("/nope"),
+        get_req("/v1/events/not-a-uuid"),
+        get_req("/v1/holds/not-a-uuid"),
+        Request::put("/healthz").body(Body::empty()).unwrap(),
+    ] {
+        let (status, body) = call(req).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"]["code"], "not_found");
+    }
+}
+
+#[tokio::test]
+async fn admin_key_is_checked_before_the_body() {
+    let req = Request::post("/v1/admin/events")
+        .header(header::AUTHORIZATION, "Bearer wrong")
+        .body(Body::from("{"))
+        .unwrap();
+    let (status, body) = call(req).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "unauthorized");
+}
+
+#[tokio::test]
+async fn bodies_are_refused_with_the_api_codes() {
+    let (status, body) = call(admin_post("{", "application/json")).await;
+    assert_eq!(
+        (status.as_u16(), &body["error"]["code"]),
+        (400, &"invalid_json".into())
+    );
+    let (status, _) = call(admin_post("{}", "text/plain")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = call(admin_post(r#"{"name": 1}"#, "application/json")).await;
+    assert_eq!(
+        (status.as_u16(), &body["error"]["code"]),
+        (422, &"invalid_field".into())
+    );
+    let big = format!(r#"{{"name": "{}"}}"#, "x".repeat(70 * 1024));
+    for ct in ["application/json", "text/plain"] {
+        let (status, body) = call(admin_post(big.clone(), ct)).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{ct}");
+        assert_eq!(body["error"]["code"], "payload_too_large");
+    }
+}
+
+#[tokio::test]
+async fn credentials_are_required_where_needed() {
+    let event = protocol::ids::EventId::new();
+    for req in [
+        get_req(&format!("/v1/events/{event}/queue")),
+        get_req(&format!("/v1/events/{event}/seats")),
+        get_req(&format!("/v1/holds/{}", protocol::ids::HoldId::new())),
+        get_req(&format!("/v1/requests/{}", protocol::ids::RequestId::new())),
+        Request::get(format!("/v1/events/{event}/seats"))
+            .header(header::AUTHORIZATION, "Bearer not.a.jwt")
+            .body(Body::empty())
+            .unwrap(),
+    ] {
+        let (status, body) = call(req).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["error"]["code"], "unauthorized");
+    }
+}
+
+#[tokio::test]
+async fn a_panic_is_a_json_500_without_internals() {
+    let (status, body) = call(get_req("/boom")).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body["error"]["code"], "internal");
+    assert!(!body.to_string().contains("boom"));
+}
+
+#[tokio::test]
+async fn redis_down_is_a_503_with_retry_after() {
+    let res = app()
+        .oneshot(get_req(&format!(
+            "/v1/events/{}",
+            protocol::ids::EventId::new()
+        )))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()[header::RETRY_AFTER], "2");
+}
+
+#[tokio::test]
+async fn ops_endpoints_answer_without_dependencies() {
+    let (status, body) = call(get_req("/healthz")).await;
+    assert_eq!((status, &body["status"]), (StatusCode::OK, &"ok".into()));
+    let (status, body) = call(get_req("/.well-known/jwks.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["keys"][0]["alg"], "EdDSA");
+    let (status, body) = call(get_req("/openapi.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["paths"]["/v1/events/{event_id}/holds"].is_object());
+    let (status, body) = call(get_req("/readyz")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["failed"], serde_json::json!(["redis", "rabbitmq"]));
+}

@@ -10,8 +10,10 @@ use crate::engine::{Effect, Engine};
 use crate::metrics::Metrics;
 use crate::redis_link::RedisLink;
 use chrono::{DateTime, Utc};
+use protocol::command::Envelope;
 use protocol::ids::EventId;
 use protocol::names::{RedisKeys, RESULT_TTL_SECONDS};
+use protocol::reply::{Outcome, StoredResult};
 use redis::Pipeline;
 use serde::Serialize;
 use std::collections::{HashSet, VecDeque};
@@ -111,6 +113,49 @@ impl ShardCache {
             self.push_availability(&mut pipe, engine, &id, as_of);
         }
         pipe
+    }
+
+    /// Adds the Redis side of commands answered from their stored result (replays):
+    /// their request documents (immutable, so rewriting is safe), the document of a
+    /// replayed hold that is still active, and `ZREM active` for a replayed order. A
+    /// replay may follow a crash between commit and these writes.
+    pub(crate) fn replays(
+        &self,
+        pipe: &mut Pipeline,
+        engine: &Engine,
+        replays: &[(&Envelope, &Outcome)],
+    ) {
+        let ttl = RESULT_TTL_SECONDS;
+        for (env, outcome) in replays {
+            let Some(ticket) = env.command.ticket_id() else {
+                continue;
+            };
+            let stored = StoredResult {
+                request_id: env.request_id,
+                event_id: env.event_id,
+                ticket_id: Some(ticket),
+                status: outcome.http_status(),
+                body: outcome.http_body(),
+            };
+            if let Some(doc) = json(&stored) {
+                let key = self.keys.request(&env.event_id, &env.request_id);
+                pipe.set_ex(key, doc, ttl).ignore();
+            }
+            match outcome {
+                Outcome::HoldCreated(h) => {
+                    let view = engine.active_hold(&env.event_id, &h.id);
+                    if let Some(doc) = view.as_ref().and_then(json) {
+                        pipe.set_ex(self.keys.hold(&env.event_id, &h.id), doc, ttl)
+                            .ignore();
+                    }
+                }
+                Outcome::OrderConfirmed(_) => {
+                    let active = self.keys.active(&env.event_id);
+                    pipe.zrem(active, ticket.to_string()).ignore();
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Config, `events` membership and availability of every event of the shard (on

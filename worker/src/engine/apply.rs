@@ -11,8 +11,8 @@ use super::event::EventState;
 use super::reserve;
 use chrono::{DateTime, Utc};
 use protocol::command::{Command, Envelope, Idempotency};
-use protocol::ids::{EventId, TicketId};
-use protocol::reply::{ErrorCode, Outcome};
+use protocol::ids::{EventId, HoldId, TicketId};
+use protocol::reply::{ErrorCode, HoldState, Outcome, StoredHold};
 use rand::RngCore;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -78,6 +78,13 @@ impl Engine {
     /// Every event of the shard.
     pub fn events(&self) -> impl Iterator<Item = &EventState> {
         self.events.values()
+    }
+
+    /// The current view of hold `id` of `event` while it is active (`held`).
+    pub fn active_hold(&self, event: &EventId, id: &HoldId) -> Option<StoredHold> {
+        let ev = self.events.get(event)?;
+        let rec = ev.holds.get(id)?;
+        (rec.state == HoldState::Held).then(|| ev.hold_view(*id, rec))
     }
 
     /// Active holds over all events.

@@ -15,14 +15,21 @@ use super::{backoff, sleep_or_shutdown, SessionEnd};
 use crate::engine::Effect;
 use crate::repo::{CommitError, WritePlan};
 use anyhow::Context;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
+use protocol::command::Envelope;
 use protocol::reply::Outcome;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::instrument;
 use uuid::Uuid;
+
+/// A command's outcome, and whether it was answered from its stored result.
+pub(super) struct Decision {
+    outcome: Outcome,
+    replayed: bool,
+}
 
 impl Active {
     /// Processes `deliveries` (possibly none: an expiry-only batch). Returns
@@ -42,10 +49,12 @@ impl Active {
         self.ctx.metrics.redeliveries.inc_by(redelivered as u64);
         let mut retry = backoff();
         let mut after_failure = false;
-        let (outcomes, now) = loop {
-            let now = Utc::now();
+        let (decisions, now) = loop {
+            // PostgreSQL keeps microseconds: decide with them, so times in replies,
+            // Redis and a later rebuild are the same instants.
+            let now = Utc::now().trunc_subsecs(6);
             match self.attempt(&incoming, now, after_failure).await {
-                Ok(outcomes) => break (outcomes, now),
+                Ok(decisions) => break (decisions, now),
                 Err(CommitError::Fenced { current }) => {
                     tracing::warn!(?current, "fenced: another worker owns the shard");
                     if let Some(last) = deliveries.last() {
@@ -68,12 +77,25 @@ impl Active {
                 }
             }
         };
-        self.record(&incoming, &outcomes);
-        let pipe = self.cache.batch(&self.effects, &mut self.engine, now);
+        self.record(&incoming, &decisions);
+        let mut pipe = self.cache.batch(&self.effects, &mut self.engine, now);
+        let replays: Vec<(&Envelope, &Outcome)> = incoming
+            .iter()
+            .zip(&decisions)
+            .filter_map(|(i, d)| match (i.envelope(), d) {
+                (Some(env), Some(d)) if d.replayed => Some((env, &d.outcome)),
+                _ => None,
+            })
+            .collect();
+        self.cache.replays(&mut pipe, &self.engine, &replays);
         self.cache.write(pipe).await;
-        for (inc, outcome) in incoming.iter().zip(outcomes) {
-            if let Some(outcome) = outcome {
-                delivery::reply(&self.channel, inc, outcome)
+        if after_failure {
+            // A failed COMMIT may have gone through: bring Redis in line with the truth.
+            self.refresh().await;
+        }
+        for (inc, decision) in incoming.iter().zip(decisions) {
+            if let Some(d) = decision {
+                delivery::reply(&self.channel, inc, d.outcome)
                     .await
                     .context("Failed to publish a reply")?;
             }
@@ -94,7 +116,7 @@ impl Active {
         incoming: &[Incoming],
         now: DateTime<Utc>,
         after_failure: bool,
-    ) -> Result<Vec<Option<Outcome>>, CommitError> {
+    ) -> Result<Vec<Option<Decision>>, CommitError> {
         let repo = &self.ctx.repo;
         if after_failure {
             let current = repo.current_epoch(self.shard).await?;
@@ -121,10 +143,16 @@ impl Active {
         for env in incoming.iter().map(Incoming::envelope) {
             outcomes.push(env.map(|env| {
                 match stored.get(&env.request_id) {
-                    Some(first) => first.clone(),
-                    None => self
-                        .engine
-                        .apply(env, now, &mut self.rng, &mut self.effects),
+                    Some(first) => Decision {
+                        outcome: first.clone(),
+                        replayed: true,
+                    },
+                    None => Decision {
+                        outcome: self
+                            .engine
+                            .apply(env, now, &mut self.rng, &mut self.effects),
+                        replayed: false,
+                    },
                 }
             }));
         }
@@ -138,13 +166,22 @@ impl Active {
     }
 
     /// Metrics of a committed batch.
-    fn record(&mut self, incoming: &[Incoming], outcomes: &[Option<Outcome>]) {
+    fn record(&mut self, incoming: &[Incoming], decisions: &[Option<Decision>]) {
         let m = &self.ctx.metrics;
         let mut commands = 0u32;
-        for (inc, outcome) in incoming.iter().zip(outcomes) {
-            match (inc, outcome) {
-                (Incoming::Command { env, .. }, Some(o)) => {
+        for (inc, decision) in incoming.iter().zip(decisions) {
+            match (inc, decision) {
+                (Incoming::Command { env, .. }, Some(d)) => {
+                    let o = &d.outcome;
                     commands += 1;
+                    if env.command.kind() == "create_event"
+                        && protocol::shard_of(&env.event_id, self.ctx.settings.shards) != self.shard
+                    {
+                        tracing::warn!(
+                            event_id = %env.event_id,
+                            "event routed to another shard than ours: do gateways and workers agree on ANTEROOM_SHARDS?"
+                        );
+                    }
                     tracing::debug!(
                         request_id = %env.request_id,
                         event_id = %env.event_id,

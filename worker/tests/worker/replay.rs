@@ -9,6 +9,7 @@ use protocol::command::{Command, Idempotency, SeatSelection};
 use protocol::ids::TicketId;
 use protocol::names::AmqpNames;
 use protocol::reply::{ErrorCode, Outcome};
+use redis::AsyncCommands;
 use std::time::Duration;
 
 fn hold(ticket: TicketId, seat: &str, key: Option<(&str, &str)>) -> Command {
@@ -61,6 +62,9 @@ async fn a_redelivered_command_is_answered_from_the_stored_result() {
     .await
     .expect("the republished command was not delivered");
     channel.close(200, "crash").await.unwrap();
+    // ...and the crash came before the Redis writes.
+    let request_doc = env.keys.request(&event, &command.request_id);
+    let _: () = env.redis.del(&request_doc).await.unwrap();
 
     env.worker = Some(env.spawn_worker().await);
     let again = env.reply(command.request_id).await;
@@ -71,6 +75,9 @@ async fn a_redelivered_command_is_answered_from_the_stored_result() {
         .await
         .unwrap();
     assert_eq!(holds, 1, "applied once");
+    let doc: Option<String> = env.redis.get(&request_doc).await.unwrap();
+    let doc: protocol::reply::StoredResult = serde_json::from_str(&doc.unwrap()).unwrap();
+    assert_eq!(doc.status, 201, "the request document is written again");
     let (_, metrics) = env.http_get("/metrics").await;
     let redeliveries = metrics
         .lines()

@@ -116,10 +116,10 @@ impl RedisStore {
         raw.map(|s| parse_json(key, &s)).transpose()
     }
 
-    /// `MGET keys` each parsed as JSON of the same type; `None` where absent.
+    /// `MGET keys`: the raw values, `None` where absent.
     ///
     /// # Errors
-    /// As [`RedisStore::get_json`].
+    /// As [`RedisStore::call`].
     pub async fn mget_raw(&self, keys: &[String]) -> Result<Vec<Option<String>>, ApiError> {
         self.call(|mut c| async move { redis::cmd("MGET").arg(keys).query_async(&mut c).await })
             .await

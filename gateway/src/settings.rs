@@ -94,6 +94,22 @@ pub struct Settings {
     pub log_json: bool,
 }
 
+/// Keys read from the environment as typed values (numbers, booleans). Only known keys
+/// are read, so another component's `ANTEROOM_*` variables (the worker's
+/// `ANTEROOM_DATABASE_URL`, in a shared env file) are not errors here.
+const TYPED_KEYS: [&str; 10] = [
+    "port",
+    "shards",
+    "reply_timeout_ms",
+    "admin_reply_timeout_ms",
+    "admit_interval_ms",
+    "abandon_after_seconds",
+    "queue_token_ttl_seconds",
+    "redis_timeout_ms",
+    "join_rate_per_second",
+    "log_json",
+];
+
 /// Keys that are strings: taken raw from the environment (figment would otherwise parse
 /// `ANTEROOM_ADMIN_KEY=0123` as a number).
 const STRING_KEYS: [&str; 7] = [
@@ -181,7 +197,7 @@ impl Settings {
             }
             fig = fig.merge(Toml::file(path));
         }
-        fig = fig.merge(Env::prefixed("ANTEROOM_").ignore(&STRING_KEYS));
+        fig = fig.merge(Env::prefixed("ANTEROOM_").only(&TYPED_KEYS));
         for key in STRING_KEYS {
             if let Ok(raw) = std::env::var(format!("ANTEROOM_{}", key.to_uppercase())) {
                 fig = fig.merge(Serialized::default(key, raw));

@@ -50,3 +50,54 @@ fn secrets_never_printed() {
             .unwrap();
     assert_eq!(reparsed.port, s.port);
 }
+
+/// The only test that touches `ANTEROOM_*` variables (they are process-wide).
+#[test]
+fn layers_defaults_file_then_env_with_raw_string_secrets() {
+    let file = std::env::temp_dir().join(format!("gw-settings-{}.toml", std::process::id()));
+    std::fs::write(
+        &file,
+        "port = 9999\nnamespace = \"fromfile\"\nadmin_key = \"file-key\"\n",
+    )
+    .unwrap();
+    let vars = [
+        ("ANTEROOM_PORT", "0"),
+        ("ANTEROOM_ADMIN_KEY", "0123456789"),
+        ("ANTEROOM_QUEUE_TOKEN_SECRET", &"7".repeat(40)),
+        ("ANTEROOM_PASS_SIGNING_KEY", &"1".repeat(64)),
+        ("ANTEROOM_DATABASE_URL", "postgres://worker-only"),
+    ];
+    for (k, v) in vars {
+        std::env::set_var(k, v);
+    }
+    let loaded = Settings::load(Some(&file));
+    let missing = Settings::load(Some(std::path::Path::new("/nonexistent/gw.toml")));
+    for (k, _) in vars {
+        std::env::remove_var(k);
+    }
+    std::fs::remove_file(&file).unwrap();
+    let s = loaded.unwrap();
+    assert_eq!(s.port, 0, "env beats file");
+    assert_eq!(s.namespace, "fromfile", "file beats defaults");
+    assert_eq!(
+        s.admin_key.expose_secret(),
+        "0123456789",
+        "digits stay a string"
+    );
+    assert_eq!(s.pass_signing_key.expose_secret(), "1".repeat(64).as_str());
+    assert_eq!(s.reply_timeout_ms, 2000, "defaults fill the rest");
+    assert_eq!(missing.unwrap_err().0[0].key, "config");
+}
+
+#[test]
+fn every_default_key_is_read_from_the_environment() {
+    let mut keys: Vec<&str> = DEFAULTS_TOML
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains(" = "))
+        .filter_map(|l| l.split(" = ").next())
+        .collect();
+    keys.sort_unstable();
+    let mut env_keys: Vec<&str> = TYPED_KEYS.iter().chain(&STRING_KEYS).copied().collect();
+    env_keys.sort_unstable();
+    assert_eq!(keys, env_keys);
+}

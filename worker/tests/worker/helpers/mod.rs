@@ -4,20 +4,15 @@
 //! (confirm mode, mandatory, direct reply-to); replies are collected by request id.
 //! Set `TEST_LOG=1` to see the worker's logs.
 
-use chrono::Utc;
-use futures::StreamExt;
-use lapin::options::{
-    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions,
-    QueueDeleteOptions,
-};
-use lapin::publisher_confirm::Confirmation;
+mod amqp;
+mod cleanup;
+
+use lapin::options::{BasicConsumeOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
-use protocol::command::{Command, CommandMessage, Envelope};
+use lapin::{Channel, Connection, ConnectionProperties, Consumer};
 use protocol::event::EventSpec;
-use protocol::ids::{EventId, RequestId};
-use protocol::names::{AmqpNames, RedisKeys, DIRECT_REPLY_TO};
-use protocol::reply::{Outcome, Reply};
+use protocol::names::{RedisKeys, DIRECT_REPLY_TO};
+use protocol::reply::Reply;
 use secrecy::SecretString;
 use sqlx::{Connection as _, Executor, PgConnection, PgPool};
 use std::collections::HashMap;
@@ -191,138 +186,6 @@ impl TestEnv {
             .expect("the worker failed");
     }
 
-    /// An envelope for `command` on `event`.
-    pub(crate) fn envelope(event: EventId, command: Command) -> Envelope {
-        Envelope {
-            request_id: RequestId::new(),
-            event_id: event,
-            sent_at: Utc::now(),
-            command,
-        }
-    }
-
-    /// Publishes `env` as the gateway does (mandatory, persistent, direct reply-to,
-    /// confirmed by the broker).
-    pub(crate) async fn publish(&self, env: &Envelope) {
-        let names = AmqpNames::new(self.namespace.clone());
-        let shard = protocol::shard_of(&env.event_id, SHARDS);
-        let body = serde_json::to_vec(&CommandMessage::V1(env.clone())).unwrap();
-        let id = env.request_id.to_string();
-        let confirm = self
-            .channel
-            .basic_publish(
-                &names.commands_exchange(),
-                &AmqpNames::shard_routing_key(shard),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..Default::default()
-                },
-                &body,
-                BasicProperties::default()
-                    .with_correlation_id(id.clone().into())
-                    .with_message_id(id.into())
-                    .with_reply_to(DIRECT_REPLY_TO.into())
-                    .with_delivery_mode(2)
-                    .with_content_type("application/json".into()),
-            )
-            .await
-            .expect("publish")
-            .await
-            .expect("publisher confirm");
-        assert!(
-            matches!(confirm, Confirmation::Ack(None)),
-            "not routed: {confirm:?}"
-        );
-    }
-
-    /// Publishes many envelopes, awaiting the broker's confirms at the end.
-    pub(crate) async fn publish_many(&self, envs: &[Envelope]) {
-        let names = AmqpNames::new(self.namespace.clone());
-        let mut confirms = Vec::with_capacity(envs.len());
-        for env in envs {
-            let shard = protocol::shard_of(&env.event_id, SHARDS);
-            let body = serde_json::to_vec(&CommandMessage::V1(env.clone())).unwrap();
-            let id = env.request_id.to_string();
-            let confirm = self
-                .channel
-                .basic_publish(
-                    &names.commands_exchange(),
-                    &AmqpNames::shard_routing_key(shard),
-                    BasicPublishOptions::default(),
-                    &body,
-                    BasicProperties::default()
-                        .with_correlation_id(id.into())
-                        .with_reply_to(DIRECT_REPLY_TO.into())
-                        .with_delivery_mode(2),
-                )
-                .await
-                .expect("publish");
-            confirms.push(confirm);
-        }
-        for c in confirms {
-            assert!(c.await.expect("confirm").is_ack());
-        }
-    }
-
-    /// Publishes raw bytes to the shard of `event` (malformed-message tests).
-    pub(crate) async fn publish_raw(&self, event: EventId, body: &[u8]) {
-        let names = AmqpNames::new(self.namespace.clone());
-        let shard = protocol::shard_of(&event, SHARDS);
-        self.channel
-            .basic_publish(
-                &names.commands_exchange(),
-                &AmqpNames::shard_routing_key(shard),
-                BasicPublishOptions::default(),
-                body,
-                BasicProperties::default().with_reply_to(DIRECT_REPLY_TO.into()),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-    }
-
-    /// Waits for the reply to `request`.
-    pub(crate) async fn reply(&mut self, request: RequestId) -> Reply {
-        let id = request.to_string();
-        let deadline = tokio::time::Instant::now() + REPLY_WITHIN;
-        loop {
-            if let Some(r) = self.received.remove(&id) {
-                return r;
-            }
-            let d = tokio::time::timeout_at(deadline, self.replies.next())
-                .await
-                .unwrap_or_else(|_| panic!("no reply to {id} within {REPLY_WITHIN:?}"))
-                .expect("reply consumer ended")
-                .expect("reply consumer failed");
-            let reply: Reply = serde_json::from_slice(&d.data).expect("reply JSON");
-            let cid = d
-                .properties
-                .correlation_id()
-                .clone()
-                .expect("correlation id");
-            assert_eq!(cid.as_str(), reply.request_id.to_string());
-            self.received.insert(cid.to_string(), reply);
-        }
-    }
-
-    /// Publishes `command` for `event` and waits for its outcome.
-    pub(crate) async fn send(&mut self, event: EventId, command: Command) -> Outcome {
-        let env = Self::envelope(event, command);
-        self.publish(&env).await;
-        self.reply(env.request_id).await.outcome
-    }
-
-    /// Creates an event from `spec`.
-    pub(crate) async fn create_event(&mut self, spec: &EventSpec) -> EventId {
-        let event = EventId::new();
-        let created = self
-            .send(event, Command::CreateEvent { spec: spec.clone() })
-            .await;
-        assert!(matches!(created, Outcome::EventCreated(_)), "{created:?}");
-        event
-    }
-
     /// GET `path` on the running worker's metrics server: (status, body).
     pub(crate) async fn http_get(&self, path: &str) -> (u16, String) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -342,51 +205,6 @@ impl TestEnv {
     /// The channel commands are published on (for manual consumers in tests).
     pub(crate) fn amqp(&self) -> &Connection {
         &self.amqp
-    }
-}
-
-impl Drop for TestEnv {
-    fn drop(&mut self) {
-        if let Some(w) = self.worker.take() {
-            w.cancel.cancel();
-        }
-        let (namespace, db_name) = (self.namespace.clone(), self.db_name.clone());
-        // Best effort, on its own runtime: Drop cannot await.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                // Let the worker close its channels before its queues go.
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                if let Ok(conn) = Connection::connect(&amqp_url(), Default::default()).await {
-                    if let Ok(ch) = conn.create_channel().await {
-                        let names = AmqpNames::new(namespace);
-                        for shard in 0..SHARDS {
-                            let _ = ch
-                                .queue_delete(
-                                    &names.shard_queue(shard),
-                                    QueueDeleteOptions::default(),
-                                )
-                                .await;
-                        }
-                        let _ = ch
-                            .exchange_delete(
-                                &names.commands_exchange(),
-                                ExchangeDeleteOptions::default(),
-                            )
-                            .await;
-                    }
-                    let _ = conn.close(200, "cleanup").await;
-                }
-                if let Ok(mut conn) = PgConnection::connect(&maintenance_db_url()).await {
-                    let drop = format!(r#"DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)"#);
-                    let _ = conn.execute(drop.as_str()).await;
-                }
-            });
-        })
-        .join();
     }
 }
 

@@ -1,0 +1,147 @@
+//! Publishing commands as the gateway does, and collecting replies by request id.
+
+use super::{TestEnv, REPLY_WITHIN, SHARDS};
+use chrono::Utc;
+use futures::StreamExt;
+use lapin::options::BasicPublishOptions;
+use lapin::publisher_confirm::Confirmation;
+use lapin::BasicProperties;
+use protocol::command::{Command, CommandMessage, Envelope};
+use protocol::event::EventSpec;
+use protocol::ids::{EventId, RequestId};
+use protocol::names::{AmqpNames, DIRECT_REPLY_TO};
+use protocol::reply::{Outcome, Reply};
+
+impl TestEnv {
+    /// An envelope for `command` on `event`.
+    pub(crate) fn envelope(event: EventId, command: Command) -> Envelope {
+        Envelope {
+            request_id: RequestId::new(),
+            event_id: event,
+            sent_at: Utc::now(),
+            command,
+        }
+    }
+
+    /// Publishes `env` as the gateway does (mandatory, persistent, direct reply-to,
+    /// confirmed by the broker).
+    pub(crate) async fn publish(&self, env: &Envelope) {
+        let names = AmqpNames::new(self.namespace.clone());
+        let shard = protocol::shard_of(&env.event_id, SHARDS);
+        let body = serde_json::to_vec(&CommandMessage::V1(env.clone())).unwrap();
+        let id = env.request_id.to_string();
+        let confirm = self
+            .channel
+            .basic_publish(
+                &names.commands_exchange(),
+                &AmqpNames::shard_routing_key(shard),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                &body,
+                BasicProperties::default()
+                    .with_correlation_id(id.clone().into())
+                    .with_message_id(id.into())
+                    .with_reply_to(DIRECT_REPLY_TO.into())
+                    .with_delivery_mode(2)
+                    .with_content_type("application/json".into()),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("publisher confirm");
+        assert!(
+            matches!(confirm, Confirmation::Ack(None)),
+            "not routed: {confirm:?}"
+        );
+    }
+
+    /// Publishes many envelopes, awaiting the broker's confirms at the end.
+    pub(crate) async fn publish_many(&self, envs: &[Envelope]) {
+        let names = AmqpNames::new(self.namespace.clone());
+        let mut confirms = Vec::with_capacity(envs.len());
+        for env in envs {
+            let shard = protocol::shard_of(&env.event_id, SHARDS);
+            let body = serde_json::to_vec(&CommandMessage::V1(env.clone())).unwrap();
+            let id = env.request_id.to_string();
+            let confirm = self
+                .channel
+                .basic_publish(
+                    &names.commands_exchange(),
+                    &AmqpNames::shard_routing_key(shard),
+                    BasicPublishOptions::default(),
+                    &body,
+                    BasicProperties::default()
+                        .with_correlation_id(id.into())
+                        .with_reply_to(DIRECT_REPLY_TO.into())
+                        .with_delivery_mode(2),
+                )
+                .await
+                .expect("publish");
+            confirms.push(confirm);
+        }
+        for c in confirms {
+            assert!(c.await.expect("confirm").is_ack());
+        }
+    }
+
+    /// Publishes raw bytes to the shard of `event` (malformed-message tests).
+    pub(crate) async fn publish_raw(&self, event: EventId, body: &[u8]) {
+        let names = AmqpNames::new(self.namespace.clone());
+        let shard = protocol::shard_of(&event, SHARDS);
+        self.channel
+            .basic_publish(
+                &names.commands_exchange(),
+                &AmqpNames::shard_routing_key(shard),
+                BasicPublishOptions::default(),
+                body,
+                BasicProperties::default().with_reply_to(DIRECT_REPLY_TO.into()),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+
+    /// Waits for the reply to `request`.
+    pub(crate) async fn reply(&mut self, request: RequestId) -> Reply {
+        let id = request.to_string();
+        let deadline = tokio::time::Instant::now() + REPLY_WITHIN;
+        loop {
+            if let Some(r) = self.received.remove(&id) {
+                return r;
+            }
+            let d = tokio::time::timeout_at(deadline, self.replies.next())
+                .await
+                .unwrap_or_else(|_| panic!("no reply to {id} within {REPLY_WITHIN:?}"))
+                .expect("reply consumer ended")
+                .expect("reply consumer failed");
+            let reply: Reply = serde_json::from_slice(&d.data).expect("reply JSON");
+            let cid = d
+                .properties
+                .correlation_id()
+                .clone()
+                .expect("correlation id");
+            assert_eq!(cid.as_str(), reply.request_id.to_string());
+            self.received.insert(cid.to_string(), reply);
+        }
+    }
+
+    /// Publishes `command` for `event` and waits for its outcome.
+    pub(crate) async fn send(&mut self, event: EventId, command: Command) -> Outcome {
+        let env = Self::envelope(event, command);
+        self.publish(&env).await;
+        self.reply(env.request_id).await.outcome
+    }
+
+    /// Creates an event from `spec`.
+    pub(crate) async fn create_event(&mut self, spec: &EventSpec) -> EventId {
+        let event = EventId::new();
+        let created = self
+            .send(event, Command::CreateEvent { spec: spec.clone() })
+            .await;
+        assert!(matches!(created, Outcome::EventCreated(_)), "{created:?}");
+        event
+    }
+}

@@ -18,10 +18,11 @@ async fn two_hundred_buyers_race_for_two_seats_and_exactly_one_wins() {
 
     let wanted = ["A-1-1", "A-1-2"];
     let selection = select(&wanted);
+    let (app, event) = (&app, &event);
     let results = futures::future::join_all(fans.iter().map(|fan| {
         let selection = selection.clone();
         async move {
-            let resp = app.hold(&event, &fan.pass, &selection, None).await;
+            let resp = app.hold(event, &fan.pass, &selection, None).await;
             app.settle(resp, &fan.pass).await
         }
     }))

@@ -9,10 +9,10 @@
 mod cleanup;
 mod fans;
 mod response;
-pub mod tokens;
+pub(crate) mod tokens;
 
-pub use fans::{select, Fan};
-pub use response::ApiResponse;
+pub(crate) use fans::select;
+pub(crate) use response::ApiResponse;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use protocol::event::{Admission, EventSpec, Seating, Section};
@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// Shards per test deployment (small, so each test declares few queues).
-pub const SHARDS: u16 = 2;
+pub(crate) const SHARDS: u16 = 2;
 
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var("TEST_LOG").is_ok() {
@@ -39,46 +39,44 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
 });
 
 /// URLs of the real services (overridable for CI).
-pub fn maintenance_db_url() -> String {
+pub(crate) fn maintenance_db_url() -> String {
     std::env::var("ANTEROOM_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
 }
-pub fn redis_url() -> String {
+pub(crate) fn redis_url() -> String {
     std::env::var("ANTEROOM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
-pub fn amqp_url() -> String {
+pub(crate) fn amqp_url() -> String {
     std::env::var("ANTEROOM_TEST_AMQP_URL")
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
 /// A running deployment (one worker, one or more gateways) isolated for one test.
-pub struct TestApp {
+pub(crate) struct TestApp {
     /// `http://127.0.0.1:{port}` of the first gateway.
-    pub address: String,
-    pub client: reqwest::Client,
-    pub admin_key: String,
+    pub(crate) address: String,
+    pub(crate) client: reqwest::Client,
+    pub(crate) admin_key: String,
     /// HS256 secret of queue tokens (lets tests mint expired/foreign tokens).
-    pub queue_token_secret: String,
+    pub(crate) queue_token_secret: String,
     /// Ed25519 seed of passes (lets tests mint expired passes with the real key).
-    pub pass_seed: [u8; 32],
+    pub(crate) pass_seed: [u8; 32],
     /// Redis prefix and AMQP namespace.
-    pub namespace: String,
-    pub db_name: String,
-    /// URL of this test's own database.
-    pub db_url: String,
+    pub(crate) namespace: String,
+    pub(crate) db_name: String,
     /// Settings the first gateway was built with (clone to start another replica).
-    pub gateway_settings: gateway::Settings,
+    pub(crate) gateway_settings: gateway::Settings,
     pool: PgPool,
     cancel: CancellationToken,
 }
 
 /// Starts a worker and a gateway with the default test settings.
-pub async fn spawn_app() -> TestApp {
+pub(crate) async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
 /// Starts a worker and a gateway; `customize` may change the gateway's settings.
-pub async fn spawn_app_with(customize: impl FnOnce(&mut gateway::Settings)) -> TestApp {
+pub(crate) async fn spawn_app_with(customize: impl FnOnce(&mut gateway::Settings)) -> TestApp {
     LazyLock::force(&TRACING);
     let id = Uuid::new_v4().simple().to_string();
     let namespace = format!("t{id}");
@@ -133,7 +131,6 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut gateway::Settings)) -> T
         pass_seed,
         namespace,
         db_name,
-        db_url,
         gateway_settings: settings.clone(),
         pool,
         cancel,
@@ -159,7 +156,7 @@ async fn create_database(name: &str) -> String {
 
 impl TestApp {
     /// Starts one more gateway replica with `settings`; returns its base URL.
-    pub async fn spawn_gateway(&self, settings: gateway::Settings) -> String {
+    pub(crate) async fn spawn_gateway(&self, settings: gateway::Settings) -> String {
         let app = gateway::Application::build(settings)
             .await
             .expect("Failed to build the gateway");
@@ -169,12 +166,12 @@ impl TestApp {
     }
 
     /// The test's own database, for direct checks.
-    pub fn sql(&self) -> &PgPool {
+    pub(crate) fn sql(&self) -> &PgPool {
         &self.pool
     }
 
     /// `{address}{path}` on the first gateway.
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
 }
@@ -187,7 +184,7 @@ impl Drop for TestApp {
 }
 
 /// Polls `probe` until it returns `Some`, panicking with `what` after `deadline`.
-pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut probe: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -207,7 +204,7 @@ where
 /// An event that is open now: one section `A` of `rows` × `seats_per_row` at 150.00,
 /// fast admission (60000/min, 5000 active), passes of 10 min, holds of 5 min, 4 seats
 /// per hold. Tests change fields as they need.
-pub fn open_event_spec(rows: u32, seats_per_row: u32) -> EventSpec {
+pub(crate) fn open_event_spec(rows: u32, seats_per_row: u32) -> EventSpec {
     EventSpec {
         name: "Winter Concert, Day 1".into(),
         venue: "Olympic Hall".into(),
@@ -233,7 +230,7 @@ pub fn open_event_spec(rows: u32, seats_per_row: u32) -> EventSpec {
 }
 
 /// `now - minutes` in +09:00.
-pub fn minutes_ago(minutes: i64) -> DateTime<FixedOffset> {
+pub(crate) fn minutes_ago(minutes: i64) -> DateTime<FixedOffset> {
     let seoul = FixedOffset::east_opt(9 * 3600).unwrap();
     (Utc::now() - chrono::Duration::minutes(minutes)).with_timezone(&seoul)
 }

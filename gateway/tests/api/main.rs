@@ -3,10 +3,6 @@
 //!
 //! Run with `cargo test -p anteroom-gateway --test api` (`TEST_LOG=1` for logs).
 
-// Compiled out until the worker and gateway libraries expose `Settings`/`Application`
-// (so other crates' `cargo test` runs are not broken meanwhile).
-#![cfg(any())]
-
 mod admin;
 mod auth;
 mod bad_input;

@@ -11,17 +11,17 @@ use std::time::Duration;
 
 /// An admitted fan: ticket, queue token and pass for one event.
 #[derive(Debug, Clone)]
-pub struct Fan {
-    pub event_id: EventId,
-    pub ticket_id: String,
-    pub queue_token: String,
-    pub pass: String,
-    pub pass_expires_at: DateTime<Utc>,
+pub(crate) struct Fan {
+    pub(crate) event_id: EventId,
+    pub(crate) ticket_id: String,
+    pub(crate) queue_token: String,
+    pub(crate) pass: String,
+    pub(crate) pass_expires_at: DateTime<Utc>,
 }
 
 impl TestApp {
     /// Sends `req` and reads the whole response.
-    pub async fn send(&self, req: RequestBuilder) -> ApiResponse {
+    pub(crate) async fn send(&self, req: RequestBuilder) -> ApiResponse {
         ApiResponse::read(req.send().await.expect("Failed to execute request")).await
     }
 
@@ -32,7 +32,7 @@ impl TestApp {
     // ----- admin -----
 
     /// `POST /v1/admin/events` with a raw JSON body.
-    pub async fn create_event_raw(&self, body: impl Into<String>) -> ApiResponse {
+    pub(crate) async fn create_event_raw(&self, body: impl Into<String>) -> ApiResponse {
         let req = self
             .client
             .post(self.url("/v1/admin/events"))
@@ -42,7 +42,7 @@ impl TestApp {
     }
 
     /// Creates `spec`, asserts `201`, returns the new event id.
-    pub async fn create_event(&self, spec: &EventSpec) -> EventId {
+    pub(crate) async fn create_event(&self, spec: &EventSpec) -> EventId {
         let resp = self
             .create_event_raw(serde_json::to_string(spec).unwrap())
             .await;
@@ -54,7 +54,7 @@ impl TestApp {
     }
 
     /// `GET /v1/admin/events/{id}`.
-    pub async fn admin_event(&self, event: &EventId) -> ApiResponse {
+    pub(crate) async fn admin_event(&self, event: &EventId) -> ApiResponse {
         let req = self
             .client
             .get(self.url(&format!("/v1/admin/events/{event}")));
@@ -62,7 +62,7 @@ impl TestApp {
     }
 
     /// `PATCH /v1/admin/events/{id}`.
-    pub async fn patch_event(&self, event: &EventId, patch: &Value) -> ApiResponse {
+    pub(crate) async fn patch_event(&self, event: &EventId, patch: &Value) -> ApiResponse {
         let req = self
             .client
             .patch(self.url(&format!("/v1/admin/events/{event}")))
@@ -71,7 +71,7 @@ impl TestApp {
     }
 
     /// `GET /v1/admin/events/{id}/stats`.
-    pub async fn admin_stats(&self, event: &EventId) -> ApiResponse {
+    pub(crate) async fn admin_stats(&self, event: &EventId) -> ApiResponse {
         let req = self
             .client
             .get(self.url(&format!("/v1/admin/events/{event}/stats")));
@@ -81,24 +81,24 @@ impl TestApp {
     // ----- queue -----
 
     /// `GET /v1/events/{id}` (public).
-    pub async fn public_event(&self, event: &EventId) -> ApiResponse {
+    pub(crate) async fn public_event(&self, event: &EventId) -> ApiResponse {
         self.send(self.client.get(self.url(&format!("/v1/events/{event}"))))
             .await
     }
 
     /// `POST /v1/events/{id}/queue` without a token (a first join) on `base`.
-    pub async fn join_at(&self, base: &str, event: &EventId) -> ApiResponse {
+    pub(crate) async fn join_at(&self, base: &str, event: &EventId) -> ApiResponse {
         let req = self.client.post(format!("{base}/v1/events/{event}/queue"));
         self.send(req).await
     }
 
     /// `POST /v1/events/{id}/queue` on the first gateway.
-    pub async fn join(&self, event: &EventId) -> ApiResponse {
+    pub(crate) async fn join(&self, event: &EventId) -> ApiResponse {
         self.join_at(&self.address, event).await
     }
 
     /// `GET /v1/events/{id}/queue` with `token`.
-    pub async fn queue_status(&self, event: &EventId, token: &str) -> ApiResponse {
+    pub(crate) async fn queue_status(&self, event: &EventId, token: &str) -> ApiResponse {
         let req = self
             .client
             .get(self.url(&format!("/v1/events/{event}/queue")))
@@ -108,7 +108,7 @@ impl TestApp {
 
     /// Polls the queue status (as told by `poll_after_ms`, at most every 250 ms, and
     /// after `Retry-After` on 429) until the fan is admitted; 30 s deadline.
-    pub async fn wait_admitted(&self, event: &EventId, queue_token: &str) -> Fan {
+    pub(crate) async fn wait_admitted(&self, event: &EventId, queue_token: &str) -> Fan {
         let until = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let resp = self.queue_status(event, queue_token).await;
@@ -137,7 +137,7 @@ impl TestApp {
     }
 
     /// Joins (asserting `201` and a queue token) and waits until admitted.
-    pub async fn admitted_fan(&self, event: &EventId) -> Fan {
+    pub(crate) async fn admitted_fan(&self, event: &EventId) -> Fan {
         let joined = self.join(event).await;
         joined.assert_status(201);
         let token = joined.body["queue_token"]
@@ -148,14 +148,14 @@ impl TestApp {
     }
 
     /// `n` fans joined at once, each waited for until admitted.
-    pub async fn admitted_fans(&self, event: &EventId, n: usize) -> Vec<Fan> {
+    pub(crate) async fn admitted_fans(&self, event: &EventId, n: usize) -> Vec<Fan> {
         futures::future::join_all((0..n).map(|_| self.admitted_fan(event))).await
     }
 
     // ----- seats, holds, orders -----
 
     /// `GET /v1/events/{id}/seats` with `pass`.
-    pub async fn seats(&self, event: &EventId, pass: &str) -> ApiResponse {
+    pub(crate) async fn seats(&self, event: &EventId, pass: &str) -> ApiResponse {
         let req = self
             .client
             .get(self.url(&format!("/v1/events/{event}/seats")))
@@ -164,7 +164,7 @@ impl TestApp {
     }
 
     /// `POST /v1/events/{id}/holds` with a raw body.
-    pub async fn hold_raw(
+    pub(crate) async fn hold_raw(
         &self,
         base: &str,
         event: &EventId,
@@ -185,7 +185,7 @@ impl TestApp {
     }
 
     /// `POST /v1/events/{id}/holds` with `selection`.
-    pub async fn hold(
+    pub(crate) async fn hold(
         &self,
         event: &EventId,
         pass: &str,
@@ -198,13 +198,13 @@ impl TestApp {
     }
 
     /// Holds exactly `seats` for `fan`.
-    pub async fn hold_seats(&self, fan: &Fan, seats: &[&str]) -> ApiResponse {
+    pub(crate) async fn hold_seats(&self, fan: &Fan, seats: &[&str]) -> ApiResponse {
         self.hold(&fan.event_id, &fan.pass, &select(seats), None)
             .await
     }
 
     /// `POST /v1/holds/{id}/confirm` with `{"payment_ref": ...}`.
-    pub async fn confirm(
+    pub(crate) async fn confirm(
         &self,
         hold: &HoldId,
         pass: &str,
@@ -223,7 +223,7 @@ impl TestApp {
     }
 
     /// `DELETE /v1/holds/{id}`.
-    pub async fn release(&self, hold: &HoldId, pass: &str) -> ApiResponse {
+    pub(crate) async fn release(&self, hold: &HoldId, pass: &str) -> ApiResponse {
         let req = self
             .client
             .delete(self.url(&format!("/v1/holds/{hold}")))
@@ -232,7 +232,7 @@ impl TestApp {
     }
 
     /// `GET /v1/holds/{id}`.
-    pub async fn get_hold(&self, hold: &HoldId, pass: &str) -> ApiResponse {
+    pub(crate) async fn get_hold(&self, hold: &HoldId, pass: &str) -> ApiResponse {
         let req = self
             .client
             .get(self.url(&format!("/v1/holds/{hold}")))
@@ -241,7 +241,7 @@ impl TestApp {
     }
 
     /// `GET {status_url}` (a `/v1/requests/{id}` URL, absolute or a path).
-    pub async fn get_request(&self, status_url: &str, pass: &str) -> ApiResponse {
+    pub(crate) async fn get_request(&self, status_url: &str, pass: &str) -> ApiResponse {
         let url = if status_url.starts_with("http") {
             status_url.to_owned()
         } else {
@@ -252,7 +252,7 @@ impl TestApp {
 
     /// A `202` answer resolved by polling its `status_url` until `done` (20 s deadline):
     /// the final status and body. Other answers are returned as they are.
-    pub async fn settle(&self, resp: ApiResponse, pass: &str) -> ApiResponse {
+    pub(crate) async fn settle(&self, resp: ApiResponse, pass: &str) -> ApiResponse {
         if resp.status != 202 {
             return resp;
         }
@@ -274,7 +274,7 @@ impl TestApp {
 }
 
 /// `{"seats": [...]}`.
-pub fn select(seats: &[&str]) -> SeatSelection {
+pub(crate) fn select(seats: &[&str]) -> SeatSelection {
     SeatSelection::Seats {
         seats: seats.iter().map(|s| s.to_string()).collect(),
     }

@@ -6,15 +6,15 @@ use serde_json::Value;
 
 /// Status, headers and JSON body (or `Value::String` of the raw text if not JSON).
 #[derive(Debug, Clone)]
-pub struct ApiResponse {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: Value,
+pub(crate) struct ApiResponse {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Value,
 }
 
 impl ApiResponse {
     /// Reads `resp` to the end.
-    pub async fn read(resp: reqwest::Response) -> Self {
+    pub(crate) async fn read(resp: reqwest::Response) -> Self {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let text = resp.text().await.expect("Failed to read the response body");
@@ -27,13 +27,13 @@ impl ApiResponse {
     }
 
     /// `error.code` of the API.md error body, or `""`.
-    pub fn code(&self) -> &str {
+    pub(crate) fn code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
     }
 
     /// Asserts the status and the error code, and that the error body has a message.
     #[track_caller]
-    pub fn assert_error(&self, status: u16, code: &str) -> &Self {
+    pub(crate) fn assert_error(&self, status: u16, code: &str) -> &Self {
         assert_eq!(
             (self.status, self.code()),
             (status, code),
@@ -51,7 +51,7 @@ impl ApiResponse {
 
     /// Asserts the status (with the body in the failure message).
     #[track_caller]
-    pub fn assert_status(&self, status: u16) -> &Self {
+    pub(crate) fn assert_status(&self, status: u16) -> &Self {
         assert_eq!(
             self.status, status,
             "expected {status}, got {} {}",
@@ -62,7 +62,7 @@ impl ApiResponse {
 
     /// Deserializes the body into `T`, panicking with the body on mismatch.
     #[track_caller]
-    pub fn json<T: DeserializeOwned>(&self) -> T {
+    pub(crate) fn json<T: DeserializeOwned>(&self) -> T {
         serde_json::from_value(self.body.clone()).unwrap_or_else(|e| {
             panic!(
                 "body does not match {}: {e}: {}",
@@ -73,13 +73,13 @@ impl ApiResponse {
     }
 
     /// A header as text.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     /// Asserts a `Retry-After` header with a positive number of seconds.
     #[track_caller]
-    pub fn assert_retry_after(&self) -> &Self {
+    pub(crate) fn assert_retry_after(&self) -> &Self {
         let value = self.header("retry-after");
         let secs: Option<u64> = value.and_then(|v| v.trim().parse().ok());
         assert!(

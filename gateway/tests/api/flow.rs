@@ -25,6 +25,11 @@ async fn a_fan_goes_from_join_to_order() {
         .expect("ticket_id")
         .to_owned();
     assert_eq!(joined.body["event_id"], event.to_string());
+    let cookie = joined.header("set-cookie").unwrap_or_default();
+    assert!(
+        cookie.starts_with(&format!("anteroom_queue={token}")) && cookie.contains("HttpOnly"),
+        "join sets the queue cookie: {cookie}"
+    );
     let rejoin = app
         .send(
             app.client

@@ -13,3 +13,4 @@ mod helpers;
 mod idempotency;
 mod openapi;
 mod outage;
+mod release;

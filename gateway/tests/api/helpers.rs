@@ -8,6 +8,7 @@
 
 mod cleanup;
 mod fans;
+pub(crate) mod proxy;
 mod response;
 pub(crate) mod tokens;
 

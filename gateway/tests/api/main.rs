@@ -13,4 +13,5 @@ mod helpers;
 mod idempotency;
 mod openapi;
 mod outage;
+mod recovery;
 mod release;

@@ -95,10 +95,16 @@ async fn with_rabbitmq_down_holds_answer_503_while_the_queue_keeps_working() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_redis_down_join_answers_503_quickly() {
+async fn with_redis_down_join_answers_503_but_issued_passes_keep_working() {
     let app = spawn_app().await;
     let event = app.create_event(&open_event_spec(2, 5)).await;
+    let fan = app.admitted_fan(&event).await;
     let broken = broken_replica(&app, Some(DEAD_REDIS), None).await;
     let join = quickly("join", app.join_at(&broken, &event)).await;
     join.assert_error(503, "unavailable").assert_retry_after();
+
+    // DESIGN.md: "passes already issued keep working for holds".
+    let body = serde_json::to_string(&select(&["A-1-1"])).unwrap();
+    let hold = quickly("hold", app.hold_raw(&broken, &event, &fan.pass, body, None)).await;
+    hold.assert_status(201);
 }

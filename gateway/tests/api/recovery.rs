@@ -1,0 +1,104 @@
+//! DESIGN.md, "Failure behaviour": a replica whose Redis or RabbitMQ goes away answers
+//! `503` with `Retry-After` quickly, and recovers by itself when the service is back
+//! (no restart); nothing it accepted is lost. The outage is a TCP proxy switched off.
+
+use crate::helpers::proxy::proxy_for;
+use crate::helpers::{amqp_url, eventually, open_event_spec, redis_url, select, spawn_app};
+use protocol::reply::{Hold, HoldState};
+use std::time::Duration;
+
+/// Answers during an outage must come within this (Redis/reply timeouts plus slack).
+const QUICK: Duration = Duration::from_secs(5);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_recovers_from_a_redis_outage_without_restart() {
+    let app = spawn_app().await;
+    let event = app.create_event(&open_event_spec(2, 5)).await;
+    let (proxy, url) = proxy_for(&redis_url()).await;
+    let mut settings = app.gateway_settings.clone();
+    settings.redis_url = url;
+    let replica = app.spawn_gateway(settings).await;
+    let joined = app.join_at(&replica, &event).await;
+    joined.assert_status(201);
+    let token = joined.body["queue_token"]
+        .as_str()
+        .expect("queue_token")
+        .to_owned();
+    let status = |token: String| {
+        let req = app
+            .client
+            .get(format!("{replica}/v1/events/{event}/queue"))
+            .bearer_auth(token);
+        app.send(req)
+    };
+
+    proxy.switch_off();
+    let join = tokio::time::timeout(QUICK, app.join_at(&replica, &event))
+        .await
+        .expect("join hangs while Redis is away");
+    join.assert_error(503, "unavailable").assert_retry_after();
+    let polled = tokio::time::timeout(QUICK, status(token.clone()))
+        .await
+        .expect("status hangs while Redis is away");
+    polled.assert_error(503, "unavailable").assert_retry_after();
+
+    proxy.switch_on();
+    eventually(Duration::from_secs(15), "joins to work again", || async {
+        let r = app.join_at(&replica, &event).await;
+        assert!(matches!(r.status, 201 | 503), "{} {}", r.status, r.body);
+        (r.status == 201).then_some(())
+    })
+    .await;
+    let polled = status(token).await;
+    polled.assert_status(200);
+    assert_eq!(polled.body["ticket_id"], joined.body["ticket_id"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_recover_from_a_rabbitmq_outage_without_restart() {
+    let app = spawn_app().await;
+    let event = app.create_event(&open_event_spec(2, 5)).await;
+    let fans = app.admitted_fans(&event, 2).await;
+    let (proxy, url) = proxy_for(&amqp_url()).await;
+    let mut settings = app.gateway_settings.clone();
+    settings.amqp_url = url;
+    settings.reply_timeout_ms = 2_000;
+    let replica = app.spawn_gateway(settings).await;
+    let hold_body = |seat: &str| serde_json::to_string(&select(&[seat])).unwrap();
+
+    let before = app
+        .hold_raw(&replica, &event, &fans[0].pass, hold_body("A-1-1"), None)
+        .await;
+    before.assert_status(201);
+    let before: Hold = before.json();
+
+    proxy.switch_off();
+    let during = app.hold_raw(&replica, &event, &fans[1].pass, hold_body("A-1-2"), None);
+    let during = tokio::time::timeout(QUICK, during)
+        .await
+        .expect("hold hangs while RabbitMQ is away");
+    during.assert_error(503, "unavailable").assert_retry_after();
+
+    proxy.switch_on();
+    // Retried as a client should: with an Idempotency-Key, so a retry cannot apply twice.
+    let key = uuid::Uuid::new_v4().to_string();
+    let after = eventually(Duration::from_secs(30), "holds to work again", || async {
+        let r = app
+            .hold_raw(
+                &replica,
+                &event,
+                &fans[1].pass,
+                hold_body("A-1-2"),
+                Some(&key),
+            )
+            .await;
+        assert!(matches!(r.status, 201 | 503), "{} {}", r.status, r.body);
+        (r.status == 201).then_some(r)
+    })
+    .await;
+    assert_eq!(after.json::<Hold>().seats, ["A-1-2"]);
+
+    // The hold accepted before the outage is still there.
+    let kept = app.get_hold(&before.id, &fans[0].pass).await;
+    assert_eq!(kept.json::<Hold>().state, HoldState::Held);
+}

@@ -114,7 +114,7 @@ start() {
     shift
     local unset_env=() v
     while read -r v; do unset_env+=(-u "$v"); done < <(compgen -e | grep '^ANTEROOM_' || true)
-    env "${unset_env[@]}" "$@" setsid "$ROOT/target/release/anteroom-$name" serve \
+    env "${unset_env[@]}" NO_COLOR=1 "$@" setsid "$ROOT/target/release/anteroom-$name" serve \
         >"$DEMO_DIR/$name.log" 2>&1 </dev/null &
     echo $! >"$DEMO_DIR/$name.pid"
     log "started $name (pid $!, log artifacts/demo/$name.log)"
@@ -124,7 +124,7 @@ start() {
 wait_http() {
     local name=$1 url=$2 pid deadline=$((SECONDS + START_TIMEOUT_S))
     pid=$(<"$DEMO_DIR/$name.pid")
-    until curl -fsS -o /dev/null --max-time 2 "$url"; do
+    until curl -fs -o /dev/null --max-time 2 "$url"; do
         if ! kill -0 "$pid" 2>/dev/null; then
             tail -n 30 "$DEMO_DIR/$name.log" >&2 || true
             die "$name exited during start (log above: artifacts/demo/$name.log)"

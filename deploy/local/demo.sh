@@ -26,6 +26,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ROOT=$(pwd)
 readonly ROOT
 readonly DEMO_DIR="$ROOT/artifacts/demo"
+readonly BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 readonly PG_BASE="postgres://postgres:postgres@127.0.0.1:5432"
 readonly DB_NAME=anteroom
 readonly DB_URL="$PG_BASE/$DB_NAME"
@@ -107,14 +108,14 @@ reset_database() {
         -c "CREATE DATABASE $DB_NAME"
 }
 
-# start NAME ENV...: runs target/release/anteroom-NAME serve in its own session with only
+# start NAME ENV...: runs $BIN_DIR/anteroom-NAME serve in its own session with only
 # the given ANTEROOM_* variables, output to artifacts/demo/NAME.log.
 start() {
     local name=$1
     shift
     local unset_env=() v
     while read -r v; do unset_env+=(-u "$v"); done < <(compgen -e | grep '^ANTEROOM_' || true)
-    env "${unset_env[@]}" NO_COLOR=1 "$@" setsid "$ROOT/target/release/anteroom-$name" serve \
+    env "${unset_env[@]}" NO_COLOR=1 "$@" setsid "$BIN_DIR/anteroom-$name" serve \
         >"$DEMO_DIR/$name.log" 2>&1 </dev/null &
     echo $! >"$DEMO_DIR/$name.pid"
     log "started $name (pid $!, log artifacts/demo/$name.log)"

@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "Anteroom API", version = "1",
         description = "Virtual waiting room and seat reservations (API.md)."),
     paths(
-        admin::create_event, admin::get_event, admin::patch_event, admin::event_stats,
+        admin::create_event, admin::list_events, admin::get_event, admin::patch_event, admin::event_stats,
         events::get_event, events::seats,
         queue::join, queue::status, queue::leave,
         holds::create_hold, holds::get_hold, holds::confirm_hold, holds::release_hold,

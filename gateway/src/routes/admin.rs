@@ -1,4 +1,4 @@
-//! Venue (admin) endpoints: create, read, patch an event; its stats.
+//! Venue (admin) endpoints: create, list, read, patch an event; its stats.
 //!
 //! Writes are commands to the event's worker shard (the single writer); the answer is the
 //! configuration the worker persisted and pushed to Redis. Reads come from Redis.
@@ -19,7 +19,9 @@ use protocol::command::{Command, Envelope};
 use protocol::event::{EventPatch, EventSpec, FieldError};
 use protocol::ids::EventId;
 use protocol::reply::{ErrorBody, Outcome};
+use serde::Serialize;
 use std::time::Duration;
+use utoipa::ToSchema;
 
 /// Whether `tz` is an IANA time zone name (chrono-tz's database).
 pub fn timezone_is_valid(tz: &str) -> bool {
@@ -53,6 +55,41 @@ pub async fn create_event(
     }
     let envelope = command_envelope(EventId::new(), Command::CreateEvent { spec });
     admin_command(&state, envelope).await
+}
+
+/// `GET /v1/admin/events`: every event of the deployment.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventList {
+    /// Admin views, newest first (by `created_at`).
+    pub events: Vec<AdminEvent>,
+}
+
+/// List every event (the `events` set in Redis that the worker maintains), newest
+/// first. Additive to API.md; the venue console uses it.
+#[utoipa::path(get, path = "/v1/admin/events", tag = "admin",
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The events", body = EventList),
+        (status = 401, description = "Bad admin key", body = ErrorBody),
+        (status = 503, description = "Redis unavailable", body = ErrorBody)))]
+pub async fn list_events(
+    State(state): State<AppState>,
+    _: AdminAuth,
+) -> Result<Json<EventList>, ApiError> {
+    let key = state.keys.events();
+    let ids: Vec<String> = state
+        .redis
+        .call(|mut c| async move { redis::cmd("SMEMBERS").arg(key).query_async(&mut c).await })
+        .await?;
+    let now = Utc::now();
+    let mut events = Vec::with_capacity(ids.len());
+    for id in ids.iter().filter_map(|id| id.parse::<EventId>().ok()) {
+        if let Some(snapshot) = state.catalog.cached(&id).await? {
+            events.push(AdminEvent::new(&snapshot, now));
+        }
+    }
+    events.sort_by_key(|e| std::cmp::Reverse(e.created_at));
+    Ok(Json(EventList { events }))
 }
 
 /// Read an event (admin view).

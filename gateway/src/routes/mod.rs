@@ -5,6 +5,7 @@ pub mod admin;
 pub mod events;
 pub mod holds;
 pub mod ops;
+pub mod pages;
 pub mod queue;
 pub mod requests;
 
@@ -27,7 +28,10 @@ use std::time::Duration;
 /// `middleware::apply`).
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/admin/events", post(admin::create_event))
+        .route(
+            "/v1/admin/events",
+            post(admin::create_event).get(admin::list_events),
+        )
         .route(
             "/v1/admin/events/{event_id}",
             get(admin::get_event).patch(admin::patch_event),
@@ -51,6 +55,7 @@ pub fn router() -> Router<AppState> {
         .route("/metrics", get(ops::metrics))
         .route("/.well-known/jwks.json", get(ops::jwks))
         .route("/openapi.json", get(crate::openapi::openapi_json))
+        .merge(pages::router())
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
 }

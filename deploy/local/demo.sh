@@ -258,7 +258,8 @@ ms = lambda v: "-" if v is None else f"{v:.0f} ms"
 line = lambda label, value: print(f"  {label:<22} {value}")
 print("\nAnteroom demo — outcome\n")
 line("event", f"{k.get('event_id', '-')} ({db.get('total', '?')} seats)")
-line("buyers arrived", k.get("buyers_arrived", "-"))
+line("buyers arrived", f"{k.get('buyers_arrived', '-')} of {k.get('buyers_planned', '-')}, "
+                      f"the last {k.get('last_arrival_s', '-')} s after the start")
 line("joined", k.get("joined", "-"))
 line("admitted", k.get("admitted", "-"))
 line("sold / held / available",

@@ -33,6 +33,8 @@ export const seatsMs = new Trend('seats_ms', true);
 export const holdMs = new Trend('hold_ms', true);
 export const confirmMs = new Trend('confirm_ms', true);
 export const releaseMs = new Trend('release_ms', true);
+/** When each buyer arrived, in ms since the test's setup. */
+export const arriveAt = new Trend('arrive_at_ms');
 /** When each buyer saw `admitted`, in ms since the test's setup. */
 export const admitAt = new Trend('admit_at_ms');
 /** Join → admitted, in ms. */

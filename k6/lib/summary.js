@@ -36,7 +36,9 @@ export function outcome(data) {
     event_id: setup.event_id || null,
     base_url: setup.base_url || null,
     duration_s: round(data.state.testRunDurationMs / 1000),
-    buyers_arrived: count(data, 'arrived') + count(data, 'dropped_iterations'),
+    buyers_planned: setup.buyers || null,
+    buyers_arrived: count(data, 'arrived'),
+    last_arrival_s: count(data, 'arrived') > 0 ? round(metric(data, 'arrive_at_ms').max / 1000, 2) : null,
     buyers_dropped: count(data, 'dropped_iterations'),
     joined: count(data, 'joined'),
     admitted,
@@ -76,7 +78,11 @@ function text(o) {
   const line = (label, value) => `  ${label.padEnd(18)} ${value}\n`;
   const ms = (v) => (v === null ? '-' : `${v} ms`);
   let s = `\nAnteroom spike — event ${o.event_id} at ${o.base_url} (${o.duration_s} s)\n\n`;
-  s += line('buyers arrived', `${o.buyers_arrived} (dropped for lack of VUs: ${o.buyers_dropped})`);
+  s += line(
+    'buyers arrived',
+    `${o.buyers_arrived} of ${o.buyers_planned ?? '-'}, the last at ${o.last_arrival_s ?? '-'} s` +
+      ` (arrivals dropped for lack of VUs: ${o.buyers_dropped})`,
+  );
   s += line('joined', o.joined);
   s += line('admitted', `${o.admitted} (first at ${o.admission.first_admit_s} s, last at ${o.admission.last_admit_s} s)`);
   s += line(

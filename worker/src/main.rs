@@ -99,9 +99,14 @@ async fn shutdown_signal() {
     }
 }
 
-/// `GET /healthz` on 127.0.0.1:metrics_port with plain HTTP/1.0 (no client dependency).
+/// `GET /healthz` on the metrics server (loopback when it listens on every address),
+/// with plain HTTP/1.0 (no client dependency).
 async fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
-    let address = format!("127.0.0.1:{}", settings.metrics_port);
+    let host = match settings.metrics_host.as_str() {
+        "0.0.0.0" | "::" | "[::]" => "127.0.0.1",
+        other => other,
+    };
+    let address = format!("{host}:{}", settings.metrics_port);
     let check = async {
         let mut stream = tokio::net::TcpStream::connect(&address).await?;
         stream

@@ -81,6 +81,10 @@ pub struct PublicEvent {
     pub seats: SeatCounts,
     /// Outflow rate.
     pub admission: PublicAdmission,
+    /// Most seats one pass may hold at a time (the fan page's seat picker limit).
+    pub max_seats_per_hold: u32,
+    /// Lifetime of a hold, in seconds.
+    pub hold_ttl_seconds: u32,
     /// Hex SHA-256 of the shuffle seed.
     pub shuffle_commitment: Option<String>,
     /// The seed, `null` until the event opens.
@@ -130,6 +134,8 @@ impl PublicEvent {
             admission: PublicAdmission {
                 rate_per_minute: spec.admission.rate_per_minute,
             },
+            max_seats_per_hold: spec.max_seats_per_hold,
+            hold_ttl_seconds: spec.hold_ttl_seconds,
             shuffle_commitment: s.config.shuffle_commitment.clone(),
             shuffle_seed: s.public_seed(now),
         }

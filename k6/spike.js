@@ -160,18 +160,16 @@ function waitUntilAdmitted(queueToken, setupData, joinedAt) {
 /** Admitted: seat map, hold (with retries), then confirm, release or walk away. */
 function shop(pass, setupData) {
   const r = Math.random();
-  const kind = r < config.popularShare ? 'popular' : r < config.popularShare + (1 - config.popularShare) / 2 ? 'any' : 'best';
+  let kind = r < config.popularShare ? 'popular' : r < config.popularShare + (1 - config.popularShare) / 2 ? 'any' : 'best';
   const quantity = randInt(1, Math.max(1, Math.min(4, setupData.max_seats_per_hold)));
   const taken = new Set();
   const holdKey = uuid();
   let hold = null;
+  // The seat map is loaded once; after a 409 the buyer picks again from it, minus the
+  // seats the refusal named (a fan page keeps its map current through the SSE stream).
+  const map = api.seats(pass);
+  if (!judge(map, map.status === 200 && map.body && Array.isArray(map.body.sections), 'seats')) return;
   for (let attempt = 0; attempt <= config.holdRetries && !hold; attempt++) {
-    const map = api.seats(pass);
-    if (map.status !== 200 || !map.body) {
-      judge(map, false, 'seats');
-      return;
-    }
-    judge(map, true, 'seats');
     const selection = chooseSelection(kind, map.body, taken, quantity, {
       section: config.popularSection,
       rows: config.popularRows,
@@ -199,6 +197,7 @@ function shop(pass, setupData) {
       m.holdsConflict.add(1);
       const details = (a.body && a.body.error && a.body.error.details) || {};
       for (const id of details.unavailable || selection.seats || []) taken.add(id);
+      if (selection.section) kind = 'any'; // best-available found too few: pick seats instead
     } else if (a.status === 409 && (code === 'sold_out' || code === 'queue_closed')) {
       judge(a, true, 'hold');
       m.soldOutSeen.add(1);

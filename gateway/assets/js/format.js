@@ -1,1 +1,101 @@
-// format
+// format.js: dates in a given IANA time zone, durations, money and small DOM helpers.
+
+import { currentLang, t } from './i18n.js';
+
+/** The viewer's IANA time zone (e.g. `Europe/Berlin`). */
+export function viewerTimeZone() {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+}
+
+/** `iso` as a date and time in `timeZone` (the viewer's when omitted), with its zone. */
+export function dateTime(iso, timeZone) {
+  const opts = {
+    weekday: 'short',
+    year: 'numeric',
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    timeZoneName: 'short',
+  };
+  if (timeZone) opts.timeZone = timeZone;
+  try {
+    return new Intl.DateTimeFormat(currentLang(), opts).format(new Date(iso));
+  } catch {
+    // An unknown zone name: fall back to the viewer's.
+    delete opts.timeZone;
+    return new Intl.DateTimeFormat(currentLang(), opts).format(new Date(iso));
+  }
+}
+
+/** A countdown: `1d 02:03:04`, `02:03:04` or `03:04` (negative counts as zero). */
+export function clock(seconds) {
+  let s = Math.max(0, Math.floor(seconds));
+  const d = Math.floor(s / 86400);
+  s -= d * 86400;
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  const pad = (x) => String(x).padStart(2, '0');
+  const hms = h > 0 || d > 0 ? `${pad(h)}:${pad(m)}:${pad(sec)}` : `${pad(m)}:${pad(sec)}`;
+  return d > 0 ? `${t('days_short', { n: d })} ${hms}` : hms;
+}
+
+/** A rough duration in words: "45 seconds", "3 minutes", "2 hours 5 minutes". */
+export function roughDuration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return t('dur_seconds', { n: s });
+  const m = Math.round(s / 60);
+  if (m < 60) return t('dur_minutes', { n: m });
+  return t('dur_hours', { h: Math.floor(m / 60), m: m % 60 });
+}
+
+/** An ETA range `[low, high]` in seconds as words. */
+export function etaRange(range, seconds) {
+  if (!range && seconds == null) return t('eta_unknown');
+  const [lo, hi] = range || [seconds, seconds];
+  if (hi < 60) return t('eta_under_minute');
+  const a = roughDuration(lo);
+  const b = roughDuration(hi);
+  return a === b ? t('eta_about', { d: a }) : t('eta_between', { a, b });
+}
+
+/** Money from cents, two decimals in the page's language (events carry no currency). */
+export function money(cents) {
+  return new Intl.NumberFormat(currentLang(), {
+    minimumFractionDigits: 2,
+    maximumFractionDigits: 2,
+  }).format(cents / 100);
+}
+
+/** A whole number in the page's language. */
+export function count(n) {
+  return new Intl.NumberFormat(currentLang()).format(n);
+}
+
+/** `A-3-12` → {section: 'A', row: 3, number: 12}. */
+export function parseSeat(id) {
+  const m = /^(.+)-(\d+)-(\d+)$/.exec(id);
+  return m ? { section: m[1], row: Number(m[2]), number: Number(m[3]) } : { section: id, row: 0, number: 0 };
+}
+
+/** A seat id in words: "Section A, row 3, seat 12". */
+export function seatWords(id) {
+  return t('seat_words', parseSeat(id));
+}
+
+/** `document.getElementById`. */
+export const $ = (id) => document.getElementById(id);
+
+/** Shows `el` when `on`, hides it otherwise. */
+export function show(el, on = true) {
+  if (el) el.hidden = !on;
+}
+
+/** A new element with a class and text. */
+export function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}

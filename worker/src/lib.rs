@@ -8,8 +8,10 @@
 //!
 //! - [`settings`]: typed configuration (defaults, TOML file, `ANTEROOM_*` env);
 //! - [`startup`]: [`Application::build`] / [`Application::run_until_stopped`];
-//! - [`metrics`] and the `/metrics`, `/healthz`, `/readyz` server.
+//! - [`metrics`] and the `/metrics`, `/healthz`, `/readyz` server;
+//! - `audit`: the oversold audit behind `anteroom_seats_oversold`.
 
+mod audit;
 pub mod broker;
 mod cache;
 pub mod engine;

@@ -32,7 +32,29 @@ pub struct Metrics {
     pub commit_failures: IntCounter,
     /// `anteroom_worker_redis_write_failures_total`: Redis writes that failed (retried).
     pub redis_failures: IntCounter,
+    /// `anteroom_worker_takeovers_total{shard}`: fencing-epoch changes made by this
+    /// worker (each takeover bumps the shard's epoch in PostgreSQL).
+    pub takeovers: IntCounterVec,
+    /// `anteroom_worker_fenced_total{shard}`: sessions of this worker stopped because
+    /// another worker's takeover moved the epoch on (its batch was refused).
+    pub fenced: IntCounterVec,
+    /// `anteroom_worker_shard_state{shard,state}`: 1 for the consumer state the shard is
+    /// in on this worker, 0 for the others; states are [`SHARD_STATES`].
+    pub shard_state: IntGaugeVec,
+    /// `anteroom_seats_oversold{shard}`: seats given to more than one buyer in the
+    /// shard's events, counted from PostgreSQL by the audit (`audit.rs`) every
+    /// `audit_interval_secs` while this worker owns the shard. Must stay 0.
+    pub seats_oversold: IntGaugeVec,
+    /// `anteroom_worker_audit_failures_total`: audit queries that failed (PostgreSQL
+    /// down); the gauge keeps its last value meanwhile.
+    pub audit_failures: IntCounter,
 }
+
+/// Consumer states of a shard, the `state` label of `anteroom_worker_shard_state`:
+/// `connecting` (no channel yet, or backing off after a failure), `standby` (consuming,
+/// another worker is the single active consumer), `taking_over` (first delivery came:
+/// bumping the epoch and rebuilding from PostgreSQL), `active` (deciding and committing).
+pub const SHARD_STATES: [&str; 4] = ["connecting", "standby", "taking_over", "active"];
 
 impl Metrics {
     /// Creates and registers every metric.
@@ -85,6 +107,43 @@ impl Metrics {
             "anteroom_worker_redis_write_failures_total",
             "Redis writes that failed and were queued for retry.",
         )?;
+        let takeovers = IntCounterVec::new(
+            Opts::new(
+                "anteroom_worker_takeovers_total",
+                "Shard takeovers by this worker (each bumps the fencing epoch).",
+            ),
+            &["shard"],
+        )?;
+        let fenced = IntCounterVec::new(
+            Opts::new(
+                "anteroom_worker_fenced_total",
+                "Sessions stopped because another worker took the shard over.",
+            ),
+            &["shard"],
+        )?;
+        let shard_state = IntGaugeVec::new(
+            Opts::new(
+                "anteroom_worker_shard_state",
+                "1 for the shard consumer's current state on this worker.",
+            ),
+            &["shard", "state"],
+        )?;
+        let seats_oversold = IntGaugeVec::new(
+            Opts::new(
+                "anteroom_seats_oversold",
+                "Seats given to more than one buyer, counted in PostgreSQL (must be 0).",
+            ),
+            &["shard"],
+        )?;
+        let audit_failures = IntCounter::new(
+            "anteroom_worker_audit_failures_total",
+            "Oversold audits that failed (PostgreSQL unreachable).",
+        )?;
+        registry.register(Box::new(takeovers.clone()))?;
+        registry.register(Box::new(fenced.clone()))?;
+        registry.register(Box::new(shard_state.clone()))?;
+        registry.register(Box::new(seats_oversold.clone()))?;
+        registry.register(Box::new(audit_failures.clone()))?;
         registry.register(Box::new(commands.clone()))?;
         registry.register(Box::new(batch_size.clone()))?;
         registry.register(Box::new(commit_seconds.clone()))?;
@@ -107,7 +166,22 @@ impl Metrics {
             shard_active,
             commit_failures,
             redis_failures,
+            takeovers,
+            fenced,
+            shard_state,
+            seats_oversold,
+            audit_failures,
         })
+    }
+
+    /// Records that `shard` is now in consumer state `state` (one of [`SHARD_STATES`]).
+    pub fn set_shard_state(&self, shard: u16, state: &str) {
+        let label = shard.to_string();
+        for s in SHARD_STATES {
+            self.shard_state
+                .with_label_values(&[&label, s])
+                .set(i64::from(s == state));
+        }
     }
 
     /// The Prometheus text exposition of every metric.
@@ -130,6 +204,11 @@ mod tests {
         m.shard_active.with_label_values(&["0"]).set(1);
         m.batch_size.observe(3.0);
         m.commit_seconds.observe(0.002);
+        m.takeovers.with_label_values(&["0"]).inc();
+        m.fenced.with_label_values(&["0"]).inc();
+        m.seats_oversold.with_label_values(&["0"]).set(0);
+        m.set_shard_state(0, "standby");
+        m.set_shard_state(0, "active");
         let text = m.render();
         for name in [
             "anteroom_worker_commands_total{kind=\"hold\",outcome=\"created\"} 1",
@@ -140,6 +219,12 @@ mod tests {
             "anteroom_worker_holds_active",
             "anteroom_worker_seats_sold_total",
             "anteroom_worker_shard_active{shard=\"0\"} 1",
+            "anteroom_worker_takeovers_total{shard=\"0\"} 1",
+            "anteroom_worker_fenced_total{shard=\"0\"} 1",
+            "anteroom_worker_shard_state{shard=\"0\",state=\"active\"} 1",
+            "anteroom_worker_shard_state{shard=\"0\",state=\"standby\"} 0",
+            "anteroom_seats_oversold{shard=\"0\"} 0",
+            "anteroom_worker_audit_failures_total 0",
         ] {
             assert!(text.contains(name), "{name} missing:\n{text}");
         }

@@ -39,6 +39,9 @@ expiry_tick_ms = 200
 config_refresh_secs = 30
 # How often (ms) a standby shard consumer probes its queue to learn it became active.
 probe_interval_ms = 1000
+# How often (s) the worker counts oversold seats of its shards in PostgreSQL
+# (the anteroom_seats_oversold gauge).
+audit_interval_secs = 10
 # Timeout (ms) of each Redis write; failures are retried later and never block acks.
 redis_timeout_ms = 500
 # JSON log lines instead of human-readable ones.
@@ -75,6 +78,8 @@ pub struct Settings {
     pub config_refresh_secs: u64,
     /// Standby probe period, in ms.
     pub probe_interval_ms: u64,
+    /// Oversold audit period, in seconds.
+    pub audit_interval_secs: u64,
     /// Redis write timeout, in ms.
     pub redis_timeout_ms: u64,
     /// JSON logs.
@@ -187,6 +192,7 @@ impl Settings {
             expiry_tick_ms: c.get("expiry_tick_ms", d.expiry_tick_ms),
             config_refresh_secs: c.get("config_refresh_secs", d.config_refresh_secs),
             probe_interval_ms: c.get("probe_interval_ms", d.probe_interval_ms),
+            audit_interval_secs: c.get("audit_interval_secs", d.audit_interval_secs),
             redis_timeout_ms: c.get("redis_timeout_ms", d.redis_timeout_ms),
             log_json: c.get("log_json", d.log_json),
         };
@@ -266,6 +272,11 @@ impl Settings {
             "must be between 100 and 60000",
         );
         c.check(
+            "audit_interval_secs",
+            (1..=3600).contains(&self.audit_interval_secs),
+            "must be between 1 and 3600",
+        );
+        c.check(
             "redis_timeout_ms",
             (10..=60_000).contains(&self.redis_timeout_ms),
             "must be between 10 and 60000",
@@ -281,7 +292,7 @@ impl Settings {
              amqp_url = {:?}\nnamespace = {:?}\nshards = {}\nmetrics_host = {:?}\n\
              metrics_port = {}\nbatch_max_commands = {}\nbatch_max_wait_ms = {}\n\
              expiry_tick_ms = {}\nconfig_refresh_secs = {}\nprobe_interval_ms = {}\n\
-             redis_timeout_ms = {}\nlog_json = {}\n",
+             audit_interval_secs = {}\nredis_timeout_ms = {}\nlog_json = {}\n",
             self.database_max_connections,
             redact_password(&self.redis_url),
             redact_password(&self.amqp_url),
@@ -294,6 +305,7 @@ impl Settings {
             self.expiry_tick_ms,
             self.config_refresh_secs,
             self.probe_interval_ms,
+            self.audit_interval_secs,
             self.redis_timeout_ms,
             self.log_json
         )

@@ -66,6 +66,7 @@ impl Application {
             broker: Arc::new(broker),
             metrics,
             owner,
+            active_shards: Default::default(),
         });
         Ok(Application {
             context,
@@ -105,6 +106,7 @@ impl Application {
                 tracing::error!(error = %e, "metrics server failed");
             }
         });
+        tasks.spawn(crate::audit::run(ctx.clone(), shutdown.clone()));
         for shard in 0..ctx.settings.shards {
             tasks.spawn(run_shard(ctx.clone(), shard, shutdown.clone()));
         }

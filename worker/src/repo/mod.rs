@@ -3,11 +3,13 @@
 //! - [`Repository::take_over`]: bump a shard's fencing epoch;
 //! - [`Repository::load_shard`]: rebuild a shard's engine from its rows;
 //! - [`Repository::commit`]: one batch's effects in one transaction, fenced by epoch;
-//! - [`Repository::stored_results`]: decided outcomes of (redelivered) requests.
+//! - [`Repository::stored_results`]: decided outcomes of (redelivered) requests;
+//! - [`Repository::oversold_by_shard`]: the oversold audit (`anteroom_seats_oversold`).
 //!
 //! All writes are bulk `UNNEST` statements (no statement per row), so a group commit of
 //! hundreds of commands costs a handful of round trips.
 
+mod audit;
 mod epoch;
 mod load;
 mod plan;

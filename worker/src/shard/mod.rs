@@ -19,7 +19,8 @@ use crate::repo::Repository;
 use crate::Settings;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use protocol::names::{AmqpNames, RedisKeys};
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -36,6 +37,33 @@ pub(crate) struct ShardContext {
     pub(crate) owner: String,
     pub(crate) names: AmqpNames,
     pub(crate) keys: RedisKeys,
+    /// Shards this worker is the active consumer of (read by the oversold audit).
+    pub(crate) active_shards: Mutex<BTreeSet<u16>>,
+}
+
+impl ShardContext {
+    /// The shards this worker owns right now.
+    pub(crate) fn owned_shards(&self) -> Vec<u16> {
+        self.active_shards
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .copied()
+            .collect()
+    }
+
+    /// Records whether this worker owns `shard`.
+    pub(crate) fn set_owned(&self, shard: u16, owned: bool) {
+        let mut set = self
+            .active_shards
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if owned {
+            set.insert(shard);
+        } else {
+            set.remove(&shard);
+        }
+    }
 }
 
 /// How a session ended.
@@ -70,6 +98,7 @@ pub(crate) async fn sleep_or_shutdown(delay: Duration, shutdown: &CancellationTo
 pub(crate) async fn run_shard(ctx: Arc<ShardContext>, shard: u16, shutdown: CancellationToken) {
     let mut retry = backoff();
     while !shutdown.is_cancelled() {
+        ctx.metrics.set_shard_state(shard, "connecting");
         let started = tokio::time::Instant::now();
         let ended = session::run(&ctx, shard, &shutdown).await;
         if started.elapsed() > Duration::from_secs(30) {
@@ -78,6 +107,10 @@ pub(crate) async fn run_shard(ctx: Arc<ShardContext>, shard: u16, shutdown: Canc
         let delay = match ended {
             Ok(SessionEnd::Shutdown) => break,
             Ok(SessionEnd::Fenced) => {
+                ctx.metrics
+                    .fenced
+                    .with_label_values(&[&shard.to_string()])
+                    .inc();
                 tracing::warn!("fenced by another worker; rejoining as standby");
                 retry = backoff();
                 Duration::from_millis(ctx.settings.probe_interval_ms)
@@ -96,5 +129,6 @@ pub(crate) async fn run_shard(ctx: Arc<ShardContext>, shard: u16, shutdown: Canc
             break;
         }
     }
+    ctx.metrics.set_shard_state(shard, "connecting");
     tracing::debug!("shard task stopped");
 }

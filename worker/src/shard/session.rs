@@ -63,9 +63,11 @@ async fn run_on(
         )
         .await
         .with_context(|| format!("Failed to consume {queue}"))?;
+    ctx.metrics.set_shard_state(shard, "standby");
     let Some(first) = standby(ctx, channel, &mut consumer, &queue, shutdown).await? else {
         return Ok(SessionEnd::Shutdown);
     };
+    ctx.metrics.set_shard_state(shard, "taking_over");
     let Some(mut active) = Active::take_over(ctx, shard, channel.clone(), shutdown).await else {
         return Ok(SessionEnd::Shutdown);
     };
@@ -144,6 +146,9 @@ impl Active {
             .with_label_values(&[&label])
             .set(epoch);
         ctx.metrics.shard_active.with_label_values(&[&label]).set(1);
+        ctx.metrics.takeovers.with_label_values(&[&label]).inc();
+        ctx.metrics.set_shard_state(shard, "active");
+        ctx.set_owned(shard, true);
         tracing::info!(epoch, events = engine.events().count(), "took over shard");
         let timeout = Duration::from_millis(ctx.settings.redis_timeout_ms);
         let cache = ShardCache::new(
@@ -253,6 +258,7 @@ impl Active {
 
 impl Drop for Active {
     fn drop(&mut self) {
+        self.ctx.set_owned(self.shard, false);
         self.ctx.metrics.holds_active.sub(self.holds_reported);
         let label = self.shard.to_string();
         self.ctx

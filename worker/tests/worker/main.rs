@@ -6,6 +6,7 @@ mod helpers;
 mod contention;
 mod expiry;
 mod flow;
+mod metrics;
 mod perf;
 mod recovery;
 mod replay;

@@ -1,0 +1,228 @@
+//! The AMQP load client of designs (a) and (b): publishes commands exactly as the
+//! gateway does (confirm mode, `mandatory`, persistent, `correlation_id` = request id,
+//! direct reply-to) and times each one from publish to reply.
+//!
+//! Two paces: a closed loop that keeps `window` commands in flight (throughput), and an
+//! open loop that publishes at a fixed offered rate whatever the replies do (latency).
+
+use anyhow::{bail, Context};
+use futures::stream::FuturesUnordered;
+use futures::StreamExt;
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
+use lapin::publisher_confirm::{Confirmation, PublisherConfirm};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, Consumer};
+use protocol::command::{CommandMessage, Envelope};
+use protocol::names::{AmqpNames, DIRECT_REPLY_TO};
+use protocol::reply::{Outcome, Reply};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::time::{Instant, MissedTickBehavior};
+
+/// Give up when no reply came for this long.
+const STALL: Duration = Duration::from_secs(60);
+
+/// A command ready to publish: its request id (the correlation id) and JSON body.
+pub(crate) struct Prepared {
+    pub(crate) id: String,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Prepared {
+    pub(crate) fn new(env: &Envelope) -> Self {
+        Prepared {
+            id: env.request_id.to_string(),
+            body: serde_json::to_vec(&CommandMessage::V1(env.clone())).expect("commands serialise"),
+        }
+    }
+}
+
+/// How commands are paced.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Pace {
+    /// Keep at most this many commands awaiting their reply.
+    Window(usize),
+    /// Offer this many commands per second.
+    Rate(f64),
+}
+
+/// What a load run saw.
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
+    pub(crate) committed: usize,
+    pub(crate) decided: usize,
+    pub(crate) wall: Duration,
+    pub(crate) latencies_us: Vec<u64>,
+}
+
+/// A publishing channel with its direct reply-to consumer (same channel, as RabbitMQ
+/// requires).
+pub(crate) struct Client {
+    channel: Channel,
+    replies: Consumer,
+    exchange: String,
+    routing_key: String,
+}
+
+impl Client {
+    /// Opens the channel on `conn` for shard 0 of `names`.
+    ///
+    /// # Errors
+    /// The broker refused the channel, confirm mode or the reply consumer.
+    pub(crate) async fn open(conn: &Connection, names: &AmqpNames) -> anyhow::Result<Client> {
+        let channel = conn.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        let replies = channel
+            .basic_consume(
+                DIRECT_REPLY_TO,
+                "bench-replies",
+                // Direct reply-to requires no_ack.
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .context("Failed to consume direct reply-to")?;
+        Ok(Client {
+            channel,
+            replies,
+            exchange: names.commands_exchange(),
+            routing_key: AmqpNames::shard_routing_key(0),
+        })
+    }
+
+    async fn publish(&self, p: &Prepared) -> anyhow::Result<PublisherConfirm> {
+        Ok(self
+            .channel
+            .basic_publish(
+                &self.exchange,
+                &self.routing_key,
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                &p.body,
+                BasicProperties::default()
+                    .with_correlation_id(p.id.as_str().into())
+                    .with_message_id(p.id.as_str().into())
+                    .with_reply_to(DIRECT_REPLY_TO.into())
+                    .with_delivery_mode(2)
+                    .with_content_type("application/json".into()),
+            )
+            .await?)
+    }
+
+    /// Publishes one command and waits (at most `within`) for its outcome.
+    ///
+    /// # Errors
+    /// Not confirmed, not routed, or no reply in time.
+    pub(crate) async fn request(
+        &mut self,
+        env: &Envelope,
+        within: Duration,
+    ) -> anyhow::Result<Outcome> {
+        let p = Prepared::new(env);
+        check(self.publish(&p).await?.await?)?;
+        let deadline = Instant::now() + within;
+        loop {
+            let d = tokio::time::timeout_at(deadline, self.replies.next())
+                .await
+                .context("no reply in time")?
+                .context("the reply consumer ended")??;
+            let reply: Reply = serde_json::from_slice(&d.data)?;
+            if reply.request_id == env.request_id {
+                return Ok(reply.outcome);
+            }
+        }
+    }
+
+    /// Publishes every command of `load` at `pace` and collects all replies.
+    ///
+    /// # Errors
+    /// A publish was nacked or unroutable, the channel failed, or no reply came for
+    /// 60 s.
+    pub(crate) async fn run(&mut self, load: &[Prepared], pace: Pace) -> anyhow::Result<Seen> {
+        let n = load.len();
+        let index: HashMap<&str, usize> = load
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id.as_str(), i))
+            .collect();
+        let mut sent_at: Vec<Option<Instant>> = vec![None; n];
+        let mut seen = Seen {
+            latencies_us: Vec::with_capacity(n),
+            ..Seen::default()
+        };
+        let mut confirms = FuturesUnordered::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        let (mut next, start) = (0usize, Instant::now());
+        let mut last_reply = start;
+        while seen.decided < n {
+            let in_flight = next - seen.decided;
+            let window_open = matches!(pace, Pace::Window(w) if next < n && in_flight < w);
+            let paced = matches!(pace, Pace::Rate(_)) && next < n;
+            tokio::select! {
+                biased;
+                d = self.replies.next() => {
+                    let d = d.context("the reply consumer ended")??;
+                    let now = Instant::now();
+                    last_reply = now;
+                    let reply: Reply = serde_json::from_slice(&d.data)?;
+                    let key = d.properties.correlation_id().as_ref().map(|c| c.as_str());
+                    let Some(&i) = key.and_then(|k| index.get(k)) else { continue };
+                    if let Some(at) = sent_at[i].take() {
+                        seen.decided += 1;
+                        seen.latencies_us.push((now - at).as_micros() as u64);
+                        if matches!(reply.outcome, Outcome::HoldCreated(_)) {
+                            seen.committed += 1;
+                        }
+                    }
+                }
+                Some(c) = confirms.next(), if !confirms.is_empty() => {
+                    let c: Result<Confirmation, lapin::Error> = c;
+                    check(c?)?;
+                }
+                _ = std::future::ready(()), if window_open => {
+                    let Pace::Window(w) = pace else { unreachable!() };
+                    // A few at a time, so replies are read in between.
+                    let until = n.min(next + (w - in_flight).min(64));
+                    while next < until {
+                        sent_at[next] = Some(Instant::now());
+                        confirms.push(self.publish(&load[next]).await?);
+                        next += 1;
+                    }
+                }
+                _ = tick.tick(), if paced => {
+                    let Pace::Rate(rate) = pace else { unreachable!() };
+                    let due = ((start.elapsed().as_secs_f64() * rate) as usize).min(n);
+                    while next < due {
+                        sent_at[next] = Some(Instant::now());
+                        confirms.push(self.publish(&load[next]).await?);
+                        next += 1;
+                    }
+                }
+                _ = tokio::time::sleep_until(last_reply + STALL) => {
+                    bail!("no reply for {STALL:?}: {} of {n} decided", seen.decided);
+                }
+            }
+        }
+        seen.wall = start.elapsed();
+        while let Some(c) = confirms.next().await {
+            check(c?)?;
+        }
+        Ok(seen)
+    }
+}
+
+/// A publisher confirm must be a plain ack (a returned message was not routed).
+fn check(c: Confirmation) -> anyhow::Result<()> {
+    match c {
+        Confirmation::Ack(None) => Ok(()),
+        other => bail!("publish not accepted: {other:?}"),
+    }
+}

@@ -1,0 +1,130 @@
+//! One run's isolated environment: a fresh PostgreSQL database (`anteroom_bench_<uuid>`)
+//! and namespace (`bench_<uuid>`: AMQP names and Redis key prefix) on the shared
+//! loopback services, and their removal afterwards (database dropped, shard queue and
+//! exchange deleted, the namespace's Redis keys unlinked; nothing else is touched).
+
+use anyhow::Context;
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use lapin::{Connection, ConnectionProperties};
+use protocol::names::AmqpNames;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection as _, Executor, PgConnection, PgPool};
+use uuid::Uuid;
+
+/// Where the shared services are.
+#[derive(Debug, Clone)]
+pub(crate) struct Services {
+    /// A maintenance database URL (`.../postgres`); run databases are its siblings.
+    pub(crate) database_url: String,
+    pub(crate) redis_url: String,
+    pub(crate) amqp_url: String,
+}
+
+/// A fresh database and namespace.
+pub(crate) struct RunEnv {
+    pub(crate) namespace: String,
+    pub(crate) db_name: String,
+    pub(crate) db_url: String,
+    services: Services,
+}
+
+impl RunEnv {
+    /// Creates the database (empty: the worker migrates it, the baseline calls
+    /// `MIGRATOR` itself).
+    ///
+    /// # Errors
+    /// PostgreSQL unreachable or refusing `CREATE DATABASE`.
+    pub(crate) async fn create(services: &Services) -> anyhow::Result<RunEnv> {
+        let id = Uuid::new_v4().simple().to_string();
+        let db_name = format!("anteroom_bench_{id}");
+        let mut conn = PgConnection::connect(&services.database_url)
+            .await
+            .context("Failed to connect to PostgreSQL")?;
+        conn.execute(format!(r#"CREATE DATABASE "{db_name}""#).as_str())
+            .await
+            .context("Failed to create the run database")?;
+        let base = services
+            .database_url
+            .rsplit_once('/')
+            .map_or(services.database_url.as_str(), |(b, _)| b);
+        Ok(RunEnv {
+            namespace: format!("bench_{id}"),
+            db_url: format!("{base}/{db_name}"),
+            db_name,
+            services: services.clone(),
+        })
+    }
+
+    /// A pool on the run database with at most `max` connections.
+    ///
+    /// # Errors
+    /// PostgreSQL unreachable.
+    pub(crate) async fn pool(&self, max: u32) -> anyhow::Result<PgPool> {
+        PgPoolOptions::new()
+            .max_connections(max)
+            .connect(&self.db_url)
+            .await
+            .context("Failed to connect to the run database")
+    }
+
+    /// Removes everything the run created; failures are reported, not fatal.
+    pub(crate) async fn remove(self) {
+        if let Err(e) = self.remove_amqp().await {
+            eprintln!("warning: AMQP cleanup of {}: {e:#}", self.namespace);
+        }
+        if let Err(e) = self.remove_redis().await {
+            eprintln!("warning: Redis cleanup of {}: {e:#}", self.namespace);
+        }
+        let dropped = async {
+            let mut conn = PgConnection::connect(&self.services.database_url).await?;
+            let sql = format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.db_name);
+            conn.execute(sql.as_str()).await?;
+            Ok::<_, sqlx::Error>(())
+        };
+        if let Err(e) = dropped.await {
+            eprintln!("warning: could not drop {}: {e}", self.db_name);
+        }
+    }
+
+    async fn remove_amqp(&self) -> anyhow::Result<()> {
+        let conn =
+            Connection::connect(&self.services.amqp_url, ConnectionProperties::default()).await?;
+        let ch = conn.create_channel().await?;
+        let names = AmqpNames::new(self.namespace.clone());
+        // The bench runs one shard.
+        ch.queue_delete(&names.shard_queue(0), QueueDeleteOptions::default())
+            .await?;
+        ch.exchange_delete(&names.commands_exchange(), ExchangeDeleteOptions::default())
+            .await?;
+        conn.close(200, "bench cleanup").await?;
+        Ok(())
+    }
+
+    /// `SCAN MATCH {ns}:*` + `UNLINK`, batch by batch (the namespace is unique).
+    async fn remove_redis(&self) -> anyhow::Result<()> {
+        let client = redis::Client::open(self.services.redis_url.as_str())?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let pattern = format!("{}:*", self.namespace);
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(5000)
+                .query_async(&mut conn)
+                .await?;
+            if !keys.is_empty() {
+                redis::cmd("UNLINK")
+                    .arg(&keys)
+                    .query_async::<()>(&mut conn)
+                    .await?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+}

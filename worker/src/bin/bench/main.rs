@@ -1,0 +1,204 @@
+//! `anteroom-bench`: reservations committed per second on one shard, three designs, the
+//! same seeded workload, one run each, every run on a fresh database and namespace:
+//!
+//! - (a) Anteroom's group commit: the real worker (`batch_max_commands` default);
+//! - (b) one transaction per command: the same worker with `batch_max_commands = 1`;
+//! - (c) lock per seat: `SET NX EX` per seat in Redis, one PostgreSQL transaction per
+//!   reservation, unlock (`lockseat`), with `--clients` concurrent clients;
+//!
+//! each with uniform seat choice and with a hot section (`workload`), then (a) at a fixed
+//! offered rate for latency. Prints one table (committed/s, decided/s, p50/p99 hold
+//! latency: publish to reply for (a)/(b), first `SET` to unlock for (c)) and the ratio
+//! (a)/(c).
+//!
+//! `cargo run --release -p anteroom-worker --bin anteroom-bench -- --ops 50000`
+
+mod anteroom;
+mod client;
+mod env;
+mod lockseat;
+mod stats;
+mod workload;
+
+use anteroom::WorkerRun;
+use clap::Parser;
+use client::Pace;
+use env::Services;
+use lockseat::LockRun;
+use stats::{print_table, RunResult};
+use workload::{plan, Venue, Workload};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "anteroom-bench",
+    about = "Group commit vs one transaction per command vs lock per seat"
+)]
+struct Args {
+    /// Holds per run.
+    #[arg(long, default_value_t = 50_000)]
+    ops: usize,
+    /// Holds per run of (b) (default: --ops); (b) is slow, a smaller run saves minutes.
+    #[arg(long)]
+    ops_b: Option<usize>,
+    /// Which runs: any of a, b, c, rate (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "a,b,c,rate")]
+    designs: Vec<String>,
+    /// Which workloads: uniform, hot.
+    #[arg(long, value_delimiter = ',', default_value = "uniform,hot")]
+    workloads: Vec<String>,
+    /// Sections of the event (S00 is the hot one); each `rows` × `per_row` seats.
+    #[arg(long, default_value_t = 20)]
+    sections: u32,
+    #[arg(long, default_value_t = 100)]
+    rows: u32,
+    #[arg(long, default_value_t = 100)]
+    per_row: u32,
+    /// Share of holds aimed at the hot section in the hot workload.
+    #[arg(long, default_value_t = 0.8)]
+    hot_share: f64,
+    /// Commands in flight for (a)/(b) (publish to reply).
+    #[arg(long, default_value_t = 2000)]
+    window: usize,
+    /// Concurrent clients of (c).
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// PostgreSQL connections of (c) (the shared server allows 100 in all).
+    #[arg(long, default_value_t = 32)]
+    pg_connections: u32,
+    /// Offered holds per second of the fixed-rate run of (a).
+    #[arg(long, default_value_t = 5000.0)]
+    rate: f64,
+    /// Seconds of the fixed-rate run.
+    #[arg(long, default_value_t = 10.0)]
+    rate_secs: f64,
+    /// Workload seed (same holds for every design).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Maintenance database; run databases are created next to it.
+    #[arg(
+        long,
+        env = "ANTEROOM_BENCH_DATABASE_URL",
+        default_value = "postgres://postgres:postgres@127.0.0.1:5432/postgres"
+    )]
+    database_url: String,
+    #[arg(
+        long,
+        env = "ANTEROOM_BENCH_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379"
+    )]
+    redis_url: String,
+    #[arg(
+        long,
+        env = "ANTEROOM_BENCH_AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
+    amqp_url: String,
+}
+
+impl Args {
+    fn runs(&self, design: &str) -> bool {
+        self.designs.iter().any(|d| d == design)
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx::query=error"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let services = Services {
+        database_url: args.database_url.clone(),
+        redis_url: args.redis_url.clone(),
+        amqp_url: args.amqp_url.clone(),
+    };
+    let venue = Venue {
+        sections: args.sections,
+        rows: args.rows,
+        per_row: args.per_row,
+    };
+    eprintln!(
+        "event of {} seats, holds of 1-4 seats, window {}, {} clients for (c); load {:.2}",
+        venue.seats(),
+        args.window,
+        args.clients,
+        stats::load_average()
+    );
+    let mut results = Vec::new();
+    for name in &args.workloads {
+        let workload = match name.as_str() {
+            "uniform" => Workload::Uniform,
+            "hot" => Workload::Hot,
+            other => anyhow::bail!("unknown workload {other:?} (uniform, hot)"),
+        };
+        let holds = plan(&venue, workload, args.ops, args.hot_share, args.seed);
+        let worker_run = |design: &str, batch: Option<usize>| WorkerRun {
+            services: &services,
+            venue,
+            batch_max_commands: batch,
+            pace: Pace::Window(args.window),
+            design: design.into(),
+            workload: workload.label(),
+        };
+        if args.runs("a") {
+            report(
+                &mut results,
+                worker_run("(a) group commit", None).run(&holds).await?,
+            );
+        }
+        if args.runs("b") {
+            let n = args.ops_b.unwrap_or(args.ops).min(holds.len());
+            let run = worker_run("(b) txn per command", Some(1));
+            report(&mut results, run.run(&holds[..n]).await?);
+        }
+        if args.runs("c") {
+            let run = LockRun {
+                services: &services,
+                venue,
+                clients: args.clients,
+                pg_connections: args.pg_connections,
+                workload: workload.label(),
+            };
+            report(&mut results, run.run(&holds).await?);
+        }
+    }
+    if args.runs("rate") {
+        let n = (args.rate * args.rate_secs) as usize;
+        let holds = plan(&venue, Workload::Uniform, n, args.hot_share, args.seed);
+        let run = WorkerRun {
+            services: &services,
+            venue,
+            batch_max_commands: None,
+            pace: Pace::Rate(args.rate),
+            design: format!("(a) at {:.0}/s offered", args.rate),
+            workload: Workload::Uniform.label(),
+        };
+        report(&mut results, run.run(&holds).await?);
+    }
+    print_table(&results);
+    if let Some(r) = results.iter().find(|r| r.design.contains("offered")) {
+        let p99 = r.quantile_ms(0.99);
+        let verdict = if p99 < 50.0 { "met" } else { "MISSED" };
+        println!(
+            "p99 at {:.0}/s offered: {p99:.1} ms (target < 50 ms: {verdict})",
+            args.rate
+        );
+    }
+    println!("load average now: {:.2}", stats::load_average());
+    Ok(())
+}
+
+/// Keeps `r` and prints its line at once (runs take a while).
+fn report(results: &mut Vec<RunResult>, r: RunResult) {
+    eprintln!(
+        "{} {}: {} ops, {:.0} committed/s, {:.0} decided/s, p50 {:.1} ms, p99 {:.1} ms",
+        r.design,
+        r.workload,
+        r.ops,
+        r.committed_per_s(),
+        r.decided_per_s(),
+        r.quantile_ms(0.5),
+        r.quantile_ms(0.99)
+    );
+    results.push(r);
+}

@@ -5,7 +5,8 @@
 # 1. deploy/local/services.sh: installs/starts the services if they do not answer.
 # 2. Drops `anteroom_test_%` databases left over by interrupted test runs (not in use).
 # 3. Runs the tests: `cargo nextest run --workspace` plus doc tests when cargo-nextest is
-#    installed, else `cargo test --workspace`. Browser tests will be added here.
+#    installed, else `cargo test --workspace`; then the browser tests
+#    (gateway/tests/browser/run.sh) when they are there.
 # 4. Prints one closing line `tests: N passed, N failed` and exits non-zero on any failure.
 #
 # Works from any directory, without a TTY (CI=true). Output is also kept in
@@ -47,9 +48,16 @@ else
     cargo test --workspace --no-fail-fast 2>&1 | tee -a "$LOG" || status=1
 fi
 
+# Browser tests of the pages (their own stack, Debian's chromium driven by playwright-core).
+if [[ -x gateway/tests/browser/run.sh ]]; then
+    log "running the browser tests: gateway/tests/browser/run.sh"
+    gateway/tests/browser/run.sh 2>&1 | tee -a "$LOG" || status=1
+fi
+
 # One closing line over every runner's own summary lines:
 #   cargo test: "test result: ok. 12 passed; 0 failed; 1 ignored; ..."
 #   nextest:    "Summary [  3.2s] 40 tests run: 39 passed, 1 failed, 2 skipped"
+#   node --test (spec reporter): "ℹ pass 5" and "ℹ fail 0"
 read -r passed failed < <(awk '
     /^test result: / {
         for (i = 1; i <= NF; i++) {
@@ -63,6 +71,8 @@ read -r passed failed < <(awk '
             if ($(i + 1) ~ /^failed,?$/) f += $i
         }
     }
+    /^ℹ pass [0-9]+$/ { p += $3 }
+    /^ℹ fail [0-9]+$/ { f += $3 }
     END { printf "%d %d\n", p, f }' "$LOG")
 
 if ((status == 0 && failed > 0)); then status=1; fi

@@ -6,6 +6,7 @@
 //! best-effort cleanup of the namespace when the app is dropped (`cleanup.rs`).
 //! Set `TEST_LOG=1` to see the services' logs.
 
+mod admin;
 mod cleanup;
 mod fans;
 pub(crate) mod proxy;
@@ -67,6 +68,10 @@ pub(crate) struct TestApp {
     pub(crate) db_name: String,
     /// Settings the first gateway was built with (clone to start another replica).
     pub(crate) gateway_settings: gateway::Settings,
+    /// Settings of the worker (clone to start a standby).
+    pub(crate) worker_settings: worker::Settings,
+    /// Stops the first worker (a failover test stops it to let a standby take over).
+    pub(crate) first_worker: CancellationToken,
     pool: PgPool,
     cancel: CancellationToken,
 }
@@ -98,11 +103,6 @@ pub(crate) async fn spawn_app_with(customize: impl FnOnce(&mut gateway::Settings
         metrics_port: 0,
         ..Default::default()
     };
-    let worker = worker::Application::build(worker_settings)
-        .await
-        .expect("Failed to build the worker");
-    tokio::spawn(worker.run_until_stopped(cancel.child_token()));
-
     let mut settings = gateway::Settings {
         host: "127.0.0.1".into(),
         port: 0,
@@ -133,9 +133,12 @@ pub(crate) async fn spawn_app_with(customize: impl FnOnce(&mut gateway::Settings
         namespace,
         db_name,
         gateway_settings: settings.clone(),
+        worker_settings,
+        first_worker: CancellationToken::new(),
         pool,
         cancel,
     };
+    app.first_worker = app.spawn_worker(app.worker_settings.clone()).await;
     app.address = app.spawn_gateway(settings).await;
     app
 }
@@ -156,6 +159,17 @@ async fn create_database(name: &str) -> String {
 }
 
 impl TestApp {
+    /// Starts a worker with `settings`; cancel the returned token to stop it (it also
+    /// stops with the app).
+    pub(crate) async fn spawn_worker(&self, settings: worker::Settings) -> CancellationToken {
+        let worker = worker::Application::build(settings)
+            .await
+            .expect("Failed to build the worker");
+        let stop = self.cancel.child_token();
+        tokio::spawn(worker.run_until_stopped(stop.clone()));
+        stop
+    }
+
     /// Starts one more gateway replica with `settings`; returns its base URL.
     pub(crate) async fn spawn_gateway(&self, settings: gateway::Settings) -> String {
         let app = gateway::Application::build(settings)
@@ -184,7 +198,8 @@ impl Drop for TestApp {
     }
 }
 
-/// Polls `probe` until it returns `Some`, panicking with `what` after `deadline`.
+/// Polls `probe` every 200 ms (within the gateway's per-token limits) until it returns
+/// `Some`, panicking with `what` after `deadline`.
 pub(crate) async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut probe: F) -> T
 where
     F: FnMut() -> Fut,
@@ -198,7 +213,7 @@ where
         if tokio::time::Instant::now() >= until {
             panic!("timed out after {deadline:?} waiting for {what}");
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -4,10 +4,12 @@
 //! Run with `cargo test -p anteroom-gateway --test api` (`TEST_LOG=1` for logs).
 
 mod admin;
+mod admission;
 mod auth;
 mod bad_input;
 mod concurrency;
 mod expiry;
+mod failover;
 mod flow;
 mod helpers;
 mod idempotency;

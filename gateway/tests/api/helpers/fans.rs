@@ -1,9 +1,8 @@
-//! Typed helpers for every API call the tests make (API.md "Admin" and "Fans").
+//! Typed helpers for the fans' API calls (API.md "Fans").
 
 use super::{eventually, ApiResponse, TestApp};
 use chrono::{DateTime, Utc};
 use protocol::command::SeatSelection;
-use protocol::event::EventSpec;
 use protocol::ids::{EventId, HoldId};
 use reqwest::RequestBuilder;
 use serde_json::{json, Value};
@@ -23,59 +22,6 @@ impl TestApp {
     /// Sends `req` and reads the whole response.
     pub(crate) async fn send(&self, req: RequestBuilder) -> ApiResponse {
         ApiResponse::read(req.send().await.expect("Failed to execute request")).await
-    }
-
-    fn admin(&self, req: RequestBuilder) -> RequestBuilder {
-        req.bearer_auth(&self.admin_key)
-    }
-
-    // ----- admin -----
-
-    /// `POST /v1/admin/events` with a raw JSON body.
-    pub(crate) async fn create_event_raw(&self, body: impl Into<String>) -> ApiResponse {
-        let req = self
-            .client
-            .post(self.url("/v1/admin/events"))
-            .header("content-type", "application/json")
-            .body(body.into());
-        self.send(self.admin(req)).await
-    }
-
-    /// Creates `spec`, asserts `201`, returns the new event id.
-    pub(crate) async fn create_event(&self, spec: &EventSpec) -> EventId {
-        let resp = self
-            .create_event_raw(serde_json::to_string(spec).unwrap())
-            .await;
-        resp.assert_status(201);
-        resp.body["id"]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("created event without id: {}", resp.body))
-    }
-
-    /// `GET /v1/admin/events/{id}`.
-    pub(crate) async fn admin_event(&self, event: &EventId) -> ApiResponse {
-        let req = self
-            .client
-            .get(self.url(&format!("/v1/admin/events/{event}")));
-        self.send(self.admin(req)).await
-    }
-
-    /// `PATCH /v1/admin/events/{id}`.
-    pub(crate) async fn patch_event(&self, event: &EventId, patch: &Value) -> ApiResponse {
-        let req = self
-            .client
-            .patch(self.url(&format!("/v1/admin/events/{event}")))
-            .json(patch);
-        self.send(self.admin(req)).await
-    }
-
-    /// `GET /v1/admin/events/{id}/stats`.
-    pub(crate) async fn admin_stats(&self, event: &EventId) -> ApiResponse {
-        let req = self
-            .client
-            .get(self.url(&format!("/v1/admin/events/{event}/stats")));
-        self.send(self.admin(req)).await
     }
 
     // ----- queue -----
@@ -118,7 +64,11 @@ impl TestApp {
                     if state == "admitted" {
                         return fan_from_status(event, queue_token, &resp.body);
                     }
-                    assert_eq!(state, "waiting", "unexpected queue state: {}", resp.body);
+                    assert!(
+                        matches!(state, "waiting" | "prequeue"),
+                        "unexpected queue state: {}",
+                        resp.body
+                    );
                     let after = resp.body["poll_after_ms"].as_u64().unwrap_or(100);
                     Duration::from_millis(after.clamp(20, 250))
                 }

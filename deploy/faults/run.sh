@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The fault run (issue #3): one command.
+#
+#   deploy/faults/run.sh
+#
+# 1. Starts private PostgreSQL (5499), RabbitMQ (node faults@localhost, 5673) and Redis
+#    (16390) instances (deploy/faults/services.sh): the shared services on 5432/5672/6379
+#    are never stopped or touched.
+# 2. Builds the gateway binary, then runs the ignored test `fault_run`
+#    (worker/tests/faults/): 3 workers and 2 gateways as real processes, a spike of
+#    buyers (join, wait, hold, confirm/release/abandon), and meanwhile: kill -9 of the
+#    shard's active worker 3 times (each started again), a full restart of the RabbitMQ
+#    node, PostgreSQL stopped for 10 s. Then the client's log is checked against
+#    PostgreSQL (direct SQL, deploy/verify.sql) and Redis, and the counts are printed.
+# 3. Stops the private services (also on failure or Ctrl-C).
+#
+# Output: artifacts/faults/ (report.txt, client.jsonl, timeline.jsonl, worker-N.log,
+# gateway-N.log). Exit status non-zero on any violation.
+#
+# Knobs: FAULTS_BUYERS (2500), FAULTS_ARRIVAL_SECS (75), FAULTS_SEED, FAULTS_PROFILE
+# (debug|release, default debug), and the ports of services.sh (FAULTS_*_PORT).
+# Needs root or passwordless sudo (to run the services as the postgres and rabbitmq
+# users). Takes about 3 minutes after the build.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+readonly SERVICES=deploy/faults/services.sh
+readonly PROFILE="${FAULTS_PROFILE:-debug}"
+export FAULTS_RUN_DIR="${FAULTS_RUN_DIR:-/tmp/anteroom-faults}"
+
+log() { printf 'faults: %s\n' "$*"; }
+
+cleanup() {
+    "$SERVICES" stop || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+release=()
+target_dir="${CARGO_TARGET_DIR:-target}"
+bin_dir="$target_dir/debug"
+if [[ $PROFILE == release ]]; then
+    release=(--release)
+    bin_dir="$target_dir/release"
+fi
+
+log "building the gateway and the fault test ($PROFILE)"
+cargo build "${release[@]}" -p anteroom-gateway --bin anteroom-gateway
+cargo test "${release[@]}" -p anteroom-worker --test faults --no-run
+
+log "starting the private services in $FAULTS_RUN_DIR"
+"$SERVICES" start
+set -a
+# shellcheck disable=SC1091
+. "$FAULTS_RUN_DIR/env"
+set +a
+export FAULTS_CTL="$PWD/$SERVICES"
+FAULTS_GATEWAY_BIN="$(cd "$bin_dir" && pwd)/anteroom-gateway"
+export FAULTS_GATEWAY_BIN
+export FAULTS_ARTIFACTS="${FAULTS_ARTIFACTS:-$PWD/artifacts/faults}"
+
+log "running the fault run (report in ${FAULTS_ARTIFACTS#"$PWD"/}/report.txt)"
+started=$SECONDS
+status=0
+cargo test "${release[@]}" -p anteroom-worker --test faults -- --ignored --nocapture --test-threads 1 ||
+    status=$?
+log "fault run took $((SECONDS - started)) s (exit $status)"
+exit "$status"

@@ -1,0 +1,262 @@
+//! The fault run (issue #3, "Fault tests"): a spike of holds and confirms against real
+//! worker and gateway processes while the shard's active worker is `kill -9`ed three
+//! times, the RabbitMQ node is restarted and PostgreSQL is down for 10 s; then the
+//! client's own log is checked against PostgreSQL and Redis (see `checks`).
+//!
+//! Ignored by `cargo test`: it needs private service instances it may stop. Run it with
+//! `deploy/faults/run.sh`, which starts them (`deploy/faults/services.sh`), builds the
+//! gateway, runs `cargo test -p anteroom-worker --test faults -- --ignored --nocapture`
+//! and stops them again. Environment (set by run.sh):
+//!
+//! - `FAULTS_DATABASE_URL`, `FAULTS_AMQP_URL`, `FAULTS_REDIS_URL`: the private services;
+//! - `FAULTS_CTL`: `deploy/faults/services.sh` (for the outages);
+//! - `FAULTS_GATEWAY_BIN`: the `anteroom-gateway` binary;
+//! - `FAULTS_ARTIFACTS` (default `artifacts/faults`): logs, `client.jsonl`,
+//!   `timeline.jsonl`, `report.txt`;
+//! - `FAULTS_BUYERS` (default 2500) arriving over `FAULTS_ARRIVAL_SECS` (default 75);
+//! - `FAULTS_SEED` (default random): the buyers' choices.
+
+mod buyer;
+mod checks;
+mod client;
+mod faults;
+mod log;
+mod stack;
+
+use crate::checks::Report;
+use crate::client::Api;
+use crate::faults::{Ctl, Plan};
+use crate::log::Log;
+use crate::stack::{Common, GatewaySecrets, Stack};
+use protocol::names::RedisKeys;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+const WORKERS: usize = 3;
+const GATEWAYS: usize = 2;
+const SHARDS: u16 = 4;
+const HOLD_TTL_SECONDS: u32 = 10;
+const REPLY_TIMEOUT_MS: u64 = 2_000;
+/// The gateway's bound on one request: the reply wait, or the 5 s publisher-confirm
+/// wait, plus the 1 s Redis marker write of a `202`, plus 2 s of slack for a loaded
+/// machine.
+const HANG_MS: u64 = 5_000 + 1_000 + 2_000;
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run deploy/faults/run.sh"))
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs private services it can stop: run deploy/faults/run.sh"]
+async fn fault_run() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let artifacts = std::env::var("FAULTS_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("artifacts/faults"));
+    std::fs::create_dir_all(&artifacts).unwrap();
+    for f in std::fs::read_dir(&artifacts).unwrap().flatten() {
+        let _ = std::fs::remove_file(f.path());
+    }
+    let buyers: usize = env_or("FAULTS_BUYERS", 2500);
+    let arrival = Duration::from_secs(env_or("FAULTS_ARRIVAL_SECS", 75));
+    let seed: u64 = env_or("FAULTS_SEED", rand::random());
+    let common = Common {
+        database_url: env("FAULTS_DATABASE_URL"),
+        amqp_url: env("FAULTS_AMQP_URL"),
+        redis_url: env("FAULTS_REDIS_URL"),
+        namespace: "faults".into(),
+        shards: SHARDS,
+        admin_key: stack::admin_key(),
+        reply_timeout_ms: REPLY_TIMEOUT_MS,
+    };
+    let ctl = Ctl(PathBuf::from(env("FAULTS_CTL")));
+    let mut stack = Stack::new(
+        common.clone(),
+        artifacts.clone(),
+        PathBuf::from(env!("CARGO_BIN_EXE_anteroom-worker")),
+        PathBuf::from(env("FAULTS_GATEWAY_BIN")),
+        WORKERS,
+        GATEWAYS,
+    );
+    println!("faults: seed {seed}, {buyers} buyers over {arrival:?}, {WORKERS} workers, {GATEWAYS} gateways");
+    for i in 0..WORKERS {
+        stack.start_worker(i).await;
+    }
+    let secrets = GatewaySecrets::generate();
+    for i in 0..GATEWAYS {
+        stack.start_gateway(i, &secrets).await;
+    }
+
+    let event = create_event(&stack).await;
+    let shard = protocol::shard_of(&event.parse().unwrap(), SHARDS);
+    println!("faults: event {event} on shard {shard}");
+
+    let log = Arc::new(Log::new());
+    let api = Api::new(stack.gateway_bases(), event.clone(), log.clone());
+    let start = Instant::now();
+    let spike = async {
+        let mut tasks = JoinSet::new();
+        for id in 0..buyers {
+            let at = start + arrival.mul_f64(id as f64 / buyers as f64);
+            let api = api.clone();
+            tasks.spawn(async move {
+                tokio::time::sleep_until(at).await;
+                buyer::buy(api, id, seed).await;
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.expect("a buyer panicked");
+        }
+        log.fault("spike over: every buyer finished");
+    };
+    let plan = Plan::default();
+    let (_, injected) = tokio::join!(spike, faults::inject(&mut stack, &ctl, &log, shard, &plan, start));
+    println!("faults: injected {injected:?}");
+
+    // Every hold ends by its deadline: wait for the last ones, then check.
+    let db = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&common.database_url)
+        .await
+        .expect("PostgreSQL");
+    let event_id: uuid::Uuid = event.parse().unwrap();
+    let until = Instant::now() + Duration::from_secs(u64::from(HOLD_TTL_SECONDS) + 60);
+    loop {
+        let held: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM holds WHERE event_id = $1 AND state = 'held'",
+        )
+        .bind(event_id)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+        if held == 0 || Instant::now() > until {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let records = log.records();
+    let mut report = Report::default();
+    checks::client_side(&records, HANG_MS, &mut report);
+    checks::against_postgres(&db, event_id, &records, &mut report)
+        .await
+        .expect("checks against PostgreSQL");
+    let availability = redis_availability(&common, &event).await;
+    checks::seats_after_expiry(&db, event_id, availability, &mut report)
+        .await
+        .expect("seat checks");
+    let verify = verify_sql(&root, &common.database_url, &event).await;
+    let epoch: i64 = sqlx::query_scalar("SELECT epoch FROM shard_epochs WHERE shard = $1")
+        .bind(i32::from(shard))
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let metrics = stack.worker_metrics().await;
+    stack.stop_all().await;
+    log.write(&artifacts).expect("client log");
+
+    let mut text = format!(
+        "Anteroom fault run: seed {seed}, {buyers} buyers over {} s, {WORKERS} workers, \
+         {GATEWAYS} gateways, {SHARDS} shards, event {event} on shard {shard}\n\nfaults:\n",
+        arrival.as_secs()
+    );
+    for f in log.faults() {
+        text += &format!("  {:>6.1} s  {}\n", f.at_ms as f64 / 1000.0, f.what);
+    }
+    text += &format!(
+        "  kill -9 of the active worker: {}; RabbitMQ restarts: {}; PostgreSQL down {:.1} s; \
+         longest time to an active shard again: {:.1} s; shard epoch now {epoch}\n\ncounts:\n",
+        injected.kills,
+        injected.rabbitmq_restarts,
+        injected.postgres_down_ms as f64 / 1000.0,
+        injected.longest_recovery_ms as f64 / 1000.0
+    );
+    text += &format!("  queue status polls: {}\n", log.count(&log.status_polls));
+    text += &format!("  GET /v1/requests polls: {}\n", log.count(&log.request_polls));
+    for (name, value) in &report.counts {
+        text += &format!("  {name}: {value}\n");
+    }
+    let redeliveries: f64 = metrics
+        .iter()
+        .filter_map(|(_, t)| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("anteroom_worker_redeliveries_total "))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        })
+        .sum();
+    text += &format!("  redeliveries (workers alive at the end): {redeliveries}\n");
+    text += &format!("  deploy/verify.sql: {}\n", verify.1);
+    if !verify.0 {
+        report.violations.push(format!("deploy/verify.sql failed: {}", verify.1));
+    }
+    if injected.kills < 3 || injected.rabbitmq_restarts < 1 || injected.postgres_down_ms < 10_000 {
+        report.violations.push(format!("not every fault was injected: {injected:?}"));
+    }
+    text += if report.violations.is_empty() {
+        "\nresult: PASS (no violation)\n".to_owned()
+    } else {
+        format!("\nresult: FAIL\n  {}\n", report.violations.join("\n  "))
+    }
+    .as_str();
+    std::fs::write(artifacts.join("report.txt"), &text).unwrap();
+    println!("\n{text}");
+    assert!(report.violations.is_empty(), "fault run failed: {:?}", report.violations);
+}
+
+/// Creates the event through the first gateway (admin API); returns its id.
+async fn create_event(stack: &Stack) -> String {
+    let base = &stack.gateway_bases()[0];
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/v1/admin/events"))
+        .bearer_auth(&stack.common.admin_key)
+        .json(&buyer::event_spec(HOLD_TTL_SECONDS))
+        .send()
+        .await
+        .expect("POST /v1/admin/events");
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    assert_eq!(status.as_u16(), 201, "create event: {body}");
+    body["id"].as_str().expect("event id").to_owned()
+}
+
+/// The availability snapshot the workers keep in Redis.
+async fn redis_availability(common: &Common, event: &str) -> Option<serde_json::Value> {
+    let client = redis::Client::open(common.redis_url.as_str()).ok()?;
+    let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+    let key = RedisKeys::new(common.namespace.clone()).availability(&event.parse().ok()?);
+    let raw: Option<String> = redis::cmd("GET").arg(key).query_async(&mut conn).await.ok()?;
+    serde_json::from_str(&raw?).ok()
+}
+
+/// Runs `deploy/verify.sql` with psql: (passed, its summary line).
+async fn verify_sql(root: &std::path::Path, url: &str, event: &str) -> (bool, String) {
+    let out = tokio::process::Command::new("psql")
+        .args([url, "-X", "-q", "-v", "ON_ERROR_STOP=1"])
+        .arg("-v")
+        .arg(format!("event_id={event}"))
+        .arg("-f")
+        .arg(root.join("deploy/verify.sql"))
+        .output()
+        .await
+        .expect("psql");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .filter(|l| l.contains("verify:"))
+        .last()
+        .unwrap_or("no summary line")
+        .trim()
+        .to_owned();
+    (out.status.success() && line.contains("oversold=0"), line)
+}

@@ -7,7 +7,7 @@
 // told the seats were released and is back on the seat map.
 
 import { api, newKey, serverNow, settle, withRetry } from './api.js';
-import { $, clock, dateTime, el, money, seatWords, show } from './format.js';
+import { $, clock, dateTime, el, money, seatWords, seatsWords, show } from './format.js';
 import { t } from './i18n.js';
 import { alertMsg, note, showView } from './fan-views.js';
 
@@ -30,6 +30,7 @@ export class Checkout {
       this.confirm();
     });
     $('release-btn').addEventListener('click', () => this.release());
+    ['pay-name', 'pay-card'].forEach((id) => $(id).addEventListener('input', () => this.fieldError(id, null)));
   }
 
   alive(holdId) {
@@ -68,7 +69,7 @@ export class Checkout {
       case 'seats_unavailable':
         if (ids.length > 0) {
           this.ctx.seatMap().markTaken(ids);
-          alertMsg(t('seat_taken', { seats: ids.map(seatWords).join(', ') }));
+          alertMsg(t('seat_taken', { seats: seatsWords(ids) }));
         } else {
           alertMsg(t('best_none', { section: body.section, n: body.quantity }));
         }

@@ -18,6 +18,7 @@ export const currentView = () => current;
 export function showView(name) {
   const changed = name !== current;
   current = name;
+  document.body.dataset.view = name;
   for (const v of VIEWS) show($(`view-${v}`), v === name);
   if (changed) {
     const h = $(`view-${name}`).querySelector('h2');

@@ -9,7 +9,7 @@
 import { api, isUuid, serverNow, withRetry } from './api.js';
 import { Checkout } from './checkout.js';
 import { LiveFeed } from './fan-live.js';
-import { $, clock, seatWords, money } from './format.js';
+import { $, clock, money, seatsWords } from './format.js';
 import { initI18n, onLangChange, t } from './i18n.js';
 import { SeatMap } from './seats.js';
 import {
@@ -224,7 +224,7 @@ function renderSelection(ids) {
   $('hold-btn').disabled = ids.length === 0;
   $('selection').textContent = ids.length === 0
     ? t('choose_hint', { max })
-    : t('selection', { seats: ids.map(seatWords).join(', '), total: money(app.seatMap.selectionCents()) });
+    : t('selection', { seats: seatsWords(ids), total: money(app.seatMap.selectionCents()) });
 }
 
 function fillBestForm() {
@@ -255,7 +255,7 @@ async function enterSeats() {
     grid: $('seat-grid'),
     max,
     onChange: renderSelection,
-    onLost: (ids) => alertMsg(t('seat_taken', { seats: ids.map(seatWords).join(', ') })),
+    onLost: (ids) => alertMsg(t('seat_taken', { seats: seatsWords(ids) })),
     onLimit: (n) => alertMsg(t('too_many', { max: n })),
   });
   try {
@@ -268,6 +268,7 @@ async function enterSeats() {
   fillBestForm();
   renderSelection([]);
   showView('seats');
+  tick();
   seatFeed.start();
   const holdId = saved().holdId;
   if (holdId) {

@@ -84,6 +84,22 @@ export function seatWords(id) {
   return t('seat_words', parseSeat(id));
 }
 
+/** Several seat ids in words, grouped by row: "Section A, row 1: seats 4, 5". */
+export function seatsWords(ids) {
+  const groups = new Map();
+  for (const id of ids) {
+    const p = parseSeat(id);
+    const key = `${p.section}\u0000${p.row}`;
+    if (!groups.has(key)) groups.set(key, { ...p, numbers: [] });
+    groups.get(key).numbers.push(p.number);
+  }
+  return [...groups.values()]
+    .map((g) => (g.numbers.length === 1
+      ? t('seat_words', { ...g, number: g.numbers[0] })
+      : t('seats_words', { ...g, numbers: g.numbers.join(', ') })))
+    .join('; ');
+}
+
 /** `document.getElementById`. */
 export const $ = (id) => document.getElementById(id);
 

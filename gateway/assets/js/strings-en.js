@@ -15,6 +15,8 @@ export default {
   eta_about: 'About {d}',
   eta_between: '{a} to {b}',
   eta_paused: 'Paused',
+  seats_words: 'Section {section}, row {row}: seats {numbers}',
+  order_seats: 'Seats',
   seat_words: 'Section {section}, row {row}, seat {number}',
 
   // Landing
@@ -87,7 +89,7 @@ export default {
   selection: 'Your choice: {seats}. Total {total}.',
   too_many: 'You can choose up to {max} seats at a time.',
   hold_seats: 'Hold these seats',
-  best_available: 'Or let us pick the best available seats',
+  best_available: 'Or get the best available seats',
   section: 'Section',
   quantity: 'Number of seats',
   find_seats: 'Find seats',

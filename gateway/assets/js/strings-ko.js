@@ -15,6 +15,8 @@ export default {
   eta_about: '약 {d}',
   eta_between: '{a} ~ {b}',
   eta_paused: '일시 중지됨',
+  seats_words: '{section}구역 {row}열 {numbers}번',
+  order_seats: '좌석',
   seat_words: '{section}구역 {row}열 {number}번',
 
   landing_soon_pq: '곧 사전 대기열이 열립니다',

@@ -93,13 +93,15 @@ impl Active {
             // A failed COMMIT may have gone through: bring Redis in line with the truth.
             self.refresh().await;
         }
-        for (inc, decision) in incoming.iter().zip(decisions) {
-            if let Some(d) = decision {
-                delivery::reply(&self.channel, inc, d.outcome)
-                    .await
-                    .context("Failed to publish a reply")?;
-            }
-        }
+        // All replies at once: each publish waits until lapin's I/O loop has written
+        // it, so awaiting them one by one costs a thread handoff per reply.
+        let replies = incoming
+            .iter()
+            .zip(decisions)
+            .filter_map(|(inc, d)| d.map(|d| delivery::reply(&self.channel, inc, d.outcome)));
+        futures::future::try_join_all(replies)
+            .await
+            .context("Failed to publish a reply")?;
         if let Some(last) = deliveries.last() {
             self.channel
                 .basic_ack(last.delivery_tag, BasicAckOptions { multiple: true })

@@ -4,6 +4,7 @@
 
 use crate::client::{Client, Pace, Prepared};
 use crate::env::{RunEnv, Services};
+use crate::spans::SpanTotals;
 use crate::stats::{load_average, RunResult};
 use crate::workload::{HoldSeats, Venue};
 use anyhow::{bail, Context};
@@ -28,6 +29,8 @@ pub(crate) struct WorkerRun<'a> {
     pub(crate) pace: Pace,
     pub(crate) design: String,
     pub(crate) workload: &'static str,
+    /// Span sums to reset once the event exists (so they cover the load only).
+    pub(crate) spans: Option<SpanTotals>,
 }
 
 impl WorkerRun<'_> {
@@ -103,6 +106,9 @@ impl WorkerRun<'_> {
             })
             .collect();
         let before = batch_metrics(port).await?;
+        if let Some(s) = &self.spans {
+            s.take();
+        }
         let load_avg = load_average();
         let seen = client.run(&load, self.pace).await?;
         let after = batch_metrics(port).await?;

@@ -191,20 +191,14 @@ impl Client {
                     let Pace::Window(w) = pace else { unreachable!() };
                     // A few at a time, so replies are read in between.
                     let until = n.min(next + (w - in_flight).min(64));
-                    while next < until {
-                        sent_at[next] = Some(Instant::now());
-                        confirms.push(self.publish(&load[next]).await?);
-                        next += 1;
-                    }
+                    self.publish_all(load, next..until, &mut sent_at, &mut confirms).await?;
+                    next = until;
                 }
                 _ = tick.tick(), if paced => {
                     let Pace::Rate(rate) = pace else { unreachable!() };
-                    let due = ((start.elapsed().as_secs_f64() * rate) as usize).min(n);
-                    while next < due {
-                        sent_at[next] = Some(Instant::now());
-                        confirms.push(self.publish(&load[next]).await?);
-                        next += 1;
-                    }
+                    let due = ((start.elapsed().as_secs_f64() * rate) as usize).clamp(next, n);
+                    self.publish_all(load, next..due, &mut sent_at, &mut confirms).await?;
+                    next = due;
                 }
                 _ = tokio::time::sleep_until(last_reply + STALL) => {
                     bail!("no reply for {STALL:?}: {} of {n} decided", seen.decided);
@@ -216,6 +210,26 @@ impl Client {
             check(c?)?;
         }
         Ok(seen)
+    }
+}
+
+impl Client {
+    /// Publishes `load[range]` all at once: each publish waits until lapin's I/O loop
+    /// has written it, so one by one would cost a thread handoff each.
+    async fn publish_all(
+        &self,
+        load: &[Prepared],
+        range: std::ops::Range<usize>,
+        sent_at: &mut [Option<Instant>],
+        confirms: &mut FuturesUnordered<PublisherConfirm>,
+    ) -> anyhow::Result<()> {
+        let now = Instant::now();
+        for at in &mut sent_at[range.clone()] {
+            *at = Some(now);
+        }
+        let published = futures::future::try_join_all(load[range].iter().map(|p| self.publish(p)));
+        confirms.extend(published.await?);
+        Ok(())
     }
 }
 

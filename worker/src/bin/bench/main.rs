@@ -17,6 +17,7 @@ mod anteroom;
 mod client;
 mod env;
 mod lockseat;
+mod spans;
 mod stats;
 mod workload;
 
@@ -25,6 +26,7 @@ use clap::Parser;
 use client::Pace;
 use env::Services;
 use lockseat::LockRun;
+use spans::SpanTotals;
 use stats::{print_table, RunResult};
 use workload::{plan, Venue, Workload};
 
@@ -71,6 +73,9 @@ struct Args {
     /// Seconds of the fixed-rate run.
     #[arg(long, default_value_t = 10.0)]
     rate_secs: f64,
+    /// Print where each worker run's time went (sums of the worker's tracing spans).
+    #[arg(long)]
+    spans: bool,
     /// Workload seed (same holds for every design).
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -104,9 +109,8 @@ impl Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx::query=error"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let spans = args.spans.then(SpanTotals::default);
+    init_tracing(spans.clone());
     let services = Services {
         database_url: args.database_url.clone(),
         redis_url: args.redis_url.clone(),
@@ -139,17 +143,16 @@ async fn main() -> anyhow::Result<()> {
             pace: Pace::Window(args.window),
             design: design.into(),
             workload: workload.label(),
+            spans: spans.clone(),
         };
         if args.runs("a") {
-            report(
-                &mut results,
-                worker_run("(a) group commit", None).run(&holds).await?,
-            );
+            let run = worker_run("(a) group commit", None);
+            report(&mut results, spans.as_ref(), run.run(&holds).await?);
         }
         if args.runs("b") {
             let n = args.ops_b.unwrap_or(args.ops).min(holds.len());
             let run = worker_run("(b) txn per command", Some(1));
-            report(&mut results, run.run(&holds[..n]).await?);
+            report(&mut results, spans.as_ref(), run.run(&holds[..n]).await?);
         }
         if args.runs("c") {
             let run = LockRun {
@@ -159,7 +162,7 @@ async fn main() -> anyhow::Result<()> {
                 pg_connections: args.pg_connections,
                 workload: workload.label(),
             };
-            report(&mut results, run.run(&holds).await?);
+            report(&mut results, spans.as_ref(), run.run(&holds).await?);
         }
     }
     if args.runs("rate") {
@@ -172,8 +175,9 @@ async fn main() -> anyhow::Result<()> {
             pace: Pace::Rate(args.rate),
             design: format!("(a) at {:.0}/s offered", args.rate),
             workload: Workload::Uniform.label(),
+            spans: spans.clone(),
         };
-        report(&mut results, run.run(&holds).await?);
+        report(&mut results, spans.as_ref(), run.run(&holds).await?);
     }
     print_table(&results);
     if let Some(r) = results.iter().find(|r| r.design.contains("offered")) {
@@ -188,8 +192,23 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Keeps `r` and prints its line at once (runs take a while).
-fn report(results: &mut Vec<RunResult>, r: RunResult) {
+/// Logs warnings to stderr (`RUST_LOG` overrides); with `spans`, also adds up the
+/// worker's span times.
+fn init_tracing(spans: Option<SpanTotals>) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,sqlx::query=error"));
+    let timing = spans.map(|s| s.with_filter(EnvFilter::new("worker=info")));
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_filter(filter))
+        .with(timing)
+        .init();
+}
+
+/// Keeps `r` and prints its line at once (runs take a while), with its span times.
+fn report(results: &mut Vec<RunResult>, spans: Option<&SpanTotals>, r: RunResult) {
     eprintln!(
         "{} {}: {} ops, {:.0} committed/s, {:.0} decided/s, p50 {:.1} ms, p99 {:.1} ms",
         r.design,
@@ -200,5 +219,8 @@ fn report(results: &mut Vec<RunResult>, r: RunResult) {
         r.quantile_ms(0.5),
         r.quantile_ms(0.99)
     );
+    if let Some(totals) = spans.map(SpanTotals::take) {
+        SpanTotals::print(&r.design, &totals);
+    }
     results.push(r);
 }

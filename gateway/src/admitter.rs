@@ -16,7 +16,7 @@ use protocol::event::PublicState;
 use protocol::ids::EventId;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Events handled concurrently within one tick.
@@ -52,7 +52,6 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut shuffled = HashSet::new();
     let mut warnings = Throttled::default();
-    let mut last_housekeeping = Instant::now();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -60,13 +59,6 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
         }
         if let Err(e) = tick(&state, &mut shuffled).await {
             warnings.warn(&format!("admission step failed: {e}"));
-        }
-        if last_housekeeping.elapsed() > Duration::from_secs(10) {
-            if let Some(limiter) = &state.join_limiter {
-                limiter.retain_recent();
-                limiter.shrink_to_fit();
-            }
-            last_housekeeping = Instant::now();
         }
     }
 }

@@ -7,7 +7,9 @@
 //!   pass's own `aud` names the event (`/v1/holds/..`, `/v1/requests/..`).
 //!
 //! Tokens come from `Authorization: Bearer` or, for browsers, the cookies
-//! `anteroom_queue` / `anteroom_pass`. Every failure is `401 unauthorized`.
+//! `anteroom_queue` / `anteroom_pass`. Every failure is `401 unauthorized`. A credential
+//! already verified by the limits middleware (left in the request extensions) is reused,
+//! so a token is verified once per request.
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -105,6 +107,9 @@ impl FromRequestParts<AppState> for QueueAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(verified) = parts.extensions.get::<QueueAuth>() {
+            return Ok(verified.clone());
+        }
         let event = path_event(parts, state)
             .await?
             .ok_or(ApiError::Unauthorized("no event in path"))?;
@@ -149,6 +154,9 @@ impl FromRequestParts<AppState> for PassAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(verified) = parts.extensions.get::<PassAuth>() {
+            return Ok(verified.clone());
+        }
         let event = path_event(parts, state).await?;
         let token =
             credential(&parts.headers, PASS_COOKIE).ok_or(ApiError::Unauthorized("no pass"))?;

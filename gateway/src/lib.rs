@@ -9,6 +9,8 @@
 //! - [`queue`] (Lua scripts) and [`admitter`]: the waiting room in Redis.
 //! - [`publisher`]: commands over AMQP with publisher confirms and direct reply-to.
 //! - [`catalog`], [`redis_store`]: event configs and the Redis adapter.
+//! - [`limits`] (rate limits, join quota, client IP) and [`identity`] (one place per
+//!   signed user reference): abuse controls.
 //! - [`metrics`], [`openapi`], [`telemetry`], [`views`].
 
 pub mod admitter;
@@ -16,6 +18,8 @@ pub mod auth;
 pub mod catalog;
 pub mod error;
 pub mod extract;
+pub mod identity;
+pub mod limits;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;

@@ -103,6 +103,17 @@ impl Metrics {
         m
     }
 
+    /// Registers a collector owned by another module (e.g. `limits`) in this registry.
+    ///
+    /// # Errors
+    /// If a metric of the same name is already registered.
+    pub fn register(
+        &self,
+        collector: Box<dyn prometheus::core::Collector>,
+    ) -> prometheus::Result<()> {
+        self.registry.register(collector)
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();

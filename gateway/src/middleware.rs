@@ -5,7 +5,8 @@
 //! 3. [`observe`]: HTTP metrics by route template, and the one log line per error
 //!    (the cause travels from `ApiError` in an `ErrorLog` extension);
 //! 4. panics → `500` JSON (`catch_panic`);
-//! 5. body limit (64 KiB → `413` via our JSON rejection).
+//! 5. body limit (64 KiB → `413` via our JSON rejection);
+//! 6. abuse limits (`limits::enforce`): `429` + `Retry-After` before the handler.
 
 use crate::error::{ApiError, ErrorLog};
 use crate::extract::BODY_LIMIT;
@@ -38,9 +39,10 @@ pub fn apply(router: Router<AppState>, state: AppState) -> Router<AppState> {
             // Failures are logged once, by `observe`, with their cause.
             .on_failure(()))
             .layer(PropagateRequestIdLayer::x_request_id())
-            .layer(from_fn_with_state(state, observe))
+            .layer(from_fn_with_state(state.clone(), observe))
             .layer(CatchPanicLayer::custom(panic_response))
-            .layer(DefaultBodyLimit::max(BODY_LIMIT)),
+            .layer(DefaultBodyLimit::max(BODY_LIMIT))
+            .layer(from_fn_with_state(state, crate::limits::enforce)),
     )
 }
 

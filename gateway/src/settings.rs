@@ -39,14 +39,13 @@ reply_timeout_ms = 2000
 admin_reply_timeout_ms = 10000
 # Period of the admission loop, in ms.
 admit_interval_ms = 100
-# A waiting fan who has not polled for this long is skipped by admission, in seconds.
-abandon_after_seconds = 120
+# A waiting fan not seen (status poll or open status stream) for this long is skipped by
+# admission and counted as abandoned, in seconds.
+abandon_after_seconds = 60
 # Lifetime of a queue token, in seconds (24 h).
 queue_token_ttl_seconds = 86400
 # Timeout of one Redis call (connect or response), in ms; past it the request is a 503.
 redis_timeout_ms = 1000
-# Joins allowed per client IP per second (burst of the same size); 0 = unlimited.
-join_rate_per_second = 0
 # JSON logs (production) instead of human-readable ones.
 log_json = false
 "#;
@@ -88,8 +87,10 @@ pub struct Settings {
     pub queue_token_ttl_seconds: u64,
     /// Redis call timeout, ms.
     pub redis_timeout_ms: u64,
-    /// Joins per client IP per second; 0 = unlimited.
-    pub join_rate_per_second: u32,
+    /// Abuse controls: rate limits, join quota, client IP, identity secret (the
+    /// `[abuse]` table; flat `ANTEROOM_*` env names, see [`abuse::ABUSE_DEFAULTS_TOML`]).
+    #[serde(default)]
+    pub abuse: AbuseSettings,
     /// JSON logs.
     pub log_json: bool,
 }
@@ -97,7 +98,7 @@ pub struct Settings {
 /// Keys read from the environment as typed values (numbers, booleans). Only known keys
 /// are read, so another component's `ANTEROOM_*` variables (the worker's
 /// `ANTEROOM_DATABASE_URL`, in a shared env file) are not errors here.
-const TYPED_KEYS: [&str; 10] = [
+const TYPED_KEYS: [&str; 9] = [
     "port",
     "shards",
     "reply_timeout_ms",
@@ -106,7 +107,6 @@ const TYPED_KEYS: [&str; 10] = [
     "abandon_after_seconds",
     "queue_token_ttl_seconds",
     "redis_timeout_ms",
-    "join_rate_per_second",
     "log_json",
 ];
 
@@ -188,6 +188,7 @@ impl Settings {
     pub fn extract(file: Option<&Path>) -> Result<Settings, ConfigErrors> {
         use figment::providers::{Env, Serialized, Toml};
         let mut fig = figment::Figment::from(Toml::string(DEFAULTS_TOML));
+        fig = AbuseSettings::merge_defaults(fig);
         if let Some(path) = file {
             if !path.exists() {
                 return Err(ConfigErrors(vec![ConfigError {
@@ -203,6 +204,7 @@ impl Settings {
                 fig = fig.merge(Serialized::default(key, raw));
             }
         }
+        fig = AbuseSettings::merge_env(fig);
         fig.extract().map_err(|e| {
             ConfigErrors(
                 e.into_iter()
@@ -281,6 +283,7 @@ impl Settings {
         if self.redis_timeout_ms == 0 || self.redis_timeout_ms > 30_000 {
             bad("redis_timeout_ms", "must be between 1 and 30000");
         }
+        self.abuse.validate(&mut errors);
         if errors.is_empty() {
             Ok(())
         } else {
@@ -289,6 +292,9 @@ impl Settings {
     }
 }
 
+pub mod abuse;
 mod redact;
+
+pub use abuse::AbuseSettings;
 #[cfg(test)]
 mod tests;

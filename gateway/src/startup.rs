@@ -76,6 +76,10 @@ impl Application {
             let (publisher, token) = (state.publisher.clone(), tasks.clone());
             tracker.spawn(async move { publisher.run(token).await });
             tracker.spawn(crate::admitter::run(state.clone(), tasks.clone()));
+            tracker.spawn(crate::limits::run_housekeeping(
+                state.clone(),
+                tasks.clone(),
+            ));
         }
         tracker.close();
         tracing::info!(port, "gateway listening");

@@ -6,6 +6,8 @@
 
 use crate::admitter::Outflow;
 use crate::catalog::Catalog;
+use crate::identity::Identity;
+use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::publisher::Publisher;
 use crate::queue::Queue;
@@ -13,12 +15,9 @@ use crate::redis_store::RedisStore;
 use crate::settings::Settings;
 use crate::tokens::TokenKeys;
 use anyhow::Context;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use protocol::names::{AmqpNames, RedisKeys};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
-use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,8 +46,10 @@ pub struct Inner {
     pub metrics: Metrics,
     /// Observed outflow per event (from the admission loop), for ETAs.
     pub outflow: Outflow,
-    /// Per-IP join limiter (`join_rate_per_second > 0`).
-    pub join_limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Rate limits and the shared join quota (`settings.abuse`).
+    pub limits: Limits,
+    /// Signed user references (`abuse.identity_secret`); `None` when not configured.
+    pub identity: Option<Identity>,
     admin_key_digest: [u8; 32],
 }
 
@@ -85,8 +86,8 @@ impl AppState {
         )
         .context("Failed to build the token keys")?;
         let ticket_ttl = settings.queue_token_ttl_seconds + 86_400;
-        let join_limiter = NonZeroU32::new(settings.join_rate_per_second)
-            .map(|n| RateLimiter::keyed(Quota::per_second(n)));
+        let limits = Limits::new(&settings, &metrics)?;
+        let identity = Identity::new(&settings.abuse.identity_secret);
         Ok(Self(Arc::new(Inner {
             queue: Queue::new(redis.clone(), keys.clone(), ticket_ttl),
             catalog: Catalog::new(redis.clone(), keys.clone()),
@@ -98,7 +99,8 @@ impl AppState {
             tokens,
             metrics,
             outflow: Outflow::default(),
-            join_limiter,
+            limits,
+            identity,
         })))
     }
 

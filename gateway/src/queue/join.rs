@@ -23,15 +23,31 @@ impl Queue {
     ///
     /// # Errors
     /// `503` if Redis is unavailable.
-    #[tracing::instrument(skip_all, fields(event_id = %event))]
     pub async fn join(
         &self,
         event: &EventId,
         prequeue: bool,
         rejoin: Option<TicketId>,
     ) -> Result<JoinOutcome, ApiError> {
+        self.join_with(event, prequeue, rejoin, TicketId::new())
+            .await
+    }
+
+    /// As [`Queue::join`], with the id a new ticket gets. Identity joins pass
+    /// `rejoin = Some(t)` and `new_ticket = t` (see `identity.rs`): `t` is kept if live,
+    /// else created, exactly once even under concurrent calls (the script is atomic).
+    ///
+    /// # Errors
+    /// `503` if Redis is unavailable.
+    #[tracing::instrument(skip_all, fields(event_id = %event))]
+    pub async fn join_with(
+        &self,
+        event: &EventId,
+        prequeue: bool,
+        rejoin: Option<TicketId>,
+        new_ticket: TicketId,
+    ) -> Result<JoinOutcome, ApiError> {
         let k = self.keys(event);
-        let new_ticket = TicketId::new();
         let existing = rejoin.unwrap_or(new_ticket);
         let keys = [
             k.seq(),

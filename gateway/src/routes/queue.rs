@@ -9,42 +9,39 @@ use crate::auth::{is_tls, set_cookie, MaybeQueueAuth, QueueAuth, PASS_COOKIE, QU
 use crate::catalog::EventSnapshot;
 use crate::error::ApiError;
 use crate::extract::PathId;
+use crate::identity::{JoinIdentity, JoinRequest};
 use crate::queue::{derive_state, eta, poll_after_ms, QueueState, TicketView};
 use crate::state::AppState;
 use crate::views::Status;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use protocol::event::PublicState;
 use protocol::ids::{EventId, TicketId};
 use protocol::reply::ErrorBody;
 use sha2::{Digest, Sha256};
-use std::net::SocketAddr;
 
 /// Join the queue (or rejoin with a valid queue token).
 #[utoipa::path(post, path = "/v1/events/{event_id}/queue", tag = "fans",
     params(("event_id" = String, Path, description = "Event id (UUID)")),
+    request_body(content = Option<JoinRequest>, description = "Optional: a user reference signed by the ticketing site (one place per user and event, see `identity.rs`)"),
     responses(
         (status = 201, description = "Joined: a new ticket, with its queue token", body = Status),
         (status = 200, description = "Rejoined: same ticket, same place", body = Status),
         (status = 404, description = "No such event", body = ErrorBody),
         (status = 409, description = "`queue_closed` or `sold_out`", body = ErrorBody),
+        (status = 401, description = "`user_ref` with a missing or wrong `user_sig`", body = ErrorBody),
         (status = 429, description = "Too many joins from this client", body = ErrorBody),
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]
 pub async fn join(
     State(state): State<AppState>,
     PathId(event): PathId<EventId>,
-    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     MaybeQueueAuth(claims): MaybeQueueAuth,
+    JoinIdentity(user): JoinIdentity,
 ) -> Result<Response, ApiError> {
-    if let (Some(limiter), Some(Extension(ConnectInfo(addr)))) = (&state.join_limiter, connect) {
-        limiter
-            .check_key(&addr.ip())
-            .map_err(|_| ApiError::RateLimited)?;
-    }
     let snapshot = state
         .catalog
         .cached(&event)
@@ -61,10 +58,15 @@ pub async fn join(
         PublicState::Closed => return Err(ApiError::QueueClosed("the queue is closed".into())),
         PublicState::SoldOut => return Err(ApiError::SoldOut),
     };
-    let joined = state
-        .queue
-        .join(&event, prequeue, claims.map(|c| c.sub))
-        .await?;
+    let joined = match &user {
+        Some(user) => crate::identity::join_as(&state, &event, prequeue, user).await?,
+        None => {
+            state
+                .queue
+                .join(&event, prequeue, claims.map(|c| c.sub))
+                .await?
+        }
+    };
     if joined.created {
         state.metrics.queue_joins.inc();
     }

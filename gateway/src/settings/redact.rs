@@ -20,7 +20,7 @@ impl Settings {
              admin_key = {}\nqueue_token_secret = {}\npass_signing_key = {}\n\
              reply_timeout_ms = {}\nadmin_reply_timeout_ms = {}\nadmit_interval_ms = {}\n\
              abandon_after_seconds = {}\nqueue_token_ttl_seconds = {}\nredis_timeout_ms = {}\n\
-             join_rate_per_second = {}\nlog_json = {}\n",
+             log_json = {}\n{}",
             q(&self.host),
             self.port,
             q(&redact_url(&self.redis_url)),
@@ -36,8 +36,9 @@ impl Settings {
             self.abandon_after_seconds,
             self.queue_token_ttl_seconds,
             self.redis_timeout_ms,
-            self.join_rate_per_second,
             self.log_json,
+            // The [abuse] table comes last: keys after a table header belong to it.
+            self.abuse.redacted_toml(),
         )
     }
 }

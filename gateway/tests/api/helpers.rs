@@ -115,6 +115,9 @@ pub(crate) async fn spawn_app_with(customize: impl FnOnce(&mut gateway::Settings
         pass_signing_key: SecretString::from(hex::encode(pass_seed)),
         reply_timeout_ms: 10_000,
         admit_interval_ms: 50,
+        // Every fan of a test comes from 127.0.0.1: no per-IP limits here (they have
+        // their own tests, `tests/abuse`).
+        abuse: gateway::settings::AbuseSettings::unlimited(),
         ..Default::default()
     };
     customize(&mut settings);

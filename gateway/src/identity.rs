@@ -1,0 +1,344 @@
+//! One place per identity (issue #4, item 8): the ticketing site may vouch for who is
+//! joining, and then a user holds at most one place per event.
+//!
+//! The join body may carry `{"user_ref": "...", "user_sig": "<hex>"}` where
+//! `user_sig = hex(HMAC-SHA256(key = identity_secret, message = user_ref ‖ event_id))`:
+//! the UTF-8 bytes of `user_ref` immediately followed by the event id as a lowercase
+//! hyphenated UUID (36 characters, so the concatenation is unambiguous). The site signs
+//! with the secret it shares with the gateway (`ANTEROOM_IDENTITY_SECRET`); a fan cannot
+//! mint a reference for someone else, nor reuse one across events.
+//!
+//! - No body, an empty body or `{}`: an anonymous join, as before.
+//! - A valid signature: the first join creates a ticket (`201`); every later join of the
+//!   same user for the same event returns the same ticket and place (`200`, a fresh
+//!   queue token) while that ticket waits or holds a live pass. A user who left, was
+//!   skipped as abandoned or whose pass expired gets a new ticket at the back.
+//! - A missing or wrong signature: `401 unauthorized`. A user reference while no
+//!   identity secret is configured: `422 invalid_field` (fail loudly, not silently
+//!   without the guarantee).
+//!
+//! Redis: `{ns}:{E}:user:{h}` → `"<ticket>|<claimed ms>"`, where `h` is a keyed hash of
+//! the reference (hex of the first 16 bytes of HMAC-SHA256(identity_secret,
+//! "anteroom-user\0" ‖ user_ref)), so references (often e-mail addresses) are not stored
+//! in the clear. `identity/claim.lua` reads or sets it atomically before the join, and
+//! the join then runs with that exact ticket id, so two concurrent joins of one user
+//! still end on one ticket. A fresh claim is marked joined afterwards, so that a claim
+//! whose ticket record is missing is "in flight" only for the first moments (a
+//! concurrent join of the same user), never after the fan left.
+
+use crate::error::ApiError;
+use crate::extract::{parse_json, PathId};
+use crate::queue::JoinOutcome;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use hmac::{Hmac, Mac};
+use protocol::ids::{EventId, TicketId};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use sha2::Sha256;
+use utoipa::ToSchema;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Longest accepted `user_ref`, in characters.
+pub const MAX_USER_REF_CHARS: usize = 256;
+
+/// How long a claim whose ticket has no record yet counts as a join in flight, in ms.
+const IN_FLIGHT_GRACE_MS: u64 = 10_000;
+
+/// Optional body of `POST /v1/events/{event_id}/queue`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JoinRequest {
+    /// The ticketing site's reference of the user (1–256 characters, opaque).
+    pub user_ref: Option<String>,
+    /// Hex HMAC-SHA256 of `user_ref ‖ event_id` with the shared identity secret.
+    pub user_sig: Option<String>,
+}
+
+/// A user reference whose signature checked out, as its keyed hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedUser {
+    hash: String,
+}
+
+/// Marks a claim as joined: `"T|<claimed ms>"` → `"T|0"` if it still names ticket
+/// ARGV[1], so a later claim that finds no record (the fan left) knows the ticket is
+/// gone, not in flight.
+const CONFIRM_LUA: &str = r"
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. '|' then
+  redis.call('SET', KEYS[1], ARGV[1] .. '|0', 'KEEPTTL')
+  return 1
+end
+return 0
+";
+
+/// The identity secret and what it does.
+pub struct Identity {
+    secret: SecretString,
+    claim: redis::Script,
+    confirm: redis::Script,
+}
+
+impl Identity {
+    /// `None` when no secret is configured (identity off).
+    pub fn new(secret: &SecretString) -> Option<Self> {
+        (!secret.expose_secret().is_empty()).then(|| Self {
+            secret: secret.clone(),
+            claim: redis::Script::new(include_str!("identity/claim.lua")),
+            confirm: redis::Script::new(CONFIRM_LUA),
+        })
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        HmacSha256::new_from_slice(self.secret.expose_secret().as_bytes())
+            .expect("HMAC accepts keys of any length")
+    }
+
+    /// The signature the ticketing site sends for `user_ref` joining `event` (hex).
+    pub fn sign(&self, user_ref: &str, event: &EventId) -> String {
+        let mut mac = self.mac();
+        mac.update(user_ref.as_bytes());
+        mac.update(event.to_string().as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Checks `user_sig` for `user_ref` and `event` in constant time.
+    ///
+    /// # Errors
+    /// `422` if `user_ref` is empty or too long; `401` if the signature is missing, not
+    /// hex or wrong.
+    pub fn verify(
+        &self,
+        event: &EventId,
+        user_ref: &str,
+        user_sig: Option<&str>,
+    ) -> Result<VerifiedUser, ApiError> {
+        let n = user_ref.chars().count();
+        if n == 0 || n > MAX_USER_REF_CHARS {
+            return Err(ApiError::field(format!(
+                "user_ref must be 1 to {MAX_USER_REF_CHARS} characters"
+            )));
+        }
+        let sig = user_sig
+            .and_then(|s| hex::decode(s.trim()).ok())
+            .ok_or(ApiError::Unauthorized("user signature"))?;
+        let mut mac = self.mac();
+        mac.update(user_ref.as_bytes());
+        mac.update(event.to_string().as_bytes());
+        mac.verify_slice(&sig)
+            .map_err(|_| ApiError::Unauthorized("user signature"))?;
+        let mut key = self.mac();
+        key.update(b"anteroom-user\0");
+        key.update(user_ref.as_bytes());
+        Ok(VerifiedUser {
+            hash: hex::encode(&key.finalize().into_bytes()[..16]),
+        })
+    }
+
+    fn user_key(state: &AppState, event: &EventId, user: &VerifiedUser) -> String {
+        format!("{}:user:{}", state.keys.event_base(event), user.hash)
+    }
+
+    /// The ticket `user` joins `event` with: `(false, current)` if their current one is
+    /// still live (or being joined), else `(true, fresh)`, which the mapping now names.
+    /// One Redis call.
+    ///
+    /// # Errors
+    /// `503` if Redis is unavailable.
+    #[tracing::instrument(skip_all, fields(event_id = %event))]
+    pub async fn claim(
+        &self,
+        state: &AppState,
+        event: &EventId,
+        user: &VerifiedUser,
+        fresh: TicketId,
+    ) -> Result<(bool, TicketId), ApiError> {
+        let key = Self::user_key(state, event, user);
+        let ttl = state.settings.queue_token_ttl_seconds + 86_400;
+        let args = [
+            state.queue.keys(event).ticket_prefix(),
+            fresh.to_string(),
+            ttl.to_string(),
+            IN_FLIGHT_GRACE_MS.to_string(),
+        ];
+        let (created, ticket): (u8, String) =
+            state.redis.script(&self.claim, &[key], &args).await?;
+        let ticket = ticket
+            .parse()
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("claim.lua ticket id: {e}")))?;
+        Ok((created == 1, ticket))
+    }
+
+    /// Records that `ticket`, claimed by `user`, now exists (one Redis call).
+    ///
+    /// # Errors
+    /// `503` if Redis is unavailable.
+    pub async fn confirm(
+        &self,
+        state: &AppState,
+        event: &EventId,
+        user: &VerifiedUser,
+        ticket: TicketId,
+    ) -> Result<(), ApiError> {
+        let key = Self::user_key(state, event, user);
+        let _: u8 = state
+            .redis
+            .script(&self.confirm, &[key], &[ticket.to_string()])
+            .await?;
+        Ok(())
+    }
+}
+
+/// Joins `event` as `user`: [`Identity::claim`], then the queue's join with that exact
+/// ticket id (kept if live, created once if not), then, for a new claim,
+/// [`Identity::confirm`]. Two Redis calls for a returning user, three for a new one.
+///
+/// # Errors
+/// `503` if Redis is unavailable; `500` if identity is off (callers check first).
+pub async fn join_as(
+    state: &AppState,
+    event: &EventId,
+    prequeue: bool,
+    user: &VerifiedUser,
+) -> Result<JoinOutcome, ApiError> {
+    let identity = state
+        .identity
+        .as_ref()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("identity join without a secret")))?;
+    let (claimed, ticket) = identity.claim(state, event, user, TicketId::new()).await?;
+    let joined = state
+        .queue
+        .join_with(event, prequeue, Some(ticket), ticket)
+        .await?;
+    if claimed {
+        identity.confirm(state, event, user, ticket).await?;
+    }
+    Ok(joined)
+}
+
+/// The join body's identity: `None` for an anonymous join (no body, empty, `{}`).
+/// Must be the handler's last argument (it consumes the body).
+#[derive(Debug, Clone)]
+pub struct JoinIdentity(pub Option<VerifiedUser>);
+
+impl FromRequest<AppState> for JoinIdentity {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (mut parts, body) = req.into_parts();
+        let event = PathId::<EventId>::from_request_parts(&mut parts, state)
+            .await
+            .ok()
+            .map(|PathId(e)| e);
+        let headers = parts.headers.clone();
+        let req = Request::from_parts(parts, body);
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r| match r.status() {
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+                _ => ApiError::InvalidJson(r.body_text()),
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(JoinIdentity(None));
+        }
+        let body: JoinRequest = parse_json(&headers, &bytes)?;
+        let Some(user_ref) = body.user_ref else {
+            if body.user_sig.is_some() {
+                return Err(ApiError::field("user_sig without user_ref"));
+            }
+            return Ok(JoinIdentity(None));
+        };
+        let identity = state.identity.as_ref().ok_or_else(|| {
+            ApiError::field("user_ref is not accepted: this gateway has no identity secret")
+        })?;
+        let event = event.ok_or_else(|| ApiError::NotFound("event".into()))?;
+        identity
+            .verify(&event, &user_ref, body.user_sig.as_deref())
+            .map(|u| JoinIdentity(Some(u)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity() -> Identity {
+        Identity::new(&SecretString::from("k".repeat(32))).unwrap()
+    }
+
+    #[test]
+    fn off_without_a_secret() {
+        assert!(Identity::new(&SecretString::from(String::new())).is_none());
+    }
+
+    #[test]
+    fn signature_is_hmac_of_ref_then_event_id() {
+        let id = identity();
+        let event: EventId = "0190a8f2-1c3b-7def-8a00-0000000000aa".parse().unwrap();
+        // Independent computation of the documented construction.
+        let mut mac = HmacSha256::new_from_slice(&[b'k'; 32]).unwrap();
+        mac.update(b"user-42");
+        mac.update(b"0190a8f2-1c3b-7def-8a00-0000000000aa");
+        let expected = hex::encode(mac.finalize().into_bytes());
+        assert_eq!(id.sign("user-42", &event), expected);
+        let user = id.verify(&event, "user-42", Some(&expected)).unwrap();
+        // Uppercase hex is the same signature.
+        assert_eq!(
+            id.verify(&event, "user-42", Some(&expected.to_uppercase()))
+                .unwrap(),
+            user
+        );
+    }
+
+    #[test]
+    fn wrong_missing_or_foreign_signatures_are_401() {
+        let id = identity();
+        let event = EventId::new();
+        let other = EventId::new();
+        let sig = id.sign("alice", &event);
+        let unauthorized =
+            |r: Result<VerifiedUser, ApiError>| matches!(r, Err(ApiError::Unauthorized(_)));
+        assert!(unauthorized(id.verify(&event, "alice", None)));
+        assert!(unauthorized(id.verify(&event, "alice", Some("zz"))));
+        assert!(unauthorized(id.verify(&event, "mallory", Some(&sig))));
+        assert!(unauthorized(id.verify(&other, "alice", Some(&sig))));
+        let forged = Identity::new(&SecretString::from("x".repeat(32))).unwrap();
+        assert!(unauthorized(id.verify(
+            &event,
+            "alice",
+            Some(&forged.sign("alice", &event))
+        )));
+        assert!(matches!(
+            id.verify(&event, "", Some(&sig)),
+            Err(ApiError::InvalidField { .. })
+        ));
+    }
+
+    #[test]
+    fn user_hash_is_keyed_and_hides_the_reference() {
+        let id = identity();
+        let event = EventId::new();
+        let user = id
+            .verify(
+                &event,
+                "alice@example.org",
+                Some(&id.sign("alice@example.org", &event)),
+            )
+            .unwrap();
+        assert_eq!(user.hash.len(), 32);
+        assert!(!user.hash.contains("alice"));
+        // The same user in another event maps to the same hash (keys are per event).
+        let other = EventId::new();
+        let again = id
+            .verify(
+                &other,
+                "alice@example.org",
+                Some(&id.sign("alice@example.org", &other)),
+            )
+            .unwrap();
+        assert_eq!(user, again);
+    }
+}

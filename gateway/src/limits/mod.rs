@@ -1,0 +1,195 @@
+//! Abuse limits (issue #4, item 7): who may call join, status and the pass routes how
+//! often, enforced by one middleware ([`enforce`]) before any handler runs.
+//!
+//! - Per client IP and per token (queue token or pass `sub`, i.e. the ticket), per
+//!   replica: governor keyed limiters ([`keyed`]), one pair per [`RouteClass`].
+//! - Per client IP across every replica, on join only: a Redis fixed-window quota
+//!   ([`quota`]).
+//! - The client IP is the TCP peer, or a trusted proxy header only when configured
+//!   ([`client_ip`]).
+//!
+//! Order of checks, cheapest first: IP limiter, token limiter, then (join) the Redis
+//! quota, so a flood refused locally never reaches Redis. A refusal is `429
+//! rate_limited` with `Retry-After` = the wait governor (or the quota window) reports,
+//! rounded up to whole seconds. Refusals are counted in
+//! `anteroom_rate_limited_total{class,scope}`; tracked keys in `anteroom_rate_limit_keys`.
+//! Memory stays bounded: [`run_housekeeping`] drops refilled keys every
+//! [`HOUSEKEEPING_INTERVAL`].
+
+pub mod client_ip;
+mod enforce;
+pub mod keyed;
+pub mod quota;
+
+pub use client_ip::{limit_key, ClientIpSource};
+pub use enforce::{classify, enforce, retry_after_seconds, RouteClass};
+pub use keyed::KeyedLimiter;
+pub use quota::JoinQuota;
+
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+use crate::state::AppState;
+use anyhow::Context;
+use prometheus::{IntCounterVec, IntGaugeVec, Opts};
+use protocol::ids::TicketId;
+use std::net::IpAddr;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Period of [`run_housekeeping`].
+pub const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Which limit refused a request (the `scope` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The per-IP governor limit of this replica.
+    Ip,
+    /// The per-token (ticket) governor limit of this replica.
+    Token,
+    /// The per-IP join quota shared through Redis.
+    Quota,
+}
+
+impl Scope {
+    fn label(self) -> &'static str {
+        match self {
+            Scope::Ip => "ip",
+            Scope::Token => "token",
+            Scope::Quota => "quota",
+        }
+    }
+}
+
+/// Every limiter of one replica, built from `settings.abuse`.
+pub struct Limits {
+    source: ClientIpSource,
+    join_ip: KeyedLimiter<IpAddr>,
+    join_token: KeyedLimiter<TicketId>,
+    status_ip: KeyedLimiter<IpAddr>,
+    status_token: KeyedLimiter<TicketId>,
+    holds_ip: KeyedLimiter<IpAddr>,
+    holds_token: KeyedLimiter<TicketId>,
+    quota: JoinQuota,
+    refused: IntCounterVec,
+    tracked: IntGaugeVec,
+}
+
+impl Limits {
+    /// The limiters of `settings.abuse`, their metrics registered in `metrics`.
+    ///
+    /// # Errors
+    /// If the metrics cannot be registered (built twice on one registry).
+    pub fn new(settings: &Settings, metrics: &Metrics) -> anyhow::Result<Self> {
+        let a = &settings.abuse;
+        let on = a.rate_limits;
+        let refused = IntCounterVec::new(
+            Opts::new(
+                "anteroom_rate_limited_total",
+                "Requests refused with 429, by route class and limit scope",
+            ),
+            &["class", "scope"],
+        )?;
+        let tracked = IntGaugeVec::new(
+            Opts::new(
+                "anteroom_rate_limit_keys",
+                "Keys (client IPs, tickets) tracked by each rate limiter of this replica",
+            ),
+            &["limiter"],
+        )?;
+        metrics
+            .register(Box::new(refused.clone()))
+            .context("Failed to register anteroom_rate_limited_total")?;
+        metrics
+            .register(Box::new(tracked.clone()))
+            .context("Failed to register anteroom_rate_limit_keys")?;
+        let quota = if on {
+            a.join_quota_per_ip_per_minute
+        } else {
+            0
+        };
+        Ok(Self {
+            source: ClientIpSource::new(&a.trusted_proxy_header, a.trusted_proxy_hops),
+            join_ip: KeyedLimiter::new(on, a.join_per_ip_per_second, a.join_per_ip_burst),
+            join_token: KeyedLimiter::new(on, a.join_per_token_per_second, a.join_per_token_burst),
+            status_ip: KeyedLimiter::new(on, a.status_per_ip_per_second, a.status_per_ip_burst),
+            status_token: KeyedLimiter::new(
+                on,
+                a.status_per_token_per_second,
+                a.status_per_token_burst,
+            ),
+            holds_ip: KeyedLimiter::new(on, a.holds_per_ip_per_second, a.holds_per_ip_burst),
+            holds_token: KeyedLimiter::new(
+                on,
+                a.holds_per_token_per_second,
+                a.holds_per_token_burst,
+            ),
+            quota: JoinQuota::new(&settings.namespace, quota),
+            refused,
+            tracked,
+        })
+    }
+
+    /// Where client IPs come from.
+    pub fn source(&self) -> &ClientIpSource {
+        &self.source
+    }
+
+    /// The shared join quota.
+    pub fn quota(&self) -> &JoinQuota {
+        &self.quota
+    }
+
+    /// The per-IP limiter of `class`.
+    pub fn ip_limiter(&self, class: RouteClass) -> &KeyedLimiter<IpAddr> {
+        match class {
+            RouteClass::Join => &self.join_ip,
+            RouteClass::Status => &self.status_ip,
+            RouteClass::Holds => &self.holds_ip,
+        }
+    }
+
+    /// The per-token limiter of `class`.
+    pub fn token_limiter(&self, class: RouteClass) -> &KeyedLimiter<TicketId> {
+        match class {
+            RouteClass::Join => &self.join_token,
+            RouteClass::Status => &self.status_token,
+            RouteClass::Holds => &self.holds_token,
+        }
+    }
+
+    /// Counts a refusal.
+    fn count_refusal(&self, class: RouteClass, scope: Scope) {
+        self.refused
+            .with_label_values(&[class.label(), scope.label()])
+            .inc();
+    }
+
+    /// Drops every key whose bucket refilled and publishes how many remain.
+    pub fn housekeeping(&self) {
+        for class in [RouteClass::Join, RouteClass::Status, RouteClass::Holds] {
+            let ip = self.ip_limiter(class);
+            ip.retain_recent();
+            let token = self.token_limiter(class);
+            token.retain_recent();
+            let gauge = |scope: Scope, n: usize| {
+                self.tracked
+                    .with_label_values(&[&format!("{}_{}", class.label(), scope.label())])
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            };
+            gauge(Scope::Ip, ip.len());
+            gauge(Scope::Token, token.len());
+        }
+    }
+}
+
+/// Runs [`Limits::housekeeping`] every [`HOUSEKEEPING_INTERVAL`] until `shutdown`.
+pub async fn run_housekeeping(state: AppState, shutdown: CancellationToken) {
+    let mut interval = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = interval.tick() => state.limits.housekeeping(),
+        }
+    }
+}

@@ -214,9 +214,10 @@ ENV
         ANTEROOM_NAMESPACE="$NAMESPACE" ANTEROOM_SHARDS="$SHARDS")
     start worker "${common[@]}" ANTEROOM_DATABASE_URL="$DB_URL" ANTEROOM_METRICS_PORT="$METRICS_PORT"
     wait_http worker "http://127.0.0.1:$METRICS_PORT/readyz"
+    # Every buyer of the spike comes from 127.0.0.1: per-IP rate limits off for the demo.
     start gateway "${common[@]}" ANTEROOM_HOST=127.0.0.1 ANTEROOM_PORT="$PORT" \
         ANTEROOM_ADMIN_KEY="$ADMIN_KEY" ANTEROOM_QUEUE_TOKEN_SECRET="$queue_secret" \
-        ANTEROOM_PASS_SIGNING_KEY="$pass_key"
+        ANTEROOM_PASS_SIGNING_KEY="$pass_key" ANTEROOM_RATE_LIMITS=false
     wait_http gateway "$BASE_URL/readyz"
 
     create_event

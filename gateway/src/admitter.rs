@@ -1,64 +1,67 @@
 //! The admission loop: every `admit_interval_ms`, for every known event (`SMEMBERS
-//! events`), if the event is `open`: shuffle the pre-queue once (at `opens_at`), then run
-//! `admit.lua` (see `queue/admit.lua` for the token bucket).
+//! events`), if the event is `open` and has seats on sale: apply the pre-queue lottery
+//! once (at `opens_at`), then run `admit.lua` (see `queue/admit.lua` for the token
+//! bucket, and [`bucket`] for the same algorithm in Rust with its properties tested).
 //!
-//! Every replica runs this loop. That is safe: the allowance comes from time elapsed on
-//! the Redis clock, kept in Redis, so N replicas admit exactly what one would. Configs are
-//! read through the catalog cache (≤ 500 ms old), so a `PATCH` of the rate or a pause
-//! applies everywhere within a second.
+//! Every replica runs this loop. That is safe and exact: the allowance comes from time
+//! elapsed on the Redis clock, kept in Redis, so N replicas admit exactly what one would
+//! (`rate * T / 60000` over T ms, less than one token of rounding, plus at most one
+//! second's worth after an idle spell). Configs are read through the catalog cache (kept
+//! fresh by the watcher, ≤ 500 ms old), so a `PATCH` of the rate or a pause applies on
+//! every replica within a second.
+//!
+//! Sold out (nothing available, nothing held) and "all held" both stop admission: a pass
+//! would buy nothing. Held seats that come back (expiry, release) resume it.
+
+pub mod bucket;
 
 use crate::error::ApiError;
-use crate::queue::AdmitParams;
+use crate::queue::{AdmitParams, ShuffleOutcome};
 use crate::redis_store::Throttled;
 use crate::state::AppState;
 use futures::StreamExt;
 use protocol::event::PublicState;
 use protocol::ids::EventId;
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
 use std::time::Duration;
+use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 /// Events handled concurrently within one tick.
 const CONCURRENCY: usize = 8;
 
-/// Observed outflow per event (admissions over the last 60 s), as last seen by this
-/// replica's admission loop; used for ETAs.
-#[derive(Debug, Clone, Default)]
-pub struct Outflow(Arc<Mutex<HashMap<EventId, u64>>>);
-
-impl Outflow {
-    /// Admissions per minute observed for `event`, if the loop has seen it.
-    pub fn per_minute(&self, event: &EventId) -> Option<f64> {
-        self.0
-            .lock()
-            .expect("outflow poisoned")
-            .get(event)
-            .map(|n| *n as f64)
-    }
-
-    fn record(&self, event: EventId, last_minute: u64) {
-        self.0
-            .lock()
-            .expect("outflow poisoned")
-            .insert(event, last_minute);
+/// Runs the admission loop until `shutdown`.
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    let period = Duration::from_millis(state.settings.admit_interval_ms);
+    let mut ticker = Ticker::new(period);
+    let mut shuffled = HashSet::new();
+    let mut warnings = Throttled::default();
+    while ticker.next(&shutdown).await {
+        if let Err(e) = tick(&state, &mut shuffled).await {
+            warnings.warn(&format!("admission step failed: {e}"));
+        }
     }
 }
 
-/// Runs the admission loop until `shutdown`.
-pub async fn run(state: AppState, shutdown: CancellationToken) {
-    let mut interval =
-        tokio::time::interval(Duration::from_millis(state.settings.admit_interval_ms));
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut shuffled = HashSet::new();
-    let mut warnings = Throttled::default();
-    loop {
+/// The loop's clock: the first tick at once, then every `period` of a
+/// `tokio::time::interval`. A step that overruns skips the ticks it missed (no burst of
+/// catch-up steps: the bucket in Redis accounts for the elapsed time anyway).
+#[derive(Debug)]
+pub struct Ticker(tokio::time::Interval);
+
+impl Ticker {
+    /// A ticker with period `period`.
+    pub fn new(period: Duration) -> Self {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        Self(interval)
+    }
+
+    /// Waits for the next tick; `false` once `shutdown` fires.
+    pub async fn next(&mut self, shutdown: &CancellationToken) -> bool {
         tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = interval.tick() => {}
-        }
-        if let Err(e) = tick(&state, &mut shuffled).await {
-            warnings.warn(&format!("admission step failed: {e}"));
+            _ = shutdown.cancelled() => false,
+            _ = self.0.tick() => true,
         }
     }
 }
@@ -107,8 +110,8 @@ async fn step(state: &AppState, event: &EventId, shuffled: bool) -> Result<bool,
         return Ok(shuffled);
     }
     let config = &snapshot.config;
-    let mut shuffled = shuffled;
-    if !shuffled && config.spec.prequeue_opens_at.is_some() {
+    let mut shuffled = shuffled || config.spec.prequeue_opens_at.is_none();
+    if !shuffled {
         let seed = config
             .shuffle_seed
             .as_deref()
@@ -117,10 +120,14 @@ async fn step(state: &AppState, event: &EventId, shuffled: bool) -> Result<bool,
                 tracing::warn!("event has a pre-queue but no shuffle seed; using an empty seed");
                 Vec::new()
             });
-        if let Some(moved) = state.queue.shuffle(event, &seed).await? {
-            tracing::info!(moved, "pre-queue shuffled into the queue");
+        if let ShuffleOutcome::Applied { queued, total } = state.queue.shuffle(event, &seed).await?
+        {
+            tracing::info!(queued, total, "pre-queue shuffled into the queue");
         }
         shuffled = true;
+    }
+    if snapshot.available() == 0 {
+        return Ok(shuffled);
     }
     let admission = &config.spec.admission;
     let result = state
@@ -136,7 +143,7 @@ async fn step(state: &AppState, event: &EventId, shuffled: bool) -> Result<bool,
             },
         )
         .await?;
-    state.outflow.record(*event, result.observed_last_minute);
+    state.live.advance_head(event, result.head_line);
     state.metrics.admitted.inc_by(result.admitted.len() as u64);
     state.metrics.abandoned.inc_by(result.abandoned);
     if !result.admitted.is_empty() {
@@ -146,5 +153,8 @@ async fn step(state: &AppState, event: &EventId, shuffled: bool) -> Result<bool,
             "admitted"
         );
     }
-    Ok(shuffled || config.spec.prequeue_opens_at.is_none())
+    Ok(shuffled)
 }
+
+#[cfg(test)]
+mod tests;

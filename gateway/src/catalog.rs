@@ -1,11 +1,13 @@
 //! The events as this replica sees them: the worker's `config(E)` and `availability(E)`
 //! documents from Redis, with a short-lived local cache.
 //!
+//! - Each replica's watcher (`stream/watcher.rs`) refreshes every event a few times a
+//!   second ([`Catalog::store`]): the config each time, the availability document (~200 KB
+//!   for a 200 000-seat event) only when its version changed. A `PATCH` therefore applies
+//!   on every replica within [`CACHE_MAX_AGE`] (at once on the replica that made it).
 //! - The hot paths (join, status polls, the public event, hold checks) and the admission
-//!   loop read through the cache ([`Catalog::cached`], at most [`CACHE_MAX_AGE`] old):
-//!   the availability document of a 200 000-seat event is ~200 KB, so it is fetched at
-//!   most twice a second per replica, not once per poll. A `PATCH` therefore applies on
-//!   every replica within 1 s (at once on the replica that made it).
+//!   loop read through the cache ([`Catalog::cached`], at most [`CACHE_MAX_AGE`] old,
+//!   else fetched), so they normally make no Redis call for it.
 //! - Admin reads and the seat map read fresh ([`Catalog::fetch`]: one `MGET`).
 //! - The reservation path falls back to the last snapshot seen ([`Catalog::last_known`])
 //!   when Redis is down: issued passes keep working for holds (DESIGN.md).
@@ -30,15 +32,20 @@ pub struct EventSnapshot {
     /// Live configuration (worker-written).
     pub config: EventConfig,
     /// Seat statuses and counts (worker-written after each batch).
-    pub availability: Option<Availability>,
+    pub availability: Option<Arc<Availability>>,
 }
 
 impl EventSnapshot {
     /// Sold out per the availability snapshot (no seat available, none held).
     pub fn sold_out(&self) -> bool {
+        self.availability.as_ref().is_some_and(|a| a.sold_out())
+    }
+
+    /// Seats on sale per the snapshot (all of them before the first snapshot).
+    pub fn available(&self) -> u64 {
         self.availability
             .as_ref()
-            .is_some_and(Availability::sold_out)
+            .map_or_else(|| self.config.spec.seating.total_seats(), |a| a.available)
     }
 
     /// Public state at `now`.
@@ -89,15 +96,44 @@ impl Catalog {
             self.cache.lock().expect("cache poisoned").remove(event);
             return Ok(None);
         };
+        let config = parse_json(&keys[0], &config)?;
+        let availability = availability
+            .map(|a| parse_json(&keys[1], &a).map(Arc::new))
+            .transpose()?;
+        Ok(Some(self.store(config, availability)))
+    }
+
+    /// The cached event if at most [`CACHE_MAX_AGE`] old; never calls Redis.
+    pub fn fresh(&self, event: &EventId) -> Option<Arc<EventSnapshot>> {
+        self.cache
+            .lock()
+            .expect("cache poisoned")
+            .get(event)
+            .filter(|(at, _)| at.elapsed() <= CACHE_MAX_AGE)
+            .map(|(_, s)| s.clone())
+    }
+
+    /// Caches `config` and `availability` as read now (the watcher, and [`Catalog::fetch`]).
+    pub fn store(
+        &self,
+        config: EventConfig,
+        availability: Option<Arc<Availability>>,
+    ) -> Arc<EventSnapshot> {
+        let id = config.id;
         let snapshot = Arc::new(EventSnapshot {
-            config: parse_json(&keys[0], &config)?,
-            availability: availability.map(|a| parse_json(&keys[1], &a)).transpose()?,
+            config,
+            availability,
         });
         self.cache
             .lock()
             .expect("cache poisoned")
-            .insert(*event, (Instant::now(), snapshot.clone()));
-        Ok(Some(snapshot))
+            .insert(id, (Instant::now(), snapshot.clone()));
+        snapshot
+    }
+
+    /// Drops `event` from the cache (its config is gone from Redis).
+    pub fn forget(&self, event: &EventId) {
+        self.cache.lock().expect("cache poisoned").remove(event);
     }
 
     /// The event, from the cache if at most [`CACHE_MAX_AGE`] old, else fresh.
@@ -105,14 +141,7 @@ impl Catalog {
     /// # Errors
     /// As [`Catalog::fetch`].
     pub async fn cached(&self, event: &EventId) -> Result<Option<Arc<EventSnapshot>>, ApiError> {
-        let hit = self
-            .cache
-            .lock()
-            .expect("cache poisoned")
-            .get(event)
-            .filter(|(at, _)| at.elapsed() <= CACHE_MAX_AGE)
-            .map(|(_, s)| s.clone());
-        match hit {
+        match self.fresh(event) {
             Some(s) => Ok(Some(s)),
             None => self.fetch(event).await,
         }

@@ -11,6 +11,7 @@
 //! - [`catalog`], [`redis_store`]: event configs and the Redis adapter.
 //! - [`limits`] (rate limits, join quota, client IP) and [`identity`] (one place per
 //!   signed user reference): abuse controls.
+//! - [`stream`]: per-replica live queue views (cheap status) and the SSE streams.
 //! - [`metrics`], [`openapi`], [`telemetry`], [`views`].
 
 pub mod admitter;
@@ -30,6 +31,7 @@ pub mod routes;
 pub mod settings;
 pub mod startup;
 pub mod state;
+pub mod stream;
 pub mod telemetry;
 pub mod tokens;
 pub mod views;

@@ -4,6 +4,9 @@
 //! - `print-config`: the effective configuration, secrets redacted.
 //! - `healthcheck`: `GET /healthz` on the configured port; exit 0 if it answers 200
 //!   (for container health checks, no curl needed).
+//! - `verify-shuffle --seed <hex> --commitment <hex> --tickets <file> [--order <file>]`:
+//!   checks a pre-queue lottery (LOTTERY.md); prints the order, exits 1 if the seed does
+//!   not match the commitment or the order differs from the published one.
 //!
 //! Global `--config <file>`: a TOML file layered between the defaults and the env.
 
@@ -33,6 +36,23 @@ enum Cmd {
     PrintConfig,
     /// Exit 0 if the local gateway answers GET /healthz with 200.
     Healthcheck,
+    /// Recompute a pre-queue lottery and check it against the commitment and the
+    /// published order (needs no configuration).
+    VerifyShuffle {
+        /// The revealed seed (hex), `shuffle_seed` of the event.
+        #[arg(long)]
+        seed: String,
+        /// The commitment published before the pre-queue opened (hex SHA-256).
+        #[arg(long)]
+        commitment: String,
+        /// The pre-queue's tickets: the `GET /v1/events/{id}/prequeue` JSON (its
+        /// `order` is then checked too), a JSON array, or one ticket id per line.
+        #[arg(long)]
+        tickets: PathBuf,
+        /// The published order to check (same formats), if not in the tickets file.
+        #[arg(long)]
+        order: Option<PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -43,6 +63,18 @@ async fn main() -> ExitCode {
         Cmd::Serve => serve(file).await,
         Cmd::PrintConfig => print_config(file),
         Cmd::Healthcheck => healthcheck(file).await,
+        Cmd::VerifyShuffle {
+            seed,
+            commitment,
+            tickets,
+            order,
+        } => gateway::queue::lottery::files::verify_files(
+            &seed,
+            &commitment,
+            &tickets,
+            order.as_deref(),
+        )
+        .map(|report| print!("{report}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

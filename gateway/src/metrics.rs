@@ -5,8 +5,8 @@
 //! `/v1/events/{event_id}/queue`), never by raw path, so cardinality stays bounded.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// All gateway metrics.
@@ -29,6 +29,14 @@ pub struct Metrics {
     pub reply_wait: Histogram,
     /// `anteroom_replies_timed_out_total`: requests answered `202` (no reply in time).
     pub replies_timed_out: IntCounter,
+    /// `anteroom_status_requests_total`: statuses computed (polls, and checks of open
+    /// status streams).
+    pub status_requests: IntCounter,
+    /// `anteroom_status_redis_calls`: Redis calls those statuses made; divided by
+    /// `anteroom_status_requests_total`, the Redis calls per status (aim: ≤ 0.1).
+    pub status_redis_calls: IntCounter,
+    /// `anteroom_sse_streams{stream}`: open SSE streams (`status`, `seats`).
+    pub sse_streams: IntGaugeVec,
 }
 
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -85,6 +93,19 @@ impl Metrics {
                 "anteroom_replies_timed_out_total",
                 "Requests answered 202 because the reply did not come in time",
             ),
+            status_requests: counter(
+                "anteroom_status_requests_total",
+                "Queue statuses computed (polls and status-stream checks)",
+            ),
+            status_redis_calls: counter(
+                "anteroom_status_redis_calls",
+                "Redis calls made to compute queue statuses",
+            ),
+            sse_streams: IntGaugeVec::new(
+                Opts::new("anteroom_sse_streams", "Open SSE streams"),
+                &["stream"],
+            )
+            .expect("valid metric"),
             registry,
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
@@ -96,6 +117,9 @@ impl Metrics {
             Box::new(m.publish_confirm.clone()),
             Box::new(m.reply_wait.clone()),
             Box::new(m.replies_timed_out.clone()),
+            Box::new(m.status_requests.clone()),
+            Box::new(m.status_redis_calls.clone()),
+            Box::new(m.sse_streams.clone()),
         ];
         for c in collectors {
             m.registry.register(c).expect("metric registered once");
@@ -153,6 +177,8 @@ mod tests {
             "anteroom_publish_confirm_seconds",
             "anteroom_reply_wait_seconds",
             "anteroom_replies_timed_out_total",
+            "anteroom_status_requests_total",
+            "anteroom_status_redis_calls",
         ] {
             assert!(text.contains(name), "{name} missing");
         }

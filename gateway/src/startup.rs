@@ -1,6 +1,7 @@
 //! The application: [`Application::build`] binds the listener and builds the state;
 //! [`Application::run_until_stopped`] serves HTTP and runs the background tasks (Redis
-//! connector, AMQP connection, admission loop) until the shutdown token fires.
+//! connector, AMQP connection, admission loop, live-view watcher) until the shutdown
+//! token fires.
 //!
 //! Nothing here needs Redis or RabbitMQ to be up: both connect in the background with
 //! backoff, and requests needing them get `503` + `Retry-After` meanwhile. Every task
@@ -76,6 +77,7 @@ impl Application {
             let (publisher, token) = (state.publisher.clone(), tasks.clone());
             tracker.spawn(async move { publisher.run(token).await });
             tracker.spawn(crate::admitter::run(state.clone(), tasks.clone()));
+            tracker.spawn(crate::stream::watcher::run(state.clone(), tasks.clone()));
             tracker.spawn(crate::limits::run_housekeeping(
                 state.clone(),
                 tasks.clone(),
@@ -87,7 +89,14 @@ impl Application {
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .with_graceful_shutdown({
+            // Open SSE streams end when shutdown starts, so the drain can finish.
+            let live = state.live.clone();
+            async move {
+                shutdown.cancelled().await;
+                live.close();
+            }
+        })
         .await;
         tasks.cancel();
         tracker.wait().await;

@@ -2,9 +2,8 @@
 //!
 //! Everything a request needs is here, built once from [`Settings`] by
 //! [`AppState::new`]: the Redis store, the command publisher, the token keys (never in a
-//! `static`), metrics, the event catalog and the admission loop's outflow view.
+//! `static`), metrics, the event catalog and the live queue views.
 
-use crate::admitter::Outflow;
 use crate::catalog::Catalog;
 use crate::identity::Identity;
 use crate::limits::Limits;
@@ -13,6 +12,7 @@ use crate::publisher::Publisher;
 use crate::queue::Queue;
 use crate::redis_store::RedisStore;
 use crate::settings::Settings;
+use crate::stream::Live;
 use crate::tokens::TokenKeys;
 use anyhow::Context;
 use protocol::names::{AmqpNames, RedisKeys};
@@ -44,8 +44,9 @@ pub struct Inner {
     pub tokens: TokenKeys,
     /// Prometheus metrics.
     pub metrics: Metrics,
-    /// Observed outflow per event (from the admission loop), for ETAs.
-    pub outflow: Outflow,
+    /// What this replica keeps live between Redis reads: queue views, lottery records,
+    /// seat feeds, seen marks (`stream/`).
+    pub live: Live,
     /// Rate limits and the shared join quota (`settings.abuse`).
     pub limits: Limits,
     /// Signed user references (`abuse.identity_secret`); `None` when not configured.
@@ -98,7 +99,7 @@ impl AppState {
             publisher,
             tokens,
             metrics,
-            outflow: Outflow::default(),
+            live: Live::new(),
             limits,
             identity,
         })))

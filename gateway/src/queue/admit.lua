@@ -5,23 +5,34 @@
 -- KEYS[1] waiting  ZSET  ticket -> score (head = lowest)
 -- KEYS[2] active   ZSET  admitted ticket -> pass expiry (Unix ms); the worker removes a
 --                        ticket whose pass was used up by an order
--- KEYS[3] bucket   HASH  tokens (float), last_ms
--- KEYS[4] stats    HASH  admitted_total, abandoned_total
+-- KEYS[3] bucket   HASH  credit (integer, 1/60000 token), last_ms
+-- KEYS[4] stats    HASH  admitted_total, abandoned_total, head_line, lottery_total,
+--                        first_admit_ms
 -- KEYS[5] persec   HASH  Unix second -> tickets admitted in it (last 60 s kept)
 -- ARGV[1] rate_per_minute   ARGV[2] max_active   ARGV[3] pass TTL, ms
 -- ARGV[4] abandon after, ms ARGV[5] ticket key prefix ("{ns}:{E}:ticket:")
 -- ARGV[6] now in Unix ms, or "" for the Redis clock (tests pass a clock)
 -- ARGV[7] most waiting tickets examined per call   ARGV[8] ticket record TTL, s
 --
--- Bucket: refill rate_per_minute / 60000 tokens per ms, capacity max(1, rate/60) (one
--- second's worth). n = min(floor(tokens), max_active - active); abandoned tickets (no
--- poll for abandon-after) are dropped without using a token.
+-- Bucket (admitter/bucket.rs is the same algorithm in Rust, with its properties tested):
+-- refill rate_per_minute / 60000 tokens per ms, kept as an integer credit in 1/60000 of a
+-- token (exact: no drift), EMPTY at the first call, capacity one second's worth plus one
+-- token (rate/60 + 1: a call leaves less than one token, so with calls less than a
+-- second apart the cap never clips a fraction). From the first call, the admissions
+-- over T ms are exactly floor(rate * T / 60000) when the queue never runs dry and
+-- max_active never binds, and never more.
+-- n = min(whole tokens, max_active - active); abandoned tickets (not seen for
+-- abandon-after) are dropped without using a token.
+--
+-- head_line: the line number of the furthest ticket passed (admitted or abandoned). A
+-- ticket's line is its arrival number, or its lottery rank for the pre-queue (score
+-- rank - lottery_total - 1). Replicas derive positions from it without a Redis call.
 --
 -- Ticket keys are derived from ARGV[5]; they share the {E} hash tag, so the script still
 -- touches one Cluster slot.
 --
 -- Returns {admitted, abandoned, observed admissions in the last 60 s, waiting, active,
--- tokens left (string), now_ms, admitted ticket ids...}.
+-- credit left (string), now_ms, head_line, admitted ticket ids...}.
 local now = tonumber(ARGV[6])
 if not now then
   local t = redis.call('TIME')
@@ -35,32 +46,48 @@ local prefix = ARGV[5]
 local max_scan = tonumber(ARGV[7])
 local ticket_ttl = tonumber(ARGV[8])
 
-local cap = math.max(1, rate / 60)
-local b = redis.call('HMGET', KEYS[3], 'tokens', 'last_ms')
-local tokens = tonumber(b[1])
+local UNIT = 60000
+local cap = rate * 1000 + UNIT
+local b = redis.call('HMGET', KEYS[3], 'credit', 'last_ms')
+local credit = tonumber(b[1])
 local last = tonumber(b[2])
-if not tokens or not last then
-  tokens = cap
+if not credit or not last then
+  credit = 0
   last = now
 elseif now > last then
-  tokens = math.min(cap, tokens + (now - last) * rate / 60000)
+  credit = math.min(cap, credit + math.min(now - last, 60000) * rate)
   last = now
 end
-tokens = math.min(tokens, cap)
+credit = math.min(credit, cap)
 
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local active = redis.call('ZCARD', KEYS[2])
-local n = math.min(math.floor(tokens), max_active - active)
+local n = math.min(math.floor(credit / UNIT), max_active - active)
+
+local s = redis.call('HMGET', KEYS[4], 'head_line', 'lottery_total')
+local head = tonumber(s[1]) or 0
+local head_before = head
+local lottery_total = tonumber(s[2]) or 0
 
 local admitted = {}
 local abandoned = 0
 local scanned = 0
 while n > #admitted and scanned < max_scan do
-  local batch = redis.call('ZRANGE', KEYS[1], 0, math.min(n - #admitted, max_scan - scanned) - 1)
+  local batch = redis.call('ZRANGE', KEYS[1], 0, math.min(n - #admitted, max_scan - scanned) - 1,
+    'WITHSCORES')
   if #batch == 0 then
     break
   end
-  for _, id in ipairs(batch) do
+  for i = 1, #batch, 2 do
+    local id = batch[i]
+    local score = tonumber(batch[i + 1])
+    local line = score
+    if score < 0 then
+      line = score + lottery_total + 1
+    end
+    if line > head then
+      head = line
+    end
     scanned = scanned + 1
     local key = prefix .. id
     local seen = tonumber(redis.call('HGET', key, 'last_seen_ms'))
@@ -79,12 +106,16 @@ while n > #admitted and scanned < max_scan do
     end
   end
 end
-tokens = tokens - #admitted
-redis.call('HSET', KEYS[3], 'tokens', tostring(tokens), 'last_ms', last)
+credit = credit - #admitted * UNIT
+redis.call('HSET', KEYS[3], 'credit', string.format('%.0f', credit), 'last_ms', last)
+if head ~= head_before then
+  redis.call('HSET', KEYS[4], 'head_line', head)
+end
 
 local sec = math.floor(now / 1000)
 if #admitted > 0 then
   redis.call('HINCRBY', KEYS[4], 'admitted_total', #admitted)
+  redis.call('HSETNX', KEYS[4], 'first_admit_ms', now)
   redis.call('HINCRBY', KEYS[5], sec, #admitted)
 end
 if abandoned > 0 then
@@ -93,8 +124,8 @@ end
 local observed = 0
 local per = redis.call('HGETALL', KEYS[5])
 for i = 1, #per, 2 do
-  local s = tonumber(per[i])
-  if s > sec - 60 then
+  local ps = tonumber(per[i])
+  if ps > sec - 60 then
     observed = observed + tonumber(per[i + 1])
   else
     redis.call('HDEL', KEYS[5], per[i])
@@ -102,7 +133,7 @@ for i = 1, #per, 2 do
 end
 
 local out = {#admitted, abandoned, observed, redis.call('ZCARD', KEYS[1]),
-  redis.call('ZCARD', KEYS[2]), tostring(tokens), now}
+  redis.call('ZCARD', KEYS[2]), string.format('%.0f', credit), now, head}
 for _, id in ipairs(admitted) do
   out[#out + 1] = id
 end

@@ -3,15 +3,17 @@
 -- KEYS[1] seq       STRING  arrival counter
 -- KEYS[2] waiting   ZSET    ticket -> score (arrival number; negative = pre-queue lottery rank)
 -- KEYS[3] prequeue  ZSET    ticket -> arrival number, until the shuffle at opens_at
--- KEYS[4] shuffled  STRING  set once the pre-queue was shuffled into waiting
+-- KEYS[4] shuffled  STRING  lottery marker: 'frozen', then 'done' (absent before)
 -- KEYS[5] ticket    HASH    record of the new ticket (ARGV[2])
 -- KEYS[6] existing  HASH    record of the rejoining ticket (ARGV[3]; = KEYS[5] if none)
 -- KEYS[7] stats     HASH    counters
 -- ARGV[1] mode: "open" or "prequeue"
 -- ARGV[2] new ticket id   ARGV[3] rejoining ticket id or ""   ARGV[4] ticket record TTL, s
 --
--- Returns {created (0|1), ticket id, arrival number}. A rejoin keeps ticket and place
--- while the ticket still waits or holds a live pass; otherwise a new ticket is made.
+-- Returns {created (0|1), ticket id, arrival number, state}. A rejoin keeps ticket and
+-- place while the ticket still waits or holds a live pass; otherwise a new ticket is made.
+-- A ticket joins the pre-queue only while it is not frozen (KEYS[4] absent: see
+-- freeze.lua); after that every join goes to the waiting set.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[4])
@@ -24,7 +26,7 @@ if ARGV[3] ~= '' then
   if live then
     redis.call('HSET', KEYS[6], 'last_seen_ms', now)
     redis.call('EXPIRE', KEYS[6], ttl)
-    return {0, ARGV[3], tonumber(r[2])}
+    return {0, ARGV[3], tonumber(r[2]), state}
   end
 end
 
@@ -40,4 +42,4 @@ redis.call('HSET', KEYS[5], 'seq', seq, 'score', seq, 'state', state,
   'joined_ms', now, 'last_seen_ms', now)
 redis.call('EXPIRE', KEYS[5], ttl)
 redis.call('HINCRBY', KEYS[7], 'joins_total', 1)
-return {1, ARGV[2], seq}
+return {1, ARGV[2], seq, state}

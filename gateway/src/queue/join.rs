@@ -1,7 +1,7 @@
 //! Joining a queue (`join.lua`): a new ticket at the back, or the same ticket and place
 //! on a rejoin with a valid queue token.
 
-use super::Queue;
+use super::{Queue, TicketState};
 use crate::error::ApiError;
 use protocol::ids::{EventId, TicketId};
 
@@ -14,6 +14,9 @@ pub struct JoinOutcome {
     pub seq: u64,
     /// `true` for a new ticket (`201`), `false` for a rejoin (`200`).
     pub created: bool,
+    /// The ticket's state: `Prequeue` or `Waiting` for a new ticket; a rejoin may also
+    /// find it `Admitted`.
+    pub state: TicketState,
 }
 
 impl Queue {
@@ -64,7 +67,7 @@ impl Queue {
             rejoin.map(|t| t.to_string()).unwrap_or_default(),
             self.ticket_ttl_seconds.to_string(),
         ];
-        let (created, ticket, seq): (u8, String, u64) =
+        let (created, ticket, seq, state): (u8, String, u64, String) =
             self.redis.script(&self.scripts.join, &keys, &args).await?;
         let ticket = ticket
             .parse()
@@ -73,6 +76,7 @@ impl Queue {
             ticket,
             seq,
             created: created == 1,
+            state: TicketState::parse(&state)?,
         })
     }
 }

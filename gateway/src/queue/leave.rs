@@ -13,7 +13,13 @@ impl Queue {
     #[tracing::instrument(skip_all, fields(event_id = %event, ticket_id = %ticket))]
     pub async fn leave(&self, event: &EventId, ticket: &TicketId) -> Result<bool, ApiError> {
         let k = self.keys(event);
-        let keys = [k.ticket(ticket), k.waiting(), k.prequeue(), k.active()];
+        let keys = [
+            k.ticket(ticket),
+            k.waiting(),
+            k.prequeue(),
+            k.active(),
+            k.shuffled(),
+        ];
         let existed: u8 = self
             .redis
             .script(&self.scripts.leave, &keys, &[ticket.to_string()])

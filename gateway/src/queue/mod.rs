@@ -7,28 +7,46 @@
 //! |---|---|---|
 //! | `{ns}:{E}:seq` | string | arrival counter |
 //! | `{ns}:{E}:waiting` | zset | ticket → score: arrival number, or a negative lottery rank for the pre-queue |
-//! | `{ns}:{E}:prequeue` | zset | ticket → arrival number, until the shuffle at `opens_at` |
-//! | `{ns}:{E}:shuffled` | string | set once the pre-queue was shuffled |
-//! | `{ns}:{E}:ticket:{T}` | hash | `seq`, `score`, `state` (prequeue/waiting/admitted/abandoned), `joined_ms`, `last_seen_ms`, `admitted_ms`, `pass_exp_ms` |
+//! | `{ns}:{E}:prequeue` | zset | ticket → arrival number; frozen at `opens_at`, then kept as the lottery's public record |
+//! | `{ns}:{E}:shuffled` | string | lottery marker: `frozen` (pre-queue closed), then `done` |
+//! | `{ns}:{E}:lottery` | list | the pre-queue in lottery order (rank 1 first), written by the shuffle |
+//! | `{ns}:{E}:ticket:{T}` | hash | `seq`, `score`, `line` (lottery rank), `state` (prequeue/waiting/admitted/abandoned), `joined_ms`, `last_seen_ms`, `admitted_ms`, `pass_exp_ms` |
 //! | `{ns}:{E}:bucket` | hash | admission token bucket: `tokens`, `last_ms` |
-//! | `{ns}:{E}:stats` | hash | `joins_total`, `admitted_total`, `abandoned_total` |
+//! | `{ns}:{E}:stats` | hash | `joins_total`, `admitted_total`, `abandoned_total`, `head_line` (line of the furthest ticket passed), `lottery_total`, `first_admit_ms` |
 //! | `{ns}:{E}:admitted_per_sec` | hash | Unix second → admissions (last 60 s) |
 //! | `{ns}:{E}:pending:{R}` | string | ticket id of a request answered `202` (for `/v1/requests`) |
 //!
 //! plus `active(E)` from `protocol::names::RedisKeys` (shared with the worker).
-//! Scripts: `join.lua`, `status.lua`, `leave.lua` (this module's submodules),
-//! `admit.lua` and `shuffle.lua` (run by the admission loop, `admitter.rs`).
+//!
+//! Scripts: `join.lua`, `status.lua`, `leave.lua` (fans); `admit.lua`, `freeze.lua` and
+//! `shuffle.lua` (the admission loop, `admitter.rs`); `view.lua` and `seen.lua` (each
+//! replica's watcher, `stream/watcher.rs`, which keeps status polls off Redis).
+//!
+//! A ticket's *line* is its place in admission order: its lottery rank for a shuffled
+//! pre-queue ticket, else its arrival number. Admission passes lines in increasing order
+//! and records the furthest one passed (`head_line`), from which [`estimate`] derives a
+//! position without a Redis call.
 
 mod admit;
+pub mod estimate;
 mod join;
 mod leave;
+pub mod lottery;
+mod record;
+mod shuffle;
 mod stats;
 mod status;
+mod view;
 
-pub use admit::{lottery_order, AdmitParams, AdmitResult};
+pub use admit::{AdmitParams, AdmitResult};
+pub use estimate::{estimate, Estimate};
 pub use join::JoinOutcome;
+pub use lottery::{commitment, lottery_order, verify, Lottery, VerifyError};
+pub use record::{seed_matches, PrequeueRecord, ALGORITHM};
+pub use shuffle::ShuffleOutcome;
 pub use stats::QueueStats;
 pub use status::{derive_state, eta, poll_after_ms, Eta, QueueState, TicketState, TicketView};
+pub use view::{QueueView, SeenTicket, ShuffleMarker};
 
 use crate::redis_store::RedisStore;
 use protocol::ids::{EventId, TicketId};
@@ -67,9 +85,13 @@ impl QueueKeys {
     pub fn prequeue(&self) -> String {
         self.key("prequeue")
     }
-    /// Shuffle marker.
+    /// Lottery marker (`frozen`, then `done`).
     pub fn shuffled(&self) -> String {
         self.key("shuffled")
+    }
+    /// The pre-queue in lottery order.
+    pub fn lottery(&self) -> String {
+        self.key("lottery")
     }
     /// Prefix of ticket records (`…:ticket:`).
     pub fn ticket_prefix(&self) -> String {
@@ -106,7 +128,10 @@ struct Scripts {
     status: redis::Script,
     leave: redis::Script,
     admit: redis::Script,
+    freeze: redis::Script,
     shuffle: redis::Script,
+    view: redis::Script,
+    seen: redis::Script,
 }
 
 /// The queue operations (cheap to clone).
@@ -130,7 +155,10 @@ impl Queue {
                 status: redis::Script::new(include_str!("status.lua")),
                 leave: redis::Script::new(include_str!("leave.lua")),
                 admit: redis::Script::new(include_str!("admit.lua")),
+                freeze: redis::Script::new(include_str!("freeze.lua")),
                 shuffle: redis::Script::new(include_str!("shuffle.lua")),
+                view: redis::Script::new(include_str!("view.lua")),
+                seen: redis::Script::new(include_str!("seen.lua")),
             }),
             ticket_ttl_seconds,
         }
@@ -144,5 +172,15 @@ impl Queue {
     /// The Redis store.
     pub fn redis(&self) -> &RedisStore {
         &self.redis
+    }
+
+    /// Lifetime of ticket records after the last time their fan was seen, seconds.
+    pub fn ticket_ttl_seconds(&self) -> u64 {
+        self.ticket_ttl_seconds
+    }
+
+    /// The worker-written keys of `event` (config, availability).
+    pub fn event_keys(&self) -> &RedisKeys {
+        &self.keys
     }
 }

@@ -1,41 +1,53 @@
--- shuffle.lua: at opens_at, the pre-queue of event E goes ahead of every later arrival
--- in lottery order (DESIGN.md, "Pre-queue"). Runs once: the first replica to call it wins;
--- every replica computes the same order from the revealed seed.
+-- shuffle.lua: step 2 of the pre-queue lottery of event E (LOTTERY.md): the frozen
+-- pre-queue goes ahead of every later arrival in the lottery order the caller computed
+-- from the revealed seed. Runs once: the first replica to call it wins; every replica
+-- computes the same order, and the order is kept as the public record.
 --
--- KEYS[1] waiting ZSET   KEYS[2] prequeue ZSET   KEYS[3] shuffled STRING
--- ARGV[1] ticket key prefix   ARGV[2] marker TTL, s   ARGV[3..] tickets in lottery order
+-- KEYS[1] waiting ZSET   KEYS[2] prequeue ZSET (frozen)   KEYS[3] shuffled STRING
+-- KEYS[4] stats HASH     KEYS[5] lottery LIST (the order, rank 1 first)
+-- ARGV[1] ticket key prefix   ARGV[2] TTL of the record, s
+-- ARGV[3..] the frozen pre-queue in lottery order
 --
--- Tickets that joined the pre-queue after the caller read it go last, by arrival.
--- Scores are rank - total - 1 (all negative), so they precede arrival numbers (>= 1).
--- Returns the number of tickets moved, or -1 if already shuffled.
-if redis.call('EXISTS', KEYS[3]) == 1 then
+-- Scores are rank - total - 1 (all negative), so they precede arrival numbers (>= 1);
+-- each ticket's record gets `line` = rank. A ticket that left since the freeze keeps its
+-- rank in the record but is not queued.
+-- Returns the number of tickets queued; -1 if already done; -2 if the pre-queue is not
+-- frozen or ARGV is not exactly the frozen list (nothing is written then).
+local m = redis.call('GET', KEYS[3])
+if m == 'done' then
   return -1
 end
-local order = {}
+if m ~= 'frozen' then
+  return -2
+end
+local total = #ARGV - 2
+if total ~= redis.call('ZCARD', KEYS[2]) then
+  return -2
+end
 local listed = {}
 for i = 3, #ARGV do
   local id = ARGV[i]
-  if not listed[id] and redis.call('ZSCORE', KEYS[2], id) then
-    order[#order + 1] = id
-    listed[id] = true
+  if listed[id] or not redis.call('ZSCORE', KEYS[2], id) then
+    return -2
   end
+  listed[id] = true
 end
-for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-  if not listed[id] then
-    order[#order + 1] = id
-  end
-end
-local total = #order
+local ttl = tonumber(ARGV[2])
 local moved = 0
-for i, id in ipairs(order) do
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local rank = i - 2
   local key = ARGV[1] .. id
   if redis.call('EXISTS', key) == 1 then
-    local score = i - total - 1
+    local score = rank - total - 1
     redis.call('ZADD', KEYS[1], score, id)
-    redis.call('HSET', key, 'state', 'waiting', 'score', score)
+    redis.call('HSET', key, 'state', 'waiting', 'score', score, 'line', rank)
     moved = moved + 1
   end
+  redis.call('RPUSH', KEYS[5], id)
 end
-redis.call('DEL', KEYS[2])
-redis.call('SET', KEYS[3], '1', 'EX', tonumber(ARGV[2]))
+redis.call('SET', KEYS[3], 'done', 'EX', ttl)
+redis.call('HSET', KEYS[4], 'lottery_total', total)
+redis.call('EXPIRE', KEYS[2], ttl)
+redis.call('EXPIRE', KEYS[5], ttl)
 return moved

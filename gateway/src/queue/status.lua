@@ -1,13 +1,15 @@
 -- status.lua: a fan's place in the queue of event E; refreshes last_seen (a fan who
--- stops polling is skipped by admission after abandon_after_seconds).
+-- is not seen for abandon_after_seconds is skipped by admission).
 --
 -- KEYS[1] ticket   HASH  the ticket's record
 -- KEYS[2] waiting  ZSET  ticket -> score
 -- ARGV[1] ticket record TTL, s
 --
--- Returns nil for an unknown ticket, else
--- {state, ahead (-1 unless waiting), admitted_ms or "", pass_exp_ms or "", seq, now_ms}.
-local r = redis.call('HMGET', KEYS[1], 'state', 'score', 'admitted_ms', 'pass_exp_ms', 'seq')
+-- Returns nil for an unknown ticket, else {state, ahead (-1 unless waiting), admitted_ms
+-- or "", pass_exp_ms or "", seq, now_ms, line} where line is the lottery rank of a
+-- shuffled pre-queue ticket, else the arrival number.
+local r = redis.call('HMGET', KEYS[1], 'state', 'score', 'admitted_ms', 'pass_exp_ms', 'seq',
+  'line')
 if not r[1] then
   return nil
 end
@@ -21,4 +23,4 @@ local ahead = -1
 if r[1] == 'waiting' then
   ahead = redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. r[2])
 end
-return {r[1], ahead, r[3] or '', r[4] or '', r[5] or '0', now}
+return {r[1], ahead, r[3] or '', r[4] or '', r[5] or '0', now, r[6] or r[5] or '0'}

@@ -1,9 +1,10 @@
 //! A fan's place (`status.lua`) and what the gateway tells them: state, ETA and when to
 //! poll again. The derivations are pure functions, unit-tested below.
 //!
-//! ETA = ahead / outflow rate (the venue's `rate_per_minute`), ±15%; when the observed
-//! outflow of the last 60 s is lower (admission capped by `max_active`, or paused for a
-//! while), the upper bound stretches to `ahead / observed`.
+//! ETA = ahead / outflow. The outflow is the venue's `rate_per_minute`, or the outflow
+//! observed over the last minute when that is lower (admission capped by `max_active`,
+//! seats all held, a pause). Range: from 85% of `ahead / rate` (never faster than the
+//! rate, but fans ahead may leave) to 115% of the estimate.
 
 use super::Queue;
 use crate::error::ApiError;
@@ -25,6 +26,24 @@ pub enum TicketState {
     Abandoned,
 }
 
+impl TicketState {
+    /// Parses the `state` field of a ticket record.
+    ///
+    /// # Errors
+    /// `500` on an unknown state (a bug or a version mismatch).
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        match raw {
+            "prequeue" => Ok(TicketState::Prequeue),
+            "waiting" => Ok(TicketState::Waiting),
+            "admitted" => Ok(TicketState::Admitted),
+            "abandoned" => Ok(TicketState::Abandoned),
+            other => Err(ApiError::Internal(anyhow::anyhow!(
+                "unknown ticket state {other:?}"
+            ))),
+        }
+    }
+}
+
 /// A ticket's record read by `status.lua`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TicketView {
@@ -38,6 +57,9 @@ pub struct TicketView {
     pub pass_exp_ms: Option<i64>,
     /// Arrival number.
     pub seq: u64,
+    /// Place in admission order: the lottery rank of a shuffled pre-queue ticket, else
+    /// the arrival number (see `queue/mod.rs`).
+    pub line: u64,
     /// Redis clock at the read, Unix ms.
     pub now_ms: i64,
 }
@@ -90,20 +112,24 @@ pub fn derive_state(ticket: &TicketView, event_state: PublicState) -> QueueState
 }
 
 /// ETA for `ahead` tickets at `rate_per_minute`, given the outflow observed over the last
-/// minute (admissions per minute), if any. `None` if the rate is zero.
+/// minute (admissions per minute), if known; below one per minute it is ignored. `None`
+/// if the rate is zero.
 pub fn eta(ahead: u64, rate_per_minute: u32, observed_per_minute: Option<f64>) -> Option<Eta> {
     if rate_per_minute == 0 {
         return None;
     }
-    let secs = |rate: f64| ahead as f64 * 60.0 / rate;
-    let center = secs(f64::from(rate_per_minute));
-    let mut high = center * 1.15;
-    if let Some(observed) = observed_per_minute.filter(|o| *o >= 1.0) {
-        high = high.max(secs(observed));
-    }
+    let rate = f64::from(rate_per_minute);
+    let outflow = observed_per_minute
+        .filter(|o| *o >= 1.0)
+        .map_or(rate, |o| o.min(rate));
+    let secs = |per_minute: f64| ahead as f64 * 60.0 / per_minute;
+    let center = secs(outflow);
     Some(Eta {
         seconds: center.ceil() as u64,
-        range: [(center * 0.85).floor() as u64, high.ceil() as u64],
+        range: [
+            (secs(rate) * 0.85).floor() as u64,
+            (center * 1.15).ceil() as u64,
+        ],
     })
 }
 
@@ -134,7 +160,7 @@ impl Queue {
         ticket: &TicketId,
     ) -> Result<Option<TicketView>, ApiError> {
         let k = self.keys(event);
-        type Raw = Option<(String, i64, String, String, String, i64)>;
+        type Raw = Option<(String, i64, String, String, String, i64, String)>;
         let raw: Raw = self
             .redis
             .script(
@@ -143,26 +169,17 @@ impl Queue {
                 &[self.ticket_ttl_seconds.to_string()],
             )
             .await?;
-        let Some((state, ahead, admitted, pass_exp, seq, now_ms)) = raw else {
+        let Some((state, ahead, admitted, pass_exp, seq, now_ms, line)) = raw else {
             return Ok(None);
         };
-        let state = match state.as_str() {
-            "prequeue" => TicketState::Prequeue,
-            "waiting" => TicketState::Waiting,
-            "admitted" => TicketState::Admitted,
-            "abandoned" => TicketState::Abandoned,
-            other => {
-                return Err(ApiError::Internal(anyhow::anyhow!(
-                    "unknown ticket state {other:?}"
-                )))
-            }
-        };
+        let seq = seq.parse().unwrap_or(0);
         Ok(Some(TicketView {
-            state,
+            state: TicketState::parse(&state)?,
             ahead: u64::try_from(ahead).ok(),
             admitted_ms: admitted.parse().ok(),
             pass_exp_ms: pass_exp.parse().ok(),
-            seq: seq.parse().unwrap_or(0),
+            seq,
+            line: line.parse().unwrap_or(seq),
             now_ms,
         }))
     }
@@ -179,6 +196,7 @@ mod tests {
             admitted_ms: None,
             pass_exp_ms,
             seq: 4,
+            line: 4,
             now_ms: 1_000,
         }
     }
@@ -215,11 +233,11 @@ mod tests {
     }
 
     #[test]
-    fn slower_observed_outflow_stretches_the_range() {
+    fn slower_observed_outflow_lengthens_the_estimate() {
         let e = eta(600, 600, Some(300.0)).unwrap();
-        assert_eq!(e.seconds, 60);
-        assert_eq!(e.range, [51, 120]);
-        // Faster observed outflow does not shrink it; below one per minute is ignored.
+        assert_eq!(e.seconds, 120);
+        assert_eq!(e.range, [51, 138]);
+        // Faster observed outflow does not shorten it; below one per minute is ignored.
         assert_eq!(eta(600, 600, Some(900.0)).unwrap().range, [51, 69]);
         assert_eq!(eta(600, 600, Some(0.5)).unwrap().range, [51, 69]);
     }

@@ -42,7 +42,13 @@ pub fn router() -> Router<AppState> {
             "/v1/events/{event_id}/queue",
             post(queue::join).get(queue::status).delete(queue::leave),
         )
+        .route("/v1/events/{event_id}/queue/stream", get(queue::stream))
+        .route("/v1/events/{event_id}/prequeue", get(events::prequeue))
         .route("/v1/events/{event_id}/seats", get(events::seats))
+        .route(
+            "/v1/events/{event_id}/seats/stream",
+            get(events::seats_stream),
+        )
         .route("/v1/events/{event_id}/holds", post(holds::create_hold))
         .route("/v1/requests/{request_id}", get(requests::get_request))
         .route(

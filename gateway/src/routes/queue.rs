@@ -1,27 +1,34 @@
-//! Queue endpoints: join (`POST`), status (`GET`), leave (`DELETE`).
+//! Queue endpoints: join (`POST`), status (`GET`), status stream (`GET .../stream`, SSE),
+//! leave (`DELETE`).
 //!
 //! Join gates on the event's public state: `scheduled` (and paused before `opens_at`) or
 //! `closed` → `409 queue_closed`, `sold_out` → `409 sold_out`; during `prequeue` the
 //! ticket waits for the lottery at `opens_at`. The status of an admitted ticket carries
-//! its pass (and sets the pass cookie).
+//! its pass (and sets the pass cookie). Statuses normally come from this replica's live
+//! view without a Redis call (`stream/place.rs`).
 
 use crate::auth::{is_tls, set_cookie, MaybeQueueAuth, QueueAuth, PASS_COOKIE, QUEUE_COOKIE};
-use crate::catalog::EventSnapshot;
 use crate::error::ApiError;
 use crate::extract::PathId;
 use crate::identity::{JoinIdentity, JoinRequest};
-use crate::queue::{derive_state, eta, poll_after_ms, QueueState, TicketView};
+use crate::queue::TicketView;
 use crate::state::AppState;
+use crate::stream::place::resolve;
+use crate::stream::snapshot_for_status;
+use crate::stream::status::status_events;
 use crate::views::Status;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
+use futures::Stream;
 use protocol::event::PublicState;
-use protocol::ids::{EventId, TicketId};
+use protocol::ids::EventId;
 use protocol::reply::ErrorBody;
-use sha2::{Digest, Sha256};
+use std::convert::Infallible;
+use std::time::Duration;
 
 /// Join the queue (or rejoin with a valid queue token).
 #[utoipa::path(post, path = "/v1/events/{event_id}/queue", tag = "fans",
@@ -73,12 +80,14 @@ pub async fn join(
     let token = state
         .tokens
         .issue_queue(&event, joined.ticket, joined.seq, now.timestamp());
-    let view = state
-        .queue
-        .status(&event, &joined.ticket)
-        .await?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("ticket vanished after join")))?;
-    let mut status = build_status(&state, &snapshot, joined.ticket, &view)?;
+    let (mut status, view) = resolve(&state, &snapshot, joined.ticket, joined.seq)
+        .await
+        .map_err(|e| match e {
+            ApiError::NotFound(_) => {
+                ApiError::Internal(anyhow::anyhow!("ticket vanished after join"))
+            }
+            e => e,
+        })?;
     status.queue_token = Some(token.clone());
     let code = if joined.created {
         StatusCode::CREATED
@@ -127,19 +136,50 @@ pub async fn status(
     headers: HeaderMap,
     auth: QueueAuth,
 ) -> Result<Response, ApiError> {
-    let snapshot = state
-        .catalog
-        .cached(&event)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("event".into()))?;
-    let ticket = auth.claims.sub;
-    let view = state
-        .queue
-        .status(&event, &ticket)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("ticket".into()))?;
-    let status = build_status(&state, &snapshot, ticket, &view)?;
+    state.metrics.status_requests.inc();
+    let snapshot = snapshot_for_status(&state, &event).await?;
+    let (status, view) = resolve(&state, &snapshot, auth.claims.sub, auth.claims.seq).await?;
     Ok(status_response(StatusCode::OK, status, &view, &headers))
+}
+
+/// The ticket's Status pushed over SSE: `event: status` with a Status as data, on every
+/// change and at least every 15 s (see `stream/status.rs`). An open stream counts as a
+/// poll (the fan keeps their place). The first event is sent at once; a ticket that is
+/// gone later ends the stream with `event: error`.
+#[utoipa::path(get, path = "/v1/events/{event_id}/queue/stream", tag = "fans",
+    security(("queue_token" = [])),
+    params(("event_id" = String, Path, description = "Event id (UUID)")),
+    responses(
+        (status = 200, description = "`text/event-stream` of `event: status` (data: Status)",
+            content_type = "text/event-stream", body = Status),
+        (status = 401, description = "No valid queue token for this event", body = ErrorBody),
+        (status = 404, description = "No such event or ticket", body = ErrorBody),
+        (status = 503, description = "Redis unavailable", body = ErrorBody)))]
+pub async fn stream(
+    State(state): State<AppState>,
+    PathId(event): PathId<EventId>,
+    auth: QueueAuth,
+) -> Result<Response, ApiError> {
+    state.metrics.status_requests.inc();
+    let snapshot = snapshot_for_status(&state, &event).await?;
+    let (ticket, seq) = (auth.claims.sub, auth.claims.seq);
+    let (first, _) = resolve(&state, &snapshot, ticket, seq).await?;
+    let events = status_events(state.clone(), event, ticket, seq, &first);
+    Ok(sse_response(events))
+}
+
+/// An SSE response of `events`, with comment keep-alives every 10 s and proxy
+/// buffering off.
+pub fn sse_response<S>(events: S) -> Response
+where
+    S: Stream<Item = Result<Event, Infallible>> + Send + 'static,
+{
+    let mut res = Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(10)))
+        .into_response();
+    res.headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    res
 }
 
 /// Give up the place (or the pass).
@@ -157,6 +197,7 @@ pub async fn leave(
     auth: QueueAuth,
 ) -> Result<Response, ApiError> {
     state.queue.leave(&event, &auth.claims.sub).await?;
+    state.live.settle(auth.claims.sub);
     let mut res = StatusCode::NO_CONTENT.into_response();
     append_cookie(&mut res, &set_cookie(QUEUE_COOKIE, "", 0, is_tls(&headers)));
     Ok(res)
@@ -166,59 +207,4 @@ fn append_cookie(res: &mut Response, cookie: &str) {
     if let Ok(v) = cookie.parse() {
         res.headers_mut().append(header::SET_COOKIE, v);
     }
-}
-
-/// Renders API.md's Status for `ticket` from its record and the event.
-///
-/// # Errors
-/// `500` if the pass cannot be signed.
-pub fn build_status(
-    state: &AppState,
-    snapshot: &EventSnapshot,
-    ticket: TicketId,
-    view: &TicketView,
-) -> Result<Status, ApiError> {
-    let event = snapshot.config.id;
-    let now = DateTime::from_timestamp_millis(view.now_ms).unwrap_or_else(Utc::now);
-    let event_state = snapshot.state(Utc::now());
-    let qs = derive_state(view, event_state);
-    let ahead = view.ahead.filter(|_| qs == QueueState::Waiting);
-    let eta = ahead
-        .filter(|_| event_state == PublicState::Open)
-        .and_then(|a| {
-            eta(
-                a,
-                snapshot.config.spec.admission.rate_per_minute,
-                state.outflow.per_minute(&event),
-            )
-        });
-    let until_open = (snapshot.config.spec.opens_at.with_timezone(&Utc) - now).num_milliseconds();
-    let mut status = Status {
-        ticket_id: ticket,
-        event_id: event,
-        state: qs,
-        position: ahead.map(|a| a + 1),
-        ahead,
-        eta_seconds: eta.map(|e| e.seconds),
-        eta_range_seconds: eta.map(|e| e.range),
-        poll_after_ms: poll_after_ms(qs, eta, until_open),
-        queue_token: None,
-        pass: None,
-        pass_expires_at: None,
-    };
-    if qs == QueueState::Admitted {
-        let (Some(admitted_ms), Some(exp_ms)) = (view.admitted_ms, view.pass_exp_ms) else {
-            return Err(ApiError::Internal(anyhow::anyhow!(
-                "admitted ticket without admission times"
-            )));
-        };
-        let jti = hex::encode(&Sha256::digest(format!("{ticket}:{admitted_ms}"))[..16]);
-        let pass = state
-            .tokens
-            .issue_pass(&event, ticket, jti, admitted_ms / 1000, exp_ms / 1000)
-            .map_err(|e| ApiError::Internal(e.into()))?;
-        status.pass = Some(pass);
-        status.pass_expires_at = DateTime::from_timestamp(exp_ms / 1000, 0);
-    }
-    Ok(status)
 }

@@ -1,0 +1,47 @@
+//! What each replica keeps live between Redis reads, and the two SSE streams of API.md.
+//!
+//! - [`hub`]: [`Live`], the per-replica cache of queue views, lottery records, seat
+//!   feeds, and buffered "seen" marks.
+//! - [`watcher`]: the background loop that refreshes it (one `view.lua` call per event a
+//!   few times a second, the availability snapshot when its version changes, one
+//!   `seen.lua` flush per event per second).
+//! - [`place`]: a fan's Status, from the cache when possible, else from Redis.
+//! - [`status`]: `GET /v1/events/{id}/queue/stream` (`event: status`).
+//! - [`seats`]: `GET /v1/events/{id}/seats/stream` (`event: seats`).
+//!
+//! Neither stream runs a task per subscriber: each response body is a stream that waits
+//! on the shared `watch`/`broadcast` channels the watcher feeds.
+
+pub mod hub;
+pub mod place;
+pub mod seats;
+pub mod status;
+pub mod watcher;
+
+pub use hub::Live;
+
+use crate::catalog::EventSnapshot;
+use crate::error::ApiError;
+use crate::state::AppState;
+use protocol::ids::EventId;
+use std::sync::Arc;
+
+/// The event for a status computation: from the catalog cache (no Redis call), else
+/// fetched (counted in `anteroom_status_redis_calls`).
+///
+/// # Errors
+/// `404` if the event does not exist; `503` if Redis is unavailable.
+pub async fn snapshot_for_status(
+    state: &AppState,
+    event: &EventId,
+) -> Result<Arc<EventSnapshot>, ApiError> {
+    if let Some(s) = state.catalog.fresh(event) {
+        return Ok(s);
+    }
+    state.metrics.status_redis_calls.inc();
+    state
+        .catalog
+        .cached(event)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("event".into()))
+}

@@ -1,0 +1,158 @@
+//! The watcher: one background loop per replica that keeps [`super::Live`] and the
+//! catalog fresh, so status polls and streams need no Redis call of their own.
+//!
+//! Every [`REFRESH`] (250 ms), for every event (`SMEMBERS events`): one `view.lua` call
+//! (config, availability version, head line, counts); the availability document only
+//! when its version changed (then diffed for the seats streams); the lottery record once,
+//! after the shuffle. Every [`FLUSH`] (1 s): the fans seen since the last flush, one
+//! `seen.lua` call per event (per 2 000 fans); those no longer waiting are settled.
+//!
+//! Redis load per replica: 4 calls per event per second plus 1 per event with pollers,
+//! whatever the number of fans.
+
+use crate::error::ApiError;
+use crate::queue::ShuffleMarker;
+use crate::redis_store::{parse_json, Throttled};
+use crate::state::AppState;
+use futures::StreamExt;
+use protocol::availability::Availability;
+use protocol::event::EventConfig;
+use protocol::ids::EventId;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+/// Period of the view refresh.
+pub const REFRESH: Duration = Duration::from_millis(250);
+/// Period of the seen flush.
+pub const FLUSH: Duration = Duration::from_secs(1);
+/// Events refreshed concurrently.
+const CONCURRENCY: usize = 8;
+
+/// Runs until `shutdown`, then flushes the seen marks one last time.
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    let mut refresh = tokio::time::interval(REFRESH);
+    refresh.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut flush = tokio::time::interval(FLUSH);
+    flush.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut warnings = Throttled::default();
+    let mut ticks = 0u64;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                if let Err(e) = flush_seen(&state).await {
+                    tracing::warn!(error = %e, "last seen-flush failed");
+                }
+                return;
+            }
+            _ = refresh.tick() => {
+                if let Err(e) = refresh_all(&state).await {
+                    warnings.warn(&format!("queue view refresh failed: {e}"));
+                }
+            }
+            _ = flush.tick() => {
+                if let Err(e) = flush_seen(&state).await {
+                    warnings.warn(&format!("seen flush failed: {e}"));
+                }
+                ticks += 1;
+                if ticks % 600 == 0 {
+                    state.live.prune();
+                }
+            }
+        }
+    }
+}
+
+/// Refreshes every known event.
+///
+/// # Errors
+/// The first failure.
+pub async fn refresh_all(state: &AppState) -> Result<(), ApiError> {
+    let key = state.keys.events();
+    let members: Vec<String> = state
+        .redis
+        .call(|mut c| async move { redis::cmd("SMEMBERS").arg(key).query_async(&mut c).await })
+        .await?;
+    let events: Vec<EventId> = members.iter().filter_map(|m| m.parse().ok()).collect();
+    let results: Vec<Result<(), ApiError>> = futures::stream::iter(events)
+        .map(|event| async move { refresh_event(state, &event).await })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// Refreshes one event: catalog, queue view, signal, seat feed, lottery.
+///
+/// # Errors
+/// `503` if Redis is unavailable; `500` if a document does not parse.
+#[tracing::instrument(skip_all, fields(event_id = %event))]
+pub async fn refresh_event(state: &AppState, event: &EventId) -> Result<(), ApiError> {
+    let read = state.queue.view(event).await?;
+    let Some(json) = read.config_json else {
+        state.catalog.forget(event);
+        return Ok(());
+    };
+    let config: EventConfig = parse_json(&state.keys.config(event), &json)?;
+    let known = state
+        .catalog
+        .last_known(event)
+        .and_then(|s| s.availability.clone());
+    let availability = match (read.availability_version, known) {
+        (None, _) => None,
+        (Some(Some(v)), Some(k)) if k.version == v => Some(k),
+        _ => {
+            let key = state.keys.availability(event);
+            let fetched: Option<Availability> = state.redis.get_json(&key).await?;
+            fetched.map(Arc::new)
+        }
+    };
+    let live = state.live.event(event);
+    if let Some(a) = &availability {
+        if live.seats.version() != Some(a.version) {
+            live.seats.publish(&config.spec.seating, a.clone());
+        }
+    }
+    let version = config.version;
+    let snapshot = state.catalog.store(config, availability);
+    state.live.set_signal(
+        event,
+        super::hub::Signal {
+            state: Some(snapshot.state(chrono::Utc::now())),
+            config_version: version,
+        },
+    );
+    let done = read.view.marker == ShuffleMarker::Done;
+    state.live.publish_view(event, read.view);
+    if done && state.live.lottery(event).is_none() {
+        if let Some(lottery) = state.queue.lottery(event).await? {
+            state.live.set_lottery(event, lottery);
+        }
+    }
+    Ok(())
+}
+
+/// Flushes the buffered seen marks: one `seen.lua` call per event (per 2 000 fans);
+/// tickets that no longer wait are settled (answered from Redis from now on).
+///
+/// # Errors
+/// The first failure (the marks of that event are lost: at most one second of them,
+/// far less than `abandon_after_seconds`).
+pub async fn flush_seen(state: &AppState) -> Result<(), ApiError> {
+    let mut first_error = None;
+    for (event, tickets) in state.live.take_seen() {
+        let tickets: Vec<_> = tickets.into_iter().collect();
+        match state.queue.mark_seen(&event, &tickets, None).await {
+            Ok(settled) => {
+                for s in settled {
+                    state.live.settle(s.ticket);
+                }
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}

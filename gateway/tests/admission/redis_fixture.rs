@@ -1,0 +1,91 @@
+//! A private key prefix on the loopback Redis for script-level tests, deleted on drop.
+
+use gateway::queue::{AdmitParams, Queue};
+use gateway::redis_store::RedisStore;
+use protocol::ids::{EventId, TicketId};
+use protocol::names::RedisKeys;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) fn redis_url() -> String {
+    std::env::var("ANTEROOM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A queue under its own prefix, for one event.
+pub(crate) struct Fixture {
+    pub(crate) queue: Queue,
+    pub(crate) redis: RedisStore,
+    pub(crate) prefix: String,
+    pub(crate) event: EventId,
+}
+
+impl Fixture {
+    pub(crate) async fn new() -> Self {
+        let redis = RedisStore::new(&redis_url(), Duration::from_secs(2)).unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            redis.run_connector(CancellationToken::new()),
+        )
+        .await
+        .expect("Redis is not reachable");
+        let prefix = format!("adm{}", uuid::Uuid::new_v4().simple());
+        Self {
+            queue: Queue::new(redis.clone(), RedisKeys::new(prefix.clone()), 3600),
+            redis,
+            prefix,
+            event: EventId::new(),
+        }
+    }
+
+    /// Redis clock, Unix ms.
+    pub(crate) async fn redis_now(&self) -> i64 {
+        let (s, us): (i64, i64) = self
+            .redis
+            .call(|mut c| async move { redis::cmd("TIME").query_async(&mut c).await })
+            .await
+            .unwrap();
+        s * 1000 + us / 1000
+    }
+
+    /// `n` new tickets, in arrival order.
+    pub(crate) async fn join_n(&self, n: usize, prequeue: bool) -> Vec<TicketId> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let j = self.queue.join(&self.event, prequeue, None).await.unwrap();
+            out.push(j.ticket);
+        }
+        out
+    }
+
+    pub(crate) fn params(&self, rate: u32, max_active: u32, now_ms: i64) -> AdmitParams {
+        AdmitParams {
+            rate_per_minute: rate,
+            max_active,
+            pass_ttl_seconds: 600,
+            abandon_after_seconds: 60,
+            now_ms: Some(now_ms),
+        }
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let pattern = format!("{}:*", self.prefix);
+        let _ = std::thread::spawn(move || {
+            let Ok(client) = redis::Client::open(redis_url()) else {
+                return;
+            };
+            let Ok(mut conn) = client.get_connection() else {
+                return;
+            };
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(pattern)
+                .query(&mut conn)
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
+            }
+        })
+        .join();
+    }
+}

@@ -91,7 +91,12 @@ pub(crate) async fn buy(api: Api, id: usize, seed: u64) {
     let event = api.event.clone();
     let mut join = record(id, None, "join", Value::Null);
     let joined = api
-        .run(&mut join, Method::POST, &format!("/v1/events/{event}/queue"), None)
+        .run(
+            &mut join,
+            Method::POST,
+            &format!("/v1/events/{event}/queue"),
+            None,
+        )
         .await;
     join.outcome.clone_from(&joined);
     let token = joined
@@ -134,7 +139,9 @@ pub(crate) async fn buy(api: Api, id: usize, seed: u64) {
                 let mut confirm = record(id, ticket, "confirm", body);
                 confirm.hold_id = Some(hold_id.clone());
                 let path = format!("/v1/holds/{hold_id}/confirm");
-                confirm.outcome = api.run(&mut confirm, Method::POST, &path, Some(&pass)).await;
+                confirm.outcome = api
+                    .run(&mut confirm, Method::POST, &path, Some(&pass))
+                    .await;
                 api.log.push(confirm);
                 return;
             }
@@ -143,7 +150,9 @@ pub(crate) async fn buy(api: Api, id: usize, seed: u64) {
                 let mut release = record(id, ticket, "release", Value::Null);
                 release.hold_id = Some(hold_id.clone());
                 let path = format!("/v1/holds/{hold_id}");
-                release.outcome = api.run(&mut release, Method::DELETE, &path, Some(&pass)).await;
+                release.outcome = api
+                    .run(&mut release, Method::DELETE, &path, Some(&pass))
+                    .await;
                 api.log.push(release);
             }
             // Abandoned: the hold expires at its deadline.

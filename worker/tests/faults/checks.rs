@@ -44,7 +44,11 @@ impl Report {
 fn seats(v: &Value) -> Vec<String> {
     let mut s: Vec<String> = v
         .as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     s.sort();
     s
@@ -114,7 +118,11 @@ pub(crate) fn client_side(records: &[Record], hang_ms: u64, r: &mut Report) {
         }
     }
     r.expect_zero("requests without an outcome", no_outcome.len(), &no_outcome);
-    r.expect_zero("503 without Retry-After", no_retry_after.len(), &no_retry_after);
+    r.expect_zero(
+        "503 without Retry-After",
+        no_retry_after.len(),
+        &no_retry_after,
+    );
     r.expect_zero("attempts over the gateway's bound", hung.len(), &hung);
     r.expect_zero("5xx other than 503", errors_5xx.len(), &errors_5xx);
 }
@@ -215,17 +223,55 @@ pub(crate) async fn against_postgres(
         }
         if let Some(rid) = f.request_id.as_deref().and_then(|s| s.parse::<Uuid>().ok()) {
             if by_request.get(&rid).map(|s| i64::from(*s)) != Some(i64::from(f.status)) {
-                mismatched.push(format!("request {rid}: fan {} vs stored {:?}", f.status, by_request.get(&rid)));
+                mismatched.push(format!(
+                    "request {rid}: fan {} vs stored {:?}",
+                    f.status,
+                    by_request.get(&rid)
+                ));
             }
         }
     }
-    r.expect_zero("201 holds missing in PostgreSQL", missing_holds.len(), &missing_holds);
-    r.expect_zero("200 orders missing in PostgreSQL (lost orders)", missing_orders.len(), &missing_orders);
-    r.expect_zero("outcomes differing from the stored result", mismatched.len(), &mismatched);
-    let unseen_holds: Vec<String> = holds.keys().filter(|h| !seen_holds.contains(h)).map(Uuid::to_string).collect();
-    let unseen_orders: Vec<String> = orders.keys().filter(|o| !seen_orders.contains(o)).map(Uuid::to_string).collect();
-    r.expect_zero("holds in PostgreSQL no fan was told about", unseen_holds.len(), &unseen_holds);
-    r.expect_zero("orders in PostgreSQL no fan was told about", unseen_orders.len(), &unseen_orders);
+    r.expect_zero(
+        "201 holds missing in PostgreSQL",
+        missing_holds.len(),
+        &missing_holds,
+    );
+    let wrong_state = hold_states(records, &holds);
+    r.expect_zero(
+        "holds whose state differs from what the fan was told",
+        wrong_state.len(),
+        &wrong_state,
+    );
+    r.expect_zero(
+        "200 orders missing in PostgreSQL (lost orders)",
+        missing_orders.len(),
+        &missing_orders,
+    );
+    r.expect_zero(
+        "outcomes differing from the stored result",
+        mismatched.len(),
+        &mismatched,
+    );
+    let unseen_holds: Vec<String> = holds
+        .keys()
+        .filter(|h| !seen_holds.contains(h))
+        .map(Uuid::to_string)
+        .collect();
+    let unseen_orders: Vec<String> = orders
+        .keys()
+        .filter(|o| !seen_orders.contains(o))
+        .map(Uuid::to_string)
+        .collect();
+    r.expect_zero(
+        "holds in PostgreSQL no fan was told about",
+        unseen_holds.len(),
+        &unseen_holds,
+    );
+    r.expect_zero(
+        "orders in PostgreSQL no fan was told about",
+        unseen_orders.len(),
+        &unseen_orders,
+    );
     r.set("holds in PostgreSQL", holds.len() as i64);
     for state in ["confirmed", "released", "expired", "held"] {
         let n = holds.values().filter(|h| h.1 == state).count() as i64;
@@ -243,6 +289,47 @@ pub(crate) async fn against_postgres(
     Ok(())
 }
 
+/// Holds whose state in PostgreSQL is not the one the fan's outcomes imply: `confirmed`
+/// after a `200` confirm, `released` after a release answered `200` (or `409` "already
+/// released", a retry), `expired` otherwise (abandoned, or the confirm came too late).
+fn hold_states(records: &[Record], holds: &HashMap<Uuid, (Vec<String>, String)>) -> Vec<String> {
+    let mut expected: HashMap<Uuid, &'static str> = HashMap::new();
+    for rec in records {
+        let Some(f) = &rec.outcome else { continue };
+        if rec.kind == "hold" && f.status == 201 {
+            if let Some(id) = uuid(&f.body["id"]) {
+                expected.entry(id).or_insert("expired");
+            }
+        }
+    }
+    for rec in records {
+        let (Some(f), Some(id)) = (&rec.outcome, rec.hold_id.as_deref()) else {
+            continue;
+        };
+        let Ok(id) = id.parse::<Uuid>() else { continue };
+        let message = f.body["error"]["message"].as_str().unwrap_or("");
+        match (rec.kind, f.status) {
+            ("confirm", 200) => {
+                expected.insert(id, "confirmed");
+            }
+            ("release", 200) => {
+                expected.insert(id, "released");
+            }
+            ("release", 409) if message.contains("released") => {
+                expected.insert(id, "released");
+            }
+            _ => {}
+        }
+    }
+    expected
+        .into_iter()
+        .filter_map(|(id, want)| {
+            let got = holds.get(&id).map(|h| h.1.as_str());
+            (got != Some(want)).then(|| format!("hold {id}: told {want}, stored {got:?}"))
+        })
+        .collect()
+}
+
 /// Seat invariants, straight from the tables, once every hold has ended.
 pub(crate) async fn seats_after_expiry(
     db: &PgPool,
@@ -252,13 +339,14 @@ pub(crate) async fn seats_after_expiry(
 ) -> sqlx::Result<()> {
     let one = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).bind(event).fetch_one(db);
     let total = one("SELECT count(*) FROM seats WHERE event_id = $1").await?;
-    let sold = one("SELECT count(*) FROM seat_claims WHERE event_id = $1 AND state = 'sold'").await?;
-    let held = one("SELECT count(*) FROM seat_claims WHERE event_id = $1 AND state = 'held'").await?;
+    let sold =
+        one("SELECT count(*) FROM seat_claims WHERE event_id = $1 AND state = 'sold'").await?;
+    let held =
+        one("SELECT count(*) FROM seat_claims WHERE event_id = $1 AND state = 'held'").await?;
     let order_seats = one("SELECT count(*) FROM order_seats WHERE event_id = $1").await?;
-    let available = one(
-        "SELECT count(*) FROM seat_statuses WHERE event_id = $1 AND status = 'available'",
-    )
-    .await?;
+    let available =
+        one("SELECT count(*) FROM seat_statuses WHERE event_id = $1 AND status = 'available'")
+            .await?;
     let claimed_twice = one(
         "SELECT count(*) FROM (SELECT 1 FROM holds h, unnest(h.seats) s WHERE h.event_id = $1
            AND h.state IN ('held', 'confirmed') GROUP BY s HAVING count(*) > 1) x",
@@ -277,10 +365,22 @@ pub(crate) async fn seats_after_expiry(
     r.set("seats sold", sold);
     r.set("seats available", available);
     let mut expect = |name, bad: i64, detail: String| r.expect_zero(name, bad as usize, &[detail]);
-    expect("seats claimed twice (live holds)", claimed_twice, String::new());
+    expect(
+        "seats claimed twice (live holds)",
+        claimed_twice,
+        String::new(),
+    );
     expect("seats still held after every deadline", held, String::new());
-    expect("holds past their deadline still held", overdue, String::new());
-    expect("claims of released or expired holds", ended_claims, String::new());
+    expect(
+        "holds past their deadline still held",
+        overdue,
+        String::new(),
+    );
+    expect(
+        "claims of released or expired holds",
+        ended_claims,
+        String::new(),
+    );
     expect(
         "available != total - sold",
         (available - (total - sold)).abs(),
@@ -297,7 +397,11 @@ pub(crate) async fn seats_after_expiry(
                 && a["sold"].as_i64() == Some(sold)
                 && a["held"].as_i64() == Some(held);
             let detail = format!("Redis {}/{}/{}", a["available"], a["held"], a["sold"]);
-            expect("Redis availability differs from PostgreSQL", i64::from(!same), detail);
+            expect(
+                "Redis availability differs from PostgreSQL",
+                i64::from(!same),
+                detail,
+            );
         }
         None => expect("Redis availability missing", 1, String::new()),
     }

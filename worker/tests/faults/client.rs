@@ -210,7 +210,8 @@ impl Api {
                 if r.status == 200 && r.body["state"] == "admitted" {
                     return r.body["pass"].as_str().map(str::to_owned);
                 }
-                if r.status == 200 && !matches!(r.body["state"].as_str(), Some("waiting" | "prequeue"))
+                if r.status == 200
+                    && !matches!(r.body["state"].as_str(), Some("waiting" | "prequeue"))
                 {
                     return None;
                 }

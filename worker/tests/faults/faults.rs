@@ -1,6 +1,7 @@
 //! The faults, injected while the spike runs: `kill -9` of the shard's active worker
-//! (then started again), a full restart of the RabbitMQ node, and PostgreSQL stopped
-//! (immediate shutdown) for 10 s. RabbitMQ and PostgreSQL are the private instances of
+//! (then started again), a full restart of the RabbitMQ node, PostgreSQL stopped
+//! (immediate shutdown) for 10 s, and `kill -9` of a gateway while its fans wait for
+//! replies (their retries and `202` follow-ups go to the other one). RabbitMQ and PostgreSQL are the private instances of
 //! `deploy/faults/services.sh`, driven through that script.
 
 use crate::log::Log;
@@ -15,6 +16,8 @@ pub(crate) struct Plan {
     pub(crate) rabbitmq_restart_at: u64,
     pub(crate) postgres_outage_at: u64,
     pub(crate) postgres_outage: Duration,
+    /// A gateway is killed this long after PostgreSQL went down (requests are waiting).
+    pub(crate) gateway_kill_at: u64,
 }
 
 impl Default for Plan {
@@ -24,6 +27,7 @@ impl Default for Plan {
             rabbitmq_restart_at: 28,
             postgres_outage_at: 48,
             postgres_outage: Duration::from_secs(10),
+            gateway_kill_at: 52,
         }
     }
 }
@@ -48,6 +52,7 @@ pub(crate) struct Injected {
     pub(crate) kills: usize,
     pub(crate) rabbitmq_restarts: usize,
     pub(crate) postgres_down_ms: u64,
+    pub(crate) gateway_kills: usize,
     /// Longest time from a fault until the shard had an active worker again, in ms.
     pub(crate) longest_recovery_ms: u64,
 }
@@ -76,15 +81,26 @@ pub(crate) async fn inject(
     enum Step {
         Kill,
         Rabbit,
-        Postgres,
+        PostgresDown,
+        PostgresUp,
+        Gateway,
     }
-    let mut steps: Vec<(u64, Step)> = plan.kills_at.iter().map(|&t| (t, Step::Kill)).collect();
-    steps.push((plan.rabbitmq_restart_at, Step::Rabbit));
-    steps.push((plan.postgres_outage_at, Step::Postgres));
+    let secs = Duration::from_secs;
+    let pg_down = secs(plan.postgres_outage_at);
+    let mut steps: Vec<(Duration, Step)> = plan
+        .kills_at
+        .iter()
+        .map(|&t| (secs(t), Step::Kill))
+        .collect();
+    steps.push((secs(plan.rabbitmq_restart_at), Step::Rabbit));
+    steps.push((pg_down, Step::PostgresDown));
+    steps.push((pg_down + plan.postgres_outage, Step::PostgresUp));
+    steps.push((secs(plan.gateway_kill_at), Step::Gateway));
     steps.sort_by_key(|(t, _)| *t);
     let mut done = Injected::default();
+    let mut postgres_down_since = None;
     for (at, step) in steps {
-        sleep_until(start + Duration::from_secs(at)).await;
+        sleep_until(start + at).await;
         let fault_at = Instant::now();
         match step {
             Step::Kill => {
@@ -126,16 +142,29 @@ pub(crate) async fn inject(
                     .longest_recovery_ms
                     .max(fault_at.elapsed().as_millis() as u64);
             }
-            Step::Postgres => {
+            Step::PostgresDown => {
                 log.fault("PostgreSQL: stop (immediate)");
                 ctl.run("pg-stop").await;
-                tokio::time::sleep(plan.postgres_outage).await;
+                postgres_down_since = Some(fault_at);
+            }
+            Step::PostgresUp => {
                 ctl.run("pg-start").await;
-                done.postgres_down_ms = fault_at.elapsed().as_millis() as u64;
+                let since = postgres_down_since.take().unwrap_or(fault_at);
+                done.postgres_down_ms = since.elapsed().as_millis() as u64;
                 log.fault(format!(
                     "PostgreSQL: up again after {:.1} s",
                     done.postgres_down_ms as f64 / 1000.0
                 ));
+            }
+            Step::Gateway => {
+                let pid = stack.kill_gateway(0).await;
+                done.gateway_kills += 1;
+                log.fault(format!(
+                    "kill -9 gateway-0 (pid {pid:?}) with requests waiting"
+                ));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                stack.start_gateway(0).await;
+                log.fault("gateway-0 started again");
             }
         }
     }

@@ -1,7 +1,8 @@
 //! The fault run (issue #3, "Fault tests"): a spike of holds and confirms against real
 //! worker and gateway processes while the shard's active worker is `kill -9`ed three
-//! times, the RabbitMQ node is restarted and PostgreSQL is down for 10 s; then the
-//! client's own log is checked against PostgreSQL and Redis (see `checks`).
+//! times, the RabbitMQ node is restarted, PostgreSQL is down for 10 s and a gateway is
+//! `kill -9`ed with requests waiting; then the client's own log is checked against
+//! PostgreSQL and Redis (see `checks`).
 //!
 //! Ignored by `cargo test`: it needs private service instances it may stop. Run it with
 //! `deploy/faults/run.sh`, which starts them (`deploy/faults/services.sh`), builds the
@@ -27,7 +28,7 @@ use crate::checks::Report;
 use crate::client::Api;
 use crate::faults::{Ctl, Plan};
 use crate::log::Log;
-use crate::stack::{Common, GatewaySecrets, Stack};
+use crate::stack::{Common, Stack};
 use protocol::names::RedisKeys;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -92,9 +93,8 @@ async fn fault_run() {
     for i in 0..WORKERS {
         stack.start_worker(i).await;
     }
-    let secrets = GatewaySecrets::generate();
     for i in 0..GATEWAYS {
-        stack.start_gateway(i, &secrets).await;
+        stack.start_gateway(i).await;
     }
 
     let event = create_event(&stack).await;
@@ -120,7 +120,10 @@ async fn fault_run() {
         log.fault("spike over: every buyer finished");
     };
     let plan = Plan::default();
-    let (_, injected) = tokio::join!(spike, faults::inject(&mut stack, &ctl, &log, shard, &plan, start));
+    let (_, injected) = tokio::join!(
+        spike,
+        faults::inject(&mut stack, &ctl, &log, shard, &plan, start)
+    );
     println!("faults: injected {injected:?}");
 
     // Every hold ends by its deadline: wait for the last ones, then check.
@@ -132,13 +135,12 @@ async fn fault_run() {
     let event_id: uuid::Uuid = event.parse().unwrap();
     let until = Instant::now() + Duration::from_secs(u64::from(HOLD_TTL_SECONDS) + 60);
     loop {
-        let held: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM holds WHERE event_id = $1 AND state = 'held'",
-        )
-        .bind(event_id)
-        .fetch_one(&db)
-        .await
-        .unwrap();
+        let held: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM holds WHERE event_id = $1 AND state = 'held'")
+                .bind(event_id)
+                .fetch_one(&db)
+                .await
+                .unwrap();
         if held == 0 || Instant::now() > until {
             break;
         }
@@ -176,14 +178,19 @@ async fn fault_run() {
     }
     text += &format!(
         "  kill -9 of the active worker: {}; RabbitMQ restarts: {}; PostgreSQL down {:.1} s; \
-         longest time to an active shard again: {:.1} s; shard epoch now {epoch}\n\ncounts:\n",
+         gateway kill -9: {}; longest time to an active shard again: {:.1} s; \
+         shard epoch now {epoch}\n\ncounts:\n",
         injected.kills,
         injected.rabbitmq_restarts,
         injected.postgres_down_ms as f64 / 1000.0,
+        injected.gateway_kills,
         injected.longest_recovery_ms as f64 / 1000.0
     );
     text += &format!("  queue status polls: {}\n", log.count(&log.status_polls));
-    text += &format!("  GET /v1/requests polls: {}\n", log.count(&log.request_polls));
+    text += &format!(
+        "  GET /v1/requests polls: {}\n",
+        log.count(&log.request_polls)
+    );
     for (name, value) in &report.counts {
         text += &format!("  {name}: {value}\n");
     }
@@ -198,10 +205,18 @@ async fn fault_run() {
     text += &format!("  redeliveries (workers alive at the end): {redeliveries}\n");
     text += &format!("  deploy/verify.sql: {}\n", verify.1);
     if !verify.0 {
-        report.violations.push(format!("deploy/verify.sql failed: {}", verify.1));
+        report
+            .violations
+            .push(format!("deploy/verify.sql failed: {}", verify.1));
     }
-    if injected.kills < 3 || injected.rabbitmq_restarts < 1 || injected.postgres_down_ms < 10_000 {
-        report.violations.push(format!("not every fault was injected: {injected:?}"));
+    if injected.kills < 3
+        || injected.rabbitmq_restarts < 1
+        || injected.postgres_down_ms < 10_000
+        || injected.gateway_kills < 1
+    {
+        report
+            .violations
+            .push(format!("not every fault was injected: {injected:?}"));
     }
     text += if report.violations.is_empty() {
         "\nresult: PASS (no violation)\n".to_owned()
@@ -211,7 +226,11 @@ async fn fault_run() {
     .as_str();
     std::fs::write(artifacts.join("report.txt"), &text).unwrap();
     println!("\n{text}");
-    assert!(report.violations.is_empty(), "fault run failed: {:?}", report.violations);
+    assert!(
+        report.violations.is_empty(),
+        "fault run failed: {:?}",
+        report.violations
+    );
 }
 
 /// Creates the event through the first gateway (admin API); returns its id.
@@ -235,7 +254,11 @@ async fn redis_availability(common: &Common, event: &str) -> Option<serde_json::
     let client = redis::Client::open(common.redis_url.as_str()).ok()?;
     let mut conn = client.get_multiplexed_async_connection().await.ok()?;
     let key = RedisKeys::new(common.namespace.clone()).availability(&event.parse().ok()?);
-    let raw: Option<String> = redis::cmd("GET").arg(key).query_async(&mut conn).await.ok()?;
+    let raw: Option<String> = redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .ok()?;
     serde_json::from_str(&raw?).ok()
 }
 
@@ -253,8 +276,7 @@ async fn verify_sql(root: &std::path::Path, url: &str, event: &str) -> (bool, St
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout
         .lines()
-        .filter(|l| l.contains("verify:"))
-        .last()
+        .rfind(|l| l.contains("verify:"))
         .unwrap_or("no summary line")
         .trim()
         .to_owned();

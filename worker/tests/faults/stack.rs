@@ -37,6 +37,7 @@ pub(crate) struct Stack {
     gateway_bin: PathBuf,
     pub(crate) workers: Vec<Proc>,
     pub(crate) gateways: Vec<Proc>,
+    secrets: GatewaySecrets,
     http: reqwest::Client,
 }
 
@@ -76,6 +77,7 @@ impl Stack {
             gateway_bin,
             workers: (0..workers).map(|i| slot("worker", i)).collect(),
             gateways: (0..gateways).map(|i| slot("gateway", i)).collect(),
+            secrets: GatewaySecrets::generate(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(3))
                 .build()
@@ -127,7 +129,8 @@ impl Stack {
     }
 
     /// Starts gateway `i` and waits until its `/readyz` answers 200.
-    pub(crate) async fn start_gateway(&mut self, i: usize, secrets: &GatewaySecrets) {
+    pub(crate) async fn start_gateway(&mut self, i: usize) {
+        let secrets = &self.secrets;
         let (name, port) = (self.gateways[i].name.clone(), self.gateways[i].port);
         let mut cmd = self.command(&self.gateway_bin, &name);
         cmd.env("ANTEROOM_HOST", "127.0.0.1")
@@ -171,6 +174,14 @@ impl Stack {
         child.start_kill().expect("SIGKILL");
         let _ = child.wait().await;
         self.workers[i].pid.take()
+    }
+
+    /// SIGKILLs gateway `i`: its waiting requests lose their replies.
+    pub(crate) async fn kill_gateway(&mut self, i: usize) -> Option<u32> {
+        let mut child = self.gateways[i].child.take()?;
+        child.start_kill().expect("SIGKILL");
+        let _ = child.wait().await;
+        self.gateways[i].pid.take()
     }
 
     /// The bases of the gateways (`http://127.0.0.1:port`).
@@ -226,13 +237,13 @@ impl Stack {
 }
 
 /// Gateway secrets shared by every replica.
-pub(crate) struct GatewaySecrets {
-    pub(crate) queue_token_secret: String,
-    pub(crate) pass_signing_key: String,
+struct GatewaySecrets {
+    queue_token_secret: String,
+    pass_signing_key: String,
 }
 
 impl GatewaySecrets {
-    pub(crate) fn generate() -> Self {
+    fn generate() -> Self {
         Self {
             queue_token_secret: hex(32),
             pass_signing_key: hex(32),

@@ -11,6 +11,7 @@ import { $, count, dateTime, el, show } from './format.js';
 import { t } from './i18n.js';
 
 const HISTORY_MS = 10 * 60 * 1000;
+const now = () => Date.now();
 
 export class EventPanel {
   /** @param {{adminApi: Function, onChanged: () => void}} ctx */
@@ -177,7 +178,10 @@ export class EventPanel {
       d.append(el('span', 'muted', t(label)), el('strong', '', value));
       box.append(d);
     }
-    const axis = { axisNow: t('axis_now'), axisStart: t('axis_start') };
+    // The window grows with the history: 1 minute at first, up to 5.
+    const span = now() - (this.history[0]?.t ?? now());
+    const minutes = Math.min(5, Math.max(1, Math.ceil(span / 60000)));
+    const axis = { windowS: minutes * 60, axisNow: t('axis_now'), axisStart: t('axis_start', { n: minutes }) };
     lineChart($('chart-waiting'), [
       { name: t('stat_waiting'), className: 's-waiting', points: this.history.map((h) => ({ t: h.t, v: h.waiting })) },
     ], { ...axis, label: t('chart_waiting_label', { n: count(s.queue.waiting) }) });

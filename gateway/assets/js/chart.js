@@ -31,7 +31,7 @@ export function lineChart(svg, series, opts = {}) {
   const windowS = opts.windowS ?? 300;
   const now = opts.now ?? Date.now();
   const from = now - windowS * 1000;
-  const fmt = opts.format ?? ((v) => String(Math.round(v)));
+  const fmt = opts.format ?? ((v) => new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 }).format(v));
   const shown = series.map((s) => ({ ...s, points: s.points.filter((p) => p.t >= from) }));
   const max = niceMax(Math.max(0, ...shown.flatMap((s) => s.points.map((p) => p.v))));
   const x = (t) => PAD.left + ((t - from) / (windowS * 1000)) * (W - PAD.left - PAD.right);

@@ -99,6 +99,7 @@ function showLanding() {
 }
 
 function end(kind, action) {
+  refreshEvent(); // fresh seat counts on the card
   queueFeed.stop();
   seatFeed.stop();
   checkout.stopTimer();

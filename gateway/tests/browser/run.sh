@@ -96,8 +96,11 @@ start() {
     shift 2
     local unset_env=() v
     while read -r v; do unset_env+=(-u "$v"); done < <(compgen -e | grep '^ANTEROOM_' || true)
+    # Emptied here, not by the child's redirection: port_from_log must not read the
+    # previous run's port.
+    : >"$LOGS/$name.log"
     env "${unset_env[@]}" "$@" ANTEROOM_LOG_JSON=true \
-        "$TARGET/debug/anteroom-$name" serve >"$LOGS/$name.log" 2>&1 </dev/null &
+        "$TARGET/debug/anteroom-$name" serve >>"$LOGS/$name.log" 2>&1 </dev/null &
     printf -v "$pidvar" '%s' "$!"
 }
 
@@ -116,7 +119,7 @@ port_from_log() {
 
 wait_ready() {
     local name=$1 url=$2 pid=$3 deadline=$((SECONDS + START_TIMEOUT_S))
-    until curl -fsS -o /dev/null --max-time 2 "$url"; do
+    until curl -fs -o /dev/null --max-time 2 "$url"; do
         kill -0 "$pid" 2>/dev/null || { tail -n 20 "$LOGS/$name.log" >&2; die "$name exited during start"; }
         ((SECONDS < deadline)) || die "$name not ready at $url within ${START_TIMEOUT_S}s"
         sleep 0.3
@@ -165,7 +168,7 @@ main() {
     local rc=0
     (cd "$HERE" && BASE_URL="http://127.0.0.1:$port" ADMIN_KEY="$admin_key" \
         SCREENSHOT_DIR="$SHOTS" \
-        node --test --test-concurrency=1 --test-reporter=spec tests/) || rc=$?
+        node --test --test-concurrency=1 --test-reporter=spec ${BROWSER_TESTS:-tests/}) || rc=$?
     log "screenshots in artifacts/screenshots/ ($(find "$SHOTS" -name '*.png' | wc -l) files)"
     ((rc == 0)) || log "FAILED (node --test exit $rc); logs in artifacts/browser/"
     return "$rc"

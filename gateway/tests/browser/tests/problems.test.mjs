@@ -1,0 +1,95 @@
+// Every problem state in plain words with what to do next: rate limited (429, waits
+// Retry-After, retries by itself), service unavailable (503, retries by itself), no such
+// event, the venue closes the queue while a fan waits, and a pass that expires.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import {
+  BASE_URL, apiFan, createEvent, joinAndWaitForSeats, launch, newPage, openFanPage,
+  patchEvent, shot, text,
+} from './helpers.mjs';
+
+let browser;
+let expiring; // a fan admitted at the start, whose 30 s pass runs out during the file
+before(async () => {
+  browser = await launch();
+  const ev = await createEvent({ admission: { rate_per_minute: 6000, max_active: 100, pass_ttl_seconds: 30 } });
+  expiring = await newPage(browser);
+  await openFanPage(expiring.page, ev.id);
+  await joinAndWaitForSeats(expiring.page);
+});
+after(async () => { await browser?.close(); });
+
+const errorBody = (code, message) => JSON.stringify({ error: { code, message } });
+
+test('429 and 503 are explained and retried by themselves', async () => {
+  const ev = await createEvent();
+  const { page, errors } = await newPage(browser);
+  const joins = [];
+  await page.route(`**/v1/events/${ev.id}/queue`, (route) => {
+    if (route.request().method() !== 'POST') return route.continue();
+    joins.push(Date.now());
+    if (joins.length > 1) return route.continue();
+    return route.fulfill({
+      status: 429, contentType: 'application/json', headers: { 'Retry-After': '2' },
+      body: errorBody('rate_limited', 'too many requests'),
+    });
+  });
+  let seatCalls = 0;
+  await page.route(`**/v1/events/${ev.id}/seats`, (route) => {
+    seatCalls += 1;
+    if (seatCalls > 1) return route.continue();
+    return route.fulfill({
+      status: 503, contentType: 'application/json', headers: { 'Retry-After': '2' },
+      body: errorBody('unavailable', 'service unavailable'),
+    });
+  });
+  await openFanPage(page, ev.id);
+  await page.click('#join-btn');
+  await page.waitForFunction(() => /Too many requests/.test(document.getElementById('note').textContent));
+  assert.equal(await text(page, '#note'), 'Too many requests right now. Trying again by itself in 2 s.');
+  await shot(page, '24-rate-limited');
+  await page.waitForFunction(() => /busy or briefly unavailable/.test(document.getElementById('note').textContent));
+  assert.match(await text(page, '#note'), /Trying again by itself in 2 s; you keep your place/);
+  await shot(page, '25-service-unavailable');
+  await page.waitForSelector('#view-seats', { state: 'visible' });
+  assert.equal(await page.locator('#note').isVisible(), false);
+  assert.equal(joins.length, 2);
+  assert.ok(joins[1] - joins[0] >= 2000, `retried after ${joins[1] - joins[0]} ms, Retry-After was 2 s`);
+  assert.equal(seatCalls >= 2, true);
+  assert.deepEqual(errors, []);
+});
+
+test('an unknown event and a queue closed while waiting are explained', async () => {
+  const { page, errors } = await newPage(browser);
+  await page.goto(`${BASE_URL}/e/${randomUUID()}`);
+  await page.waitForSelector('#view-end', { state: 'visible' });
+  assert.equal(await text(page, '#end-title'), 'We cannot find this event');
+  await shot(page, '26-unknown-event');
+
+  const ev = await createEvent({ admission: { rate_per_minute: 1, max_active: 100, pass_ttl_seconds: 600 } });
+  await apiFan(ev.id);
+  await apiFan(ev.id);
+  await openFanPage(page, ev.id);
+  await page.click('#join-btn');
+  await page.waitForSelector('#queue-waiting', { state: 'visible' });
+  await patchEvent(ev.id, { state: 'closed' });
+  await page.waitForSelector('#view-end', { state: 'visible', timeout: 5000 });
+  assert.equal(await text(page, '#end-title'), 'The queue is closed');
+  assert.match(await text(page, '#end-text'), /nobody else will be let in/);
+  await shot(page, '27-closed-while-waiting');
+  assert.deepEqual(errors, []);
+});
+
+test('an expired pass is explained, and the fan can join again', async () => {
+  const { page, errors } = expiring;
+  await page.waitForSelector('#view-end', { state: 'visible', timeout: 40000 });
+  assert.equal(await text(page, '#end-title'), 'Your time ran out');
+  assert.match(await text(page, '#end-next'), /join the queue again/);
+  assert.equal(await text(page, '#end-action'), 'Join the queue again');
+  await shot(page, '28-pass-expired');
+  await page.click('#end-action');
+  await page.waitForSelector('#view-seats', { state: 'visible', timeout: 15000 });
+  assert.deepEqual(errors, []);
+});

@@ -38,20 +38,28 @@ fi
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 status=0
+failed_runners=()
+# run NAME COMMAND...: runs a test runner, its output to the terminal and the log.
+run() {
+    local name=$1
+    shift
+    log "running $name: $*"
+    if ! "$@" 2>&1 | tee -a "$LOG"; then
+        status=1
+        failed_runners+=("$name")
+    fi
+}
+
 if cargo nextest --version >/dev/null 2>&1; then
-    log "running cargo nextest run --workspace"
-    cargo nextest run --workspace --no-fail-fast 2>&1 | tee -a "$LOG" || status=1
-    log "running doc tests: cargo test --workspace --doc"
-    cargo test --workspace --doc --no-fail-fast 2>&1 | tee -a "$LOG" || status=1
+    run "workspace tests" cargo nextest run --workspace --no-fail-fast
+    run "doc tests" cargo test --workspace --doc --no-fail-fast
 else
-    log "running cargo test --workspace"
-    cargo test --workspace --no-fail-fast 2>&1 | tee -a "$LOG" || status=1
+    run "workspace tests" cargo test --workspace --no-fail-fast
 fi
 
 # Browser tests of the pages (their own stack, Debian's chromium driven by playwright-core).
 if [[ -x gateway/tests/browser/run.sh ]]; then
-    log "running the browser tests: gateway/tests/browser/run.sh"
-    gateway/tests/browser/run.sh 2>&1 | tee -a "$LOG" || status=1
+    run "browser tests" gateway/tests/browser/run.sh
 fi
 
 # One closing line over every runner's own summary lines:
@@ -79,6 +87,9 @@ if ((status == 0 && failed > 0)); then status=1; fi
 if ((status == 0 && passed == 0)); then
     log "no test ran"
     status=1
+fi
+if ((${#failed_runners[@]} > 0)); then
+    log "FAILED: ${failed_runners[*]} (a build error counts no test; see $LOG)"
 fi
 echo
 echo "tests: $passed passed, $failed failed"

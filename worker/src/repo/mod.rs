@@ -76,6 +76,27 @@ impl Repository {
             .context("Failed to run database migrations")
     }
 
+    /// Persists a batch's `effects` (decided at `now`, in decision order) for `shard` in
+    /// one transaction, if `epoch` is still the shard's fencing epoch: the group commit,
+    /// for callers outside the shard loop (tools, tests).
+    ///
+    /// # Errors
+    /// [`CommitError::Fenced`] if another owner took the shard over since `epoch` (then
+    /// nothing is written); [`CommitError::Db`] if PostgreSQL failed.
+    pub async fn commit_effects(
+        &self,
+        shard: u16,
+        epoch: i64,
+        effects: &[crate::engine::Effect],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), CommitError> {
+        let plan = WritePlan::new(effects, now);
+        if plan.is_empty() {
+            return Ok(());
+        }
+        self.commit(shard, epoch, &plan).await
+    }
+
     /// `SELECT 1`, for `/readyz`.
     ///
     /// # Errors

@@ -5,6 +5,7 @@ mod helpers;
 
 mod contention;
 mod expiry;
+mod fencing;
 mod flow;
 mod metrics;
 mod perf;

@@ -2,10 +2,11 @@
 //! state from PostgreSQL; a fenced worker writes nothing and the command is decided
 //! once, after a fresh takeover.
 
-use crate::helpers::{spec, TestEnv, SHARDS};
+use crate::helpers::{eventually, http_get, spec, TestEnv, SHARDS};
 use protocol::command::{Command, SeatSelection};
 use protocol::ids::{EventId, TicketId};
 use protocol::reply::{ErrorCode, Outcome};
+use std::time::Duration;
 
 fn hold(ticket: TicketId, seat: &str) -> Command {
     Command::Hold {
@@ -87,4 +88,76 @@ async fn a_fenced_worker_writes_nothing_and_the_command_is_decided_once() {
         .await
         .unwrap();
     assert_eq!(holds, 1);
+}
+
+/// The consumer state of every shard on the worker at `port`: `state` label per shard.
+async fn states(port: u16) -> Vec<String> {
+    let (_, text) = http_get(port, "/metrics").await;
+    (0..SHARDS)
+        .map(|shard| {
+            let prefix = format!("anteroom_worker_shard_state{{shard=\"{shard}\",state=\"");
+            text.lines()
+                .filter_map(|l| l.strip_prefix(&prefix))
+                .find_map(|rest| rest.strip_suffix("\"} 1"))
+                .unwrap_or("none")
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_share_no_shard_and_the_standby_takes_the_active_ones_shards() {
+    let mut env = TestEnv::start().await;
+    let second = env.spawn_worker().await;
+    let event = env.create_event(&spec(1, 4, 300)).await;
+    let ports = [
+        env.worker.as_ref().unwrap().metrics_port,
+        second.metrics_port,
+    ];
+    // Single active consumer: for every shard one worker is active, the other standby.
+    let owners = eventually(Duration::from_secs(15), "one active per shard", || async {
+        let (a, b) = (states(ports[0]).await, states(ports[1]).await);
+        let pairs: Vec<(&str, &str)> = a
+            .iter()
+            .map(String::as_str)
+            .zip(b.iter().map(String::as_str))
+            .collect();
+        pairs
+            .iter()
+            .all(|p| matches!(p, ("active", "standby") | ("standby", "active")))
+            .then(|| a.iter().map(|s| s == "active").collect::<Vec<bool>>())
+    })
+    .await;
+    let shard = usize::from(protocol::shard_of(&event, SHARDS));
+    let before = epoch(&env, event).await;
+
+    // Stop the active owner of the event's shard: the other worker takes it over.
+    let survivor = if owners[shard] {
+        TestEnv::stop(env.worker.replace(second).unwrap()).await;
+        1
+    } else {
+        TestEnv::stop(second).await;
+        0
+    };
+    assert!(matches!(
+        env.send(event, hold(TicketId::new(), "A-1-1")).await,
+        Outcome::HoldCreated(_)
+    ));
+    assert_eq!(
+        epoch(&env, event).await,
+        before + 1,
+        "the takeover bumps the epoch"
+    );
+    eventually(
+        Duration::from_secs(15),
+        "every shard active on the survivor",
+        || async {
+            states(ports[survivor])
+                .await
+                .iter()
+                .all(|s| s == "active")
+                .then_some(())
+        },
+    )
+    .await;
 }

@@ -188,24 +188,29 @@ impl TestEnv {
 
     /// GET `path` on the running worker's metrics server: (status, body).
     pub(crate) async fn http_get(&self, path: &str) -> (u16, String) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let port = self.worker.as_ref().expect("a running worker").metrics_port;
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .unwrap();
-        let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
-        s.write_all(request.as_bytes()).await.unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).await.unwrap();
-        let status = out[9..12].parse().unwrap();
-        let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-        (status, body.to_owned())
+        http_get(port, path).await
     }
 
     /// The channel commands are published on (for manual consumers in tests).
     pub(crate) fn amqp(&self) -> &Connection {
         &self.amqp
     }
+}
+
+/// GET `path` on a worker's metrics server at `port`: (status, body).
+pub(crate) async fn http_get(port: u16, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out[9..12].parse().unwrap();
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, body.to_owned())
 }
 
 /// Polls `probe` until it returns `Some`, panicking with `what` after `deadline`.

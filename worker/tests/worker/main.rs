@@ -8,6 +8,7 @@ mod expiry;
 mod fencing;
 mod flow;
 mod metrics;
+mod outage;
 mod perf;
 mod recovery;
 mod replay;

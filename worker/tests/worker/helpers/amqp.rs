@@ -106,15 +106,27 @@ impl TestEnv {
 
     /// Waits for the reply to `request`.
     pub(crate) async fn reply(&mut self, request: RequestId) -> Reply {
+        self.reply_within(request, REPLY_WITHIN)
+            .await
+            .unwrap_or_else(|| panic!("no reply to {request} within {REPLY_WITHIN:?}"))
+    }
+
+    /// Waits at most `within` for the reply to `request` (replies to other requests
+    /// that come meanwhile are kept for later).
+    pub(crate) async fn reply_within(
+        &mut self,
+        request: RequestId,
+        within: std::time::Duration,
+    ) -> Option<Reply> {
         let id = request.to_string();
-        let deadline = tokio::time::Instant::now() + REPLY_WITHIN;
+        let deadline = tokio::time::Instant::now() + within;
         loop {
             if let Some(r) = self.received.remove(&id) {
-                return r;
+                return Some(r);
             }
             let d = tokio::time::timeout_at(deadline, self.replies.next())
                 .await
-                .unwrap_or_else(|_| panic!("no reply to {id} within {REPLY_WITHIN:?}"))
+                .ok()?
                 .expect("reply consumer ended")
                 .expect("reply consumer failed");
             let reply: Reply = serde_json::from_slice(&d.data).expect("reply JSON");

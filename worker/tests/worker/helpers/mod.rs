@@ -6,6 +6,7 @@
 
 mod amqp;
 mod cleanup;
+pub(crate) mod proxy;
 
 use lapin::options::{BasicConsumeOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;

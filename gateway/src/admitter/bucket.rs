@@ -14,8 +14,10 @@
 //! Hence, from an empty bucket, the admissions over `T` ms are at most
 //! `rate * T / 60000` and, when the queue never runs dry and `max_active` never binds,
 //! at least that minus one, whatever the number of callers and however they interleave.
-//! After an idle spell (an empty queue, `max_active` reached, a pause) at most
-//! `rate / 60 + 1` fans go in at once.
+//! A step that empties the queue keeps only the fraction of a token: an empty queue
+//! stockpiles nothing, and the next arrivals go in at the rate. After a spell where fans
+//! waited but could not go in (`max_active` reached, a pause) at most `rate / 60 + 1` go
+//! in at once.
 
 /// Credit units per token: credit is kept in 1/60000 of a token, so that a refill of
 /// `elapsed_ms * rate_per_minute` units is exact integer arithmetic (no drift, and the
@@ -42,8 +44,9 @@ pub fn capacity(rate_per_minute: u32) -> i64 {
 }
 
 impl TokenBucket {
-    /// One admission step at `now_ms`: refills, then takes up to `want` whole tokens.
-    /// Returns how many were taken. A clock going back refills nothing.
+    /// One admission step at `now_ms`: refills, then takes up to `want` whole tokens
+    /// (`want`: the fans waiting). Returns how many were taken. A clock going back
+    /// refills nothing; a step that empties the queue keeps only the fraction of a token.
     pub fn take(&mut self, now_ms: i64, rate_per_minute: u32, want: u64) -> u64 {
         let cap = capacity(rate_per_minute);
         match self.last_ms {
@@ -61,6 +64,10 @@ impl TokenBucket {
         self.credit = self.credit.min(cap);
         let n = u64::try_from(self.credit / UNIT).unwrap_or(0).min(want);
         self.credit -= i64::try_from(n).unwrap_or(0) * UNIT;
+        if n == want {
+            // The queue is empty now: no stockpiling (see the module doc).
+            self.credit %= UNIT;
+        }
         n
     }
 
@@ -82,13 +89,18 @@ mod tests {
         assert_eq!(b.take(1_500, 600, 100), 5);
         assert_eq!(b.take(1_500, 600, 100), 0, "same instant, nothing more");
         assert_eq!(b.take(1_000, 600, 100), 0, "clock going back");
+        assert_eq!(b.take(61_500, 600, 100), 11, "capped at 1 s + 1 token");
+        assert_eq!(b.take(61_700, 600, 100), 2);
         assert_eq!(
-            b.take(61_500, 600, 100),
-            11,
-            "idle time caps at 1 s + 1 token"
+            b.take(61_900, 600, 1),
+            1,
+            "the queue emptied: the rest is dropped"
         );
-        assert_eq!(b.take(61_700, 600, 1), 1, "want caps the take");
-        assert_eq!(b.take(61_700, 600, 100), 1);
+        assert_eq!(b.take(62_000, 600, 100), 1, "only the refill since");
+        // An empty queue for a second: only the fraction of a token carries over.
+        assert_eq!(b.take(62_050, 600, 0), 0);
+        assert_eq!(b.take(63_000, 600, 0), 0);
+        assert_eq!(b.take(63_100, 600, 100), 1, "not 11");
     }
 
     #[test]

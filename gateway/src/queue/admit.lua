@@ -20,7 +20,9 @@
 -- token (rate/60 + 1: a call leaves less than one token, so with calls less than a
 -- second apart the cap never clips a fraction). From the first call, the admissions
 -- over T ms are exactly floor(rate * T / 60000) when the queue never runs dry and
--- max_active never binds, and never more.
+-- max_active never binds, and never more. A call that empties the queue drops the whole
+-- tokens left (an empty queue stockpiles nothing); a burst of at most one second's worth
+-- (+1) only follows a spell where fans waited but could not go in (max_active, a pause).
 -- n = min(whole tokens, max_active - active); abandoned tickets (not seen for
 -- abandon-after) are dropped without using a token.
 --
@@ -107,6 +109,12 @@ while n > #admitted and scanned < max_scan do
   end
 end
 credit = credit - #admitted * UNIT
+local waiting = redis.call('ZCARD', KEYS[1])
+if waiting == 0 then
+  -- Nobody left to admit: keep only the fraction, so an empty queue stockpiles nothing
+  -- and the next arrivals go in at the rate, not in a burst.
+  credit = credit % UNIT
+end
 redis.call('HSET', KEYS[3], 'credit', string.format('%.0f', credit), 'last_ms', last)
 if head ~= head_before then
   redis.call('HSET', KEYS[4], 'head_line', head)
@@ -132,7 +140,7 @@ for i = 1, #per, 2 do
   end
 end
 
-local out = {#admitted, abandoned, observed, redis.call('ZCARD', KEYS[1]),
+local out = {#admitted, abandoned, observed, waiting,
   redis.call('ZCARD', KEYS[2]), string.format('%.0f', credit), now, head}
 for _, id in ipairs(admitted) do
   out[#out + 1] = id

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""The issue #4 benchmark table, from the files run.sh leaves in its output directory.
+
+    report.py OUT_DIR SPIKE_K6_EXIT_CODE
+
+wrk outputs (*.wrk: `Requests/sec`, the `--latency` percentiles), the status metrics
+before/after the status run (status_metrics.json), k6 summaries (join_rate.json,
+spike.json) and `uptime` before/after. Prints one table; "met?" compares with the
+issue's targets.
+"""
+import json
+import os
+import re
+import sys
+
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def wrk(out, name):
+    """(req/s, p50 ms, p99 ms, non-2xx count) of a wrk run, or Nones."""
+    try:
+        text = open(os.path.join(out, f"{name}.wrk")).read()
+    except OSError:
+        return None, None, None, None
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    pct = {
+        p: float(v) * UNITS[u]
+        for p, v, u in re.findall(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)
+    }
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    return (
+        float(rps.group(1)) if rps else None,
+        pct.get("50"),
+        pct.get("99"),
+        int(bad.group(1)) if bad else 0,
+    )
+
+
+def load(out, name):
+    try:
+        return json.load(open(os.path.join(out, name)))
+    except (OSError, ValueError):
+        return {}
+
+
+def fmt(x, digits=1, unit=""):
+    return "-" if x is None else f"{x:,.{digits}f}{unit}"
+
+
+def main():
+    out, spike_rc = sys.argv[1], int(sys.argv[2])
+    rows = []
+
+    def row(route, rps, p50, p99, ratio, target, met, note=""):
+        rows.append((route, rps, p50, p99, ratio, target, met, note))
+
+    pj = wrk(out, "probe_json")
+    st = wrk(out, "status")
+    pz = wrk(out, "probe_join")
+    jn = wrk(out, "join")
+    ratio = lambda a, b: (a / b) if a and b else None
+    yes = lambda ok: "yes" if ok else "NO"
+
+    def wrk_row(route, r, base=None, target=None, floor=None):
+        rr = ratio(r[0], base[0]) if base else None
+        met = "" if floor is None else yes(rr is not None and rr >= floor and not r[3])
+        note = f"{r[3]} non-2xx" if r[3] else ""
+        row(route, fmt(r[0], 0), fmt(r[1], 2, " ms"), fmt(r[2], 2, " ms"),
+            fmt(rr, 2) if rr else "1.00" if base is None else "-", target or "", met, note)
+
+    wrk_row("probe GET /probe/json", pj)
+    wrk_row("gateway GET .../queue (status)", st, pj, ">= 0.80 x json", 0.8)
+    wrk_row("probe POST /probe/join", pz)
+    wrk_row("gateway POST .../queue (join)", jn, pz, ">= 0.70 x join", 0.7)
+
+    m = load(out, "status_metrics.json")
+    try:
+        calls = float(m["calls1"]) - float(m["calls0"])
+        reqs = float(m["reqs1"]) - float(m["reqs0"])
+        per = calls / reqs if reqs else None
+        row("Redis calls per status", fmt(per, 3), "", "", "", "<= 0.1", yes(per is not None and per <= 0.1),
+            f"{calls:.0f} calls / {reqs:.0f} statuses")
+    except (KeyError, ValueError):
+        row("Redis calls per status", "n/a", "", "", "", "<= 0.1", "?",
+            "anteroom_status_redis_calls / _requests_total not exposed by this gateway")
+
+    jr = load(out, "join_rate.json")
+    if jr:
+        p99 = jr.get("p99_ms")
+        offered = jr.get("achieved_per_second") or 0
+        full = jr.get("dropped_iterations", 0) == 0
+        row(f"join at {jr.get('offered_per_second')}/s offered (k6)", fmt(offered, 0),
+            fmt(jr.get("p50_ms"), 2, " ms"), fmt(p99, 2, " ms"), "", "p99 < 25 ms",
+            yes(p99 is not None and p99 < 25 and full and not jr.get("failed_requests")),
+            f"dropped {jr.get('dropped_iterations')}, failed {jr.get('failed_requests')}"
+            + ("" if full else " (k6 could not offer the full rate)"))
+    else:
+        row("join at 10,000/s offered (k6)", "-", "", "", "", "p99 < 25 ms", "?", "no k6 summary")
+
+    sp = load(out, "spike.json")
+    if sp:
+        ok = (spike_rc == 0 and sp.get("http_5xx") == 0 and sp.get("oversold") == 0
+              and (sp.get("admission_error") is not None and sp["admission_error"] <= 0.01))
+        row(f"spike {sp.get('fans_joined'):,}/{sp.get('fans_planned'):,} joins "
+            f"in {sp.get('join_seconds')} s, {sp.get('replicas')} replicas",
+            fmt(sp.get("polls_per_second"), 0) + " polls/s",
+            fmt(sp.get("join_p50_ms"), 2, " ms"), fmt(sp.get("join_p99_ms"), 2, " ms"), "",
+            "no 5xx, adm. ±1 %, no oversell", yes(ok),
+            f"5xx {sp.get('http_5xx')}, 429 {sp.get('rate_limited')}, admitted "
+            f"{sp.get('admission_observed_per_minute')}/min vs {sp.get('admission_configured_per_minute')}"
+            f" (err {sp.get('admission_error')}), oversold {sp.get('oversold')}, "
+            f"status p99 {sp.get('status_p99_ms')} ms, poll lag p99 {sp.get('poll_lag_p99_ms')} ms")
+    else:
+        row("spike (k6/join-spike.js)", "-", "", "", "", "no 5xx, adm. ±1 %, no oversell", "NO",
+            f"no summary (k6 exit {spike_rc})")
+
+    head = ("route", "req/s", "p50", "p99", "ratio", "target", "met?")
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(7)]
+    line = lambda r: "  ".join(str(r[i]).ljust(widths[i]) for i in range(7))
+    for name in ("uptime.before", "uptime.after"):
+        try:
+            print(f"{name:<14}{open(os.path.join(out, name)).read().strip()}")
+        except OSError:
+            pass
+    print()
+    print(line(head))
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print(line(r))
+    print()
+    for r in rows:
+        if r[7]:
+            print(f"  {r[0]}: {r[7]}")
+
+
+if __name__ == "__main__":
+    main()

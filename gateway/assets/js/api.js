@@ -8,7 +8,7 @@
 // - `settle` follows a `202 {request_id, status_url}` until the worker's answer.
 // - `withRetry` waits out `429` (Retry-After) and `503` / network failures (Retry-After,
 //   else exponential backoff up to 30 s), telling the page how long it waits.
-// - The server's clock (from the `Date` header) for countdowns: `serverNow()`.
+// - The server's clock (from `Date` headers) for countdowns: `serverNow()`.
 
 /** An API failure. */
 export class ApiError extends Error {
@@ -21,17 +21,25 @@ export class ApiError extends Error {
   }
 }
 
-let skewMs = 0;
+// The server's clock minus ours, bounded from every response: the server wrote its
+// `Date` (whole seconds, so its clock read D … D + 1 s) between our send and receive,
+// hence skew ∈ [D − received, D + 1000 − sent]. The bounds narrow with each response.
+let skewLow = -Infinity;
+let skewHigh = Infinity;
 
-/** Milliseconds since the epoch on the server's clock (±0.5 s). */
+/** Milliseconds since the epoch on the server's clock. */
 export function serverNow() {
-  return Date.now() + skewMs;
+  if (!Number.isFinite(skewLow) || !Number.isFinite(skewHigh)) return Date.now();
+  return Date.now() + (skewLow + skewHigh) / 2;
 }
 
-function noteServerDate(res) {
-  const t = Date.parse(res.headers.get('date') || '');
-  // The header has whole seconds: assume the middle of the second.
-  if (!Number.isNaN(t)) skewMs = t + 500 - Date.now();
+function noteServerDate(res, sent, received) {
+  const d = Date.parse(res.headers.get('date') || '');
+  if (Number.isNaN(d)) return;
+  const low = Math.max(skewLow, d - received);
+  const high = Math.min(skewHigh, d + 1000 - sent);
+  // Inconsistent with earlier answers (our clock jumped): start over.
+  [skewLow, skewHigh] = low <= high ? [low, high] : [d - received, d + 1000 - sent];
 }
 
 function parseRetryAfter(value) {
@@ -54,6 +62,7 @@ export async function api(method, path, opts = {}) {
   if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
   if (opts.idempotencyKey) headers['Idempotency-Key'] = opts.idempotencyKey;
   let res;
+  const sent = Date.now();
   try {
     res = await fetch(path, {
       method,
@@ -65,7 +74,7 @@ export async function api(method, path, opts = {}) {
   } catch (e) {
     throw new ApiError(0, 'network', String(e), null, null);
   }
-  noteServerDate(res);
+  noteServerDate(res, sent, Date.now());
   const text = await res.text();
   let body = null;
   try {

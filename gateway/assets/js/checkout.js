@@ -14,6 +14,7 @@ import { alertMsg, note, showView } from './fan-views.js';
 export class Checkout {
   /**
    * @param {{eventId: string, timeZone: () => string, pass: () => string,
+   *   holdTtl: () => number|undefined,
    *   seatMap: () => import('./seats.js').SeatMap, backToSeats: () => void,
    *   refreshMap: () => void, end: (kind: string) => void,
    *   onWait: (e: any, s: number) => void, save: (patch: object) => void,
@@ -110,8 +111,10 @@ export class Checkout {
     ['pay-name', 'pay-card'].forEach((id) => this.fieldError(id, null));
     showView('hold');
     clearInterval(this.timer);
+    // A hold never has more than the hold TTL left (the clock estimate may be ahead).
+    const ttl = this.ctx.holdTtl() ?? Infinity;
     const tick = () => {
-      const left = (Date.parse(h.expires_at) - serverNow()) / 1000;
+      const left = Math.min((Date.parse(h.expires_at) - serverNow()) / 1000, ttl);
       const timer = $('hold-timer');
       timer.textContent = clock(Math.ceil(left));
       timer.classList.toggle('urgent', left <= 60);

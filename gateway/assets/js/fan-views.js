@@ -75,8 +75,16 @@ export function renderLottery(box, ev, seedOk) {
     return;
   }
   show(box, true);
-  box.append(el('h3', '', t('lottery_title')));
-  box.append(el('p', '', t('lottery_text', { opens: dateTime(ev.opens_at, ev.timezone) })));
+  // After open the draw is history: folded away, one click to check it.
+  let body = box;
+  if (ev.shuffle_seed) {
+    body = el('details');
+    body.append(el('summary', '', t('lottery_done_title')));
+    box.append(body);
+  } else {
+    box.append(el('h3', '', t('lottery_title')));
+  }
+  body.append(el('p', '', t('lottery_text', { opens: dateTime(ev.opens_at, ev.timezone) })));
   const dl = el('dl', 'hashes');
   const pair = (label, value) => {
     const wrap = el('div');
@@ -85,23 +93,27 @@ export function renderLottery(box, ev, seedOk) {
   };
   pair(t('commitment'), ev.shuffle_commitment);
   if (ev.shuffle_seed) pair(t('seed'), ev.shuffle_seed);
-  box.append(dl);
+  body.append(dl);
   if (!ev.shuffle_seed) {
-    box.append(el('p', 'muted small', t('commitment_text')));
+    body.append(el('p', 'muted small', t('commitment_text')));
     return;
   }
   if (seedOk !== null && seedOk !== undefined) {
-    box.append(el('p', seedOk ? 'ok' : 'bad', t(seedOk ? 'seed_matches' : 'seed_mismatch')));
+    body.append(el('p', seedOk ? 'ok' : 'bad', t(seedOk ? 'seed_matches' : 'seed_mismatch')));
   }
-  box.append(el('p', 'small', t('verify_how')));
-  box.append(
+  const record = el('a', '', t('verify_record'));
+  record.href = `/v1/events/${ev.id}/prequeue`;
+  record.download = 'prequeue.json';
+  const step = el('p', 'small');
+  step.append(record);
+  body.append(step, el('p', 'small', t('verify_how')));
+  body.append(
     el(
       'pre',
       'mono small',
-      `anteroom-gateway verify-shuffle --seed ${ev.shuffle_seed} \\\n  --commitment ${ev.shuffle_commitment} --tickets prequeue.txt`,
+      `anteroom-gateway verify-shuffle --seed ${ev.shuffle_seed} \\\n  --commitment ${ev.shuffle_commitment} --tickets prequeue.json`,
     ),
   );
-  box.append(el('p', 'muted small', t('verify_tickets', { url: `/v1/events/${ev.id}/prequeue` })));
 }
 
 /** Seconds from `nowMs` until `iso`. */

@@ -9,9 +9,9 @@
 import { api, isUuid, serverNow, withRetry } from './api.js';
 import { Checkout } from './checkout.js';
 import { LiveFeed } from './fan-live.js';
-import { $, clock, money, seatsWords } from './format.js';
+import { $ } from './format.js';
 import { initI18n, onLangChange, t } from './i18n.js';
-import { SeatMap } from './seats.js';
+import { SeatsView } from './fan-seats.js';
 import {
   alertMsg, currentView, liveSentence, note, renderEnd, renderEvent, renderLanding,
   renderLiveMode, renderQueue, showView,
@@ -21,7 +21,7 @@ const eventId = decodeURIComponent(location.pathname.split('/')[2] || '');
 const STORE = `anteroom.fan.${eventId}`;
 const app = {
   event: null, token: null, pass: null, passExp: null, status: null, maxPos: 0,
-  seedOk: null, spoken: '', spokenAt: 0, end: null, seatMap: null, liveMode: ['live'],
+  seedOk: null, spoken: '', spokenAt: 0, end: null, liveMode: ['live'],
 };
 
 function saved() {
@@ -101,7 +101,7 @@ function showLanding() {
 function end(kind, action) {
   refreshEvent(); // fresh seat counts on the card
   queueFeed.stop();
-  seatFeed.stop();
+  seats.stop();
   checkout.stopTimer();
   app.end = { kind, action };
   renderEnd(kind, action);
@@ -154,7 +154,7 @@ function onStatus(st) {
       app.pass = st.pass;
       app.passExp = st.pass_expires_at;
       save({ pass: app.pass, passExp: app.passExp });
-      if (!['seats', 'hold', 'done'].includes(currentView())) enterSeats();
+      if (!['seats', 'hold', 'done'].includes(currentView())) seats.enter();
       return;
     case 'sold_out':
     case 'closed':
@@ -208,94 +208,30 @@ async function rejoin() {
   await join();
 }
 
-// --- seat map -------------------------------------------------------------------
-
-const seatFeed = new LiveFeed({
-  sseUrl: `/v1/events/${eventId}/seats/stream`,
-  eventName: 'seats',
-  poll: async () => (await api('GET', `/v1/events/${eventId}/seats`, { token: app.pass })).body,
-  onData: (d) => (d.sections ? app.seatMap.load(d) : app.seatMap.apply(d.seats || [])),
-  nextPollMs: () => 2000,
+const seats = new SeatsView({
+  eventId,
+  event: () => app.event,
+  pass: () => app.pass,
+  passExpires: () => app.passExp,
+  expired: () => end('expired', rejoinAction),
   onWait: waitNote,
-  onFail: (e) => (e.status === 401 ? end('expired', rejoinAction) : null),
+  savedHold: () => saved().holdId,
+  forgetHold: () => save({ holdId: null }),
+  showHold: (h) => checkout.show(h),
 });
-
-function renderSelection(ids) {
-  const max = app.event.max_seats_per_hold ?? 4;
-  $('hold-btn').disabled = ids.length === 0;
-  $('selection').textContent = ids.length === 0
-    ? t('choose_hint', { max })
-    : t('selection', { seats: seatsWords(ids), total: money(app.seatMap.selectionCents()) });
-}
-
-function fillBestForm() {
-  const max = app.event.max_seats_per_hold ?? 4;
-  const section = $('best-section');
-  const chosen = section.value;
-  section.replaceChildren(...app.seatMap.sections.map((name) => new Option(name, name)));
-  if (chosen) section.value = chosen;
-  const qty = $('best-quantity');
-  const q = qty.value || '2';
-  qty.replaceChildren(...Array.from({ length: max }, (_, i) => new Option(String(i + 1), String(i + 1))));
-  qty.value = Number(q) <= max ? q : '1';
-}
-
-async function refreshMap() {
-  try {
-    const r = await api('GET', `/v1/events/${eventId}/seats`, { token: app.pass });
-    app.seatMap.load(r.body);
-  } catch {
-    // The live feed catches up.
-  }
-}
-
-async function enterSeats() {
-  const max = app.event.max_seats_per_hold ?? 4;
-  app.seatMap = new SeatMap({
-    tabs: $('section-tabs'),
-    grid: $('seat-grid'),
-    max,
-    onChange: renderSelection,
-    onLost: (ids) => alertMsg(t('seat_taken', { seats: seatsWords(ids) })),
-    onLimit: (n) => alertMsg(t('too_many', { max: n })),
-  });
-  try {
-    const r = await withRetry(() => api('GET', `/v1/events/${eventId}/seats`, { token: app.pass }), waitNote);
-    note(null);
-    app.seatMap.load(r.body);
-  } catch (e) {
-    return e.status === 401 ? end('expired', rejoinAction) : alertMsg(t('error_generic', { message: e.message }));
-  }
-  fillBestForm();
-  renderSelection([]);
-  showView('seats');
-  tick();
-  seatFeed.start();
-  const holdId = saved().holdId;
-  if (holdId) {
-    try {
-      const h = await api('GET', `/v1/holds/${holdId}`, { token: app.pass });
-      if (h.body.state === 'held') checkout.show(h.body);
-    } catch {
-      save({ holdId: null });
-    }
-  }
-}
 
 const checkout = new Checkout({
   eventId,
   timeZone: () => app.event.timezone,
+  holdTtl: () => app.event.hold_ttl_seconds,
   pass: () => app.pass,
-  seatMap: () => app.seatMap,
-  backToSeats: () => {
-    showView('seats');
-    app.seatMap.clearSelection();
-  },
-  refreshMap,
+  seatMap: () => seats.map,
+  backToSeats: () => seats.back(),
+  refreshMap: () => seats.refresh(),
   end: (kind) => end(kind, kind === 'expired' ? rejoinAction : undefined),
   onWait: waitNote,
   save,
-  onDone: () => seatFeed.stop(),
+  onDone: () => seats.stop(),
 });
 
 // --- clock, language, start -------------------------------------------------------
@@ -313,11 +249,7 @@ function tick() {
     if (document.visibilityState !== 'hidden') refreshEvent();
   }
   if (view === 'queue' && app.status?.state === 'prequeue') renderQueueNow();
-  if (view === 'seats' && app.passExp) {
-    const left = (Date.parse(app.passExp) - serverNow()) / 1000;
-    $('pass-left').textContent = t('pass_left', { time: clock(left) });
-    if (left <= 0) end('expired', rejoinAction);
-  }
+  if (view === 'seats') seats.tick();
 }
 
 function rerender() {
@@ -330,10 +262,7 @@ function rerender() {
     app.spokenAt = 0;
     if (app.status?.state === 'waiting') speak(app.status);
   }
-  if (view === 'seats' || view === 'hold') {
-    app.seatMap.render();
-    renderSelection(app.seatMap.selection());
-  }
+  if (view === 'seats' || view === 'hold') seats.rerender();
   if (view === 'hold') checkout.rerender();
   if (view === 'done' && saved().order) checkout.renderDone(saved().order);
   if (view === 'end' && app.end) renderEnd(app.end.kind, app.end.action);
@@ -349,7 +278,7 @@ async function start() {
     await leaveQueue();
     end('left', rejoinAction);
   });
-  $('hold-btn').addEventListener('click', () => checkout.request({ seats: app.seatMap.selection() }));
+  $('hold-btn').addEventListener('click', () => checkout.request({ seats: seats.map.selection() }));
   $('best-form').addEventListener('submit', (e) => {
     e.preventDefault();
     checkout.request({ section: $('best-section').value, quantity: Number($('best-quantity').value) });

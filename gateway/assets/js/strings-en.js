@@ -44,8 +44,9 @@ export default {
   commitment_text: 'The seed itself is revealed when the sale opens.',
   seed_matches: '✓ Checked in your browser: the SHA-256 of the seed matches the commitment.',
   seed_mismatch: '✗ The SHA-256 of the seed does NOT match the commitment.',
-  verify_how: 'To recompute the order yourself:',
-  verify_tickets: 'prequeue.txt lists the pre-queue ticket ids, one per line (from {url}).',
+  verify_how: 'Then recompute the order with this command:',
+  verify_record: 'Download the lottery record (prequeue.json): the seed, the pre-queue tickets in arrival order and the order applied.',
+  lottery_done_title: 'The pre-queue draw: check it yourself',
 
   // Queue
   queue_title_pre: 'You are in the pre-queue',

@@ -42,8 +42,9 @@ export default {
   commitment_text: '시드는 예매가 시작될 때 공개됩니다.',
   seed_matches: '✓ 브라우저에서 확인함: 시드의 SHA-256이 커밋먼트와 일치합니다.',
   seed_mismatch: '✗ 시드의 SHA-256이 커밋먼트와 일치하지 않습니다.',
-  verify_how: '순서를 직접 다시 계산하려면:',
-  verify_tickets: 'prequeue.txt에는 사전 대기열 티켓 ID를 한 줄에 하나씩 넣습니다 ({url}에서 받을 수 있습니다).',
+  verify_how: '그다음 이 명령으로 순서를 다시 계산해 보세요:',
+  verify_record: '추첨 기록(prequeue.json) 내려받기: 시드, 도착 순서대로의 사전 대기열 티켓, 적용된 순서가 들어 있습니다.',
+  lottery_done_title: '사전 대기열 추첨: 직접 확인하기',
 
   queue_title_pre: '사전 대기열에 있습니다',
   queue_title: '대기 중입니다',

@@ -58,6 +58,7 @@ static ASSETS: &[Asset] = &[
     asset!("js/fan.js", JS),
     asset!("js/fan-views.js", JS),
     asset!("js/fan-live.js", JS),
+    asset!("js/fan-seats.js", JS),
     asset!("js/seats.js", JS),
     asset!("js/checkout.js", JS),
     asset!("js/admin.js", JS),

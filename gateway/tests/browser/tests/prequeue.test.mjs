@@ -53,12 +53,15 @@ test('pre-queue in Korean: countdown, lottery, commitment; seed revealed and che
   const { page: viewer, errors: viewerErrors } = await newPage(browser, { locale: 'en-GB' });
   await openFanPage(viewer, ev.id);
   assert.equal(await text(viewer, '#landing-title'), 'Tickets are on sale');
+  await viewer.click('#landing-lottery summary');
   const lottery = await text(viewer, '#landing-lottery');
+  assert.match(lottery, /The pre-queue draw: check it yourself/);
   const [commitment, seed] = await viewer.locator('#landing-lottery dd').allInnerTexts();
   assert.equal(commitment, ev.shuffle_commitment);
   assert.equal(createHash('sha256').update(Buffer.from(seed, 'hex')).digest('hex'), commitment);
   assert.match(lottery, /Checked in your browser: the SHA-256 of the seed matches the commitment/);
   assert.match(lottery, /anteroom-gateway verify-shuffle --seed [0-9a-f]{64}/);
+  assert.equal(await viewer.locator('#landing-lottery a[download]').getAttribute('href'), `/v1/events/${ev.id}/prequeue`);
   await shot(viewer, '22-seed-revealed-and-checked');
 
   // The switch changes the language at once and is remembered across a reload.

@@ -40,6 +40,15 @@ export const options = {
       // Buyers that arrived keep waiting and shopping after the arrivals stop.
       gracefulStop: `${config.maxWaitS + shoppingS}s`,
     },
+    // One VU reads the admin stats every second while fans wait: admissions counted by
+    // the server, so this outflow figure carries no polling delay.
+    admission_sampler: {
+      executor: 'per-vu-iterations',
+      exec: 'sampleAdmission',
+      vus: 1,
+      iterations: 1,
+      maxDuration: `${config.arrivalSeconds + config.maxWaitS + 30}s`,
+    },
   },
   thresholds: {
     http_5xx: ['count==0'],
@@ -238,6 +247,33 @@ function confirm(pass, hold) {
     // The same Idempotency-Key and body again: the same order, not a second one.
     const again = settle(api.confirm(pass, hold.id, ref, key), pass);
     judge(again, again.status === 200 && again.body && again.body.id === a.body.id, 'confirm_repeat');
+  }
+}
+
+/**
+ * The admission sampler: `admitted_total` from the stats once a second; the outflow is
+ * measured between the first and the last sample that still found fans waiting.
+ */
+export function sampleAdmission() {
+  const until = Date.now() + (config.arrivalSeconds + config.maxWaitS) * 1000;
+  const arrivalsEnd = Date.now() + (config.arrivalSeconds + 2) * 1000;
+  let first = null;
+  while (Date.now() < until) {
+    const a = api.adminStats();
+    const q = a.status === 200 && a.body && a.body.queue;
+    if (q) {
+      const now = Date.now();
+      if (q.waiting > 0) {
+        if (!first) first = { t: now, admitted: q.admitted_total };
+        else if (now > first.t) {
+          m.sampledPerMinute.add(((q.admitted_total - first.admitted) * 60000) / (now - first.t));
+          m.sampledSpanS.add((now - first.t) / 1000);
+        }
+      } else if (now > arrivalsEnd) {
+        break; // the queue drained after the arrivals: nothing more to measure
+      }
+    }
+    sleep(1);
   }
 }
 

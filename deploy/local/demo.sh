@@ -268,7 +268,8 @@ line("sold / held / available",
 line("oversold", db.get("oversold", "?"))
 line("admission rate",
      f"observed {adm.get('observed_per_minute', '-')}/min vs configured "
-     f"{adm.get('configured_per_minute', '-')}/min")
+     f"{adm.get('configured_per_minute', '-')}/min (from the buyers' admission times; "
+     f"{adm.get('sampled_per_minute', '-')}/min from the server's count while fans waited)")
 line("p95 latency", ", ".join(f"{s} {ms(p95.get(s))}" for s in ("join", "status", "hold", "confirm")))
 line("holds / conflicts", f"{k.get('holds_ok', '-')} / {k.get('holds_conflict', '-')} (409 is expected)")
 line("confirms", k.get("confirms_ok", "-"))

@@ -40,6 +40,11 @@ export const admitAt = new Trend('admit_at_ms');
 /** Join → admitted, in ms. */
 export const queueWait = new Trend('queue_wait_ms', true);
 
+/** Admissions per minute from the server's admitted_total while fans were waiting. */
+export const sampledPerMinute = new Gauge('sampled_admission_per_minute');
+/** Over how many seconds of waiting fans that figure was measured. */
+export const sampledSpanS = new Gauge('sampled_admission_span_s');
+
 /** The event's seat counts and server-side outflow, read by teardown. */
 export const statsTotal = new Gauge('stats_seats_total');
 export const statsSold = new Gauge('stats_seats_sold');

@@ -57,6 +57,8 @@ export function outcome(data) {
     admission: {
       configured_per_minute: setup.rate_per_minute || null,
       observed_per_minute: spanMs > 0 ? round(((admitted - 1) / spanMs) * 60000) : null,
+      sampled_per_minute: round(gauge(data, 'sampled_admission_per_minute')),
+      sampled_span_s: round(gauge(data, 'sampled_admission_span_s')),
       server_observed_per_minute: round(gauge(data, 'stats_observed_per_minute')),
       first_admit_s: admitted > 0 ? round(admitAt.min / 1000, 2) : null,
       last_admit_s: admitted > 0 ? round(admitAt.max / 1000, 2) : null,
@@ -88,7 +90,12 @@ function text(o) {
   s += line(
     'admission rate',
     `observed ${o.admission.observed_per_minute ?? '-'}/min vs configured ${o.admission.configured_per_minute ?? '-'}/min` +
-      ` (server's estimate ${o.admission.server_observed_per_minute ?? '-'}/min)`,
+      ' (buyers\' admission times)',
+  );
+  s += line(
+    '',
+    `sampled ${o.admission.sampled_per_minute ?? '-'}/min over ${o.admission.sampled_span_s ?? '-'} s of waiting fans` +
+      ` (stats admitted_total); stats' own figure at the end ${o.admission.server_observed_per_minute ?? '-'}/min`,
   );
   s += line('told sold out', o.sold_out_seen);
   s += line('gave up', `${o.gave_up_waiting} waiting, ${o.gave_up_seats} finding seats`);

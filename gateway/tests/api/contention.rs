@@ -46,7 +46,7 @@ async fn overlapping_holds_never_share_a_seat() {
         }
         winners += 1;
     }
-    assert!(winners >= 1 && winners <= SEATS / 2, "{winners} winners");
+    assert!((1..=SEATS / 2).contains(&winners), "{winners} winners");
     for (asked, r) in results.iter().filter(|(_, r)| r.status != 201) {
         r.assert_error(409, "seats_unavailable");
         let listed = r.body["error"]["details"]["unavailable"]

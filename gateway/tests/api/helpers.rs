@@ -11,6 +11,7 @@ mod cleanup;
 mod fans;
 pub(crate) mod proxy;
 mod response;
+pub(crate) mod sse;
 pub(crate) mod tokens;
 
 pub(crate) use fans::select;

@@ -19,4 +19,5 @@ mod openapi;
 mod outage;
 mod recovery;
 mod release;
+mod streams;
 mod timing;

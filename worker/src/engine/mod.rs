@@ -17,6 +17,10 @@ mod reserve;
 mod restore;
 
 #[cfg(test)]
+mod model;
+#[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;

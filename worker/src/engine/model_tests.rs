@@ -1,0 +1,246 @@
+//! Model-based property test (issue #3 item 4): random sequences of holds (listed seats,
+//! best-available), confirms, releases, expiry ticks, replays, idempotency keys and
+//! clock advances, some landing exactly on a hold's deadline or one microsecond before,
+//! applied both to the engine and to the reference model (`model.rs`). After every step:
+//!
+//! - the engine's outcome is the one the model predicts (status, code, seats, deadline,
+//!   price; a replay or a reused key gets exactly the first outcome);
+//! - every seat has the same status in both, so a seat is never in two active holds,
+//!   and released and expired seats are available again;
+//! - every hold has the same state in both (a hold expires exactly at its deadline:
+//!   confirmable one microsecond before, `410 hold_expired` at it).
+
+use super::model::{Expect, Model, Seat};
+use super::tests::spec;
+use super::*;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use proptest::prelude::*;
+use protocol::command::{Command, Envelope, Idempotency, SeatSelection};
+use protocol::ids::{EventId, HoldId, RequestId, TicketId};
+use protocol::reply::{HoldState, Outcome};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Hold {
+        ticket: usize,
+        seats: Vec<usize>,
+        key: Option<(u8, u8)>,
+    },
+    Best {
+        ticket: usize,
+        section: usize,
+        quantity: u32,
+        key: Option<(u8, u8)>,
+    },
+    Confirm {
+        ticket: usize,
+        own: bool,
+        hold: usize,
+        key: Option<(u8, u8)>,
+    },
+    Release {
+        ticket: usize,
+        own: bool,
+        hold: usize,
+    },
+    Advance {
+        ms: i64,
+    },
+    /// Jump to a hold's deadline, or to one microsecond before it.
+    ToDeadline {
+        hold: usize,
+        before: bool,
+    },
+    Expire,
+    Replay {
+        index: usize,
+    },
+}
+
+const TICKETS: usize = 4;
+const SECTIONS: [&str; 3] = ["A", "B", "Z"];
+
+fn op() -> impl Strategy<Value = Op> {
+    let key = || prop::option::weighted(0.3, (0..3u8, 0..2u8));
+    prop_oneof![
+        5 => (0..TICKETS, prop::collection::vec(0..15usize, 0..6), key())
+            .prop_map(|(ticket, seats, key)| Op::Hold { ticket, seats, key }),
+        3 => (0..TICKETS, 0..3usize, 0..6u32, key())
+            .prop_map(|(ticket, section, quantity, key)| Op::Best { ticket, section, quantity, key }),
+        4 => (0..TICKETS, prop::bool::weighted(0.9), any::<usize>(), key())
+            .prop_map(|(ticket, own, hold, key)| Op::Confirm { ticket, own, hold, key }),
+        2 => (0..TICKETS, prop::bool::weighted(0.9), any::<usize>())
+            .prop_map(|(ticket, own, hold)| Op::Release { ticket, own, hold }),
+        2 => (0..30_000i64).prop_map(|ms| Op::Advance { ms }),
+        2 => (any::<usize>(), any::<bool>()).prop_map(|(hold, before)| Op::ToDeadline { hold, before }),
+        1 => Just(Op::Expire),
+        2 => any::<usize>().prop_map(|index| Op::Replay { index }),
+    ]
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 1, 11, 0, 0).unwrap()
+}
+
+/// Checks the engine's `outcome` against the model's expectation.
+fn check(
+    expected: &Expect,
+    outcome: &Outcome,
+    model: &Model,
+    now: DateTime<Utc>,
+) -> Result<(), TestCaseError> {
+    match (expected, outcome) {
+        (Expect::Exactly(first), o) => prop_assert_eq!(o, first, "a replay must be identical"),
+        (
+            Expect::Hold {
+                seats,
+                expires_at,
+                total_cents,
+            },
+            Outcome::HoldCreated(h),
+        ) => {
+            prop_assert_eq!(&h.seats, seats);
+            prop_assert_eq!(h.expires_at, *expires_at);
+            prop_assert_eq!(h.total_cents, *total_cents);
+            prop_assert_eq!(h.state, HoldState::Held);
+            prop_assert!(model.hold_of(h.id).is_none(), "hold id reused");
+        }
+        (Expect::Order { hold }, Outcome::OrderConfirmed(o)) => {
+            let h = model.hold_of(*hold).expect("the model knows the hold");
+            prop_assert_eq!(o.hold_id, *hold);
+            prop_assert_eq!(&o.seats, &h.seats);
+            prop_assert_eq!(o.total_cents, h.total_cents);
+            prop_assert_eq!(o.confirmed_at, now);
+            prop_assert!(now < h.expires_at, "confirmed at or after the deadline");
+        }
+        (Expect::Released { hold }, Outcome::HoldReleased(h)) => {
+            prop_assert_eq!(h.id, *hold);
+            prop_assert_eq!(h.state, HoldState::Released);
+            prop_assert_eq!(&h.seats, &model.hold_of(*hold).unwrap().seats);
+        }
+        (Expect::Refused { code, unavailable }, Outcome::Rejected(e)) => {
+            prop_assert_eq!(e.code, *code, "{}", e.message);
+            if let Some(seats) = unavailable {
+                let listed = e.details.as_ref().map(|d| d["unavailable"].clone());
+                prop_assert_eq!(listed, Some(serde_json::json!(seats)));
+            }
+        }
+        (expected, got) => prop_assert!(false, "expected {:?}, engine said {:?}", expected, got),
+    }
+    Ok(())
+}
+
+/// Seat statuses and hold states agree between engine and model.
+fn same_state(engine: &Engine, event: &EventId, model: &Model) -> Result<(), TestCaseError> {
+    let ev = engine.event(event).expect("the event");
+    for (id, seat) in &model.seats {
+        let want = match seat {
+            Seat::Free => SeatStatus::Available,
+            Seat::Held => SeatStatus::Held,
+            Seat::Sold => SeatStatus::Sold,
+        };
+        prop_assert_eq!(ev.seat_status(id), Some(want), "seat {}", id);
+    }
+    for h in &model.holds {
+        let state = ev.holds.get(&h.id).map(|r| r.state);
+        prop_assert_eq!(state, Some(h.state), "hold {}", h.id);
+    }
+    let c = ev.counts();
+    let held = model
+        .holds
+        .iter()
+        .filter(|h| h.state == HoldState::Held)
+        .count();
+    prop_assert_eq!(c.holds_active, held as u64);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    #[test]
+    fn the_engine_behaves_like_the_reference_model(
+        ops in prop::collection::vec(op(), 1..120),
+        seed in any::<u64>(),
+    ) {
+        let spec = spec(false);
+        let event = EventId::new();
+        let tickets: Vec<TicketId> = (0..TICKETS).map(|_| TicketId::new()).collect();
+        let mut seat_ids: Vec<String> = spec.seating.seats().map(|(s, _)| s.to_string()).collect();
+        seat_ids.push("A-9-9".into()); // unknown seat
+        let mut engine = Engine::new(1);
+        let mut model = Model::new(&spec);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut now = t0();
+        let mut out = Vec::new();
+        let env = |command| Envelope { request_id: RequestId::new(), event_id: event, sent_at: t0(), command };
+        let create = env(Command::CreateEvent { spec: spec.clone() });
+        prop_assert!(matches!(engine.apply(&create, now, &mut rng, &mut out), Outcome::EventCreated(_)));
+        let mut sent: Vec<Envelope> = Vec::new();
+        let idem = |key: Option<(u8, u8)>| key.map(|(k, f)| Idempotency { key: format!("k{k}"), fingerprint: format!("f{f}") });
+        for op in ops {
+            let pick_hold = |i: usize, model: &Model| model.holds.get(i % model.holds.len().max(1)).map(|h| (h.id, h.ticket));
+            let command = match op {
+                Op::Hold { ticket, seats, key } => Some(Command::Hold {
+                    ticket_id: tickets[ticket],
+                    selection: SeatSelection::Seats { seats: seats.iter().map(|&i| seat_ids[i].clone()).collect() },
+                    idempotency: idem(key),
+                }),
+                Op::Best { ticket, section, quantity, key } => Some(Command::Hold {
+                    ticket_id: tickets[ticket],
+                    selection: SeatSelection::Best { section: SECTIONS[section].into(), quantity },
+                    idempotency: idem(key),
+                }),
+                Op::Confirm { ticket, own, hold, key } => {
+                    let (hold_id, owner) = pick_hold(hold, &model).unwrap_or((HoldId::new(), tickets[0]));
+                    Some(Command::Confirm {
+                        ticket_id: if own { owner } else { tickets[ticket] },
+                        hold_id,
+                        payment_ref: "p".into(),
+                        idempotency: idem(key),
+                    })
+                }
+                Op::Release { ticket, own, hold } => {
+                    let (hold_id, owner) = pick_hold(hold, &model).unwrap_or((HoldId::new(), tickets[0]));
+                    Some(Command::Release { ticket_id: if own { owner } else { tickets[ticket] }, hold_id })
+                }
+                Op::Advance { ms } => { now += Duration::milliseconds(ms); None }
+                Op::ToDeadline { hold, before } => {
+                    if let Some(h) = model.holds.get(hold % model.holds.len().max(1)) {
+                        let at = h.expires_at - Duration::microseconds(i64::from(before));
+                        now = now.max(at);
+                    }
+                    None
+                }
+                Op::Expire => {
+                    out.clear();
+                    engine.expire_due(now, &mut out);
+                    model.expire(now);
+                    None
+                }
+                Op::Replay { index } => {
+                    if let Some(first) = sent.get(index % sent.len().max(1)).cloned() {
+                        let expected = model.expect(&first, now);
+                        prop_assert!(matches!(expected, Expect::Exactly(_)));
+                        out.clear();
+                        let again = engine.apply(&first, now, &mut rng, &mut out);
+                        check(&expected, &again, &model, now)?;
+                        prop_assert!(!out.iter().any(|e| matches!(e, Effect::Result(_))), "a replay stored a result");
+                    }
+                    None
+                }
+            };
+            if let Some(command) = command {
+                let e = env(command);
+                let expected = model.expect(&e, now);
+                out.clear();
+                let outcome = engine.apply(&e, now, &mut rng, &mut out);
+                check(&expected, &outcome, &model, now)?;
+                model.adopt(&e, &expected, &outcome);
+                sent.push(e);
+            }
+            same_state(&engine, &event, &model)?;
+        }
+    }
+}

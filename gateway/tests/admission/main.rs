@@ -14,3 +14,5 @@
 
 mod redis_fixture;
 mod scripts;
+mod stack;
+mod status;

@@ -1,0 +1,92 @@
+//! Best-effort cleanup when a [`super::Stack`] is dropped (also after a failed test):
+//! delete the namespace's AMQP queues and exchange and its Redis keys, drop the test
+//! database. Failures are printed, never fatal: they cannot change a test's verdict.
+
+use super::{amqp_url, maintenance_db_url, SHARDS};
+use crate::redis_fixture::redis_url;
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use lapin::{Connection, ConnectionProperties};
+use protocol::names::AmqpNames;
+use sqlx::{Connection as _, Executor, PgConnection};
+use std::time::Duration;
+
+/// Runs the cleanup on a thread with its own runtime (`Drop` cannot await), waiting
+/// at most 20 s for it.
+pub(super) fn run_blocking(namespace: String, db_name: String) {
+    let handle = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("Failed to build the cleanup runtime");
+        rt.block_on(async move {
+            let work = async {
+                if let Err(e) = delete_amqp(&namespace).await {
+                    eprintln!("cleanup: AMQP objects of {namespace}: {e:#}");
+                }
+                if let Err(e) = delete_redis_keys(&namespace).await {
+                    eprintln!("cleanup: Redis keys of {namespace}: {e:#}");
+                }
+                if let Err(e) = drop_database(&db_name).await {
+                    eprintln!("cleanup: database {db_name}: {e:#}");
+                }
+            };
+            if tokio::time::timeout(Duration::from_secs(20), work)
+                .await
+                .is_err()
+            {
+                eprintln!("cleanup of {namespace} timed out");
+            }
+        });
+    });
+    let _ = handle.join();
+}
+
+async fn delete_amqp(namespace: &str) -> anyhow::Result<()> {
+    let conn = Connection::connect(&amqp_url(), ConnectionProperties::default()).await?;
+    let channel = conn.create_channel().await?;
+    let names = AmqpNames::new(namespace);
+    for shard in 0..SHARDS {
+        channel
+            .queue_delete(&names.shard_queue(shard), QueueDeleteOptions::default())
+            .await?;
+    }
+    channel
+        .exchange_delete(&names.commands_exchange(), ExchangeDeleteOptions::default())
+        .await?;
+    conn.close(200, "test cleanup").await?;
+    Ok(())
+}
+
+async fn delete_redis_keys(namespace: &str) -> anyhow::Result<()> {
+    let client = redis::Client::open(redis_url())?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let pattern = format!("{namespace}:*");
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await?;
+        if !keys.is_empty() {
+            redis::cmd("DEL")
+                .arg(&keys)
+                .query_async::<()>(&mut conn)
+                .await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}
+
+async fn drop_database(db_name: &str) -> anyhow::Result<()> {
+    let mut conn = PgConnection::connect(&maintenance_db_url()).await?;
+    conn.execute(format!(r#"DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)"#).as_str())
+        .await?;
+    Ok(())
+}

@@ -75,11 +75,17 @@ pub(crate) enum SessionEnd {
     Fenced,
 }
 
-/// Backoff between reconnects and retries: 100 ms doubling to 10 s, with jitter, forever.
+/// Longest pause between two reconnects or commit retries. Short enough that a shard is
+/// back within seconds of RabbitMQ or PostgreSQL returning; a PostgreSQL retry also waits
+/// up to the pool's 3 s acquire timeout.
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Backoff between reconnects and retries: 100 ms doubling to [`MAX_BACKOFF`], with
+/// jitter, forever.
 pub(crate) fn backoff() -> impl Iterator<Item = Duration> {
     ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(100))
-        .with_max_delay(Duration::from_secs(10))
+        .with_max_delay(MAX_BACKOFF)
         .with_jitter()
         .without_max_times()
         .build()
@@ -116,7 +122,7 @@ pub(crate) async fn run_shard(ctx: Arc<ShardContext>, shard: u16, shutdown: Canc
                 Duration::from_millis(ctx.settings.probe_interval_ms)
             }
             Err(e) => {
-                let delay = retry.next().unwrap_or(Duration::from_secs(10));
+                let delay = retry.next().unwrap_or(MAX_BACKOFF);
                 tracing::warn!(
                     error = format!("{e:#}"),
                     ?delay,

@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ADMIN_KEY, BASE_URL, apiFan, launch, newPage, openFanPage, shot, text, until,
+  ADMIN_KEY, BASE_URL, apiFan, launch, newPage, openFanPage, snap, text, until,
 } from './helpers.mjs';
 
 let browser;
@@ -23,7 +23,7 @@ test('the console creates an event; rate and pause reach the waiting fan', async
   await con.click('#key-form button[type=submit]');
   await con.waitForSelector('#key-error', { state: 'visible' });
   assert.match(await text(con, '#key-error'), /not accepted/);
-  await shot(con, '12-console-key-rejected');
+  await snap(con, '12-console-key-rejected');
   await con.fill('#admin-key', ADMIN_KEY);
   await con.click('#key-form button[type=submit]');
   await con.waitForSelector('#console', { state: 'visible' });
@@ -37,7 +37,7 @@ test('the console creates an event; rate and pause reach the waiting fan', async
   await con.fill('#f-rate', '1');
   await con.fill('#f-s0-rows', '4');
   await con.fill('#f-s0-seats', '12');
-  await shot(con, '13-console-create-form');
+  await snap(con, '13-console-create-form');
   await con.click('#create-form button[type=submit]');
   await con.waitForSelector('#event-panel', { state: 'visible' });
   await con.waitForFunction(() => /event=/.test(location.hash));
@@ -58,7 +58,7 @@ test('the console creates an event; rate and pause reach the waiting fan', async
   assert.equal(await fan.locator('#q-live').getAttribute('aria-live'), 'polite');
   await until('console shows the waiting fans', async () =>
     Number(await con.locator('[data-stat=waiting] strong').innerText().catch(() => '0')) >= 2);
-  await shot(fan, '14-fan-waiting-slow-rate');
+  await snap(fan, '14-fan-waiting-slow-rate');
 
   // Pause: the fan page says so.
   await con.click('#pause-btn');
@@ -69,8 +69,8 @@ test('the console creates an event; rate and pause reach the waiting fan', async
   console.log(`pause shown on the fan page ${pauseMs} ms after the console's PATCH answered`);
   assert.ok(pauseMs <= 2000, `pause took ${pauseMs} ms to show`);
   assert.equal(await text(fan, '#q-eta'), 'Paused');
-  await shot(fan, '15-fan-paused');
-  await shot(con, '16-console-paused');
+  await snap(fan, '15-fan-paused');
+  await snap(con, '16-console-paused');
 
   // Resume, then raise the rate: the fan is admitted at once.
   await con.click('#resume-btn');
@@ -83,13 +83,13 @@ test('the console creates an event; rate and pause reach the waiting fan', async
   const admitMs = Date.now() - raisedAt;
   console.log(`fan admitted ${admitMs} ms after the rate was raised (estimate before: ${eta})`);
   assert.ok(admitMs < 5000, `admission took ${admitMs} ms`);
-  await shot(fan, '17-fan-admitted-after-rate-raise');
+  await snap(fan, '17-fan-admitted-after-rate-raise');
 
   await until('console shows the new rate', async () =>
     /^6,000 \//.test(await con.locator('[data-stat=rate] strong').innerText()));
   await until('console shows the admissions', async () =>
     Number(await con.locator('[data-stat=admitted-total] strong').innerText()) >= 3);
-  await shot(con, '18-console-stats-after-rate-raise');
+  await snap(con, '18-console-stats-after-rate-raise');
   assert.deepEqual(conErrors, []);
   assert.deepEqual(fanErrors, []);
 });

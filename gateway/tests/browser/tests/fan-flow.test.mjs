@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  admin, createEvent, joinAndWaitForSeats, launch, newPage, openFanPage, seat, shot, text,
+  admin, createEvent, joinAndWaitForSeats, launch, newPage, openFanPage, seat, snap, text,
 } from './helpers.mjs';
 
 let browser;
@@ -28,14 +28,14 @@ test('a fan goes from the queue to a confirmed order', async () => {
   assert.match(await text(page, '#opens-event-tz'), /GMT\+9|KST/);
   assert.match(await text(page, '#opens-viewer-tz'), /^Your time: .*(GMT\+1|GMT\+2|CET|CEST)/);
   assert.equal(await text(page, '#landing-title'), 'Tickets are on sale');
-  await shot(page, '01-fan-landing-open');
+  await snap(page, '01-fan-landing-open');
 
   await joinAndWaitForSeats(page);
   assert.match(await text(page, '#pass-left'), /Time left to choose: \d\d:\d\d/);
   assert.match(await text(page, '#selection'), /up to 4 seats/);
   const label = await seat(page, 'A-1-4').getAttribute('aria-label');
   assert.equal(label, 'Section A, row 1, seat 4, 150.00, available');
-  await shot(page, '02-fan-seat-map');
+  await snap(page, '02-fan-seat-map');
 
   // One seat by mouse, one by keyboard (focus + Enter).
   await seat(page, 'A-1-4').click();
@@ -43,7 +43,7 @@ test('a fan goes from the queue to a confirmed order', async () => {
   await page.keyboard.press('Enter');
   assert.equal(await seat(page, 'A-1-5').getAttribute('aria-pressed'), 'true');
   assert.equal(await text(page, '#selection'), 'Your choice: Section A, row 1: seats 4, 5. Total 300.00.');
-  await shot(page, '03-fan-seats-chosen');
+  await snap(page, '03-fan-seats-chosen');
 
   await page.click('#hold-btn');
   await page.waitForSelector('#view-hold', { state: 'visible' });
@@ -54,7 +54,7 @@ test('a fan goes from the queue to a confirmed order', async () => {
   assert.equal(await page.locator('#pay-name').getAttribute('aria-invalid'), 'true');
   await page.fill('#pay-name', 'Kim Jiwoo');
   await page.fill('#pay-card', '4242 4242 4242 4242');
-  await shot(page, '04-fan-hold-and-payment');
+  await snap(page, '04-fan-hold-and-payment');
 
   await page.click('#pay-btn');
   await page.waitForSelector('#view-done', { state: 'visible' });
@@ -62,7 +62,7 @@ test('a fan goes from the queue to a confirmed order', async () => {
   assert.deepEqual(seats, ['Section A, row 1, seat 4', 'Section A, row 1, seat 5']);
   assert.equal(await text(page, '#order-total'), '300.00');
   assert.match(await text(page, '#order-id'), /^[0-9a-f-]{36}$/);
-  await shot(page, '05-fan-order-confirmed');
+  await snap(page, '05-fan-order-confirmed');
 
   const stats = await admin('GET', `/v1/admin/events/${ev.id}/stats`);
   assert.equal(stats.seats.sold, 2);

@@ -51,6 +51,15 @@ export async function shot(page, name) {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
+/**
+ * A screenshot of a state (artifacts/screenshots/NAME.png) that must also pass the
+ * contrast and phone-width checks of `a11yProblems`.
+ */
+export async function snap(page, name) {
+  await shot(page, name);
+  assert.deepEqual(await a11yProblems(page), [], `${name}: contrast or width problems`);
+}
+
 /** One API call: {status, body, headers}. */
 export async function api(method, path, { token, body, headers = {} } = {}) {
   const h = { Accept: 'application/json', ...headers };
@@ -138,3 +147,61 @@ export const seat = (page, id) => page.locator(`button[data-seat="${id}"]`);
 
 /** Visible text of `selector`. */
 export const text = (page, selector) => page.locator(selector).innerText();
+
+/**
+ * Checks, in the page, every visible text against WCAG AA: a contrast ratio of at least
+ * 4.5:1 between its colour and the first opaque background behind it (3:1 for large
+ * text: ≥ 24 px, or ≥ 18.66 px bold). Disabled controls are exempt (WCAG 1.4.3).
+ * Returns the offenders as strings (empty when all pass); also fails if the page is
+ * wider than the viewport (no sideways scrolling on a phone).
+ */
+export async function a11yProblems(page) {
+  return page.evaluate(() => {
+    const parse = (c) => {
+      const m = c.match(/rgba?\(([^)]+)\)/);
+      if (!m) return null;
+      const [r, g, b, a = 1] = m[1].split(/[,\s/]+/).filter(Boolean).map(Number);
+      return { r, g, b, a };
+    };
+    const lum = ({ r, g, b }) => {
+      const ch = (v) => {
+        const s = v / 255;
+        return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+      };
+      return 0.2126 * ch(r) + 0.7152 * ch(g) + 0.0722 * ch(b);
+    };
+    const background = (el) => {
+      for (let e = el; e; e = e.parentElement) {
+        const s = getComputedStyle(e);
+        if (s.backgroundImage && s.backgroundImage !== 'none') return null; // patterns: skip
+        const c = parse(s.backgroundColor);
+        if (c && c.a >= 0.99) return c;
+      }
+      return { r: 255, g: 255, b: 255, a: 1 };
+    };
+    const problems = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    const seen = new Set();
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      const el = n.parentElement;
+      if (!el || seen.has(el) || !n.textContent.trim()) continue;
+      seen.add(el);
+      if (el.closest('[hidden], [disabled], svg, noscript, .skip') || !el.getClientRects().length) continue;
+      const s = getComputedStyle(el);
+      if (s.visibility === 'hidden' || Number(s.opacity) === 0) continue;
+      const fg = parse(s.color);
+      const bg = background(el);
+      if (!fg || !bg) continue;
+      const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+      const ratio = (hi + 0.05) / (lo + 0.05);
+      const size = parseFloat(s.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(s.fontWeight) >= 700);
+      if (ratio < (large ? 3 : 4.5)) {
+        problems.push(`${ratio.toFixed(2)}:1 "${n.textContent.trim().slice(0, 40)}" (${s.color} on rgb(${bg.r}, ${bg.g}, ${bg.b}))`);
+      }
+    }
+    const width = document.documentElement.scrollWidth;
+    if (width > window.innerWidth) problems.push(`page is ${width}px wide in a ${window.innerWidth}px viewport`);
+    return problems;
+  });
+}

@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  admin, createEvent, joinAndWaitForSeats, launch, newPage, openFanPage, seat, shot, text, until,
+  admin, createEvent, joinAndWaitForSeats, launch, newPage, openFanPage, seat, snap, text, until,
 } from './helpers.mjs';
 
 let browser;
@@ -30,14 +30,14 @@ test('a hold expires while the fan watches', async () => {
   assert.equal(stats.seats.held, 2);
   await page.waitForFunction(() => /^00:0[0-5]$/.test(document.getElementById('hold-timer').textContent));
   assert.match(await page.locator('#hold-timer').getAttribute('class'), /urgent/);
-  await shot(page, '08-hold-countdown');
+  await snap(page, '08-hold-countdown');
 
   await page.waitForSelector('#view-seats', { state: 'visible', timeout: 15000 });
   assert.match(await text(page, '#alert'), /Your hold expired, so the seats were released/);
   // The worker's expiry reaches the map: every seat is available again.
   await until('seats back on sale', async () => (await page.locator('button.seat.held').count()) === 0, 10000);
   assert.equal(await page.locator('button.seat.available').count(), 24);
-  await shot(page, '09-hold-expired');
+  await snap(page, '09-hold-expired');
 
   const after = await admin('GET', `/v1/admin/events/${ev.id}/stats`);
   assert.equal(after.seats.held, 0);

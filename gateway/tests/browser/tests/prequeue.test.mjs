@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { at, createEvent, launch, newPage, openFanPage, shot, text } from './helpers.mjs';
+import { at, createEvent, launch, newPage, openFanPage, snap, text } from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -31,20 +31,20 @@ test('pre-queue in Korean: countdown, lottery, commitment; seed revealed and che
   assert.match(await text(page, '#opens-event-tz'), /GMT\+9|KST/);
   assert.match(await text(page, '#opens-viewer-tz'), /^내 시간: /);
   assert.equal(await page.locator('#join-btn').isDisabled(), true);
-  await shot(page, '19-ko-before-prequeue');
+  await snap(page, '19-ko-before-prequeue');
 
   // The pre-queue opens by itself: the lottery is explained, the commitment shown.
   await titleIs(page, '사전 대기열이 열렸습니다');
   assert.match(await text(page, '#landing-lottery'), /사전 대기열 추첨 방식/);
   assert.match(await text(page, '#landing-lottery'), new RegExp(ev.shuffle_commitment));
   assert.equal(await page.locator('#join-btn').isDisabled(), false);
-  await shot(page, '20-ko-prequeue-open');
+  await snap(page, '20-ko-prequeue-open');
 
   await page.click('#join-btn');
   await page.waitForSelector('#queue-prequeue', { state: 'visible' });
   assert.equal(await text(page, '#queue-title'), '사전 대기열에 있습니다');
   assert.match(await text(page, '#draw-countdown'), /^00:0\d$/);
-  await shot(page, '21-ko-in-prequeue');
+  await snap(page, '21-ko-in-prequeue');
 
   // At open the fan is drawn and let in (fast outflow).
   await page.waitForSelector('#view-seats', { state: 'visible', timeout: 20000 });
@@ -62,7 +62,7 @@ test('pre-queue in Korean: countdown, lottery, commitment; seed revealed and che
   assert.match(lottery, /Checked in your browser: the SHA-256 of the seed matches the commitment/);
   assert.match(lottery, /anteroom-gateway verify-shuffle --seed [0-9a-f]{64}/);
   assert.equal(await viewer.locator('#landing-lottery a[download]').getAttribute('href'), `/v1/events/${ev.id}/prequeue`);
-  await shot(viewer, '22-seed-revealed-and-checked');
+  await snap(viewer, '22-seed-revealed-and-checked');
 
   // The switch changes the language at once and is remembered across a reload.
   await viewer.click('[data-set-lang=ko]');
@@ -71,7 +71,7 @@ test('pre-queue in Korean: countdown, lottery, commitment; seed revealed and che
   await viewer.reload();
   await viewer.waitForSelector('#view-landing', { state: 'visible' });
   assert.equal(await text(viewer, '#landing-title'), '예매가 진행 중입니다');
-  await shot(viewer, '23-switched-to-korean');
+  await snap(viewer, '23-switched-to-korean');
   assert.deepEqual(errors, []);
   assert.deepEqual(viewerErrors, []);
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import {
   BASE_URL, apiFan, createEvent, joinAndWaitForSeats, launch, newPage, openFanPage,
-  patchEvent, shot, text,
+  patchEvent, snap, text,
 } from './helpers.mjs';
 
 let browser;
@@ -49,10 +49,10 @@ test('429 and 503 are explained and retried by themselves', async () => {
   await page.click('#join-btn');
   await page.waitForFunction(() => /Too many requests/.test(document.getElementById('note').textContent));
   assert.equal(await text(page, '#note'), 'Too many requests right now. Trying again by itself in 2 s.');
-  await shot(page, '24-rate-limited');
+  await snap(page, '24-rate-limited');
   await page.waitForFunction(() => /busy or briefly unavailable/.test(document.getElementById('note').textContent));
   assert.match(await text(page, '#note'), /Trying again by itself in 2 s; you keep your place/);
-  await shot(page, '25-service-unavailable');
+  await snap(page, '25-service-unavailable');
   await page.waitForSelector('#view-seats', { state: 'visible' });
   assert.equal(await page.locator('#note').isVisible(), false);
   assert.equal(joins.length, 2);
@@ -66,7 +66,7 @@ test('an unknown event and a queue closed while waiting are explained', async ()
   await page.goto(`${BASE_URL}/e/${randomUUID()}`);
   await page.waitForSelector('#view-end', { state: 'visible' });
   assert.equal(await text(page, '#end-title'), 'We cannot find this event');
-  await shot(page, '26-unknown-event');
+  await snap(page, '26-unknown-event');
 
   const ev = await createEvent({ admission: { rate_per_minute: 1, max_active: 100, pass_ttl_seconds: 600 } });
   await apiFan(ev.id);
@@ -78,7 +78,7 @@ test('an unknown event and a queue closed while waiting are explained', async ()
   await page.waitForSelector('#view-end', { state: 'visible', timeout: 5000 });
   assert.equal(await text(page, '#end-title'), 'The queue is closed');
   assert.match(await text(page, '#end-text'), /nobody else will be let in/);
-  await shot(page, '27-closed-while-waiting');
+  await snap(page, '27-closed-while-waiting');
   assert.deepEqual(errors, []);
 });
 
@@ -88,7 +88,7 @@ test('an expired pass is explained, and the fan can join again', async () => {
   assert.equal(await text(page, '#end-title'), 'Your time ran out');
   assert.match(await text(page, '#end-next'), /join the queue again/);
   assert.equal(await text(page, '#end-action'), 'Join the queue again');
-  await shot(page, '28-pass-expired');
+  await snap(page, '28-pass-expired');
   await page.click('#end-action');
   await page.waitForSelector('#view-seats', { state: 'visible', timeout: 15000 });
   assert.deepEqual(errors, []);

@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  api, createEvent, joinAndWaitForSeats, launch, newPage, openFanPage, seat, shot, text, until,
+  api, createEvent, joinAndWaitForSeats, launch, newPage, openFanPage, seat, snap, text, until,
 } from './helpers.mjs';
 
 let browser;
@@ -47,8 +47,8 @@ test('two fans race for one seat: the loser is told and the map is updated', asy
   assert.match(await taken.getAttribute('aria-label'), /being held by someone|sold/);
   assert.equal(await taken.getAttribute('aria-pressed'), 'false');
   assert.doesNotMatch(await text(loser, '#selection'), /seats? 3\b/);
-  await shot(loser, '06-race-loser-told-seat-taken');
-  await shot(winner, '07-race-winner-holds');
+  await snap(loser, '06-race-loser-told-seat-taken');
+  await snap(winner, '07-race-winner-holds');
 
   // Only one hold exists for the seat.
   const stats = await api('GET', `/v1/admin/events/${ev.id}/stats`, {

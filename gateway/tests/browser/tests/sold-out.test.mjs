@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  api, apiAdmitted, apiFan, createEvent, launch, newPage, openFanPage, patchEvent, shot, text,
+  api, apiAdmitted, apiFan, createEvent, launch, newPage, openFanPage, patchEvent, snap, text,
 } from './helpers.mjs';
 
 let browser;
@@ -27,7 +27,7 @@ test('the sold-out state shows to a waiting fan', async () => {
   await page.click('#join-btn');
   await page.waitForSelector('#queue-waiting', { state: 'visible' });
   assert.equal(await text(page, '#q-position'), '1');
-  await shot(page, '10-waiting-before-sold-out');
+  await snap(page, '10-waiting-before-sold-out');
 
   // The buyer takes both seats.
   const hold = await api('POST', `/v1/events/${ev.id}/holds`, {
@@ -46,6 +46,6 @@ test('the sold-out state shows to a waiting fan', async () => {
   assert.equal(await text(page, '#end-title'), 'Sold out');
   assert.match(await text(page, '#end-text'), /All seats have been sold/);
   assert.match(await text(page, '#end-next'), /Nothing more will go on sale/);
-  await shot(page, '11-sold-out');
+  await snap(page, '11-sold-out');
   assert.deepEqual(errors, []);
 });

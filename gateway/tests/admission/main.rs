@@ -12,6 +12,7 @@
 //!
 //! Run with `cargo test -p anteroom-gateway --test admission` (`TEST_LOG=1` for logs).
 
+mod lifecycle;
 mod redis_fixture;
 mod scripts;
 mod stack;

@@ -14,6 +14,7 @@
 
 mod lifecycle;
 mod redis_fixture;
+mod replicas;
 mod scripts;
 mod stack;
 mod status;

@@ -59,6 +59,13 @@ pub(crate) struct Stack {
 impl Stack {
     /// A worker and one in-process gateway; `customize` adjusts the gateway settings.
     pub(crate) async fn start(customize: impl FnOnce(&mut gateway::Settings)) -> Stack {
+        let mut stack = Self::worker_only(customize).await;
+        stack.add_gateway(stack.settings.clone()).await;
+        stack
+    }
+
+    /// A worker only (gateways are added by the test, e.g. as processes).
+    pub(crate) async fn worker_only(customize: impl FnOnce(&mut gateway::Settings)) -> Stack {
         LazyLock::force(&TRACING);
         let id = uuid::Uuid::new_v4().simple().to_string();
         let namespace = format!("a{id}");
@@ -94,7 +101,7 @@ impl Stack {
             ..Default::default()
         };
         customize(&mut settings);
-        let mut stack = Stack {
+        Stack {
             gateways: Vec::new(),
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -106,9 +113,7 @@ impl Stack {
             db_name,
             tasks: vec![tokio::spawn(worker.run_until_stopped(cancel.child_token()))],
             cancel,
-        };
-        stack.add_gateway(settings).await;
-        stack
+        }
     }
 
     /// Starts one more in-process gateway; returns its base URL.

@@ -40,6 +40,7 @@ export class SeatsView {
     this.map = new SeatMap({
       tabs: $('section-tabs'),
       grid: $('seat-grid'),
+      scrollHint: $('seat-scroll-hint'),
       max: this.max(),
       onChange: (ids) => this.renderSelection(ids),
       onLost: (ids) => alertMsg(t('seat_taken', { seats: seatsWords(ids) })),

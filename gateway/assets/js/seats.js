@@ -12,7 +12,7 @@ import { t } from './i18n.js';
 
 export class SeatMap {
   /**
-   * @param {{tabs: HTMLElement, grid: HTMLElement, max: number,
+   * @param {{tabs: HTMLElement, grid: HTMLElement, scrollHint?: HTMLElement, max: number,
    *   onChange: (ids: string[]) => void, onLost: (ids: string[]) => void,
    *   onLimit: (max: number) => void}} o
    */
@@ -156,8 +156,12 @@ export class SeatMap {
       if (!rows.has(seat.row)) rows.set(seat.row, []);
       rows.get(seat.row).push(seat);
     }
+    const widest = Math.max(0, ...[...rows.values()].map((r) => r.length));
     for (const [row, seats] of rows) {
       const line = el('div', 'seat-row');
+      // Seats shrink to fit a phone (down to 22 px, 3 px apart: WCAG 2.5.8's spacing
+      // exception); longer rows scroll sideways, with a hint.
+      line.style.gridTemplateColumns = `22px repeat(${widest}, minmax(22px, 40px))`;
       line.setAttribute('role', 'group');
       line.setAttribute('aria-label', t('row_label', { section: this.current, row }));
       line.append(el('span', 'row-label', String(row)));
@@ -172,6 +176,8 @@ export class SeatMap {
       }
       grid.append(line);
     }
+    const hint = this.o.scrollHint;
+    if (hint) requestAnimationFrame(() => { hint.hidden = grid.scrollWidth <= grid.clientWidth + 1; });
   }
 
   /** Refreshes the tab counts (cheap; after changes). */

@@ -73,6 +73,7 @@ export default {
   // Seats
   your_turn: "It's your turn: choose your seats",
   pass_left: 'Time left to choose: {time}',
+  scroll_hint: 'Swipe sideways to see every seat of a row.',
   stage: 'Stage',
   sections: 'Sections',
   section_tab: '{name} ({n} free)',

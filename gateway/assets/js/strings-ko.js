@@ -68,6 +68,7 @@ export default {
 
   your_turn: '차례가 되었습니다: 좌석을 선택하세요',
   pass_left: '좌석 선택 남은 시간: {time}',
+  scroll_hint: '옆으로 밀면 한 열의 모든 좌석을 볼 수 있습니다.',
   stage: '무대',
   sections: '구역',
   section_tab: '{name}구역 ({n}석 남음)',

@@ -83,6 +83,11 @@ test('the console creates an event; rate and pause reach the waiting fan', async
   const admitMs = Date.now() - raisedAt;
   console.log(`fan admitted ${admitMs} ms after the rate was raised (estimate before: ${eta})`);
   assert.ok(admitMs < 5000, `admission took ${admitMs} ms`);
+  // A 12-seat row fits a phone's width without sideways scrolling.
+  await fan.waitForSelector('button[data-seat="A-1-12"]');
+  const box = await fan.locator('button[data-seat="A-1-12"]').boundingBox();
+  assert.ok(box.x + box.width <= 390 && box.width >= 22, JSON.stringify(box));
+  assert.equal(await fan.locator('#seat-scroll-hint').isVisible(), false);
   await snap(fan, '17-fan-admitted-after-rate-raise');
 
   await until('console shows the new rate', async () =>

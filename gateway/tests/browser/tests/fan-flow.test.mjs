@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  admin, createEvent, joinAndWaitForSeats, launch, newPage, openFanPage, seat, snap, text,
+  admin, api, apiAdmitted, apiFan, createEvent, joinAndWaitForSeats, launch, newPage, openFanPage, seat, snap, text,
 } from './helpers.mjs';
 
 let browser;
@@ -37,6 +37,18 @@ test('a fan goes from the queue to a confirmed order', async () => {
   assert.equal(label, 'Section A, row 1, seat 4, 150.00, available');
   await snap(page, '02-fan-seat-map');
 
+  // Live availability: another fan holds A-3-8; this map shows it within 3 s (live stream).
+  const other = await apiFan(ev.id);
+  const otherPass = await apiAdmitted(ev.id, other);
+  const held = await api('POST', `/v1/events/${ev.id}/holds`, {
+    token: otherPass, body: { seats: ['A-3-8'] }, headers: { 'Idempotency-Key': 'flow-other' },
+  });
+  assert.equal(held.status, 201, JSON.stringify(held.body));
+  const heldAt = Date.now();
+  await page.waitForFunction(() => document.querySelector('button[data-seat="A-3-8"]').disabled, null, { timeout: 3000 });
+  console.log(`seat held by another fan shown on the map after ${Date.now() - heldAt} ms`);
+  assert.match(await seat(page, 'A-3-8').getAttribute('aria-label'), /being held by someone/);
+
   // One seat by mouse, one by keyboard (focus + Enter).
   await seat(page, 'A-1-4').click();
   await seat(page, 'A-1-5').focus();
@@ -66,6 +78,7 @@ test('a fan goes from the queue to a confirmed order', async () => {
 
   const stats = await admin('GET', `/v1/admin/events/${ev.id}/stats`);
   assert.equal(stats.seats.sold, 2);
+  assert.equal(stats.seats.held, 1);
   assert.equal(stats.orders, 1);
 
   // A reload shows the confirmation again (kept in sessionStorage).

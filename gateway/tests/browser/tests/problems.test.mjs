@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import {
-  BASE_URL, apiFan, createEvent, joinAndWaitForSeats, launch, newPage, openFanPage,
+  BASE_URL, api, apiAdmitted, apiFan, createEvent, joinAndWaitForSeats, launch, newPage, openFanPage,
   patchEvent, snap, text,
 } from './helpers.mjs';
 
@@ -58,6 +58,36 @@ test('429 and 503 are explained and retried by themselves', async () => {
   assert.equal(joins.length, 2);
   assert.ok(joins[1] - joins[0] >= 2000, `retried after ${joins[1] - joins[0]} ms, Retry-After was 2 s`);
   assert.equal(seatCalls >= 2, true);
+  assert.deepEqual(errors, []);
+});
+
+test('without SSE the page polls: the queue and the seat map still move', async () => {
+  const ev = await createEvent({ admission: { rate_per_minute: 1, max_active: 100, pass_ttl_seconds: 600 } });
+  await apiFan(ev.id);
+  await apiFan(ev.id);
+  const { page, errors } = await newPage(browser);
+  const refused = [];
+  await page.route('**/stream', (route) => {
+    refused.push(route.request().url());
+    return route.fulfill({ status: 503, contentType: 'application/json', body: errorBody('unavailable', 'no streams') });
+  });
+  await openFanPage(page, ev.id);
+  await page.click('#join-btn');
+  await page.waitForSelector('#queue-waiting', { state: 'visible' });
+  await page.waitForFunction(() => /Updating every \d+ s/.test(document.getElementById('live-mode').textContent));
+  await snap(page, '29-polling-fallback');
+  await patchEvent(ev.id, { admission: { rate_per_minute: 6000, max_active: 100, pass_ttl_seconds: 600 } });
+  await page.waitForSelector('#view-seats', { state: 'visible', timeout: 10000 });
+  await page.waitForSelector('button.seat');
+  const other = await apiFan(ev.id);
+  const pass = await apiAdmitted(ev.id, other);
+  const held = await api('POST', `/v1/events/${ev.id}/holds`, {
+    token: pass, body: { seats: ['A-2-2'] }, headers: { 'Idempotency-Key': 'poll-other' },
+  });
+  assert.equal(held.status, 201, JSON.stringify(held.body));
+  await page.waitForFunction(() => document.querySelector('button[data-seat="A-2-2"]').disabled, null, { timeout: 5000 });
+  assert.ok(refused.some((u) => u.endsWith('/queue/stream')), refused.join());
+  assert.ok(refused.some((u) => u.endsWith('/seats/stream')), refused.join());
   assert.deepEqual(errors, []);
 });
 

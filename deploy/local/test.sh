@@ -6,7 +6,9 @@
 # 2. Drops `anteroom_test_%` databases left over by interrupted test runs (not in use).
 # 3. Runs the tests: `cargo nextest run --workspace` plus doc tests when cargo-nextest is
 #    installed, else `cargo test --workspace`; then the browser tests
-#    (gateway/tests/browser/run.sh) when they are there.
+#    (gateway/tests/browser/run.sh) when they are there; then deploy/check.sh, the
+#    offline checks of the operations files (dashboard, alerts with promtool, config
+#    docs, migrations + verify.sql, compose, Kubernetes manifests, k6 scripts).
 # 4. Prints one closing line `tests: N passed, N failed` and exits non-zero on any failure.
 #
 # Works from any directory, without a TTY (CI=true). Output is also kept in
@@ -62,10 +64,14 @@ if [[ -x gateway/tests/browser/run.sh ]]; then
     run "browser tests" gateway/tests/browser/run.sh
 fi
 
+# Operations files (issue #6): a minute or less once the binaries are built.
+run "deploy checks" deploy/check.sh
+
 # One closing line over every runner's own summary lines:
 #   cargo test: "test result: ok. 12 passed; 0 failed; 1 ignored; ..."
 #   nextest:    "Summary [  3.2s] 40 tests run: 39 passed, 1 failed, 2 skipped"
 #   node --test (spec reporter): "ℹ pass 5" and "ℹ fail 0"
+#   deploy/check.sh:    "deploy checks: 15 passed, 0 failed, 0 skipped"
 read -r passed failed < <(awk '
     /^test result: / {
         for (i = 1; i <= NF; i++) {
@@ -79,6 +85,7 @@ read -r passed failed < <(awk '
             if ($(i + 1) ~ /^failed,?$/) f += $i
         }
     }
+    /^deploy checks: [0-9]+ passed, [0-9]+ failed/ { p += $3; f += $5 }
     /^ℹ pass [0-9]+$/ { p += $3 }
     /^ℹ fail [0-9]+$/ { f += $3 }
     END { printf "%d %d\n", p, f }' "$LOG")

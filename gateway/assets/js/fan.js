@@ -139,7 +139,13 @@ function onStatus(st) {
     app.token = st.queue_token;
     save({ token: app.token });
   }
+  const before = app.status;
   app.status = st;
+  // An ETA that appears or disappears means the venue paused or resumed: re-read the
+  // event now rather than at the next refresh.
+  if (before && st.state === 'waiting' && (before.eta_seconds == null) !== (st.eta_seconds == null)) {
+    refreshEvent();
+  }
   switch (st.state) {
     case 'prequeue':
     case 'waiting':
@@ -245,7 +251,11 @@ function tick() {
     const next = ev.state === 'scheduled' ? ev.prequeue_opens_at || ev.opens_at : ev.opens_at;
     if (Date.parse(next) <= serverNow() + 500 && ev.state !== 'open') refreshEvent();
   }
-  if (view === 'landing' || view === 'queue') {
+  // The event is re-read every second, or every 5 s while the status stream is live
+  // (then a pause or resume also shows as a status push, see onStatus).
+  const every = view === 'queue' && app.liveMode[0] === 'live' ? 5 : 1;
+  app.ticks = (app.ticks || 0) + 1;
+  if ((view === 'landing' || view === 'queue') && app.ticks % every === 0) {
     if (document.visibilityState !== 'hidden') refreshEvent();
   }
   if (view === 'queue' && app.status?.state === 'prequeue') renderQueueNow();

@@ -3,6 +3,7 @@
 //! (b) is the same worker with `batch_max_commands = 1`: one transaction per command.
 
 use crate::client::{Client, Pace, Prepared};
+use crate::cpu;
 use crate::env::{RunEnv, Services};
 use crate::spans::SpanTotals;
 use crate::stats::{load_average, RunResult};
@@ -110,7 +111,9 @@ impl WorkerRun<'_> {
             s.take();
         }
         let load_avg = load_average();
+        let cpu_before = cpu::snapshot(&self.services.database_url, &env.db_name).await?;
         let seen = client.run(&load, self.pace).await?;
+        let cpu_after = cpu::snapshot(&self.services.database_url, &env.db_name).await?;
         let after = batch_metrics(port).await?;
         let _ = conn.close(200, "bench done").await;
         let batches = after.count - before.count;
@@ -131,6 +134,7 @@ impl WorkerRun<'_> {
             latencies_us: seen.latencies_us,
             batch,
             load: load_avg,
+            cpu: cpu::delta(&cpu_before, &cpu_after),
         })
     }
 }

@@ -12,6 +12,7 @@
 //! `clients` tasks run reservations back to back (a closed loop); each is timed from the
 //! first `SET` to the unlock.
 
+use crate::cpu;
 use crate::env::{RunEnv, Services};
 use crate::stats::{load_average, RunResult};
 use crate::workload::{HoldSeats, Venue};
@@ -88,6 +89,7 @@ impl LockRun<'_> {
             next: AtomicUsize::new(0),
         });
         let load = load_average();
+        let cpu_before = cpu::snapshot(&self.services.database_url, &env.db_name).await?;
         let started = Instant::now();
         let mut clients = tokio::task::JoinSet::new();
         for _ in 0..self.clients {
@@ -100,6 +102,7 @@ impl LockRun<'_> {
             latencies_us.extend(l);
         }
         let wall = started.elapsed();
+        let cpu_after = cpu::snapshot(&self.services.database_url, &env.db_name).await?;
         shared.pool.close().await;
         Ok(RunResult {
             design: "(c) lock per seat".into(),
@@ -111,6 +114,7 @@ impl LockRun<'_> {
             latencies_us,
             batch: None,
             load,
+            cpu: cpu::delta(&cpu_before, &cpu_after),
         })
     }
 }

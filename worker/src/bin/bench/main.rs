@@ -15,6 +15,7 @@
 
 mod anteroom;
 mod client;
+mod cpu;
 mod env;
 mod lockseat;
 mod spans;
@@ -27,7 +28,7 @@ use client::Pace;
 use env::Services;
 use lockseat::LockRun;
 use spans::SpanTotals;
-use stats::{print_table, RunResult};
+use stats::{print_cpu_table, print_table, RunResult};
 use workload::{plan, Venue, Workload};
 
 #[derive(Parser, Debug)]
@@ -61,6 +62,9 @@ struct Args {
     /// Commands in flight for (a)/(b) (publish to reply).
     #[arg(long, default_value_t = 2000)]
     window: usize,
+    /// `batch_max_commands` of (a) and of the fixed-rate run (default: the worker's).
+    #[arg(long)]
+    batch_max_commands: Option<usize>,
     /// Concurrent clients of (c).
     #[arg(long, default_value_t = 64)]
     clients: usize,
@@ -146,7 +150,7 @@ async fn main() -> anyhow::Result<()> {
             spans: spans.clone(),
         };
         if args.runs("a") {
-            let run = worker_run("(a) group commit", None);
+            let run = worker_run("(a) group commit", args.batch_max_commands);
             report(&mut results, spans.as_ref(), run.run(&holds).await?);
         }
         if args.runs("b") {
@@ -171,7 +175,7 @@ async fn main() -> anyhow::Result<()> {
         let run = WorkerRun {
             services: &services,
             venue,
-            batch_max_commands: None,
+            batch_max_commands: args.batch_max_commands,
             pace: Pace::Rate(args.rate),
             design: format!("(a) at {:.0}/s offered", args.rate),
             workload: Workload::Uniform.label(),
@@ -180,6 +184,7 @@ async fn main() -> anyhow::Result<()> {
         report(&mut results, spans.as_ref(), run.run(&holds).await?);
     }
     print_table(&results);
+    print_cpu_table(&results);
     if let Some(r) = results.iter().find(|r| r.design.contains("offered")) {
         let p99 = r.quantile_ms(0.99);
         let verdict = if p99 < 50.0 { "met" } else { "MISSED" };

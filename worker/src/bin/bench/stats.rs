@@ -1,5 +1,6 @@
 //! Results of one run and the printed table.
 
+use crate::cpu::CpuByComponent;
 use std::time::Duration;
 
 /// What one run measured.
@@ -22,6 +23,8 @@ pub(crate) struct RunResult {
     pub(crate) batch: Option<(f64, f64)>,
     /// 1-minute load average when the run started.
     pub(crate) load: f64,
+    /// CPU time per component during the load phase.
+    pub(crate) cpu: CpuByComponent,
 }
 
 impl RunResult {
@@ -107,6 +110,37 @@ pub(crate) fn print_table(results: &[RunResult]) {
                 a.decided_per_s() / c.decided_per_s().max(1e-9)
             );
         }
+    }
+}
+
+/// Prints CPU ms per 1000 decided holds per component, and cores busy (all components'
+/// CPU time over wall time).
+pub(crate) fn print_cpu_table(results: &[RunResult]) {
+    let Some(first) = results.iter().find(|r| !r.cpu.is_empty()) else {
+        return;
+    };
+    let names: Vec<&str> = first.cpu.keys().copied().collect();
+    println!();
+    print!("{:<22} {:<8}", "CPU ms per 1000 holds", "workload");
+    for n in &names {
+        print!(" {n:>13}");
+    }
+    println!(" {:>8} {:>6}", "total", "cores");
+    for r in results.iter().filter(|r| !r.cpu.is_empty()) {
+        let per_k = |d: Duration| d.as_secs_f64() * 1e6 / r.decided.max(1) as f64;
+        print!("{:<22} {:<8}", r.design, r.workload);
+        for n in &names {
+            print!(
+                " {:>13.0}",
+                per_k(r.cpu.get(n).copied().unwrap_or_default())
+            );
+        }
+        let total: Duration = r.cpu.values().sum();
+        println!(
+            " {:>8.0} {:>6.2}",
+            per_k(total),
+            total.as_secs_f64() / r.wall.as_secs_f64().max(1e-9)
+        );
     }
 }
 

@@ -10,15 +10,18 @@
 #    (worker/tests/faults/): 3 workers and 2 gateways as real processes, a spike of
 #    buyers (join, wait, hold, confirm/release/abandon), and meanwhile: kill -9 of the
 #    shard's active worker 3 times (each started again), a full restart of the RabbitMQ
-#    node, PostgreSQL stopped for 10 s. Then the client's log is checked against
-#    PostgreSQL (direct SQL, deploy/verify.sql) and Redis, and the counts are printed.
+#    node, PostgreSQL stopped for 10 s with a gateway kill -9ed meanwhile. Then the
+#    client's log is checked against PostgreSQL (direct SQL, deploy/verify.sql) and
+#    Redis, and the counts are printed.
 # 3. Stops the private services (also on failure or Ctrl-C).
 #
 # Output: artifacts/faults/ (report.txt, client.jsonl, timeline.jsonl, worker-N.log,
 # gateway-N.log). Exit status non-zero on any violation.
 #
-# Knobs: FAULTS_BUYERS (2500), FAULTS_ARRIVAL_SECS (75), FAULTS_SEED, FAULTS_PROFILE
-# (debug|release, default debug), and the ports of services.sh (FAULTS_*_PORT).
+# Knobs: FAULTS_RATE (33 buyers/s), FAULTS_MIN_SECS (75), FAULTS_SEED, FAULTS_PROFILE
+# (debug|release: how the worker and gateway under test are built, default debug),
+# FAULTS_GATEWAY_BIN / FAULTS_WORKER_BIN (binaries to use instead of building them), and
+# the ports of services.sh (FAULTS_*_PORT).
 # Needs root or passwordless sudo (to run the services as the postgres and rabbitmq
 # users). Takes about 3 minutes after the build.
 set -euo pipefail
@@ -36,6 +39,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# The system under test is built with $PROFILE; the test (the fans' client) in debug.
 release=()
 target_dir="${CARGO_TARGET_DIR:-target}"
 bin_dir="$target_dir/debug"
@@ -43,10 +47,23 @@ if [[ $PROFILE == release ]]; then
     release=(--release)
     bin_dir="$target_dir/release"
 fi
-
-log "building the gateway and the fault test ($PROFILE)"
-cargo build "${release[@]}" -p anteroom-gateway --bin anteroom-gateway
-cargo test "${release[@]}" -p anteroom-worker --test faults --no-run
+bins=()
+[[ -n ${FAULTS_GATEWAY_BIN:-} ]] || bins+=(-p anteroom-gateway --bin anteroom-gateway)
+if [[ $PROFILE == release && -z ${FAULTS_WORKER_BIN:-} ]]; then
+    bins+=(-p anteroom-worker --bin anteroom-worker)
+fi
+if ((${#bins[@]} > 0)); then
+    log "building ${bins[*]} ($PROFILE)"
+    cargo build "${release[@]}" "${bins[@]}"
+fi
+bin_dir="$(cd "$bin_dir" && pwd)"
+export FAULTS_GATEWAY_BIN="${FAULTS_GATEWAY_BIN:-$bin_dir/anteroom-gateway}"
+if [[ $PROFILE == release ]]; then
+    export FAULTS_WORKER_BIN="${FAULTS_WORKER_BIN:-$bin_dir/anteroom-worker}"
+fi
+log "gateway: $FAULTS_GATEWAY_BIN; worker: ${FAULTS_WORKER_BIN:-the fault test's own build}"
+log "building the fault test"
+cargo test -p anteroom-worker --test faults --no-run
 
 log "starting the private services in $FAULTS_RUN_DIR"
 "$SERVICES" start
@@ -55,14 +72,12 @@ set -a
 . "$FAULTS_RUN_DIR/env"
 set +a
 export FAULTS_CTL="$PWD/$SERVICES"
-FAULTS_GATEWAY_BIN="$(cd "$bin_dir" && pwd)/anteroom-gateway"
-export FAULTS_GATEWAY_BIN
 export FAULTS_ARTIFACTS="${FAULTS_ARTIFACTS:-$PWD/artifacts/faults}"
 
 log "running the fault run (report in ${FAULTS_ARTIFACTS#"$PWD"/}/report.txt)"
 started=$SECONDS
 status=0
-cargo test "${release[@]}" -p anteroom-worker --test faults -- --ignored --nocapture --test-threads 1 ||
+cargo test -p anteroom-worker --test faults -- --ignored --nocapture --test-threads 1 ||
     status=$?
 log "fault run took $((SECONDS - started)) s (exit $status)"
 exit "$status"

@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use uuid::Uuid;
 
-/// The event's seating: sections A–F of `ROWS` × `PER_ROW`; the first two rows of A are
-/// what most buyers want.
-pub(crate) const SECTIONS: [&str; 6] = ["A", "B", "C", "D", "E", "F"];
+/// The event's seating: sections A–H of `ROWS` × `PER_ROW` (8,000 seats, more than a
+/// 2-minute spike sells); the first two rows of A are what most buyers want.
+pub(crate) const SECTIONS: [&str; 8] = ["A", "B", "C", "D", "E", "F", "G", "H"];
 pub(crate) const ROWS: u32 = 20;
 pub(crate) const PER_ROW: u32 = 50;
 const HOT_ROWS: u32 = 2;
@@ -27,7 +27,7 @@ pub(crate) fn event_spec(hold_ttl_seconds: u32) -> Value {
         .enumerate()
         .map(|(i, name)| {
             json!({"name": name, "rows": ROWS, "seats_per_row": PER_ROW,
-                   "price_cents": 10_000 - 1_000 * i as i64})
+                   "price_cents": 12_000 - 1_000 * i as i64})
         })
         .collect();
     json!({

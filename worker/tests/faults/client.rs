@@ -22,8 +22,8 @@ pub(crate) const REQUEST_DEADLINE: Duration = Duration::from_secs(90);
 /// Per-attempt client timeout: far above the gateway's own bound (reply timeout, 5 s
 /// publisher-confirm wait), so a gateway that hangs shows up as a slow attempt.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Pause between `GET /v1/requests/{id}` polls.
-const POLL_EVERY: Duration = Duration::from_millis(250);
+/// Pause between `GET /v1/requests/{id}` or queue status polls (a browser's pace).
+const POLL_EVERY: Duration = Duration::from_millis(500);
 
 /// The gateways and the event under test.
 #[derive(Clone)]
@@ -216,7 +216,7 @@ impl Api {
                     return None;
                 }
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            tokio::time::sleep(POLL_EVERY).await;
         }
         None
     }

@@ -1,8 +1,13 @@
-//! The faults, injected while the spike runs: `kill -9` of the shard's active worker
-//! (then started again), a full restart of the RabbitMQ node, PostgreSQL stopped
-//! (immediate shutdown) for 10 s, and `kill -9` of a gateway while its fans wait for
-//! replies (their retries and `202` follow-ups go to the other one). RabbitMQ and PostgreSQL are the private instances of
+//! The faults, injected one after the other while the spike runs: `kill -9` of the
+//! shard's active worker (then started again), a full restart of the RabbitMQ node, and
+//! PostgreSQL stopped (immediate shutdown) for 10 s with a gateway `kill -9`ed in the
+//! middle of it, while its fans wait for replies (their retries and `202` follow-ups go
+//! to the other gateway). RabbitMQ and PostgreSQL are the private instances of
 //! `deploy/faults/services.sh`, driven through that script.
+//!
+//! Each fault starts at its planned time, or [`GAP`] after the previous one ended if
+//! that is later (a RabbitMQ restart takes 10 s on a quiet machine, a minute on a busy
+//! one), so every fault happens in full, under load, whatever the machine's speed.
 
 use crate::log::Log;
 use crate::stack::Stack;
@@ -10,26 +15,29 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::time::{sleep_until, Instant};
 
-/// When each fault starts, in seconds after the spike starts.
-pub(crate) struct Plan {
-    pub(crate) kills_at: Vec<u64>,
-    pub(crate) rabbitmq_restart_at: u64,
-    pub(crate) postgres_outage_at: u64,
-    pub(crate) postgres_outage: Duration,
-    /// A gateway is killed this long after PostgreSQL went down (requests are waiting).
-    pub(crate) gateway_kill_at: u64,
+/// Least time between the end of a fault and the start of the next.
+const GAP: Duration = Duration::from_secs(4);
+
+/// One fault.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Fault {
+    /// `kill -9` the shard's active worker, start it again once a standby took over.
+    KillActiveWorker,
+    /// Stop the RabbitMQ node completely, then start it.
+    RestartRabbitmq,
+    /// Stop PostgreSQL for this long; `kill -9` gateway 0 four seconds in.
+    PostgresOutage(Duration),
 }
 
-impl Default for Plan {
-    fn default() -> Self {
-        Self {
-            kills_at: vec![8, 18, 66],
-            rabbitmq_restart_at: 28,
-            postgres_outage_at: 48,
-            postgres_outage: Duration::from_secs(10),
-            gateway_kill_at: 52,
-        }
-    }
+/// The faults in order, each with its planned start in seconds after the spike's start.
+pub(crate) fn plan() -> Vec<(u64, Fault)> {
+    vec![
+        (8, Fault::KillActiveWorker),
+        (18, Fault::KillActiveWorker),
+        (28, Fault::RestartRabbitmq),
+        (48, Fault::PostgresOutage(Duration::from_secs(10))),
+        (64, Fault::KillActiveWorker),
+    ]
 }
 
 /// `deploy/faults/services.sh`.
@@ -75,58 +83,17 @@ pub(crate) async fn inject(
     ctl: &Ctl,
     log: &Log,
     shard: u16,
-    plan: &Plan,
+    plan: &[(u64, Fault)],
     start: Instant,
 ) -> Injected {
-    enum Step {
-        Kill,
-        Rabbit,
-        PostgresDown,
-        PostgresUp,
-        Gateway,
-    }
-    let secs = Duration::from_secs;
-    let pg_down = secs(plan.postgres_outage_at);
-    let mut steps: Vec<(Duration, Step)> = plan
-        .kills_at
-        .iter()
-        .map(|&t| (secs(t), Step::Kill))
-        .collect();
-    steps.push((secs(plan.rabbitmq_restart_at), Step::Rabbit));
-    steps.push((pg_down, Step::PostgresDown));
-    steps.push((pg_down + plan.postgres_outage, Step::PostgresUp));
-    steps.push((secs(plan.gateway_kill_at), Step::Gateway));
-    steps.sort_by_key(|(t, _)| *t);
     let mut done = Injected::default();
-    let mut postgres_down_since = None;
-    for (at, step) in steps {
-        sleep_until(start + at).await;
-        let fault_at = Instant::now();
-        match step {
-            Step::Kill => {
-                let Some(i) = active(stack, shard).await else {
-                    log.fault(format!("no active worker for shard {shard}: kill skipped"));
-                    continue;
-                };
-                let name = stack.workers[i].name.clone();
-                let pid = stack.kill_worker(i).await;
-                done.kills += 1;
-                log.fault(format!(
-                    "kill -9 #{}: {name} (pid {pid:?}), the active consumer of shard {shard}",
-                    done.kills
-                ));
-                let next = active(stack, shard).await;
-                log.fault(format!(
-                    "shard {shard} taken over by {:?}",
-                    next.map(|j| stack.workers[j].name.clone())
-                ));
-                done.longest_recovery_ms = done
-                    .longest_recovery_ms
-                    .max(fault_at.elapsed().as_millis() as u64);
-                stack.start_worker(i).await;
-                log.fault(format!("{name} started again (standby)"));
-            }
-            Step::Rabbit => {
+    let mut ready_at = start;
+    for &(at, fault) in plan {
+        sleep_until(ready_at.max(start + Duration::from_secs(at))).await;
+        let began = Instant::now();
+        match fault {
+            Fault::KillActiveWorker => kill_active_worker(stack, log, shard, &mut done).await,
+            Fault::RestartRabbitmq => {
                 log.fault("RabbitMQ node: stop");
                 ctl.run("rabbitmq-stop").await;
                 log.fault("RabbitMQ node: stopped; starting");
@@ -138,25 +105,13 @@ pub(crate) async fn inject(
                     "shard {shard} active again on {:?}",
                     next.map(|j| stack.workers[j].name.clone())
                 ));
-                done.longest_recovery_ms = done
-                    .longest_recovery_ms
-                    .max(fault_at.elapsed().as_millis() as u64);
+                let took = began.elapsed().as_millis() as u64;
+                done.longest_recovery_ms = done.longest_recovery_ms.max(took);
             }
-            Step::PostgresDown => {
+            Fault::PostgresOutage(outage) => {
                 log.fault("PostgreSQL: stop (immediate)");
                 ctl.run("pg-stop").await;
-                postgres_down_since = Some(fault_at);
-            }
-            Step::PostgresUp => {
-                ctl.run("pg-start").await;
-                let since = postgres_down_since.take().unwrap_or(fault_at);
-                done.postgres_down_ms = since.elapsed().as_millis() as u64;
-                log.fault(format!(
-                    "PostgreSQL: up again after {:.1} s",
-                    done.postgres_down_ms as f64 / 1000.0
-                ));
-            }
-            Step::Gateway => {
+                tokio::time::sleep(Duration::from_secs(4)).await;
                 let pid = stack.kill_gateway(0).await;
                 done.gateway_kills += 1;
                 log.fault(format!(
@@ -165,8 +120,40 @@ pub(crate) async fn inject(
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 stack.start_gateway(0).await;
                 log.fault("gateway-0 started again");
+                sleep_until(began + outage).await;
+                ctl.run("pg-start").await;
+                done.postgres_down_ms = began.elapsed().as_millis() as u64;
+                log.fault(format!(
+                    "PostgreSQL: up again after {:.1} s",
+                    done.postgres_down_ms as f64 / 1000.0
+                ));
             }
         }
+        ready_at = Instant::now() + GAP;
     }
     done
+}
+
+async fn kill_active_worker(stack: &mut Stack, log: &Log, shard: u16, done: &mut Injected) {
+    let began = Instant::now();
+    let Some(i) = active(stack, shard).await else {
+        log.fault(format!("no active worker for shard {shard}: kill skipped"));
+        return;
+    };
+    let name = stack.workers[i].name.clone();
+    let pid = stack.kill_worker(i).await;
+    done.kills += 1;
+    log.fault(format!(
+        "kill -9 #{}: {name} (pid {pid:?}), the active consumer of shard {shard}",
+        done.kills
+    ));
+    let next = active(stack, shard).await;
+    log.fault(format!(
+        "shard {shard} taken over by {:?}",
+        next.map(|j| stack.workers[j].name.clone())
+    ));
+    let took = began.elapsed().as_millis() as u64;
+    done.longest_recovery_ms = done.longest_recovery_ms.max(took);
+    stack.start_worker(i).await;
+    log.fault(format!("{name} started again (standby)"));
 }

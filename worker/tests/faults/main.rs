@@ -11,10 +11,12 @@
 //!
 //! - `FAULTS_DATABASE_URL`, `FAULTS_AMQP_URL`, `FAULTS_REDIS_URL`: the private services;
 //! - `FAULTS_CTL`: `deploy/faults/services.sh` (for the outages);
-//! - `FAULTS_GATEWAY_BIN`: the `anteroom-gateway` binary;
+//! - `FAULTS_GATEWAY_BIN`: the `anteroom-gateway` binary; `FAULTS_WORKER_BIN` (default:
+//!   this build's `anteroom-worker`);
 //! - `FAULTS_ARTIFACTS` (default `artifacts/faults`): logs, `client.jsonl`,
 //!   `timeline.jsonl`, `report.txt`;
-//! - `FAULTS_BUYERS` (default 2500) arriving over `FAULTS_ARRIVAL_SECS` (default 75);
+//! - `FAULTS_RATE` (default 33): buyers arriving per second, from the start until the
+//!   last fault is over and at least `FAULTS_MIN_SECS` (default 75) have passed;
 //! - `FAULTS_SEED` (default random): the buyers' choices.
 
 mod buyer;
@@ -26,7 +28,7 @@ mod stack;
 
 use crate::checks::Report;
 use crate::client::Api;
-use crate::faults::{Ctl, Plan};
+use crate::faults::Ctl;
 use crate::log::Log;
 use crate::stack::{Common, Stack};
 use protocol::names::RedisKeys;
@@ -35,16 +37,18 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 const WORKERS: usize = 3;
 const GATEWAYS: usize = 2;
 const SHARDS: u16 = 4;
 const HOLD_TTL_SECONDS: u32 = 10;
 const REPLY_TIMEOUT_MS: u64 = 2_000;
-/// The gateway's bound on one request: the reply wait, or the 5 s publisher-confirm
-/// wait, plus the 1 s Redis marker write of a `202`, plus 2 s of slack for a loaded
-/// machine.
-const HANG_MS: u64 = 5_000 + 1_000 + 2_000;
+/// The gateway's worst case for one hold or confirm, by its own timeouts: the event read
+/// through Redis (1 s), the wait for a command channel (1 s), the publisher confirm (5 s,
+/// which bounds the 2 s reply wait too) and the `202` marker written to Redis (1 s);
+/// plus 3 s of slack for a loaded machine. An attempt slower than this is a hang.
+const HANG_MS: u64 = 1_000 + 1_000 + 5_000 + 1_000 + 3_000;
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run deploy/faults/run.sh"))
@@ -68,8 +72,8 @@ async fn fault_run() {
     for f in std::fs::read_dir(&artifacts).unwrap().flatten() {
         let _ = std::fs::remove_file(f.path());
     }
-    let buyers: usize = env_or("FAULTS_BUYERS", 2500);
-    let arrival = Duration::from_secs(env_or("FAULTS_ARRIVAL_SECS", 75));
+    let rate: f64 = env_or("FAULTS_RATE", 33.0);
+    let min_spike = Duration::from_secs(env_or("FAULTS_MIN_SECS", 75));
     let seed: u64 = env_or("FAULTS_SEED", rand::random());
     let common = Common {
         database_url: env("FAULTS_DATABASE_URL"),
@@ -84,12 +88,14 @@ async fn fault_run() {
     let mut stack = Stack::new(
         common.clone(),
         artifacts.clone(),
-        PathBuf::from(env!("CARGO_BIN_EXE_anteroom-worker")),
+        std::env::var("FAULTS_WORKER_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| PathBuf::from(env!("CARGO_BIN_EXE_anteroom-worker"))),
         PathBuf::from(env("FAULTS_GATEWAY_BIN")),
         WORKERS,
         GATEWAYS,
     );
-    println!("faults: seed {seed}, {buyers} buyers over {arrival:?}, {WORKERS} workers, {GATEWAYS} gateways");
+    println!("faults: seed {seed}, {rate} buyers/s, {WORKERS} workers, {GATEWAYS} gateways");
     for i in 0..WORKERS {
         stack.start_worker(i).await;
     }
@@ -104,26 +110,30 @@ async fn fault_run() {
     let log = Arc::new(Log::new());
     let api = Api::new(stack.gateway_bases(), event.clone(), log.clone());
     let start = Instant::now();
+    let faults_over = CancellationToken::new();
     let spike = async {
         let mut tasks = JoinSet::new();
-        for id in 0..buyers {
-            let at = start + arrival.mul_f64(id as f64 / buyers as f64);
-            let api = api.clone();
-            tasks.spawn(async move {
-                tokio::time::sleep_until(at).await;
-                buyer::buy(api, id, seed).await;
-            });
+        let mut buyers = 0usize;
+        // Arrivals go on until the last fault is over (and the minimum has passed).
+        while !(faults_over.is_cancelled() && start.elapsed() >= min_spike) {
+            let (id, api) = (buyers, api.clone());
+            tasks.spawn(buyer::buy(api, id, seed));
+            buyers += 1;
+            tokio::time::sleep_until(start + Duration::from_secs_f64(buyers as f64 / rate)).await;
         }
+        log.fault(format!("arrivals over: {buyers} buyers"));
         while let Some(done) = tasks.join_next().await {
             done.expect("a buyer panicked");
         }
         log.fault("spike over: every buyer finished");
+        buyers
     };
-    let plan = Plan::default();
-    let (_, injected) = tokio::join!(
-        spike,
-        faults::inject(&mut stack, &ctl, &log, shard, &plan, start)
-    );
+    let inject = async {
+        let injected = faults::inject(&mut stack, &ctl, &log, shard, &faults::plan(), start).await;
+        faults_over.cancel();
+        injected
+    };
+    let (buyers, injected) = tokio::join!(spike, inject);
     println!("faults: injected {injected:?}");
 
     // Every hold ends by its deadline: wait for the last ones, then check.
@@ -169,9 +179,9 @@ async fn fault_run() {
     log.write(&artifacts).expect("client log");
 
     let mut text = format!(
-        "Anteroom fault run: seed {seed}, {buyers} buyers over {} s, {WORKERS} workers, \
+        "Anteroom fault run: seed {seed}, {buyers} buyers over {:.0} s, {WORKERS} workers, \
          {GATEWAYS} gateways, {SHARDS} shards, event {event} on shard {shard}\n\nfaults:\n",
-        arrival.as_secs()
+        buyers as f64 / rate
     );
     for f in log.faults() {
         text += &format!("  {:>6.1} s  {}\n", f.at_ms as f64 / 1000.0, f.what);

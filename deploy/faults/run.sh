@@ -61,7 +61,7 @@ export FAULTS_GATEWAY_BIN="${FAULTS_GATEWAY_BIN:-$bin_dir/anteroom-gateway}"
 if [[ $PROFILE == release ]]; then
     export FAULTS_WORKER_BIN="${FAULTS_WORKER_BIN:-$bin_dir/anteroom-worker}"
 fi
-log "gateway: $FAULTS_GATEWAY_BIN; worker: ${FAULTS_WORKER_BIN:-the fault test's own build}"
+log "gateway: $FAULTS_GATEWAY_BIN; worker: ${FAULTS_WORKER_BIN:-built with the fault test}"
 log "building the fault test"
 cargo test -p anteroom-worker --test faults --no-run
 

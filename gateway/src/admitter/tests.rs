@@ -68,7 +68,7 @@ async fn three_replicas_admit_exactly_the_rate() {
                     );
                     records.lock().unwrap().push((now, taken));
                     n += 1;
-                    if replica == 2 && n % 50 == 0 {
+                    if replica == 2 && n.is_multiple_of(50) {
                         tokio::time::sleep(Duration::from_millis(730)).await;
                     }
                 }

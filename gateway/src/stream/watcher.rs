@@ -56,7 +56,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
                     warnings.warn(&format!("seen flush failed: {e}"));
                 }
                 ticks += 1;
-                if ticks % 600 == 0 {
+                if ticks.is_multiple_of(600) {
                     state.live.prune();
                 }
             }

@@ -22,8 +22,9 @@ use protocol::event::{Admission, EventSpec, Seating, Section};
 use secrecy::SecretString;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use std::future::Future;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -75,6 +76,8 @@ pub(crate) struct TestApp {
     pub(crate) first_worker: CancellationToken,
     pool: PgPool,
     cancel: CancellationToken,
+    /// The workers' and gateways' tasks, awaited (bounded) before the cleanup.
+    tasks: Mutex<Vec<JoinHandle<anyhow::Result<()>>>>,
 }
 
 /// Starts a worker and a gateway with the default test settings.
@@ -141,6 +144,7 @@ pub(crate) async fn spawn_app_with(customize: impl FnOnce(&mut gateway::Settings
         first_worker: CancellationToken::new(),
         pool,
         cancel,
+        tasks: Mutex::default(),
     };
     app.first_worker = app.spawn_worker(app.worker_settings.clone()).await;
     app.address = app.spawn_gateway(settings).await;
@@ -170,7 +174,8 @@ impl TestApp {
             .await
             .expect("Failed to build the worker");
         let stop = self.cancel.child_token();
-        tokio::spawn(worker.run_until_stopped(stop.clone()));
+        let task = tokio::spawn(worker.run_until_stopped(stop.clone()));
+        self.tasks.lock().unwrap().push(task);
         stop
     }
 
@@ -180,7 +185,8 @@ impl TestApp {
             .await
             .expect("Failed to build the gateway");
         let address = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until_stopped(self.cancel.child_token()));
+        let task = tokio::spawn(app.run_until_stopped(self.cancel.child_token()));
+        self.tasks.lock().unwrap().push(task);
         address
     }
 
@@ -198,7 +204,8 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.cancel.cancel();
-        cleanup::run_blocking(self.namespace.clone(), self.db_name.clone());
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap());
+        cleanup::run_blocking(self.namespace.clone(), self.db_name.clone(), tasks);
     }
 }
 

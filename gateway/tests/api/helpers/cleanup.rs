@@ -8,16 +8,29 @@ use lapin::{Connection, ConnectionProperties};
 use protocol::names::AmqpNames;
 use sqlx::{Connection as _, Executor, PgConnection};
 use std::time::Duration;
+use tokio::task::JoinHandle;
 
-/// Runs the cleanup on a thread with its own runtime (`Drop` cannot await), waiting
-/// at most 20 s for it.
-pub(super) fn run_blocking(namespace: String, db_name: String) {
+/// Runs the cleanup on a thread with its own runtime (`Drop` cannot await): first waits
+/// (at most 15 s) for the cancelled services' `tasks` to stop, so none re-declares what
+/// is being deleted, then deletes (at most 20 s).
+pub(super) fn run_blocking(
+    namespace: String,
+    db_name: String,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+) {
     let handle = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("Failed to build the cleanup runtime");
         rt.block_on(async move {
+            let stopped = futures::future::join_all(tasks);
+            if tokio::time::timeout(Duration::from_secs(15), stopped)
+                .await
+                .is_err()
+            {
+                eprintln!("cleanup: services of {namespace} still running after 15 s");
+            }
             let work = async {
                 if let Err(e) = delete_amqp(&namespace).await {
                     eprintln!("cleanup: AMQP objects of {namespace}: {e:#}");

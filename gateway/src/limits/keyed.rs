@@ -31,6 +31,13 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     pub fn new(enabled: bool, per_second: u32, burst: u32) -> Self {
         Self::with_clock(enabled, per_second, burst, DefaultClock::default())
     }
+
+    /// A limiter with governor's `quota` (`None` = unlimited), on the real clock.
+    pub fn from_quota(quota: Option<Quota>) -> Self {
+        Self {
+            inner: quota.map(|q| RateLimiter::dashmap_with_clock(q, DefaultClock::default())),
+        }
+    }
 }
 
 impl<K: Hash + Eq + Clone, C: Clock> KeyedLimiter<K, C> {

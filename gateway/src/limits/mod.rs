@@ -179,6 +179,11 @@ impl Limits {
             gauge(Scope::Ip, ip.len());
             gauge(Scope::Token, token.len());
         }
+        let free = self.quota.free_joins();
+        free.retain_recent();
+        self.tracked
+            .with_label_values(&["join_quota_free"])
+            .set(i64::try_from(free.len()).unwrap_or(i64::MAX));
     }
 }
 

@@ -95,6 +95,9 @@ test('the console creates an event; rate and pause reach the waiting fan', async
   await until('console shows the admissions', async () =>
     Number(await con.locator('[data-stat=admitted-total] strong').innerText()) >= 3);
   await snap(con, '18-console-stats-after-rate-raise');
+  // The console works on a phone too.
+  await con.setViewportSize({ width: 390, height: 844 });
+  await snap(con, '18b-console-on-a-phone');
   assert.deepEqual(conErrors, []);
   assert.deepEqual(fanErrors, []);
 });

@@ -95,7 +95,7 @@ def main():
             f"dropped {jr.get('dropped_iterations')}, failed {jr.get('failed_requests')}"
             + ("" if full else " (k6 could not offer the full rate)"))
     else:
-        row("join at 10,000/s offered (k6)", "-", "", "", "", "p99 < 25 ms", "?", "no k6 summary")
+        row("join at 10,000/s offered (k6)", "-", "", "", "", "p99 < 25 ms", "?", "not run")
 
     sp = load(out, "spike.json")
     if sp:
@@ -111,8 +111,8 @@ def main():
             f" (err {sp.get('admission_error')}), oversold {sp.get('oversold')}, "
             f"status p99 {sp.get('status_p99_ms')} ms, poll lag p99 {sp.get('poll_lag_p99_ms')} ms")
     else:
-        row("spike (k6/join-spike.js)", "-", "", "", "", "no 5xx, adm. ±1 %, no oversell", "NO",
-            f"no summary (k6 exit {spike_rc})")
+        row("spike (k6/join-spike.js)", "-", "", "", "", "no 5xx, adm. ±1 %, no oversell",
+            "NO" if spike_rc else "?", f"no summary (k6 exit {spike_rc})" if spike_rc else "not run")
 
     head = ("route", "req/s", "p50", "p99", "ratio", "target", "met?")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(7)]

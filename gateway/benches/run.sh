@@ -29,6 +29,13 @@
 # so the default per-IP limits and the Redis join quota are on and exercised but never
 # trip (one address per fan, as behind a load balancer).
 #
+# Knobs (environment): THREADS, CONNECTIONS, DURATION (wrk), STATUS_FANS, JOIN_RATE,
+# JOIN_RATE_SECONDS, SPIKE_FANS, SPIKE_JOIN_SECONDS, SPIKE_RUN_SECONDS,
+# SPIKE_RATE_PER_MINUTE, SPIKE_VUS, SHARDS, ports (G1_PORT, G2_PORT, PROBE_PORT,
+# WORKER_PORT), PARTS (default "wrk,rate,spike": which steps run), GATEWAY_ENV (extra
+# VAR=value settings for both gateways, e.g. "ANTEROOM_RATE_LIMITS=false"), OUT
+# (artifacts/bench), SKIP_BUILD=1, KEEP=1.
+#
 # The load generator shares the machine: figures are whole-box. Run it on a quiet machine
 # (the header of the output shows `uptime` before and after).
 set -euo pipefail
@@ -50,6 +57,8 @@ readonly JOIN_RATE="${JOIN_RATE:-10000}" JOIN_RATE_SECONDS="${JOIN_RATE_SECONDS:
 readonly SPIKE_FANS="${SPIKE_FANS:-50000}" SPIKE_JOIN_SECONDS="${SPIKE_JOIN_SECONDS:-20}"
 readonly SPIKE_RUN_SECONDS="${SPIKE_RUN_SECONDS:-60}" SPIKE_RATE_PER_MINUTE="${SPIKE_RATE_PER_MINUTE:-6000}"
 readonly SPIKE_VUS="${SPIKE_VUS:-500}"
+readonly PARTS="${PARTS:-wrk,rate,spike}"
+read -r -a EXTRA_GW_ENV <<<"${GATEWAY_ENV:-}"
 STAMP=$(date -u +%Y%m%d%H%M%S)
 readonly STAMP NS="bench_$STAMP" DB="anteroom_bench_$STAMP"
 ADMIN_KEY=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
@@ -128,6 +137,8 @@ JSON
     python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' <<<"$resp"
 }
 
+has() { [[ ",$PARTS," == *",$1,"* ]]; }
+
 metric() { # metric NAME: its value on G1, or empty
     curl -fs "http://127.0.0.1:$G1_PORT/metrics" | awk -v n="$1" '$1 == n { print $2 }'
 }
@@ -162,7 +173,7 @@ main() {
     wait_http worker "http://127.0.0.1:$WORKER_PORT/readyz"
     local gw=("${common[@]}" ANTEROOM_HOST=127.0.0.1 ANTEROOM_ADMIN_KEY="$ADMIN_KEY"
         ANTEROOM_QUEUE_TOKEN_SECRET="$(rand_hex 32)" ANTEROOM_PASS_SIGNING_KEY="$(rand_hex 32)"
-        ANTEROOM_TRUSTED_PROXY_HEADER=X-Forwarded-For)
+        ANTEROOM_TRUSTED_PROXY_HEADER=X-Forwarded-For "${EXTRA_GW_ENV[@]}")
     start g1 "${gw[@]}" ANTEROOM_PORT="$G1_PORT" "$BIN/anteroom-gateway" serve
     start g2 "${gw[@]}" ANTEROOM_PORT="$G2_PORT" "$BIN/anteroom-gateway" serve
     start probe "$BIN/probe" --port "$PROBE_PORT" --redis-url "$REDIS_URL" --key "$NS:probe:waiting"
@@ -178,42 +189,48 @@ main() {
     log "events: join $join_event, status $status_event, rate $rate_event, spike $spike_event"
     local g1="http://127.0.0.1:$G1_PORT" probe="http://127.0.0.1:$PROBE_PORT"
 
-    log "making $STATUS_FANS waiting fans for the status run"
-    # wrk runs for its whole -d even when every thread stopped early.
-    wrk -t2 -c16 -d"${COLLECT_SECONDS}s" -s "$BENCH/collect.lua" "$g1/v1/events/$status_event/queue" -- \
-        "$OUT/tokens" $((STATUS_FANS / 2)) >"$OUT/collect.wrk" 2>&1
-    cat "$OUT"/tokens.* >"$OUT/tokens"
-    log "$(wc -l <"$OUT/tokens") tokens"
+    if has wrk; then
+        log "making $STATUS_FANS waiting fans for the status run"
+        # wrk runs for its whole -d even when every thread stopped early.
+        wrk -t2 -c16 -d"${COLLECT_SECONDS}s" -s "$BENCH/collect.lua" "$g1/v1/events/$status_event/queue" -- \
+            "$OUT/tokens" $((STATUS_FANS / 2)) >"$OUT/collect.wrk" 2>&1
+        cat "$OUT"/tokens.* >"$OUT/tokens"
+        log "$(wc -l <"$OUT/tokens") tokens"
 
-    # Warm-up (connections, JIT of the scripts, caches), not measured.
-    DURATION=3s bench warm_probe status.lua "$probe/probe/json" "$OUT/tokens"
-    DURATION=3s bench warm_status status.lua "$g1/v1/events/$status_event/queue" "$OUT/tokens"
+        # Warm-up (connections, JIT of the scripts, caches), not measured.
+        DURATION=3s bench warm_probe status.lua "$probe/probe/json" "$OUT/tokens"
+        DURATION=3s bench warm_status status.lua "$g1/v1/events/$status_event/queue" "$OUT/tokens"
 
-    bench probe_json status.lua "$probe/probe/json" "$OUT/tokens"
-    local calls0 reqs0 calls1 reqs1
-    calls0=$(metric anteroom_status_redis_calls)
-    reqs0=$(metric anteroom_status_requests_total)
-    bench status status.lua "$g1/v1/events/$status_event/queue" "$OUT/tokens"
-    calls1=$(metric anteroom_status_redis_calls)
-    reqs1=$(metric anteroom_status_requests_total)
-    printf '{"calls0": "%s", "reqs0": "%s", "calls1": "%s", "reqs1": "%s"}\n' \
-        "$calls0" "$reqs0" "$calls1" "$reqs1" >"$OUT/status_metrics.json"
+        bench probe_json status.lua "$probe/probe/json" "$OUT/tokens"
+        local calls0 reqs0 calls1 reqs1
+        calls0=$(metric anteroom_status_redis_calls)
+        reqs0=$(metric anteroom_status_requests_total)
+        bench status status.lua "$g1/v1/events/$status_event/queue" "$OUT/tokens"
+        calls1=$(metric anteroom_status_redis_calls)
+        reqs1=$(metric anteroom_status_requests_total)
+        printf '{"calls0": "%s", "reqs0": "%s", "calls1": "%s", "reqs1": "%s"}\n' \
+            "$calls0" "$reqs0" "$calls1" "$reqs1" >"$OUT/status_metrics.json"
 
-    bench probe_join join.lua "$probe/probe/join"
-    bench join join.lua "$g1/v1/events/$join_event/queue"
+        bench probe_join join.lua "$probe/probe/join"
+        bench join join.lua "$g1/v1/events/$join_event/queue"
 
-    log "k6 join_rate: $JOIN_RATE joins/s offered for ${JOIN_RATE_SECONDS}s"
-    k6 run --quiet --no-color -e URL="$g1/v1/events/$rate_event/queue" -e RATE="$JOIN_RATE" \
-        -e SECONDS="$JOIN_RATE_SECONDS" -e SUMMARY_JSON="$OUT/join_rate.json" \
-        "$BENCH/join_rate.js" >"$OUT/join_rate.log" 2>&1 || log "k6 join_rate exited non-zero"
+    fi
+    if has rate; then
+        log "k6 join_rate: $JOIN_RATE joins/s offered for ${JOIN_RATE_SECONDS}s"
+        k6 run --quiet --no-color -e URL="$g1/v1/events/$rate_event/queue" -e RATE="$JOIN_RATE" \
+            -e SECONDS="$JOIN_RATE_SECONDS" -e SUMMARY_JSON="$OUT/join_rate.json" \
+            "$BENCH/join_rate.js" >"$OUT/join_rate.log" 2>&1 || log "k6 join_rate exited non-zero"
 
-    log "k6 join-spike: $SPIKE_FANS fans within ${SPIKE_JOIN_SECONDS}s on 2 replicas, ${SPIKE_RUN_SECONDS}s"
+    fi
     local spike_rc=0
-    k6 run --quiet --no-color -e BASE_URLS="$g1,http://127.0.0.1:$G2_PORT" -e EVENT_ID="$spike_event" \
-        -e ADMIN_KEY="$ADMIN_KEY" -e FANS="$SPIKE_FANS" -e JOIN_SECONDS="$SPIKE_JOIN_SECONDS" \
-        -e RUN_SECONDS="$SPIKE_RUN_SECONDS" -e RATE_PER_MINUTE="$SPIKE_RATE_PER_MINUTE" \
-        -e VUS="$SPIKE_VUS" -e SUMMARY_JSON="$OUT/spike.json" \
-        k6/join-spike.js >"$OUT/spike.log" 2>&1 || spike_rc=$?
+    if has spike; then
+        log "k6 join-spike: $SPIKE_FANS fans within ${SPIKE_JOIN_SECONDS}s on 2 replicas, ${SPIKE_RUN_SECONDS}s"
+        k6 run --quiet --no-color -e BASE_URLS="$g1,http://127.0.0.1:$G2_PORT" -e EVENT_ID="$spike_event" \
+            -e ADMIN_KEY="$ADMIN_KEY" -e FANS="$SPIKE_FANS" -e JOIN_SECONDS="$SPIKE_JOIN_SECONDS" \
+            -e RUN_SECONDS="$SPIKE_RUN_SECONDS" -e RATE_PER_MINUTE="$SPIKE_RATE_PER_MINUTE" \
+            -e VUS="$SPIKE_VUS" -e SUMMARY_JSON="$OUT/spike.json" \
+            k6/join-spike.js >"$OUT/spike.log" 2>&1 || spike_rc=$?
+    fi
     uptime >"$OUT/uptime.after"
     python3 "$BENCH/report.py" "$OUT" "$spike_rc" | tee "$OUT/report.txt"
 }

@@ -165,3 +165,6 @@ impl Follow {
         Ok(status)
     }
 }
+
+#[cfg(test)]
+mod tests;

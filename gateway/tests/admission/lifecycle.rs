@@ -177,3 +177,59 @@ async fn the_lottery_record_verifies_and_tampering_does_not() {
     assert!(!ok && out.contains("differs"), "{out}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seat_stream_sends_the_map_then_the_changes() {
+    let stack = Stack::start(|_| {}).await;
+    let base = stack.url().to_owned();
+    let event = stack
+        .create_event(&open_event(2, 3, admission(60_000, 10, 600)))
+        .await;
+    let a = stack.join_token(&base, &event).await;
+    let a_pass = stack.wait_admitted(&base, &event, &a).await;
+    let b = stack.join_token(&base, &event).await;
+    let b_pass = stack.wait_admitted(&base, &event, &b).await;
+    let url = format!("{base}/v1/events/{event}/seats/stream");
+    let refused = stack.send(stack.client.get(&url).bearer_auth(&a)).await;
+    assert_eq!(refused.0, 401, "a queue token is not a pass");
+
+    let mut stream = SseClient::connect(&stack.client, &url, &a_pass).await;
+    let full = stream
+        .next_named("seats", Duration::from_secs(5))
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(full["full"], true);
+    let seats = full["seats"].as_array().unwrap();
+    assert_eq!(seats.len(), 6);
+    assert!(seats.iter().all(|s| s["status"] == "available"), "{full}");
+    assert_eq!(
+        seats[4],
+        serde_json::json!({"id": "A-2-2", "status": "available"})
+    );
+
+    let (code, hold) = stack.hold(&event, &b_pass, &["A-1-2"]).await;
+    assert_eq!(code, 201, "{hold}");
+    let change = stream
+        .next_named("seats", Duration::from_secs(5))
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(change["full"], false);
+    assert_eq!(
+        change["seats"],
+        serde_json::json!([{"id": "A-1-2", "status": "held"}])
+    );
+    assert!(change["version"].as_u64() > full["version"].as_u64());
+    let (code, _) = stack.confirm(hold["id"].as_str().unwrap(), &b_pass).await;
+    assert_eq!(code, 200);
+    let sold = stream
+        .next_named("seats", Duration::from_secs(5))
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(
+        sold["seats"],
+        serde_json::json!([{"id": "A-1-2", "status": "sold"}])
+    );
+}

@@ -64,6 +64,7 @@ pub(crate) fn client_side(records: &[Record], hang_ms: u64, r: &mut Report) {
     let mut no_retry_after = Vec::new();
     let mut hung = Vec::new();
     let mut errors_5xx = Vec::new();
+    let mut latencies: Vec<u64> = Vec::new();
     for rec in records {
         r.add("requests", 1);
         r.add(
@@ -89,11 +90,12 @@ pub(crate) fn client_side(records: &[Record], hang_ms: u64, r: &mut Report) {
                 s if s >= 500 => errors_5xx.push(format!("{} {s} at {} ms", rec.kind, a.at_ms)),
                 _ => {}
             }
+            if rec.kind != "join" {
+                latencies.push(a.ms);
+            }
             if a.ms > hang_ms {
                 hung.push(format!("{} took {} ms at {} ms", rec.kind, a.ms, a.at_ms));
             }
-            let slowest = r.counts.get("slowest attempt (ms)").copied().unwrap_or(0);
-            r.set("slowest attempt (ms)", slowest.max(a.ms as i64));
         }
         match &rec.outcome {
             None => no_outcome.push(format!("{} of buyer {}", rec.kind, rec.buyer)),
@@ -117,6 +119,15 @@ pub(crate) fn client_side(records: &[Record], hang_ms: u64, r: &mut Report) {
             }
         }
     }
+    latencies.sort_unstable();
+    let rank = |q: f64| {
+        let i = ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len().max(1));
+        latencies.get(i - 1).copied().unwrap_or(0) as i64
+    };
+    r.set("hold/confirm/release attempt p50 (ms)", rank(0.50));
+    r.set("hold/confirm/release attempt p99 (ms)", rank(0.99));
+    r.set("hold/confirm/release attempt max (ms)", rank(1.0));
+    r.set("gateway bound checked (ms)", hang_ms as i64);
     r.expect_zero("requests without an outcome", no_outcome.len(), &no_outcome);
     r.expect_zero(
         "503 without Retry-After",

@@ -47,8 +47,17 @@ const REPLY_TIMEOUT_MS: u64 = 2_000;
 /// The gateway's worst case for one hold or confirm, by its own timeouts: the event read
 /// through Redis (1 s), the wait for a command channel (1 s), the publisher confirm (5 s,
 /// which bounds the 2 s reply wait too) and the `202` marker written to Redis (1 s);
-/// plus 3 s of slack for a loaded machine. An attempt slower than this is a hang.
+/// plus 3 s of slack for a loaded machine. An attempt slower than this is a hang
+/// (`FAULTS_HANG_MS` overrides it: on a machine with a load far above its cores,
+/// everything is slower).
 const HANG_MS: u64 = 1_000 + 1_000 + 5_000 + 1_000 + 3_000;
+
+/// `/proc/loadavg`'s first three fields (1, 5, 15 min), for the report.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run deploy/faults/run.sh"))
@@ -109,6 +118,7 @@ async fn fault_run() {
 
     let log = Arc::new(Log::new());
     let api = Api::new(stack.gateway_bases(), event.clone(), log.clone());
+    let load_before = loadavg();
     let start = Instant::now();
     let faults_over = CancellationToken::new();
     let spike = async {
@@ -160,7 +170,7 @@ async fn fault_run() {
 
     let records = log.records();
     let mut report = Report::default();
-    checks::client_side(&records, HANG_MS, &mut report);
+    checks::client_side(&records, env_or("FAULTS_HANG_MS", HANG_MS), &mut report);
     checks::against_postgres(&db, event_id, &records, &mut report)
         .await
         .expect("checks against PostgreSQL");
@@ -178,6 +188,7 @@ async fn fault_run() {
     stack.stop_all().await;
     log.write(&artifacts).expect("client log");
 
+    let load_after = loadavg();
     let mut text = format!(
         "Anteroom fault run: seed {seed}, {buyers} buyers over {:.0} s, {WORKERS} workers, \
          {GATEWAYS} gateways, {SHARDS} shards, event {event} on shard {shard}\n\nfaults:\n",
@@ -195,6 +206,11 @@ async fn fault_run() {
         injected.postgres_down_ms as f64 / 1000.0,
         injected.gateway_kills,
         injected.longest_recovery_ms as f64 / 1000.0
+    );
+    text += &format!(
+        "  machine load (1/5/15 min): {load_before} at the start, {load_after} at the end \
+         ({} cores)\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     text += &format!("  queue status polls: {}\n", log.count(&log.status_polls));
     text += &format!(

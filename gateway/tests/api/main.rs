@@ -17,6 +17,7 @@ mod helpers;
 mod idempotency;
 mod openapi;
 mod outage;
+mod queue_life;
 mod recovery;
 mod release;
 mod streams;

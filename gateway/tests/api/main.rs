@@ -15,6 +15,7 @@ mod failover;
 mod flow;
 mod helpers;
 mod idempotency;
+mod odd_requests;
 mod openapi;
 mod outage;
 mod queue_life;

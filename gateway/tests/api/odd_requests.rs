@@ -23,6 +23,9 @@ const CLIENT_CODES: &[&str] = &[
     "rate_limited",
 ];
 
+/// The exact status and code, or `None` for any API client error.
+type Expected = Option<(u16, &'static str)>;
+
 fn spec_with(path: &[&str], value: Value) -> Value {
     let mut v = serde_json::to_value(open_event_spec(1, 1)).unwrap();
     let mut at = &mut v;
@@ -51,7 +54,7 @@ async fn odd_requests_get_a_json_client_error() {
     let pass = |req: RequestBuilder| req.bearer_auth(&fan.pass);
     let seat_body = r#"{"seats":["A-1-1"]}"#;
 
-    let cases: Vec<(&str, RequestBuilder, Option<(u16, &str)>)> = vec![
+    let cases: Vec<(&str, RequestBuilder, Expected)> = vec![
         (
             "no content-type",
             pass(c.post(&holds)).body(seat_body),

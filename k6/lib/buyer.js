@@ -6,7 +6,7 @@ import { sleep } from 'k6';
 import { api, errorCode, judge, retryAfterS, settle } from './api.js';
 import { config } from './config.js';
 import * as m from './metrics.js';
-import { chooseSelection, randInt } from './seats.js';
+import { pickTogether, randInt } from './seats.js';
 
 /** A random v4 UUID (Idempotency-Key). */
 export function uuid() {
@@ -96,6 +96,53 @@ export function waitUntilAdmitted(queueToken, t0, maxWaitS) {
 }
 
 /**
+ * The available seats of a seat-map response as `{id, section, row, number}`, or null
+ * if it is not a seat map. Only the available ids are taken out of the JSON (a GJSON
+ * selector, evaluated in Go): cheap even for a map of many thousand seats.
+ */
+export function availableOf(res) {
+  let ids;
+  try {
+    ids = res.json('sections.#.seats.#(status=="available")#.id');
+  } catch (_) {
+    return null;
+  }
+  if (!Array.isArray(ids)) return null;
+  const out = [];
+  for (const section of ids) {
+    for (const id of section || []) {
+      const parts = String(id).split('-'); // `A-1-2`: section, row, number
+      if (parts.length < 3) continue;
+      const number = Number(parts.pop());
+      const row = Number(parts.pop());
+      out.push({ id, section: parts.join('-'), row, number });
+    }
+  }
+  return out;
+}
+
+/**
+ * The hold body: `{"seats": [...]}` (kind `popular`: in the first `config.popularRows`
+ * rows of `config.popularSection` when possible; `any`: anywhere, together) or
+ * `{"section", "quantity"}` (kind `best`), or null when nothing is left.
+ */
+function selection(kind, free, quantity) {
+  if (free.length === 0) return null;
+  const q = Math.min(quantity, free.length);
+  if (kind === 'popular') {
+    const block = free.filter((s) => s.section === config.popularSection && s.row <= config.popularRows);
+    if (block.length > 0) return { seats: pickTogether(block, Math.min(q, block.length)) };
+  }
+  if (kind === 'best') {
+    const counts = {};
+    for (const s of free) counts[s.section] = (counts[s.section] || 0) + 1;
+    const sections = Object.keys(counts).filter((name) => counts[name] >= q);
+    if (sections.length > 0) return { section: sections[Math.floor(Math.random() * sections.length)], quantity: q };
+  }
+  return { seats: pickTogether(free, q) };
+}
+
+/**
  * Admitted: seat map, a hold of 1–`maxSeats` seats (retried after 409 with other
  * seats), then confirm (`mix.confirmShare`), release (`mix.releaseShare` of the rest) or
  * walk away (the hold expires). `mix`: {confirmShare, releaseShare, popularShare,
@@ -108,19 +155,17 @@ export function shop(pass, mix) {
   const taken = new Set();
   let hold = null;
   const map = api.seats(pass);
-  if (!judge(map, map.status === 200 && map.body && Array.isArray(map.body.sections), 'seats')) return;
+  const available = map.status === 200 ? availableOf(map.res) : null;
+  if (!judge(map, available !== null, 'seats')) return;
   for (let attempt = 0; attempt <= mix.holdRetries && !hold; attempt++) {
-    const selection = chooseSelection(kind, map.body, taken, quantity, {
-      section: config.popularSection,
-      rows: config.popularRows,
-    });
-    if (!selection) break;
+    const chosen = selection(kind, available.filter((s) => !taken.has(s.id)), quantity);
+    if (!chosen) break;
     if (attempt === 0) think(mix.thinkS);
-    let a = api.hold(pass, selection, uuid());
+    let a = api.hold(pass, chosen, uuid());
     while (a.status === 429) {
       judge(a, true, 'hold');
       sleep(retryAfterS(a));
-      a = api.hold(pass, selection, uuid());
+      a = api.hold(pass, chosen, uuid());
     }
     a = settle(a, pass);
     const code = errorCode(a);
@@ -132,8 +177,8 @@ export function shop(pass, mix) {
       judge(a, true, 'hold');
       m.holdsConflict.add(1);
       const details = (a.body && a.body.error && a.body.error.details) || {};
-      for (const id of details.unavailable || selection.seats || []) taken.add(id);
-      if (selection.section) kind = 'any';
+      for (const id of details.unavailable || chosen.seats || []) taken.add(id);
+      if (chosen.section) kind = 'any';
     } else if (a.status === 409 && (code === 'sold_out' || code === 'queue_closed')) {
       judge(a, true, 'hold');
       m.soldOutSeen.add(1);

@@ -87,6 +87,14 @@ pub(crate) async fn spawn_app() -> TestApp {
 
 /// Starts a worker and a gateway; `customize` may change the gateway's settings.
 pub(crate) async fn spawn_app_with(customize: impl FnOnce(&mut gateway::Settings)) -> TestApp {
+    spawn_app_with_both(customize, |_| {}).await
+}
+
+/// Starts a worker and a gateway, each with settings changed by its closure.
+pub(crate) async fn spawn_app_with_both(
+    customize: impl FnOnce(&mut gateway::Settings),
+    customize_worker: impl FnOnce(&mut worker::Settings),
+) -> TestApp {
     LazyLock::force(&TRACING);
     let id = Uuid::new_v4().simple().to_string();
     let namespace = format!("t{id}");
@@ -98,7 +106,7 @@ pub(crate) async fn spawn_app_with(customize: impl FnOnce(&mut gateway::Settings
     let pass_seed: [u8; 32] = rand::random();
     let cancel = CancellationToken::new();
 
-    let worker_settings = worker::Settings {
+    let mut worker_settings = worker::Settings {
         database_url: SecretString::from(db_url.clone()),
         redis_url: redis_url(),
         amqp_url: amqp_url(),
@@ -107,6 +115,7 @@ pub(crate) async fn spawn_app_with(customize: impl FnOnce(&mut gateway::Settings
         metrics_port: 0,
         ..Default::default()
     };
+    customize_worker(&mut worker_settings);
     let mut settings = gateway::Settings {
         host: "127.0.0.1".into(),
         port: 0,

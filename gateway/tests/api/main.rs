@@ -20,6 +20,7 @@ mod openapi;
 mod outage;
 mod queue_life;
 mod recovery;
+mod redis_loss;
 mod release;
 mod streams;
 mod timing;

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use protocol::command::Envelope;
 use protocol::ids::EventId;
 use protocol::names::{RedisKeys, RESULT_TTL_SECONDS};
-use protocol::reply::{Outcome, StoredResult};
+use protocol::reply::{HoldState, Outcome, StoredHold, StoredResult};
 use redis::Pipeline;
 use serde::Serialize;
 use std::collections::{HashSet, VecDeque};
@@ -156,6 +156,30 @@ impl ShardCache {
                 _ => {}
             }
         }
+    }
+
+    /// The documents of `holds` as PostgreSQL has them, and `ZREM active(E)` for the
+    /// ticket of every confirmed one (its pass is used up), in pipelines of at most
+    /// `chunk` holds: what a new owner rewrites at takeover, in case the previous owner
+    /// died between a commit and its Redis writes.
+    pub(crate) fn holds(&self, holds: &[StoredHold], chunk: usize) -> Vec<Pipeline> {
+        holds
+            .chunks(chunk.max(1))
+            .map(|part| {
+                let mut pipe = redis::pipe();
+                for h in part {
+                    if let Some(doc) = json(h) {
+                        let key = self.keys.hold(&h.hold.event_id, &h.hold.id);
+                        pipe.set_ex(key, doc, RESULT_TTL_SECONDS).ignore();
+                    }
+                    if h.hold.state == HoldState::Confirmed {
+                        let active = self.keys.active(&h.hold.event_id);
+                        pipe.zrem(active, h.ticket_id.to_string()).ignore();
+                    }
+                }
+                pipe
+            })
+            .collect()
     }
 
     /// Config, `events` membership and availability of every event of the shard (on

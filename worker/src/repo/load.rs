@@ -61,7 +61,7 @@ fn admin_state(s: &str) -> AdminState {
     }
 }
 
-fn hold_state(s: &str) -> HoldState {
+pub(super) fn hold_state(s: &str) -> HoldState {
     match s {
         "held" => HoldState::Held,
         "confirmed" => HoldState::Confirmed,

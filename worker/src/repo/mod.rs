@@ -4,7 +4,8 @@
 //! - [`Repository::load_shard`]: rebuild a shard's engine from its rows;
 //! - [`Repository::commit`]: one batch's effects in one transaction, fenced by epoch;
 //! - [`Repository::stored_results`]: decided outcomes of (redelivered) requests;
-//! - [`Repository::oversold_by_shard`]: the oversold audit (`anteroom_seats_oversold`).
+//! - [`Repository::oversold_by_shard`]: the oversold audit (`anteroom_seats_oversold`);
+//! - [`Repository::holds_changed_since`]: holds whose Redis documents a new owner rewrites.
 //!
 //! All writes are bulk `UNNEST` statements (no statement per row), so a group commit of
 //! hundreds of commands costs a handful of round trips.
@@ -13,6 +14,7 @@ mod audit;
 mod epoch;
 mod load;
 mod plan;
+mod recent;
 mod results;
 mod write;
 

@@ -10,6 +10,7 @@
 
 mod batch;
 mod delivery;
+mod repair;
 mod session;
 
 use crate::broker::Broker;

@@ -170,6 +170,7 @@ impl Active {
         };
         active.report_holds();
         active.refresh().await;
+        active.repair_redis().await;
         Some(active)
     }
 

@@ -130,3 +130,61 @@ async fn with_redis_down_commands_are_still_decided_and_answered() {
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_owner_rewrites_hold_documents_a_crash_left_stale() {
+    use redis::AsyncCommands;
+    let mut env = TestEnv::start().await;
+    let event = env.create_event(&spec(1, 4, 300)).await;
+    let ticket = TicketId::new();
+    let held = match env
+        .send(
+            event,
+            Command::Hold {
+                ticket_id: ticket,
+                selection: SeatSelection::Seats {
+                    seats: vec!["A-1-1".into()],
+                },
+                idempotency: None,
+            },
+        )
+        .await
+    {
+        Outcome::HoldCreated(h) => h,
+        other => panic!("{other:?}"),
+    };
+    let doc_key = env.keys.hold(&event, &held.id);
+    let stale: String = env.redis.get(&doc_key).await.unwrap();
+    let confirm = Command::Confirm {
+        ticket_id: ticket,
+        hold_id: held.id,
+        payment_ref: "p".into(),
+        idempotency: None,
+    };
+    assert!(matches!(
+        env.send(event, confirm).await,
+        Outcome::OrderConfirmed(_)
+    ));
+    TestEnv::stop(env.worker.take().unwrap()).await;
+
+    // As if the worker had died between the confirm's commit and its Redis writes.
+    let active = env.keys.active(&event);
+    let _: () = env.redis.set(&doc_key, &stale).await.unwrap();
+    let _: () = env
+        .redis
+        .zadd(&active, ticket.to_string(), 1)
+        .await
+        .unwrap();
+
+    env.worker = Some(env.spawn_worker().await);
+    // The new owner takes the shard over on its first delivery.
+    assert!(matches!(
+        env.send(event, hold("A-1-2")).await,
+        Outcome::HoldCreated(_)
+    ));
+    let doc: String = env.redis.get(&doc_key).await.unwrap();
+    let doc: protocol::reply::StoredHold = serde_json::from_str(&doc).unwrap();
+    assert_eq!(doc.hold.state, protocol::reply::HoldState::Confirmed);
+    let still: Option<f64> = env.redis.zscore(&active, ticket.to_string()).await.unwrap();
+    assert_eq!(still, None, "the used pass is out of active(E) again");
+}

@@ -31,7 +31,10 @@ impl Active {
         if holds.is_empty() {
             return;
         }
-        tracing::info!(holds = holds.len(), "rewriting recent hold documents in Redis");
+        tracing::info!(
+            holds = holds.len(),
+            "rewriting recent hold documents in Redis"
+        );
         for pipe in self.cache.holds(&holds, CHUNK) {
             self.cache.write(pipe).await;
         }

@@ -8,7 +8,9 @@
 //! - the gateway never hung (no attempt slower than its bound) and every `503` had
 //!   `Retry-After`;
 //! - once the holds' deadlines passed: no `held` claim left, every ended hold's seats
-//!   free again, available = total − sold, and the Redis snapshot agrees.
+//!   free again, available = total − sold, and the Redis snapshot agrees;
+//! - every hold's document in Redis (what `GET /v1/holds/{id}` answers) has the state
+//!   PostgreSQL has, even for holds decided in a batch whose worker was killed.
 
 use crate::log::Record;
 use serde_json::Value;
@@ -416,5 +418,35 @@ pub(crate) async fn seats_after_expiry(
         }
         None => expect("Redis availability missing", 1, String::new()),
     }
+    Ok(())
+}
+
+/// Every hold's Redis document (`docs`: hold id → state) against PostgreSQL.
+pub(crate) async fn hold_docs(
+    db: &PgPool,
+    event: Uuid,
+    docs: &HashMap<Uuid, Option<String>>,
+    r: &mut Report,
+) -> sqlx::Result<()> {
+    let states: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT id, state FROM holds WHERE event_id = $1")
+            .bind(event)
+            .fetch_all(db)
+            .await?;
+    let stale: Vec<String> = states
+        .iter()
+        .filter(|(id, state)| docs.get(id).and_then(Option::as_deref) != Some(state.as_str()))
+        .map(|(id, state)| {
+            format!(
+                "hold {id}: {state} in PostgreSQL, {:?} in Redis",
+                docs.get(id)
+            )
+        })
+        .collect();
+    r.expect_zero(
+        "hold documents in Redis differing from PostgreSQL",
+        stale.len(),
+        &stale,
+    );
     Ok(())
 }

@@ -178,6 +178,10 @@ async fn fault_run() {
     checks::seats_after_expiry(&db, event_id, availability, &mut report)
         .await
         .expect("seat checks");
+    let docs = redis_hold_docs(&common, &event, &db).await;
+    checks::hold_docs(&db, event_id, &docs, &mut report)
+        .await
+        .expect("hold documents");
     let verify = verify_sql(&root, &common.database_url, &event).await;
     let epoch: i64 = sqlx::query_scalar("SELECT epoch FROM shard_epochs WHERE shard = $1")
         .bind(i32::from(shard))
@@ -286,6 +290,43 @@ async fn redis_availability(common: &Common, event: &str) -> Option<serde_json::
         .await
         .ok()?;
     serde_json::from_str(&raw?).ok()
+}
+
+/// The hold documents the workers keep in Redis (what `GET /v1/holds/{id}` answers) of
+/// every hold of `event` in PostgreSQL: hold id → `hold.state`, `None` if missing.
+async fn redis_hold_docs(
+    common: &Common,
+    event: &str,
+    db: &sqlx::PgPool,
+) -> std::collections::HashMap<uuid::Uuid, Option<String>> {
+    let event_id: protocol::ids::EventId = event.parse().unwrap();
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM holds WHERE event_id = $1")
+        .bind(event_id.0)
+        .fetch_all(db)
+        .await
+        .unwrap();
+    let keys = RedisKeys::new(common.namespace.clone());
+    let client = redis::Client::open(common.redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut out = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let names: Vec<String> = chunk
+            .iter()
+            .map(|h| keys.hold(&event_id, &protocol::ids::HoldId(*h)))
+            .collect();
+        let docs: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(&names)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        for (id, doc) in chunk.iter().zip(docs) {
+            let state = doc
+                .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok())
+                .and_then(|v| v["hold"]["state"].as_str().map(str::to_owned));
+            out.insert(*id, state);
+        }
+    }
+    out
 }
 
 /// Runs `deploy/verify.sql` with psql: (passed, its summary line).

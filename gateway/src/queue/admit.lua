@@ -9,6 +9,10 @@
 -- KEYS[4] stats    HASH  admitted_total, abandoned_total, head_line, lottery_total,
 --                        first_admit_ms
 -- KEYS[5] persec   HASH  Unix second -> tickets admitted in it (last 60 s kept)
+-- KEYS[6] availability STRING  the worker's snapshot (JSON): nobody is admitted while it
+--                        shows no seat available (sold out, or every seat held), read
+--                        here so that an order freeing a pass slot (the worker's ZREM
+--                        active) and the snapshot it writes next act together
 -- ARGV[1] rate_per_minute   ARGV[2] max_active   ARGV[3] pass TTL, ms
 -- ARGV[4] abandon after, ms ARGV[5] ticket key prefix ("{ns}:{E}:ticket:")
 -- ARGV[6] now in Unix ms, or "" for the Redis clock (tests pass a clock)
@@ -65,6 +69,10 @@ credit = math.min(credit, cap)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local active = redis.call('ZCARD', KEYS[2])
 local n = math.min(math.floor(credit / UNIT), max_active - active)
+local snapshot = redis.call('GETRANGE', KEYS[6], 0, 511)
+if tonumber(string.match(snapshot, '"available":(%d+)')) == 0 then
+  n = 0
+end
 
 local s = redis.call('HMGET', KEYS[4], 'head_line', 'lottery_total')
 local head = tonumber(s[1]) or 0

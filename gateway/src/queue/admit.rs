@@ -57,6 +57,7 @@ impl Queue {
             k.bucket(),
             k.stats(),
             k.per_second(),
+            self.keys.availability(event),
         ];
         let args = [
             p.rate_per_minute.to_string(),

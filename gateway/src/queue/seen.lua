@@ -2,6 +2,7 @@
 -- streams, buffered by a replica and flushed in one call per event every second), so
 -- admission does not skip them as abandoned.
 --
+-- KEYS[1] waiting ZSET (not used: it routes the call to the event's Cluster slot)
 -- ARGV[1] ticket key prefix ("{ns}:{E}:ticket:")   ARGV[2] ticket record TTL, s
 -- ARGV[3] now in Unix ms, or "" for the Redis clock (tests pass a clock)
 -- ARGV[4..] ticket ids

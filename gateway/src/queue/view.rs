@@ -146,7 +146,10 @@ impl Queue {
                 now_ms.map(|n| n.to_string()).unwrap_or_default(),
             ];
             args.extend(chunk.iter().map(ToString::to_string));
-            let raw: Vec<String> = self.redis.script(&self.scripts.seen, &[], &args).await?;
+            let raw: Vec<String> = self
+                .redis
+                .script(&self.scripts.seen, &[k.waiting()], &args)
+                .await?;
             for pair in raw.chunks(2) {
                 let [id, state] = pair else {
                     return Err(ApiError::Internal(anyhow::anyhow!("odd seen.lua answer")));

@@ -13,7 +13,7 @@ use crate::extract::PathId;
 use crate::identity::{JoinIdentity, JoinRequest};
 use crate::queue::TicketView;
 use crate::state::AppState;
-use crate::stream::place::resolve;
+use crate::stream::place::{resolve, Via};
 use crate::stream::snapshot_for_status;
 use crate::stream::status::status_events;
 use crate::views::Status;
@@ -80,14 +80,18 @@ pub async fn join(
     let token = state
         .tokens
         .issue_queue(&event, joined.ticket, joined.seq, now.timestamp());
-    let (mut status, view) = resolve(&state, &snapshot, joined.ticket, joined.seq)
-        .await
-        .map_err(|e| match e {
-            ApiError::NotFound(_) => {
-                ApiError::Internal(anyhow::anyhow!("ticket vanished after join"))
-            }
-            e => e,
-        })?;
+    let (mut status, view) = resolve(
+        &state,
+        &snapshot,
+        joined.ticket,
+        joined.seq,
+        Via::Join(joined.state),
+    )
+    .await
+    .map_err(|e| match e {
+        ApiError::NotFound(_) => ApiError::Internal(anyhow::anyhow!("ticket vanished after join")),
+        e => e,
+    })?;
     status.queue_token = Some(token.clone());
     let code = if joined.created {
         StatusCode::CREATED
@@ -138,7 +142,14 @@ pub async fn status(
 ) -> Result<Response, ApiError> {
     state.metrics.status_requests.inc();
     let snapshot = snapshot_for_status(&state, &event).await?;
-    let (status, view) = resolve(&state, &snapshot, auth.claims.sub, auth.claims.seq).await?;
+    let (status, view) = resolve(
+        &state,
+        &snapshot,
+        auth.claims.sub,
+        auth.claims.seq,
+        Via::Status,
+    )
+    .await?;
     Ok(status_response(StatusCode::OK, status, &view, &headers))
 }
 
@@ -163,7 +174,7 @@ pub async fn stream(
     state.metrics.status_requests.inc();
     let snapshot = snapshot_for_status(&state, &event).await?;
     let (ticket, seq) = (auth.claims.sub, auth.claims.seq);
-    let (first, _) = resolve(&state, &snapshot, ticket, seq).await?;
+    let (first, _) = resolve(&state, &snapshot, ticket, seq, Via::Status).await?;
     let events = status_events(state.clone(), event, ticket, seq, &first);
     Ok(sse_response(events))
 }

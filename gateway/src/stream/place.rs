@@ -19,6 +19,17 @@ use protocol::event::PublicState;
 use protocol::ids::TicketId;
 use sha2::{Digest, Sha256};
 
+/// Who asks for a Status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// A status poll or a status-stream check: its Redis calls are counted in
+    /// `anteroom_status_redis_calls`.
+    Status,
+    /// A join that just read the ticket's state (a rejoin may find it admitted: then the
+    /// pass is read from Redis at once, whatever the cached view says).
+    Join(TicketState),
+}
+
 /// The Status of `ticket` (arrival number `seq`) in `snapshot`'s event, and the ticket
 /// view it was rendered from.
 ///
@@ -30,10 +41,16 @@ pub async fn resolve(
     snapshot: &EventSnapshot,
     ticket: TicketId,
     seq: u64,
+    via: Via,
 ) -> Result<(Status, TicketView), ApiError> {
     let event = snapshot.config.id;
     let view = state.live.view(&event);
-    if let Some(view) = view.as_ref().filter(|_| !state.live.is_settled(&ticket)) {
+    let from_view = !state.live.is_settled(&ticket)
+        && !matches!(
+            via,
+            Via::Join(TicketState::Admitted | TicketState::Abandoned)
+        );
+    if let Some(view) = view.as_ref().filter(|_| from_view) {
         let now = Utc::now();
         let facts = EventFacts {
             has_prequeue: snapshot.config.spec.prequeue_opens_at.is_some(),
@@ -59,7 +76,9 @@ pub async fn resolve(
             return Ok((status, tv));
         }
     }
-    state.metrics.status_redis_calls.inc();
+    if via == Via::Status {
+        state.metrics.status_redis_calls.inc();
+    }
     let tv = state
         .queue
         .status(&event, &ticket)

@@ -11,7 +11,7 @@
 //! pass expires. A ticket that is gone ends the stream with an `event: error`.
 
 use super::hub::Signal;
-use super::place::resolve;
+use super::place::{resolve, Via};
 use crate::error::ApiError;
 use crate::queue::QueueState;
 use crate::state::AppState;
@@ -160,7 +160,7 @@ impl Follow {
             }
         }
         let snapshot = super::snapshot_for_status(state, &self.event).await?;
-        let (status, _) = resolve(state, &snapshot, self.ticket, self.seq).await?;
+        let (status, _) = resolve(state, &snapshot, self.ticket, self.seq, Via::Status).await?;
         self.admitted = (status.state == QueueState::Admitted).then(|| status.clone());
         Ok(status)
     }

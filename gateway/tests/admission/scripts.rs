@@ -250,3 +250,50 @@ async fn the_view_and_seen_scripts() {
         ]
     );
 }
+
+#[tokio::test]
+async fn nobody_is_admitted_while_the_snapshot_shows_no_seat_available() {
+    let f = Fixture::new().await;
+    let tickets = f.join_n(3, false).await;
+    let key = f.queue.event_keys().availability(&f.event);
+    let snapshot = |available: u64, held: u64| {
+        format!(
+            "{{\"event_id\":\"x\",\"as_of\":\"2026-01-01T00:00:00Z\",\"version\":1,\"total\":2,\
+             \"available\":{available},\"held\":{held},\"sold\":0,\"sections\":[]}}"
+        )
+    };
+    set(&f, &key, snapshot(0, 2)).await;
+    let now = f.redis_now().await;
+    f.queue
+        .admit(&f.event, f.params(600, 10, now - 5_000))
+        .await
+        .unwrap();
+    let r = f
+        .queue
+        .admit(&f.event, f.params(600, 10, now))
+        .await
+        .unwrap();
+    assert!(r.admitted.is_empty(), "every seat held");
+    set(&f, &key, snapshot(1, 1)).await;
+    let r = f
+        .queue
+        .admit(&f.event, f.params(600, 10, now + 100))
+        .await
+        .unwrap();
+    assert_eq!(r.admitted, tickets, "a seat came back");
+}
+
+async fn set(f: &Fixture, key: &str, doc: String) {
+    let key = key.to_owned();
+    let _: () = f
+        .redis
+        .call(|mut c| async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(doc)
+                .query_async(&mut c)
+                .await
+        })
+        .await
+        .unwrap();
+}

@@ -87,7 +87,9 @@ async fn heartbeat_cadence_and_state_changes() {
         QueueView::empty(chrono::Utc::now().timestamp_millis()),
     );
     let snapshot = state.catalog.fresh(&event).unwrap();
-    let (first, _) = resolve(&state, &snapshot, ticket, 5).await.unwrap();
+    let (first, _) = resolve(&state, &snapshot, ticket, 5, Via::Status)
+        .await
+        .unwrap();
     assert_eq!((first.position, first.poll_after_ms), (Some(5), 8_000));
     let events = status_events(state.clone(), event, ticket, 5, &first);
     let mut body = Sse::new(events).into_response().into_body();

@@ -3,23 +3,40 @@
 
     report.py OUT_DIR SPIKE_K6_EXIT_CODE
 
-wrk outputs (*.wrk: `Requests/sec`, the `--latency` percentiles), the status metrics
+wrk outputs (NAME.rN.wrk: `Requests/sec`, the `--latency` percentiles; the median over
+the rounds), the status metrics
 before/after the status run (status_metrics.json), k6 summaries (join_rate.json,
 spike.json) and `uptime` before/after. Prints one table; "met?" compares with the
 issue's targets.
 """
+import glob
 import json
 import os
 import re
+import statistics
 import sys
 
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 
 
 def wrk(out, name):
-    """(req/s, p50 ms, p99 ms, non-2xx count) of a wrk run, or Nones."""
+    """(req/s, p50 ms, p99 ms, non-2xx count): the median over the rounds
+    (`NAME.r1.wrk`, `NAME.r2.wrk`, ...) of each figure, non-2xx summed; Nones if none."""
+    runs = []
+    for path in sorted(glob.glob(os.path.join(out, f"{name}.r*.wrk"))):
+        runs.append(wrk_one(path))
+    runs = [r for r in runs if r[0] is not None]
+    if not runs:
+        return None, None, None, None
+    med = lambda i: statistics.median(r[i] for r in runs if r[i] is not None) if any(
+        r[i] is not None for r in runs) else None
+    return med(0), med(1), med(2), sum(r[3] for r in runs)
+
+
+def wrk_one(path):
+    """(req/s, p50 ms, p99 ms, non-2xx count) of one wrk output."""
     try:
-        text = open(os.path.join(out, f"{name}.wrk")).read()
+        text = open(path).read()
     except OSError:
         return None, None, None, None
     rps = re.search(r"Requests/sec:\s+([\d.]+)", text)

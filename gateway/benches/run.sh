@@ -10,7 +10,7 @@
 #     events), two gateway replicas (G1, G2) and the probe (src/bin/probe.rs). Redis,
 #     RabbitMQ and PostgreSQL must answer (deploy/local/services.sh).
 #  3. wrk, closed loop, THREADS threads × CONNECTIONS connections × DURATION each, the
-#     same Lua script on both sides of a comparison:
+#     same Lua script on both sides of a comparison, ROUNDS times alternating (median):
 #       probe GET /probe/json      vs  gateway GET  .../queue (status, STATUS_FANS fans
 #                                      waiting, tokens made beforehand: steady state)
 #       probe POST /probe/join     vs  gateway POST .../queue (join)
@@ -29,7 +29,7 @@
 # so the default per-IP limits and the Redis join quota are on and exercised but never
 # trip (one address per fan, as behind a load balancer).
 #
-# Knobs (environment): THREADS, CONNECTIONS, DURATION (wrk), STATUS_FANS, JOIN_RATE,
+# Knobs (environment): THREADS, CONNECTIONS, DURATION, ROUNDS (wrk), STATUS_FANS, JOIN_RATE,
 # JOIN_RATE_SECONDS, SPIKE_FANS, SPIKE_JOIN_SECONDS, SPIKE_RUN_SECONDS,
 # SPIKE_RATE_PER_MINUTE, SPIKE_VUS, SHARDS, ports (G1_PORT, G2_PORT, PROBE_PORT,
 # WORKER_PORT), PARTS (default "wrk,rate,spike": which steps run), GATEWAY_ENV (extra
@@ -50,7 +50,8 @@ readonly REDIS_URL="redis://127.0.0.1:6379" AMQP_URL="amqp://guest:guest@127.0.0
 readonly G1_PORT="${G1_PORT:-18081}" G2_PORT="${G2_PORT:-18082}" PROBE_PORT="${PROBE_PORT:-18090}"
 readonly WORKER_PORT="${WORKER_PORT:-19101}" SHARDS="${SHARDS:-4}"
 readonly THREADS="${THREADS:-2}" CONNECTIONS="${CONNECTIONS:-64}"
-DURATION="${DURATION:-10s}"
+DURATION="${DURATION:-8s}"
+readonly ROUNDS="${ROUNDS:-3}"
 readonly COLLECT_SECONDS="${COLLECT_SECONDS:-20}"
 readonly STATUS_FANS="${STATUS_FANS:-20000}"
 readonly JOIN_RATE="${JOIN_RATE:-10000}" JOIN_RATE_SECONDS="${JOIN_RATE_SECONDS:-10}"
@@ -201,18 +202,24 @@ main() {
         DURATION=3s bench warm_probe status.lua "$probe/probe/json" "$OUT/tokens"
         DURATION=3s bench warm_status status.lua "$g1/v1/events/$status_event/queue" "$OUT/tokens"
 
-        bench probe_json status.lua "$probe/probe/json" "$OUT/tokens"
-        local calls0 reqs0 calls1 reqs1
+        # Probe and gateway alternate, ROUNDS times: a change in background load hits
+        # both sides; the report takes the median of each.
+        local calls0 reqs0 calls1 reqs1 round
         calls0=$(metric anteroom_status_redis_calls)
         reqs0=$(metric anteroom_status_requests_total)
-        bench status status.lua "$g1/v1/events/$status_event/queue" "$OUT/tokens"
+        for ((round = 1; round <= ROUNDS; round++)); do
+            bench "probe_json.r$round" status.lua "$probe/probe/json" "$OUT/tokens"
+            bench "status.r$round" status.lua "$g1/v1/events/$status_event/queue" "$OUT/tokens"
+        done
         calls1=$(metric anteroom_status_redis_calls)
         reqs1=$(metric anteroom_status_requests_total)
         printf '{"calls0": "%s", "reqs0": "%s", "calls1": "%s", "reqs1": "%s"}\n' \
             "$calls0" "$reqs0" "$calls1" "$reqs1" >"$OUT/status_metrics.json"
 
-        bench probe_join join.lua "$probe/probe/join"
-        bench join join.lua "$g1/v1/events/$join_event/queue"
+        for ((round = 1; round <= ROUNDS; round++)); do
+            bench "probe_join.r$round" join.lua "$probe/probe/join"
+            bench "join.r$round" join.lua "$g1/v1/events/$join_event/queue"
+        done
 
     fi
     if has rate; then

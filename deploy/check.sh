@@ -162,10 +162,10 @@ else
 fi
 shell_syntax() {
     local f rc=0
-    for f in deploy/*.sh deploy/*/*.sh; do bash -n "$f" || rc=1; done
+    for f in deploy/*.sh deploy/*/*.sh k6/*.sh; do bash -n "$f" || rc=1; done
     return $rc
 }
-check "bash -n deploy/**/*.sh" shell_syntax
+check "bash -n deploy/**/*.sh k6/*.sh" shell_syntax
 
 if ((${#failures[@]} > 0)); then log "FAILED: ${failures[*]}"; fi
 echo "deploy checks: $passed passed, $failed failed, $skipped skipped"

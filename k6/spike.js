@@ -16,7 +16,7 @@ import exec from 'k6/execution';
 import { config, requireEnv } from './lib/config.js';
 import { api, errorCode, judge, retryAfterS, settle } from './lib/api.js';
 import * as m from './lib/metrics.js';
-import { chooseSelection, randInt } from './lib/seats.js';
+import { availableSeats, chooseSelection, randInt } from './lib/seats.js';
 import { summarize } from './lib/summary.js';
 
 // A linear ramp from 0/s to the peak brings peak × seconds / 2 arrivals. k6 starts fewer
@@ -176,10 +176,10 @@ function shop(pass, setupData) {
   let hold = null;
   // The seat map is loaded once; after a 409 the buyer picks again from it, minus the
   // seats the refusal named (a fan page keeps its map current through the SSE stream).
-  const map = api.seats(pass);
-  if (!judge(map, map.status === 200 && map.body && Array.isArray(map.body.sections), 'seats')) return;
+  const available = loadAvailableSeats(pass);
+  if (available === null) return;
   for (let attempt = 0; attempt <= config.holdRetries && !hold; attempt++) {
-    const selection = chooseSelection(kind, map.body, taken, quantity, {
+    const selection = chooseSelection(kind, available, taken, quantity, {
       section: config.popularSection,
       rows: config.popularRows,
     });
@@ -229,6 +229,14 @@ function shop(pass, setupData) {
     if (judge(a, a.status === 200 && a.body && a.body.state === 'released', 'release')) m.releasesOk.add(1);
   }
   // Else: walk away; the hold expires after hold_ttl_seconds and its seats go back on sale.
+}
+
+/** The seat map's available seats (the big response itself is not kept), or null. */
+function loadAvailableSeats(pass) {
+  const map = api.seats(pass);
+  const available = map.status === 200 ? availableSeats(map.res) : null;
+  judge(map, available !== null, 'seats');
+  return available;
 }
 
 function confirm(pass, hold) {

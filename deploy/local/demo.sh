@@ -19,7 +19,8 @@
 # Exits non-zero when the stack does not come up, k6's thresholds fail, or the database
 # invariants fail (anything oversold). Knobs (environment): BUYERS (5000),
 # ARRIVAL_SECONDS (10), MAX_WAIT_S (180), THINK_S (1), RATE_PER_MINUTE (6000),
-# ANTEROOM_PORT (8080), ANTEROOM_METRICS_PORT (9101), ANTEROOM_SHARDS (16).
+# ANTEROOM_PORT (8080), ANTEROOM_METRICS_PORT (9101), ANTEROOM_SHARDS (16),
+# K6_MEMORY_LIMIT (6GiB, a soft cap on k6's heap).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -225,7 +226,9 @@ ENV
 
     log "running k6/spike.js (${BUYERS:-5000} buyers within ${ARRIVAL_SECONDS:-10} s); output in artifacts/demo/k6.log"
     local k6_rc=0
-    "$K6" run --quiet --no-color \
+    # A soft cap on k6's heap (Go's GOMEMLIMIT): thousands of VUs make a lot of garbage,
+    # and this machine's memory is shared with the services under test.
+    GOMEMLIMIT="${K6_MEMORY_LIMIT:-6GiB}" "$K6" run --quiet --no-color --address "" \
         -e BASE_URL="$BASE_URL" -e EVENT_ID="$EVENT_ID" -e ADMIN_KEY="$ADMIN_KEY" \
         -e BUYERS="${BUYERS:-5000}" -e ARRIVAL_SECONDS="${ARRIVAL_SECONDS:-10}" \
         -e MAX_WAIT_S="${MAX_WAIT_S:-180}" -e THINK_S="${THINK_S:-1}" \

@@ -11,9 +11,9 @@ import * as m from './metrics.js';
 http.setResponseCallback(http.expectedStatuses({ min: 200, max: 299 }, 409));
 
 /** A parsed answer: `status`, `body` (JSON or null), `headers` and the raw response. */
-function answer(res) {
+function answer(res, parse) {
   let body = null;
-  if (res.body && String(res.headers['Content-Type'] || '').includes('json')) {
+  if (parse && res.body && String(res.headers['Content-Type'] || '').includes('json')) {
     try {
       body = res.json();
     } catch (_) {
@@ -23,7 +23,8 @@ function answer(res) {
   return { status: res.status, body, headers: res.headers, res };
 }
 
-function send(method, path, { token, body, key, name, trend }) {
+/** `parse: false` leaves the body unparsed (read parts of it with `res.json(selector)`). */
+function send(method, path, { token, body, key, name, trend, parse = true }) {
   const headers = {};
   if (token) headers.Authorization = `Bearer ${token}`;
   if (key) headers['Idempotency-Key'] = key;
@@ -37,7 +38,7 @@ function send(method, path, { token, body, key, name, trend }) {
   if (trend && res.status !== 0) trend.add(res.timings.duration);
   if (res.status >= 500) m.http5xx.add(1, { endpoint: name });
   if (res.status === 429) m.rateLimited.add(1, { endpoint: name });
-  return answer(res);
+  return answer(res, parse);
 }
 
 /** The error code of an API error body, or ''. */
@@ -78,7 +79,8 @@ export const api = {
   leave: (token) => send('DELETE', `${ev()}/queue`, { token, name: 'leave' }),
 
   // ----- seats, holds, orders -----
-  seats: (pass) => send('GET', `${ev()}/seats`, { token: pass, name: 'seats', trend: m.seatsMs }),
+  // The seat map is large (every seat of the event): not parsed here, see seats.js.
+  seats: (pass) => send('GET', `${ev()}/seats`, { token: pass, name: 'seats', trend: m.seatsMs, parse: false }),
   hold: (pass, selection, key) =>
     send('POST', `${ev()}/holds`, { token: pass, body: selection, key, name: 'hold', trend: m.holdMs }),
   confirm: (pass, holdId, paymentRef, key) =>

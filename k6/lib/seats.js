@@ -1,17 +1,37 @@
 // Seat choices a buyer makes from the seat map (`GET /v1/events/{id}/seats`):
 // a block in the popular rows, any seats, or best-available by section.
 
-/** Available seats of the map, minus `exclude` (a Set of ids known to be taken). */
-export function availableSeats(map, exclude) {
+/**
+ * The available seats of a seat map response (`GET /v1/events/{id}/seats`) as
+ * `{id, section, row, number}`, or null if it is not a seat map. Only the ids of available
+ * seats are taken out of the JSON (a GJSON selector, evaluated in Go), so thousands of
+ * VUs holding a map each do not hold thousands of parsed seat objects each.
+ */
+export function availableSeats(res) {
+  let ids;
+  try {
+    ids = res.json('sections.#.seats.#(status=="available")#.id');
+  } catch (_) {
+    return null;
+  }
+  if (!Array.isArray(ids)) return null;
   const out = [];
-  for (const section of (map && map.sections) || []) {
-    for (const seat of section.seats || []) {
-      if (seat.status === 'available' && !exclude.has(seat.id)) {
-        out.push({ id: seat.id, section: section.name, row: seat.row, number: seat.number });
-      }
+  for (const section of ids) {
+    for (const id of section || []) {
+      const seat = parseSeatId(id);
+      if (seat) out.push(seat);
     }
   }
   return out;
+}
+
+/** `A-1-2` → `{id, section: 'A', row: 1, number: 2}` (the section is all before the last two parts). */
+export function parseSeatId(id) {
+  const parts = String(id).split('-');
+  if (parts.length < 3) return null;
+  const number = Number(parts.pop());
+  const row = Number(parts.pop());
+  return { id, section: parts.join('-'), row, number };
 }
 
 export function randInt(lo, hi) {
@@ -45,13 +65,14 @@ export function pickTogether(seats, quantity) {
 
 /**
  * The hold body a buyer sends: `{"seats": [...]}` or `{"section", "quantity"}`, or null
- * when the map shows nothing available.
+ * when nothing is available. `available` comes from `availableSeats`; `exclude` is a Set
+ * of ids known to be taken since.
  *   kind 'popular': seats in `popular.section` rows 1..`popular.rows` (else anywhere);
  *   kind 'any':     seats anywhere, together when possible;
  *   kind 'best':    best available in a section that still has `quantity` seats.
  */
-export function chooseSelection(kind, map, exclude, quantity, popular) {
-  const free = availableSeats(map, exclude);
+export function chooseSelection(kind, available, exclude, quantity, popular) {
+  const free = available.filter((s) => !exclude.has(s.id));
   if (free.length === 0) return null;
   const q = Math.min(quantity, free.length);
   if (kind === 'popular') {

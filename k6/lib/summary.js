@@ -85,6 +85,9 @@ function text(o) {
     `${o.buyers_arrived} of ${o.buyers_planned ?? '-'}, the last at ${o.last_arrival_s ?? '-'} s` +
       ` (arrivals dropped for lack of VUs: ${o.buyers_dropped})`,
   );
+  if (o.buyers_planned && o.buyers_arrived < o.buyers_planned) {
+    s += `  WARNING: only ${o.buyers_arrived} of ${o.buyers_planned} buyers arrived: the load generator fell behind (CPU)\n`;
+  }
   s += line('joined', o.joined);
   s += line('admitted', `${o.admitted} (first at ${o.admission.first_admit_s} s, last at ${o.admission.last_admit_s} s)`);
   s += line(

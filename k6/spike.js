@@ -14,9 +14,9 @@
 import { sleep } from 'k6';
 import exec from 'k6/execution';
 import { config, requireEnv } from './lib/config.js';
-import { api, errorCode, judge, retryAfterS, settle } from './lib/api.js';
+import { api } from './lib/api.js';
+import { joinQueue, shop, waitUntilAdmitted } from './lib/buyer.js';
 import * as m from './lib/metrics.js';
-import { availableSeats, chooseSelection, randInt } from './lib/seats.js';
 import { summarize } from './lib/summary.js';
 
 // A linear ramp from 0/s to the peak brings peak × seconds / 2 arrivals. k6 starts fewer
@@ -84,178 +84,26 @@ export function setup() {
   };
 }
 
-/** One buyer: join, wait, shop. */
+/** What the buyers do once admitted (k6/lib/buyer.js `shop`). */
+const mix = {
+  popularShare: config.popularShare,
+  confirmShare: config.confirmShare,
+  releaseShare: config.releaseShare,
+  repeatConfirmShare: config.repeatConfirmShare,
+  thinkS: config.thinkS,
+  holdRetries: config.holdRetries,
+};
+
+/** One buyer: join, wait, shop (k6/lib/buyer.js). */
 export default function (setupData) {
   if (exec.scenario.iterationInTest >= config.buyers) return; // surplus arrival
   m.arrived.add(1);
   m.arriveAt.add(Date.now() - setupData.t0);
   const queueToken = joinQueue();
   if (!queueToken) return;
-  const joinedAt = Date.now();
-  const pass = waitUntilAdmitted(queueToken, setupData, joinedAt);
-  if (!pass) return;
-  shop(pass, setupData);
-}
-
-function think() {
-  if (config.thinkS > 0) sleep(config.thinkS * (0.5 + Math.random()));
-}
-
-/** Joins the queue; the queue token, or null when the buyer stops. */
-function joinQueue() {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const a = api.join();
-    if ((a.status === 201 || a.status === 200) && a.body && a.body.queue_token) {
-      judge(a, true, 'join');
-      m.joined.add(1);
-      return a.body.queue_token;
-    }
-    if (a.status === 409 && ['sold_out', 'queue_closed'].includes(errorCode(a))) {
-      judge(a, true, 'join');
-      m.soldOutSeen.add(1);
-      return null;
-    }
-    if (a.status === 429 || a.status === 503) {
-      judge(a, a.status === 429, 'join');
-      sleep(retryAfterS(a));
-      continue;
-    }
-    judge(a, false, 'join');
-    return null;
-  }
-  return null;
-}
-
-/** Polls the queue status until admitted; the pass, or null when the buyer stops. */
-function waitUntilAdmitted(queueToken, setupData, joinedAt) {
-  const until = joinedAt + config.maxWaitS * 1000;
-  while (Date.now() < until) {
-    const a = api.status(queueToken);
-    if (a.status === 429 || a.status === 503) {
-      judge(a, a.status === 429, 'status');
-      sleep(retryAfterS(a));
-      continue;
-    }
-    if (a.status !== 200 || !a.body) {
-      judge(a, false, 'status');
-      return null;
-    }
-    const state = a.body.state;
-    if (state === 'admitted' && a.body.pass) {
-      judge(a, true, 'status');
-      const now = Date.now();
-      m.admitted.add(1);
-      m.admitAt.add(now - setupData.t0);
-      m.queueWait.add(now - joinedAt);
-      return a.body.pass;
-    }
-    if (state === 'sold_out' || state === 'closed') {
-      judge(a, true, 'status');
-      m.soldOutSeen.add(1);
-      return null;
-    }
-    if (state !== 'waiting' && state !== 'prequeue') {
-      judge(a, false, 'status');
-      return null;
-    }
-    judge(a, true, 'status');
-    const pollMs = Math.min(config.maxPollMs, Math.max(config.minPollMs, Number(a.body.poll_after_ms) || 1000));
-    sleep(pollMs / 1000);
-  }
-  m.gaveUpWaiting.add(1);
-  return null;
-}
-
-/** Admitted: seat map, hold (with retries), then confirm, release or walk away. */
-function shop(pass, setupData) {
-  const r = Math.random();
-  let kind = r < config.popularShare ? 'popular' : r < config.popularShare + (1 - config.popularShare) / 2 ? 'any' : 'best';
-  const quantity = randInt(1, Math.max(1, Math.min(4, setupData.max_seats_per_hold)));
-  const taken = new Set();
-  const holdKey = uuid();
-  let hold = null;
-  // The seat map is loaded once; after a 409 the buyer picks again from it, minus the
-  // seats the refusal named (a fan page keeps its map current through the SSE stream).
-  const available = loadAvailableSeats(pass);
-  if (available === null) return;
-  for (let attempt = 0; attempt <= config.holdRetries && !hold; attempt++) {
-    const selection = chooseSelection(kind, available, taken, quantity, {
-      section: config.popularSection,
-      rows: config.popularRows,
-    });
-    if (!selection) {
-      m.gaveUpSeats.add(1);
-      return;
-    }
-    if (attempt === 0) think();
-    // A new key per attempt: a retry is a different request (other seats).
-    let a = api.hold(pass, selection, attempt === 0 ? holdKey : uuid());
-    while (a.status === 429) {
-      judge(a, true, 'hold');
-      sleep(retryAfterS(a));
-      a = api.hold(pass, selection, uuid());
-    }
-    a = settle(a, pass);
-    const code = errorCode(a);
-    if (a.status === 201 && a.body && a.body.id) {
-      judge(a, true, 'hold');
-      m.holdsOk.add(1);
-      hold = a.body;
-    } else if (a.status === 409 && code === 'seats_unavailable') {
-      judge(a, true, 'hold');
-      m.holdsConflict.add(1);
-      const details = (a.body && a.body.error && a.body.error.details) || {};
-      for (const id of details.unavailable || selection.seats || []) taken.add(id);
-      if (selection.section) kind = 'any'; // best-available found too few: pick seats instead
-    } else if (a.status === 409 && (code === 'sold_out' || code === 'queue_closed')) {
-      judge(a, true, 'hold');
-      m.soldOutSeen.add(1);
-      return;
-    } else {
-      judge(a, false, 'hold');
-      return;
-    }
-  }
-  if (!hold) {
-    m.gaveUpSeats.add(1);
-    return;
-  }
-
-  think();
-  if (Math.random() < config.confirmShare) {
-    confirm(pass, hold);
-  } else if (Math.random() < config.releaseShare) {
-    const a = api.release(pass, hold.id);
-    if (judge(a, a.status === 200 && a.body && a.body.state === 'released', 'release')) m.releasesOk.add(1);
-  }
-  // Else: walk away; the hold expires after hold_ttl_seconds and its seats go back on sale.
-}
-
-/** The seat map's available seats (the big response itself is not kept), or null. */
-function loadAvailableSeats(pass) {
-  const map = api.seats(pass);
-  const available = map.status === 200 ? availableSeats(map.res) : null;
-  judge(map, available !== null, 'seats');
-  return available;
-}
-
-function confirm(pass, hold) {
-  const key = uuid();
-  const ref = `k6-${hold.id}`;
-  let a = api.confirm(pass, hold.id, ref, key);
-  while (a.status === 429) {
-    judge(a, true, 'confirm');
-    sleep(retryAfterS(a));
-    a = api.confirm(pass, hold.id, ref, key);
-  }
-  a = settle(a, pass);
-  if (!judge(a, a.status === 200 && a.body && a.body.hold_id === hold.id, 'confirm')) return;
-  m.confirmsOk.add(1);
-  if (Math.random() < config.repeatConfirmShare) {
-    // The same Idempotency-Key and body again: the same order, not a second one.
-    const again = settle(api.confirm(pass, hold.id, ref, key), pass);
-    judge(again, again.status === 200 && again.body && again.body.id === a.body.id, 'confirm_repeat');
-  }
+  const admitted = waitUntilAdmitted(queueToken, setupData.t0, config.maxWaitS);
+  if (!admitted) return;
+  shop(admitted.pass, { ...mix, maxSeats: setupData.max_seats_per_hold });
 }
 
 /**
@@ -310,17 +158,4 @@ export function teardown() {
 
 export function handleSummary(data) {
   return summarize(data);
-}
-
-/** A random v4 UUID (Idempotency-Key). */
-function uuid() {
-  const h = '0123456789abcdef';
-  let s = '';
-  for (let i = 0; i < 36; i++) {
-    if (i === 8 || i === 13 || i === 18 || i === 23) s += '-';
-    else if (i === 14) s += '4';
-    else if (i === 19) s += h[8 + Math.floor(Math.random() * 4)];
-    else s += h[Math.floor(Math.random() * 16)];
-  }
-  return s;
 }

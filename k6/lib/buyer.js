@@ -206,6 +206,11 @@ export function shop(pass, mix) {
     const expired = a.status === 410 && errorCode(a) === 'hold_expired';
     if (judge(a, (a.status === 200 && a.body && a.body.hold_id === hold.id) || expired, 'confirm') && !expired) {
       m.confirmsOk.add(1);
+      if (Math.random() < (mix.repeatConfirmShare || 0)) {
+        // The same Idempotency-Key and body again: the same order, not a second one.
+        const again = settle(api.confirm(pass, hold.id, `k6-${hold.id}`, key), pass);
+        judge(again, again.status === 200 && again.body && again.body.id === a.body.id, 'confirm_repeat');
+      }
     }
   } else if (Math.random() < mix.releaseShare) {
     const a = settle(api.release(pass, hold.id), pass);

@@ -42,18 +42,39 @@ impl ClientIpSource {
         let Some(name) = &self.header else {
             return peer;
         };
-        let entries: Vec<&str> = headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .collect();
-        if entries.is_empty() {
-            return peer;
-        }
-        let chosen = entries[entries.len().saturating_sub(self.hops)];
-        parse_entry(chosen).or(peer)
+        let mut lines = headers.get_all(name).iter();
+        let chosen = match (lines.next(), lines.next()) {
+            (None, _) => return peer,
+            // The usual case, one header line: walk it from the right, no allocation.
+            (Some(line), None) => {
+                let Ok(line) = line.to_str() else {
+                    return peer;
+                };
+                let mut from_right = line.rsplit(',');
+                let mut chosen = None;
+                for _ in 0..self.hops {
+                    match from_right.next() {
+                        Some(entry) => chosen = Some(entry),
+                        None => break,
+                    }
+                }
+                chosen
+            }
+            // Several lines are one list, in order.
+            _ => {
+                let entries: Vec<&str> = headers
+                    .get_all(name)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(','))
+                    .collect();
+                entries
+                    .len()
+                    .checked_sub(1)
+                    .map(|last| entries[last.saturating_sub(self.hops - 1)])
+            }
+        };
+        chosen.and_then(parse_entry).or(peer)
     }
 }
 
@@ -146,6 +167,12 @@ mod tests {
             ip("10.0.0.9")
         );
         assert_eq!(src.client_ip(&headers(&["not an ip"]), None), None);
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"\xff1.2.3.4").unwrap(),
+        );
+        assert_eq!(src.client_ip(&h, peer()), ip("10.0.0.9"));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 async fn replica_waiting(app: &TestApp, ms: u64) -> String {
     let mut settings = app.gateway_settings.clone();
     settings.reply_timeout_ms = ms;
-    app.spawn_gateway(settings).await
+    app.spawn_ready_gateway(settings).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -173,7 +173,7 @@ async fn a_slow_decision_answers_202_and_the_request_url_gives_the_result() {
     // A replica that never waits for the worker: every decision is "slow".
     let mut impatient = app.gateway_settings.clone();
     impatient.reply_timeout_ms = 1;
-    let impatient = app.spawn_gateway(impatient).await;
+    let impatient = app.spawn_ready_gateway(impatient).await;
 
     let body = serde_json::to_string(&select(&["A-1-3"])).unwrap();
     let resp = app

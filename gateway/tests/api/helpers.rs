@@ -156,7 +156,7 @@ pub(crate) async fn spawn_app_with_both(
         tasks: Mutex::default(),
     };
     app.first_worker = app.spawn_worker(app.worker_settings.clone()).await;
-    app.address = app.spawn_gateway(settings).await;
+    app.address = app.spawn_ready_gateway(settings).await;
     app
 }
 
@@ -196,6 +196,32 @@ impl TestApp {
         let address = format!("http://127.0.0.1:{}", app.port());
         let task = tokio::spawn(app.run_until_stopped(self.cancel.child_token()));
         self.tasks.lock().unwrap().push(task);
+        address
+    }
+
+    /// Starts a replica whose dependencies are up and waits (20 s deadline) until its
+    /// `/readyz` says so: a gateway may answer `503` while its first connections are
+    /// still being made, as a Kubernetes readiness probe would see.
+    pub(crate) async fn spawn_ready_gateway(&self, settings: gateway::Settings) -> String {
+        let address = self.spawn_gateway(settings).await;
+        let started = std::time::Instant::now();
+        eventually(
+            Duration::from_secs(20),
+            "the gateway to be ready",
+            || async {
+                let r = self
+                    .client
+                    .get(format!("{address}/readyz"))
+                    .send()
+                    .await
+                    .ok()?;
+                (r.status() == 200).then_some(())
+            },
+        )
+        .await;
+        if started.elapsed() > Duration::from_millis(500) {
+            eprintln!("gateway {address} ready after {:?}", started.elapsed());
+        }
         address
     }
 

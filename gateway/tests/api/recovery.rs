@@ -17,7 +17,7 @@ async fn the_queue_recovers_from_a_redis_outage_without_restart() {
     let (proxy, url) = proxy_for(&redis_url()).await;
     let mut settings = app.gateway_settings.clone();
     settings.redis_url = url;
-    let replica = app.spawn_gateway(settings).await;
+    let replica = app.spawn_ready_gateway(settings).await;
     let joined = app.join_at(&replica, &event).await;
     joined.assert_status(201);
     let token = joined.body["queue_token"]
@@ -69,7 +69,7 @@ async fn holds_recover_from_a_rabbitmq_outage_without_restart() {
     let mut settings = app.gateway_settings.clone();
     settings.amqp_url = url;
     settings.reply_timeout_ms = 2_000;
-    let replica = app.spawn_gateway(settings).await;
+    let replica = app.spawn_ready_gateway(settings).await;
     let hold_body = |seat: &str| serde_json::to_string(&select(&[seat])).unwrap();
 
     let before = app

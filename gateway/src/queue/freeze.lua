@@ -9,8 +9,9 @@
 -- Returns {marker} if already 'done', else {'frozen', ticket ids in arrival order...}.
 -- Idempotent: every replica may call it; all read the same frozen list.
 local m = redis.call('GET', KEYS[2])
-if m == 'done' then
-  return {m}
+if m and m ~= 'frozen' then
+  -- 'done' (or the marker of an older gateway, which applied its shuffle in one step)
+  return {'done'}
 end
 if not m then
   redis.call('SET', KEYS[2], 'frozen', 'EX', tonumber(ARGV[1]))

@@ -8,6 +8,11 @@
 //! is retried with backoff on an engine rebuilt from PostgreSQL (the failed attempt
 //! mutated the in-memory one), and every command of the batch is looked up first, in
 //! case the failed COMMIT had in fact gone through.
+//!
+//! The stages are separate so `pipeline` can overlap them across batches:
+//! [`Active::decide`] (in memory; also builds the batch's Redis writes, so they show the
+//! state as of this batch), the commit, then [`Active::finish`] (Redis, replies, ack).
+//! [`Active::process`] runs them in sequence, with the retries.
 
 use super::delivery::{self, Incoming};
 use super::session::Active;
@@ -20,6 +25,7 @@ use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use protocol::command::Envelope;
 use protocol::reply::Outcome;
+use redis::Pipeline;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::instrument;
@@ -29,6 +35,17 @@ use uuid::Uuid;
 pub(super) struct Decision {
     outcome: Outcome,
     replayed: bool,
+}
+
+/// A decided batch: its deliveries, their outcomes, the effects to commit and the Redis
+/// writes to send once they are committed.
+pub(super) struct Decided {
+    pub(super) deliveries: Vec<Delivery>,
+    pub(super) incoming: Vec<Incoming>,
+    pub(super) decisions: Vec<Option<Decision>>,
+    pub(super) effects: Vec<Effect>,
+    pub(super) now: DateTime<Utc>,
+    pub(super) pipe: Pipeline,
 }
 
 impl Active {
@@ -44,11 +61,38 @@ impl Active {
         deliveries: Vec<Delivery>,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<Option<SessionEnd>> {
-        let incoming: Vec<Incoming> = deliveries.iter().map(Incoming::decode).collect();
-        let redelivered = deliveries.iter().filter(|d| d.redelivered).count();
-        self.ctx.metrics.redeliveries.inc_by(redelivered as u64);
+        self.process_from(deliveries, false, shutdown).await
+    }
+
+    /// [`Active::process`] of a batch whose commit already failed once (possibly
+    /// after going through): waits a backoff delay, then retries as after a failure.
+    ///
+    /// # Errors
+    /// As [`Active::process`].
+    #[instrument(skip_all, fields(shard = self.shard, epoch = self.epoch, size = deliveries.len()))]
+    pub(super) async fn retry_failed(
+        &mut self,
+        deliveries: Vec<Delivery>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Option<SessionEnd>> {
+        self.process_from(deliveries, true, shutdown).await
+    }
+
+    async fn process_from(
+        &mut self,
+        deliveries: Vec<Delivery>,
+        failed_before: bool,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Option<SessionEnd>> {
+        let incoming = self.decode(&deliveries);
         let mut retry = backoff();
-        let mut after_failure = false;
+        let mut after_failure = failed_before;
+        if failed_before {
+            let delay = retry.next().unwrap_or(Duration::from_secs(5));
+            if !sleep_or_shutdown(delay, shutdown).await {
+                return Ok(Some(SessionEnd::Shutdown));
+            }
+        }
         let (decisions, now) = loop {
             // PostgreSQL keeps microseconds: decide with them, so times in replies,
             // Redis and a later rebuild are the same instants.
@@ -56,14 +100,7 @@ impl Active {
             match self.attempt(&incoming, now, after_failure).await {
                 Ok(decisions) => break (decisions, now),
                 Err(CommitError::Fenced { current }) => {
-                    tracing::warn!(?current, "fenced: another worker owns the shard");
-                    if let Some(last) = deliveries.last() {
-                        let requeue = BasicNackOptions {
-                            multiple: true,
-                            requeue: true,
-                        };
-                        let _ = self.channel.basic_nack(last.delivery_tag, requeue).await;
-                    }
+                    self.fenced(current, deliveries.last()).await;
                     return Ok(Some(SessionEnd::Fenced));
                 }
                 Err(CommitError::Db(e)) => {
@@ -77,8 +114,90 @@ impl Active {
                 }
             }
         };
-        self.record(&incoming, &decisions);
-        let mut pipe = self.cache.batch(&self.effects, &mut self.engine, now);
+        let effects = std::mem::take(&mut self.effects);
+        let pipe = self.cache.batch(&effects, &mut self.engine, now);
+        let batch = Decided {
+            deliveries,
+            incoming,
+            decisions,
+            effects,
+            now,
+            pipe,
+        };
+        let effects = self.finish(batch, after_failure).await?;
+        self.effects = effects;
+        Ok(None)
+    }
+
+    /// Decodes `deliveries` and counts the redelivered ones.
+    pub(super) fn decode(&self, deliveries: &[Delivery]) -> Vec<Incoming> {
+        let redelivered = deliveries.iter().filter(|d| d.redelivered).count();
+        self.ctx.metrics.redeliveries.inc_by(redelivered as u64);
+        deliveries.iter().map(Incoming::decode).collect()
+    }
+
+    /// Decides `deliveries` on the engine as it is (committed or not), without
+    /// committing: the stage `pipeline` runs while the previous batch commits.
+    ///
+    /// # Errors
+    /// The lookup of redelivered commands failed; nothing was decided (the engine is
+    /// untouched) and the deliveries come back.
+    #[instrument(skip_all, fields(shard = self.shard, size = deliveries.len()))]
+    pub(super) async fn decide(
+        &mut self,
+        deliveries: Vec<Delivery>,
+    ) -> Result<Decided, (Vec<Delivery>, CommitError)> {
+        let incoming = self.decode(&deliveries);
+        let now = Utc::now().trunc_subsecs(6);
+        let decisions = match self.decide_once(&incoming, now, false).await {
+            Ok(d) => d,
+            Err(e) => return Err((deliveries, e)),
+        };
+        let effects = std::mem::take(&mut self.effects);
+        let pipe = self.cache.batch(&effects, &mut self.engine, now);
+        Ok(Decided {
+            deliveries,
+            incoming,
+            decisions,
+            effects,
+            now,
+            pipe,
+        })
+    }
+
+    /// Gives every delivery up to `last` back to the queue after being fenced.
+    pub(super) async fn fenced(&self, current: Option<i64>, last: Option<&Delivery>) {
+        tracing::warn!(?current, "fenced: another worker owns the shard");
+        if let Some(last) = last {
+            let requeue = BasicNackOptions {
+                multiple: true,
+                requeue: true,
+            };
+            let _ = self.channel.basic_nack(last.delivery_tag, requeue).await;
+        }
+    }
+
+    /// The stage after a batch's COMMIT: metrics, Redis writes (and a full refresh if
+    /// an earlier attempt failed: it may have gone through), replies, one ack for all.
+    /// Returns the batch's effects buffer for reuse.
+    ///
+    /// # Errors
+    /// Publishing replies or acking failed (the channel died).
+    #[instrument(skip_all, fields(shard = self.shard, size = batch.deliveries.len()))]
+    pub(super) async fn finish(
+        &mut self,
+        batch: Decided,
+        after_failure: bool,
+    ) -> anyhow::Result<Vec<Effect>> {
+        let Decided {
+            deliveries,
+            incoming,
+            decisions,
+            mut effects,
+            mut pipe,
+            ..
+        } = batch;
+        self.record(&incoming, &decisions, &effects);
         let replays: Vec<(&Envelope, &Outcome)> = incoming
             .iter()
             .zip(&decisions)
@@ -108,12 +227,31 @@ impl Active {
                 .await
                 .context("Failed to ack the batch")?;
         }
-        Ok(None)
+        effects.clear();
+        Ok(effects)
     }
 
     /// Decides and commits the batch once. `after_failure`: a previous attempt failed,
     /// so the engine is rebuilt first and every command is looked up.
     async fn attempt(
+        &mut self,
+        incoming: &[Incoming],
+        now: DateTime<Utc>,
+        after_failure: bool,
+    ) -> Result<Vec<Option<Decision>>, CommitError> {
+        let outcomes = self.decide_once(incoming, now, after_failure).await?;
+        let plan = WritePlan::new(&self.effects, now);
+        if !plan.is_empty() {
+            let timer = self.ctx.metrics.commit_seconds.start_timer();
+            self.ctx.repo.commit(self.shard, self.epoch, &plan).await?;
+            timer.observe_duration();
+        }
+        Ok(outcomes)
+    }
+
+    /// Decides the batch into `self.effects` (rebuilding the engine first after a
+    /// failure). Nothing is decided if the lookup fails.
+    async fn decide_once(
         &mut self,
         incoming: &[Incoming],
         now: DateTime<Utc>,
@@ -158,17 +296,16 @@ impl Active {
                 }
             }));
         }
-        let plan = WritePlan::new(&self.effects, now);
-        if !plan.is_empty() {
-            let timer = self.ctx.metrics.commit_seconds.start_timer();
-            repo.commit(self.shard, self.epoch, &plan).await?;
-            timer.observe_duration();
-        }
         Ok(outcomes)
     }
 
     /// Metrics of a committed batch.
-    fn record(&mut self, incoming: &[Incoming], decisions: &[Option<Decision>]) {
+    fn record(
+        &mut self,
+        incoming: &[Incoming],
+        decisions: &[Option<Decision>],
+        effects: &[Effect],
+    ) {
         let m = &self.ctx.metrics;
         let mut commands = 0u32;
         for (inc, decision) in incoming.iter().zip(decisions) {
@@ -207,8 +344,7 @@ impl Active {
         if commands > 0 {
             m.batch_size.observe(f64::from(commands));
         }
-        let sold: usize = self
-            .effects
+        let sold: usize = effects
             .iter()
             .map(|e| match e {
                 Effect::OrderConfirmed { order, .. } => order.seats.len(),

@@ -10,6 +10,7 @@
 
 mod batch;
 mod delivery;
+mod pipeline;
 mod repair;
 mod session;
 

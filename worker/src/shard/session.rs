@@ -174,57 +174,10 @@ impl Active {
         Some(active)
     }
 
-    /// Group commits until shutdown, fencing or a channel failure.
-    async fn run(
-        &mut self,
-        consumer: &mut Consumer,
-        first: Delivery,
-        shutdown: &CancellationToken,
-    ) -> anyhow::Result<SessionEnd> {
-        let settings = &self.ctx.settings;
-        let mut expiry = interval(Duration::from_millis(settings.expiry_tick_ms));
-        expiry.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let refresh_every = Duration::from_secs(settings.config_refresh_secs);
-        let mut refresh = tokio::time::interval_at(Instant::now() + refresh_every, refresh_every);
-        refresh.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut next = Some(first);
-        loop {
-            let first = match next.take() {
-                Some(d) => d,
-                None => tokio::select! {
-                    biased;
-                    _ = shutdown.cancelled() => return Ok(SessionEnd::Shutdown),
-                    _ = expiry.tick() => {
-                        self.cache.retry_pending().await;
-                        let due = self.engine.next_deadline().is_some_and(|at| at <= Utc::now());
-                        if due {
-                            if let Some(end) = self.process(Vec::new(), shutdown).await? {
-                                return Ok(end);
-                            }
-                        }
-                        continue;
-                    }
-                    _ = refresh.tick() => {
-                        self.refresh().await;
-                        continue;
-                    }
-                    d = consumer.next() => match d {
-                        Some(d) => d.context("Consumer failed")?,
-                        None => bail!("the broker cancelled the consumer"),
-                    },
-                },
-            };
-            let batch = self.collect(first, consumer).await?;
-            if let Some(end) = self.process(batch, shutdown).await? {
-                return Ok(end);
-            }
-        }
-    }
-
     /// Collects deliveries after `first` until `batch_max_commands` or
     /// `batch_max_wait_ms` after the first (deliveries already buffered are taken even
     /// with a zero wait).
-    async fn collect(
+    pub(super) async fn collect(
         &mut self,
         first: Delivery,
         consumer: &mut Consumer,

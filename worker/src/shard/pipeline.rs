@@ -1,0 +1,228 @@
+//! Pipelined group commits: the next batch is decided while the previous one commits.
+//!
+//! A batch goes through three stages (see `batch`): decide (in memory, on top of every
+//! earlier decision, committed or not), commit (one transaction, in its own task, so
+//! PostgreSQL works while this task collects and decides the next batch), and finish
+//! (Redis, replies, ack: only after its own COMMIT). At most one batch is committing
+//! and one is decided behind it. Transactions stay in order: a batch's transaction
+//! starts only after the previous one committed, and each checks the fencing epoch.
+//! The next transaction is started before the previous batch is finished, so Redis
+//! writes, replies and the ack of one batch overlap the COMMIT of the next.
+//!
+//! If a commit fails, the batch decided behind it was decided on state that never
+//! reached PostgreSQL: both go to the sequential path (`Active::retry_failed`, then
+//! `Active::process`), which rebuilds the engine from PostgreSQL and retries with
+//! backoff, in delivery order. If fenced, every delivery of both goes back to the queue.
+
+use super::batch::Decided;
+use super::session::Active;
+use super::SessionEnd;
+use crate::engine::Effect;
+use crate::repo::{CommitError, WritePlan};
+use anyhow::{anyhow, bail, Context};
+use chrono::Utc;
+use futures::StreamExt;
+use lapin::message::Delivery;
+use lapin::Consumer;
+use std::time::Duration;
+use tokio::time::{interval, Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
+
+/// What a commit task hands back: the batch's effects and the commit's result.
+type Landed = (Vec<Effect>, Result<(), CommitError>);
+
+/// A batch whose transaction is running in its own task (aborted if the session ends
+/// first: its deliveries are then unacked and come back redelivered).
+pub(super) struct Flight {
+    batch: Decided,
+    task: AbortOnDropHandle<Landed>,
+}
+
+impl Active {
+    /// Group commits until shutdown, fencing or a channel failure.
+    ///
+    /// # Errors
+    /// The consumer or channel failed; the caller reconnects.
+    pub(super) async fn run(
+        &mut self,
+        consumer: &mut Consumer,
+        first: Delivery,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<SessionEnd> {
+        let settings = &self.ctx.settings;
+        let mut expiry = interval(Duration::from_millis(settings.expiry_tick_ms));
+        expiry.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let refresh_every = Duration::from_secs(settings.config_refresh_secs);
+        let mut refresh = tokio::time::interval_at(Instant::now() + refresh_every, refresh_every);
+        refresh.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut flight: Option<Flight> = None;
+        // The refresh rewrites Redis from the engine, so it waits for an empty pipeline.
+        let mut refresh_due = false;
+        let mut next = Some(first);
+        loop {
+            if refresh_due && flight.is_none() {
+                self.refresh().await;
+                refresh_due = false;
+            }
+            let first = match next.take() {
+                Some(d) => d,
+                None => tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => {
+                        if let Some(f) = flight.take() {
+                            self.land_for_shutdown(f).await?;
+                        }
+                        return Ok(SessionEnd::Shutdown);
+                    }
+                    landed = async { (&mut flight.as_mut()?.task).await.ok() }, if flight.is_some() => {
+                        let f = flight.take().expect("a flight is in the air");
+                        let landed = landed.ok_or_else(|| anyhow!("the commit task failed"))?;
+                        let (end, _) = self.land(f, landed, None, shutdown).await?;
+                        match end {
+                            Some(end) => return Ok(end),
+                            None => continue,
+                        }
+                    }
+                    _ = refresh.tick() => {
+                        refresh_due = true;
+                        continue;
+                    }
+                    _ = expiry.tick(), if flight.is_none() => {
+                        self.cache.retry_pending().await;
+                        let due = self.engine.next_deadline().is_some_and(|at| at <= Utc::now());
+                        if due {
+                            if let Some(end) = self.process(Vec::new(), shutdown).await? {
+                                return Ok(end);
+                            }
+                        }
+                        continue;
+                    }
+                    d = consumer.next(), if !refresh_due => match d {
+                        Some(d) => d.context("Consumer failed")?,
+                        None => bail!("the broker cancelled the consumer"),
+                    },
+                },
+            };
+            let deliveries = self.collect(first, consumer).await?;
+            let decided = match self.decide(deliveries).await {
+                Ok(decided) => decided,
+                Err((deliveries, e)) => {
+                    // PostgreSQL is failing: finish what is in the air, then the
+                    // sequential path retries this batch with backoff.
+                    tracing::warn!(error = %e, "lookup of redelivered commands failed");
+                    if let Some(f) = flight.take() {
+                        if let (Some(end), _) = self.land_awaited(f, None, shutdown).await? {
+                            return Ok(end);
+                        }
+                    }
+                    if let Some(end) = self.process(deliveries, shutdown).await? {
+                        return Ok(end);
+                    }
+                    continue;
+                }
+            };
+            match flight.take() {
+                None => flight = Some(self.launch(decided)),
+                Some(f) => {
+                    let (end, launched) = self.land_awaited(f, Some(decided), shutdown).await?;
+                    if let Some(end) = end {
+                        return Ok(end);
+                    }
+                    flight = launched;
+                }
+            }
+        }
+    }
+
+    /// Starts the transaction of `batch` in its own task.
+    fn launch(&mut self, mut batch: Decided) -> Flight {
+        let effects = std::mem::take(&mut batch.effects);
+        let (repo, shard, epoch, now) = (self.ctx.repo.clone(), self.shard, self.epoch, batch.now);
+        let metrics = self.ctx.metrics.clone();
+        let task = tokio::spawn(async move {
+            let result = {
+                let plan = WritePlan::new(&effects, now);
+                if plan.is_empty() {
+                    Ok(())
+                } else {
+                    let timer = metrics.commit_seconds.start_timer();
+                    let r = repo.commit(shard, epoch, &plan).await;
+                    timer.observe_duration();
+                    r
+                }
+            };
+            (effects, result)
+        });
+        Flight {
+            batch,
+            task: AbortOnDropHandle::new(task),
+        }
+    }
+
+    /// Waits for `f`'s commit, then lands it with `behind` (see [`Active::land`]).
+    async fn land_awaited(
+        &mut self,
+        mut f: Flight,
+        behind: Option<Decided>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<(Option<SessionEnd>, Option<Flight>)> {
+        let landed = (&mut f.task).await.context("the commit task failed")?;
+        self.land(f, landed, behind, shutdown).await
+    }
+
+    /// Handles a landed commit. Committed: starts `behind`'s transaction first, then
+    /// finishes `f` (its replies and ack overlap the next COMMIT) and returns the new
+    /// flight. Fenced: gives back every delivery of both. Failed: retries both in order
+    /// on the sequential path.
+    async fn land(
+        &mut self,
+        mut f: Flight,
+        (effects, result): Landed,
+        behind: Option<Decided>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<(Option<SessionEnd>, Option<Flight>)> {
+        match result {
+            Ok(()) => {
+                let next = behind.map(|b| self.launch(b));
+                f.batch.effects = effects;
+                let buffer = self.finish(f.batch, false).await?;
+                if self.effects.is_empty() {
+                    self.effects = buffer;
+                }
+                Ok((None, next))
+            }
+            Err(CommitError::Fenced { current }) => {
+                let last = behind
+                    .as_ref()
+                    .and_then(|b| b.deliveries.last())
+                    .or(f.batch.deliveries.last());
+                self.fenced(current, last).await;
+                Ok((Some(SessionEnd::Fenced), None))
+            }
+            Err(CommitError::Db(e)) => {
+                self.ctx.metrics.commit_failures.inc();
+                tracing::warn!(error = %e, "group commit failed; retrying the batch");
+                if let Some(end) = self.retry_failed(f.batch.deliveries, shutdown).await? {
+                    return Ok((Some(end), None));
+                }
+                if let Some(b) = behind {
+                    if let Some(end) = self.process(b.deliveries, shutdown).await? {
+                        return Ok((Some(end), None));
+                    }
+                }
+                Ok((None, None))
+            }
+        }
+    }
+
+    /// On shutdown: lets the batch in the air finish if its commit succeeds; otherwise
+    /// its deliveries go back to the queue when the channel closes.
+    async fn land_for_shutdown(&mut self, mut f: Flight) -> anyhow::Result<()> {
+        if let Ok((effects, Ok(()))) = (&mut f.task).await {
+            f.batch.effects = effects;
+            self.finish(f.batch, false).await?;
+        }
+        Ok(())
+    }
+}

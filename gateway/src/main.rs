@@ -1,7 +1,7 @@
 //! `anteroom-gateway`: thin CLI over the library.
 //!
 //! - `serve` (default): run the gateway until Ctrl-C / SIGTERM.
-//! - `print-config`: the effective configuration, secrets redacted.
+//! - `print-config` (or the flag `--print-config`): the effective configuration, secrets redacted.
 //! - `healthcheck`: `GET /healthz` on the configured port; exit 0 if it answers 200
 //!   (for container health checks, no curl needed).
 //! - `verify-shuffle --seed <hex> --commitment <hex> --tickets <file> [--order <file>]`:
@@ -24,6 +24,9 @@ struct Cli {
     /// TOML configuration file (between the embedded defaults and ANTEROOM_* env vars).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    /// Print the effective configuration (secrets redacted) and exit; same as `print-config`.
+    #[arg(long, global = true)]
+    print_config: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -59,7 +62,12 @@ enum Cmd {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let file = cli.config.as_deref();
-    let result = match cli.command.unwrap_or(Cmd::Serve) {
+    let command = if cli.print_config {
+        Cmd::PrintConfig
+    } else {
+        cli.command.unwrap_or(Cmd::Serve)
+    };
+    let result = match command {
         Cmd::Serve => serve(file).await,
         Cmd::PrintConfig => print_config(file),
         Cmd::Healthcheck => healthcheck(file).await,

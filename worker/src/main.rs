@@ -1,6 +1,6 @@
 //! `anteroom-worker`: thin entry point over the `worker` library.
 //!
-//! Subcommands: `serve` (default), `migrate` (run migrations and exit), `print-config`
+//! Subcommands: `serve` (default), `migrate` (run migrations and exit), `print-config` (or `--print-config`)
 //! (effective settings, secrets redacted), `healthcheck` (GET its own `/healthz`, for
 //! container health checks). Global option `--config <file>` (TOML).
 
@@ -23,6 +23,9 @@ struct Cli {
     /// TOML settings file (overridden by ANTEROOM_* environment variables).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Print the effective settings (secrets redacted) and exit; same as `print-config`.
+    #[arg(long, global = true)]
+    print_config: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -49,7 +52,12 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
-    match cli.command.unwrap_or(Cmd::Serve) {
+    let command = if cli.print_config {
+        Cmd::PrintConfig
+    } else {
+        cli.command.unwrap_or(Cmd::Serve)
+    };
+    match command {
         Cmd::Serve => serve(settings).await,
         Cmd::Migrate => {
             worker::telemetry::init(settings.log_json);

@@ -11,6 +11,7 @@
 mod batch;
 mod delivery;
 mod pipeline;
+mod record;
 mod repair;
 mod session;
 

@@ -99,7 +99,7 @@ def main():
             f"{calls:.0f} calls / {reqs:.0f} statuses")
     except (KeyError, ValueError):
         row("Redis calls per status", "n/a", "", "", "", "<= 0.1", "?",
-            "anteroom_status_redis_calls / _requests_total not exposed by this gateway")
+            "anteroom_status_redis_calls_total / _requests_total not exposed by this gateway")
 
     jr = load(out, "join_rate.json")
     if jr:

@@ -14,7 +14,7 @@
 #       probe GET /probe/json      vs  gateway GET  .../queue (status, STATUS_FANS fans
 #                                      waiting, tokens made beforehand: steady state)
 #       probe POST /probe/join     vs  gateway POST .../queue (join)
-#     Redis calls per status = Δ anteroom_status_redis_calls / Δ anteroom_status_requests_total
+#     Redis calls per status = Δ anteroom_status_redis_calls_total / Δ anteroom_status_requests_total
 #     on G1 over the status run.
 #  4. k6, open loop: joins at JOIN_RATE/s offered for JOIN_RATE_SECONDS on G1
 #     (benches/join_rate.js): p99 latency, and the rate actually offered.
@@ -205,13 +205,13 @@ main() {
         # Probe and gateway alternate, ROUNDS times: a change in background load hits
         # both sides; the report takes the median of each.
         local calls0 reqs0 calls1 reqs1 round
-        calls0=$(metric anteroom_status_redis_calls)
+        calls0=$(metric anteroom_status_redis_calls_total)
         reqs0=$(metric anteroom_status_requests_total)
         for ((round = 1; round <= ROUNDS; round++)); do
             bench "probe_json.r$round" status.lua "$probe/probe/json" "$OUT/tokens"
             bench "status.r$round" status.lua "$g1/v1/events/$status_event/queue" "$OUT/tokens"
         done
-        calls1=$(metric anteroom_status_redis_calls)
+        calls1=$(metric anteroom_status_redis_calls_total)
         reqs1=$(metric anteroom_status_requests_total)
         printf '{"calls0": "%s", "reqs0": "%s", "calls1": "%s", "reqs1": "%s"}\n' \
             "$calls0" "$reqs0" "$calls1" "$reqs1" >"$OUT/status_metrics.json"

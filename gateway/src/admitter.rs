@@ -106,10 +106,24 @@ async fn step(state: &AppState, event: &EventId, shuffled: bool) -> Result<bool,
     let Some(snapshot) = state.catalog.cached(event).await? else {
         return Ok(shuffled);
     };
+    let label = event.to_string();
+    let gauges = &state.metrics.queue;
+    let config = &snapshot.config;
+    gauges
+        .max_active
+        .with_label_values(&[&label])
+        .set(i64::from(config.spec.admission.max_active));
     if snapshot.state(chrono::Utc::now()) != PublicState::Open {
+        gauges
+            .configured_per_minute
+            .with_label_values(&[&label])
+            .set(0);
         return Ok(shuffled);
     }
-    let config = &snapshot.config;
+    gauges
+        .configured_per_minute
+        .with_label_values(&[&label])
+        .set(i64::from(config.spec.admission.rate_per_minute));
     let mut shuffled = shuffled || config.spec.prequeue_opens_at.is_none();
     if !shuffled {
         let seed = config
@@ -146,6 +160,13 @@ async fn step(state: &AppState, event: &EventId, shuffled: bool) -> Result<bool,
     state.live.advance_head(event, result.head_line);
     state.metrics.admitted.inc_by(result.admitted.len() as u64);
     state.metrics.abandoned.inc_by(result.abandoned);
+    let gauge = |g: &prometheus::IntGaugeVec, v: u64| {
+        g.with_label_values(&[&label])
+            .set(i64::try_from(v).unwrap_or(i64::MAX));
+    };
+    gauge(&gauges.waiting, result.waiting);
+    gauge(&gauges.active, result.active);
+    gauge(&gauges.observed_per_minute, result.observed_last_minute);
     if !result.admitted.is_empty() {
         tracing::debug!(
             admitted = result.admitted.len(),

@@ -32,11 +32,65 @@ pub struct Metrics {
     /// `anteroom_status_requests_total`: statuses computed (polls, and checks of open
     /// status streams).
     pub status_requests: IntCounter,
-    /// `anteroom_status_redis_calls`: Redis calls those statuses made; divided by
+    /// `anteroom_status_redis_calls_total`: Redis calls those statuses made; divided by
     /// `anteroom_status_requests_total`, the Redis calls per status (aim: ≤ 0.1).
     pub status_redis_calls: IntCounter,
     /// `anteroom_sse_streams{stream}`: open SSE streams (`status`, `seats`).
     pub sse_streams: IntGaugeVec,
+    /// Per-event queue gauges, set by the admission loop from `admit.lua`'s answer (every
+    /// replica reports the same values: aggregate with `max by (event_id)`).
+    pub queue: QueueGauges,
+}
+
+/// Per-event gauges of the queue and its admission (labels: `event_id`).
+#[derive(Clone)]
+pub struct QueueGauges {
+    /// `anteroom_queue_waiting{event_id}`: tickets waiting (the queue depth).
+    pub waiting: IntGaugeVec,
+    /// `anteroom_queue_active{event_id}`: admitted fans whose pass is live.
+    pub active: IntGaugeVec,
+    /// `anteroom_admission_max_active{event_id}`: the event's `max_active` cap.
+    pub max_active: IntGaugeVec,
+    /// `anteroom_admission_configured_per_minute{event_id}`: the configured outflow rate,
+    /// per minute; 0 while the event is not open (paused, closed, sold out, scheduled).
+    pub configured_per_minute: IntGaugeVec,
+    /// `anteroom_admission_observed_per_minute{event_id}`: admissions over the last 60 s
+    /// (the observed outflow), per minute.
+    pub observed_per_minute: IntGaugeVec,
+}
+
+impl QueueGauges {
+    fn new() -> Self {
+        let gauge = |name: &str, help: &str| {
+            IntGaugeVec::new(Opts::new(name, help), &["event_id"]).expect("valid metric")
+        };
+        Self {
+            waiting: gauge("anteroom_queue_waiting", "Tickets waiting in the queue"),
+            active: gauge("anteroom_queue_active", "Admitted fans whose pass is live"),
+            max_active: gauge(
+                "anteroom_admission_max_active",
+                "The event's max_active cap",
+            ),
+            configured_per_minute: gauge(
+                "anteroom_admission_configured_per_minute",
+                "Configured outflow rate per minute (0 while not open)",
+            ),
+            observed_per_minute: gauge(
+                "anteroom_admission_observed_per_minute",
+                "Admissions over the last 60 seconds",
+            ),
+        }
+    }
+
+    fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        vec![
+            Box::new(self.waiting.clone()),
+            Box::new(self.active.clone()),
+            Box::new(self.max_active.clone()),
+            Box::new(self.configured_per_minute.clone()),
+            Box::new(self.observed_per_minute.clone()),
+        ]
+    }
 }
 
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -98,7 +152,7 @@ impl Metrics {
                 "Queue statuses computed (polls and status-stream checks)",
             ),
             status_redis_calls: counter(
-                "anteroom_status_redis_calls",
+                "anteroom_status_redis_calls_total",
                 "Redis calls made to compute queue statuses",
             ),
             sse_streams: IntGaugeVec::new(
@@ -106,9 +160,10 @@ impl Metrics {
                 &["stream"],
             )
             .expect("valid metric"),
+            queue: QueueGauges::new(),
             registry,
         };
-        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+        let mut collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(m.http_requests.clone()),
             Box::new(m.http_duration.clone()),
             Box::new(m.queue_joins.clone()),
@@ -121,6 +176,7 @@ impl Metrics {
             Box::new(m.status_redis_calls.clone()),
             Box::new(m.sse_streams.clone()),
         ];
+        collectors.extend(m.queue.collectors());
         for c in collectors {
             m.registry.register(c).expect("metric registered once");
         }
@@ -178,7 +234,7 @@ mod tests {
             "anteroom_reply_wait_seconds",
             "anteroom_replies_timed_out_total",
             "anteroom_status_requests_total",
-            "anteroom_status_redis_calls",
+            "anteroom_status_redis_calls_total",
         ] {
             assert!(text.contains(name), "{name} missing");
         }

@@ -27,7 +27,7 @@ use protocol::ids::EventId;
 use std::sync::Arc;
 
 /// The event for a status computation: from the catalog cache (no Redis call), else
-/// fetched (counted in `anteroom_status_redis_calls`).
+/// fetched (counted in `anteroom_status_redis_calls_total`).
 ///
 /// # Errors
 /// `404` if the event does not exist; `503` if Redis is unavailable.

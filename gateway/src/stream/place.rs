@@ -4,7 +4,7 @@
 //! `queue/estimate.rs` for the approximation) and records the fan as seen (flushed by the
 //! watcher); otherwise (the ticket may have been admitted, the view is stale, the lottery
 //! is being applied) it reads the ticket from Redis, counted in
-//! `anteroom_status_redis_calls`.
+//! `anteroom_status_redis_calls_total`.
 
 use crate::catalog::EventSnapshot;
 use crate::error::ApiError;
@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
     /// A status poll or a status-stream check: its Redis calls are counted in
-    /// `anteroom_status_redis_calls`.
+    /// `anteroom_status_redis_calls_total`.
     Status,
     /// A join that just read the ticket's state (a rejoin may find it admitted: then the
     /// pass is read from Redis at once, whatever the cached view says).

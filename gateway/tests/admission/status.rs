@@ -21,7 +21,9 @@ async fn a_thousand_polls_from_500_waiting_fans_make_at_most_100_redis_calls() {
         tokens.push(stack.join_token(&base, &event).await);
     }
     let requests = stack.metric(&base, "anteroom_status_requests_total").await;
-    let calls = stack.metric(&base, "anteroom_status_redis_calls").await;
+    let calls = stack
+        .metric(&base, "anteroom_status_redis_calls_total")
+        .await;
     let polls: Vec<(usize, u16, serde_json::Value)> =
         futures::stream::iter(tokens.iter().chain(tokens.iter()).enumerate())
             .map(|(i, t)| {
@@ -40,7 +42,10 @@ async fn a_thousand_polls_from_500_waiting_fans_make_at_most_100_redis_calls() {
         assert_eq!(body["position"], json!(i + 1), "fan {i}: {body}");
     }
     let requests = stack.metric(&base, "anteroom_status_requests_total").await - requests;
-    let calls = stack.metric(&base, "anteroom_status_redis_calls").await - calls;
+    let calls = stack
+        .metric(&base, "anteroom_status_redis_calls_total")
+        .await
+        - calls;
     println!("{requests} status requests made {calls} Redis calls");
     assert_eq!(requests, 1000.0);
     assert!(calls <= 100.0, "{calls} Redis calls for 1000 polls");

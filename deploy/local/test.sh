@@ -8,7 +8,9 @@
 #    installed, else `cargo test --workspace`; then the browser tests
 #    (gateway/tests/browser/run.sh) when they are there; then deploy/check.sh, the
 #    offline checks of the operations files (dashboard, alerts with promtool, config
-#    docs, migrations + verify.sql, compose, Kubernetes manifests, k6 scripts).
+#    docs, migrations + verify.sql, compose, Kubernetes manifests, k6 scripts); then
+#    the fault run (deploy/faults/run.sh: kill -9 workers, RabbitMQ restart, PostgreSQL
+#    outage on private instances; about 4 minutes).
 # 4. Prints one closing line `tests: N passed, N failed` and exits non-zero on any failure.
 #
 # Works from any directory, without a TTY (CI=true). Output is also kept in
@@ -66,6 +68,13 @@ fi
 
 # Operations files (issue #6): a minute or less once the binaries are built.
 run "deploy checks" deploy/check.sh
+
+# Fault run (issue #3): kill -9 the active worker, restart RabbitMQ, PostgreSQL down
+# 10 s, during a spike of holds and confirms, on private service instances (the shared
+# services are never touched); checked by direct SQL and the client's own log.
+if [[ -x deploy/faults/run.sh ]]; then
+    run "fault run" deploy/faults/run.sh
+fi
 
 # One closing line over every runner's own summary lines:
 #   cargo test: "test result: ok. 12 passed; 0 failed; 1 ignored; ..."

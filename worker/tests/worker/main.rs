@@ -9,7 +9,6 @@ mod fencing;
 mod flow;
 mod metrics;
 mod outage;
-mod perf;
 mod recovery;
 mod replay;
 mod robustness;

@@ -57,35 +57,6 @@ impl TestEnv {
         );
     }
 
-    /// Publishes many envelopes, awaiting the broker's confirms at the end.
-    pub(crate) async fn publish_many(&self, envs: &[Envelope]) {
-        let names = AmqpNames::new(self.namespace.clone());
-        let mut confirms = Vec::with_capacity(envs.len());
-        for env in envs {
-            let shard = protocol::shard_of(&env.event_id, SHARDS);
-            let body = serde_json::to_vec(&CommandMessage::V1(env.clone())).unwrap();
-            let id = env.request_id.to_string();
-            let confirm = self
-                .channel
-                .basic_publish(
-                    &names.commands_exchange(),
-                    &AmqpNames::shard_routing_key(shard),
-                    BasicPublishOptions::default(),
-                    &body,
-                    BasicProperties::default()
-                        .with_correlation_id(id.into())
-                        .with_reply_to(DIRECT_REPLY_TO.into())
-                        .with_delivery_mode(2),
-                )
-                .await
-                .expect("publish");
-            confirms.push(confirm);
-        }
-        for c in confirms {
-            assert!(c.await.expect("confirm").is_ack());
-        }
-    }
-
     /// Publishes raw bytes to the shard of `event` (malformed-message tests).
     pub(crate) async fn publish_raw(&self, event: EventId, body: &[u8]) {
         let names = AmqpNames::new(self.namespace.clone());

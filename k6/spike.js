@@ -107,25 +107,32 @@ export default function (setupData) {
 }
 
 /**
- * The admission sampler: `admitted_total` from the stats once a second; the outflow is
- * measured between the first and the last sample that still found fans waiting.
+ * The admission sampler: `admitted_total` from the stats once a second. The outflow is
+ * measured over the intervals whose both ends found fans waiting AND seats available:
+ * DESIGN.md caps admission by seats left (nobody is admitted while every seat is held or
+ * sold), so those capped intervals say nothing about the outflow rate. Sum of admitted
+ * over sum of time, per minute.
  */
 export function sampleAdmission() {
   const until = Date.now() + (config.arrivalSeconds + config.maxWaitS) * 1000;
   const arrivalsEnd = Date.now() + (config.arrivalSeconds + 2) * 1000;
-  let first = null;
+  let prev = null;
+  let admittedSum = 0;
+  let spanMs = 0;
   while (Date.now() < until) {
     const a = api.adminStats();
     const q = a.status === 200 && a.body && a.body.queue;
     if (q) {
       const now = Date.now();
-      if (q.waiting > 0) {
-        if (!first) first = { t: now, admitted: q.admitted_total };
-        else if (now > first.t) {
-          m.sampledPerMinute.add(((q.admitted_total - first.admitted) * 60000) / (now - first.t));
-          m.sampledSpanS.add((now - first.t) / 1000);
-        }
-      } else if (now > arrivalsEnd) {
+      const uncapped = q.waiting > 0 && a.body.seats && a.body.seats.available > 0;
+      if (uncapped && prev && now > prev.t) {
+        admittedSum += q.admitted_total - prev.admitted;
+        spanMs += now - prev.t;
+        m.sampledPerMinute.add((admittedSum * 60000) / spanMs);
+        m.sampledSpanS.add(spanMs / 1000);
+      }
+      prev = uncapped ? { t: now, admitted: q.admitted_total } : null;
+      if (q.waiting === 0 && now > arrivalsEnd) {
         break; // the queue drained after the arrivals: nothing more to measure
       }
     }

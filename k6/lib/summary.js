@@ -97,7 +97,7 @@ function text(o) {
   );
   s += line(
     '',
-    `sampled ${o.admission.sampled_per_minute ?? '-'}/min over ${o.admission.sampled_span_s ?? '-'} s of waiting fans` +
+    `sampled ${o.admission.sampled_per_minute ?? '-'}/min over ${o.admission.sampled_span_s ?? '-'} s with fans waiting and seats available` +
       ` (stats admitted_total); stats' own figure at the end ${o.admission.server_observed_per_minute ?? '-'}/min`,
   );
   s += line('told sold out', o.sold_out_seen);

@@ -89,6 +89,9 @@ cleanup() {
     ctl=$(command -v rabbitmqctl || echo /usr/sbin/rabbitmqctl)
     if [[ -x $ctl ]]; then
         for ((k = 0; k < SHARDS; k++)); do "$ctl" -q delete_queue "$NS.shard.$k" >/dev/null 2>&1 || true; done
+        # rabbitmqctl has no delete_exchange; the broker's own function does it.
+        "$ctl" eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$NS.commands\">>), false, <<\"bench\">>)." \
+            >/dev/null 2>&1 || true
     fi
 }
 trap cleanup EXIT

@@ -9,6 +9,7 @@ mod fencing;
 mod flow;
 mod metrics;
 mod outage;
+mod pipeline;
 mod recovery;
 mod replay;
 mod robustness;

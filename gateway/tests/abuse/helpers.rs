@@ -1,6 +1,6 @@
-//! Harness: [`spawn`] starts a gateway with its own namespace; [`TestGateway`] opens
-//! events (writing `config(E)` as the worker would) and calls join/status/leave with an
-//! optional `X-Forwarded-For`, a queue token and a JSON body.
+//! Harness: [`spawn`] starts a gateway with its own Redis namespace (and no broker);
+//! [`TestGateway`] opens events (writing `config(E)` as the worker would) and calls
+//! join/status/leave with an optional `X-Forwarded-For`, a queue token and a JSON body.
 
 use chrono::{DateTime, FixedOffset, Utc};
 use protocol::event::{AdminState, EventConfig, EventSpec};
@@ -56,6 +56,9 @@ pub(crate) async fn spawn(customize: impl FnOnce(&mut gateway::Settings)) -> Tes
         host: "127.0.0.1".into(),
         port: 0,
         redis_url: redis_url(),
+        // Join and status need no broker; a closed port keeps these tests from declaring
+        // AMQP queues they would leave behind.
+        amqp_url: "amqp://guest:guest@127.0.0.1:1/%2f".into(),
         namespace,
         shards: 2,
         admin_key: SecretString::from(hex::encode(rand::random::<[u8; 16]>())),

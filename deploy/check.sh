@@ -27,6 +27,7 @@ readonly TOOLS=target/tools
 readonly PG_URL="${ANTEROOM_TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
 export DEBIAN_FRONTEND=noninteractive
 passed=0 failed=0 skipped=0 failures=()
+mkdir -p "$TOOLS" # a fresh clone has no target/ yet
 
 log() { printf 'check: %s\n' "$*"; }
 as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo -n "$@"; fi; }
@@ -79,7 +80,6 @@ check "dashboard, alerts and code agree with docs/METRICS.md" \
     python3 deploy/lint_queries.py --promql-rules "$TOOLS/dashboard-queries.yml"
 
 # ---- 2. Prometheus ----
-mkdir -p "$TOOLS"
 if apt_install promtool prometheus; then
     check "promtool check config prometheus.yml" promtool check config deploy/prometheus/prometheus.yml
     check "promtool check rules alerts.yml" promtool check rules deploy/prometheus/alerts.yml

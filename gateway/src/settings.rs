@@ -205,16 +205,51 @@ impl Settings {
             }
         }
         fig = AbuseSettings::merge_env(fig);
-        fig.extract().map_err(|e| {
-            ConfigErrors(
-                e.into_iter()
-                    .map(|e| ConfigError {
-                        key: e.path.join("."),
-                        message: e.kind.to_string(),
-                    })
-                    .collect(),
-            )
-        })
+        let defaults =
+            AbuseSettings::merge_defaults(figment::Figment::from(Toml::string(DEFAULTS_TOML)));
+        Self::extract_all_errors(fig, &defaults)
+    }
+
+    /// Extracts the settings; on failure, puts each mistyped value back to its default and
+    /// tries again, so one bad value does not hide the others: every mistyped setting is
+    /// reported at once, with the range problems of the values that did parse.
+    fn extract_all_errors(
+        mut fig: figment::Figment,
+        defaults: &figment::Figment,
+    ) -> Result<Settings, ConfigErrors> {
+        let mut errors: Vec<ConfigError> = Vec::new();
+        loop {
+            let failure = match fig.extract::<Settings>() {
+                Ok(settings) if errors.is_empty() => return Ok(settings),
+                Ok(rest) => {
+                    // The other values parsed: report their range problems too.
+                    if let Err(more) = rest.validate() {
+                        errors.extend(more.0);
+                    }
+                    return Err(ConfigErrors(errors));
+                }
+                Err(e) => e,
+            };
+            let mut replaced = false;
+            for e in failure {
+                let key = e.path.join(".");
+                let seen = errors.iter().any(|known| known.key == key);
+                if !seen {
+                    if let Ok(value) = defaults.find_value(&key) {
+                        fig = fig.merge(figment::providers::Serialized::default(&key, value));
+                        replaced = true;
+                    }
+                }
+                errors.push(ConfigError {
+                    key,
+                    message: e.kind.to_string(),
+                });
+            }
+            if !replaced {
+                errors.dedup_by(|a, b| a.key == b.key && a.message == b.message);
+                return Err(ConfigErrors(errors));
+            }
+        }
     }
 
     /// Checks ranges, URLs and secrets.

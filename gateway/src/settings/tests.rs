@@ -101,3 +101,25 @@ fn every_default_key_is_read_from_the_environment() {
     env_keys.sort_unstable();
     assert_eq!(keys, env_keys);
 }
+
+#[test]
+fn every_mistyped_value_is_reported_at_once() {
+    let file = std::env::temp_dir().join(format!("gw-mistyped-{}.toml", std::process::id()));
+    std::fs::write(
+        &file,
+        "port = \"http\"\nshards = \"x\"\nreply_timeout_ms = true\n",
+    )
+    .unwrap();
+    let result = Settings::extract(Some(&file));
+    std::fs::remove_file(&file).unwrap();
+    let keys: Vec<String> = result.unwrap_err().0.into_iter().map(|e| e.key).collect();
+    for key in ["port", "reply_timeout_ms", "shards"] {
+        assert_eq!(
+            keys.iter().filter(|k| *k == key).count(),
+            1,
+            "{key} once in {keys:?}"
+        );
+    }
+    // The values that did parse are range-checked too (here: the missing secrets).
+    assert!(keys.iter().any(|k| k == "admin_key"), "{keys:?}");
+}

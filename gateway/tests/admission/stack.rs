@@ -3,6 +3,7 @@
 //! built binary ([`Stack::spawn_process`]), all on the loopback services. Everything is
 //! deleted when the stack is dropped (`stack/cleanup.rs`).
 
+#[path = "../support/cleanup.rs"]
 mod cleanup;
 mod http;
 pub(crate) mod process;
@@ -141,7 +142,7 @@ impl Drop for Stack {
         for t in &self.tasks {
             t.abort();
         }
-        cleanup::run_blocking(self.namespace.clone(), self.db_name.clone());
+        cleanup::run_blocking(self.namespace.clone(), self.db_name.clone(), Vec::new());
     }
 }
 

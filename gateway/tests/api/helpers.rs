@@ -7,6 +7,7 @@
 //! Set `TEST_LOG=1` to see the services' logs.
 
 mod admin;
+#[path = "../support/cleanup.rs"]
 mod cleanup;
 mod fans;
 pub(crate) mod proxy;

@@ -1,4 +1,7 @@
-//! Best-effort cleanup when a [`super::TestApp`] is dropped (also after a failed test):
+//! Best-effort cleanup when a test stack (`TestApp` of the `api` tests, `Stack` of the
+//! `admission` tests) is dropped (also after a failed test). Shared by both test binaries
+//! through `#[path]`; the parent module provides `amqp_url`, `maintenance_db_url`,
+//! `redis_url` and `SHARDS`:
 //! delete the namespace's AMQP queues and exchange and its Redis keys, drop the test
 //! database. Failures are printed, never fatal: they cannot change a test's verdict.
 

@@ -105,11 +105,7 @@ pub async fn get_event(
     _: AdminAuth,
     PathId(event): PathId<EventId>,
 ) -> Result<Json<AdminEvent>, ApiError> {
-    let snapshot = state
-        .catalog
-        .fetch(&event)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("event".into()))?;
+    let snapshot = fetch_event(&state, &event).await?;
     Ok(Json(AdminEvent::new(&snapshot, Utc::now())))
 }
 
@@ -131,11 +127,24 @@ pub async fn patch_event(
     AppJson(patch): AppJson<EventPatch>,
 ) -> Result<Response, ApiError> {
     patch.validate().map_err(|e| ApiError::fields(&e))?;
-    if state.catalog.fetch(&event).await?.is_none() {
-        return Err(ApiError::NotFound("event".into()));
-    }
+    fetch_event(&state, &event).await?;
     let envelope = command_envelope(event, Command::UpdateEvent { patch });
     admin_command(&state, envelope).await
+}
+
+/// The event's fresh configuration and availability (not the 500 ms cache).
+///
+/// # Errors
+/// `404 not_found` for an unknown event; `503` when Redis is unavailable.
+async fn fetch_event(
+    state: &AppState,
+    event: &EventId,
+) -> Result<std::sync::Arc<crate::catalog::EventSnapshot>, ApiError> {
+    state
+        .catalog
+        .fetch(event)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("event".into()))
 }
 
 /// Publishes an admin command and renders the worker's answer.
@@ -182,11 +191,7 @@ pub async fn event_stats(
     _: AdminAuth,
     PathId(event): PathId<EventId>,
 ) -> Result<Json<EventStats>, ApiError> {
-    let snapshot = state
-        .catalog
-        .fetch(&event)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("event".into()))?;
+    let snapshot = fetch_event(&state, &event).await?;
     let now = Utc::now();
     let q = state.queue.stats(&event, now.timestamp_millis()).await?;
     let total = snapshot.config.spec.seating.total_seats();

@@ -1,12 +1,11 @@
 -- join.lua: a fan joins the queue of event E (or rejoins with a valid queue token).
 --
--- KEYS[1] seq       STRING  arrival counter
+-- KEYS[1] seq       STRING  arrival counter (= new tickets so far: the joins total)
 -- KEYS[2] waiting   ZSET    ticket -> score (arrival number; negative = pre-queue lottery rank)
 -- KEYS[3] prequeue  ZSET    ticket -> arrival number, until the shuffle at opens_at
 -- KEYS[4] shuffled  STRING  lottery marker: 'frozen', then 'done' (absent before)
 -- KEYS[5] ticket    HASH    record of the new ticket (ARGV[2])
 -- KEYS[6] existing  HASH    record of the rejoining ticket (ARGV[3]; = KEYS[5] if none)
--- KEYS[7] stats     HASH    counters
 -- ARGV[1] mode: "open" or "prequeue"
 -- ARGV[2] new ticket id   ARGV[3] rejoining ticket id or ""   ARGV[4] ticket record TTL, s
 --
@@ -41,5 +40,4 @@ end
 redis.call('HSET', KEYS[5], 'seq', seq, 'score', seq, 'state', state,
   'joined_ms', now, 'last_seen_ms', now)
 redis.call('EXPIRE', KEYS[5], ttl)
-redis.call('HINCRBY', KEYS[7], 'joins_total', 1)
 return {1, ARGV[2], seq, state}

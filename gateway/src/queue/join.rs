@@ -42,7 +42,7 @@ impl Queue {
     ///
     /// # Errors
     /// `503` if Redis is unavailable.
-    #[tracing::instrument(skip_all, fields(event_id = %event))]
+    #[tracing::instrument(level = "debug", skip_all, fields(event_id = %event))]
     pub async fn join_with(
         &self,
         event: &EventId,
@@ -59,7 +59,6 @@ impl Queue {
             k.shuffled(),
             k.ticket(&new_ticket),
             k.ticket(&existing),
-            k.stats(),
         ];
         let args = [
             if prequeue { "prequeue" } else { "open" }.to_string(),

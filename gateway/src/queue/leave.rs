@@ -10,7 +10,7 @@ impl Queue {
     ///
     /// # Errors
     /// `503` if Redis is unavailable.
-    #[tracing::instrument(skip_all, fields(event_id = %event, ticket_id = %ticket))]
+    #[tracing::instrument(level = "debug", skip_all, fields(event_id = %event, ticket_id = %ticket))]
     pub async fn leave(&self, event: &EventId, ticket: &TicketId) -> Result<bool, ApiError> {
         let k = self.keys(event);
         let keys = [

@@ -5,14 +5,14 @@
 //!
 //! | key | type | content |
 //! |---|---|---|
-//! | `{ns}:{E}:seq` | string | arrival counter |
+//! | `{ns}:{E}:seq` | string | arrival counter (also the number of new tickets: the joins total) |
 //! | `{ns}:{E}:waiting` | zset | ticket → score: arrival number, or a negative lottery rank for the pre-queue |
 //! | `{ns}:{E}:prequeue` | zset | ticket → arrival number; frozen at `opens_at`, then kept as the lottery's public record |
 //! | `{ns}:{E}:shuffled` | string | lottery marker: `frozen` (pre-queue closed), then `done` |
 //! | `{ns}:{E}:lottery` | list | the pre-queue in lottery order (rank 1 first), written by the shuffle |
 //! | `{ns}:{E}:ticket:{T}` | hash | `seq`, `score`, `line` (lottery rank), `state` (prequeue/waiting/admitted/abandoned), `joined_ms`, `last_seen_ms`, `admitted_ms`, `pass_exp_ms` |
 //! | `{ns}:{E}:bucket` | hash | admission token bucket: `tokens`, `last_ms` |
-//! | `{ns}:{E}:stats` | hash | `joins_total`, `admitted_total`, `abandoned_total`, `head_line` (line of the furthest ticket passed), `lottery_total`, `first_admit_ms` |
+//! | `{ns}:{E}:stats` | hash | `admitted_total`, `abandoned_total`, `head_line` (line of the furthest ticket passed), `lottery_total`, `first_admit_ms` |
 //! | `{ns}:{E}:admitted_per_sec` | hash | Unix second → admissions (last 60 s) |
 //! | `{ns}:{E}:pending:{R}` | string | ticket id of a request answered `202` (for `/v1/requests`) |
 //!

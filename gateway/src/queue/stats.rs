@@ -32,20 +32,19 @@ impl Queue {
         type Raw = (
             u64,
             u64,
-            (Option<u64>, Option<u64>, Option<u64>),
+            (Option<u64>, Option<u64>),
+            Option<u64>,
             u64,
             HashMap<i64, u64>,
         );
-        let (waiting, prequeue, (admitted, abandoned, joins), active, per_sec): Raw = self
+        let (waiting, prequeue, (admitted, abandoned), joins, active, per_sec): Raw = self
             .redis
             .call(|mut c| async move {
                 redis::pipe()
                     .zcard(k.waiting())
                     .zcard(k.prequeue())
-                    .hget(
-                        k.stats(),
-                        &["admitted_total", "abandoned_total", "joins_total"],
-                    )
+                    .hget(k.stats(), &["admitted_total", "abandoned_total"])
+                    .get(k.seq())
                     .cmd("ZCOUNT")
                     .arg(k.active())
                     .arg(format!("({now_ms}"))

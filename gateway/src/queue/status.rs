@@ -153,7 +153,7 @@ impl Queue {
     ///
     /// # Errors
     /// `503` if Redis is unavailable; `500` on a malformed record.
-    #[tracing::instrument(skip_all, fields(event_id = %event, ticket_id = %ticket))]
+    #[tracing::instrument(level = "debug", skip_all, fields(event_id = %event, ticket_id = %ticket))]
     pub async fn status(
         &self,
         event: &EventId,

@@ -58,7 +58,10 @@ pub async fn resolve(
         };
         let lottery = state.live.lottery(&event);
         if let Some(est) = estimate(view, lottery.as_deref(), facts, &ticket, seq) {
-            state.live.mark_seen(&event, ticket);
+            // A join has just set `last_seen_ms` itself (`join.lua`).
+            if via == Via::Status {
+                state.live.mark_seen(&event, ticket);
+            }
             let (state_, ahead, line) = match est {
                 Estimate::Prequeue => (TicketState::Prequeue, None, seq),
                 Estimate::Waiting { ahead, line } => (TicketState::Waiting, Some(ahead), line),

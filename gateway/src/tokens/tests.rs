@@ -134,3 +134,72 @@ fn seed_parsing() {
     assert!(parse_seed("zz").is_none());
     assert!(parse_seed("").is_none());
 }
+
+/// Queue tokens with our header take the fast path; it must accept and refuse exactly
+/// what `jsonwebtoken::decode` does.
+#[test]
+fn queue_fast_path_agrees_with_jsonwebtoken_decode() {
+    let k = keys();
+    let e = EventId::new();
+    let sign = |claims: &serde_json::Value| {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &k.queue_enc).unwrap()
+    };
+    let claims = |exp: i64| {
+        serde_json::json!({"sub": TicketId::new(), "aud": e.to_string(), "seq": 3,
+            "iat": now(), "exp": exp, "kind": "queue"})
+    };
+    let valid = k.issue_queue(&e, TicketId::new(), 9, now());
+    let mut missing_aud = claims(now() + 60);
+    missing_aud.as_object_mut().unwrap().remove("aud");
+    let mut string_exp = claims(now() + 60);
+    string_exp["exp"] = serde_json::json!("soon");
+    let (message, signature) = valid.rsplit_once('.').unwrap();
+    let (header, _) = message.split_once('.').unwrap();
+    let other_payload = format!(
+        "{header}.{}.{signature}",
+        B64.encode(claims(now() + 60).to_string())
+    );
+    let cases = [
+        ("issued here", valid.clone()),
+        ("custom claims", sign(&claims(now() + 60))),
+        ("expired a second ago", sign(&claims(now() - 1))),
+        ("expired long ago", sign(&claims(now() - 100_000))),
+        ("no aud", sign(&missing_aud)),
+        ("exp not a number", sign(&string_exp)),
+        ("payload swapped", other_payload),
+        ("signature cut", valid[..valid.len() - 3].to_string()),
+        ("signature of another token", format!("{message}.{}", sign(&claims(now() + 60)).rsplit_once('.').unwrap().1)),
+        ("payload not base64", format!("{header}.%%%.{signature}")),
+        ("signed elsewhere", {
+            let other = TokenKeys::new(
+                &SecretString::from("x".repeat(32)),
+                &SecretString::from("08".repeat(32)),
+                3600,
+            )
+            .unwrap();
+            other.issue_queue(&e, TicketId::new(), 1, now())
+        }),
+    ];
+    for (name, token) in cases {
+        let fast = k
+            .decode_queue_fast(&token)
+            .unwrap_or_else(|| panic!("{name}: our header must take the fast path"));
+        let slow: Result<QueueClaims, _> = decode(&token, &k.queue_dec, Algorithm::HS256);
+        assert_eq!(fast.is_ok(), slow.is_ok(), "{name}: fast {fast:?}, slow {slow:?}");
+        if let (Ok(f), Ok(s)) = (&fast, &slow) {
+            assert_eq!((f.sub, f.seq, f.exp), (s.sub, s.seq, s.exp), "{name}");
+        }
+    }
+    // Expected outcomes, so that a path accepting everything cannot pass.
+    assert!(k.decode_queue_fast(&valid).unwrap().is_ok());
+    assert!(k
+        .decode_queue_fast(&sign(&claims(now() - 1)))
+        .unwrap()
+        .is_err());
+    // Another header spelling goes the slow way, with the same verdict.
+    let mut h = Header::new(Algorithm::HS256);
+    h.kid = Some("k".into());
+    let t = jsonwebtoken::encode(&h, &claims(now() + 60), &k.queue_enc).unwrap();
+    assert!(k.decode_queue_fast(&t).is_none());
+    assert!(k.verify_queue(&t, &e).is_ok());
+}

@@ -31,7 +31,8 @@
 #
 # Knobs (environment): THREADS, CONNECTIONS, DURATION, ROUNDS (wrk), STATUS_FANS, JOIN_RATE,
 # JOIN_RATE_SECONDS, SPIKE_FANS, SPIKE_JOIN_SECONDS, SPIKE_RUN_SECONDS,
-# SPIKE_RATE_PER_MINUTE, SPIKE_VUS, SHARDS, ports (G1_PORT, G2_PORT, PROBE_PORT,
+# SPIKE_RATE_PER_MINUTE, SPIKE_VUS, GATEWAY_THREADS (runtime threads of each gateway and of
+# the probe, default 1), SHARDS, ports (G1_PORT, G2_PORT, PROBE_PORT,
 # WORKER_PORT), PARTS (default "wrk,rate,spike": which steps run), GATEWAY_ENV (extra
 # VAR=value settings for both gateways, e.g. "ANTEROOM_RATE_LIMITS=false"), OUT
 # (artifacts/bench), SKIP_BUILD=1, KEEP=1.
@@ -58,6 +59,7 @@ readonly JOIN_RATE="${JOIN_RATE:-10000}" JOIN_RATE_SECONDS="${JOIN_RATE_SECONDS:
 readonly SPIKE_FANS="${SPIKE_FANS:-50000}" SPIKE_JOIN_SECONDS="${SPIKE_JOIN_SECONDS:-20}"
 readonly SPIKE_RUN_SECONDS="${SPIKE_RUN_SECONDS:-60}" SPIKE_RATE_PER_MINUTE="${SPIKE_RATE_PER_MINUTE:-6000}"
 readonly SPIKE_VUS="${SPIKE_VUS:-500}"
+readonly GATEWAY_THREADS="${GATEWAY_THREADS:-1}"
 readonly PARTS="${PARTS:-wrk,rate,spike}"
 read -r -a EXTRA_GW_ENV <<<"${GATEWAY_ENV:-}"
 STAMP=$(date -u +%Y%m%d%H%M%S)
@@ -185,9 +187,14 @@ main() {
     local gw=("${common[@]}" ANTEROOM_HOST=127.0.0.1 ANTEROOM_ADMIN_KEY="$ADMIN_KEY"
         ANTEROOM_QUEUE_TOKEN_SECRET="$(rand_hex 32)" ANTEROOM_PASS_SIGNING_KEY="$(rand_hex 32)"
         ANTEROOM_TRUSTED_PROXY_HEADER=X-Forwarded-For "${EXTRA_GW_ENV[@]}")
-    start g1 "${gw[@]}" ANTEROOM_PORT="$G1_PORT" "$BIN/anteroom-gateway" serve
-    start g2 "${gw[@]}" ANTEROOM_PORT="$G2_PORT" "$BIN/anteroom-gateway" serve
-    start probe "$BIN/probe" --port "$PROBE_PORT" --redis-url "$REDIS_URL" --key "$NS:probe:waiting"
+    # One runtime thread per process, gateways and probe alike (tokio reads
+    # TOKIO_WORKER_THREADS): on 2 cores shared with wrk/k6, Redis, RabbitMQ and the
+    # worker, a second thread per process mostly adds cross-thread wake-ups.
+    local threads=(TOKIO_WORKER_THREADS="$GATEWAY_THREADS")
+    start g1 "${threads[@]}" "${gw[@]}" ANTEROOM_PORT="$G1_PORT" "$BIN/anteroom-gateway" serve
+    start g2 "${threads[@]}" "${gw[@]}" ANTEROOM_PORT="$G2_PORT" "$BIN/anteroom-gateway" serve
+    start probe "${threads[@]}" "$BIN/probe" --port "$PROBE_PORT" --redis-url "$REDIS_URL" \
+        --key "$NS:probe:waiting"
     wait_http g1 "http://127.0.0.1:$G1_PORT/readyz"
     wait_http g2 "http://127.0.0.1:$G2_PORT/readyz"
     wait_http probe "http://127.0.0.1:$PROBE_PORT/probe/json"
@@ -230,6 +237,8 @@ main() {
         reqs1=$(metric anteroom_status_requests_total)
         printf '{"calls0": "%s", "reqs0": "%s", "calls1": "%s", "reqs1": "%s"}\n' \
             "$calls0" "$reqs0" "$calls1" "$reqs1" >"$OUT/status_metrics.json"
+        # Its fans stop polling now; paused, the admitter leaves them be (see above).
+        pause "$status_event"
 
         # Each run's fans get their own addresses (join.lua: 2 million per run).
         for ((round = 1; round <= ROUNDS; round++)); do

@@ -152,7 +152,10 @@ async fn step(state: &AppState, event: &EventId, shuffled: bool) -> Result<bool,
                 rate_per_minute: admission.rate_per_minute,
                 max_active: admission.max_active,
                 pass_ttl_seconds: admission.pass_ttl_seconds,
-                abandon_after_seconds: state.settings.abandon_after_seconds,
+                // Seen marks may lag by one refresh window (`stream/hub.rs`).
+                abandon_after_seconds: state.settings.abandon_after_seconds
+                    + crate::stream::hub::seen_refresh(state.settings.abandon_after_seconds)
+                        .as_secs(),
                 now_ms: None,
             },
         )

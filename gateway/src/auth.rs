@@ -13,11 +13,10 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::{header, request::Parts, HeaderMap};
 use protocol::claims::{PassClaims, QueueClaims};
 use protocol::ids::EventId;
-use std::collections::HashMap;
 
 /// Cookie carrying the queue token.
 pub const QUEUE_COOKIE: &str = "anteroom_queue";
@@ -69,13 +68,14 @@ fn credential<'a>(headers: &'a HeaderMap, cookie_name: &str) -> Option<&'a str> 
 }
 
 async fn path_event(parts: &mut Parts, state: &AppState) -> Result<Option<EventId>, ApiError> {
-    let Ok(Path(params)) = Path::<HashMap<String, String>>::from_request_parts(parts, state).await
-    else {
+    // Borrowed parameters: no map or strings built on every status poll.
+    let Ok(params) = RawPathParams::from_request_parts(parts, state).await else {
         return Ok(None);
     };
     params
-        .get("event_id")
-        .map(|raw| raw.parse().map_err(|_| ApiError::NotFound("event".into())))
+        .iter()
+        .find(|(name, _)| *name == "event_id")
+        .map(|(_, raw)| raw.parse().map_err(|_| ApiError::NotFound("event".into())))
         .transpose()
 }
 

@@ -12,6 +12,7 @@ use crate::publisher::Publisher;
 use crate::queue::Queue;
 use crate::redis_store::RedisStore;
 use crate::settings::Settings;
+use crate::stream::hub::seen_refresh;
 use crate::stream::Live;
 use crate::tokens::TokenKeys;
 use anyhow::Context;
@@ -89,6 +90,7 @@ impl AppState {
         let ticket_ttl = settings.queue_token_ttl_seconds + 86_400;
         let limits = Limits::new(&settings, &metrics)?;
         let identity = Identity::new(&settings.abuse.identity_secret);
+        let live = Live::with_seen_refresh(seen_refresh(settings.abandon_after_seconds));
         Ok(Self(Arc::new(Inner {
             queue: Queue::new(redis.clone(), keys.clone(), ticket_ttl),
             catalog: Catalog::new(redis.clone(), keys.clone()),
@@ -99,7 +101,7 @@ impl AppState {
             publisher,
             tokens,
             metrics,
-            live: Live::new(),
+            live,
             limits,
             identity,
         })))

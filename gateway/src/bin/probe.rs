@@ -14,6 +14,10 @@
 //! `probe --port 18090 --redis-url redis://127.0.0.1:6379 --key bench:probe:waiting`
 
 use anyhow::Context;
+
+/// The gateway's allocator (`src/main.rs`), so both sides of the comparison have the same.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};

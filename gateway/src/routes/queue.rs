@@ -8,7 +8,7 @@
 //! view without a Redis call (`stream/place.rs`).
 
 use crate::auth::{is_tls, set_cookie, MaybeQueueAuth, QueueAuth, PASS_COOKIE, QUEUE_COOKIE};
-use crate::error::ApiError;
+use crate::error::{json_body, ApiError};
 use crate::extract::PathId;
 use crate::identity::{JoinIdentity, JoinRequest};
 use crate::queue::TicketView;
@@ -21,7 +21,6 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use chrono::Utc;
 use futures::Stream;
 use protocol::event::PublicState;
@@ -118,7 +117,7 @@ fn status_response(
         let ttl = view.pass_exp_ms.unwrap_or(0).saturating_sub(view.now_ms) / 1000;
         set_cookie(PASS_COOKIE, pass, ttl, is_tls(headers))
     });
-    let mut res = (code, Json(status)).into_response();
+    let mut res = json_body(code, &status);
     if let Some(c) = cookie {
         append_cookie(&mut res, &c);
     }

@@ -10,6 +10,12 @@
 //! - tickets seen since the last flush (status polls, open streams), and tickets known to
 //!   no longer wait ("settled": answered from Redis).
 //!
+//! Seen marks are written to Redis at most once per fan per *seen refresh* window
+//! ([`seen_refresh`]: a sixth of `abandon_after_seconds`, at most 10 s): a fan polling
+//! twice a second costs one `HSET` per window, not two a second. The recorded
+//! `last_seen_ms` may then lag a fan's last poll by up to one window, so admission allows
+//! that much more before it calls a ticket abandoned (`admitter.rs`): never early.
+//!
 //! Locks are `std` mutexes held for map lookups only, never across an `.await`.
 
 use super::seats::SeatFeed;
@@ -70,15 +76,39 @@ pub struct Live(Arc<Inner>);
 #[derive(Default)]
 struct Inner {
     events: Mutex<HashMap<EventId, Arc<EventLive>>>,
-    seen: Mutex<HashMap<EventId, HashSet<TicketId>>>,
+    seen: Mutex<SeenMarks>,
+    seen_refresh: Duration,
     settled: Mutex<HashMap<TicketId, Instant>>,
     closing: CancellationToken,
 }
 
+/// Seen marks not yet written (`pending`), and every ticket marked in the current
+/// window (`recent`), which is not marked again until the window ends.
+#[derive(Default)]
+struct SeenMarks {
+    pending: HashMap<EventId, HashSet<TicketId>>,
+    recent: HashSet<TicketId>,
+    window_started: Option<Instant>,
+}
+
+/// The seen refresh window for `abandon_after_seconds`: a sixth of it, whole seconds, at
+/// most 10 s (0 below 6 s: every poll's mark is written at the next flush).
+pub fn seen_refresh(abandon_after_seconds: u64) -> Duration {
+    Duration::from_secs((abandon_after_seconds / 6).min(10))
+}
+
 impl Live {
-    /// Empty live state.
+    /// Empty live state; every seen mark is written (no refresh window).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Empty live state writing a fan's seen mark at most once per `seen_refresh`.
+    pub fn with_seen_refresh(seen_refresh: Duration) -> Self {
+        Self(Arc::new(Inner {
+            seen_refresh,
+            ..Inner::default()
+        }))
     }
 
     /// The live state of `event` (created on first use).
@@ -150,20 +180,33 @@ impl Live {
         *self.event(event).lottery.lock().expect("live poisoned") = Some(Arc::new(lottery));
     }
 
-    /// Notes that `ticket` of `event` was seen (flushed by the watcher within ~1 s).
+    /// Notes that `ticket` of `event` was seen: flushed by the watcher within ~1 s, unless
+    /// it was already marked in the current seen refresh window.
     pub fn mark_seen(&self, event: &EventId, ticket: TicketId) {
-        self.0
-            .seen
-            .lock()
-            .expect("live poisoned")
-            .entry(*event)
-            .or_default()
-            .insert(ticket);
+        let mut seen = self.0.seen.lock().expect("live poisoned");
+        if seen.recent.insert(ticket) {
+            seen.pending.entry(*event).or_default().insert(ticket);
+        }
     }
 
-    /// Takes every ticket seen since the last call.
+    /// Takes every ticket marked since the last call. Once the current window is over, a
+    /// new one starts with just the tickets taken now (they are written now).
     pub fn take_seen(&self) -> HashMap<EventId, HashSet<TicketId>> {
-        std::mem::take(&mut *self.0.seen.lock().expect("live poisoned"))
+        let mut seen = self.0.seen.lock().expect("live poisoned");
+        let pending = std::mem::take(&mut seen.pending);
+        let now = Instant::now();
+        let over = seen
+            .window_started
+            .is_none_or(|start| now.duration_since(start) >= self.0.seen_refresh);
+        if over {
+            seen.recent = if self.0.seen_refresh.is_zero() {
+                HashSet::new()
+            } else {
+                pending.values().flatten().copied().collect()
+            };
+            seen.window_started = Some(now);
+        }
+        pending
     }
 
     /// Notes that `ticket` no longer waits: its status comes from Redis from now on.
@@ -201,5 +244,49 @@ impl Live {
     /// Ends every open stream (called when shutdown starts).
     pub fn close(&self) {
         self.0.closing.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn taken(live: &Live, event: &EventId) -> HashSet<TicketId> {
+        live.take_seen().remove(event).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_fan_is_written_once_per_seen_refresh_window() {
+        let live = Live::with_seen_refresh(Duration::from_secs(3600));
+        let (e, a, b) = (EventId::new(), TicketId::new(), TicketId::new());
+        live.mark_seen(&e, a);
+        live.mark_seen(&e, a);
+        assert_eq!(taken(&live, &e), HashSet::from([a]));
+        // Same window: `a` is not written again; a new fan is.
+        live.mark_seen(&e, a);
+        live.mark_seen(&e, b);
+        assert_eq!(taken(&live, &e), HashSet::from([b]));
+        live.mark_seen(&e, b);
+        assert!(taken(&live, &e).is_empty());
+    }
+
+    #[test]
+    fn without_a_window_every_flush_writes_the_fans_seen_since_the_last() {
+        let live = Live::new();
+        let (e, a) = (EventId::new(), TicketId::new());
+        for _ in 0..3 {
+            live.mark_seen(&e, a);
+            live.mark_seen(&e, a);
+            assert_eq!(taken(&live, &e), HashSet::from([a]));
+        }
+        assert!(taken(&live, &e).is_empty());
+    }
+
+    #[test]
+    fn the_window_is_a_sixth_of_abandon_after_up_to_ten_seconds() {
+        assert_eq!(seen_refresh(60), Duration::from_secs(10));
+        assert_eq!(seen_refresh(300), Duration::from_secs(10));
+        assert_eq!(seen_refresh(30), Duration::from_secs(5));
+        assert_eq!(seen_refresh(5), Duration::ZERO);
     }
 }

@@ -1,6 +1,11 @@
 -- join.lua (wrk): POST joins, each from its own client address.
 --
---   wrk -t2 -c64 -d10s --latency -s join.lua http://127.0.0.1:18081/v1/events/<id>/queue [-- <first>]
+--   wrk -t2 -c64 -d10s --latency -s join.lua http://127.0.0.1:18081/v1/events/<id>/queue [-- <first> [<pause ms>]]
+--
+-- With <pause ms>, each connection waits that long after each answer before its next
+-- join: C connections offer about C / (pause + latency) joins a second, a fixed rate
+-- while the latency is small against the pause (run.sh's join-rate step: 250
+-- connections, 24 ms, about 10,000/s; the achieved rate is what wrk reports).
 --
 -- Every request is a new fan with its own client address in `X-Forwarded-For`:
 -- 10.a.b.c = 10.0.0.0 + <first> + 8 n + thread (up to 8 threads), so a run of up to
@@ -18,10 +23,15 @@ function setup(thread)
   thread:set("tid", threads)
 end
 
-local n, first = 0, 0
+local n, first, pause = 0, 0, 0
 
 function init(args)
   first = tonumber(args[1] or "0")
+  pause = tonumber(args[2] or "0")
+end
+
+function delay()
+  return pause
 end
 
 function request()

@@ -1,17 +1,16 @@
 //! All middleware, applied by one function ([`apply`]), outermost first:
 //!
 //! 1. request id: `x-request-id` set if absent ([`RequestIds`]: 32 hex digits, a random
-//!    per-process prefix and a counter), and echoed on the response;
-//! 2. tracing span per request (method, path, request id) at `debug` level: off by
-//!    default (`RUST_LOG=info`), because making and formatting a span costs about as
-//!    much as a whole status poll (measured with `perf`, issue #4); `RUST_LOG=debug`
-//!    turns it on;
-//! 3. [`observe`]: HTTP metrics by route template, and the one log line per error
-//!    (the cause travels from `ApiError` in an `ErrorLog` extension), carrying the
-//!    request id itself so it is there without the span;
-//! 4. panics → `500` JSON (`catch_panic`);
-//! 5. body limit (64 KiB → `413` via our JSON rejection);
-//! 6. abuse limits (`limits::enforce`): `429` + `Retry-After` before the handler.
+//!    per-process prefix and a counter), and echoed on the response (two layers);
+//! 2. [`observe`]: a tracing span per request (method, path, request id) at `debug`
+//!    level, off by default (`RUST_LOG=info`): making and formatting a span costs about
+//!    as much as a whole status poll (`perf`, issue #4), `RUST_LOG=debug` turns it on;
+//!    HTTP metrics by route template; and the one log line per error (the cause travels
+//!    from `ApiError` in an `ErrorLog` extension), logged in that span and carrying the
+//!    request id itself, so it is there when the span is off;
+//! 3. panics → `500` JSON (`catch_panic`);
+//! 4. body limit (64 KiB → `413` via our JSON rejection);
+//! 5. abuse limits (`limits::enforce`): `429` + `Retry-After` before the handler.
 
 use crate::error::{ApiError, ErrorLog};
 use crate::extract::BODY_LIMIT;
@@ -29,7 +28,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::trace::TraceLayer;
+use tracing::Instrument;
 
 /// The request id header, set by the outermost layer.
 const REQUEST_ID: &str = "x-request-id";
@@ -39,17 +38,6 @@ pub fn apply(router: Router<AppState>, state: AppState) -> Router<AppState> {
     router.layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
-            .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                let request_id = req
-                    .headers()
-                    .get(REQUEST_ID)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                tracing::debug_span!("http", method = %req.method(), path = %req.uri().path(),
-                    request_id)
-            })
-            // Failures are logged once, by `observe`, with their cause.
-            .on_failure(()))
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(from_fn_with_state(state.clone(), observe))
             .layer(CatchPanicLayer::custom(panic_response))
@@ -105,7 +93,14 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = req.method().clone();
     let request_id = req.headers().get(REQUEST_ID).cloned();
-    let res = next.run(req).await;
+    let id = request_id
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    // Disabled (`RUST_LOG=info`), this is a level check and `Span::none()`.
+    let span = tracing::debug_span!("http", method = %method, path = %req.uri().path(),
+        request_id = id);
+    let res = next.run(req).instrument(span.clone()).await;
     let status = res.status();
     state
         .metrics
@@ -118,15 +113,12 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         .with_label_values(&[route, method.as_str()])
         .observe(started.elapsed().as_secs_f64());
     if let Some(ErrorLog(cause)) = res.extensions().get::<ErrorLog>() {
-        let request_id = request_id
-            .as_ref()
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        let _in_span = span.enter();
         if status.is_server_error() {
-            tracing::error!(status = status.as_u16(), %route, request_id, error = %cause,
+            tracing::error!(status = status.as_u16(), %route, request_id = id, error = %cause,
                 "request failed");
         } else {
-            tracing::debug!(status = status.as_u16(), %route, request_id, error = %cause,
+            tracing::debug!(status = status.as_u16(), %route, request_id = id, error = %cause,
                 "request refused");
         }
     }

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// Tokens per generation.
-pub const GENERATION: usize = 32_768;
+pub(crate) const GENERATION: usize = 32_768;
 
 /// Verified queue tokens (see the module doc).
 #[derive(Default)]

@@ -144,7 +144,10 @@ mod tests {
         let req = axum::http::Request::new(());
         let a = ids.make_request_id(&req).unwrap();
         let b = ids.clone().make_request_id(&req).unwrap();
-        let (a, b) = (a.header_value().to_str().unwrap(), b.header_value().to_str().unwrap());
+        let (a, b) = (
+            a.header_value().to_str().unwrap(),
+            b.header_value().to_str().unwrap(),
+        );
         assert_eq!(a.len(), 32);
         assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b, "clones share the counter");

@@ -42,7 +42,10 @@ struct Entry {
 
 /// The signature segment of a JWT (after the last `.`), if any.
 fn signature(token: &str) -> Option<&str> {
-    token.rsplit_once('.').map(|(_, s)| s).filter(|s| !s.is_empty())
+    token
+        .rsplit_once('.')
+        .map(|(_, s)| s)
+        .filter(|s| !s.is_empty())
 }
 
 impl VerifiedTokens {

@@ -168,7 +168,13 @@ fn queue_fast_path_agrees_with_jsonwebtoken_decode() {
         ("exp not a number", sign(&string_exp)),
         ("payload swapped", other_payload),
         ("signature cut", valid[..valid.len() - 3].to_string()),
-        ("signature of another token", format!("{message}.{}", sign(&claims(now() + 60)).rsplit_once('.').unwrap().1)),
+        (
+            "signature of another token",
+            format!(
+                "{message}.{}",
+                sign(&claims(now() + 60)).rsplit_once('.').unwrap().1
+            ),
+        ),
         ("payload not base64", format!("{header}.%%%.{signature}")),
         ("signed elsewhere", {
             let other = TokenKeys::new(
@@ -185,7 +191,11 @@ fn queue_fast_path_agrees_with_jsonwebtoken_decode() {
             .decode_queue_fast(&token)
             .unwrap_or_else(|| panic!("{name}: our header must take the fast path"));
         let slow: Result<QueueClaims, _> = decode(&token, &k.queue_dec, Algorithm::HS256);
-        assert_eq!(fast.is_ok(), slow.is_ok(), "{name}: fast {fast:?}, slow {slow:?}");
+        assert_eq!(
+            fast.is_ok(),
+            slow.is_ok(),
+            "{name}: fast {fast:?}, slow {slow:?}"
+        );
         if let (Ok(f), Ok(s)) = (&fast, &slow) {
             assert_eq!((f.sub, f.seq, f.exp), (s.sub, s.seq, s.exp), "{name}");
         }

@@ -5,7 +5,7 @@
 -- With <pause ms>, each connection waits that long after each answer before its next
 -- join: C connections offer about C / (pause + latency) joins a second, a fixed rate
 -- while the latency is small against the pause (run.sh's join-rate step: 250
--- connections, 24 ms, about 10,000/s; the achieved rate is what wrk reports).
+-- connections, 22 ms, about 10,000/s; the achieved rate is what wrk reports).
 --
 -- Every request is a new fan with its own client address in `X-Forwarded-For`:
 -- 10.a.b.c = 10.0.0.0 + <first> + 8 n + thread (up to 8 threads), so a run of up to

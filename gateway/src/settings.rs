@@ -40,7 +40,8 @@ admin_reply_timeout_ms = 10000
 # Period of the admission loop, in ms.
 admit_interval_ms = 100
 # A waiting fan not seen (status poll or open status stream) for this long is skipped by
-# admission and counted as abandoned, in seconds.
+# admission and counted as abandoned, in seconds. A replica records a fan as seen at most
+# once per sixth of this (at most 10 s), and admission allows that much on top.
 abandon_after_seconds = 60
 # Lifetime of a queue token, in seconds (24 h).
 queue_token_ttl_seconds = 86400

@@ -111,7 +111,7 @@ def main():
         row(f"join at {offered:,}/s offered (paced wrk)", fmt(rt[0], 0),
             fmt(rt[1], 2, " ms"), fmt(rt[2], 2, " ms"), "", "p99 < 25 ms",
             yes(rt[2] is not None and rt[2] < 25 and full and not rt[3]),
-            f"{jr.get('connections')} connections, {jr.get('pause_ms')} ms pause, "
+            f"{jr.get('connections')} connections, "
             f"{rt[3]} non-2xx" + ("" if full else " (below the rate asked for)"))
     else:
         row("join at 10,000/s offered (paced wrk)", "-", "", "", "", "p99 < 25 ms", "?", "not run")

@@ -16,8 +16,8 @@
 #       probe POST /probe/join     vs  gateway POST .../queue (join)
 #     Redis calls per status = Δ anteroom_status_redis_calls_total / Δ anteroom_status_requests_total
 #     on G1 over the status run.
-#  4. wrk, paced: joins at about JOIN_RATE/s offered for JOIN_RATE_SECONDS on G1
-#     (join.lua with a pause per connection): p99 latency, and the rate achieved.
+#  4. wrk, paced: joins at JOIN_RATE/s offered for JOIN_RATE_SECONDS on G1 (join.lua's
+#     fixed schedule per thread): p99 latency, and the rate achieved.
 #  5. k6/join-spike.js: SPIKE_FANS joins within SPIKE_JOIN_SECONDS on G1+G2 with the
 #     fans' polls at poll_after_ms until SPIKE_RUN_SECONDS: no 5xx, admission within 1 %
 #     of SPIKE_RATE_PER_MINUTE, no oversell.
@@ -249,18 +249,17 @@ main() {
 
     fi
     if has rate; then
-        # Paced wrk (join.lua's pause): RATE_CONNECTIONS connections, each pausing
-        # RATE_CONNECTIONS / JOIN_RATE s less 3 ms (the answer and wrk's timer take about
-        # that: with 1 ms less, 250 connections offered 9,357/s) after an answer. k6 cannot offer this
-        # rate here: at ~100 µs of CPU per request it needs a core of its own (it offered
-        # 6,624/s of 10,000, dropping the rest, in the run this replaced).
-        local pause_ms=$((RATE_CONNECTIONS * 1000 / JOIN_RATE - 3))
-        log "wrk join_rate: $JOIN_RATE joins/s offered for ${JOIN_RATE_SECONDS}s ($RATE_CONNECTIONS connections, ${pause_ms} ms pause)"
+        # Paced wrk (join.lua's schedule): 2 threads, each offering JOIN_RATE / 2 joins a
+        # second on RATE_CONNECTIONS / 2 connections. k6 cannot offer this rate here: at
+        # ~100 µs of CPU per request it needs a core of its own (it offered 6,624/s of
+        # 10,000, dropping the rest, in the run this replaced).
+        local per_thread=$((JOIN_RATE / 2))
+        log "wrk join_rate: $JOIN_RATE joins/s offered for ${JOIN_RATE_SECONDS}s ($RATE_CONNECTIONS connections)"
         wrk -t2 -c"$RATE_CONNECTIONS" -d"${JOIN_RATE_SECONDS}s" --latency -s "$BENCH/join.lua" \
-            "$g1/v1/events/$rate_event/queue" -- 14000000 "$pause_ms" >"$OUT/join_rate.r1.wrk" 2>&1 ||
+            "$g1/v1/events/$rate_event/queue" -- 14000000 "$per_thread" >"$OUT/join_rate.r1.wrk" 2>&1 ||
             log "wrk join_rate failed: $(tail -n 3 "$OUT/join_rate.r1.wrk")"
-        printf '{"offered_per_second": %s, "seconds": %s, "connections": %s, "pause_ms": %s}\n' \
-            "$JOIN_RATE" "$JOIN_RATE_SECONDS" "$RATE_CONNECTIONS" "$pause_ms" >"$OUT/join_rate.json"
+        printf '{"offered_per_second": %s, "seconds": %s, "connections": %s}\n' \
+            "$JOIN_RATE" "$JOIN_RATE_SECONDS" "$RATE_CONNECTIONS" >"$OUT/join_rate.json"
     fi
     local spike_rc=0
     if has spike; then

@@ -24,6 +24,7 @@ mod shard;
 pub mod startup;
 pub mod telemetry;
 
+pub use redis_link::delete_namespace;
 pub use settings::{ConfigErrors, Settings};
 pub use startup::Application;
 

@@ -52,3 +52,37 @@ impl RedisLink {
             .cloned()
     }
 }
+
+/// Deletes every key of `namespace` (`SCAN MATCH {namespace}:*` + `UNLINK`, 1,000 keys a
+/// batch): tearing down a namespace made for a test or a benchmark run. Keys written
+/// meanwhile may survive.
+///
+/// # Errors
+/// The first Redis error.
+pub async fn delete_namespace(
+    conn: &mut redis::aio::MultiplexedConnection,
+    namespace: &str,
+) -> RedisResult<()> {
+    let pattern = format!("{namespace}:*");
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await?;
+        if !keys.is_empty() {
+            redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async::<()>(conn)
+                .await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}

@@ -75,28 +75,8 @@ async fn delete_amqp(namespace: &str) -> anyhow::Result<()> {
 async fn delete_redis_keys(namespace: &str) -> anyhow::Result<()> {
     let client = redis::Client::open(redis_url())?;
     let mut conn = client.get_multiplexed_async_connection().await?;
-    let pattern = format!("{namespace}:*");
-    let mut cursor = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await?;
-        if !keys.is_empty() {
-            redis::cmd("DEL")
-                .arg(&keys)
-                .query_async::<()>(&mut conn)
-                .await?;
-        }
-        if next == 0 {
-            return Ok(());
-        }
-        cursor = next;
-    }
+    worker::delete_namespace(&mut conn, namespace).await?;
+    Ok(())
 }
 
 async fn drop_database(db_name: &str) -> anyhow::Result<()> {

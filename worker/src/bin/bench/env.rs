@@ -100,31 +100,11 @@ impl RunEnv {
         Ok(())
     }
 
-    /// `SCAN MATCH {ns}:*` + `UNLINK`, batch by batch (the namespace is unique).
+    /// Every key of the namespace (it is unique to this run).
     async fn remove_redis(&self) -> anyhow::Result<()> {
         let client = redis::Client::open(self.services.redis_url.as_str())?;
         let mut conn = client.get_multiplexed_async_connection().await?;
-        let pattern = format!("{}:*", self.namespace);
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(5000)
-                .query_async(&mut conn)
-                .await?;
-            if !keys.is_empty() {
-                redis::cmd("UNLINK")
-                    .arg(&keys)
-                    .query_async::<()>(&mut conn)
-                    .await?;
-            }
-            if next == 0 {
-                return Ok(());
-            }
-            cursor = next;
-        }
+        worker::delete_namespace(&mut conn, &self.namespace).await?;
+        Ok(())
     }
 }

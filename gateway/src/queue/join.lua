@@ -10,7 +10,8 @@
 -- ARGV[2] new ticket id   ARGV[3] rejoining ticket id or ""   ARGV[4] ticket record TTL, s
 --
 -- Returns {created (0|1), ticket id, arrival number, state}. A rejoin keeps ticket and
--- place while the ticket still waits or holds a live pass; otherwise a new ticket is made.
+-- place while the ticket still waits or holds a live pass; otherwise a new ticket is made,
+-- as join_group.lua makes new tickets for joins without a queue token.
 -- A ticket joins the pre-queue only while it is not frozen (KEYS[4] absent: see
 -- freeze.lua); after that every join goes to the waiting set.
 local t = redis.call('TIME')
@@ -37,7 +38,6 @@ if ARGV[1] == 'prequeue' and redis.call('EXISTS', KEYS[4]) == 0 then
 else
   redis.call('ZADD', KEYS[2], seq, ARGV[2])
 end
-redis.call('HSET', KEYS[5], 'seq', seq, 'score', seq, 'state', state,
-  'joined_ms', now, 'last_seen_ms', now)
+redis.call('HSET', KEYS[5], 'seq', seq, 'state', state, 'last_seen_ms', now)
 redis.call('EXPIRE', KEYS[5], ttl)
 return {1, ARGV[2], seq, state}

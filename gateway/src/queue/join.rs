@@ -1,5 +1,6 @@
-//! Joining a queue (`join.lua`): a new ticket at the back, or the same ticket and place
-//! on a rejoin with a valid queue token.
+//! Joining a queue: a new ticket at the back (`join_group.lua`, in a group commit:
+//! `group_commit.rs`), or the same ticket and place on a rejoin with a valid queue token
+//! (`join.lua`).
 
 use super::{Queue, TicketState};
 use crate::error::ApiError;
@@ -22,7 +23,8 @@ pub struct JoinOutcome {
 impl Queue {
     /// Joins `event`'s queue; `prequeue` puts the ticket in the pre-queue (before
     /// `opens_at`), unless the shuffle already ran. `rejoin` is the ticket of a valid
-    /// queue token: kept if it still waits or holds a live pass.
+    /// queue token: kept if it still waits or holds a live pass. A join without one is
+    /// committed with the other joins in flight ([`group_commit`](super::group_commit)).
     ///
     /// # Errors
     /// `503` if Redis is unavailable.
@@ -32,8 +34,19 @@ impl Queue {
         prequeue: bool,
         rejoin: Option<TicketId>,
     ) -> Result<JoinOutcome, ApiError> {
-        self.join_with(event, prequeue, rejoin, TicketId::new())
-            .await
+        if rejoin.is_some() {
+            return self
+                .join_with(event, prequeue, rejoin, TicketId::new())
+                .await;
+        }
+        let ticket = TicketId::new();
+        let committed = self.commits.join(event, prequeue, ticket).await?;
+        Ok(JoinOutcome {
+            ticket,
+            seq: committed.seq,
+            created: true,
+            state: committed.state,
+        })
     }
 
     /// As [`Queue::join`], with the id a new ticket gets. Identity joins pass

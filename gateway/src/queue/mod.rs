@@ -10,7 +10,7 @@
 //! | `{ns}:{E}:prequeue` | zset | ticket → arrival number; frozen at `opens_at`, then kept as the lottery's public record |
 //! | `{ns}:{E}:shuffled` | string | lottery marker: `frozen` (pre-queue closed), then `done` |
 //! | `{ns}:{E}:lottery` | list | the pre-queue in lottery order (rank 1 first), written by the shuffle |
-//! | `{ns}:{E}:ticket:{T}` | hash | `seq`, `score`, `line` (lottery rank), `state` (prequeue/waiting/admitted/abandoned), `joined_ms`, `last_seen_ms`, `admitted_ms`, `pass_exp_ms` |
+//! | `{ns}:{E}:ticket:{T}` | hash | `seq`, `state` (prequeue/waiting/admitted/abandoned), `last_seen_ms`; `score` (waiting score) and `line` (lottery rank) once shuffled; `admitted_ms`, `pass_exp_ms` once admitted |
 //! | `{ns}:{E}:bucket` | hash | admission token bucket: `tokens`, `last_ms` |
 //! | `{ns}:{E}:stats` | hash | `admitted_total`, `abandoned_total`, `head_line` (line of the furthest ticket passed), `lottery_total`, `first_admit_ms` |
 //! | `{ns}:{E}:admitted_per_sec` | hash | Unix second → admissions (last 60 s) |
@@ -18,7 +18,8 @@
 //!
 //! plus `active(E)` from `protocol::names::RedisKeys` (shared with the worker).
 //!
-//! Scripts: `join.lua`, `status.lua`, `leave.lua` (fans); `admit.lua`, `freeze.lua` and
+//! Scripts: `join_group.lua` (new tickets, a group commit per event: `group_commit.rs`),
+//! `join.lua` (rejoins and identity joins), `status.lua`, `leave.lua` (fans); `admit.lua`, `freeze.lua` and
 //! `shuffle.lua` (the admission loop, `admitter.rs`); `view.lua` and `seen.lua` (each
 //! replica's watcher, `stream/watcher.rs`, which keeps status polls off Redis).
 //!
@@ -29,6 +30,7 @@
 
 mod admit;
 pub mod estimate;
+pub mod group_commit;
 mod join;
 mod leave;
 pub mod lottery;
@@ -140,6 +142,7 @@ pub struct Queue {
     redis: RedisStore,
     keys: RedisKeys,
     scripts: Arc<Scripts>,
+    commits: Arc<group_commit::GroupCommit>,
     ticket_ttl_seconds: u64,
 }
 
@@ -147,6 +150,8 @@ impl Queue {
     /// Queue operations on `redis`; ticket records live `ticket_ttl_seconds` after the
     /// last poll.
     pub fn new(redis: RedisStore, keys: RedisKeys, ticket_ttl_seconds: u64) -> Self {
+        let commits =
+            group_commit::GroupCommit::new(redis.clone(), keys.clone(), ticket_ttl_seconds);
         Self {
             redis,
             keys,
@@ -160,6 +165,7 @@ impl Queue {
                 view: redis::Script::new(include_str!("view.lua")),
                 seen: redis::Script::new(include_str!("seen.lua")),
             }),
+            commits: Arc::new(commits),
             ticket_ttl_seconds,
         }
     }

@@ -21,6 +21,7 @@ if r[1] == 'waiting' or r[1] == 'prequeue' then
 end
 local ahead = -1
 if r[1] == 'waiting' then
-  ahead = redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. r[2])
+  -- score: set by the lottery for a shuffled pre-queue ticket, else the arrival number
+  ahead = redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. (r[2] or r[5]))
 end
 return {r[1], ahead, r[3] or '', r[4] or '', r[5] or '0', now, r[6] or r[5] or '0'}

@@ -1,0 +1,37 @@
+-- join_group.lua: a group commit of new tickets joining the queue of event E, in the
+-- order given (gateway/src/queue/group_commit.rs gathers the joins that arrive while the
+-- previous commit is in flight). Each ticket is exactly what join.lua makes for a new
+-- ticket; a commit of n tickets costs one script call instead of n.
+--
+-- KEYS[1] seq       STRING  arrival counter (= new tickets so far: the joins total)
+-- KEYS[2] waiting   ZSET    ticket -> score (arrival number)
+-- KEYS[3] prequeue  ZSET    ticket -> arrival number, until the shuffle at opens_at
+-- KEYS[4] shuffled  STRING  lottery marker: 'frozen', then 'done' (absent before)
+-- ARGV[1] mode: "open" or "prequeue"   ARGV[2] ticket key prefix ("{ns}:{E}:ticket:")
+-- ARGV[3] ticket record TTL, s          ARGV[4..] new ticket ids, in arrival order
+--
+-- Ticket keys are derived from ARGV[2] (same {E} hash tag, one Cluster slot), as in
+-- seen.lua. As in join.lua, a ticket joins the pre-queue only while it is not frozen.
+-- Returns {arrival number of the first ticket, state}: the i-th ticket (from 0) gets
+-- first + i, all of them the same state ('prequeue' or 'waiting').
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[3])
+local n = #ARGV - 3
+local first = redis.call('INCRBY', KEYS[1], n) - n + 1
+local state, set = 'waiting', KEYS[2]
+if ARGV[1] == 'prequeue' and redis.call('EXISTS', KEYS[4]) == 0 then
+  state, set = 'prequeue', KEYS[3]
+end
+local members = {}
+for i = 1, n do
+  members[2 * i - 1] = first + i - 1
+  members[2 * i] = ARGV[3 + i]
+end
+redis.call('ZADD', set, unpack(members))
+for i = 1, n do
+  local key = ARGV[2] .. ARGV[3 + i]
+  redis.call('HSET', key, 'seq', first + i - 1, 'state', state, 'last_seen_ms', now)
+  redis.call('EXPIRE', key, ttl)
+end
+return {first, state}

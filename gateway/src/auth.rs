@@ -55,6 +55,19 @@ pub fn set_cookie(name: &str, value: &str, max_age_seconds: i64, secure: bool) -
     )
 }
 
+/// Extractor: whether the request came over TLS ([`is_tls`]), for the cookies' `Secure`
+/// flag; never rejects. Cheaper than taking the whole `HeaderMap`, which axum clones.
+#[derive(Debug, Clone, Copy)]
+pub struct Tls(pub bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for Tls {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Tls(is_tls(&parts.headers)))
+    }
+}
+
 /// Whether the request came over TLS (directly or per `X-Forwarded-Proto`).
 pub fn is_tls(headers: &HeaderMap) -> bool {
     headers

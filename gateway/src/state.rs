@@ -91,8 +91,12 @@ impl AppState {
         let limits = Limits::new(&settings, &metrics)?;
         let identity = Identity::new(&settings.abuse.identity_secret);
         let live = Live::with_seen_refresh(seen_refresh(settings.abandon_after_seconds));
+        let queue = Queue::new(redis.clone(), keys.clone(), ticket_ttl);
+        metrics
+            .register(Box::new(queue.join_commits().clone()))
+            .context("Failed to register the join commit metric")?;
         Ok(Self(Arc::new(Inner {
-            queue: Queue::new(redis.clone(), keys.clone(), ticket_ttl),
+            queue,
             catalog: Catalog::new(redis.clone(), keys.clone()),
             admin_key_digest: digest(&settings.admin_key),
             settings,

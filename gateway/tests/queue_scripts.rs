@@ -156,6 +156,99 @@ async fn join_status_rejoin_and_leave() {
     f.cleanup().await;
 }
 
+/// Joins made at the same time are group committed (`queue/group_commit.rs`): far fewer
+/// script calls than joins, and each ticket exactly as a lone join makes it: consecutive
+/// arrival numbers in the order the joins were made, its record, its place.
+#[tokio::test]
+async fn concurrent_joins_are_group_committed_in_arrival_order() {
+    const JOINS: usize = 600;
+    let f = Fixture::new().await;
+    let commits_before = f.queue.join_commits().get();
+    let other = EventId::new();
+    // `join_all` polls every join once before any commit runs: they reach the committer
+    // in this order. Every third join is for another event, and every seventh of those
+    // in its pre-queue: three groups.
+    let specs: Vec<(EventId, bool)> = (0..JOINS)
+        .map(|i| match i % 3 {
+            2 => (other, i % 7 == 0),
+            _ => (f.event, false),
+        })
+        .collect();
+    let joined = futures::future::join_all(
+        specs
+            .iter()
+            .map(|(event, prequeue)| f.queue.join(event, *prequeue, None)),
+    )
+    .await;
+    let commits = f.queue.join_commits().get() - commits_before;
+    // At most 256 joins a commit, one commit per event and mode: 9 when the committer
+    // takes them all at once; a few more if it ran between polls.
+    assert!(
+        (3..JOINS as u64 / 10).contains(&commits),
+        "{JOINS} joins in {commits} commits"
+    );
+
+    let ours: Vec<_> = specs
+        .iter()
+        .zip(&joined)
+        .filter(|((event, _), _)| *event == f.event)
+        .map(|(_, j)| j.as_ref().unwrap())
+        .collect();
+    let seqs: Vec<u64> = ours.iter().map(|j| j.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=ours.len() as u64).collect::<Vec<_>>(),
+        "arrival order"
+    );
+    assert!(ours
+        .iter()
+        .all(|j| j.created && j.state == TicketState::Waiting));
+    let last = ours.last().unwrap();
+    let view = f
+        .queue
+        .status(&f.event, &last.ticket)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (view.state, view.seq, view.ahead),
+        (TicketState::Waiting, last.seq, Some(last.seq - 1))
+    );
+
+    let theirs: Vec<_> = specs
+        .iter()
+        .zip(&joined)
+        .filter(|((event, _), _)| *event == other)
+        .map(|((_, prequeue), j)| (*prequeue, j.as_ref().unwrap()))
+        .collect();
+    let mut seqs: Vec<u64> = theirs.iter().map(|(_, j)| j.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (1..=theirs.len() as u64).collect::<Vec<_>>(),
+        "one counter per event"
+    );
+    for (prequeue, j) in &theirs {
+        let expected = if *prequeue {
+            TicketState::Prequeue
+        } else {
+            TicketState::Waiting
+        };
+        assert_eq!(j.state, expected);
+    }
+    let ttl: i64 = f
+        .redis
+        .call(|mut c| {
+            let key = f.queue.keys(&other).ticket(&theirs[0].1.ticket);
+            async move { redis::cmd("TTL").arg(key).query_async(&mut c).await }
+        })
+        .await
+        .unwrap();
+    assert!(ttl > 3000 && ttl <= 3600, "ticket record TTL {ttl} s");
+    // `cleanup` deletes both events' keys (one prefix).
+    f.cleanup().await;
+}
+
 #[tokio::test]
 async fn max_active_caps_admission_until_passes_expire() {
     let f = Fixture::new().await;

@@ -30,6 +30,7 @@ use super::{QueueKeys, TicketState};
 use crate::error::ApiError;
 use crate::redis_store::RedisStore;
 use futures::future::join_all;
+use prometheus::IntCounter;
 use protocol::ids::{EventId, TicketId};
 use protocol::names::RedisKeys;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -63,6 +64,7 @@ struct Committer {
     keys: RedisKeys,
     script: redis::Script,
     ticket_ttl_seconds: u64,
+    commits: IntCounter,
 }
 
 /// The join committer of one replica (see the module doc). Cheap to share.
@@ -81,9 +83,20 @@ impl GroupCommit {
                 keys,
                 script: redis::Script::new(include_str!("join_group.lua")),
                 ticket_ttl_seconds,
+                commits: IntCounter::new(
+                    "anteroom_join_commits_total",
+                    "Group commits of new tickets (join_group.lua calls, failed ones too); \
+                     anteroom_queue_joins_total divided by this is the mean group size",
+                )
+                .expect("valid metric"),
             }),
             queue: Mutex::new(None),
         }
+    }
+
+    /// `anteroom_join_commits_total`: script calls made (registered by `state.rs`).
+    pub fn commits(&self) -> &IntCounter {
+        &self.committer.commits
     }
 
     /// Commits `ticket` as a new ticket of `event` (in the pre-queue if `prequeue` and
@@ -174,6 +187,7 @@ impl Committer {
         args.push(k.ticket_prefix());
         args.push(self.ticket_ttl_seconds.to_string());
         args.extend(group.joins.iter().map(|j| j.ticket.to_string()));
+        self.commits.inc();
         let result = self
             .redis
             .script::<(u64, String)>(&self.script, &keys, &args)

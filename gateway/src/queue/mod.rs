@@ -170,6 +170,12 @@ impl Queue {
         }
     }
 
+    /// `anteroom_join_commits_total`: group commits of new tickets
+    /// ([`group_commit`]), for the metrics registry.
+    pub fn join_commits(&self) -> &prometheus::IntCounter {
+        self.commits.commits()
+    }
+
     /// The key names of `event`'s queue.
     pub fn keys(&self, event: &EventId) -> QueueKeys {
         QueueKeys::new(&self.keys, event)

@@ -7,7 +7,7 @@
 //! its pass (and sets the pass cookie). Statuses normally come from this replica's live
 //! view without a Redis call (`stream/place.rs`).
 
-use crate::auth::{is_tls, set_cookie, MaybeQueueAuth, QueueAuth, PASS_COOKIE, QUEUE_COOKIE};
+use crate::auth::{set_cookie, MaybeQueueAuth, QueueAuth, Tls, PASS_COOKIE, QUEUE_COOKIE};
 use crate::error::{json_body, ApiError};
 use crate::extract::PathId;
 use crate::identity::{JoinIdentity, JoinRequest};
@@ -18,7 +18,7 @@ use crate::stream::snapshot_for_status;
 use crate::stream::status::status_events;
 use crate::views::Status;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -44,7 +44,7 @@ use std::time::Duration;
 pub async fn join(
     State(state): State<AppState>,
     PathId(event): PathId<EventId>,
-    headers: HeaderMap,
+    Tls(tls): Tls,
     MaybeQueueAuth(claims): MaybeQueueAuth,
     JoinIdentity(user): JoinIdentity,
 ) -> Result<Response, ApiError> {
@@ -98,24 +98,16 @@ pub async fn join(
         StatusCode::OK
     };
     let ttl = i64::try_from(state.settings.queue_token_ttl_seconds).unwrap_or(86_400);
-    let mut res = status_response(code, status, &view, &headers);
-    append_cookie(
-        &mut res,
-        &set_cookie(QUEUE_COOKIE, &token, ttl, is_tls(&headers)),
-    );
+    let mut res = status_response(code, status, &view, tls);
+    append_cookie(&mut res, &set_cookie(QUEUE_COOKIE, &token, ttl, tls));
     Ok(res)
 }
 
 /// The Status as JSON, with the pass cookie when it carries a pass.
-fn status_response(
-    code: StatusCode,
-    status: Status,
-    view: &TicketView,
-    headers: &HeaderMap,
-) -> Response {
+fn status_response(code: StatusCode, status: Status, view: &TicketView, tls: bool) -> Response {
     let cookie = status.pass.as_ref().map(|pass| {
         let ttl = view.pass_exp_ms.unwrap_or(0).saturating_sub(view.now_ms) / 1000;
-        set_cookie(PASS_COOKIE, pass, ttl, is_tls(headers))
+        set_cookie(PASS_COOKIE, pass, ttl, tls)
     });
     let mut res = json_body(code, &status);
     if let Some(c) = cookie {
@@ -136,7 +128,7 @@ fn status_response(
 pub async fn status(
     State(state): State<AppState>,
     PathId(event): PathId<EventId>,
-    headers: HeaderMap,
+    Tls(tls): Tls,
     auth: QueueAuth,
 ) -> Result<Response, ApiError> {
     state.metrics.status_requests.inc();
@@ -149,7 +141,7 @@ pub async fn status(
         Via::Status,
     )
     .await?;
-    Ok(status_response(StatusCode::OK, status, &view, &headers))
+    Ok(status_response(StatusCode::OK, status, &view, tls))
 }
 
 /// The ticket's Status pushed over SSE: `event: status` with a Status as data, on every
@@ -203,13 +195,13 @@ where
 pub async fn leave(
     State(state): State<AppState>,
     PathId(event): PathId<EventId>,
-    headers: HeaderMap,
+    Tls(tls): Tls,
     auth: QueueAuth,
 ) -> Result<Response, ApiError> {
     state.queue.leave(&event, &auth.claims.sub).await?;
     state.live.settle(auth.claims.sub);
     let mut res = StatusCode::NO_CONTENT.into_response();
-    append_cookie(&mut res, &set_cookie(QUEUE_COOKIE, "", 0, is_tls(&headers)));
+    append_cookie(&mut res, &set_cookie(QUEUE_COOKIE, "", 0, tls));
     Ok(res)
 }
 

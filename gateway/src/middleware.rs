@@ -1,21 +1,24 @@
 //! All middleware, applied by one function ([`apply`]), outermost first:
 //!
-//! 1. request id: `x-request-id` set if absent ([`RequestIds`]: 32 hex digits, a random
-//!    per-process prefix and a counter), and echoed on the response (two layers);
-//! 2. [`observe`]: a tracing span per request (method, path, request id) at `debug`
+//! 1. [`observe`]: the request id, `x-request-id`, set on the request if absent
+//!    ([`RequestIds`]: 32 hex digits, a random per-process prefix and a counter) and
+//!    echoed on the response (what tower-http's two request-id layers did, without their
+//!    extension and second pass over the headers); a tracing span per request (method,
+//!    path, request id) at `debug`
 //!    level, off by default (`RUST_LOG=info`): making and formatting a span costs about
 //!    as much as a whole status poll (`perf`, issue #4), `RUST_LOG=debug` turns it on;
 //!    HTTP metrics by route template; and the one log line per error (the cause travels
 //!    from `ApiError` in an `ErrorLog` extension), logged in that span and carrying the
 //!    request id itself, so it is there when the span is off;
-//! 3. panics → `500` JSON (`catch_panic`);
-//! 4. body limit (64 KiB → `413` via our JSON rejection);
-//! 5. abuse limits (`limits::enforce`): `429` + `Retry-After` before the handler.
+//! 2. panics → `500` JSON (`catch_panic`);
+//! 3. body limit (64 KiB → `413` via our JSON rejection);
+//! 4. abuse limits (`limits::enforce`): `429` + `Retry-After` before the handler.
 
 use crate::error::{ApiError, ErrorLog};
 use crate::extract::BODY_LIMIT;
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -25,21 +28,20 @@ use std::sync::Arc;
 use std::time::Instant;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
 use tracing::Instrument;
 
 /// The request id header, set by the outermost layer.
-const REQUEST_ID: &str = "x-request-id";
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Wraps `router` in every middleware.
 pub fn apply(router: Router<AppState>, state: AppState) -> Router<AppState> {
+    let observer = Observer {
+        state: state.clone(),
+        ids: RequestIds::new(),
+    };
     router.layer(
         ServiceBuilder::new()
-            .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
-            .layer(PropagateRequestIdLayer::x_request_id())
-            .layer(from_fn_with_state(state.clone(), observe))
+            .layer(from_fn_with_state(observer, observe))
             .layer(CatchPanicLayer::custom(panic_response))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(from_fn_with_state(state, crate::limits::enforce)),
@@ -71,36 +73,51 @@ impl Default for RequestIds {
     }
 }
 
-impl MakeRequestId for RequestIds {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+impl RequestIds {
+    /// The next id, as a header value.
+    pub fn next_id(&self) -> HeaderValue {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let mut bytes = [0u8; 16];
         bytes[..8].copy_from_slice(&self.prefix.to_be_bytes());
         bytes[8..].copy_from_slice(&n.to_be_bytes());
         let mut hex = [0u8; 32];
-        hex::encode_to_slice(bytes, &mut hex).ok()?;
-        axum::http::HeaderValue::from_bytes(&hex)
-            .ok()
-            .map(RequestId::new)
+        hex::encode_to_slice(bytes, &mut hex).expect("32 hex digits for 16 bytes");
+        HeaderValue::from_bytes(&hex).expect("hex digits are a valid header value")
     }
 }
 
-/// Records `anteroom_http_*` metrics and logs the error of a failed request, once.
-pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// What [`observe`] needs: the app state (metrics) and the request id source.
+#[derive(Clone)]
+pub struct Observer {
+    state: AppState,
+    ids: RequestIds,
+}
+
+/// Sets and echoes the request id, records `anteroom_http_*` metrics and logs the error
+/// of a failed request, once.
+pub async fn observe(State(o): State<Observer>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
+    let state = &o.state;
     // Cheap clones (an `Arc<str>`, a standard method), not new strings.
     let matched = req.extensions().get::<MatchedPath>().cloned();
     let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = req.method().clone();
-    let request_id = req.headers().get(REQUEST_ID).cloned();
-    let id = request_id
-        .as_ref()
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let request_id = match req.headers().get(REQUEST_ID) {
+        Some(given) => given.clone(),
+        None => {
+            let made = o.ids.next_id();
+            req.headers_mut().insert(REQUEST_ID, made.clone());
+            made
+        }
+    };
+    let id = request_id.to_str().unwrap_or("");
     // Disabled (`RUST_LOG=info`), this is a level check and `Span::none()`.
     let span = tracing::debug_span!("http", method = %method, path = %req.uri().path(),
         request_id = id);
-    let res = next.run(req).instrument(span.clone()).await;
+    let mut res = next.run(req).instrument(span.clone()).await;
+    res.headers_mut()
+        .entry(REQUEST_ID)
+        .or_insert_with(|| request_id.clone());
     let status = res.status();
     state
         .metrics
@@ -140,14 +157,9 @@ mod tests {
 
     #[test]
     fn request_ids_are_32_hex_digits_and_distinct() {
-        let mut ids = RequestIds::new();
-        let req = axum::http::Request::new(());
-        let a = ids.make_request_id(&req).unwrap();
-        let b = ids.clone().make_request_id(&req).unwrap();
-        let (a, b) = (
-            a.header_value().to_str().unwrap(),
-            b.header_value().to_str().unwrap(),
-        );
+        let ids = RequestIds::new();
+        let (a, b) = (ids.next_id(), ids.clone().next_id());
+        let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
         assert_eq!(a.len(), 32);
         assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b, "clones share the counter");

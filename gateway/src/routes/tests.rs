@@ -140,6 +140,20 @@ async fn redis_down_is_a_503_with_retry_after() {
 }
 
 #[tokio::test]
+async fn a_request_id_is_made_when_absent_and_echoed_when_given() {
+    let made = app().oneshot(get_req("/healthz")).await.unwrap();
+    let made = made.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(made.len(), 32, "{made}");
+    let given = Request::get("/healthz")
+        .header("x-request-id", "lb-7f3a")
+        .body(Body::empty())
+        .unwrap();
+    let res = app().oneshot(given).await.unwrap();
+    assert_eq!(res.headers().get_all("x-request-id").iter().count(), 1);
+    assert_eq!(res.headers()["x-request-id"], "lb-7f3a");
+}
+
+#[tokio::test]
 async fn ops_endpoints_answer_without_dependencies() {
     let (status, body) = call(get_req("/healthz")).await;
     assert_eq!((status, &body["status"]), (StatusCode::OK, &"ok".into()));

@@ -154,8 +154,7 @@ async fn step(state: &AppState, event: &EventId, shuffled: bool) -> Result<bool,
                 pass_ttl_seconds: admission.pass_ttl_seconds,
                 // Seen marks may lag by one refresh window (`stream/hub.rs`).
                 abandon_after_seconds: state.settings.abandon_after_seconds
-                    + crate::stream::hub::seen_refresh(state.settings.abandon_after_seconds)
-                        .as_secs(),
+                    + state.live.seen_refresh().as_secs(),
                 now_ms: None,
             },
         )

@@ -4,9 +4,9 @@
 //!    ([`RequestIds`]: 32 hex digits, a random per-process prefix and a counter) and
 //!    echoed on the response (what tower-http's two request-id layers did, without their
 //!    extension and second pass over the headers); a tracing span per request (method,
-//!    path, request id) at `debug`
-//!    level, off by default (`RUST_LOG=info`): making and formatting a span costs about
-//!    as much as a whole status poll (`perf`, issue #4), `RUST_LOG=debug` turns it on;
+//!    path, request id) at `debug` level, off by default (`RUST_LOG=info`): making and
+//!    formatting a span costs about as much as a whole status poll (`perf`, issue #4),
+//!    `RUST_LOG=debug` turns it on;
 //!    HTTP metrics by route template; and the one log line per error (the cause travels
 //!    from `ApiError` in an `ErrorLog` extension), logged in that span and carrying the
 //!    request id itself, so it is there when the span is off;
@@ -65,15 +65,7 @@ impl RequestIds {
             next: Arc::new(AtomicU64::new(0)),
         }
     }
-}
 
-impl Default for RequestIds {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl RequestIds {
     /// The next id, as a header value.
     pub fn next_id(&self) -> HeaderValue {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
@@ -83,6 +75,12 @@ impl RequestIds {
         let mut hex = [0u8; 32];
         hex::encode_to_slice(bytes, &mut hex).expect("32 hex digits for 16 bytes");
         HeaderValue::from_bytes(&hex).expect("hex digits are a valid header value")
+    }
+}
+
+impl Default for RequestIds {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

@@ -111,6 +111,12 @@ impl Live {
         }))
     }
 
+    /// The seen refresh window: a fan's seen mark may lag by this much, so admission
+    /// allows it on top of `abandon_after_seconds`.
+    pub fn seen_refresh(&self) -> Duration {
+        self.0.seen_refresh
+    }
+
     /// The live state of `event` (created on first use).
     pub fn event(&self, event: &EventId) -> Arc<EventLive> {
         self.0

@@ -22,6 +22,7 @@ import { sleep } from 'k6';
 import exec from 'k6/execution';
 import { Counter, Gauge, Trend } from 'k6/metrics';
 import { api, judge, retryAfterS } from './lib/api.js';
+import { readingTime } from './lib/clock.js';
 import { joinQueue } from './lib/buyer.js';
 import { config } from './lib/config.js';
 import { baseUrls, envNum } from './lib/env.js';
@@ -155,7 +156,7 @@ export function sampleAdmission(setupData) {
     const a = api.adminStats();
     const q = a.status === 200 && a.body && a.body.queue;
     if (q) {
-      const now = Date.now();
+      const now = readingTime(a.body, Date.now());
       samples.push({ t: now, admitted: q.admitted_total, waiting: q.waiting });
       for (const earlier of samples) {
         const allowed = (rate * (now - earlier.t)) / 60000 + burst;

@@ -24,6 +24,7 @@ import http from 'k6/http';
 import exec from 'k6/execution';
 import { sleep } from 'k6';
 import { Counter, Gauge, Rate, Trend } from 'k6/metrics';
+import { readingTime } from './lib/clock.js';
 
 const env = (name, fallback) => (__ENV[name] === undefined || __ENV[name] === '' ? fallback : __ENV[name]);
 const BASES = env('BASE_URLS', 'http://127.0.0.1:8080')
@@ -256,16 +257,17 @@ export function sampler(data) {
   for (let t = SAMPLE_S * 1000; t < end; t += SAMPLE_S * 1000) {
     const wait = t - (Date.now() - data.t0);
     if (wait > 0) sleep(wait / 1000);
-    // A sample's time is the middle of its request; a slow answer (> 100 ms) is read
-    // again, up to 5 times, so that the time is known within 50 ms.
+    // A sample's time is the server's `queue.as_of` (the Redis clock at the read). A
+    // server without it: the middle of the request, read again up to 5 times while the
+    // answer is slow (> 100 ms), so that the time is known within 50 ms.
     let s = null;
     let at = 0;
     for (let attempt = 0; attempt < 5; attempt += 1) {
       const before = Date.now();
       s = stats(BASES[samples.length % BASES.length]);
       const after = Date.now();
-      at = (before + after) / 2;
-      if (s && after - before <= 100) break;
+      at = readingTime(s, (before + after) / 2);
+      if (s && (s.queue.as_of || after - before <= 100)) break;
     }
     if (!s) continue;
     samples.push({ at, admitted: s.queue.admitted_total, waiting: s.queue.waiting });

@@ -5,13 +5,16 @@
 //!
 //! Every replica runs this loop. That is safe and exact: the allowance comes from time
 //! elapsed on the Redis clock, kept in Redis, so N replicas admit exactly what one would
-//! (`rate * T / 60000` over T ms, less than one token of rounding, plus at most one
-//! second's worth after an idle spell). Configs are read through the catalog cache (kept
-//! fresh by the watcher, ≤ 500 ms old), so a `PATCH` of the rate or a pause applies on
-//! every replica within a second.
+//! (`rate * T / 60000` over T ms, less than one token of rounding), and a step that runs
+//! late makes up what it owes, up to [`bucket::CATCH_UP_MS`]. Configs are read through
+//! the catalog cache (kept fresh by the watcher, ≤ 500 ms old), so a `PATCH` of the rate
+//! or a pause applies on every replica within a second.
 //!
 //! Sold out (nothing available, nothing held) and "all held" both stop admission: a pass
-//! would buy nothing. Held seats that come back (expiry, release) resume it.
+//! would buy nothing. Held seats that come back (expiry, release) resume it. When a loop
+//! stops admitting an event on purpose (not open, or no seat available), it empties the
+//! event's bucket once ([`crate::queue::Queue::rest`]), so admission resumes from empty
+//! rather than with the stopped time's credit.
 
 pub mod bucket;
 
@@ -34,10 +37,10 @@ const CONCURRENCY: usize = 8;
 pub async fn run(state: AppState, shutdown: CancellationToken) {
     let period = Duration::from_millis(state.settings.admit_interval_ms);
     let mut ticker = Ticker::new(period);
-    let mut shuffled = HashSet::new();
+    let mut memory = Memory::default();
     let mut warnings = Throttled::default();
     while ticker.next(&shutdown).await {
-        if let Err(e) = tick(&state, &mut shuffled).await {
+        if let Err(e) = tick(&state, &mut memory).await {
             warnings.warn(&format!("admission step failed: {e}"));
         }
     }
@@ -66,21 +69,42 @@ impl Ticker {
     }
 }
 
+/// What one replica's loop knows about each event between ticks.
+#[derive(Debug, Default)]
+pub struct Memory {
+    /// Events whose pre-queue is known to be shuffled.
+    shuffled: HashSet<EventId>,
+    /// Events this loop stopped admitting on purpose and whose bucket it emptied since.
+    rested: HashSet<EventId>,
+}
+
+/// Where one event stands after a step.
+#[derive(Debug, Clone, Copy, Default)]
+struct Standing {
+    /// The pre-queue is known to be shuffled.
+    shuffled: bool,
+    /// Admission is stopped on purpose and the bucket was emptied.
+    rested: bool,
+}
+
 /// One pass over every known event.
 ///
 /// # Errors
 /// The first failure (the others are the same outage, typically).
-pub async fn tick(state: &AppState, shuffled: &mut HashSet<EventId>) -> Result<(), ApiError> {
+pub async fn tick(state: &AppState, memory: &mut Memory) -> Result<(), ApiError> {
     let key = state.keys.events();
     let members: Vec<String> = state
         .redis
         .call(|mut c| async move { redis::cmd("SMEMBERS").arg(key).query_async(&mut c).await })
         .await?;
     let events: Vec<EventId> = members.iter().filter_map(|m| m.parse().ok()).collect();
-    let done: Vec<(EventId, Result<bool, ApiError>)> = futures::stream::iter(events)
+    let done: Vec<(EventId, Result<Standing, ApiError>)> = futures::stream::iter(events)
         .map(|event| {
-            let already = shuffled.contains(&event);
-            async move { (event, step(state, &event, already).await) }
+            let before = Standing {
+                shuffled: memory.shuffled.contains(&event),
+                rested: memory.rested.contains(&event),
+            };
+            async move { (event, step(state, &event, before).await) }
         })
         .buffer_unordered(CONCURRENCY)
         .collect()
@@ -88,10 +112,10 @@ pub async fn tick(state: &AppState, shuffled: &mut HashSet<EventId>) -> Result<(
     let mut first_error = None;
     for (event, result) in done {
         match result {
-            Ok(true) => {
-                shuffled.insert(event);
+            Ok(now) => {
+                remember(&mut memory.shuffled, event, now.shuffled);
+                remember(&mut memory.rested, event, now.rested);
             }
-            Ok(false) => {}
             Err(e) => {
                 first_error.get_or_insert(e);
             }
@@ -100,11 +124,30 @@ pub async fn tick(state: &AppState, shuffled: &mut HashSet<EventId>) -> Result<(
     first_error.map_or(Ok(()), Err)
 }
 
-/// Admission for one event; `Ok(true)` once its pre-queue is known to be shuffled.
+fn remember(set: &mut HashSet<EventId>, event: EventId, member: bool) {
+    if member {
+        set.insert(event);
+    } else {
+        set.remove(&event);
+    }
+}
+
+/// Admission stopped on purpose: empties the bucket once per stop.
+async fn rest(state: &AppState, event: &EventId, before: Standing) -> Result<Standing, ApiError> {
+    if !before.rested {
+        state.queue.rest(event).await?;
+    }
+    Ok(Standing {
+        rested: true,
+        ..before
+    })
+}
+
+/// Admission for one event.
 #[tracing::instrument(skip_all, fields(event_id = %event))]
-async fn step(state: &AppState, event: &EventId, shuffled: bool) -> Result<bool, ApiError> {
+async fn step(state: &AppState, event: &EventId, before: Standing) -> Result<Standing, ApiError> {
     let Some(snapshot) = state.catalog.cached(event).await? else {
-        return Ok(shuffled);
+        return Ok(before);
     };
     let label = event.to_string();
     let gauges = &state.metrics.queue;
@@ -118,13 +161,13 @@ async fn step(state: &AppState, event: &EventId, shuffled: bool) -> Result<bool,
             .configured_per_minute
             .with_label_values(&[&label])
             .set(0);
-        return Ok(shuffled);
+        return rest(state, event, before).await;
     }
     gauges
         .configured_per_minute
         .with_label_values(&[&label])
         .set(i64::from(config.spec.admission.rate_per_minute));
-    let mut shuffled = shuffled || config.spec.prequeue_opens_at.is_none();
+    let mut shuffled = before.shuffled || config.spec.prequeue_opens_at.is_none();
     if !shuffled {
         let seed = config
             .shuffle_seed
@@ -141,7 +184,7 @@ async fn step(state: &AppState, event: &EventId, shuffled: bool) -> Result<bool,
         shuffled = true;
     }
     if snapshot.available() == 0 {
-        return Ok(shuffled);
+        return rest(state, event, Standing { shuffled, ..before }).await;
     }
     let admission = &config.spec.admission;
     let result = state
@@ -162,6 +205,12 @@ async fn step(state: &AppState, event: &EventId, shuffled: bool) -> Result<bool,
     state.live.advance_head(event, result.head_line);
     state.metrics.admitted.inc_by(result.admitted.len() as u64);
     state.metrics.abandoned.inc_by(result.abandoned);
+    if result.clipped > 0 {
+        state
+            .metrics
+            .admission_clipped
+            .inc_by(result.clipped as f64 / bucket::UNIT as f64);
+    }
     let gauge = |g: &prometheus::IntGaugeVec, v: u64| {
         g.with_label_values(&[&label])
             .set(i64::try_from(v).unwrap_or(i64::MAX));
@@ -176,7 +225,10 @@ async fn step(state: &AppState, event: &EventId, shuffled: bool) -> Result<bool,
             "admitted"
         );
     }
-    Ok(shuffled)
+    Ok(Standing {
+        shuffled,
+        rested: false,
+    })
 }
 
 #[cfg(test)]

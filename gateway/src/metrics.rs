@@ -5,8 +5,8 @@
 //! `/v1/events/{event_id}/queue`), never by raw path, so cardinality stays bounded.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Counter, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// All gateway metrics.
@@ -23,6 +23,10 @@ pub struct Metrics {
     pub admitted: IntCounter,
     /// `anteroom_abandoned_total`: waiting tickets skipped as abandoned by this replica.
     pub abandoned: IntCounter,
+    /// `anteroom_admission_clipped_total`: admissions the token bucket's cap dropped in
+    /// this replica's steps (tokens; `admit.lua`): refill owed for a spell longer than
+    /// the catch-up window (`admitter::bucket::CATCH_UP_MS`) without an admission step.
+    pub admission_clipped: Counter,
     /// `anteroom_publish_confirm_seconds`: publish until the broker's confirm.
     pub publish_confirm: Histogram,
     /// `anteroom_reply_wait_seconds`: publish until the worker's reply.
@@ -135,6 +139,11 @@ impl Metrics {
                 "anteroom_abandoned_total",
                 "Waiting tickets skipped as abandoned",
             ),
+            admission_clipped: Counter::new(
+                "anteroom_admission_clipped_total",
+                "Admissions (tokens) dropped at the admission bucket's cap",
+            )
+            .expect("valid metric"),
             publish_confirm: histogram(
                 "anteroom_publish_confirm_seconds",
                 "Time from publish to publisher confirm, seconds",
@@ -169,6 +178,7 @@ impl Metrics {
             Box::new(m.queue_joins.clone()),
             Box::new(m.admitted.clone()),
             Box::new(m.abandoned.clone()),
+            Box::new(m.admission_clipped.clone()),
             Box::new(m.publish_confirm.clone()),
             Box::new(m.reply_wait.clone()),
             Box::new(m.replies_timed_out.clone()),

@@ -65,6 +65,7 @@ async fn three_replicas_admit_exactly_the_rate() {
                         1_000_000 + now.as_millis() as i64,
                         rate,
                         u64::MAX,
+                        u64::MAX,
                     );
                     records.lock().unwrap().push((now, taken));
                     n += 1;
@@ -107,11 +108,12 @@ async fn a_replica_that_stops_changes_nothing() {
             let shutdown = CancellationToken::new();
             while ticker.next(&shutdown).await && start.elapsed() < life {
                 let at = start.elapsed();
-                let taken =
-                    bucket
-                        .lock()
-                        .unwrap()
-                        .take(5_000 + at.as_millis() as i64, 1_200, u64::MAX);
+                let taken = bucket.lock().unwrap().take(
+                    5_000 + at.as_millis() as i64,
+                    1_200,
+                    u64::MAX,
+                    u64::MAX,
+                );
                 let mut t = total.lock().unwrap();
                 t.0 += taken;
                 t.1 = t.1.max(at);

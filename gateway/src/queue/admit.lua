@@ -17,19 +17,23 @@
 -- ARGV[4] abandon after, ms ARGV[5] ticket key prefix ("{ns}:{E}:ticket:")
 -- ARGV[6] now in Unix ms, or "" for the Redis clock (tests pass a clock)
 -- ARGV[7] most waiting tickets examined per call   ARGV[8] ticket record TTL, s
+-- ARGV[9] catch-up window, ms (admitter/bucket.rs CATCH_UP_MS)
 --
 -- Bucket (admitter/bucket.rs is the same algorithm in Rust, with its properties tested):
 -- refill rate_per_minute / 60000 tokens per ms, kept as an integer credit in 1/60000 of a
--- token (exact: no drift), EMPTY at the first call, capacity one second's worth plus one
--- token (rate/60 + 1: a call leaves less than one token, so with calls less than a
--- second apart the cap never clips a fraction). From the first call, the admissions
--- over T ms are exactly floor(rate * T / 60000) when the queue never runs dry and
--- max_active never binds, and never more. A call that empties the queue drops the whole
--- tokens left (an empty queue stockpiles nothing); a burst of at most one second's worth
--- (+1) only follows a spell where fans waited but could not go in (max_active, a pause).
+-- token (exact: no drift), EMPTY at the first call (and after admitter's rest, which
+-- deletes KEYS[3] when admission stops on purpose: paused, closed, sold out), capacity
+-- the catch-up window's worth plus one token (ARGV[9] ms: a loop that runs late still
+-- admits what the elapsed time owes). From the first call, the admissions over T ms are
+-- exactly floor(rate * T / 60000) when the queue never runs dry, room never binds and
+-- calls are less than the catch-up window apart, and never more. Credit is kept only
+-- while every whole token could be used: a call that admits fewer than its whole tokens
+-- because the queue ran dry or room ran out (max_active, no seat available) keeps only
+-- the fraction, so neither an empty queue nor a full house stockpiles a burst.
 -- n = min(whole tokens, max_active - active); abandoned tickets (not seen for
--- abandon-after) are dropped without using a token.
---
+-- abandon-after) are dropped without using a token, and a call that stops at
+-- ARGV[7] examined tickets keeps its credit (it is owed).
+
 -- head_line: the line number of the furthest ticket passed (admitted or abandoned). A
 -- ticket's line is its arrival number, or its lottery rank for the pre-queue (score
 -- rank - lottery_total - 1). Replicas derive positions from it without a Redis call.
@@ -38,7 +42,8 @@
 -- touches one Cluster slot.
 --
 -- Returns {admitted, abandoned, observed admissions in the last 60 s, waiting, active,
--- credit left (string), now_ms, head_line, admitted ticket ids...}.
+-- credit left (string), now_ms, head_line, credit clipped by the cap in this call
+-- (string), admitted ticket ids...}.
 local now = tonumber(ARGV[6])
 if not now then
   local t = redis.call('TIME')
@@ -51,24 +56,29 @@ local abandon_ms = tonumber(ARGV[4])
 local prefix = ARGV[5]
 local max_scan = tonumber(ARGV[7])
 local ticket_ttl = tonumber(ARGV[8])
+local catch_up_ms = tonumber(ARGV[9])
 
 local UNIT = 60000
-local cap = rate * 1000 + UNIT
+local cap = rate * catch_up_ms + UNIT
 local b = redis.call('HMGET', KEYS[3], 'credit', 'last_ms')
 local credit = tonumber(b[1])
 local last = tonumber(b[2])
+local clipped = 0
 if not credit or not last then
   credit = 0
   last = now
 elseif now > last then
-  credit = math.min(cap, credit + math.min(now - last, 60000) * rate)
+  local refilled = credit + math.min(now - last, 60000) * rate
+  credit = math.min(cap, refilled)
+  clipped = refilled - credit
   last = now
 end
 credit = math.min(credit, cap)
 
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local active = redis.call('ZCARD', KEYS[2])
-local n = math.min(math.floor(credit / UNIT), max_active - active)
+local tokens = math.floor(credit / UNIT)
+local n = math.min(tokens, max_active - active)
 local snapshot = redis.call('GETRANGE', KEYS[6], 0, 511)
 if tonumber(string.match(snapshot, '"available":(%d+)')) == 0 then
   n = 0
@@ -118,9 +128,9 @@ while n > #admitted and scanned < max_scan do
 end
 credit = credit - #admitted * UNIT
 local waiting = redis.call('ZCARD', KEYS[1])
-if waiting == 0 then
-  -- Nobody left to admit: keep only the fraction, so an empty queue stockpiles nothing
-  -- and the next arrivals go in at the rate, not in a burst.
+if waiting == 0 or n < tokens then
+  -- Nobody left to admit, or no room: keep only the fraction, so neither an empty queue
+  -- nor a full house stockpiles credit, and the next fans go in at the rate.
   credit = credit % UNIT
 end
 redis.call('HSET', KEYS[3], 'credit', string.format('%.0f', credit), 'last_ms', last)
@@ -149,7 +159,8 @@ for i = 1, #per, 2 do
 end
 
 local out = {#admitted, abandoned, observed, waiting,
-  redis.call('ZCARD', KEYS[2]), string.format('%.0f', credit), now, head}
+  redis.call('ZCARD', KEYS[2]), string.format('%.0f', credit), now, head,
+  string.format('%.0f', clipped)}
 for _, id in ipairs(admitted) do
   out[#out + 1] = id
 end

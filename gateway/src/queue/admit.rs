@@ -42,6 +42,9 @@ pub struct AdmitResult {
     pub now_ms: i64,
     /// Line of the furthest ticket passed so far (admitted or abandoned).
     pub head_line: u64,
+    /// Credit the bucket's cap dropped in this step, in 1/60000 of a token: refill that
+    /// admission could not use (see `admit.lua`).
+    pub clipped: i64,
 }
 
 impl Queue {
@@ -68,10 +71,24 @@ impl Queue {
             p.now_ms.map(|n| n.to_string()).unwrap_or_default(),
             MAX_SCAN.to_string(),
             self.ticket_ttl_seconds.to_string(),
+            crate::admitter::bucket::CATCH_UP_MS.to_string(),
         ];
         let raw: Vec<redis::Value> = self.redis.script(&self.scripts.admit, &keys, &args).await?;
         parse_admit(&raw)
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("malformed admit.lua answer")))
+    }
+
+    /// Empties `event`'s admission bucket (`admitter::bucket::TokenBucket::rest`): the
+    /// admission loop stopped admitting it on purpose (paused, closed, sold out), so the
+    /// next step starts from empty instead of owing the stopped time. One `DEL`.
+    ///
+    /// # Errors
+    /// `503` if Redis is unavailable.
+    pub async fn rest(&self, event: &EventId) -> Result<(), ApiError> {
+        let key = self.keys(event).bucket();
+        self.redis
+            .call(|mut c| async move { redis::cmd("DEL").arg(key).query_async::<()>(&mut c).await })
+            .await
     }
 }
 
@@ -80,8 +97,9 @@ fn parse_admit(raw: &[redis::Value]) -> Option<AdmitResult> {
     let int = |i: usize| raw.get(i).and_then(|v| i64::from_redis_value(v).ok());
     let uint = |i: usize| int(i).and_then(|n| u64::try_from(n).ok());
     let credit: String = String::from_redis_value(raw.get(5)?).ok()?;
+    let clipped: String = String::from_redis_value(raw.get(8)?).ok()?;
     let admitted = raw
-        .get(8..)?
+        .get(9..)?
         .iter()
         .map(|v| String::from_redis_value(v).ok()?.parse().ok())
         .collect::<Option<Vec<TicketId>>>()?;
@@ -94,5 +112,6 @@ fn parse_admit(raw: &[redis::Value]) -> Option<AdmitResult> {
         credit: credit.parse().ok()?,
         now_ms: int(6)?,
         head_line: uint(7)?,
+        clipped: clipped.parse().ok()?,
     })
 }

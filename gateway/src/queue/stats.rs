@@ -20,10 +20,15 @@ pub struct QueueStats {
     pub joins_total: u64,
     /// Admissions over the last 60 s.
     pub observed_per_minute: f64,
+    /// When these counters were read, on the Redis clock (Unix ms).
+    pub read_at_ms: i64,
 }
 
 impl Queue {
-    /// Reads `event`'s counters at `now_ms` (Unix ms) in one pipeline.
+    /// Reads `event`'s counters at `now_ms` (Unix ms) in one transaction (`MULTI`/`EXEC`),
+    /// with the Redis clock (`TIME`) at that moment: a reader that computes an outflow
+    /// from two readings divides by the time between the reads, not between two replies
+    /// that may each have waited seconds on a saturated box.
     ///
     /// # Errors
     /// `503` if Redis is unavailable.
@@ -36,11 +41,13 @@ impl Queue {
             Option<u64>,
             u64,
             HashMap<i64, u64>,
+            (i64, i64),
         );
-        let (waiting, prequeue, (admitted, abandoned), joins, active, per_sec): Raw = self
-            .redis
+        let (waiting, prequeue, (admitted, abandoned), joins, active, per_sec, (secs, micros)): Raw =
+            self.redis
             .call(|mut c| async move {
                 redis::pipe()
+                    .atomic()
                     .zcard(k.waiting())
                     .zcard(k.prequeue())
                     .hget(k.stats(), &["admitted_total", "abandoned_total"])
@@ -50,6 +57,7 @@ impl Queue {
                     .arg(format!("({now_ms}"))
                     .arg("+inf")
                     .hgetall(k.per_second())
+                    .cmd("TIME")
                     .query_async(&mut c)
                     .await
             })
@@ -67,6 +75,7 @@ impl Queue {
             abandoned_total: abandoned.unwrap_or(0),
             joins_total: joins.unwrap_or(0),
             observed_per_minute: observed as f64,
+            read_at_ms: secs * 1000 + micros / 1000,
         })
     }
 }

@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use protocol::command::{Command, Envelope};
 use protocol::event::{EventPatch, EventSpec, FieldError};
 use protocol::ids::EventId;
@@ -204,6 +204,7 @@ pub async fn event_stats(
             admitted_total: q.admitted_total,
             active: q.active,
             abandoned_total: q.abandoned_total,
+            as_of: DateTime::from_timestamp_millis(q.read_at_ms).unwrap_or(now),
         },
         admission: AdmissionFigures {
             rate_per_minute: snapshot.config.spec.admission.rate_per_minute,

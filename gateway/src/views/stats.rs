@@ -1,5 +1,6 @@
 //! `GET /v1/admin/events/{id}/stats` (API.md's shape).
 
+use chrono::{DateTime, Utc};
 use protocol::event::PublicState;
 use protocol::ids::EventId;
 use serde::Serialize;
@@ -16,6 +17,10 @@ pub struct QueueCounts {
     pub active: u64,
     /// Skipped for not polling.
     pub abandoned_total: u64,
+    /// When these counters were read (RFC 3339, milliseconds, the Redis clock). An
+    /// outflow computed from two readings divides by the difference of their `as_of`.
+    #[schema(value_type = String, format = DateTime)]
+    pub as_of: DateTime<Utc>,
 }
 
 /// Admission figures (stats).

@@ -13,29 +13,41 @@ use rand::{Rng, SeedableRng};
 #[tokio::test]
 async fn admit_lua_is_the_rust_bucket_exactly() {
     let f = Fixture::new().await;
-    f.join_n(700, false).await;
+    let joined = 700u64;
+    let max_active = 250u64;
+    f.join_n(joined as usize, false).await;
     let mut model = TokenBucket::default();
     let mut rng = rand::rngs::StdRng::seed_from_u64(4);
     let mut now = f.redis_now().await;
     let mut total = 0;
+    let mut clipped = 0;
     for call in 0..150 {
-        // Bursts of simultaneous calls (replicas), gaps up to 400 ms, a clock step back.
+        // Bursts of simultaneous calls (replicas), gaps up to 400 ms, a clock step back,
+        // late steps up to the catch-up window and beyond; a rest (pause) at call 60.
         now += match call % 10 {
             0 => 0,
             7 => -30,
+            9 if call % 30 == 9 => rng.gen_range(1_000..7_000),
             _ => rng.gen_range(1..400),
         };
+        if call == 60 {
+            f.queue.rest(&f.event).await.unwrap();
+            model.rest();
+        }
         let r = f
             .queue
-            .admit(&f.event, f.params(600, 10_000, now))
+            .admit(&f.event, f.params(600, max_active as u32, now))
             .await
             .unwrap();
-        let expected = model.take(now, 600, u64::MAX);
+        // Passes live 600 s: every pass issued so far still counts against max_active.
+        let expected = model.take(now, 600, joined - total, max_active - total);
         assert_eq!(r.admitted.len() as u64, expected, "call {call} at {now}");
         assert_eq!(r.credit, model.credit, "call {call}");
         total += expected;
+        clipped += r.clipped;
     }
-    assert!(total > 0);
+    assert_eq!(total, max_active, "max_active bound in the end");
+    assert!(clipped > 0, "a step later than the catch-up window clips");
 }
 
 #[tokio::test]
@@ -274,13 +286,21 @@ async fn nobody_is_admitted_while_the_snapshot_shows_no_seat_available() {
         .await
         .unwrap();
     assert!(r.admitted.is_empty(), "every seat held");
+    assert!(r.credit < 60_000, "the 5 s without a seat stockpiled nothing");
     set(&f, &key, snapshot(1, 1)).await;
+    // A seat came back: admission resumes at the rate (10/s), not in a burst.
     let r = f
         .queue
         .admit(&f.event, f.params(600, 10, now + 100))
         .await
         .unwrap();
-    assert_eq!(r.admitted, tickets, "a seat came back");
+    assert_eq!(r.admitted, tickets[..1]);
+    let r = f
+        .queue
+        .admit(&f.event, f.params(600, 10, now + 300))
+        .await
+        .unwrap();
+    assert_eq!(r.admitted, tickets[1..]);
 }
 
 async fn set(f: &Fixture, key: &str, doc: String) {

@@ -109,14 +109,19 @@ export default function (setupData) {
 
 /**
  * The admission sampler: `admitted_total` from the stats once a second. The outflow is
- * measured over the intervals whose both ends found fans waiting AND seats available:
- * DESIGN.md caps admission by seats left (nobody is admitted while every seat is held or
- * sold), so those capped intervals say nothing about the outflow rate. Sum of admitted
- * over sum of time, per minute, the time being each reading's `queue.as_of` (before
- * session 4 it was the reply's arrival at k6, and on a saturated box replies late by
- * seconds made the demo report 13–40 % less than the server admitted).
+ * measured over the intervals in which admission could not have stopped for want of fans
+ * or seats: DESIGN.md caps admission by seats left (nobody is admitted while every seat
+ * is held or sold) and nobody is admitted from an empty queue, so those capped intervals
+ * say nothing about the outflow rate. An interval counts when seats were available at
+ * both ends, fans still waited at its end, and at its start more fans waited than it
+ * could admit at the configured rate (so the queue cannot have run dry inside it). Sum
+ * of admitted over sum of time, per minute, the time being each reading's `queue.as_of`
+ * (the Redis clock at the read). Until session 4 the time was the reply's arrival at k6,
+ * and on a saturated box replies late by seconds made the demo report 13–40 % less than
+ * the server admitted.
  */
-export function sampleAdmission() {
+export function sampleAdmission(setupData) {
+  const rate = setupData.rate_per_minute;
   const until = Date.now() + (config.arrivalSeconds + config.maxWaitS) * 1000;
   const arrivalsEnd = Date.now() + (config.arrivalSeconds + 2) * 1000;
   let prev = null;
@@ -127,14 +132,17 @@ export function sampleAdmission() {
     const q = a.status === 200 && a.body && a.body.queue;
     if (q) {
       const now = readingTime(a.body, Date.now());
-      const uncapped = q.waiting > 0 && a.body.seats && a.body.seats.available > 0;
-      if (uncapped && prev && now > prev.t) {
-        admittedSum += q.admitted_total - prev.admitted;
-        spanMs += now - prev.t;
-        m.sampledPerMinute.add((admittedSum * 60000) / spanMs);
-        m.sampledSpanS.add(spanMs / 1000);
+      const seats = a.body.seats && a.body.seats.available > 0;
+      if (seats && q.waiting > 0 && prev && now > prev.t) {
+        const couldRunDry = prev.waiting < (rate * (now - prev.t)) / 60000;
+        if (!couldRunDry) {
+          admittedSum += q.admitted_total - prev.admitted;
+          spanMs += now - prev.t;
+          m.sampledPerMinute.add((admittedSum * 60000) / spanMs);
+          m.sampledSpanS.add(spanMs / 1000);
+        }
       }
-      prev = uncapped ? { t: now, admitted: q.admitted_total } : null;
+      prev = seats ? { t: now, admitted: q.admitted_total, waiting: q.waiting } : null;
       if (q.waiting === 0 && now > arrivalsEnd) {
         break; // the queue drained after the arrivals: nothing more to measure
       }

@@ -74,6 +74,15 @@ impl Fixture {
         }
     }
 
+    /// `TTL` of a ticket's record, seconds (-2: no record).
+    async fn record_ttl(&self, event: &EventId, t: &TicketId) -> i64 {
+        let key = self.queue.keys(event).ticket(t);
+        self.redis
+            .call(|mut c| async move { redis::cmd("TTL").arg(key).query_async(&mut c).await })
+            .await
+            .unwrap()
+    }
+
     async fn state(&self, t: &TicketId) -> TicketState {
         self.queue
             .status(&self.event, t)
@@ -157,8 +166,9 @@ async fn join_status_rejoin_and_leave() {
 }
 
 /// Joins made at the same time are group committed (`queue/group_commit.rs`): far fewer
-/// script calls than joins, and each ticket exactly as a lone join makes it: consecutive
-/// arrival numbers in the order the joins were made, its record, its place.
+/// script calls than joins, and each ticket as a lone join makes it: consecutive arrival
+/// numbers in the order the joins were made, its place; its record at once in the
+/// pre-queue, at its first status for the waiting set (lazy records, `join_group.lua`).
 #[tokio::test]
 async fn concurrent_joins_are_group_committed_in_arrival_order() {
     const JOINS: usize = 600;
@@ -204,6 +214,11 @@ async fn concurrent_joins_are_group_committed_in_arrival_order() {
         .iter()
         .all(|j| j.created && j.state == TicketState::Waiting));
     let last = ours.last().unwrap();
+    assert_eq!(
+        f.record_ttl(&f.event, &last.ticket).await,
+        -2,
+        "no record until first seen"
+    );
     let view = f
         .queue
         .status(&f.event, &last.ticket)
@@ -214,6 +229,8 @@ async fn concurrent_joins_are_group_committed_in_arrival_order() {
         (view.state, view.seq, view.ahead),
         (TicketState::Waiting, last.seq, Some(last.seq - 1))
     );
+    let ttl = f.record_ttl(&f.event, &last.ticket).await;
+    assert!(ttl > 3000 && ttl <= 3600, "record made at the status: TTL {ttl} s");
 
     let theirs: Vec<_> = specs
         .iter()
@@ -236,15 +253,14 @@ async fn concurrent_joins_are_group_committed_in_arrival_order() {
         };
         assert_eq!(j.state, expected);
     }
-    let ttl: i64 = f
-        .redis
-        .call(|mut c| {
-            let key = f.queue.keys(&other).ticket(&theirs[0].1.ticket);
-            async move { redis::cmd("TTL").arg(key).query_async(&mut c).await }
-        })
-        .await
-        .unwrap();
-    assert!(ttl > 3000 && ttl <= 3600, "ticket record TTL {ttl} s");
+    for (prequeue, j) in theirs.iter().take(30) {
+        let ttl = f.record_ttl(&other, &j.ticket).await;
+        if *prequeue {
+            assert!(ttl > 3000 && ttl <= 3600, "pre-queue record TTL {ttl} s");
+        } else {
+            assert_eq!(ttl, -2, "no record until first seen");
+        }
+    }
     // `cleanup` deletes both events' keys (one prefix).
     f.cleanup().await;
 }

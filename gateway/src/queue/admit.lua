@@ -111,15 +111,26 @@ while n > #admitted and scanned < max_scan do
     scanned = scanned + 1
     local key = prefix .. id
     local seen = tonumber(redis.call('HGET', key, 'last_seen_ms'))
-    redis.call('ZREM', KEYS[1], id)
     if not seen then
-      abandoned = abandoned + 1
-    elseif now - seen > abandon_ms then
+      -- No record, or one never seen (join_group.lua's lazy records; or it expired,
+      -- ticket TTL after its last sighting): last seen at its join, the Unix ms in its
+      -- UUIDv7 id (its first 48 bits).
+      seen = tonumber(string.sub(id, 1, 8) .. string.sub(id, 10, 13), 16) or 0
+    end
+    redis.call('ZREM', KEYS[1], id)
+    if now - seen > abandon_ms then
       redis.call('HSET', key, 'state', 'abandoned')
+      redis.call('EXPIRE', key, ticket_ttl)
       abandoned = abandoned + 1
     else
       local exp = now + pass_ttl
-      redis.call('HSET', key, 'state', 'admitted', 'admitted_ms', now, 'pass_exp_ms', exp)
+      if score > 0 then
+        -- (a lazy record has no seq yet; a lottery ticket's record has it)
+        redis.call('HSET', key, 'state', 'admitted', 'admitted_ms', now, 'pass_exp_ms', exp,
+          'seq', score)
+      else
+        redis.call('HSET', key, 'state', 'admitted', 'admitted_ms', now, 'pass_exp_ms', exp)
+      end
       redis.call('EXPIRE', key, ticket_ttl)
       redis.call('ZADD', KEYS[2], exp, id)
       admitted[#admitted + 1] = id

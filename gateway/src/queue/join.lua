@@ -5,7 +5,8 @@
 -- KEYS[3] prequeue  ZSET    ticket -> arrival number, until the shuffle at opens_at
 -- KEYS[4] shuffled  STRING  lottery marker: 'frozen', then 'done' (absent before)
 -- KEYS[5] ticket    HASH    record of the new ticket (ARGV[2])
--- KEYS[6] existing  HASH    record of the rejoining ticket (ARGV[3]; = KEYS[5] if none)
+-- KEYS[6] existing  HASH    record of the rejoining ticket (ARGV[3]; = KEYS[5] if none),
+--                           made here if the ticket waits without one (join_group.lua)
 -- ARGV[1] mode: "open" or "prequeue"
 -- ARGV[2] new ticket id   ARGV[3] rejoining ticket id or ""   ARGV[4] ticket record TTL, s
 --
@@ -21,6 +22,15 @@ local ttl = tonumber(ARGV[4])
 if ARGV[3] ~= '' then
   local r = redis.call('HMGET', KEYS[6], 'state', 'seq', 'pass_exp_ms')
   local state = r[1]
+  if not state then
+    -- No record yet (join_group.lua's lazy records): still waiting if in the waiting set.
+    local score = redis.call('ZSCORE', KEYS[2], ARGV[3])
+    if score then
+      state = 'waiting'
+      r[2] = score
+      redis.call('HSET', KEYS[6], 'seq', score, 'state', state)
+    end
+  end
   local live = state == 'waiting' or state == 'prequeue'
     or (state == 'admitted' and r[3] and tonumber(r[3]) > now)
   if live then

@@ -1,7 +1,16 @@
 -- join_group.lua: a group commit of new tickets joining the queue of event E, in the
 -- order given (gateway/src/queue/group_commit.rs gathers the joins that arrive while the
--- previous commit is in flight). Each ticket is exactly what join.lua makes for a new
--- ticket; a commit of n tickets costs one script call instead of n.
+-- previous commit is in flight); a commit of n tickets costs one script call instead of
+-- n, and its cost per ticket is one ZADD member.
+--
+-- Lazy ticket records: a ticket that joins the waiting set gets NO record here. Until
+-- its fan is first seen (status.lua, seen.lua, a rejoin in join.lua), its membership of
+-- the waiting set is its record: state waiting, seq = its score, last seen = its join
+-- time, which is the Unix ms in its UUIDv7 id (admit.lua reads it there). So the spike's
+-- hot path writes one ZSET member per fan, and the record's HSET + EXPIRE move to the
+-- first seen flush, which is batched per event and spread over the polling cadence. A
+-- pre-queue ticket gets its record at once, as join.lua makes it: shuffle.lua tells a
+-- ticket that left the frozen pre-queue by its missing record.
 --
 -- KEYS[1] seq       STRING  arrival counter (= new tickets so far: the joins total)
 -- KEYS[2] waiting   ZSET    ticket -> score (arrival number)
@@ -14,8 +23,6 @@
 -- seen.lua. As in join.lua, a ticket joins the pre-queue only while it is not frozen.
 -- Returns {arrival number of the first ticket, state}: the i-th ticket (from 0) gets
 -- first + i, all of them the same state ('prequeue' or 'waiting').
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[3])
 local n = #ARGV - 3
 local first = redis.call('INCRBY', KEYS[1], n) - n + 1
@@ -29,9 +36,13 @@ for i = 1, n do
   members[2 * i] = ARGV[3 + i]
 end
 redis.call('ZADD', set, unpack(members))
-for i = 1, n do
-  local key = ARGV[2] .. ARGV[3 + i]
-  redis.call('HSET', key, 'seq', first + i - 1, 'state', state, 'last_seen_ms', now)
-  redis.call('EXPIRE', key, ttl)
+if state == 'prequeue' then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  for i = 1, n do
+    local key = ARGV[2] .. ARGV[3 + i]
+    redis.call('HSET', key, 'seq', first + i - 1, 'state', state, 'last_seen_ms', now)
+    redis.call('EXPIRE', key, ttl)
+  end
 end
 return {first, state}

@@ -7,11 +7,16 @@
 -- Once the pre-queue is frozen for the lottery its ZSET is the published record of who
 -- took part, so it is left alone; the ticket leaves the waiting set instead.
 -- Returns 1 if the ticket existed, else 0 (leaving twice is not an error).
+-- A waiting ticket may have no record yet (join_group.lua's lazy records): it existed if
+-- it had a record or a place in any of the sets.
 local existed = redis.call('EXISTS', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
+existed = existed + redis.call('ZREM', KEYS[2], ARGV[1])
 if redis.call('EXISTS', KEYS[5]) == 0 then
-  redis.call('ZREM', KEYS[3], ARGV[1])
+  existed = existed + redis.call('ZREM', KEYS[3], ARGV[1])
 end
-redis.call('ZREM', KEYS[4], ARGV[1])
+existed = existed + redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('DEL', KEYS[1])
-return existed
+if existed > 0 then
+  return 1
+end
+return 0

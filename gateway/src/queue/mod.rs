@@ -10,7 +10,7 @@
 //! | `{ns}:{E}:prequeue` | zset | ticket → arrival number; frozen at `opens_at`, then kept as the lottery's public record |
 //! | `{ns}:{E}:shuffled` | string | lottery marker: `frozen` (pre-queue closed), then `done` |
 //! | `{ns}:{E}:lottery` | list | the pre-queue in lottery order (rank 1 first), written by the shuffle |
-//! | `{ns}:{E}:ticket:{T}` | hash | `seq`, `state` (prequeue/waiting/admitted/abandoned), `last_seen_ms`; `score` (waiting score) and `line` (lottery rank) once shuffled; `admitted_ms`, `pass_exp_ms` once admitted |
+//! | `{ns}:{E}:ticket:{T}` | hash | `seq`, `state` (prequeue/waiting/admitted/abandoned), `last_seen_ms`; `score` (waiting score) and `line` (lottery rank) once shuffled; `admitted_ms`, `pass_exp_ms` once admitted. Lazy for the waiting set: made when the fan is first seen (`status.lua`, `seen.lua`, a rejoin) or passed by admission; until then the ticket's waiting-set member stands for it (state waiting, `seq` = its score, seen at its join: the Unix ms of its UUIDv7 id) |
 //! | `{ns}:{E}:bucket` | hash | admission token bucket: `tokens`, `last_ms` |
 //! | `{ns}:{E}:stats` | hash | `admitted_total`, `abandoned_total`, `head_line` (line of the furthest ticket passed), `lottery_total`, `first_admit_ms` |
 //! | `{ns}:{E}:admitted_per_sec` | hash | Unix second → admissions (last 60 s) |

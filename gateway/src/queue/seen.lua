@@ -2,7 +2,8 @@
 -- streams, buffered by a replica and flushed in one call per event every second), so
 -- admission does not skip them as abandoned.
 --
--- KEYS[1] waiting ZSET (not used: it routes the call to the event's Cluster slot)
+-- KEYS[1] waiting ZSET: a ticket in it without a record (join_group.lua's lazy records)
+--         gets its record here (state waiting, seq = its score)
 -- ARGV[1] ticket key prefix ("{ns}:{E}:ticket:")   ARGV[2] ticket record TTL, s
 -- ARGV[3] now in Unix ms, or "" for the Redis clock (tests pass a clock)
 -- ARGV[4..] ticket ids
@@ -20,7 +21,14 @@ local out = {}
 for i = 4, #ARGV do
   local key = ARGV[1] .. ARGV[i]
   local state = redis.call('HGET', key, 'state')
-  if state == 'waiting' or state == 'prequeue' then
+  local score = nil
+  if not state then
+    score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  end
+  if score then
+    redis.call('HSET', key, 'seq', score, 'state', 'waiting', 'last_seen_ms', now)
+    redis.call('EXPIRE', key, ttl)
+  elseif state == 'waiting' or state == 'prequeue' then
     redis.call('HSET', key, 'last_seen_ms', now)
     redis.call('EXPIRE', key, ttl)
   else

@@ -3,7 +3,10 @@
 --
 -- KEYS[1] ticket   HASH  the ticket's record
 -- KEYS[2] waiting  ZSET  ticket -> score
--- ARGV[1] ticket record TTL, s
+-- ARGV[1] ticket record TTL, s   ARGV[2] ticket id
+--
+-- A ticket in the waiting set without a record (join_group.lua's lazy records) gets its
+-- record here.
 --
 -- Returns nil for an unknown ticket, else {state, ahead (-1 unless waiting), admitted_ms
 -- or "", pass_exp_ms or "", seq, now_ms, line} where line is the lottery rank of a
@@ -11,7 +14,14 @@
 local r = redis.call('HMGET', KEYS[1], 'state', 'score', 'admitted_ms', 'pass_exp_ms', 'seq',
   'line')
 if not r[1] then
-  return nil
+  -- No record yet (join_group.lua's lazy records): still waiting if in the waiting set;
+  -- the record is made below.
+  local score = redis.call('ZSCORE', KEYS[2], ARGV[2])
+  if not score then
+    return nil
+  end
+  r[1], r[5] = 'waiting', score
+  redis.call('HSET', KEYS[1], 'seq', score, 'state', 'waiting')
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

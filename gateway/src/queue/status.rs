@@ -166,7 +166,7 @@ impl Queue {
             .script(
                 &self.scripts.status,
                 &[k.ticket(ticket), k.waiting()],
-                &[self.ticket_ttl_seconds.to_string()],
+                &[self.ticket_ttl_seconds.to_string(), ticket.to_string()],
             )
             .await?;
         let Some((state, ahead, admitted, pass_exp, seq, now_ms, line)) = raw else {

@@ -230,7 +230,10 @@ async fn concurrent_joins_are_group_committed_in_arrival_order() {
         (TicketState::Waiting, last.seq, Some(last.seq - 1))
     );
     let ttl = f.record_ttl(&f.event, &last.ticket).await;
-    assert!(ttl > 3000 && ttl <= 3600, "record made at the status: TTL {ttl} s");
+    assert!(
+        ttl > 3000 && ttl <= 3600,
+        "record made at the status: TTL {ttl} s"
+    );
 
     let theirs: Vec<_> = specs
         .iter()

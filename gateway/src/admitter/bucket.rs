@@ -108,32 +108,26 @@ mod tests {
 
     #[test]
     fn starts_empty_and_refills_at_the_rate() {
+        // (now ms, fans waiting, admitted, why), at 600/min: a token per 100 ms.
+        let steps = [
+            (1_000, 100, 0, "empty at the first call"),
+            (1_500, 100, 5, "refill"),
+            (1_500, 100, 0, "same instant, nothing more"),
+            (1_000, 100, 0, "clock going back"),
+            (4_500, 100, 30, "a late step makes up for it"),
+            (61_500, 100, 51, "capped at 5 s + 1 token"),
+            (61_700, 100, 2, "refill"),
+            (61_900, 1, 1, "the queue emptied: the rest is dropped"),
+            (62_000, 100, 1, "only the refill since"),
+            // An empty queue for a second: only the fraction of a token carries over.
+            (62_050, 0, 0, "empty queue"),
+            (63_000, 0, 0, "empty queue"),
+            (63_100, 100, 1, "not 11"),
+        ];
         let mut b = TokenBucket::default();
-        assert_eq!(b.take(1_000, 600, 100, ANY), 0, "empty at the first call");
-        assert_eq!(b.take(1_500, 600, 100, ANY), 5);
-        assert_eq!(
-            b.take(1_500, 600, 100, ANY),
-            0,
-            "same instant, nothing more"
-        );
-        assert_eq!(b.take(1_000, 600, 100, ANY), 0, "clock going back");
-        assert_eq!(
-            b.take(4_500, 600, 100, ANY),
-            30,
-            "a late step makes up for it"
-        );
-        assert_eq!(b.take(61_500, 600, 100, ANY), 51, "capped at 5 s + 1 token");
-        assert_eq!(b.take(61_700, 600, 100, ANY), 2);
-        assert_eq!(
-            b.take(61_900, 600, 1, ANY),
-            1,
-            "the queue emptied: the rest is dropped"
-        );
-        assert_eq!(b.take(62_000, 600, 100, ANY), 1, "only the refill since");
-        // An empty queue for a second: only the fraction of a token carries over.
-        assert_eq!(b.take(62_050, 600, 0, ANY), 0);
-        assert_eq!(b.take(63_000, 600, 0, ANY), 0);
-        assert_eq!(b.take(63_100, 600, 100, ANY), 1, "not 11");
+        for (now, waiting, admitted, why) in steps {
+            assert_eq!(b.take(now, 600, waiting, ANY), admitted, "{why} at {now}");
+        }
     }
 
     #[test]
@@ -179,6 +173,23 @@ mod tests {
         }
     }
 
+    /// From an empty bucket, one step after each gap (ms) with its (waiting, room):
+    /// every step's admissions, and the time elapsed since the first call, ms.
+    fn drive(rate: u32, steps: impl IntoIterator<Item = (i64, u64, u64)>) -> (Vec<u64>, i64) {
+        let mut b = TokenBucket::default();
+        let start = 1_000_000i64;
+        b.take(start, rate, ANY, ANY);
+        let mut now = start;
+        let taken = steps
+            .into_iter()
+            .map(|(gap, waiting, room)| {
+                now += gap;
+                b.take(now, rate, waiting, room)
+            })
+            .collect();
+        (taken, now - start)
+    }
+
     proptest! {
         /// Calls at any times less than the catch-up window apart (any number of
         /// callers, late ones included), from an empty bucket with unlimited demand:
@@ -191,18 +202,10 @@ mod tests {
                 1..400,
             ),
         ) {
-            let mut b = TokenBucket::default();
-            let start = 1_000_000i64;
-            b.take(start, rate, ANY, ANY);
-            let mut now = start;
-            let mut admitted = 0u64;
-            for gap in gaps {
-                now += gap;
-                admitted += b.take(now, rate, ANY, ANY);
-            }
+            let (taken, elapsed) = drive(rate, gaps.into_iter().map(|g| (g, ANY, ANY)));
             // Exact: floor(rate * T / 60000) whole tokens.
-            let ideal = (now - start) * i64::from(rate) / UNIT;
-            prop_assert_eq!(admitted as i64, ideal);
+            let admitted: u64 = taken.iter().sum();
+            prop_assert_eq!(admitted as i64, elapsed * i64::from(rate) / UNIT);
         }
 
         /// Whatever the demand, the room and the gaps (up to a minute), the admissions
@@ -216,19 +219,13 @@ mod tests {
                 1..200,
             ),
         ) {
-            let mut b = TokenBucket::default();
-            let start = 1_000_000i64;
-            b.take(start, rate, ANY, ANY);
-            let mut now = start;
-            let mut admitted = 0u64;
-            for (gap, waiting, room) in steps {
-                now += gap;
-                let n = b.take(now, rate, waiting, room);
+            let (taken, elapsed) = drive(rate, steps.iter().copied());
+            for (n, (_, waiting, room)) in taken.iter().zip(&steps) {
                 prop_assert!(n <= waiting && n <= room);
-                prop_assert!(n as i64 <= capacity(rate) / UNIT);
-                admitted += n;
+                prop_assert!(*n as i64 <= capacity(rate) / UNIT);
             }
-            prop_assert!(admitted as i64 <= (now - start) * i64::from(rate) / UNIT);
+            let admitted: u64 = taken.iter().sum();
+            prop_assert!(admitted as i64 <= elapsed * i64::from(rate) / UNIT);
         }
     }
 }

@@ -129,11 +129,11 @@ async fn three_gateway_processes_admit_the_rate_and_never_exceed_max_active() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after: u64 = redis.hget(stats(c), "admitted_total").await.unwrap_or(0);
     assert_eq!(before, after, "admission went on after the pause");
-    let bucket: bool = redis
-        .exists(keys.event_base(&c) + ":bucket")
-        .await
-        .unwrap();
-    assert!(!bucket, "a pause empties the bucket: no burst owed at resume");
+    let bucket: bool = redis.exists(keys.event_base(&c) + ":bucket").await.unwrap();
+    assert!(
+        !bucket,
+        "a pause empties the bucket: no burst owed at resume"
+    );
     let sent = Instant::now();
     stack
         .patch(&replicas[1].url, &c, json!({"state": "open", "admission": {"rate_per_minute": 1200, "max_active": 1000, "pass_ttl_seconds": 600}}))

@@ -286,7 +286,10 @@ async fn nobody_is_admitted_while_the_snapshot_shows_no_seat_available() {
         .await
         .unwrap();
     assert!(r.admitted.is_empty(), "every seat held");
-    assert!(r.credit < 60_000, "the 5 s without a seat stockpiled nothing");
+    assert!(
+        r.credit < 60_000,
+        "the 5 s without a seat stockpiled nothing"
+    );
     set(&f, &key, snapshot(1, 1)).await;
     // A seat came back: admission resumes at the rate (10/s), not in a burst.
     let r = f

@@ -165,7 +165,9 @@ async fn stats_have_the_documented_shape() {
     // The reading's own time (Redis clock), for outflows computed from two readings.
     let as_of = stats["queue"]["as_of"].as_str().expect("queue.as_of");
     let as_of = chrono::DateTime::parse_from_rfc3339(as_of).expect("RFC 3339");
-    let skew = (chrono::Utc::now() - as_of.to_utc()).num_milliseconds().abs();
+    let skew = (chrono::Utc::now() - as_of.to_utc())
+        .num_milliseconds()
+        .abs();
     assert!(skew < 60_000, "as_of {as_of} is now");
     assert_eq!(stats["admission"]["rate_per_minute"], 60000);
     assert!(

@@ -92,9 +92,11 @@ local lottery_total = tonumber(s[2]) or 0
 local admitted = {}
 local abandoned = 0
 local scanned = 0
+-- The examined tickets are the first `scanned` of the waiting set (the script is atomic:
+-- nothing else moves it meanwhile), removed in one ZREMRANGEBYRANK at the end.
 while n > #admitted and scanned < max_scan do
-  local batch = redis.call('ZRANGE', KEYS[1], 0, math.min(n - #admitted, max_scan - scanned) - 1,
-    'WITHSCORES')
+  local batch = redis.call('ZRANGE', KEYS[1], scanned,
+    scanned + math.min(n - #admitted, max_scan - scanned) - 1, 'WITHSCORES')
   if #batch == 0 then
     break
   end
@@ -117,7 +119,6 @@ while n > #admitted and scanned < max_scan do
       -- UUIDv7 id (its first 48 bits).
       seen = tonumber(string.sub(id, 1, 8) .. string.sub(id, 10, 13), 16) or 0
     end
-    redis.call('ZREM', KEYS[1], id)
     if now - seen > abandon_ms then
       redis.call('HSET', key, 'state', 'abandoned')
       redis.call('EXPIRE', key, ticket_ttl)
@@ -136,6 +137,9 @@ while n > #admitted and scanned < max_scan do
       admitted[#admitted + 1] = id
     end
   end
+end
+if scanned > 0 then
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, scanned - 1)
 end
 credit = credit - #admitted * UNIT
 local waiting = redis.call('ZCARD', KEYS[1])

@@ -7,11 +7,14 @@
 // Measured:
 // - outflow from the server's own count: a sampler reads the admin stats every second;
 //   the rate is (admitted_total change) / (time) between the first and the last sample
-//   that found fans waiting. `admission_rate_error` = |observed − configured| /
-//   configured; threshold < ADMISSION_TOLERANCE (0.05).
+//   that found fans waiting, the time being each reading's `queue.as_of` (the Redis
+//   clock at the read). `admission_rate_error` = |observed − configured| / configured;
+//   threshold < ADMISSION_TOLERANCE (0.05).
 // - over-admission: between any two samples, admissions may not exceed the configured
-//   rate × elapsed time + one burst (1 s of outflow + 1, the token bucket's cap);
-//   `over_admissions` counts violations; threshold 0.
+//   rate × elapsed time + 1 s of outflow + 1 (credit owed at the first sample and not yet
+//   taken: the loop steps every 100 ms; the bucket would make up more only after a loop
+//   more than a second late, see gateway/src/admitter/bucket.rs); `over_admissions`
+//   counts violations; threshold 0.
 // - order: a fan's `ahead` may only go down while it waits (nobody overtakes);
 //   `position_regressions` counts increases; threshold 0.
 // - ETA honesty (reported): time from join to admission minus the ETA given at join.

@@ -119,9 +119,9 @@ export default function (setupData) {
  * still waited at its end, and at its start more fans waited than it could admit at
  * the configured rate (so the queue cannot have run dry inside it). Sum
  * of admitted over sum of time, per minute, the time being each reading's `queue.as_of`
- * (the Redis clock at the read). Until session 4 the time was the reply's arrival at k6,
- * and on a saturated box replies late by seconds made the demo report 13–40 % less than
- * the server admitted.
+ * (the Redis clock at the read), not the reply's arrival at k6: on a saturated box
+ * replies come seconds after the read, which made the demo report 13–40 % less than the
+ * server admitted.
  */
 export function sampleAdmission(setupData) {
   const rate = setupData.rate_per_minute;

@@ -10,8 +10,8 @@
 //! - **Credit is owed for elapsed time, not for calls**, so a loop that runs late (a
 //!   saturated box, a slow Redis, a replica restarting) admits what it owes at its next
 //!   step, up to 5 seconds' worth ([`capacity`]): exact as long as some replica calls at
-//!   least every 5 s. Until session 4 the capacity was one second's worth, and the local
-//!   demo on a saturated 2-core box measured the outflow 13–17 % short of the rate.
+//!   least every 5 s. `anteroom_admission_clipped_total` counts what a longer stall
+//!   loses.
 //! - **Credit is kept only while every whole token could be used.** A step that admits
 //!   fewer than its whole tokens, because the queue ran dry or room ran out (`max_active`
 //!   reached, no seat available), keeps only the fraction of a token. So an empty queue

@@ -14,7 +14,7 @@
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, RawPathParams};
-use axum::http::{header, request::Parts, HeaderMap};
+use axum::http::{header, request::Parts, HeaderMap, HeaderName};
 use protocol::claims::{PassClaims, QueueClaims};
 use protocol::ids::EventId;
 
@@ -24,8 +24,13 @@ pub const QUEUE_COOKIE: &str = "anteroom_queue";
 pub const PASS_COOKIE: &str = "anteroom_pass";
 
 /// The bearer token of `Authorization`, if any.
+///
+/// The value is read as UTF-8 (`str::from_utf8`, word at a time), not with
+/// `HeaderValue::to_str`'s check of every byte for visible ASCII, which cost a status
+/// poll as much as its token look-up (callgrind, issue #4): a token with other bytes in
+/// it fails verification anyway.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let v = std::str::from_utf8(headers.get(header::AUTHORIZATION)?.as_bytes()).ok()?;
     let (scheme, token) = v.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -68,10 +73,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Tls {
     }
 }
 
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
 /// Whether the request came over TLS (directly or per `X-Forwarded-Proto`).
 pub fn is_tls(headers: &HeaderMap) -> bool {
     headers
-        .get("x-forwarded-proto")
+        .get(X_FORWARDED_PROTO)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
@@ -120,8 +127,9 @@ impl FromRequestParts<AppState> for QueueAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if let Some(verified) = parts.extensions.get::<QueueAuth>() {
-            return Ok(verified.clone());
+        // Verified by the limits check: taken, not cloned (one extractor per request).
+        if let Some(verified) = parts.extensions.remove::<QueueAuth>() {
+            return Ok(verified);
         }
         let event = path_event(parts, state)
             .await?
@@ -167,8 +175,9 @@ impl FromRequestParts<AppState> for PassAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if let Some(verified) = parts.extensions.get::<PassAuth>() {
-            return Ok(verified.clone());
+        // Verified by the limits check: taken, not cloned (one extractor per request).
+        if let Some(verified) = parts.extensions.remove::<PassAuth>() {
+            return Ok(verified);
         }
         let event = path_event(parts, state).await?;
         let token =

@@ -14,6 +14,7 @@
 
 use crate::error::ApiError;
 use crate::redis_store::{parse_json, RedisStore};
+use crate::stream::hub::FastHash;
 use chrono::{DateTime, Utc};
 use protocol::availability::Availability;
 use protocol::event::{EventConfig, PublicState};
@@ -62,7 +63,7 @@ impl EventSnapshot {
 }
 
 /// Snapshots by event, with when they were read.
-type Cache = Arc<Mutex<HashMap<EventId, (Instant, Arc<EventSnapshot>)>>>;
+type Cache = Arc<Mutex<HashMap<EventId, (Instant, Arc<EventSnapshot>), FastHash>>>;
 
 /// Reads and caches event snapshots.
 #[derive(Clone)]

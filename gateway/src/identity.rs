@@ -27,10 +27,9 @@
 //! concurrent join of the same user), never after the fan left.
 
 use crate::error::ApiError;
-use crate::extract::{parse_json, PathId};
+use crate::extract::{body_bytes, parse_json, PathId};
 use crate::queue::JoinOutcome;
 use crate::state::AppState;
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use hmac::{Hmac, Mac};
 use protocol::ids::{EventId, TicketId};
@@ -235,12 +234,7 @@ impl FromRequest<AppState> for JoinIdentity {
             .map(|PathId(e)| e);
         let headers = parts.headers.clone();
         let req = Request::from_parts(parts, body);
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|r| match r.status() {
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
-                _ => ApiError::InvalidJson(r.body_text()),
-            })?;
+        let bytes = body_bytes(req).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JoinIdentity(None));
         }

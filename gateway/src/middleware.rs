@@ -1,33 +1,37 @@
-//! All middleware, applied by one function ([`apply`]), outermost first:
+//! The middleware: one `from_fn` layer, [`observe`], applied by [`apply`] around every
+//! route. One layer, not a stack of them: each layer `Router::layer` adds costs every
+//! request a boxed future and a clone of the service below it (callgrind, issue #4).
+//! In order, for each request:
 //!
-//! 1. [`observe`]: the request id, `x-request-id`, set on the request if absent
-//!    ([`RequestIds`]: 32 hex digits, a random per-process prefix and a counter) and
-//!    echoed on the response (what tower-http's two request-id layers did, without their
-//!    extension and second pass over the headers); a tracing span per request (method,
-//!    path, request id) at `debug` level, off by default (`RUST_LOG=info`): making and
-//!    formatting a span costs about as much as a whole status poll (`perf`, issue #4),
-//!    `RUST_LOG=debug` turns it on;
-//!    HTTP metrics by route template; and the one log line per error (the cause travels
+//! 1. the request id, `x-request-id`, echoed on the response, or made if absent
+//!    ([`RequestIds`]: 32 hex digits, a random per-process prefix and a counter);
+//! 2. a tracing span per request (method, path, request id) at `debug` level, off by
+//!    default (`RUST_LOG=info`): making and formatting a span costs about as much as a
+//!    whole status poll (`perf`, issue #4), `RUST_LOG=debug` turns it on;
+//! 3. the abuse limits ([`crate::limits::check`]): `429` + `Retry-After` before the
+//!    handler;
+//! 4. the handler, with a panic caught and answered `500` JSON (`futures`'
+//!    `catch_unwind`, as tower-http's `CatchPanic` does);
+//! 5. HTTP metrics by route template, and the one log line per error (the cause travels
 //!    from `ApiError` in an `ErrorLog` extension), logged in that span and carrying the
-//!    request id itself, so it is there when the span is off;
-//! 2. panics → `500` JSON (`catch_panic`);
-//! 3. body limit (64 KiB → `413` via our JSON rejection);
-//! 4. abuse limits (`limits::enforce`): `429` + `Retry-After` before the handler.
+//!    request id itself, so it is there when the span is off.
+//!
+//! The body limit (64 KiB → `413`) is applied where a body is read
+//! (`extract::body_bytes`).
 
 use crate::error::{ApiError, ErrorLog};
-use crate::extract::BODY_LIMIT;
 use crate::state::AppState;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use futures::FutureExt;
 use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
 /// The request id header, set by the outermost layer.
@@ -36,16 +40,10 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Wraps `router` in every middleware.
 pub fn apply(router: Router<AppState>, state: AppState) -> Router<AppState> {
     let observer = Observer {
-        state: state.clone(),
+        state,
         ids: RequestIds::new(),
     };
-    router.layer(
-        ServiceBuilder::new()
-            .layer(from_fn_with_state(observer, observe))
-            .layer(CatchPanicLayer::custom(panic_response))
-            .layer(DefaultBodyLimit::max(BODY_LIMIT))
-            .layer(from_fn_with_state(state, crate::limits::enforce)),
-    )
+    router.layer(from_fn_with_state(observer, observe))
 }
 
 /// Makes request ids: 16 hex digits of a random per-process prefix, then 16 of a
@@ -91,28 +89,34 @@ pub struct Observer {
     ids: RequestIds,
 }
 
-/// Sets and echoes the request id, records `anteroom_http_*` metrics and logs the error
-/// of a failed request, once.
-pub async fn observe(State(o): State<Observer>, mut req: Request, next: Next) -> Response {
+/// Echoes (or makes) the request id, checks the abuse limits, records `anteroom_http_*`
+/// metrics and logs the error of a failed request, once.
+pub async fn observe(State(o): State<Observer>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let state = &o.state;
     // Cheap clones (an `Arc<str>`, a standard method), not new strings.
     let matched = req.extensions().get::<MatchedPath>().cloned();
     let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = req.method().clone();
+    // Only this layer reads the id: it is not copied into the request's headers.
     let request_id = match req.headers().get(REQUEST_ID) {
         Some(given) => given.clone(),
-        None => {
-            let made = o.ids.next_id();
-            req.headers_mut().insert(REQUEST_ID, made.clone());
-            made
-        }
+        None => o.ids.next_id(),
     };
     let id = request_id.to_str().unwrap_or("");
     // Disabled (`RUST_LOG=info`), this is a level check and `Span::none()`.
     let span = tracing::debug_span!("http", method = %method, path = %req.uri().path(),
         request_id = id);
-    let mut res = next.run(req).instrument(span.clone()).await;
+    let handled = async {
+        match crate::limits::check(state, req).await {
+            Ok(req) => next.run(req).await,
+            Err(refusal) => refusal,
+        }
+    };
+    let mut res = AssertUnwindSafe(handled.instrument(span.clone()))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(panic_response);
     res.headers_mut()
         .entry(REQUEST_ID)
         .or_insert_with(|| request_id.clone());

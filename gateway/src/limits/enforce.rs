@@ -1,5 +1,6 @@
-//! The limits middleware: classifies the matched route, then checks the IP limiter, the
-//! token limiter and (join) the shared Redis quota, refusing with `429` + `Retry-After`.
+//! The limits check, run by the request middleware (`middleware::observe`) before the
+//! handler: classifies the matched route, then checks the IP limiter, the token limiter
+//! and (join) the shared Redis quota, refusing with `429` + `Retry-After`.
 //!
 //! The credential is verified here, with the same extractor the handler uses, and the
 //! verified [`QueueAuth`] / [`PassAuth`] is left in the request extensions, where the
@@ -11,9 +12,8 @@ use super::{limit_key, Limits, Scope};
 use crate::auth::{PassAuth, QueueAuth};
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request};
 use axum::http::{header, HeaderValue, Method};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -60,14 +60,20 @@ pub fn classify(method: &Method, route: &str) -> Option<RouteClass> {
     }
 }
 
-/// The middleware (`axum::middleware::from_fn_with_state`); see the module doc.
-pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Checks `req` against the limits of its route (see the module doc): the request to
+/// pass on (with the verified credential in its extensions), or the response that
+/// refuses it (`429 rate_limited` with `Retry-After`; `503` if the join quota cannot be
+/// read from Redis).
+///
+/// # Errors
+/// The refusal, as a response.
+pub async fn check(state: &AppState, req: Request) -> Result<Request, Response> {
     let class = req
         .extensions()
         .get::<MatchedPath>()
         .and_then(|route| classify(req.method(), route.as_str()));
     let Some(class) = class else {
-        return next.run(req).await;
+        return Ok(req);
     };
     let limits: &Limits = &state.limits;
     let peer = req
@@ -80,14 +86,14 @@ pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) ->
         .map(limit_key);
     if let Some(ip) = ip {
         if let Err(wait) = limits.ip_limiter(class).check(&ip) {
-            return refuse(limits, class, Scope::Ip, wait);
+            return Err(refuse(limits, class, Scope::Ip, wait));
         }
     }
     let (mut parts, body) = req.into_parts();
     if limits.token_limiter(class).is_enabled() {
         let ticket = match class {
             RouteClass::Join | RouteClass::Status => {
-                match QueueAuth::from_request_parts(&mut parts, &state).await {
+                match QueueAuth::from_request_parts(&mut parts, state).await {
                     Ok(auth) => {
                         let ticket = auth.claims.sub;
                         parts.extensions.insert(auth);
@@ -96,7 +102,7 @@ pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) ->
                     Err(_) => None,
                 }
             }
-            RouteClass::Holds => match PassAuth::from_request_parts(&mut parts, &state).await {
+            RouteClass::Holds => match PassAuth::from_request_parts(&mut parts, state).await {
                 Ok(auth) => {
                     let ticket = auth.claims.sub;
                     parts.extensions.insert(auth);
@@ -107,18 +113,18 @@ pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) ->
         };
         if let Some(ticket) = ticket {
             if let Err(wait) = limits.token_limiter(class).check(&ticket) {
-                return refuse(limits, class, Scope::Token, wait);
+                return Err(refuse(limits, class, Scope::Token, wait));
             }
         }
     }
     if let (RouteClass::Join, Some(ip)) = (class, ip) {
         match limits.quota().take(&state.redis, ip).await {
             Ok(None) => {}
-            Ok(Some(wait)) => return refuse(limits, class, Scope::Quota, wait),
-            Err(e) => return e.into_response(),
+            Ok(Some(wait)) => return Err(refuse(limits, class, Scope::Quota, wait)),
+            Err(e) => return Err(e.into_response()),
         }
     }
-    next.run(Request::from_parts(parts, body)).await
+    Ok(Request::from_parts(parts, body))
 }
 
 /// `429 rate_limited` with `Retry-After` = `wait` rounded up to whole seconds (≥ 1).

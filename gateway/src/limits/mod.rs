@@ -1,5 +1,5 @@
 //! Abuse limits (issue #4, item 7): who may call join, status and the pass routes how
-//! often, enforced by one middleware ([`enforce`]) before any handler runs.
+//! often, checked by [`check`], which the request middleware runs before any handler.
 //!
 //! - Per client IP and per token (queue token or pass `sub`, i.e. the ticket), per
 //!   replica: governor keyed limiters ([`keyed`]), one pair per [`RouteClass`].
@@ -22,7 +22,7 @@ pub mod keyed;
 pub mod quota;
 
 pub use client_ip::{limit_key, ClientIpSource};
-pub use enforce::{classify, enforce, retry_after_seconds, RouteClass};
+pub use enforce::{check, classify, retry_after_seconds, RouteClass};
 pub use keyed::KeyedLimiter;
 pub use quota::JoinQuota;
 

@@ -127,10 +127,11 @@ fn status_response(code: StatusCode, status: Status, view: &TicketView, tls: boo
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]
 pub async fn status(
     State(state): State<AppState>,
-    PathId(event): PathId<EventId>,
     Tls(tls): Tls,
     auth: QueueAuth,
 ) -> Result<Response, ApiError> {
+    // The event of the path, parsed and checked against the token by `QueueAuth`.
+    let event = auth.event;
     state.metrics.status_requests.inc();
     let snapshot = snapshot_for_status(&state, &event).await?;
     let (status, view) = resolve(
@@ -157,11 +158,8 @@ pub async fn status(
         (status = 401, description = "No valid queue token for this event", body = ErrorBody),
         (status = 404, description = "No such event or ticket", body = ErrorBody),
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]
-pub async fn stream(
-    State(state): State<AppState>,
-    PathId(event): PathId<EventId>,
-    auth: QueueAuth,
-) -> Result<Response, ApiError> {
+pub async fn stream(State(state): State<AppState>, auth: QueueAuth) -> Result<Response, ApiError> {
+    let event = auth.event;
     state.metrics.status_requests.inc();
     let snapshot = snapshot_for_status(&state, &event).await?;
     let (ticket, seq) = (auth.claims.sub, auth.claims.seq);
@@ -194,10 +192,11 @@ where
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]
 pub async fn leave(
     State(state): State<AppState>,
-    PathId(event): PathId<EventId>,
     Tls(tls): Tls,
     auth: QueueAuth,
 ) -> Result<Response, ApiError> {
+    // The event of the path, parsed and checked against the token by `QueueAuth`.
+    let event = auth.event;
     state.queue.leave(&event, &auth.claims.sub).await?;
     state.live.settle(auth.claims.sub);
     let mut res = StatusCode::NO_CONTENT.into_response();

@@ -16,13 +16,22 @@
 //! `last_seen_ms` may then lag a fan's last poll by up to one window, so admission allows
 //! that much more before it calls a ticket abandoned (`admitter.rs`): never early.
 //!
-//! Locks are `std` mutexes held for map lookups only, never across an `.await`.
+//! Locks are `std` mutexes held for map lookups only, never across an `.await`. The maps
+//! hash with foldhash ([`FastHash`]), not std's SipHash: their keys are event ids and the
+//! ids of tickets whose queue token verified, which a client cannot choose, and SipHash
+//! was a tenth of the status poll's own look-ups (callgrind, issue #4).
 
 use super::seats::SeatFeed;
 use crate::queue::{Lottery, QueueView};
 use protocol::event::PublicState;
 use protocol::ids::{EventId, TicketId};
 use std::collections::{HashMap, HashSet};
+
+/// The hasher of the status path's maps (foldhash's fast hasher, randomly seeded per map).
+pub type FastHash = foldhash::fast::RandomState;
+
+/// Tickets, by the status path's hasher.
+pub type TicketSet = HashSet<TicketId, FastHash>;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -63,6 +72,19 @@ impl EventLive {
         }
     }
 
+    /// The cached queue view if at most [`MAX_VIEW_AGE`] old.
+    pub fn view(&self) -> Option<Arc<QueueView>> {
+        self.view
+            .borrow()
+            .clone()
+            .filter(|v| v.read_at.elapsed() <= MAX_VIEW_AGE)
+    }
+
+    /// The lottery record, once loaded.
+    pub fn lottery(&self) -> Option<Arc<Lottery>> {
+        self.lottery.lock().expect("live poisoned").clone()
+    }
+
     /// A receiver that changes with the event's public state or config.
     pub fn signal(&self) -> watch::Receiver<Signal> {
         self.signal.subscribe()
@@ -75,10 +97,10 @@ pub struct Live(Arc<Inner>);
 
 #[derive(Default)]
 struct Inner {
-    events: Mutex<HashMap<EventId, Arc<EventLive>>>,
+    events: Mutex<HashMap<EventId, Arc<EventLive>, FastHash>>,
     seen: Mutex<SeenMarks>,
     seen_refresh: Duration,
-    settled: Mutex<HashMap<TicketId, Instant>>,
+    settled: Mutex<HashMap<TicketId, Instant, FastHash>>,
     closing: CancellationToken,
 }
 
@@ -86,8 +108,8 @@ struct Inner {
 /// window (`recent`), which is not marked again until the window ends.
 #[derive(Default)]
 struct SeenMarks {
-    pending: HashMap<EventId, HashSet<TicketId>>,
-    recent: HashSet<TicketId>,
+    pending: HashMap<EventId, TicketSet, FastHash>,
+    recent: TicketSet,
     window_started: Option<Instant>,
 }
 
@@ -130,11 +152,7 @@ impl Live {
 
     /// The cached view of `event` if at most [`MAX_VIEW_AGE`] old.
     pub fn view(&self, event: &EventId) -> Option<Arc<QueueView>> {
-        self.event(event)
-            .view
-            .borrow()
-            .clone()
-            .filter(|v| v.read_at.elapsed() <= MAX_VIEW_AGE)
+        self.event(event).view()
     }
 
     /// Installs a fresh view; `head_line` never moves back (see [`Live::advance_head`]).
@@ -174,11 +192,7 @@ impl Live {
 
     /// The lottery record of `event`, once loaded.
     pub fn lottery(&self, event: &EventId) -> Option<Arc<Lottery>> {
-        self.event(event)
-            .lottery
-            .lock()
-            .expect("live poisoned")
-            .clone()
+        self.event(event).lottery()
     }
 
     /// Keeps the lottery record of `event`.
@@ -197,7 +211,7 @@ impl Live {
 
     /// Takes every ticket marked since the last call. Once the current window is over, a
     /// new one starts with just the tickets taken now (they are written now).
-    pub fn take_seen(&self) -> HashMap<EventId, HashSet<TicketId>> {
+    pub fn take_seen(&self) -> HashMap<EventId, TicketSet, FastHash> {
         let mut seen = self.0.seen.lock().expect("live poisoned");
         let pending = std::mem::take(&mut seen.pending);
         let now = Instant::now();
@@ -206,7 +220,7 @@ impl Live {
             .is_none_or(|start| now.duration_since(start) >= self.0.seen_refresh);
         if over {
             seen.recent = if self.0.seen_refresh.is_zero() {
-                HashSet::new()
+                TicketSet::default()
             } else {
                 pending.values().flatten().copied().collect()
             };
@@ -258,7 +272,11 @@ mod tests {
     use super::*;
 
     fn taken(live: &Live, event: &EventId) -> HashSet<TicketId> {
-        live.take_seen().remove(event).unwrap_or_default()
+        live.take_seen()
+            .remove(event)
+            .unwrap_or_default()
+            .into_iter()
+            .collect()
     }
 
     #[test]

@@ -44,7 +44,8 @@ pub async fn resolve(
     via: Via,
 ) -> Result<(Status, TicketView), ApiError> {
     let event = snapshot.config.id;
-    let view = state.live.view(&event);
+    let live = state.live.event(&event);
+    let view = live.view();
     let from_view = !state.live.is_settled(&ticket)
         && !matches!(
             via,
@@ -56,7 +57,7 @@ pub async fn resolve(
             has_prequeue: snapshot.config.spec.prequeue_opens_at.is_some(),
             before_open: now < snapshot.config.spec.opens_at,
         };
-        let lottery = state.live.lottery(&event);
+        let lottery = live.lottery();
         if let Some(est) = estimate(view, lottery.as_deref(), facts, &ticket, seq) {
             // A join has just set `last_seen_ms` itself (`join.lua`).
             if via == Via::Status {

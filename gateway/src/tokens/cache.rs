@@ -15,7 +15,10 @@
 //! - Two generations of at most [`GENERATION`] tokens each: when the current one is full
 //!   it becomes the previous one and the oldest is dropped. At most 2 × 32,768 tokens,
 //!   about 20 MB. A replica serving more fans than that verifies the rest as before.
+//! - Hashed with foldhash, not SipHash: a key is the signature of a token this replica
+//!   verified, which nobody can choose without the secret.
 
+use crate::stream::hub::FastHash;
 use protocol::claims::QueueClaims;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -31,8 +34,8 @@ pub struct VerifiedTokens {
 
 #[derive(Default)]
 struct Generations {
-    current: HashMap<Box<str>, Entry>,
-    previous: HashMap<Box<str>, Entry>,
+    current: HashMap<Box<str>, Entry, FastHash>,
+    previous: HashMap<Box<str>, Entry, FastHash>,
 }
 
 struct Entry {

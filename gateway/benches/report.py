@@ -4,7 +4,9 @@
     report.py OUT_DIR SPIKE_K6_EXIT_CODE
 
 wrk outputs (NAME.rN.wrk: `Requests/sec`, the `--latency` percentiles; the median over
-the rounds), the status metrics
+the rounds), the server's CPU time over each wrk run (NAME.rN.cpu: "USER SYSTEM
+TICKS_PER_SECOND", shown as microseconds of server CPU, user + system, per request, median
+over the rounds), the status metrics
 before/after the status run (status_metrics.json), the join-rate settings
 (join_rate.json, with its wrk output join_rate.r1.wrk), the k6 spike summary
 (spike.json) and `uptime` before/after. Prints one table; "met?" compares with the
@@ -21,26 +23,39 @@ UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 
 
 def wrk(out, name):
-    """(req/s, p50 ms, p99 ms, non-2xx count): the median over the rounds
-    (`NAME.r1.wrk`, `NAME.r2.wrk`, ...) of each figure, non-2xx summed; Nones if none."""
+    """(req/s, p50 ms, p99 ms, non-2xx count, server CPU µs per request): the median over
+    the rounds (`NAME.r1.wrk`, `NAME.r2.wrk`, ...) of each figure, non-2xx summed; Nones
+    if none."""
     runs = []
     for path in sorted(glob.glob(os.path.join(out, f"{name}.r*.wrk"))):
         runs.append(wrk_one(path))
     runs = [r for r in runs if r[0] is not None]
     if not runs:
-        return None, None, None, None
+        return None, None, None, None, None
     med = lambda i: statistics.median(r[i] for r in runs if r[i] is not None) if any(
         r[i] is not None for r in runs) else None
-    return med(0), med(1), med(2), sum(r[3] for r in runs)
+    return med(0), med(1), med(2), sum(r[3] for r in runs), med(4)
+
+
+def cpu_per_request(path, requests):
+    """Microseconds of server CPU per request from the `.cpu` file beside a wrk output."""
+    try:
+        user, system, per_second = open(path[: -len(".wrk")] + ".cpu").read().split()
+    except (OSError, ValueError):
+        return None
+    ticks = int(user) + int(system)
+    return ticks / int(per_second) * 1e6 / requests if requests else None
 
 
 def wrk_one(path):
-    """(req/s, p50 ms, p99 ms, non-2xx count) of one wrk output."""
+    """(req/s, p50 ms, p99 ms, non-2xx count, server CPU µs per request) of one wrk
+    output."""
     try:
         text = open(path).read()
     except OSError:
-        return None, None, None, None
+        return None, None, None, None, None
     rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    total = re.search(r"(\d+) requests in", text)
     pct = {
         p: float(v) * UNITS[u]
         for p, v, u in re.findall(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)
@@ -51,6 +66,7 @@ def wrk_one(path):
         pct.get("50"),
         pct.get("99"),
         int(bad.group(1)) if bad else 0,
+        cpu_per_request(path, int(total.group(1))) if total else None,
     )
 
 
@@ -69,8 +85,8 @@ def main():
     out, spike_rc = sys.argv[1], int(sys.argv[2])
     rows = []
 
-    def row(route, rps, p50, p99, ratio, target, met, note=""):
-        rows.append((route, rps, p50, p99, ratio, target, met, note))
+    def row(route, rps, p50, p99, ratio, target, met, note="", cpu=""):
+        rows.append((route, rps, p50, p99, ratio, target, met, cpu, note))
 
     pj = wrk(out, "probe_json")
     st = wrk(out, "status")
@@ -83,8 +99,11 @@ def main():
         rr = ratio(r[0], base[0]) if base else None
         met = "" if floor is None else yes(rr is not None and rr >= floor and not r[3])
         note = f"{r[3]} non-2xx" if r[3] else ""
+        cpu = fmt(r[4], 1)
+        if base and r[4] and base[4]:
+            cpu += f" ({r[4] / base[4]:.2f}x)"
         row(route, fmt(r[0], 0), fmt(r[1], 2, " ms"), fmt(r[2], 2, " ms"),
-            fmt(rr, 2) if rr else "1.00" if base is None else "-", target or "", met, note)
+            fmt(rr, 2) if rr else "1.00" if base is None else "-", target or "", met, note, cpu)
 
     wrk_row("probe GET /probe/json", pj)
     wrk_row("gateway GET .../queue (status)", st, pj, ">= 0.80 x json", 0.8)
@@ -133,9 +152,9 @@ def main():
         row("spike (k6/join-spike.js)", "-", "", "", "", "no 5xx, adm. ±1 %, no oversell",
             "NO" if spike_rc else "?", f"no summary (k6 exit {spike_rc})" if spike_rc else "not run")
 
-    head = ("route", "req/s", "p50", "p99", "ratio", "target", "met?")
-    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(7)]
-    line = lambda r: "  ".join(str(r[i]).ljust(widths[i]) for i in range(7))
+    head = ("route", "req/s", "p50", "p99", "ratio", "target", "met?", "server µs/req")
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(8)]
+    line = lambda r: "  ".join(str(r[i]).ljust(widths[i]) for i in range(8)).rstrip()
     for name in ("uptime.before", "uptime.after"):
         try:
             print(f"{name:<14}{open(os.path.join(out, name)).read().strip()}")
@@ -148,8 +167,8 @@ def main():
         print(line(r))
     print()
     for r in rows:
-        if r[7]:
-            print(f"  {r[0]}: {r[7]}")
+        if r[8]:
+            print(f"  {r[0]}: {r[8]}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@
 #                                      waiting, tokens made beforehand: steady state)
 #       probe POST /probe/join     vs  gateway POST .../queue (join)
 #     Redis calls per status = Δ anteroom_status_redis_calls_total / Δ anteroom_status_requests_total
-#     on G1 over the status run.
+#     on G1 over the status run. Each run also records the CPU time (user + system,
+#     /proc/PID/stat) the server spent: the "server µs/req" column, which moves far
+#     less between runs on a shared box than req/s does.
 #  4. wrk, paced: joins at JOIN_RATE/s offered for JOIN_RATE_SECONDS on G1 (join.lua's
 #     fixed schedule per thread): p99 latency, and the rate achieved.
 #  5. k6/join-spike.js: SPIKE_FANS joins within SPIKE_JOIN_SECONDS on G1+G2 with the
@@ -68,6 +70,7 @@ readonly STAMP NS="bench_$STAMP" DB="anteroom_bench_$STAMP"
 ADMIN_KEY=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
 readonly ADMIN_KEY
 PIDS=()
+declare -A PID_OF=()
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() {
@@ -118,7 +121,11 @@ start() {
     while read -r v; do unset_env+=(-u "$v"); done < <(compgen -e | grep '^ANTEROOM_' || true)
     env "${unset_env[@]}" NO_COLOR=1 "$@" >"$OUT/$name.log" 2>&1 </dev/null &
     PIDS+=($!)
+    PID_OF[$name]=$!
 }
+
+# cpu_ticks PID: "USER SYSTEM" CPU time of the process so far, in clock ticks.
+cpu_ticks() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
 
 wait_http() {
     local name=$1 url=$2 deadline=$((SECONDS + 60))
@@ -157,18 +164,23 @@ metric() { # metric NAME: its value on G1, or empty
     curl -fs "http://127.0.0.1:$G1_PORT/metrics" | awk -v n="$1" '$1 == n { print $2 }'
 }
 
-# bench NAME SCRIPT URL [ARGS...]: wrk run, output in $OUT/NAME.wrk
+# bench NAME SCRIPT URL [ARGS...]: wrk run, output in $OUT/NAME.wrk; the CPU time the
+# server (probe or G1) spent meanwhile in $OUT/NAME.cpu ("USER SYSTEM TICKS_PER_SECOND").
 bench() {
-    local name=$1 script=$2 url=$3
+    local name=$1 script=$2 url=$3 server=g1 user0 sys0 user1 sys1
     shift 3
+    [[ $url == *":$PROBE_PORT/"* ]] && server=probe
     log "wrk $name ($url)"
+    read -r user0 sys0 < <(cpu_ticks "${PID_OF[$server]}")
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$BENCH/$script" "$url" -- "$@" \
         >"$OUT/$name.wrk" 2>&1 || die "wrk $name failed: $(tail -n 5 "$OUT/$name.wrk")"
+    read -r user1 sys1 < <(cpu_ticks "${PID_OF[$server]}")
+    echo "$((user1 - user0)) $((sys1 - sys0)) $(getconf CLK_TCK)" >"$OUT/$name.cpu"
 }
 
 main() {
     mkdir -p "$OUT"
-    rm -f "$OUT"/*.wrk "$OUT"/*.json "$OUT"/tokens*
+    rm -f "$OUT"/*.wrk "$OUT"/*.cpu "$OUT"/*.json "$OUT"/tokens*
     ensure_tools
     if [[ ${SKIP_BUILD:-0} != 1 ]]; then
         log "building release binaries"

@@ -158,7 +158,7 @@ impl TokenKeys {
     /// # Errors
     /// `TokenError` if forged, expired, not HS256, not a queue token or for another event.
     pub fn verify_queue(&self, token: &str, event: &EventId) -> Result<QueueClaims, TokenError> {
-        let claims = match self.verified.get(token, chrono::Utc::now().timestamp()) {
+        let claims = match self.verified.get(token, unix_seconds()) {
             Some(claims) => claims,
             None => {
                 let claims = match self.decode_queue_fast(token) {
@@ -204,7 +204,7 @@ impl TokenKeys {
             .ok()
             .and_then(|json| serde_json::from_slice::<QueueClaims>(&json).ok());
         Some(match claims {
-            Some(c) if c.exp >= chrono::Utc::now().timestamp() => Ok(c),
+            Some(c) if c.exp >= unix_seconds() => Ok(c),
             _ => Err(failed),
         })
     }
@@ -251,6 +251,14 @@ fn decode<T: serde::de::DeserializeOwned>(
     jsonwebtoken::decode::<T>(token, key, &v)
         .map(|d| d.claims)
         .map_err(|_| TokenError("signature, algorithm or expiry"))
+}
+
+/// Now, in whole Unix seconds (a token's `exp` clock), without `chrono`'s calendar
+/// conversion: checked on every status poll.
+fn unix_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ pub async fn resolve(
     via: Via,
 ) -> Result<(Status, TicketView), ApiError> {
     let event = snapshot.config.id;
+    let now = Utc::now();
     let live = state.live.event(&event);
     let view = live.view();
     let from_view = !state.live.is_settled(&ticket)
@@ -52,7 +53,6 @@ pub async fn resolve(
             Via::Join(TicketState::Admitted | TicketState::Abandoned)
         );
     if let Some(view) = view.as_ref().filter(|_| from_view) {
-        let now = Utc::now();
         let facts = EventFacts {
             has_prequeue: snapshot.config.spec.prequeue_opens_at.is_some(),
             before_open: now < snapshot.config.spec.opens_at,
@@ -76,7 +76,8 @@ pub async fn resolve(
                 line,
                 now_ms: now.timestamp_millis(),
             };
-            let status = build_status(state, snapshot, ticket, &tv, view.observed_per_minute())?;
+            let observed = view.observed_per_minute();
+            let status = build_status(state, snapshot, ticket, &tv, observed, now)?;
             return Ok((status, tv));
         }
     }
@@ -92,11 +93,15 @@ pub async fn resolve(
         state.live.advance_head(&event, tv.line);
     }
     let observed = view.and_then(|v| v.observed_per_minute());
-    Ok((build_status(state, snapshot, ticket, &tv, observed)?, tv))
+    Ok((
+        build_status(state, snapshot, ticket, &tv, observed, now)?,
+        tv,
+    ))
 }
 
 /// Renders API.md's Status for `ticket` from its record and the event; `observed` is the
-/// observed outflow, per minute, if known.
+/// observed outflow, per minute, if known; `now` is this replica's clock, for the event's
+/// public state (the ticket's own times are in `view`, on its clock).
 ///
 /// # Errors
 /// `500` if the pass cannot be signed.
@@ -106,16 +111,16 @@ pub fn build_status(
     ticket: TicketId,
     view: &TicketView,
     observed: Option<f64>,
+    now: DateTime<Utc>,
 ) -> Result<Status, ApiError> {
     let event = snapshot.config.id;
-    let now = DateTime::from_timestamp_millis(view.now_ms).unwrap_or_else(Utc::now);
-    let event_state = snapshot.state(Utc::now());
+    let event_state = snapshot.state(now);
     let qs = derive_state(view, event_state);
     let ahead = view.ahead.filter(|_| qs == QueueState::Waiting);
     let eta = ahead
         .filter(|_| event_state == PublicState::Open)
         .and_then(|a| eta(a, snapshot.config.spec.admission.rate_per_minute, observed));
-    let until_open = (snapshot.config.spec.opens_at.with_timezone(&Utc) - now).num_milliseconds();
+    let until_open = snapshot.config.spec.opens_at.timestamp_millis() - view.now_ms;
     let mut status = Status {
         ticket_id: ticket,
         event_id: event,

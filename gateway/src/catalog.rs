@@ -14,7 +14,7 @@
 
 use crate::error::ApiError;
 use crate::redis_store::{parse_json, RedisStore};
-use crate::stream::hub::FastHash;
+use crate::FastHash;
 use chrono::{DateTime, Utc};
 use protocol::availability::Availability;
 use protocol::event::{EventConfig, PublicState};

@@ -17,25 +17,21 @@
 //! that much more before it calls a ticket abandoned (`admitter.rs`): never early.
 //!
 //! Locks are `std` mutexes held for map lookups only, never across an `.await`. The maps
-//! hash with foldhash ([`FastHash`]), not std's SipHash: their keys are event ids and the
-//! ids of tickets whose queue token verified, which a client cannot choose, and SipHash
-//! was a tenth of the status poll's own look-ups (callgrind, issue #4).
+//! hash with [`crate::FastHash`] (their keys are event ids and verified tickets).
 
 use super::seats::SeatFeed;
 use crate::queue::{Lottery, QueueView};
+use crate::FastHash;
 use protocol::event::PublicState;
 use protocol::ids::{EventId, TicketId};
 use std::collections::{HashMap, HashSet};
-
-/// The hasher of the status path's maps (foldhash's fast hasher, randomly seeded per map).
-pub type FastHash = foldhash::fast::RandomState;
-
-/// Tickets, by the status path's hasher.
-pub type TicketSet = HashSet<TicketId, FastHash>;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+/// Tickets, by the status path's hasher.
+pub type TicketSet = HashSet<TicketId, FastHash>;
 
 /// Oldest cached view a status may be derived from; older (the watcher cannot reach
 /// Redis) and the status is read from Redis, which then answers `503` if it is down.

@@ -18,7 +18,7 @@
 //! - Hashed with foldhash, not SipHash: a key is the signature of a token this replica
 //!   verified, which nobody can choose without the secret.
 
-use crate::stream::hub::FastHash;
+use crate::FastHash;
 use protocol::claims::QueueClaims;
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -13,9 +13,10 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::tokens::QueuePlace;
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::{header, request::Parts, HeaderMap, HeaderName};
-use protocol::claims::{PassClaims, QueueClaims};
+use protocol::claims::PassClaims;
 use protocol::ids::EventId;
 
 /// Cookie carrying the queue token.
@@ -23,19 +24,22 @@ pub const QUEUE_COOKIE: &str = "anteroom_queue";
 /// Cookie carrying the pass.
 pub const PASS_COOKIE: &str = "anteroom_pass";
 
-/// The bearer token of `Authorization`, if any.
-///
-/// The value is read as UTF-8 (`str::from_utf8`, word at a time), not with
-/// `HeaderValue::to_str`'s check of every byte for visible ASCII, which cost a status
-/// poll as much as its token look-up (callgrind, issue #4): a token with other bytes in
-/// it fails verification anyway.
+/// The bearer token of `Authorization`, if any, as text (the admin key).
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = std::str::from_utf8(headers.get(header::AUTHORIZATION)?.as_bytes()).ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    std::str::from_utf8(bearer_bytes(headers)?).ok()
+}
+
+/// The bearer token of `Authorization`, if any, as bytes.
+///
+/// Not checked for UTF-8 or visible ASCII here: on a status poll the token is compared
+/// byte for byte with the verified-token cache, and checking its 300 bytes first cost as
+/// much as that look-up (callgrind, issue #4). A token with other bytes in it is not in
+/// the cache and fails verification.
+pub fn bearer_bytes(headers: &HeaderMap) -> Option<&[u8]> {
+    let v = headers.get(header::AUTHORIZATION)?.as_bytes();
+    let space = v.iter().position(|&b| b == b' ')?;
+    let (scheme, token) = (&v[..space], v[space + 1..].trim_ascii());
+    (scheme.eq_ignore_ascii_case(b"bearer") && !token.is_empty()).then_some(token)
 }
 
 /// The value of cookie `name`, if any.
@@ -83,8 +87,9 @@ pub fn is_tls(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
-fn credential<'a>(headers: &'a HeaderMap, cookie_name: &str) -> Option<&'a str> {
-    bearer(headers).or_else(|| cookie(headers, cookie_name))
+/// The credential of a request: the bearer token, else the cookie `cookie_name`.
+fn credential<'a>(headers: &'a HeaderMap, cookie_name: &str) -> Option<&'a [u8]> {
+    bearer_bytes(headers).or_else(|| cookie(headers, cookie_name).map(str::as_bytes))
 }
 
 async fn path_event(parts: &mut Parts, state: &AppState) -> Result<Option<EventId>, ApiError> {
@@ -115,10 +120,10 @@ impl FromRequestParts<AppState> for AdminAuth {
 }
 
 /// A valid queue token for the path's event.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct QueueAuth {
-    /// Verified claims.
-    pub claims: QueueClaims,
+    /// What the token proves: its ticket and arrival number.
+    pub place: QueuePlace,
     /// The event (path and `aud`).
     pub event: EventId,
 }
@@ -134,20 +139,30 @@ impl FromRequestParts<AppState> for QueueAuth {
         let event = path_event(parts, state)
             .await?
             .ok_or(ApiError::Unauthorized("no event in path"))?;
-        let token =
-            credential(&parts.headers, QUEUE_COOKIE).ok_or(ApiError::Unauthorized("no token"))?;
-        let claims = state
+        QueueAuth::verify(&parts.headers, state, event)
+    }
+}
+
+impl QueueAuth {
+    /// Verifies the queue token of `headers` for `event` (the extractor's check, for
+    /// callers that have the event already: the limits check).
+    ///
+    /// # Errors
+    /// `401 unauthorized` if there is no token or it is not valid for `event`.
+    pub fn verify(headers: &HeaderMap, state: &AppState, event: EventId) -> Result<Self, ApiError> {
+        let token = credential(headers, QUEUE_COOKIE).ok_or(ApiError::Unauthorized("no token"))?;
+        let place = state
             .tokens
             .verify_queue(token, &event)
             .map_err(|_| ApiError::Unauthorized("queue token"))?;
-        Ok(QueueAuth { claims, event })
+        Ok(QueueAuth { place, event })
     }
 }
 
 /// A queue token for the path's event if the request carries a valid one (a rejoin);
 /// an absent or invalid token is simply `None` (a new join).
 #[derive(Debug, Clone)]
-pub struct MaybeQueueAuth(pub Option<QueueClaims>);
+pub struct MaybeQueueAuth(pub Option<QueuePlace>);
 
 impl FromRequestParts<AppState> for MaybeQueueAuth {
     type Rejection = ApiError;
@@ -157,7 +172,7 @@ impl FromRequestParts<AppState> for MaybeQueueAuth {
             QueueAuth::from_request_parts(parts, state)
                 .await
                 .ok()
-                .map(|a| a.claims),
+                .map(|a| a.place),
         ))
     }
 }
@@ -180,11 +195,27 @@ impl FromRequestParts<AppState> for PassAuth {
             return Ok(verified);
         }
         let event = path_event(parts, state).await?;
-        let token =
-            credential(&parts.headers, PASS_COOKIE).ok_or(ApiError::Unauthorized("no pass"))?;
+        PassAuth::verify(&parts.headers, state, event.as_ref())
+    }
+}
+
+impl PassAuth {
+    /// Verifies the pass of `headers`, for `event` if given (the extractor's check, for
+    /// callers that have the path's event already: the limits check).
+    ///
+    /// # Errors
+    /// `401 unauthorized` if there is no pass or it is not valid (for `event`).
+    pub fn verify(
+        headers: &HeaderMap,
+        state: &AppState,
+        event: Option<&EventId>,
+    ) -> Result<Self, ApiError> {
+        let token = credential(headers, PASS_COOKIE)
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .ok_or(ApiError::Unauthorized("no pass"))?;
         let (claims, event) = state
             .tokens
-            .verify_pass(token, event.as_ref())
+            .verify_pass(token, event)
             .map_err(|_| ApiError::Unauthorized("pass"))?;
         Ok(PassAuth { claims, event })
     }
@@ -215,7 +246,13 @@ mod tests {
         assert_eq!(cookie(&h, QUEUE_COOKIE), Some("tok"));
         assert_eq!(cookie(&h, PASS_COOKIE), Some("p"));
         assert_eq!(cookie(&h, "b"), None);
-        assert_eq!(credential(&h, PASS_COOKIE), Some("p"));
+        assert_eq!(credential(&h, PASS_COOKIE), Some(&b"p"[..]));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer  tok "),
+        );
+        assert_eq!(bearer_bytes(&h), Some(&b"tok"[..]));
+        assert_eq!(credential(&h, PASS_COOKIE), Some(&b"tok"[..]));
     }
 
     #[test]

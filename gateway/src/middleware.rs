@@ -1,6 +1,8 @@
-//! The middleware: one `from_fn` layer, [`observe`], applied by [`apply`] around every
-//! route. One layer, not a stack of them: each layer `Router::layer` adds costs every
-//! request a boxed future and a clone of the service below it (callgrind, issue #4).
+//! The middleware: one tower layer, [`ObserveLayer`] (service [`Observe`]), applied by
+//! [`apply`] around every route. One layer, not a stack of them, and written as a tower
+//! `Service` with its own future rather than axum's `from_fn`: each layer costs every
+//! request a clone of the service below it, and `from_fn` added a boxed copy of a large
+//! async block, a second boxed service (`Next`) and another clone (callgrind, issue #4).
 //! In order, for each request:
 //!
 //! 1. the request id, `x-request-id`, echoed on the response, or made if absent
@@ -8,10 +10,12 @@
 //! 2. a tracing span per request (method, path, request id) at `debug` level, off by
 //!    default (`RUST_LOG=info`): making and formatting a span costs about as much as a
 //!    whole status poll (`perf`, issue #4), `RUST_LOG=debug` turns it on;
-//! 3. the abuse limits ([`crate::limits::check`]): `429` + `Retry-After` before the
-//!    handler;
-//! 4. the handler, with a panic caught and answered `500` JSON (`futures`'
-//!    `catch_unwind`, as tower-http's `CatchPanic` does);
+//! 3. the abuse limits: [`crate::limits::screen`] (synchronous), then for a join
+//!    [`crate::limits::take_quota`] (Redis; the only requests whose future is boxed
+//!    here): `429` + `Retry-After` before the handler;
+//! 4. the handler, with a panic caught and answered `500` JSON (`catch_unwind` around the
+//!    call and every poll, as tower-http's `CatchPanic` does); a future that panicked is
+//!    dropped, never polled again;
 //! 5. HTTP metrics by route template, and the one log line per error (the cause travels
 //!    from `ApiError` in an `ErrorLog` extension), logged in that span and carrying the
 //!    request id itself, so it is there when the span is off.
@@ -20,30 +24,34 @@
 //! (`extract::body_bytes`).
 
 use crate::error::{ApiError, ErrorLog};
+use crate::limits::{self, Screened};
 use crate::state::AppState;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::{from_fn_with_state, Next};
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use futures::FutureExt;
+use futures::future::BoxFuture;
+use pin_project_lite::pin_project;
 use std::any::Any;
-use std::panic::AssertUnwindSafe;
+use std::convert::Infallible;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
-use tracing::Instrument;
+use tower::{Layer, Service, ServiceExt};
 
 /// The request id header, set by the outermost layer.
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Wraps `router` in every middleware.
 pub fn apply(router: Router<AppState>, state: AppState) -> Router<AppState> {
-    let observer = Observer {
+    router.layer(ObserveLayer(Arc::new(Shared {
         state,
         ids: RequestIds::new(),
-    };
-    router.layer(from_fn_with_state(observer, observe))
+    })))
 }
 
 /// Makes request ids: 16 hex digits of a random per-process prefix, then 16 of a
@@ -82,66 +90,216 @@ impl Default for RequestIds {
     }
 }
 
-/// What [`observe`] needs: the app state (metrics) and the request id source.
-#[derive(Clone)]
-pub struct Observer {
+/// What every [`Observe`] shares: the app state (limits, metrics) and the request id
+/// source. One `Arc`, so the clone axum makes of the service per request is one count.
+struct Shared {
     state: AppState,
     ids: RequestIds,
 }
 
-/// Echoes (or makes) the request id, checks the abuse limits, records `anteroom_http_*`
-/// metrics and logs the error of a failed request, once.
-pub async fn observe(State(o): State<Observer>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let state = &o.state;
-    // Cheap clones (an `Arc<str>`, a standard method), not new strings.
-    let matched = req.extensions().get::<MatchedPath>().cloned();
-    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let method = req.method().clone();
-    // Only this layer reads the id: it is not copied into the request's headers.
-    let request_id = match req.headers().get(REQUEST_ID) {
-        Some(given) => given.clone(),
-        None => o.ids.next_id(),
-    };
-    let id = request_id.to_str().unwrap_or("");
-    // Disabled (`RUST_LOG=info`), this is a level check and `Span::none()`.
-    let span = tracing::debug_span!("http", method = %method, path = %req.uri().path(),
-        request_id = id);
-    let handled = async {
-        match crate::limits::check(state, req).await {
-            Ok(req) => next.run(req).await,
-            Err(refusal) => refusal,
-        }
-    };
-    let mut res = AssertUnwindSafe(handled.instrument(span.clone()))
-        .catch_unwind()
-        .await
-        .unwrap_or_else(panic_response);
-    res.headers_mut()
-        .entry(REQUEST_ID)
-        .or_insert_with(|| request_id.clone());
-    let status = res.status();
-    state
-        .metrics
-        .http_requests
-        .with_label_values(&[route, method.as_str(), status.as_str()])
-        .inc();
-    state
-        .metrics
-        .http_duration
-        .with_label_values(&[route, method.as_str()])
-        .observe(started.elapsed().as_secs_f64());
-    if let Some(ErrorLog(cause)) = res.extensions().get::<ErrorLog>() {
-        let _in_span = span.enter();
-        if status.is_server_error() {
-            tracing::error!(status = status.as_u16(), %route, request_id = id, error = %cause,
-                "request failed");
-        } else {
-            tracing::debug!(status = status.as_u16(), %route, request_id = id, error = %cause,
-                "request refused");
+/// The layer of [`Observe`].
+#[derive(Clone)]
+pub struct ObserveLayer(Arc<Shared>);
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe {
+            inner,
+            shared: Arc::clone(&self.0),
         }
     }
-    res
+}
+
+/// Echoes (or makes) the request id, checks the abuse limits, catches a handler's
+/// panic, records `anteroom_http_*` metrics and logs the error of a failed request,
+/// once (see the module doc).
+#[derive(Clone)]
+pub struct Observe<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> Service<Request> for Observe<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = ObserveFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let started = Instant::now();
+        // Cheap clones (an `Arc<str>`, a standard method), not new strings.
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        let method = req.method().clone();
+        // Only this layer reads the id: it is not copied into the request's headers.
+        let request_id = match req.headers().get(REQUEST_ID) {
+            Some(given) => given.clone(),
+            None => self.shared.ids.next_id(),
+        };
+        // Disabled (`RUST_LOG=info`), this is a level check and `Span::none()`.
+        let span = tracing::debug_span!("http", method = %method, path = %req.uri().path(),
+            request_id = request_id.to_str().unwrap_or(""));
+        let stage = span.in_scope(|| {
+            catch_unwind(AssertUnwindSafe(|| self.start(req))).unwrap_or_else(|panic| Stage::Done {
+                response: Some(panic_response(panic)),
+            })
+        });
+        ObserveFuture {
+            stage,
+            span,
+            record: Some(Record {
+                started,
+                route,
+                method,
+                request_id,
+                shared: Arc::clone(&self.shared),
+            }),
+        }
+    }
+}
+
+impl<S> Observe<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    /// The limits, then the handler (or the refusal).
+    fn start(&mut self, req: Request) -> Stage<S::Future> {
+        match limits::screen(&self.shared.state, req) {
+            Screened::Passed(req) => Stage::Inner {
+                future: self.inner.call(req),
+            },
+            Screened::Refused(response) => Stage::Done {
+                response: Some(response),
+            },
+            Screened::NeedsQuota(req, ip) => {
+                // A join waits on Redis for the shared quota before its handler runs.
+                let (shared, inner) = (Arc::clone(&self.shared), self.inner.clone());
+                Stage::Quota {
+                    future: Box::pin(async move {
+                        match limits::take_quota(&shared.state, ip).await {
+                            Ok(()) => match inner.oneshot(req).await {
+                                Ok(response) => response,
+                                Err(never) => match never {},
+                            },
+                            Err(refusal) => refusal,
+                        }
+                    }),
+                }
+            }
+        }
+    }
+}
+
+pin_project! {
+    /// Where a request stands in [`Observe`].
+    #[project = StageProj]
+    enum Stage<F> {
+        /// In the handler (the service below).
+        Inner { #[pin] future: F },
+        /// A join taking the shared quota, then in the handler.
+        Quota { future: BoxFuture<'static, Response> },
+        /// Answered without the handler (a refusal, a panic), or finished.
+        Done { response: Option<Response> },
+    }
+}
+
+pin_project! {
+    /// The future of [`Observe`]: the request's [`Stage`], then the metrics and the log.
+    pub struct ObserveFuture<F> {
+        #[pin]
+        stage: Stage<F>,
+        span: tracing::Span,
+        record: Option<Record>,
+    }
+}
+
+impl<F> Future for ObserveFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let polled = {
+            let _in_span = this.span.enter();
+            let stage = this.stage.as_mut();
+            catch_unwind(AssertUnwindSafe(|| match stage.project() {
+                StageProj::Inner { future } => future.poll(cx).map(|done| match done {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }),
+                StageProj::Quota { future } => future.as_mut().poll(cx),
+                StageProj::Done { response } => Poll::Ready(
+                    response
+                        .take()
+                        .expect("ObserveFuture polled after completion"),
+                ),
+            }))
+        };
+        let response = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(response)) => response,
+            Err(panic) => panic_response(panic),
+        };
+        // Finished or panicked: the handler's future is dropped, never polled again.
+        this.stage.set(Stage::Done { response: None });
+        let record = this
+            .record
+            .take()
+            .expect("ObserveFuture polled after completion");
+        Poll::Ready(Ok(record.finish(response, this.span)))
+    }
+}
+
+/// What [`Observe`] records of a request when its response is ready.
+struct Record {
+    started: Instant,
+    route: Option<MatchedPath>,
+    method: Method,
+    request_id: HeaderValue,
+    shared: Arc<Shared>,
+}
+
+impl Record {
+    /// The request id on `res`, the metrics, and the log line of an error.
+    fn finish(self, mut res: Response, span: &tracing::Span) -> Response {
+        let route = self.route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        let id = self.request_id.to_str().unwrap_or("");
+        res.headers_mut()
+            .entry(REQUEST_ID)
+            .or_insert_with(|| self.request_id.clone());
+        let status = res.status();
+        let metrics = &self.shared.state.metrics;
+        metrics
+            .http_requests
+            .with_label_values(&[route, self.method.as_str(), status.as_str()])
+            .inc();
+        metrics
+            .http_duration
+            .with_label_values(&[route, self.method.as_str()])
+            .observe(self.started.elapsed().as_secs_f64());
+        if let Some(ErrorLog(cause)) = res.extensions().get::<ErrorLog>() {
+            let _in_span = span.enter();
+            if status.is_server_error() {
+                tracing::error!(status = status.as_u16(), %route, request_id = id, error = %cause,
+                    "request failed");
+            } else {
+                tracing::debug!(status = status.as_u16(), %route, request_id = id, error = %cause,
+                    "request refused");
+            }
+        }
+        res
+    }
 }
 
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {

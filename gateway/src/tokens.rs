@@ -39,6 +39,16 @@ pub use cache::VerifiedTokens;
 #[error("invalid token: {0}")]
 pub struct TokenError(pub &'static str);
 
+/// What a valid queue token proves (its `sub` and `seq` claims), for the event it was
+/// checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuePlace {
+    /// The ticket (`sub`).
+    pub ticket: TicketId,
+    /// Arrival number (`seq`): the ticket's score in the waiting set.
+    pub seq: u64,
+}
+
 /// Parses the hex of a 32-byte Ed25519 seed; `None` if it is not exactly that.
 pub fn parse_seed(hex_seed: &str) -> Option<[u8; 32]> {
     let bytes = hex::decode(hex_seed.trim()).ok()?;
@@ -153,21 +163,29 @@ impl TokenKeys {
         jsonwebtoken::encode(&header, &claims, &self.pass_enc).map_err(|_| TokenError("signing"))
     }
 
-    /// Verifies a queue token for `event`.
+    /// Verifies a queue token (text or bytes) for `event`: the ticket and arrival number
+    /// it proves. A token verified here before is answered from the cache
+    /// (`tokens/cache.rs`); only a new one is checked for UTF-8 and decoded.
     ///
     /// # Errors
     /// `TokenError` if forged, expired, not HS256, not a queue token or for another event.
-    pub fn verify_queue(&self, token: &str, event: &EventId) -> Result<QueueClaims, TokenError> {
-        let claims = match self.verified.get(token, unix_seconds()) {
-            Some(claims) => claims,
-            None => {
-                let claims = match self.decode_queue_fast(token) {
-                    Some(decoded) => decoded?,
-                    None => decode(token, &self.queue_dec, Algorithm::HS256)?,
-                };
-                self.verified.insert(token, &claims);
-                claims
-            }
+    pub fn verify_queue(
+        &self,
+        token: impl AsRef<[u8]>,
+        event: &EventId,
+    ) -> Result<QueuePlace, TokenError> {
+        let token = token.as_ref();
+        if let Some(hit) = self.verified.get(token, unix_seconds()) {
+            return if hit.event == *event {
+                Ok(hit.place)
+            } else {
+                Err(TokenError("token for another event"))
+            };
+        }
+        let token = std::str::from_utf8(token).map_err(|_| TokenError("not UTF-8"))?;
+        let claims = match self.decode_queue_fast(token) {
+            Some(decoded) => decoded?,
+            None => decode(token, &self.queue_dec, Algorithm::HS256)?,
         };
         if claims.kind != TokenKind::Queue {
             return Err(TokenError("not a queue token"));
@@ -176,7 +194,19 @@ impl TokenKeys {
         if claims.aud.as_str() != &*event.0.hyphenated().encode_lower(&mut buf) {
             return Err(TokenError("token for another event"));
         }
-        Ok(claims)
+        let place = QueuePlace {
+            ticket: claims.sub,
+            seq: claims.seq,
+        };
+        self.verified.insert(
+            token,
+            cache::Verified {
+                place,
+                event: *event,
+                exp: claims.exp,
+            },
+        );
+        Ok(place)
     }
 
     /// The fast path of [`TokenKeys::verify_queue`] (see the module doc): `None` if the

@@ -14,18 +14,25 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-type Inner<K, C> = RateLimiter<K, DashMapStateStore<K>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+type Inner<K, C, S> =
+    RateLimiter<K, DashMapStateStore<K, S>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
-/// A rate limiter per key `K`; `None` inside means unlimited.
-pub struct KeyedLimiter<K: Hash + Eq + Clone, C: Clock = DefaultClock> {
-    inner: Option<Inner<K, C>>,
+/// A rate limiter per key `K`; `None` inside means unlimited. `S` hashes the keys:
+/// SipHash (`RandomState`) by default, for keys a client chooses (its address);
+/// [`crate::FastHash`] for tickets, which the gateway issues.
+pub struct KeyedLimiter<
+    K: Hash + Eq + Clone,
+    C: Clock = DefaultClock,
+    S: BuildHasher + Clone = RandomState,
+> {
+    inner: Option<Inner<K, C, S>>,
 }
 
-impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
+impl<K: Hash + Eq + Clone, S: BuildHasher + Clone + Default> KeyedLimiter<K, DefaultClock, S> {
     /// `per_second` requests per second per key with bursts of `burst`, on the real
     /// clock; `per_second == 0` (or `enabled == false`) means unlimited.
     pub fn new(enabled: bool, per_second: u32, burst: u32) -> Self {
@@ -35,17 +42,20 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     /// A limiter with governor's `quota` (`None` = unlimited), on the real clock.
     pub fn from_quota(quota: Option<Quota>) -> Self {
         Self {
-            inner: quota.map(|q| RateLimiter::dashmap_with_clock(q, DefaultClock::default())),
+            inner: quota.map(|q| {
+                RateLimiter::new(q, DashMapStateStore::default(), DefaultClock::default())
+            }),
         }
     }
 }
 
-impl<K: Hash + Eq + Clone, C: Clock> KeyedLimiter<K, C> {
+impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone + Default> KeyedLimiter<K, C, S> {
     /// As [`KeyedLimiter::new`] with a given clock (tests use `FakeRelativeClock`).
     pub fn with_clock(enabled: bool, per_second: u32, burst: u32, clock: C) -> Self {
         let inner = NonZeroU32::new(per_second).filter(|_| enabled).map(|rate| {
             let burst = NonZeroU32::new(burst).unwrap_or(rate);
-            RateLimiter::dashmap_with_clock(Quota::per_second(rate).allow_burst(burst), clock)
+            let quota = Quota::per_second(rate).allow_burst(burst);
+            RateLimiter::new(quota, DashMapStateStore::default(), clock)
         });
         Self { inner }
     }

@@ -1,5 +1,6 @@
 //! Abuse limits (issue #4, item 7): who may call join, status and the pass routes how
-//! often, checked by [`check`], which the request middleware runs before any handler.
+//! often, checked by [`screen`] and [`take_quota`], which the request middleware runs
+//! before any handler.
 //!
 //! - Per client IP and per token (queue token or pass `sub`, i.e. the ticket), per
 //!   replica: governor keyed limiters ([`keyed`]), one pair per [`RouteClass`].
@@ -22,14 +23,18 @@ pub mod keyed;
 pub mod quota;
 
 pub use client_ip::{limit_key, ClientIpSource};
-pub use enforce::{check, classify, retry_after_seconds, RouteClass};
+pub use enforce::{
+    classify, path_event_id, retry_after_seconds, screen, take_quota, RouteClass, Screened,
+};
 pub use keyed::KeyedLimiter;
 pub use quota::JoinQuota;
 
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::state::AppState;
+use crate::FastHash;
 use anyhow::Context;
+use governor::clock::DefaultClock;
 use prometheus::{IntCounterVec, IntGaugeVec, Opts};
 use protocol::ids::TicketId;
 use std::net::IpAddr;
@@ -60,15 +65,19 @@ impl Scope {
     }
 }
 
+/// A limiter per ticket. foldhash, not SipHash: the gateway issues the ticket ids, and
+/// only a verified token's ticket is looked up.
+pub type TicketLimiter = KeyedLimiter<TicketId, DefaultClock, FastHash>;
+
 /// Every limiter of one replica, built from `settings.abuse`.
 pub struct Limits {
     source: ClientIpSource,
     join_ip: KeyedLimiter<IpAddr>,
-    join_token: KeyedLimiter<TicketId>,
+    join_token: TicketLimiter,
     status_ip: KeyedLimiter<IpAddr>,
-    status_token: KeyedLimiter<TicketId>,
+    status_token: TicketLimiter,
     holds_ip: KeyedLimiter<IpAddr>,
-    holds_token: KeyedLimiter<TicketId>,
+    holds_token: TicketLimiter,
     quota: JoinQuota,
     refused: IntCounterVec,
     tracked: IntGaugeVec,
@@ -149,7 +158,7 @@ impl Limits {
     }
 
     /// The per-token limiter of `class`.
-    pub fn token_limiter(&self, class: RouteClass) -> &KeyedLimiter<TicketId> {
+    pub fn token_limiter(&self, class: RouteClass) -> &TicketLimiter {
         match class {
             RouteClass::Join => &self.join_token,
             RouteClass::Status => &self.status_token,

@@ -45,7 +45,7 @@ pub async fn join(
     State(state): State<AppState>,
     PathId(event): PathId<EventId>,
     Tls(tls): Tls,
-    MaybeQueueAuth(claims): MaybeQueueAuth,
+    MaybeQueueAuth(rejoin): MaybeQueueAuth,
     JoinIdentity(user): JoinIdentity,
 ) -> Result<Response, ApiError> {
     let snapshot = state
@@ -69,7 +69,7 @@ pub async fn join(
         None => {
             state
                 .queue
-                .join(&event, prequeue, claims.map(|c| c.sub))
+                .join(&event, prequeue, rejoin.map(|p| p.ticket))
                 .await?
         }
     };
@@ -137,8 +137,8 @@ pub async fn status(
     let (status, view) = resolve(
         &state,
         &snapshot,
-        auth.claims.sub,
-        auth.claims.seq,
+        auth.place.ticket,
+        auth.place.seq,
         Via::Status,
     )
     .await?;
@@ -162,7 +162,7 @@ pub async fn stream(State(state): State<AppState>, auth: QueueAuth) -> Result<Re
     let event = auth.event;
     state.metrics.status_requests.inc();
     let snapshot = snapshot_for_status(&state, &event).await?;
-    let (ticket, seq) = (auth.claims.sub, auth.claims.seq);
+    let (ticket, seq) = (auth.place.ticket, auth.place.seq);
     let (first, _) = resolve(&state, &snapshot, ticket, seq, Via::Status).await?;
     let events = status_events(state.clone(), event, ticket, seq, &first);
     Ok(sse_response(events))
@@ -197,8 +197,8 @@ pub async fn leave(
 ) -> Result<Response, ApiError> {
     // The event of the path, parsed and checked against the token by `QueueAuth`.
     let event = auth.event;
-    state.queue.leave(&event, &auth.claims.sub).await?;
-    state.live.settle(auth.claims.sub);
+    state.queue.leave(&event, &auth.place.ticket).await?;
+    state.live.settle(auth.place.ticket);
     let mut res = StatusCode::NO_CONTENT.into_response();
     append_cookie(&mut res, &set_cookie(QUEUE_COOKIE, "", 0, tls));
     Ok(res)

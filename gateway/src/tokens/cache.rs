@@ -6,20 +6,26 @@
 //! verified here, so a repeated token costs a hash of its signature segment and a
 //! comparison of the whole token.
 //!
-//! - Only tokens that passed [`super::TokenKeys::verify_queue`]'s signature and expiry
-//!   checks are cached (nobody can fill it without valid tokens); `exp` is checked again
-//!   on every hit, and the caller checks `kind` and `aud` every time, as before.
-//! - Keyed by the signature segment; a hit must match the whole token byte for byte, so a
-//!   token with a valid signature and another payload is a miss (and then fails
-//!   verification).
+//! - Only tokens that fully passed [`super::TokenKeys::verify_queue`] (signature,
+//!   expiry, `kind`, `aud`) are cached, with the event they were checked for (nobody can
+//!   fill it without valid tokens). On a hit, `exp` is checked again and the event must be
+//!   the request's.
+//! - Keyed by a fingerprint of the signature segment (its first 8 bytes); a hit must match
+//!   the whole token byte for byte, so a token with a valid signature and another payload
+//!   is a miss (and then fails verification). Two tokens with the same fingerprint only
+//!   take each other's place: a miss, and the token is verified as before.
+//! - An entry is the token and 48 bytes of what it proves, with no other allocation: a
+//!   hit touches the table's slot and the token's bytes, and copies no string (issue #4:
+//!   per fan, the cache is memory the probe never touches).
 //! - Two generations of at most [`GENERATION`] tokens each: when the current one is full
 //!   it becomes the previous one and the oldest is dropped. At most 2 × 32,768 tokens,
 //!   about 20 MB. A replica serving more fans than that verifies the rest as before.
-//! - Hashed with foldhash, not SipHash: a key is the signature of a token this replica
-//!   verified, which nobody can choose without the secret.
+//! - Hashed with foldhash, not SipHash: a key comes from the signature of a token this
+//!   replica verified, which nobody can choose without the secret.
 
+use super::QueuePlace;
 use crate::FastHash;
-use protocol::claims::QueueClaims;
+use protocol::ids::EventId;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -34,39 +40,50 @@ pub struct VerifiedTokens {
 
 #[derive(Default)]
 struct Generations {
-    current: HashMap<Box<str>, Entry, FastHash>,
-    previous: HashMap<Box<str>, Entry, FastHash>,
+    current: HashMap<u64, Entry, FastHash>,
+    previous: HashMap<u64, Entry, FastHash>,
 }
 
 struct Entry {
     token: Box<str>,
-    claims: QueueClaims,
+    verified: Verified,
 }
 
-/// The signature segment of a JWT (after the last `.`), if any.
-fn signature(token: &str) -> Option<&str> {
-    token
-        .rsplit_once('.')
-        .map(|(_, s)| s)
-        .filter(|s| !s.is_empty())
+/// What a cached token was verified to prove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Verified {
+    /// Its ticket and arrival number.
+    pub place: QueuePlace,
+    /// The event it was checked against (`aud`).
+    pub event: EventId,
+    /// Expires at, Unix seconds.
+    pub exp: i64,
+}
+
+/// The key of a JWT: the first 8 bytes of its signature segment (after the last `.`),
+/// if that segment has 8 bytes (an HS256 signature has 43).
+fn fingerprint(token: &[u8]) -> Option<u64> {
+    let dot = token.iter().rposition(|&b| b == b'.')?;
+    let head: [u8; 8] = token.get(dot + 1..dot + 9)?.try_into().ok()?;
+    Some(u64::from_le_bytes(head))
 }
 
 impl VerifiedTokens {
-    /// The claims of `token` if it was verified here and has not expired at `now` (Unix
-    /// seconds).
-    pub fn get(&self, token: &str, now: i64) -> Option<QueueClaims> {
-        let sig = signature(token)?;
+    /// What `token` proves, if it was verified here and has not expired at `now` (Unix
+    /// seconds). The caller checks the event.
+    pub(crate) fn get(&self, token: &[u8], now: i64) -> Option<Verified> {
+        let key = fingerprint(token)?;
         let generations = self.generations.lock().expect("token cache poisoned");
         let entry = generations
             .current
-            .get(sig)
-            .or_else(|| generations.previous.get(sig))?;
-        (&*entry.token == token && entry.claims.exp >= now).then(|| entry.claims.clone())
+            .get(&key)
+            .or_else(|| generations.previous.get(&key))?;
+        (entry.token.as_bytes() == token && entry.verified.exp >= now).then_some(entry.verified)
     }
 
-    /// Remembers `token`, whose signature and expiry were just verified, with its claims.
-    pub fn insert(&self, token: &str, claims: &QueueClaims) {
-        let Some(sig) = signature(token) else {
+    /// Remembers `token`, which was just verified to prove `verified`.
+    pub(crate) fn insert(&self, token: &str, verified: Verified) {
+        let Some(key) = fingerprint(token.as_bytes()) else {
             return;
         };
         let mut generations = self.generations.lock().expect("token cache poisoned");
@@ -74,10 +91,10 @@ impl VerifiedTokens {
             generations.previous = std::mem::take(&mut generations.current);
         }
         generations.current.insert(
-            sig.into(),
+            key,
             Entry {
                 token: token.into(),
-                claims: claims.clone(),
+                verified,
             },
         );
     }
@@ -97,47 +114,61 @@ impl VerifiedTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::claims::TokenKind;
     use protocol::ids::TicketId;
 
-    fn claims(exp: i64) -> QueueClaims {
-        QueueClaims {
-            sub: TicketId::new(),
-            aud: "e".into(),
-            seq: 1,
-            iat: 0,
+    fn verified(exp: i64) -> Verified {
+        Verified {
+            place: QueuePlace {
+                ticket: TicketId::new(),
+                seq: 1,
+            },
+            event: EventId::new(),
             exp,
-            kind: TokenKind::Queue,
         }
     }
 
     #[test]
     fn a_hit_needs_the_whole_token_and_an_unexpired_exp() {
         let cache = VerifiedTokens::default();
-        let c = claims(100);
-        cache.insert("h.p.sig", &c);
-        assert_eq!(cache.get("h.p.sig", 100), Some(c.clone()));
+        let v = verified(100);
+        cache.insert("h.p.signature", v);
+        assert_eq!(cache.get(b"h.p.signature", 100), Some(v));
         // Same signature segment, another payload: a miss.
-        assert_eq!(cache.get("h.other.sig", 100), None);
-        assert_eq!(cache.get("h.p.sig", 101), None, "expired");
-        assert_eq!(cache.get("h.p.nope", 0), None);
-        assert_eq!(cache.get("no-dots", 0), None);
+        assert_eq!(cache.get(b"h.other.signature", 100), None);
+        assert_eq!(cache.get(b"h.p.signature", 101), None, "expired");
+        // Same fingerprint, another token: a miss.
+        assert_eq!(cache.get(b"h.p.signatureX", 0), None);
+        assert_eq!(cache.get(b"h.p.nope", 0), None);
+        assert_eq!(cache.get(b"no-dots", 0), None);
+        // Too short to fingerprint: never cached.
+        cache.insert("h.p.short", v);
+        assert_eq!(cache.get(b"h.p.short", 0), None);
+    }
+
+    #[test]
+    fn a_token_with_the_same_fingerprint_takes_the_place() {
+        let cache = VerifiedTokens::default();
+        let (a, b) = (verified(100), verified(100));
+        cache.insert("h.p.12345678a", a);
+        cache.insert("h.q.12345678b", b);
+        assert_eq!(cache.get(b"h.p.12345678a", 0), None);
+        assert_eq!(cache.get(b"h.q.12345678b", 0), Some(b));
     }
 
     #[test]
     fn old_tokens_fall_out_after_two_generations() {
         let cache = VerifiedTokens::default();
-        let c = claims(i64::MAX);
-        cache.insert("h.p.first", &c);
+        let v = verified(i64::MAX);
+        cache.insert("h.p.first___", v);
         for i in 0..GENERATION {
-            cache.insert(&format!("h.p.{i}"), &c);
+            cache.insert(&format!("h.p.{i:08}"), v);
         }
         // One generation later: still held (previous generation).
-        assert!(cache.get("h.p.first", 0).is_some());
+        assert!(cache.get(b"h.p.first___", 0).is_some());
         for i in 0..GENERATION {
-            cache.insert(&format!("h.q.{i}"), &c);
+            cache.insert(&format!("h.q.{:08}", GENERATION + i), v);
         }
-        assert!(cache.get("h.p.first", 0).is_none());
+        assert!(cache.get(b"h.p.first___", 0).is_none());
         assert!(cache.len() <= 2 * GENERATION);
     }
 }

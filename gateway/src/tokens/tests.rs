@@ -22,7 +22,7 @@ fn queue_token_round_trip_and_event_pinning() {
     let (e, t) = (EventId::new(), TicketId::new());
     let tok = k.issue_queue(&e, t, 7, now());
     let c = k.verify_queue(&tok, &e).unwrap();
-    assert_eq!((c.sub, c.seq), (t, 7));
+    assert_eq!((c.ticket, c.seq), (t, 7));
     assert!(k.verify_queue(&tok, &EventId::new()).is_err());
     // A queue token is never a pass.
     assert!(k.verify_pass(&tok, Some(&e)).is_err());

@@ -68,6 +68,43 @@ async fn an_abusive_poller_is_refused_while_a_fan_polling_as_told_never_is() {
     );
 }
 
+/// The limits read the event id from the path themselves (`limits::path_event_id`); an
+/// id written percent-encoded, which axum decodes for the handler, must not slip past
+/// the per-token limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_limit_holds_when_the_event_id_is_percent_encoded() {
+    let gw = spawn(behind_proxy).await;
+    let event = gw.open_event().await;
+    let fan = gw.join(&gw.base, &event, Some("203.0.113.80"), None).await;
+    assert_eq!(fan.status, 201);
+    let token = fan.token();
+    let id = event.to_string();
+    let encoded = format!("%{:02X}{}", id.as_bytes()[0], &id[1..]);
+    let mut codes = Vec::new();
+    // Default per token: 5/s with a burst of 10; every poll from its own address, so
+    // only the token's limit can refuse.
+    for i in 0..25 {
+        let res = gw
+            .client
+            .get(format!("{}/v1/events/{encoded}/queue", gw.base))
+            .bearer_auth(&token)
+            .header("x-forwarded-for", format!("198.18.0.{i}"))
+            .send()
+            .await
+            .expect("request failed");
+        codes.push(res.status().as_u16());
+    }
+    assert_eq!(
+        codes[0], 200,
+        "the encoded id names the same event: {codes:?}"
+    );
+    assert!(codes.iter().all(|&c| c == 200 || c == 429), "{codes:?}");
+    assert!(
+        codes.iter().filter(|&&c| c == 429).count() >= 5,
+        "the token's limit was not applied: {codes:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_join_flood_from_one_ip_is_held_to_the_burst_and_others_still_join() {
     let gw = spawn(behind_proxy).await;

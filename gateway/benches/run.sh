@@ -24,7 +24,8 @@
 #     fans' polls at poll_after_ms until SPIKE_RUN_SECONDS: no 5xx, admission within 1 %
 #     of SPIKE_RATE_PER_MINUTE, no oversell.
 #  6. The table; then everything it started is stopped and its database, Redis keys and
-#     AMQP queues are deleted (KEEP=1 keeps the stack running and the data).
+#     AMQP queues are deleted (KEEP=1 keeps the data: the processes are
+#     stopped either way).
 #
 # Client addresses: every wrk/k6 request carries its own fan's address in
 # X-Forwarded-For and the gateways run with ANTEROOM_TRUSTED_PROXY_HEADER=X-Forwarded-For,

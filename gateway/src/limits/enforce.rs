@@ -79,7 +79,7 @@ pub enum Screened {
 /// Checks `req` against the limits of its route that this replica keeps (see the module
 /// doc): the IP limiter, then the token limiter. Synchronous, so the middleware needs no
 /// boxed future for the requests that never wait on Redis (every route but join).
-pub fn screen(state: &AppState, req: Request) -> Screened {
+pub fn screen(state: &AppState, mut req: Request) -> Screened {
     let Some(route) = req.extensions().get::<MatchedPath>() else {
         return Screened::Passed(req);
     };
@@ -100,7 +100,6 @@ pub fn screen(state: &AppState, req: Request) -> Screened {
             return Screened::Refused(refuse(limits, class, Scope::Ip, wait));
         }
     }
-    let mut req = req;
     if limits.token_limiter(class).is_enabled() {
         if let Some(ticket) = verify_credential(state, class, &mut req) {
             if let Err(wait) = limits.token_limiter(class).check(&ticket) {

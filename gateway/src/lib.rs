@@ -37,11 +37,11 @@ pub mod tokens;
 pub mod views;
 
 pub use settings::Settings;
+pub use startup::Application;
 
 /// The hasher of the per-replica maps a status poll looks up (live state, catalog cache,
-/// verified-token cache): foldhash's fast hasher, randomly seeded per map, hashbrown's
-/// default. Only for keys a client cannot choose (event ids, verified tickets and token
-/// signatures); std's SipHash cost the status poll a tenth of its look-ups (callgrind,
+/// verified-token cache, per-ticket limiters): foldhash's fast hasher, randomly seeded
+/// per map, hashbrown's default. Only for keys a client cannot choose (event ids,
+/// verified tickets and token signatures); std's SipHash cost the status poll a tenth of its look-ups (callgrind,
 /// issue #4).
 pub type FastHash = foldhash::fast::RandomState;
-pub use startup::Application;

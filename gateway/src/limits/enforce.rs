@@ -3,23 +3,21 @@
 //! limiter ([`screen`], synchronous) and, for a join, the shared Redis quota
 //! ([`take_quota`]), refusing with `429` + `Retry-After`.
 //!
-//! The credential is verified here, with the check the handler's extractor uses
-//! (`QueueAuth::verify`, `PassAuth::verify`; the event id read from the path,
-//! [`path_event_id`]), and the verified [`QueueAuth`] / [`PassAuth`] is left in the
-//! request extensions, where the extractors find it: a token is verified once per
-//! request, not twice. An absent or
+//! The credential is verified here, with the checks the handler's extractors use
+//! (`QueueAuth::verify`, `PassAuth::verify`, the event id from `auth::path_event`), and
+//! the verified [`QueueAuth`] / [`PassAuth`] is left in the request extensions, where the
+//! extractors find it: a token is verified once per request, not twice. An absent or
 //! invalid credential is not refused here (the handler answers `401` as before); only
 //! the IP limits apply to it.
 
 use super::{limit_key, Limits, Scope};
-use crate::auth::{PassAuth, QueueAuth};
+use crate::auth::{path_event, PassAuth, QueueAuth};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::{header, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
-use protocol::ids::{EventId, TicketId};
-use std::borrow::Cow;
+use protocol::ids::TicketId;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -131,11 +129,7 @@ pub async fn take_quota(state: &AppState, ip: IpAddr) -> Result<(), Response> {
 /// extensions for the handler's extractor; the ticket, or `None` when there is no valid
 /// credential (the handler answers `401`) or no event in the path.
 fn verify_credential(state: &AppState, class: RouteClass, req: &mut Request) -> Option<TicketId> {
-    let route = req.extensions().get::<MatchedPath>()?;
-    let event = match path_event_id(route.as_str(), req.uri().path()) {
-        Some(raw) => Some(raw.parse::<EventId>().ok()?),
-        None => None,
-    };
+    let event = path_event(req.extensions(), req.uri()).ok()?;
     match class {
         RouteClass::Join | RouteClass::Status => {
             let auth = QueueAuth::verify(req.headers(), state, event?).ok()?;
@@ -148,31 +142,6 @@ fn verify_credential(state: &AppState, class: RouteClass, req: &mut Request) -> 
             req.extensions_mut().insert(auth);
             Some(ticket)
         }
-    }
-}
-
-/// The route every event route starts with.
-const EVENT_ROUTE: &str = "/v1/events/{event_id}";
-
-/// The `{event_id}` of a request to route `template`, percent-decoded as axum's `Path`
-/// decodes it; `None` if `template` is not an event route ([`EVENT_ROUTE`]`...`).
-///
-/// Read from the path by position rather than with axum's `RawPathParams` (an async
-/// extractor) so that the limits check stays synchronous; and by prefix, without
-/// splitting the path into segments, which cost 1,300 instructions a status poll
-/// (callgrind, issue #4). A matched event route's path starts with `/v1/events/` as
-/// written (the router matches the raw path); only an id with a `%` in it is decoded.
-pub fn path_event_id<'a>(template: &str, path: &'a str) -> Option<Cow<'a, str>> {
-    let after = template.strip_prefix(EVENT_ROUTE)?;
-    if !(after.is_empty() || after.starts_with('/')) {
-        return None;
-    }
-    let rest = path.strip_prefix("/v1/events/")?;
-    let raw = rest.split_once('/').map_or(rest, |(id, _)| id);
-    if raw.contains('%') {
-        percent_encoding::percent_decode_str(raw).decode_utf8().ok()
-    } else {
-        Some(Cow::Borrowed(raw))
     }
 }
 
@@ -232,36 +201,6 @@ mod tests {
         ] {
             assert_eq!(classify(&Method::GET, route), None, "{route}");
         }
-    }
-
-    #[test]
-    fn the_event_id_is_read_from_event_routes_only() {
-        let id = "0193a3b4-0000-7000-8000-000000000001";
-        let path = format!("/v1/events/{id}/queue");
-        for route in [
-            "/v1/events/{event_id}/queue",
-            "/v1/events/{event_id}/queue/stream",
-            "/v1/events/{event_id}/holds",
-        ] {
-            assert_eq!(path_event_id(route, &path).as_deref(), Some(id), "{route}");
-        }
-        assert_eq!(
-            path_event_id("/v1/events/{event_id}", &format!("/v1/events/{id}")).as_deref(),
-            Some(id)
-        );
-        assert_eq!(path_event_id("/v1/holds/{hold_id}", "/v1/holds/h1"), None);
-        assert_eq!(path_event_id("/v1/events/{event_idx}", &path), None);
-        // Percent-encoded as axum's `Path` would decode it: the same event, so the same
-        // per-token limit.
-        let encoded = format!("/v1/events/%30{}/queue", &id[1..]);
-        assert_eq!(
-            path_event_id("/v1/events/{event_id}/queue", &encoded).as_deref(),
-            Some(id)
-        );
-        assert_eq!(
-            path_event_id("/v1/events/{event_id}/queue", "/v1/events/%ff/queue"),
-            None
-        );
     }
 
     #[test]

@@ -23,9 +23,7 @@ pub mod keyed;
 pub mod quota;
 
 pub use client_ip::{limit_key, ClientIpSource};
-pub use enforce::{
-    classify, path_event_id, retry_after_seconds, screen, take_quota, RouteClass, Screened,
-};
+pub use enforce::{classify, retry_after_seconds, screen, take_quota, RouteClass, Screened};
 pub use keyed::KeyedLimiter;
 pub use quota::JoinQuota;
 

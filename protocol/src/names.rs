@@ -9,7 +9,7 @@
 use crate::ids::{EventId, RequestId};
 
 /// AMQP names: exchange `{ns}.commands` (direct), queues `{ns}.shard.{k}` bound with
-/// routing key `shard.{k}`.
+/// routing key `shard.{k}`, and the dead-letter queue `{ns}.dead`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AmqpNames {
     namespace: String,
@@ -31,6 +31,13 @@ impl AmqpNames {
     /// Durable quorum queue of shard `k`, consumed with single active consumer.
     pub fn shard_queue(&self, shard: u16) -> String {
         format!("{}.shard.{shard}", self.namespace)
+    }
+
+    /// Durable quorum queue of dead letters: messages a worker could not decode, or
+    /// commands PostgreSQL refused whose error outcome could not be stored either.
+    /// Only the worker declares and publishes to it (through the default exchange).
+    pub fn dead_letter_queue(&self) -> String {
+        format!("{}.dead", self.namespace)
     }
 
     /// Routing key binding the commands exchange to shard `k`'s queue.
@@ -140,6 +147,7 @@ mod tests {
         let n = AmqpNames::default();
         assert_eq!(n.commands_exchange(), "anteroom.commands");
         assert_eq!(n.shard_queue(3), "anteroom.shard.3");
+        assert_eq!(n.dead_letter_queue(), "anteroom.dead");
         assert_eq!(AmqpNames::shard_routing_key(3), "shard.3");
     }
 }

@@ -7,6 +7,8 @@
 //! key `shard.k`. Quorum queues replicate on a RabbitMQ cluster and keep unacked
 //! messages across a broker restart; single active consumer makes the broker deliver a
 //! shard to exactly one worker at a time and hand it to a standby when that one dies.
+//! The worker alone also declares the dead-letter quorum queue `{ns}.dead` (it alone
+//! publishes there, see `dead_letters`), so the gateway's declarations are unchanged.
 
 use anyhow::Context;
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
@@ -32,7 +34,8 @@ pub fn shard_queue_arguments() -> FieldTable {
     args
 }
 
-/// Declares the exchange, the `shards` queues and their bindings on `channel`.
+/// Declares the exchange, the `shards` queues and their bindings, and the dead-letter
+/// queue, on `channel`.
 ///
 /// # Errors
 /// The broker refused a declaration (e.g. a queue exists with other arguments).
@@ -45,7 +48,7 @@ pub async fn declare_topology(
     for shard in 0..shards {
         declare_shard(channel, names, shard).await?;
     }
-    Ok(())
+    crate::dead_letters::declare(channel, names).await
 }
 
 /// Declares the exchange, shard `shard`'s queue and its binding (idempotent; every

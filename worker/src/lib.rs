@@ -9,11 +9,13 @@
 //! - [`settings`]: typed configuration (defaults, TOML file, `ANTEROOM_*` env);
 //! - [`startup`]: [`Application::build`] / [`Application::run_until_stopped`];
 //! - [`metrics`] and the `/metrics`, `/healthz`, `/readyz` server;
-//! - `audit`: the oversold audit behind `anteroom_seats_oversold`.
+//! - `audit`: the oversold audit behind `anteroom_seats_oversold`;
+//! - [`dead_letters`]: what no shard can decide, kept for an operator.
 
 mod audit;
 pub mod broker;
 mod cache;
+pub mod dead_letters;
 pub mod engine;
 mod http;
 pub mod metrics;

@@ -2,7 +2,8 @@
 //!
 //! Subcommands: `serve` (default), `migrate` (run migrations and exit), `print-config` (or `--print-config`)
 //! (effective settings, secrets redacted), `healthcheck` (GET its own `/healthz`, for
-//! container health checks). Global option `--config <file>` (TOML).
+//! container health checks), `dead-letters list|replay|purge` (the namespace's dead
+//! letters, see docs/DEAD_LETTERS.md). Global option `--config <file>` (TOML).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -40,6 +41,31 @@ enum Cmd {
     PrintConfig,
     /// Exit 0 if this worker's /healthz answers 200 (for container health checks).
     Healthcheck,
+    /// Inspect, replay or purge the namespace's dead letters (docs/DEAD_LETTERS.md).
+    #[command(subcommand)]
+    DeadLetters(DeadLettersCmd),
+}
+
+#[derive(Subcommand)]
+enum DeadLettersCmd {
+    /// List the dead letters (reason, shard, request id, event id, size, time), oldest
+    /// first; they stay in the queue.
+    List {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish dead letters again to their shard, then remove them from the queue.
+    Replay {
+        /// Every dead letter.
+        #[arg(long, conflicts_with = "request_id", required_unless_present = "request_id")]
+        all: bool,
+        /// Only the dead letters of this request id.
+        #[arg(long, value_name = "ID")]
+        request_id: Option<String>,
+    },
+    /// Delete every dead letter.
+    Purge,
 }
 
 #[tokio::main]
@@ -70,7 +96,64 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Healthcheck => healthcheck(&settings).await,
+        Cmd::DeadLetters(cmd) => dead_letters(&settings, cmd).await,
     }
+}
+
+/// `dead-letters list|replay|purge` against `settings.amqp_url`, in `settings.namespace`.
+async fn dead_letters(settings: &Settings, cmd: DeadLettersCmd) -> anyhow::Result<()> {
+    use worker::dead_letters;
+    let names = protocol::names::AmqpNames::new(settings.namespace.clone());
+    let properties = lapin::ConnectionProperties::default()
+        .with_connection_name("anteroom-worker dead-letters".into());
+    let connection = lapin::Connection::connect(&settings.amqp_url, properties)
+        .await
+        .context("Failed to connect to RabbitMQ")?;
+    let done = match cmd {
+        DeadLettersCmd::List { json } => {
+            let letters = dead_letters::list(&connection, &names).await?;
+            if json {
+                for l in &letters {
+                    println!("{}", serde_json::to_string(l)?);
+                }
+            } else {
+                println!(
+                    "{:<10} {:>5} {:<36} {:<36} {:>8} {:<24} ERROR",
+                    "REASON", "SHARD", "REQUEST ID", "EVENT ID", "BYTES", "FIRST DEATH"
+                );
+                for l in &letters {
+                    println!(
+                        "{:<10} {:>5} {:<36} {:<36} {:>8} {:<24} {}",
+                        l.reason,
+                        l.shard.map_or_else(|| "-".into(), |s| s.to_string()),
+                        l.request_id.as_deref().unwrap_or("-"),
+                        l.event_id.as_deref().unwrap_or("-"),
+                        l.size,
+                        l.first_death.as_deref().unwrap_or("-"),
+                        l.error.as_deref().unwrap_or("-"),
+                    );
+                }
+                eprintln!("{} dead letter(s) in {}", letters.len(), names.dead_letter_queue());
+            }
+            Ok(())
+        }
+        DeadLettersCmd::Replay { all, request_id } => {
+            let select = match (all, request_id) {
+                (_, Some(id)) => dead_letters::Select::RequestId(id),
+                _ => dead_letters::Select::All,
+            };
+            let n = dead_letters::replay(&connection, &names, &select).await?;
+            eprintln!("{n} dead letter(s) replayed");
+            Ok(())
+        }
+        DeadLettersCmd::Purge => {
+            let n = dead_letters::purge(&connection, &names).await?;
+            eprintln!("{n} dead letter(s) purged");
+            Ok(())
+        }
+    };
+    let _ = connection.close(200, "done").await;
+    done
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

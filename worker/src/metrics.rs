@@ -27,8 +27,9 @@ pub struct Metrics {
     pub seats_sold: IntCounter,
     /// `anteroom_worker_shard_active{shard}`: 1 while this worker owns the shard.
     pub shard_active: IntGaugeVec,
-    /// `anteroom_worker_commit_failures_total`: batch transactions that failed and were
-    /// retried (PostgreSQL down, or a constraint caught an engine bug).
+    /// `anteroom_worker_commit_failures_total`: batch transactions that failed: retried
+    /// with backoff when transient (PostgreSQL down), split to isolate the command at
+    /// fault when permanent (PostgreSQL refused the data).
     pub commit_failures: IntCounter,
     /// `anteroom_worker_redis_write_failures_total`: Redis writes that failed (retried).
     pub redis_failures: IntCounter,
@@ -48,7 +49,24 @@ pub struct Metrics {
     /// `anteroom_worker_audit_failures_total`: audit queries that failed (PostgreSQL
     /// down); the gauge keeps its last value meanwhile.
     pub audit_failures: IntCounter,
+    /// `anteroom_worker_poison_commands_total{outcome}`: commands isolated because
+    /// PostgreSQL refused them (see `shard/isolate.rs`); `outcome` is one of
+    /// [`POISON_OUTCOMES`].
+    pub poison_commands: IntCounterVec,
+    /// `anteroom_worker_dead_letters_total{reason}`: messages moved to the namespace's
+    /// dead-letter queue; `reason` is one of [`crate::dead_letters::REASONS`].
+    pub dead_letters: IntCounterVec,
+    /// `anteroom_worker_expiries_unwritten_total`: expiry-only writes PostgreSQL refused;
+    /// the holds ended in memory only and stay claimed in PostgreSQL.
+    pub expiries_unwritten: IntCounter,
 }
+
+/// Outcomes of an isolated poison command, the `outcome` label of
+/// `anteroom_worker_poison_commands_total`: `invalid_field` (stored `422`: PostgreSQL
+/// refused a value of the command's input), `internal` (stored `500`: any other refusal,
+/// e.g. a constraint the engine did not foresee), `dead_lettered` (not even its error
+/// outcome could be stored: moved to the dead-letter queue, no reply).
+pub const POISON_OUTCOMES: [&str; 3] = ["invalid_field", "internal", "dead_lettered"];
 
 /// Consumer states of a shard, the `state` label of `anteroom_worker_shard_state`:
 /// `connecting` (no channel yet, or backing off after a failure), `standby` (consuming,
@@ -139,6 +157,34 @@ impl Metrics {
             "anteroom_worker_audit_failures_total",
             "Oversold audits that failed (PostgreSQL unreachable).",
         )?;
+        let poison_commands = IntCounterVec::new(
+            Opts::new(
+                "anteroom_worker_poison_commands_total",
+                "Commands isolated because PostgreSQL refused them, by outcome.",
+            ),
+            &["outcome"],
+        )?;
+        let dead_letters = IntCounterVec::new(
+            Opts::new(
+                "anteroom_worker_dead_letters_total",
+                "Messages moved to the dead-letter queue, by reason.",
+            ),
+            &["reason"],
+        )?;
+        let expiries_unwritten = IntCounter::new(
+            "anteroom_worker_expiries_unwritten_total",
+            "Hold expiries PostgreSQL refused to store (applied in memory only).",
+        )?;
+        // Every label value exists from the start, so alerts see 0, not an absent series.
+        for outcome in POISON_OUTCOMES {
+            poison_commands.with_label_values(&[outcome]);
+        }
+        for reason in crate::dead_letters::REASONS {
+            dead_letters.with_label_values(&[reason]);
+        }
+        registry.register(Box::new(poison_commands.clone()))?;
+        registry.register(Box::new(dead_letters.clone()))?;
+        registry.register(Box::new(expiries_unwritten.clone()))?;
         registry.register(Box::new(takeovers.clone()))?;
         registry.register(Box::new(fenced.clone()))?;
         registry.register(Box::new(shard_state.clone()))?;
@@ -171,6 +217,9 @@ impl Metrics {
             shard_state,
             seats_oversold,
             audit_failures,
+            poison_commands,
+            dead_letters,
+            expiries_unwritten,
         })
     }
 
@@ -225,6 +274,9 @@ mod tests {
             "anteroom_worker_shard_state{shard=\"0\",state=\"standby\"} 0",
             "anteroom_seats_oversold{shard=\"0\"} 0",
             "anteroom_worker_audit_failures_total 0",
+            "anteroom_worker_poison_commands_total{outcome=\"internal\"} 0",
+            "anteroom_worker_dead_letters_total{reason=\"malformed\"} 0",
+            "anteroom_worker_expiries_unwritten_total 0",
         ] {
             assert!(text.contains(name), "{name} missing:\n{text}");
         }

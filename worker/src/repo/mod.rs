@@ -5,12 +5,14 @@
 //! - [`Repository::commit`]: one batch's effects in one transaction, fenced by epoch;
 //! - [`Repository::stored_results`]: decided outcomes of (redelivered) requests;
 //! - [`Repository::oversold_by_shard`]: the oversold audit (`anteroom_seats_oversold`);
-//! - [`Repository::holds_changed_since`]: holds whose Redis documents a new owner rewrites.
+//! - [`Repository::holds_changed_since`]: holds whose Redis documents a new owner rewrites;
+//! - [`classify`]: whether a failed call is worth retrying (transient) or not (permanent).
 //!
 //! All writes are bulk `UNNEST` statements (no statement per row), so a group commit of
 //! hundreds of commands costs a handful of round trips.
 
 mod audit;
+pub mod classify;
 mod epoch;
 mod load;
 mod plan;
@@ -84,7 +86,8 @@ impl Repository {
     ///
     /// # Errors
     /// [`CommitError::Fenced`] if another owner took the shard over since `epoch` (then
-    /// nothing is written); [`CommitError::Db`] if PostgreSQL failed.
+    /// nothing is written); [`CommitError::Transient`] or [`CommitError::Permanent`] if
+    /// PostgreSQL failed.
     pub async fn commit_effects(
         &self,
         shard: u16,

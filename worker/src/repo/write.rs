@@ -11,7 +11,8 @@ use sqlx::{Postgres, Transaction};
 use tracing::instrument;
 use uuid::Uuid;
 
-/// Why a batch did not commit.
+/// Why a batch did not commit. Built from a `sqlx::Error` by
+/// [`super::classify::is_transient`]: whether retrying the same batch can help.
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {
     /// Another worker took the shard over (its epoch is `current`): this session must
@@ -21,9 +22,47 @@ pub enum CommitError {
         /// The epoch found.
         current: Option<i64>,
     },
-    /// PostgreSQL failed (down, timeout, or a constraint caught a bug): retry.
-    #[error("database error")]
-    Db(#[from] sqlx::Error),
+    /// PostgreSQL is unreachable, shutting down, or the transaction lost a race
+    /// (serialization failure, deadlock, statement timeout): retry the batch later.
+    #[error("database unavailable")]
+    Transient(#[source] sqlx::Error),
+    /// PostgreSQL refused the data (SQLSTATE class 22 or 23, an encode or decode
+    /// error, or another deterministic error): the same batch fails the same way, so it
+    /// is split to find the command at fault.
+    #[error("database refused the batch")]
+    Permanent(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for CommitError {
+    fn from(e: sqlx::Error) -> Self {
+        if super::classify::is_transient(&e) {
+            CommitError::Transient(e)
+        } else {
+            CommitError::Permanent(e)
+        }
+    }
+}
+
+impl CommitError {
+    /// The same error, as a failure of a read that precedes the commit (the fencing
+    /// check, the rebuild, the lookup of stored results): those reads do not depend on
+    /// the commands' data, so splitting the batch cannot help and even a permanent
+    /// error is retried with backoff.
+    pub(crate) fn while_reading(self) -> Self {
+        match self {
+            CommitError::Permanent(e) => CommitError::Transient(e),
+            other => other,
+        }
+    }
+
+    /// Whether PostgreSQL refused a value (SQLSTATE class 22, see
+    /// [`super::classify::is_data_exception`]).
+    pub fn is_data_exception(&self) -> bool {
+        match self {
+            CommitError::Permanent(e) => super::classify::is_data_exception(e),
+            _ => false,
+        }
+    }
 }
 
 /// Text of an admin state in `events.admin_state`.
@@ -41,8 +80,8 @@ impl Repository {
     /// Writes `plan` for `shard` if `epoch` is still the shard's epoch.
     ///
     /// # Errors
-    /// [`CommitError::Fenced`] if the epoch moved on; [`CommitError::Db`] otherwise
-    /// (nothing is written in either case).
+    /// [`CommitError::Fenced`] if the epoch moved on; [`CommitError::Transient`] or
+    /// [`CommitError::Permanent`] otherwise (nothing is written in any case).
     #[instrument(skip_all, fields(shard = shard, epoch = epoch, results = plan.results.len()))]
     pub(crate) async fn commit(
         &self,

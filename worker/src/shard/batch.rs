@@ -4,10 +4,12 @@
 //!
 //! Replays: a redelivered command (the broker gave it to us again, e.g. after a crash
 //! between commit and ack) is first looked up in `request_results` and answered with
-//! its stored outcome. If a commit fails (PostgreSQL down), nothing is acked: the batch
-//! is retried with backoff on an engine rebuilt from PostgreSQL (the failed attempt
-//! mutated the in-memory one), and every command of the batch is looked up first, in
-//! case the failed COMMIT had in fact gone through.
+//! its stored outcome. If a commit fails transiently (PostgreSQL down), nothing is
+//! acked: the batch is retried with backoff on an engine rebuilt from PostgreSQL (the
+//! failed attempt mutated the in-memory one), and every command of the batch is looked
+//! up first, in case the failed COMMIT had in fact gone through. If PostgreSQL refuses
+//! the batch (a permanent error), it is split at once, without a backoff, to isolate the
+//! command at fault (`isolate`).
 //!
 //! The stages are separate so `pipeline` can overlap them across batches:
 //! [`Active::decide`] (in memory; also builds the batch's Redis writes, so they show the
@@ -16,6 +18,7 @@
 
 use super::delivery::{self, Incoming};
 use super::session::Active;
+use crate::dead_letters::Letter;
 use super::{backoff, sleep_or_shutdown, SessionEnd};
 use crate::engine::Effect;
 use crate::repo::{CommitError, WritePlan};
@@ -46,6 +49,19 @@ pub(super) struct Decided {
     pub(super) effects: Vec<Effect>,
     pub(super) now: DateTime<Utc>,
     pub(super) pipe: Pipeline,
+    /// Deliveries to dead-letter before the ack (by index), besides malformed ones.
+    pub(super) dead: Vec<(usize, Letter)>,
+}
+
+/// Where [`Active::process_from`] starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// A batch not tried yet.
+    Fresh,
+    /// Its commit failed transiently (and may have gone through).
+    AfterTransient,
+    /// PostgreSQL refused its commit.
+    AfterPermanent,
 }
 
 impl Active {
@@ -53,58 +69,90 @@ impl Active {
     /// `Some(end)` when the session must end.
     ///
     /// # Errors
-    /// Publishing replies or acking failed (the channel died): the deliveries come back
-    /// redelivered to the next session, which answers them from the stored results.
-    #[instrument(skip_all, fields(shard = self.shard, epoch = self.epoch, size = deliveries.len()))]
+    /// Publishing replies or dead letters, or acking, failed (the channel died): the
+    /// deliveries come back redelivered to the next session, which answers them from
+    /// the stored results.
     pub(super) async fn process(
         &mut self,
         deliveries: Vec<Delivery>,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<Option<SessionEnd>> {
-        self.process_from(deliveries, false, shutdown).await
+        self.process_from(deliveries, Start::Fresh, shutdown).await
     }
 
-    /// [`Active::process`] of a batch whose commit already failed once (possibly
-    /// after going through): waits a backoff delay, then retries as after a failure.
+    /// [`Active::process`] of a batch whose commit already failed once with `failure`
+    /// (a transient failure may have gone through): a transient one waits a backoff
+    /// delay and retries the batch; a permanent one is split at once.
     ///
     /// # Errors
     /// As [`Active::process`].
-    #[instrument(skip_all, fields(shard = self.shard, epoch = self.epoch, size = deliveries.len()))]
-    pub(super) async fn retry_failed(
+    pub(super) async fn process_after(
         &mut self,
         deliveries: Vec<Delivery>,
+        failure: &CommitError,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<Option<SessionEnd>> {
-        self.process_from(deliveries, true, shutdown).await
+        let start = match failure {
+            CommitError::Permanent(_) => Start::AfterPermanent,
+            _ => Start::AfterTransient,
+        };
+        self.process_from(deliveries, start, shutdown).await
     }
 
+    #[instrument(skip_all, fields(shard = self.shard, epoch = self.epoch, size = deliveries.len()))]
     async fn process_from(
         &mut self,
         deliveries: Vec<Delivery>,
-        failed_before: bool,
+        start: Start,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<Option<SessionEnd>> {
-        let incoming = self.decode(&deliveries);
+        let mut incoming = self.decode(&deliveries);
         let mut retry = backoff();
-        let mut after_failure = failed_before;
-        if failed_before {
+        let mut after_failure = start != Start::Fresh;
+        // `None`: the batch is committed whole. `Some(known_bad)`: it is split to
+        // isolate what PostgreSQL refuses (at once if the whole batch was just refused).
+        let mut split = (start == Start::AfterPermanent).then_some(true);
+        if start == Start::AfterTransient {
             let delay = retry.next().unwrap_or(Duration::from_secs(5));
             if !sleep_or_shutdown(delay, shutdown).await {
                 return Ok(Some(SessionEnd::Shutdown));
             }
         }
-        let (decisions, now) = loop {
+        let (decisions, dead, now) = loop {
             // PostgreSQL keeps microseconds: decide with them, so times in replies,
             // Redis and a later rebuild are the same instants.
             let now = Utc::now().trunc_subsecs(6);
-            match self.attempt(&incoming, now, after_failure).await {
-                Ok(decisions) => break (decisions, now),
+            let attempt = match split {
+                None => self
+                    .attempt(&incoming, now, after_failure)
+                    .await
+                    .map(|d| (d, Vec::new())),
+                Some(known_bad) => self
+                    .isolate(&mut incoming, now, known_bad)
+                    .await
+                    .map(|i| (i.decisions, i.dead)),
+            };
+            match attempt {
+                Ok((decisions, dead)) => break (decisions, dead, now),
                 Err(CommitError::Fenced { current }) => {
                     self.fenced(current, deliveries.last()).await;
                     return Ok(Some(SessionEnd::Fenced));
                 }
-                Err(CommitError::Db(e)) => {
+                Err(CommitError::Permanent(e)) if split.is_none() => {
                     after_failure = true;
+                    split = Some(true);
+                    self.ctx.metrics.commit_failures.inc();
+                    tracing::warn!(
+                        error = %e,
+                        "group commit refused; splitting the batch to isolate the command at fault"
+                    );
+                }
+                Err(e) => {
+                    after_failure = true;
+                    if let Some(known_bad) = split.as_mut() {
+                        // Parts may have committed since: the next try starts whole.
+                        *known_bad = false;
+                    }
                     self.ctx.metrics.commit_failures.inc();
                     let delay = retry.next().unwrap_or(Duration::from_secs(10));
                     tracing::warn!(error = %e, ?delay, "group commit failed; retrying the batch");
@@ -123,6 +171,7 @@ impl Active {
             effects,
             now,
             pipe,
+            dead,
         };
         let effects = self.finish(batch, after_failure).await?;
         self.effects = effects;
@@ -162,6 +211,7 @@ impl Active {
             effects,
             now,
             pipe,
+            dead: Vec::new(),
         })
     }
 
@@ -178,11 +228,12 @@ impl Active {
     }
 
     /// The stage after a batch's COMMIT: metrics, Redis writes (and a full refresh if
-    /// an earlier attempt failed: it may have gone through), replies, one ack for all.
-    /// Returns the batch's effects buffer for reuse.
+    /// an earlier attempt failed: it may have gone through), replies, dead letters
+    /// (confirmed by the broker), one ack for all. Returns the batch's effects buffer
+    /// for reuse.
     ///
     /// # Errors
-    /// Publishing replies or acking failed (the channel died).
+    /// Publishing replies or dead letters, or acking, failed (the channel died).
     #[instrument(skip_all, fields(shard = self.shard, size = batch.deliveries.len()))]
     pub(super) async fn finish(
         &mut self,
@@ -195,6 +246,7 @@ impl Active {
             decisions,
             mut effects,
             mut pipe,
+            dead,
             ..
         } = batch;
         self.record(&incoming, &decisions, &effects);
@@ -221,6 +273,7 @@ impl Active {
         futures::future::try_join_all(replies)
             .await
             .context("Failed to publish a reply")?;
+        self.dead_letter(&deliveries, &incoming, dead).await?;
         if let Some(last) = deliveries.last() {
             self.channel
                 .basic_ack(last.delivery_tag, BasicAckOptions { multiple: true })
@@ -232,14 +285,19 @@ impl Active {
     }
 
     /// Decides and commits the batch once. `after_failure`: a previous attempt failed,
-    /// so the engine is rebuilt first and every command is looked up.
+    /// so the engine is rebuilt first and every command is looked up. A failure before
+    /// the commit (the rebuild, the lookup) is transient: it does not depend on the
+    /// commands' data.
     async fn attempt(
         &mut self,
         incoming: &[Incoming],
         now: DateTime<Utc>,
         after_failure: bool,
     ) -> Result<Vec<Option<Decision>>, CommitError> {
-        let outcomes = self.decide_once(incoming, now, after_failure).await?;
+        let outcomes = self
+            .decide_once(incoming, now, after_failure)
+            .await
+            .map_err(CommitError::while_reading)?;
         let plan = WritePlan::new(&self.effects, now);
         if !plan.is_empty() {
             let timer = self.ctx.metrics.commit_seconds.start_timer();
@@ -251,7 +309,7 @@ impl Active {
 
     /// Decides the batch into `self.effects` (rebuilding the engine first after a
     /// failure). Nothing is decided if the lookup fails.
-    async fn decide_once(
+    pub(super) async fn decide_once(
         &mut self,
         incoming: &[Incoming],
         now: DateTime<Utc>,

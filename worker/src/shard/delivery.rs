@@ -1,7 +1,7 @@
 //! What arrives on a shard queue, and what goes back.
 //!
 //! - a command: a `CommandMessage` JSON body (any other body or version is malformed:
-//!   logged and acked, never applied; a dead-letter queue would be nicer);
+//!   logged, moved to the dead-letter queue and acked, never applied);
 //! - a probe: an empty message of AMQP `type` [`PROBE_TYPE`] that a consumer publishes
 //!   to its own shard queue, so whichever consumer is active learns it (see `session`).
 //!
@@ -32,7 +32,7 @@ pub(crate) enum Incoming {
     },
     /// A probe (no reply, no effect).
     Probe,
-    /// Undecodable: acked and dropped.
+    /// Undecodable: dead-lettered, then acked.
     Malformed,
 }
 
@@ -54,7 +54,7 @@ impl Incoming {
                     delivery_tag = d.delivery_tag,
                     bytes = d.data.len(),
                     error = %e,
-                    "malformed command dropped"
+                    "malformed command"
                 );
                 Incoming::Malformed
             }

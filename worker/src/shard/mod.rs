@@ -9,7 +9,9 @@
 //! the next session rebuilds from PostgreSQL, so no restart is ever needed.
 
 mod batch;
+mod dead;
 mod delivery;
+mod isolate;
 mod pipeline;
 mod record;
 mod repair;

@@ -10,9 +10,11 @@
 //! writes, replies and the ack of one batch overlap the COMMIT of the next.
 //!
 //! If a commit fails, the batch decided behind it was decided on state that never
-//! reached PostgreSQL: both go to the sequential path (`Active::retry_failed`, then
-//! `Active::process`), which rebuilds the engine from PostgreSQL and retries with
-//! backoff, in delivery order. If fenced, every delivery of both goes back to the queue.
+//! reached PostgreSQL: both go to the sequential path (`Active::process_after`, then
+//! `Active::process`), which rebuilds the engine from PostgreSQL and, in delivery
+//! order, retries with backoff (a transient failure) or splits the failed batch at once
+//! to isolate the command at fault (PostgreSQL refused it). If fenced, every delivery of
+//! both goes back to the queue.
 
 use super::batch::Decided;
 use super::session::Active;
@@ -173,8 +175,8 @@ impl Active {
 
     /// Handles a landed commit. Committed: starts `behind`'s transaction first, then
     /// finishes `f` (its replies and ack overlap the next COMMIT) and returns the new
-    /// flight. Fenced: gives back every delivery of both. Failed: retries both in order
-    /// on the sequential path.
+    /// flight. Fenced: gives back every delivery of both. Failed: both go in order to
+    /// the sequential path (retried, or split if PostgreSQL refused the batch).
     async fn land(
         &mut self,
         mut f: Flight,
@@ -200,10 +202,17 @@ impl Active {
                 self.fenced(current, last).await;
                 Ok((Some(SessionEnd::Fenced), None))
             }
-            Err(CommitError::Db(e)) => {
+            Err(failure) => {
                 self.ctx.metrics.commit_failures.inc();
-                tracing::warn!(error = %e, "group commit failed; retrying the batch");
-                if let Some(end) = self.retry_failed(f.batch.deliveries, shutdown).await? {
+                match &failure {
+                    CommitError::Permanent(e) => tracing::warn!(
+                        error = %e,
+                        "group commit refused; splitting the batch to isolate the command at fault"
+                    ),
+                    e => tracing::warn!(error = %e, "group commit failed; retrying the batch"),
+                }
+                let failed = f.batch.deliveries;
+                if let Some(end) = self.process_after(failed, &failure, shutdown).await? {
                     return Ok((Some(end), None));
                 }
                 if let Some(b) = behind {

@@ -43,7 +43,7 @@ impl Active {
                 }
                 (Incoming::Malformed, _) => {
                     m.commands
-                        .with_label_values(&["malformed", "dropped"])
+                        .with_label_values(&["malformed", "dead_lettered"])
                         .inc();
                 }
                 _ => {}

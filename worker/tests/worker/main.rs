@@ -4,12 +4,14 @@
 mod helpers;
 
 mod contention;
+mod dead_letters;
 mod expiry;
 mod fencing;
 mod flow;
 mod metrics;
 mod outage;
 mod pipeline;
+mod poison;
 mod recovery;
 mod replay;
 mod robustness;

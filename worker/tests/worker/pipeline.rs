@@ -23,14 +23,15 @@ async fn a_batch_decided_behind_a_failed_commit_is_decided_again_in_order() {
     let mut env = TestEnv::start().await;
     let event = env.create_event(&spec(1, 4, 300)).await;
     // The next hold insert sleeps 1 s (so the next batch is decided behind it), then
-    // fails; later inserts pass (a sequence is not rolled back with them).
+    // fails transiently (a serialization failure); later inserts pass (a sequence is
+    // not rolled back with them).
     for sql in [
         "CREATE SEQUENCE fail_seq",
         "CREATE FUNCTION slow_fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN
              IF nextval('fail_seq') = 1 THEN
                  PERFORM pg_sleep(1);
-                 RAISE EXCEPTION 'injected failure';
+                 RAISE EXCEPTION 'injected failure' USING ERRCODE = 'serialization_failure';
              END IF;
              RETURN NEW;
          END $$",

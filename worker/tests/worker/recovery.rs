@@ -75,12 +75,15 @@ async fn a_deleted_shard_queue_comes_back_and_the_shard_resumes() {
 async fn a_failed_group_commit_is_retried_on_a_rebuilt_state() {
     let mut env = TestEnv::start().await;
     let event = env.create_event(&spec(1, 4, 300)).await;
-    // The next two hold inserts fail (a sequence is not rolled back with them).
+    // The next two hold inserts fail transiently, as a serialization failure (a sequence
+    // is not rolled back with them).
     for sql in [
         "CREATE SEQUENCE fail_seq",
         "CREATE FUNCTION fail_twice() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN
-             IF nextval('fail_seq') <= 2 THEN RAISE EXCEPTION 'injected failure'; END IF;
+             IF nextval('fail_seq') <= 2 THEN
+                 RAISE EXCEPTION 'injected failure' USING ERRCODE = 'serialization_failure';
+             END IF;
              RETURN NEW;
          END $$",
         "CREATE TRIGGER fail_twice BEFORE INSERT ON holds FOR EACH ROW EXECUTE FUNCTION fail_twice()",

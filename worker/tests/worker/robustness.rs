@@ -6,7 +6,7 @@ use protocol::ids::{EventId, TicketId};
 use protocol::reply::{ErrorCode, Outcome};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_messages_are_dropped_and_the_shard_goes_on() {
+async fn malformed_messages_are_dead_lettered_and_the_shard_goes_on() {
     let mut env = TestEnv::start().await;
     let event = env.create_event(&spec(1, 4, 300)).await;
     env.publish_raw(event, b"not json at all").await;
@@ -26,7 +26,7 @@ async fn malformed_messages_are_dropped_and_the_shard_goes_on() {
     let (_, metrics) = env.http_get("/metrics").await;
     assert!(
         metrics
-            .contains("anteroom_worker_commands_total{kind=\"malformed\",outcome=\"dropped\"} 2"),
+            .contains("anteroom_worker_commands_total{kind=\"malformed\",outcome=\"dead_lettered\"} 2"),
         "{metrics}"
     );
     assert!(metrics.contains("anteroom_worker_commands_total{kind=\"hold\",outcome=\"created\"} 1"));

@@ -58,7 +58,11 @@ enum DeadLettersCmd {
     /// Publish dead letters again to their shard, then remove them from the queue.
     Replay {
         /// Every dead letter.
-        #[arg(long, conflicts_with = "request_id", required_unless_present = "request_id")]
+        #[arg(
+            long,
+            conflicts_with = "request_id",
+            required_unless_present = "request_id"
+        )]
         all: bool,
         /// Only the dead letters of this request id.
         #[arg(long, value_name = "ID")]
@@ -133,7 +137,11 @@ async fn dead_letters(settings: &Settings, cmd: DeadLettersCmd) -> anyhow::Resul
                         l.error.as_deref().unwrap_or("-"),
                     );
                 }
-                eprintln!("{} dead letter(s) in {}", letters.len(), names.dead_letter_queue());
+                eprintln!(
+                    "{} dead letter(s) in {}",
+                    letters.len(),
+                    names.dead_letter_queue()
+                );
             }
             Ok(())
         }

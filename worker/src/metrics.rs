@@ -27,9 +27,9 @@ pub struct Metrics {
     pub seats_sold: IntCounter,
     /// `anteroom_worker_shard_active{shard}`: 1 while this worker owns the shard.
     pub shard_active: IntGaugeVec,
-    /// `anteroom_worker_commit_failures_total`: batch transactions that failed: retried
-    /// with backoff when transient (PostgreSQL down), split to isolate the command at
-    /// fault when permanent (PostgreSQL refused the data).
+    /// `anteroom_worker_commit_failures_total`: batch transactions that failed
+    /// transiently (PostgreSQL down or slow, a lost race) and were retried with backoff.
+    /// Batches PostgreSQL refuses are split instead: see `poison_commands`.
     pub commit_failures: IntCounter,
     /// `anteroom_worker_redis_write_failures_total`: Redis writes that failed (retried).
     pub redis_failures: IntCounter,
@@ -119,7 +119,7 @@ impl Metrics {
         )?;
         let commit_failures = IntCounter::new(
             "anteroom_worker_commit_failures_total",
-            "Batch transactions that failed and were retried.",
+            "Batch transactions that failed transiently and were retried.",
         )?;
         let redis_failures = IntCounter::new(
             "anteroom_worker_redis_write_failures_total",

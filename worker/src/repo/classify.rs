@@ -44,9 +44,19 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
 pub fn transient_sqlstate(code: &str) -> bool {
     matches!(
         code,
-        "40001" | "40P01" | "40003" | "57014" | "57P01" | "57P02" | "57P03" | "55P03" | "25P03"
+        "40001"
+            | "40P01"
+            | "40003"
+            | "57014"
+            | "57P01"
+            | "57P02"
+            | "57P03"
+            | "55P03"
+            | "25P03"
             | "25006"
-    ) || ["08", "53", "58"].iter().any(|class| code.starts_with(class))
+    ) || ["08", "53", "58"]
+        .iter()
+        .any(|class| code.starts_with(class))
 }
 
 /// The SQLSTATE of `e`, when PostgreSQL answered with an error.
@@ -92,7 +102,9 @@ mod tests {
         ] {
             assert!(transient_sqlstate(code), "{code}");
         }
-        for code in ["22021", "22P05", "22001", "23505", "23514", "42703", "P0001", "XX000"] {
+        for code in [
+            "22021", "22P05", "22001", "23505", "23514", "42703", "P0001", "XX000",
+        ] {
             assert!(!transient_sqlstate(code), "{code}");
         }
     }

@@ -18,8 +18,8 @@
 
 use super::delivery::{self, Incoming};
 use super::session::Active;
-use crate::dead_letters::Letter;
 use super::{backoff, sleep_or_shutdown, SessionEnd};
+use crate::dead_letters::Letter;
 use crate::engine::Effect;
 use crate::repo::{CommitError, WritePlan};
 use anyhow::Context;
@@ -141,7 +141,6 @@ impl Active {
                 Err(CommitError::Permanent(e)) if split.is_none() => {
                     after_failure = true;
                     split = Some(true);
-                    self.ctx.metrics.commit_failures.inc();
                     tracing::warn!(
                         error = %e,
                         "group commit refused; splitting the batch to isolate the command at fault"

@@ -243,6 +243,8 @@ impl Active {
 }
 
 /// What became of a command PostgreSQL refused alone.
+// One per isolated command, moved once: boxing the large variant would only allocate.
+#[allow(clippy::large_enum_variant)]
 enum Poisoned {
     /// Its error outcome is stored: the result effect (for the Redis mirror) and the
     /// decision to reply with.
@@ -293,7 +295,11 @@ mod tests {
                     .collect();
                 let expected: Vec<usize> = (0..n).filter(|&i| i != bad).collect();
                 assert_eq!(committed, expected, "n = {n}, bad = {bad}");
-                assert!(tried.len() <= 2 * (n.ilog2() as usize + 1), "{}", tried.len());
+                assert!(
+                    tried.len() <= 2 * (n.ilog2() as usize + 1),
+                    "{}",
+                    tried.len()
+                );
             }
         }
     }

@@ -203,13 +203,15 @@ impl Active {
                 Ok((Some(SessionEnd::Fenced), None))
             }
             Err(failure) => {
-                self.ctx.metrics.commit_failures.inc();
                 match &failure {
                     CommitError::Permanent(e) => tracing::warn!(
                         error = %e,
                         "group commit refused; splitting the batch to isolate the command at fault"
                     ),
-                    e => tracing::warn!(error = %e, "group commit failed; retrying the batch"),
+                    e => {
+                        self.ctx.metrics.commit_failures.inc();
+                        tracing::warn!(error = %e, "group commit failed; retrying the batch");
+                    }
                 }
                 let failed = f.batch.deliveries;
                 if let Some(end) = self.process_after(failed, &failure, shutdown).await? {

@@ -49,7 +49,11 @@ async fn an_undecodable_message_is_dead_lettered_listed_and_purged() {
     ));
     wait_for_dead_letters(&env, 1).await;
     assert_eq!(
-        metric(&env, "anteroom_worker_dead_letters_total{reason=\"malformed\"}").await,
+        metric(
+            &env,
+            "anteroom_worker_dead_letters_total{reason=\"malformed\"}"
+        )
+        .await,
         Some(1.0)
     );
 
@@ -62,7 +66,10 @@ async fn an_undecodable_message_is_dead_lettered_listed_and_purged() {
     assert_eq!(letter.size, b"not json at all".len());
     assert_eq!(letter.deaths, 1);
     assert!(letter.first_death.is_some());
-    assert!(letter.error.as_deref().unwrap().contains("expected"), "{letter:?}");
+    assert!(
+        letter.error.as_deref().unwrap().contains("expected"),
+        "{letter:?}"
+    );
 
     // Listing left it in the queue; the operator command shows the same.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_anteroom-worker"))
@@ -91,19 +98,29 @@ async fn a_command_that_cannot_be_answered_is_dead_lettered_and_replayed_once_fi
     let event = env.create_event(&spec(1, 4, 300)).await;
     // PostgreSQL refuses the hold, and its 500 outcome too.
     poison_seat(&env, "A-1-2").await;
-    sqlx::query("ALTER TABLE request_results ADD CONSTRAINT no_500 CHECK (status <> 500) NOT VALID")
-        .execute(&env.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "ALTER TABLE request_results ADD CONSTRAINT no_500 CHECK (status <> 500) NOT VALID",
+    )
+    .execute(&env.pool)
+    .await
+    .unwrap();
     let refused = TestEnv::envelope(event, hold("A-1-2"));
     env.publish(&refused).await;
     wait_for_dead_letters(&env, 1).await;
     assert_eq!(
-        metric(&env, "anteroom_worker_dead_letters_total{reason=\"unstorable\"}").await,
+        metric(
+            &env,
+            "anteroom_worker_dead_letters_total{reason=\"unstorable\"}"
+        )
+        .await,
         Some(1.0)
     );
     assert_eq!(
-        metric(&env, "anteroom_worker_poison_commands_total{outcome=\"dead_lettered\"}").await,
+        metric(
+            &env,
+            "anteroom_worker_poison_commands_total{outcome=\"dead_lettered\"}"
+        )
+        .await,
         Some(1.0)
     );
     assert_eq!(stored_status(&env, refused.request_id).await, None);

@@ -25,8 +25,9 @@ async fn malformed_messages_are_dead_lettered_and_the_shard_goes_on() {
     ));
     let (_, metrics) = env.http_get("/metrics").await;
     assert!(
-        metrics
-            .contains("anteroom_worker_commands_total{kind=\"malformed\",outcome=\"dead_lettered\"} 2"),
+        metrics.contains(
+            "anteroom_worker_commands_total{kind=\"malformed\",outcome=\"dead_lettered\"} 2"
+        ),
         "{metrics}"
     );
     assert!(metrics.contains("anteroom_worker_commands_total{kind=\"hold\",outcome=\"created\"} 1"));

@@ -74,11 +74,16 @@ impl Active {
         now: DateTime<Utc>,
         known_bad: bool,
     ) -> Result<Isolated, CommitError> {
-        // Some parts may commit before a later failure: from here on every command is
-        // looked up in the stored results before it is decided.
-        for inc in incoming.iter_mut() {
-            if let Incoming::Command { redelivered, .. } = inc {
-                *redelivered = true;
+        if !known_bad {
+            // A try after a transient failure: earlier parts may have committed, so every
+            // command is looked up in the stored results before it is decided. (Right
+            // after a refusal nothing of the batch is committed: a refused transaction
+            // is rolled back, and one that went through before it would have been found
+            // by the lookup of the attempt that was refused.)
+            for inc in incoming.iter_mut() {
+                if let Incoming::Command { redelivered, .. } = inc {
+                    *redelivered = true;
+                }
             }
         }
         // Deciding no command after a failure rebuilds the engine from PostgreSQL and

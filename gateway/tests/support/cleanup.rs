@@ -68,6 +68,11 @@ async fn delete_amqp(namespace: &str) -> anyhow::Result<()> {
     channel
         .exchange_delete(&names.commands_exchange(), ExchangeDeleteOptions::default())
         .await?;
+    // Declared by the worker only, when the test runs one (last: its absence may close
+    // the channel).
+    let _ = channel
+        .queue_delete(&names.dead_letter_queue(), QueueDeleteOptions::default())
+        .await;
     conn.close(200, "test cleanup").await?;
     Ok(())
 }

@@ -34,6 +34,9 @@ impl Drop for TestEnv {
                                 .await;
                         }
                         let _ = ch
+                            .queue_delete(&names.dead_letter_queue(), QueueDeleteOptions::default())
+                            .await;
+                        let _ = ch
                             .exchange_delete(
                                 &names.commands_exchange(),
                                 ExchangeDeleteOptions::default(),

@@ -278,10 +278,12 @@ impl Active {
             .collect();
         let stored = repo.stored_results(&lookup).await?;
         self.effects.clear();
-        self.engine.expire_due(now, &mut self.effects);
         let mut outcomes = Vec::with_capacity(incoming.len());
-        for env in incoming.iter().map(Incoming::envelope) {
-            outcomes.push(env.map(|env| {
+        for inc in incoming {
+            if let Incoming::Probe { stamp: Some(stamp) } = inc {
+                self.probe_read(*stamp);
+            }
+            outcomes.push(inc.envelope().map(|env| {
                 match stored.get(&env.request_id) {
                     Some(first) => Decision {
                         outcome: first.clone(),

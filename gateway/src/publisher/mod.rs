@@ -45,6 +45,13 @@ pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait for the command channel when it is not open (startup, reconnect).
 pub const CHANNEL_WAIT: Duration = Duration::from_secs(1);
 
+/// Oldest accepted-time stamp (`Envelope::sent_at`) a command is published with: a
+/// command that waited longer to be handed to the broker (for the channel, say) is
+/// re-stamped at publish. This bounds the accept-to-publish part of the worker's
+/// `accept_skew_ms` (default 2000 ms), which must also cover clock differences and the
+/// broker's own queueing delay (docs/RESERVATIONS.md).
+pub const STAMP_MAX_AGE: Duration = Duration::from_millis(500);
+
 fn usable(channel: &Channel) -> bool {
     channel.status().connected()
 }
@@ -98,14 +105,15 @@ impl Publisher {
     /// Publishes `envelope` to its event's shard and waits until `wait` after the call
     /// for the worker's reply. The publisher confirm is awaited first, for up to
     /// [`CONFIRM_TIMEOUT`], whatever `wait` is: a command is either refused (503) or
-    /// accepted (reply or 202), never left in between.
+    /// accepted (reply or 202), never left in between. A command stamped more than
+    /// [`STAMP_MAX_AGE`] ago is re-stamped now before it is published.
     ///
     /// # Errors
     /// `503 unavailable` if the broker is down, refuses (nack) or does not confirm in
     /// time, or the command is unroutable.
     #[tracing::instrument(skip_all, fields(request_id = %envelope.request_id,
         event_id = %envelope.event_id, command = envelope.command.kind()))]
-    pub async fn send(&self, envelope: Envelope, wait: Duration) -> Result<Answer, ApiError> {
+    pub async fn send(&self, mut envelope: Envelope, wait: Duration) -> Result<Answer, ApiError> {
         let inner = &self.inner;
         let now = tokio::time::Instant::now();
         let reply_deadline = now + wait;
@@ -123,6 +131,14 @@ impl Publisher {
         }
         .ok_or_else(|| ApiError::unavailable(Dependency::Broker, "not connected"))?;
         let request_id = envelope.request_id;
+        let stamped_now = chrono::Utc::now();
+        if (stamped_now - envelope.sent_at)
+            .to_std()
+            .unwrap_or_default()
+            > STAMP_MAX_AGE
+        {
+            envelope.sent_at = stamped_now;
+        }
         let shard = protocol::shard_of(&envelope.event_id, inner.shards);
         let body = serde_json::to_vec(&CommandMessage::V1(envelope))
             .map_err(|e| ApiError::Internal(e.into()))?;

@@ -115,7 +115,10 @@ impl Model {
                 }
                 Effect::OrderConfirmed { hold, order, .. } => {
                     let accepted = self.accepted.expect("a confirm was sent");
-                    prop_assert!(accepted < hold.hold.expires_at, "confirmed though accepted after the deadline");
+                    prop_assert!(
+                        accepted < hold.hold.expires_at,
+                        "confirmed though accepted after the deadline"
+                    );
                     for s in &order.seats {
                         let claim = self.claims.get_mut(s);
                         prop_assert_eq!(

@@ -287,7 +287,11 @@ fn a_confirm_accepted_after_the_deadline_is_refused_and_leaves_the_hold_to_the_w
     assert_eq!(code(&h.send(&late)), Some(ErrorCode::HoldExpired));
     // Only the stored result: the hold is left held, so a confirm accepted in time and
     // still behind this one in the queue is decided by its own accepted time.
-    assert!(matches!(&h.effects[..], [Effect::Result(_)]), "{:?}", h.effects);
+    assert!(
+        matches!(&h.effects[..], [Effect::Result(_)]),
+        "{:?}",
+        h.effects
+    );
     assert_eq!(h.state().seat_status("A-1-1"), Some(SeatStatus::Held));
     let mut in_time = h.env(confirm_cmd(t, hold.id, None));
     in_time.sent_at = hold.expires_at - Duration::milliseconds(1);

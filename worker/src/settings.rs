@@ -43,7 +43,9 @@ expiry_tick_ms = 200
 accept_skew_ms = 2000
 # How often (s) an active shard re-writes its events' config and availability to Redis.
 config_refresh_secs = 30
-# How often (ms) a standby shard consumer probes its queue to learn it became active.
+# How often (ms) a standby shard consumer probes its queue to learn it became active;
+# also how long an active one waits for its expiry probe to come back before sending
+# another.
 probe_interval_ms = 1000
 # How often (s) the worker counts oversold seats of its shards in PostgreSQL
 # (the anteroom_seats_oversold gauge).

@@ -52,6 +52,14 @@ pub const CHANNEL_WAIT: Duration = Duration::from_secs(1);
 /// broker's own queueing delay (docs/RESERVATIONS.md).
 pub const STAMP_MAX_AGE: Duration = Duration::from_millis(500);
 
+/// Re-stamps `envelope` with `now` if its accepted time is more than [`STAMP_MAX_AGE`]
+/// before `now`, so no command reaches the broker with an older stamp.
+fn restamp(envelope: &mut Envelope, now: chrono::DateTime<chrono::Utc>) {
+    if (now - envelope.sent_at).to_std().unwrap_or_default() > STAMP_MAX_AGE {
+        envelope.sent_at = now;
+    }
+}
+
 fn usable(channel: &Channel) -> bool {
     channel.status().connected()
 }
@@ -131,14 +139,7 @@ impl Publisher {
         }
         .ok_or_else(|| ApiError::unavailable(Dependency::Broker, "not connected"))?;
         let request_id = envelope.request_id;
-        let stamped_now = chrono::Utc::now();
-        if (stamped_now - envelope.sent_at)
-            .to_std()
-            .unwrap_or_default()
-            > STAMP_MAX_AGE
-        {
-            envelope.sent_at = stamped_now;
-        }
+        restamp(&mut envelope, chrono::Utc::now());
         let shard = protocol::shard_of(&envelope.event_id, inner.shards);
         let body = serde_json::to_vec(&CommandMessage::V1(envelope))
             .map_err(|e| ApiError::Internal(e.into()))?;
@@ -216,5 +217,40 @@ impl Publisher {
                 Ok(Answer::TimedOut)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::command::Command;
+    use protocol::event::EventPatch;
+    use protocol::ids::EventId;
+
+    fn stamped(ago: chrono::Duration, now: chrono::DateTime<chrono::Utc>) -> Envelope {
+        Envelope {
+            request_id: RequestId::new(),
+            event_id: EventId::new(),
+            sent_at: now - ago,
+            command: Command::UpdateEvent {
+                patch: EventPatch::default(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_stamp_older_than_the_bound_is_replaced_by_the_publish_time() {
+        let now = chrono::Utc::now();
+        let max = chrono::Duration::from_std(STAMP_MAX_AGE).unwrap();
+        let mut fresh = stamped(max, now);
+        restamp(&mut fresh, now);
+        assert_eq!(fresh.sent_at, now - max, "a stamp within the bound is kept");
+        let mut stale = stamped(max + chrono::Duration::microseconds(1), now);
+        restamp(&mut stale, now);
+        assert_eq!(stale.sent_at, now);
+        // A stamp ahead of this clock is left to the worker, which clamps it to its now.
+        let mut ahead = stamped(-chrono::Duration::seconds(5), now);
+        restamp(&mut ahead, now);
+        assert_eq!(ahead.sent_at, now + chrono::Duration::seconds(5));
     }
 }

@@ -283,18 +283,19 @@ impl Active {
             if let Incoming::Probe { stamp: Some(stamp) } = inc {
                 self.probe_read(*stamp);
             }
-            outcomes.push(inc.envelope().map(|env| {
-                match stored.get(&env.request_id) {
-                    Some(first) => Decision {
-                        outcome: first.clone(),
-                        replayed: true,
-                    },
-                    None => Decision {
+            outcomes.push(inc.envelope().map(|env| match stored.get(&env.request_id) {
+                Some(first) => Decision {
+                    outcome: first.clone(),
+                    replayed: true,
+                },
+                None => {
+                    self.note_late(env);
+                    Decision {
                         outcome: self
                             .engine
                             .apply(env, now, &mut self.rng, &mut self.effects),
                         replayed: false,
-                    },
+                    }
                 }
             }));
         }

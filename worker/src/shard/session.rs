@@ -229,6 +229,25 @@ impl Active {
         }
     }
 
+    /// Counts `env` in `anteroom_worker_commands_late_total` if the watermark had
+    /// already passed its accepted time when it was read: it was queued later than
+    /// `accept_skew_ms` after its stamp, so the hold it names may have expired before it.
+    pub(super) fn note_late(&self, env: &protocol::command::Envelope) {
+        let Some(watermark) = self.engine.watermark() else {
+            return;
+        };
+        if env.sent_at <= watermark {
+            self.ctx.metrics.commands_late.inc();
+            tracing::warn!(
+                request_id = %env.request_id,
+                kind = env.command.kind(),
+                accepted_at = %env.sent_at,
+                %watermark,
+                "command queued later than accept_skew_ms after it was accepted"
+            );
+        }
+    }
+
     /// Publishes a probe when a probe stamped now would expire a hold (its deadline is
     /// at least `accept_skew` ago) and none of ours is on its way, or the last one has
     /// been on its way for `probe_interval_ms` (the queue is long, or it was lost).

@@ -2,6 +2,7 @@
 //! it: with no worker running, a confirm stamped before its hold's deadline waits in the
 //! shard queue until after the deadline, and still buys the seats; one stamped after
 //! the deadline is refused, and its hold expires once the worker has read its backlog.
+//! A command queued long after its stamp (beyond `accept_skew_ms`) is counted as late.
 
 use crate::helpers::{eventually, spec, TestEnv};
 use chrono::{DateTime, Utc};
@@ -122,4 +123,19 @@ async fn a_confirm_accepted_in_time_buys_the_seats_however_late_the_worker_reads
     .await
     .unwrap();
     assert_eq!(claims, 0, "the expired hold's seat is free again");
+
+    // A confirm stamped before that deadline but queued only now broke the bound the
+    // watermark rests on: it finds the hold expired, and the worker counts it.
+    let mut stalled = TestEnv::envelope(event, confirm(late, &lost));
+    stalled.sent_at = lost.expires_at - chrono::Duration::milliseconds(1);
+    env.publish(&stalled).await;
+    match env.reply(stalled.request_id).await.outcome {
+        Outcome::Rejected(e) => assert_eq!(e.code, ErrorCode::HoldExpired),
+        other => panic!("{other:?}"),
+    }
+    let (_, metrics) = env.http_get("/metrics").await;
+    assert!(
+        metrics.contains("anteroom_worker_commands_late_total 1"),
+        "{metrics}"
+    );
 }

@@ -49,7 +49,7 @@ pub(super) struct Decided {
 }
 
 impl Active {
-    /// Processes `deliveries` (possibly none: an expiry-only batch). Returns
+    /// Processes `deliveries` (possibly none). Returns
     /// `Some(end)` when the session must end.
     ///
     /// # Errors

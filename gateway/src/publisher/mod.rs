@@ -45,19 +45,21 @@ pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait for the command channel when it is not open (startup, reconnect).
 pub const CHANNEL_WAIT: Duration = Duration::from_secs(1);
 
-/// Oldest accepted-time stamp (`Envelope::sent_at`) a command is published with: a
-/// command that waited longer to be handed to the broker (for the channel, say) is
-/// re-stamped at publish. This bounds the accept-to-publish part of the worker's
-/// `accept_skew_ms` (default 2000 ms), which must also cover clock differences and the
-/// broker's own queueing delay (docs/RESERVATIONS.md).
-pub const STAMP_MAX_AGE: Duration = Duration::from_millis(500);
+/// Oldest accepted-time stamp (`Envelope::sent_at`) a command is published with, as an
+/// age at the moment of publishing: a command that waited longer to be handed to the
+/// broker is re-stamped to exactly this age. It bounds the accept-to-publish part of
+/// the worker's `accept_skew_ms` (default 2000 ms, which leaves 500 ms for clock
+/// differences and the broker's queueing; docs/RESERVATIONS.md), and exceeds
+/// [`CHANNEL_WAIT`], so waiting for a reconnecting channel never costs a fan the
+/// time they confirmed at.
+pub const STAMP_MAX_AGE: Duration = Duration::from_millis(1500);
 
-/// Re-stamps `envelope` with `now` if its accepted time is more than [`STAMP_MAX_AGE`]
-/// before `now`, so no command reaches the broker with an older stamp.
+/// Moves the accepted time of `envelope`, published at `now`, up to `now -`
+/// [`STAMP_MAX_AGE`] if it is older, so no command reaches the broker with an older
+/// stamp.
 fn restamp(envelope: &mut Envelope, now: chrono::DateTime<chrono::Utc>) {
-    if (now - envelope.sent_at).to_std().unwrap_or_default() > STAMP_MAX_AGE {
-        envelope.sent_at = now;
-    }
+    let oldest = now - chrono::Duration::from_std(STAMP_MAX_AGE).unwrap_or_default();
+    envelope.sent_at = envelope.sent_at.max(oldest);
 }
 
 fn usable(channel: &Channel) -> bool {
@@ -114,7 +116,7 @@ impl Publisher {
     /// for the worker's reply. The publisher confirm is awaited first, for up to
     /// [`CONFIRM_TIMEOUT`], whatever `wait` is: a command is either refused (503) or
     /// accepted (reply or 202), never left in between. A command stamped more than
-    /// [`STAMP_MAX_AGE`] ago is re-stamped now before it is published.
+    /// [`STAMP_MAX_AGE`] before it is published is re-stamped to that age.
     ///
     /// # Errors
     /// `503 unavailable` if the broker is down, refuses (nack) or does not confirm in
@@ -239,15 +241,19 @@ mod tests {
     }
 
     #[test]
-    fn a_stamp_older_than_the_bound_is_replaced_by_the_publish_time() {
+    fn a_stamp_older_than_the_bound_is_moved_up_to_it() {
         let now = chrono::Utc::now();
         let max = chrono::Duration::from_std(STAMP_MAX_AGE).unwrap();
+        assert!(
+            STAMP_MAX_AGE > CHANNEL_WAIT,
+            "a channel wait alone never re-stamps"
+        );
         let mut fresh = stamped(max, now);
         restamp(&mut fresh, now);
         assert_eq!(fresh.sent_at, now - max, "a stamp within the bound is kept");
-        let mut stale = stamped(max + chrono::Duration::microseconds(1), now);
+        let mut stale = stamped(max + chrono::Duration::seconds(30), now);
         restamp(&mut stale, now);
-        assert_eq!(stale.sent_at, now);
+        assert_eq!(stale.sent_at, now - max);
         // A stamp ahead of this clock is left to the worker, which clamps it to its now.
         let mut ahead = stamped(-chrono::Duration::seconds(5), now);
         restamp(&mut ahead, now);

@@ -43,7 +43,14 @@ pub struct Envelope {
     pub request_id: RequestId,
     /// The event the command is for (decides the shard).
     pub event_id: EventId,
-    /// When the gateway published it.
+    /// The instant the gateway accepted the command (gateway clock; the name is kept from
+    /// the first wire version, whose gateways stamped the same instant). The worker
+    /// judges a confirm or release by it: accepted before the hold's `expires_at`, it
+    /// succeeds while the hold is held, however late the worker reads it. The gateway
+    /// hands the command to the broker within a bound of this stamp, and the worker
+    /// expires a hold only once no command accepted before its deadline can still be
+    /// queued (worker setting `accept_skew_ms`, docs/RESERVATIONS.md). A stamp later
+    /// than the worker's clock counts as the worker's now.
     pub sent_at: DateTime<Utc>,
     /// What to do.
     pub command: Command,

@@ -19,6 +19,9 @@ pub struct Metrics {
     pub commit_seconds: Histogram,
     /// `anteroom_worker_redeliveries_total`: deliveries flagged redelivered by the broker.
     pub redeliveries: IntCounter,
+    /// `anteroom_worker_commands_late_total`: commands read after the watermark had
+    /// passed their accepted time (queued later than `accept_skew_ms` after it).
+    pub commands_late: IntCounter,
     /// `anteroom_worker_fencing_epoch{shard}`: the epoch this worker holds for a shard.
     pub fencing_epoch: IntGaugeVec,
     /// `anteroom_worker_holds_active`: active holds over this worker's shards.
@@ -99,6 +102,10 @@ impl Metrics {
         let redeliveries = IntCounter::new(
             "anteroom_worker_redeliveries_total",
             "Deliveries flagged redelivered by the broker.",
+        )?;
+        let commands_late = IntCounter::new(
+            "anteroom_worker_commands_late_total",
+            "Commands read after the watermark had passed their accepted time.",
         )?;
         let fencing_epoch = IntGaugeVec::new(
             Opts::new(
@@ -194,6 +201,7 @@ impl Metrics {
         registry.register(Box::new(batch_size.clone()))?;
         registry.register(Box::new(commit_seconds.clone()))?;
         registry.register(Box::new(redeliveries.clone()))?;
+        registry.register(Box::new(commands_late.clone()))?;
         registry.register(Box::new(fencing_epoch.clone()))?;
         registry.register(Box::new(holds_active.clone()))?;
         registry.register(Box::new(seats_sold.clone()))?;
@@ -206,6 +214,7 @@ impl Metrics {
             batch_size,
             commit_seconds,
             redeliveries,
+            commands_late,
             fencing_epoch,
             holds_active,
             seats_sold,
@@ -264,6 +273,7 @@ mod tests {
             "anteroom_worker_batch_size",
             "anteroom_worker_commit_seconds",
             "anteroom_worker_redeliveries_total",
+            "anteroom_worker_commands_late_total 0",
             "anteroom_worker_fencing_epoch{shard=\"0\"} 3",
             "anteroom_worker_holds_active",
             "anteroom_worker_seats_sold_total",

@@ -33,11 +33,19 @@ metrics_port = 9101
 batch_max_commands = 256
 # ...collected for at most this long (ms) after the batch's first command.
 batch_max_wait_ms = 5
-# How often (ms) an active shard expires holds past their deadline.
+# How often (ms) an active shard looks for holds past their deadline (and probes its
+# queue to expire them).
 expiry_tick_ms = 200
+# Bound (ms) on how much earlier than its place in the shard queue a command may be
+# stamped: the clock difference between any gateway and worker plus a gateway's delay
+# from accepting a command to the broker queueing it. Holds expire this long after their
+# deadline, so a confirm accepted in time is never refused (docs/RESERVATIONS.md).
+accept_skew_ms = 2000
 # How often (s) an active shard re-writes its events' config and availability to Redis.
 config_refresh_secs = 30
-# How often (ms) a standby shard consumer probes its queue to learn it became active.
+# How often (ms) a standby shard consumer probes its queue to learn it became active;
+# also how long an active one waits for its expiry probe to come back before sending
+# another.
 probe_interval_ms = 1000
 # How often (s) the worker counts oversold seats of its shards in PostgreSQL
 # (the anteroom_seats_oversold gauge).
@@ -74,6 +82,9 @@ pub struct Settings {
     pub batch_max_wait_ms: u64,
     /// Expiry tick, in ms.
     pub expiry_tick_ms: u64,
+    /// Bound on accepted-time skew (gateway clock skew plus accept-to-enqueue delay),
+    /// in ms: holds expire once a probe stamped this long after their deadline is read.
+    pub accept_skew_ms: u64,
     /// Redis config/availability refresh period, in seconds.
     pub config_refresh_secs: u64,
     /// Standby probe period, in ms.
@@ -190,6 +201,7 @@ impl Settings {
             batch_max_commands: c.get("batch_max_commands", d.batch_max_commands),
             batch_max_wait_ms: c.get("batch_max_wait_ms", d.batch_max_wait_ms),
             expiry_tick_ms: c.get("expiry_tick_ms", d.expiry_tick_ms),
+            accept_skew_ms: c.get("accept_skew_ms", d.accept_skew_ms),
             config_refresh_secs: c.get("config_refresh_secs", d.config_refresh_secs),
             probe_interval_ms: c.get("probe_interval_ms", d.probe_interval_ms),
             audit_interval_secs: c.get("audit_interval_secs", d.audit_interval_secs),
@@ -262,6 +274,11 @@ impl Settings {
             "must be between 10 and 10000",
         );
         c.check(
+            "accept_skew_ms",
+            self.accept_skew_ms <= 60_000,
+            "must be at most 60000",
+        );
+        c.check(
             "config_refresh_secs",
             (1..=3600).contains(&self.config_refresh_secs),
             "must be between 1 and 3600",
@@ -291,7 +308,8 @@ impl Settings {
             "database_url = {db:?}\ndatabase_max_connections = {}\nredis_url = {:?}\n\
              amqp_url = {:?}\nnamespace = {:?}\nshards = {}\nmetrics_host = {:?}\n\
              metrics_port = {}\nbatch_max_commands = {}\nbatch_max_wait_ms = {}\n\
-             expiry_tick_ms = {}\nconfig_refresh_secs = {}\nprobe_interval_ms = {}\n\
+             expiry_tick_ms = {}\naccept_skew_ms = {}\nconfig_refresh_secs = {}\n\
+             probe_interval_ms = {}\n\
              audit_interval_secs = {}\nredis_timeout_ms = {}\nlog_json = {}\n",
             self.database_max_connections,
             redact_password(&self.redis_url),
@@ -303,6 +321,7 @@ impl Settings {
             self.batch_max_commands,
             self.batch_max_wait_ms,
             self.expiry_tick_ms,
+            self.accept_skew_ms,
             self.config_refresh_secs,
             self.probe_interval_ms,
             self.audit_interval_secs,

@@ -45,6 +45,23 @@ pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait for the command channel when it is not open (startup, reconnect).
 pub const CHANNEL_WAIT: Duration = Duration::from_secs(1);
 
+/// Oldest accepted-time stamp (`Envelope::sent_at`) a command is published with, as an
+/// age at the moment of publishing: a command that waited longer to be handed to the
+/// broker is re-stamped to exactly this age. It bounds the accept-to-publish part of
+/// the worker's `accept_skew_ms` (default 2000 ms, which leaves 500 ms for clock
+/// differences and the broker's queueing; docs/RESERVATIONS.md), and exceeds
+/// [`CHANNEL_WAIT`], so waiting for a reconnecting channel never costs a fan the
+/// time they confirmed at.
+pub const STAMP_MAX_AGE: Duration = Duration::from_millis(1500);
+
+/// Moves the accepted time of `envelope`, published at `now`, up to `now -`
+/// [`STAMP_MAX_AGE`] if it is older, so no command reaches the broker with an older
+/// stamp.
+fn restamp(envelope: &mut Envelope, now: chrono::DateTime<chrono::Utc>) {
+    let oldest = now - chrono::Duration::from_std(STAMP_MAX_AGE).unwrap_or_default();
+    envelope.sent_at = envelope.sent_at.max(oldest);
+}
+
 fn usable(channel: &Channel) -> bool {
     channel.status().connected()
 }
@@ -98,14 +115,15 @@ impl Publisher {
     /// Publishes `envelope` to its event's shard and waits until `wait` after the call
     /// for the worker's reply. The publisher confirm is awaited first, for up to
     /// [`CONFIRM_TIMEOUT`], whatever `wait` is: a command is either refused (503) or
-    /// accepted (reply or 202), never left in between.
+    /// accepted (reply or 202), never left in between. A command stamped more than
+    /// [`STAMP_MAX_AGE`] before it is published is re-stamped to that age.
     ///
     /// # Errors
     /// `503 unavailable` if the broker is down, refuses (nack) or does not confirm in
     /// time, or the command is unroutable.
     #[tracing::instrument(skip_all, fields(request_id = %envelope.request_id,
         event_id = %envelope.event_id, command = envelope.command.kind()))]
-    pub async fn send(&self, envelope: Envelope, wait: Duration) -> Result<Answer, ApiError> {
+    pub async fn send(&self, mut envelope: Envelope, wait: Duration) -> Result<Answer, ApiError> {
         let inner = &self.inner;
         let now = tokio::time::Instant::now();
         let reply_deadline = now + wait;
@@ -123,6 +141,7 @@ impl Publisher {
         }
         .ok_or_else(|| ApiError::unavailable(Dependency::Broker, "not connected"))?;
         let request_id = envelope.request_id;
+        restamp(&mut envelope, chrono::Utc::now());
         let shard = protocol::shard_of(&envelope.event_id, inner.shards);
         let body = serde_json::to_vec(&CommandMessage::V1(envelope))
             .map_err(|e| ApiError::Internal(e.into()))?;
@@ -200,5 +219,44 @@ impl Publisher {
                 Ok(Answer::TimedOut)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::command::Command;
+    use protocol::event::EventPatch;
+    use protocol::ids::EventId;
+
+    fn stamped(ago: chrono::Duration, now: chrono::DateTime<chrono::Utc>) -> Envelope {
+        Envelope {
+            request_id: RequestId::new(),
+            event_id: EventId::new(),
+            sent_at: now - ago,
+            command: Command::UpdateEvent {
+                patch: EventPatch::default(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_stamp_older_than_the_bound_is_moved_up_to_it() {
+        let now = chrono::Utc::now();
+        let max = chrono::Duration::from_std(STAMP_MAX_AGE).unwrap();
+        assert!(
+            STAMP_MAX_AGE > CHANNEL_WAIT,
+            "a channel wait alone never re-stamps"
+        );
+        let mut fresh = stamped(max, now);
+        restamp(&mut fresh, now);
+        assert_eq!(fresh.sent_at, now - max, "a stamp within the bound is kept");
+        let mut stale = stamped(max + chrono::Duration::seconds(30), now);
+        restamp(&mut stale, now);
+        assert_eq!(stale.sent_at, now - max);
+        // A stamp ahead of this clock is left to the worker, which clamps it to its now.
+        let mut ahead = stamped(-chrono::Duration::seconds(5), now);
+        restamp(&mut ahead, now);
+        assert_eq!(ahead.sent_at, now + chrono::Duration::seconds(5));
     }
 }

@@ -66,7 +66,10 @@ pub fn router() -> Router<AppState> {
         .method_not_allowed_fallback(not_found)
 }
 
-/// A fresh command envelope for `event`.
+/// A fresh command envelope for `event`, stamped now as the instant this gateway
+/// accepted the command (`sent_at`: the worker judges confirms and releases by it; the
+/// publisher moves it up if the command waits too long to be handed to the broker, see
+/// `publisher::STAMP_MAX_AGE`).
 pub fn command_envelope(event_id: EventId, command: Command) -> Envelope {
     Envelope {
         request_id: RequestId::new(),

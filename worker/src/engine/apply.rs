@@ -2,8 +2,14 @@
 //!
 //! Deterministic: time (`now`) and randomness (`rng`, for new ids and shuffle seeds) are
 //! passed in by the shell, so the same inputs always give the same outcome and effects.
-//! Before a command touches an event, holds due at `now` are expired first, so a hold
-//! is gone exactly at its deadline even if the expiry tick has not run yet.
+//!
+//! Time has two meanings here (docs/RESERVATIONS.md, "Accepted time and hold expiry"):
+//! a confirm or release is judged by when the gateway *accepted* it (`Envelope::sent_at`,
+//! never later than `now`), not by when the worker got to it; and a hold is expired only
+//! once the shard's *watermark* passes its deadline, i.e. once no command accepted
+//! before the deadline can still be waiting in the shard queue. The shell advances the
+//! watermark ([`Engine::advance_watermark`]) from the probes it reads back from its own
+//! queue; the engine itself never expires a hold because the clock moved.
 
 use super::admin;
 use super::effect::{CommandResult, Effect};
@@ -28,6 +34,11 @@ pub struct Engine {
     /// for every event even when events are rebuilt).
     snapshot_version: u64,
     events: HashMap<EventId, EventState>,
+    /// No command accepted at or before this instant can still be waiting in the shard
+    /// queue; every hold whose deadline is at or before it has been expired. `None`
+    /// until the session's first watermark: a rebuilt engine expires nothing until it
+    /// has read its backlog.
+    watermark: Option<DateTime<Utc>>,
 }
 
 impl Engine {
@@ -36,6 +47,7 @@ impl Engine {
         Self {
             snapshot_version: epoch << SNAPSHOT_EPOCH_SHIFT,
             events: HashMap::new(),
+            watermark: None,
         }
     }
 
@@ -92,16 +104,40 @@ impl Engine {
         self.events.values().map(|e| e.counts.holds_active).sum()
     }
 
-    /// Expires every hold of every event whose deadline is at or before `now`.
-    pub fn expire_due(&mut self, now: DateTime<Utc>, out: &mut Vec<Effect>) {
+    /// The watermark: no command accepted at or before it can still be waiting in the
+    /// shard queue (`None` until the first [`Engine::advance_watermark`]).
+    pub fn watermark(&self) -> Option<DateTime<Utc>> {
+        self.watermark
+    }
+
+    /// Moves the watermark forward to `to` (never back: an older `to` changes nothing)
+    /// and expires every hold of every event whose deadline is at or before it,
+    /// appending one `Effect::HoldEnded` per hold to `out`.
+    ///
+    /// The caller guarantees that every command accepted at or before `to` has been
+    /// applied already: then no confirm or release that could still save one of these
+    /// holds is waiting, and expiring them changes no answer.
+    pub fn advance_watermark(&mut self, to: DateTime<Utc>, out: &mut Vec<Effect>) {
+        if self.watermark.is_some_and(|w| w >= to) {
+            return;
+        }
+        self.watermark = Some(to);
         for ev in self.events.values_mut() {
-            ev.expire_due(now, out);
+            ev.expire_through(to, out);
         }
     }
 
     /// Decides `env` at `now`, appending its effects to `out` (the last one is always
     /// `Effect::Result`, except for a recent replay, which changes nothing). Never
     /// panics on any input: bad commands become `Outcome::Rejected`.
+    ///
+    /// Confirms and releases are judged by the command's accepted time, `env.sent_at`
+    /// clamped to at most `now` (a command cannot have been accepted after the worker
+    /// read it; see docs/RESERVATIONS.md for why no lower clamp is needed): accepted
+    /// before the hold's `expires_at`, the hold is confirmed or released if it is still
+    /// held, however late `now` is. Accepted at or after it: `410 hold_expired` (confirm)
+    /// or `409 hold_not_active` (release), and the hold is left to the watermark, so a
+    /// late or forged command cannot cut short an in-time one still in the queue.
     pub fn apply<R: RngCore + ?Sized>(
         &mut self,
         env: &Envelope,
@@ -111,7 +147,6 @@ impl Engine {
     ) -> Outcome {
         let (outcome, key) = match self.events.get_mut(&env.event_id) {
             Some(ev) => {
-                ev.expire_due(now, out);
                 if let Some(o) = ev.recent.get(&env.request_id) {
                     return o.clone();
                 }
@@ -159,6 +194,7 @@ fn decide<R: RngCore + ?Sized>(
     rng: &mut R,
     out: &mut Vec<Effect>,
 ) -> (Outcome, Option<Idempotency>) {
+    let accepted = env.sent_at.min(now);
     match &env.command {
         Command::CreateEvent { .. } => (
             Outcome::rejected(
@@ -181,10 +217,12 @@ fn decide<R: RngCore + ?Sized>(
             payment_ref,
             idempotency,
         } => keyed(ev, *ticket_id, idempotency.as_ref(), |ev| {
-            reserve::confirm(ev, *ticket_id, *hold_id, payment_ref, now, rng, out)
+            let at = reserve::At { accepted, now };
+            reserve::confirm(ev, *ticket_id, *hold_id, payment_ref, at, rng, out)
         }),
         Command::Release { ticket_id, hold_id } => {
-            (reserve::release(ev, *ticket_id, *hold_id, now, out), None)
+            let at = reserve::At { accepted, now };
+            (reserve::release(ev, *ticket_id, *hold_id, at, out), None)
         }
     }
 }

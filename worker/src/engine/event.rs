@@ -207,11 +207,12 @@ impl EventState {
         Some(view)
     }
 
-    /// Expires every active hold whose deadline is at or before `now` (a hold lives
-    /// until exactly `expires_at`, never less).
-    pub fn expire_due(&mut self, now: DateTime<Utc>, out: &mut Vec<Effect>) {
+    /// Expires every active hold whose deadline is at or before `watermark` (see
+    /// `Engine::advance_watermark`: a hold lives at least until `expires_at`, and
+    /// longer while a command accepted in time may still be waiting).
+    pub(crate) fn expire_through(&mut self, watermark: DateTime<Utc>, out: &mut Vec<Effect>) {
         while let Some(&(at, id)) = self.deadlines.first() {
-            if at > now {
+            if at > watermark {
                 break;
             }
             self.deadlines.pop_first();

@@ -66,6 +66,7 @@ pub(crate) struct Model {
     answered: HashMap<RequestId, Outcome>,
     ttl: Duration,
     max: u32,
+    watermark: Option<DateTime<Utc>>,
 }
 
 fn refused(code: ErrorCode) -> Expect {
@@ -99,13 +100,17 @@ impl Model {
             answered: HashMap::new(),
             ttl: Duration::seconds(i64::from(spec.hold_ttl_seconds)),
             max: spec.max_seats_per_hold,
+            watermark: None,
         }
     }
 
-    /// Every hold whose deadline is at or before `now` expires (never earlier).
-    pub(crate) fn expire(&mut self, now: DateTime<Utc>) {
+    /// The watermark moves to `to` (if later): every hold whose deadline is at or
+    /// before the watermark expires, never earlier, and never because time passed.
+    pub(crate) fn advance_watermark(&mut self, to: DateTime<Utc>) {
+        let watermark = self.watermark.map_or(to, |w| w.max(to));
+        self.watermark = Some(watermark);
         for h in &mut self.holds {
-            if h.state == HoldState::Held && h.expires_at <= now {
+            if h.state == HoldState::Held && h.expires_at <= watermark {
                 h.state = HoldState::Expired;
                 for s in &h.seats {
                     self.seats.insert(s.clone(), Seat::Free);
@@ -114,9 +119,10 @@ impl Model {
         }
     }
 
-    /// What the engine must answer to `env` at `now` (after expiring due holds).
+    /// What the engine must answer to `env` at `now`. Confirms and releases go by the
+    /// accepted time (`sent_at`, but never later than `now`) against the deadline.
     pub(crate) fn expect(&mut self, env: &Envelope, now: DateTime<Utc>) -> Expect {
-        self.expire(now);
+        let accepted = env.sent_at.min(now);
         if let Some(first) = self.answered.get(&env.request_id) {
             return Expect::Exactly(first.clone());
         }
@@ -153,14 +159,16 @@ impl Model {
             } => match self.own(*ticket_id, *hold_id) {
                 None => refused(ErrorCode::NotFound),
                 Some(h) => match h.state {
-                    HoldState::Held => Expect::Order { hold: *hold_id },
-                    HoldState::Expired => refused(ErrorCode::HoldExpired),
+                    HoldState::Held if accepted < h.expires_at => Expect::Order { hold: *hold_id },
+                    HoldState::Held | HoldState::Expired => refused(ErrorCode::HoldExpired),
                     HoldState::Confirmed | HoldState::Released => refused(ErrorCode::HoldNotActive),
                 },
             },
             Command::Release { ticket_id, hold_id } => match self.own(*ticket_id, *hold_id) {
                 None => refused(ErrorCode::NotFound),
-                Some(h) if h.state == HoldState::Held => Expect::Released { hold: *hold_id },
+                Some(h) if h.state == HoldState::Held && accepted < h.expires_at => {
+                    Expect::Released { hold: *hold_id }
+                }
                 Some(_) => refused(ErrorCode::HoldNotActive),
             },
             _ => refused(ErrorCode::InvalidField),

@@ -1,14 +1,18 @@
 //! Model-based property test (issue #3 item 4): random sequences of holds (listed seats,
-//! best-available), confirms, releases, expiry ticks, replays, idempotency keys and
-//! clock advances, some landing exactly on a hold's deadline or one microsecond before,
-//! applied both to the engine and to the reference model (`model.rs`). After every step:
+//! best-available), confirms, releases, watermark advances, replays, idempotency keys
+//! and clock advances, applied both to the engine and to the reference model
+//! (`model.rs`). Confirms and releases carry random accepted times: now, seconds or
+//! minutes ago (a backlog), ahead of the worker's clock (clamped to now), or exactly at
+//! their hold's deadline or one microsecond before it. After every step:
 //!
 //! - the engine's outcome is the one the model predicts (status, code, seats, deadline,
 //!   price; a replay or a reused key gets exactly the first outcome);
 //! - every seat has the same status in both, so a seat is never in two active holds,
 //!   and released and expired seats are available again;
-//! - every hold has the same state in both (a hold expires exactly at its deadline:
-//!   confirmable one microsecond before, `410 hold_expired` at it).
+//! - every hold has the same state in both (a confirm accepted one microsecond before
+//!   the deadline succeeds however late it is decided, one accepted at it is
+//!   `410 hold_expired`; a hold expires once the watermark reaches its deadline, never
+//!   because the clock moved).
 
 use super::model::{Expect, Model, Seat};
 use super::tests::spec;
@@ -39,11 +43,13 @@ enum Op {
         own: bool,
         hold: usize,
         key: Option<(u8, u8)>,
+        stamp: Stamp,
     },
     Release {
         ticket: usize,
         own: bool,
         hold: usize,
+        stamp: Stamp,
     },
     Advance {
         ms: i64,
@@ -53,10 +59,32 @@ enum Op {
         hold: usize,
         before: bool,
     },
-    Expire,
+    /// The watermark moves to `lag_ms` before now.
+    Watermark {
+        lag_ms: i64,
+    },
     Replay {
         index: usize,
     },
+}
+
+/// When the gateway accepted a confirm or release, relative to the worker's clock or to
+/// the deadline of the hold it names.
+#[derive(Debug, Clone)]
+enum Stamp {
+    Now,
+    Ago { ms: i64 },
+    Ahead { ms: i64 },
+    AtDeadline { before: bool },
+}
+
+fn stamp() -> impl Strategy<Value = Stamp> {
+    prop_oneof![
+        4 => Just(Stamp::Now),
+        3 => (0..120_000i64).prop_map(|ms| Stamp::Ago { ms }),
+        1 => (1..5_000i64).prop_map(|ms| Stamp::Ahead { ms }),
+        3 => any::<bool>().prop_map(|before| Stamp::AtDeadline { before }),
+    ]
 }
 
 const TICKETS: usize = 4;
@@ -69,13 +97,13 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(ticket, seats, key)| Op::Hold { ticket, seats, key }),
         3 => (0..TICKETS, 0..3usize, 0..6u32, key())
             .prop_map(|(ticket, section, quantity, key)| Op::Best { ticket, section, quantity, key }),
-        4 => (0..TICKETS, prop::bool::weighted(0.9), any::<usize>(), key())
-            .prop_map(|(ticket, own, hold, key)| Op::Confirm { ticket, own, hold, key }),
-        2 => (0..TICKETS, prop::bool::weighted(0.9), any::<usize>())
-            .prop_map(|(ticket, own, hold)| Op::Release { ticket, own, hold }),
+        4 => (0..TICKETS, prop::bool::weighted(0.9), any::<usize>(), key(), stamp())
+            .prop_map(|(ticket, own, hold, key, stamp)| Op::Confirm { ticket, own, hold, key, stamp }),
+        2 => (0..TICKETS, prop::bool::weighted(0.9), any::<usize>(), stamp())
+            .prop_map(|(ticket, own, hold, stamp)| Op::Release { ticket, own, hold, stamp }),
         2 => (0..30_000i64).prop_map(|ms| Op::Advance { ms }),
         2 => (any::<usize>(), any::<bool>()).prop_map(|(hold, before)| Op::ToDeadline { hold, before }),
-        1 => Just(Op::Expire),
+        2 => prop_oneof![Just(0i64), 0..60_000i64].prop_map(|lag_ms| Op::Watermark { lag_ms }),
         2 => any::<usize>().prop_map(|index| Op::Replay { index }),
     ]
 }
@@ -90,6 +118,7 @@ fn check(
     outcome: &Outcome,
     model: &Model,
     now: DateTime<Utc>,
+    accepted: DateTime<Utc>,
 ) -> Result<(), TestCaseError> {
     match (expected, outcome) {
         (Expect::Exactly(first), o) => prop_assert_eq!(o, first, "a replay must be identical"),
@@ -113,7 +142,10 @@ fn check(
             prop_assert_eq!(&o.seats, &h.seats);
             prop_assert_eq!(o.total_cents, h.total_cents);
             prop_assert_eq!(o.confirmed_at, now);
-            prop_assert!(now < h.expires_at, "confirmed at or after the deadline");
+            prop_assert!(
+                accepted.min(now) < h.expires_at,
+                "confirmed though accepted at or after the deadline"
+            );
         }
         (Expect::Released { hold }, Outcome::HoldReleased(h)) => {
             prop_assert_eq!(h.id, *hold);
@@ -174,13 +206,20 @@ proptest! {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut now = t0();
         let mut out = Vec::new();
-        let env = |command| Envelope { request_id: RequestId::new(), event_id: event, sent_at: t0(), command };
-        let create = env(Command::CreateEvent { spec: spec.clone() });
+        let env = |command, sent_at| Envelope { request_id: RequestId::new(), event_id: event, sent_at, command };
+        let create = env(Command::CreateEvent { spec: spec.clone() }, now);
         prop_assert!(matches!(engine.apply(&create, now, &mut rng, &mut out), Outcome::EventCreated(_)));
         let mut sent: Vec<Envelope> = Vec::new();
         let idem = |key: Option<(u8, u8)>| key.map(|(k, f)| Idempotency { key: format!("k{k}"), fingerprint: format!("f{f}") });
         for op in ops {
-            let pick_hold = |i: usize, model: &Model| model.holds.get(i % model.holds.len().max(1)).map(|h| (h.id, h.ticket));
+            let pick_hold = |i: usize, model: &Model| model.holds.get(i % model.holds.len().max(1)).map(|h| (h.id, h.ticket, h.expires_at));
+            let accepted_at = |stamp: &Stamp, deadline: Option<DateTime<Utc>>| match (stamp, deadline) {
+                (Stamp::Ago { ms }, _) => now - Duration::milliseconds(*ms),
+                (Stamp::Ahead { ms }, _) => now + Duration::milliseconds(*ms),
+                (Stamp::AtDeadline { before }, Some(at)) => at - Duration::microseconds(i64::from(*before)),
+                (Stamp::Now | Stamp::AtDeadline { .. }, _) => now,
+            };
+            let mut sent_at = now;
             let command = match op {
                 Op::Hold { ticket, seats, key } => Some(Command::Hold {
                     ticket_id: tickets[ticket],
@@ -192,8 +231,10 @@ proptest! {
                     selection: SeatSelection::Best { section: SECTIONS[section].into(), quantity },
                     idempotency: idem(key),
                 }),
-                Op::Confirm { ticket, own, hold, key } => {
-                    let (hold_id, owner) = pick_hold(hold, &model).unwrap_or((HoldId::new(), tickets[0]));
+                Op::Confirm { ticket, own, hold, key, stamp } => {
+                    let picked = pick_hold(hold, &model);
+                    sent_at = accepted_at(&stamp, picked.map(|p| p.2));
+                    let (hold_id, owner, _) = picked.unwrap_or((HoldId::new(), tickets[0], now));
                     Some(Command::Confirm {
                         ticket_id: if own { owner } else { tickets[ticket] },
                         hold_id,
@@ -201,8 +242,10 @@ proptest! {
                         idempotency: idem(key),
                     })
                 }
-                Op::Release { ticket, own, hold } => {
-                    let (hold_id, owner) = pick_hold(hold, &model).unwrap_or((HoldId::new(), tickets[0]));
+                Op::Release { ticket, own, hold, stamp } => {
+                    let picked = pick_hold(hold, &model);
+                    sent_at = accepted_at(&stamp, picked.map(|p| p.2));
+                    let (hold_id, owner, _) = picked.unwrap_or((HoldId::new(), tickets[0], now));
                     Some(Command::Release { ticket_id: if own { owner } else { tickets[ticket] }, hold_id })
                 }
                 Op::Advance { ms } => { now += Duration::milliseconds(ms); None }
@@ -213,10 +256,17 @@ proptest! {
                     }
                     None
                 }
-                Op::Expire => {
+                Op::Watermark { lag_ms } => {
+                    let to = now - Duration::milliseconds(lag_ms);
                     out.clear();
-                    engine.expire_due(now, &mut out);
-                    model.expire(now);
+                    engine.advance_watermark(to, &mut out);
+                    model.advance_watermark(to);
+                    for e in &out {
+                        match e {
+                            Effect::HoldEnded(v) => prop_assert!(v.hold.expires_at <= to, "expired before the watermark reached it"),
+                            other => prop_assert!(false, "a watermark only expires holds: {:?}", other),
+                        }
+                    }
                     None
                 }
                 Op::Replay { index } => {
@@ -225,18 +275,22 @@ proptest! {
                         prop_assert!(matches!(expected, Expect::Exactly(_)));
                         out.clear();
                         let again = engine.apply(&first, now, &mut rng, &mut out);
-                        check(&expected, &again, &model, now)?;
+                        check(&expected, &again, &model, now, first.sent_at)?;
                         prop_assert!(!out.iter().any(|e| matches!(e, Effect::Result(_))), "a replay stored a result");
                     }
                     None
                 }
             };
             if let Some(command) = command {
-                let e = env(command);
+                let e = env(command, sent_at);
                 let expected = model.expect(&e, now);
                 out.clear();
                 let outcome = engine.apply(&e, now, &mut rng, &mut out);
-                check(&expected, &outcome, &model, now)?;
+                check(&expected, &outcome, &model, now, sent_at)?;
+                prop_assert!(
+                    !out.iter().any(|e| matches!(e, Effect::HoldEnded(v) if v.hold.state == HoldState::Expired)),
+                    "a command expired a hold"
+                );
                 model.adopt(&e, &expected, &outcome);
                 sent.push(e);
             }

@@ -1,13 +1,15 @@
 //! Property tests: random sequences of hold / best-available / confirm / release /
-//! expire / replay / clock advance over a small event. After every step:
+//! watermark / replay / clock advance over a small event, confirms accepted now or a
+//! while ago. After every step:
 //!
 //! - the effects, applied to a model of the database (claims keyed by seat, as the
 //!   `seat_claims` primary key), never claim a seat twice and match the engine's seats;
 //! - sold + held + available = total, and the counts match the seat vector;
 //! - every held seat belongs to exactly one active hold;
-//! - no hold expires before its deadline, and none outlives it once the event is touched;
+//! - no hold expires before the watermark reaches its deadline, and none outlives the
+//!   watermark; no confirm accepted at or after the deadline makes an order;
 //! - a replayed request gets an identical outcome and changes nothing;
-//! - confirming a hold past its deadline is refused with `hold_expired`.
+//! - a confirm accepted at or past its hold's deadline is refused with `hold_expired`.
 //!
 //! At the end the event is rebuilt from the model (as on shard takeover) and must equal
 //! the live state.
@@ -40,13 +42,18 @@ enum Op {
         own: bool,
         hold: usize,
         key: Option<u8>,
+        /// Accepted this long before now (a backlog).
+        ago_secs: i64,
     },
     Release {
         ticket: usize,
         own: bool,
         hold: usize,
     },
-    Expire,
+    /// The watermark moves to this long before now.
+    Watermark {
+        lag_secs: i64,
+    },
     Advance {
         secs: i64,
     },
@@ -61,11 +68,11 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(ticket, seats, key)| Op::Hold { ticket, seats, key }),
         2 => (0..4usize, any::<bool>(), 0..5u32)
             .prop_map(|(ticket, section_b, quantity)| Op::Best { ticket, section_b, quantity }),
-        3 => (0..4usize, prop::bool::weighted(0.9), any::<usize>(), prop::option::of(0..2u8))
-            .prop_map(|(ticket, own, hold, key)| Op::Confirm { ticket, own, hold, key }),
+        3 => (0..4usize, prop::bool::weighted(0.9), any::<usize>(), prop::option::of(0..2u8), prop_oneof![Just(0i64), 0..90i64])
+            .prop_map(|(ticket, own, hold, key, ago_secs)| Op::Confirm { ticket, own, hold, key, ago_secs }),
         2 => (0..4usize, prop::bool::weighted(0.9), any::<usize>())
             .prop_map(|(ticket, own, hold)| Op::Release { ticket, own, hold }),
-        1 => Just(Op::Expire),
+        1 => (0..5i64).prop_map(|lag_secs| Op::Watermark { lag_secs }),
         2 => (0..40i64).prop_map(|secs| Op::Advance { secs }),
         1 => any::<usize>().prop_map(|index| Op::Replay { index }),
     ]
@@ -74,6 +81,10 @@ fn op() -> impl Strategy<Value = Op> {
 /// The database as the effects describe it.
 #[derive(Default)]
 struct Model {
+    /// The engine's watermark after the step.
+    watermark: Option<DateTime<Utc>>,
+    /// Accepted time of the step's command.
+    accepted: Option<DateTime<Utc>>,
     claims: HashMap<String, (HoldId, SeatStatus)>,
     order_seats: HashSet<String>,
     holds: HashMap<HoldId, RestoredHold>,
@@ -82,7 +93,7 @@ struct Model {
 }
 
 impl Model {
-    fn apply(&mut self, effects: &[Effect], now: DateTime<Utc>) -> Result<(), TestCaseError> {
+    fn apply(&mut self, effects: &[Effect]) -> Result<(), TestCaseError> {
         for e in effects {
             match e {
                 Effect::HoldCreated(v) => {
@@ -103,7 +114,11 @@ impl Model {
                     );
                 }
                 Effect::OrderConfirmed { hold, order, .. } => {
-                    prop_assert!(now < hold.hold.expires_at, "confirmed after deadline");
+                    let accepted = self.accepted.expect("a confirm was sent");
+                    prop_assert!(
+                        accepted < hold.hold.expires_at,
+                        "confirmed though accepted after the deadline"
+                    );
                     for s in &order.seats {
                         let claim = self.claims.get_mut(s);
                         prop_assert_eq!(
@@ -120,7 +135,8 @@ impl Model {
                 }
                 Effect::HoldEnded(v) => {
                     if v.hold.state == HoldState::Expired {
-                        prop_assert!(v.hold.expires_at <= now, "expired before its deadline");
+                        let reached = self.watermark.is_some_and(|w| v.hold.expires_at <= w);
+                        prop_assert!(reached, "expired before the watermark reached its deadline");
                     }
                     for s in &v.hold.seats {
                         prop_assert_eq!(self.claims.remove(s), Some((v.hold.id, SeatStatus::Held)));
@@ -144,12 +160,7 @@ impl Model {
     }
 }
 
-fn check(
-    ev: &EventState,
-    model: &Model,
-    now: DateTime<Utc>,
-    touched: bool,
-) -> Result<(), TestCaseError> {
+fn check(ev: &EventState, model: &Model) -> Result<(), TestCaseError> {
     let c = ev.counts();
     prop_assert_eq!(c.available + c.held + c.sold, ev.seats.len() as u64);
     let count = |s| ev.seats.iter().filter(|x| **x == s).count() as u64;
@@ -163,8 +174,8 @@ fn check(
     );
     let mut in_holds = HashSet::new();
     for rec in ev.holds.values().filter(|h| h.state == HoldState::Held) {
-        if touched {
-            prop_assert!(rec.expires_at > now, "hold outlived its deadline");
+        if let Some(w) = model.watermark {
+            prop_assert!(rec.expires_at > w, "hold outlived the watermark");
         }
         for &i in rec.seats.iter() {
             prop_assert!(in_holds.insert(i as usize), "seat in two active holds");
@@ -196,43 +207,44 @@ proptest! {
         let mut sent: Vec<(Envelope, Outcome)> = Vec::new();
         let mut holds: Vec<(HoldId, TicketId)> = Vec::new();
         let mut out = Vec::new();
-        let env = |command| Envelope { request_id: RequestId::new(), event_id: event, sent_at: t0(), command };
-        let create = env(Command::CreateEvent { spec: spec(false) });
+        let env = |command, sent_at| Envelope { request_id: RequestId::new(), event_id: event, sent_at, command };
+        let create = env(Command::CreateEvent { spec: spec(false) }, now);
         let created = engine.apply(&create, now, &mut rng, &mut out);
         prop_assert!(matches!(created, Outcome::EventCreated(_)));
         for op in ops {
             out.clear();
-            let mut touched = true;
             let mut expect_expired = false;
+            let mut sent_at = now;
             let envelope = match op {
                 Op::Hold { ticket, seats, key } => {
                     let ids: Vec<&str> = seats.iter().map(|&i| seat_ids[i].as_str()).collect();
                     let key = key.map(|(k, f)| (format!("k{k}"), format!("f{f}")));
-                    Some(env(hold_cmd(tickets[ticket], &ids, key.as_ref().map(|(k, f)| (k.as_str(), f.as_str())))))
+                    Some(env(hold_cmd(tickets[ticket], &ids, key.as_ref().map(|(k, f)| (k.as_str(), f.as_str()))), now))
                 }
                 Op::Best { ticket, section_b, quantity } => Some(env(Command::Hold {
                     ticket_id: tickets[ticket],
                     selection: SeatSelection::Best { section: if section_b { "B" } else { "A" }.into(), quantity },
                     idempotency: None,
-                })),
-                Op::Confirm { ticket, own, hold, key } => {
+                }, now)),
+                Op::Confirm { ticket, own, hold, key, ago_secs } => {
+                    sent_at = now - Duration::seconds(ago_secs);
                     let (hold_id, owner) = holds.get(hold % holds.len().max(1)).copied().unwrap_or((HoldId::new(), tickets[0]));
                     let ticket_id = if own { owner } else { tickets[ticket] };
                     let rec = engine.event(&event).and_then(|e| e.holds.get(&hold_id));
                     expect_expired = key.is_none() && rec.is_some_and(|r| {
-                        r.ticket_id == ticket_id && (r.state == HoldState::Expired || (r.state == HoldState::Held && now >= r.expires_at))
+                        r.ticket_id == ticket_id && (r.state == HoldState::Expired || (r.state == HoldState::Held && sent_at >= r.expires_at))
                     });
                     Some(env(Command::Confirm {
                         ticket_id, hold_id, payment_ref: "p".into(),
                         idempotency: key.map(|k| Idempotency { key: format!("c{k}"), fingerprint: "f".into() }),
-                    }))
+                    }, sent_at))
                 }
                 Op::Release { ticket, own, hold } => {
                     let (hold_id, owner) = holds.get(hold % holds.len().max(1)).copied().unwrap_or((HoldId::new(), tickets[0]));
-                    Some(env(Command::Release { ticket_id: if own { owner } else { tickets[ticket] }, hold_id }))
+                    Some(env(Command::Release { ticket_id: if own { owner } else { tickets[ticket] }, hold_id }, now))
                 }
-                Op::Expire => { engine.expire_due(now, &mut out); None }
-                Op::Advance { secs } => { now += Duration::seconds(secs); touched = false; None }
+                Op::Watermark { lag_secs } => { engine.advance_watermark(now - Duration::seconds(lag_secs), &mut out); None }
+                Op::Advance { secs } => { now += Duration::seconds(secs); None }
                 Op::Replay { index } => {
                     if let Some((e, first)) = sent.get(index % sent.len().max(1)).cloned() {
                         let again = engine.apply(&e, now, &mut rng, &mut out);
@@ -254,8 +266,10 @@ proptest! {
                 }
                 sent.push((e, outcome));
             }
-            model.apply(&out, now)?;
-            check(engine.event(&event).unwrap(), &model, now, touched)?;
+            model.watermark = engine.watermark();
+            model.accepted = Some(sent_at);
+            model.apply(&out)?;
+            check(engine.event(&event).unwrap(), &model)?;
         }
         // Rebuild from the model, as a new owner would from PostgreSQL.
         let live = engine.event(&event).unwrap();

@@ -143,6 +143,16 @@ pub(crate) fn hold<R: RngCore + ?Sized>(
     Outcome::HoldCreated(view.hold)
 }
 
+/// The two instants a confirm or release is decided with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct At {
+    /// When the gateway accepted the command (at most `now`): decides whether it came
+    /// before the hold's deadline.
+    pub(crate) accepted: DateTime<Utc>,
+    /// When the worker decides it: stamps the new order.
+    pub(crate) now: DateTime<Utc>,
+}
+
 /// Looks up a hold of `ticket`: unknown and other tickets' holds are both `404`.
 fn own_hold(ev: &EventState, ticket: TicketId, id: HoldId) -> Result<&HoldRecord, Outcome> {
     match ev.holds.get(&id) {
@@ -151,7 +161,8 @@ fn own_hold(ev: &EventState, ticket: TicketId, id: HoldId) -> Result<&HoldRecord
     }
 }
 
-/// Rejection for a hold that is not `held` (or is past its deadline).
+/// Rejection for a hold that is not `held`, or a command accepted at or after its
+/// deadline.
 fn not_active(state: HoldState) -> Outcome {
     match state {
         HoldState::Expired | HoldState::Held => {
@@ -164,13 +175,14 @@ fn not_active(state: HoldState) -> Outcome {
     }
 }
 
-/// Confirms hold `id` of `ticket` into an order (seats sold, pass used up).
+/// Confirms hold `id` of `ticket` into an order (seats sold, pass used up) if the
+/// command was accepted before the hold's deadline and the hold is still held.
 pub(crate) fn confirm<R: RngCore + ?Sized>(
     ev: &mut EventState,
     ticket: TicketId,
     id: HoldId,
     payment_ref: &str,
-    now: DateTime<Utc>,
+    at: At,
     rng: &mut R,
     out: &mut Vec<Effect>,
 ) -> Outcome {
@@ -178,13 +190,12 @@ pub(crate) fn confirm<R: RngCore + ?Sized>(
         Ok(h) => h,
         Err(rejection) => return rejection,
     };
-    if h.state != HoldState::Held || now >= h.expires_at {
-        let state = h.state;
-        if state == HoldState::Held {
-            ev.end_hold(id, HoldState::Expired, out);
-        }
-        return not_active(state);
+    // Too late is answered without ending the hold: a confirm accepted in time may
+    // still be behind this one in the queue (the watermark expires the hold).
+    if h.state != HoldState::Held || at.accepted >= h.expires_at {
+        return not_active(h.state);
     }
+    let now = at.now;
     let mut view = ev.hold_view(id, h);
     view.hold.state = HoldState::Confirmed;
     let seats = std::mem::take(&mut ev.holds.get_mut(&id).expect("looked up above").seats);
@@ -214,23 +225,21 @@ pub(crate) fn confirm<R: RngCore + ?Sized>(
     Outcome::OrderConfirmed(order)
 }
 
-/// Releases hold `id` of `ticket` early: its seats are available again.
+/// Releases hold `id` of `ticket` early (accepted before its deadline): its seats are
+/// available again.
 pub(crate) fn release(
     ev: &mut EventState,
     ticket: TicketId,
     id: HoldId,
-    now: DateTime<Utc>,
+    at: At,
     out: &mut Vec<Effect>,
 ) -> Outcome {
     let h = match own_hold(ev, ticket, id) {
         Ok(h) => h,
         Err(rejection) => return rejection,
     };
-    if h.state != HoldState::Held || now >= h.expires_at {
+    if h.state != HoldState::Held || at.accepted >= h.expires_at {
         let state = h.state;
-        if state == HoldState::Held {
-            ev.end_hold(id, HoldState::Expired, out);
-        }
         return Outcome::rejected(
             ErrorCode::HoldNotActive,
             match state {

@@ -219,16 +219,19 @@ fn best_available_prefers_adjacent_front_seats() {
 }
 
 #[test]
-fn hold_expires_exactly_at_its_deadline() {
+fn a_hold_expires_once_the_watermark_reaches_its_deadline() {
     let mut h = Harness::new();
     let t = TicketId::new();
     let hold = held(h.hold(t, &["A-1-1"]));
     h.effects.clear();
-    h.now = hold.expires_at - Duration::milliseconds(1);
-    h.engine.expire_due(h.now, &mut h.effects);
+    // The clock passing the deadline expires nothing: a confirm accepted in time may
+    // still be waiting in the queue.
+    h.now = hold.expires_at + Duration::seconds(30);
+    h.engine
+        .advance_watermark(hold.expires_at - Duration::milliseconds(1), &mut h.effects);
     assert!(h.effects.is_empty());
-    h.now = hold.expires_at;
-    h.engine.expire_due(h.now, &mut h.effects);
+    assert_eq!(h.state().seat_status("A-1-1"), Some(SeatStatus::Held));
+    h.engine.advance_watermark(hold.expires_at, &mut h.effects);
     match &h.effects[..] {
         [Effect::HoldEnded(v)] => {
             assert_eq!(v.hold.state, HoldState::Expired);
@@ -236,7 +239,13 @@ fn hold_expires_exactly_at_its_deadline() {
         }
         other => panic!("{other:?}"),
     }
+    assert_eq!(h.engine.watermark(), Some(hold.expires_at));
     assert_eq!(h.state().seat_status("A-1-1"), Some(SeatStatus::Available));
+    // The watermark never goes back.
+    h.effects.clear();
+    h.engine.advance_watermark(t0(), &mut h.effects);
+    assert_eq!(h.engine.watermark(), Some(hold.expires_at));
+    assert!(h.effects.is_empty());
     assert_eq!(
         code(&h.run(confirm_cmd(t, hold.id, None))),
         Some(ErrorCode::HoldExpired)
@@ -244,7 +253,53 @@ fn hold_expires_exactly_at_its_deadline() {
 }
 
 #[test]
-fn confirm_at_deadline_is_expired_even_before_the_tick() {
+fn a_confirm_accepted_before_the_deadline_succeeds_however_late_it_is_decided() {
+    let mut h = Harness::new();
+    let t = TicketId::new();
+    let hold = held(h.hold(t, &["A-1-1", "A-1-2"]));
+    let mut env = h.env(confirm_cmd(t, hold.id, None));
+    env.sent_at = hold.expires_at - Duration::milliseconds(1);
+    h.now = hold.expires_at + Duration::seconds(30);
+    match h.send(&env) {
+        Outcome::OrderConfirmed(o) => {
+            assert_eq!(o.seats, vec!["A-1-1", "A-1-2"]);
+            assert_eq!(o.confirmed_at, h.now, "the order is stamped when decided");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(h.state().seat_status("A-1-1"), Some(SeatStatus::Sold));
+    assert_eq!(h.state().counts().holds_active, 0);
+    // The watermark passing the deadline later finds nothing to expire.
+    h.effects.clear();
+    h.engine.advance_watermark(h.now, &mut h.effects);
+    assert!(h.effects.is_empty(), "{:?}", h.effects);
+}
+
+#[test]
+fn a_confirm_accepted_after_the_deadline_is_refused_and_leaves_the_hold_to_the_watermark() {
+    let mut h = Harness::new();
+    let t = TicketId::new();
+    let hold = held(h.hold(t, &["A-1-1"]));
+    let mut late = h.env(confirm_cmd(t, hold.id, None));
+    late.sent_at = hold.expires_at + Duration::milliseconds(1);
+    h.now = hold.expires_at + Duration::milliseconds(5);
+    h.effects.clear();
+    assert_eq!(code(&h.send(&late)), Some(ErrorCode::HoldExpired));
+    // Only the stored result: the hold is left held, so a confirm accepted in time and
+    // still behind this one in the queue is decided by its own accepted time.
+    assert!(
+        matches!(&h.effects[..], [Effect::Result(_)]),
+        "{:?}",
+        h.effects
+    );
+    assert_eq!(h.state().seat_status("A-1-1"), Some(SeatStatus::Held));
+    let mut in_time = h.env(confirm_cmd(t, hold.id, None));
+    in_time.sent_at = hold.expires_at - Duration::milliseconds(1);
+    assert!(matches!(h.send(&in_time), Outcome::OrderConfirmed(_)));
+}
+
+#[test]
+fn a_confirm_accepted_exactly_at_the_deadline_is_too_late() {
     let mut h = Harness::new();
     let t = TicketId::new();
     let hold = held(h.hold(t, &["A-1-1"]));
@@ -253,6 +308,42 @@ fn confirm_at_deadline_is_expired_even_before_the_tick() {
         code(&h.run(confirm_cmd(t, hold.id, None))),
         Some(ErrorCode::HoldExpired)
     );
+    let release = Command::Release {
+        ticket_id: t,
+        hold_id: hold.id,
+    };
+    assert_eq!(code(&h.run(release)), Some(ErrorCode::HoldNotActive));
+    assert_eq!(h.state().seat_status("A-1-1"), Some(SeatStatus::Held));
+}
+
+#[test]
+fn an_accepted_time_ahead_of_the_worker_counts_as_now() {
+    let mut h = Harness::new();
+    let t = TicketId::new();
+    let hold = held(h.hold(t, &["A-1-1"]));
+    // A gateway clock (or a forger) an hour ahead gains nothing and loses nothing:
+    // the command cannot have been accepted after the worker read it.
+    let mut env = h.env(confirm_cmd(t, hold.id, None));
+    env.sent_at = h.now + Duration::hours(1);
+    h.now = hold.expires_at - Duration::milliseconds(1);
+    assert!(matches!(h.send(&env), Outcome::OrderConfirmed(_)));
+}
+
+#[test]
+fn a_release_accepted_before_the_deadline_releases_however_late_it_is_decided() {
+    let mut h = Harness::new();
+    let t = TicketId::new();
+    let hold = held(h.hold(t, &["A-1-1"]));
+    let mut env = h.env(Command::Release {
+        ticket_id: t,
+        hold_id: hold.id,
+    });
+    env.sent_at = hold.expires_at - Duration::microseconds(1);
+    h.now = hold.expires_at + Duration::seconds(30);
+    match h.send(&env) {
+        Outcome::HoldReleased(v) => assert_eq!(v.state, HoldState::Released),
+        other => panic!("{other:?}"),
+    }
     assert_eq!(h.state().seat_status("A-1-1"), Some(SeatStatus::Available));
 }
 

@@ -65,7 +65,7 @@ enum Start {
 }
 
 impl Active {
-    /// Processes `deliveries` (possibly none: an expiry-only batch). Returns
+    /// Processes `deliveries` (possibly none). Returns
     /// `Some(end)` when the session must end.
     ///
     /// # Errors
@@ -335,21 +335,24 @@ impl Active {
             .collect();
         let stored = repo.stored_results(&lookup).await?;
         self.effects.clear();
-        self.engine.expire_due(now, &mut self.effects);
         let mut outcomes = Vec::with_capacity(incoming.len());
-        for env in incoming.iter().map(Incoming::envelope) {
-            outcomes.push(env.map(|env| {
-                match stored.get(&env.request_id) {
-                    Some(first) => Decision {
-                        outcome: first.clone(),
-                        replayed: true,
-                    },
-                    None => Decision {
+        for inc in incoming {
+            if let Incoming::Probe { stamp: Some(stamp) } = inc {
+                self.probe_read(*stamp);
+            }
+            outcomes.push(inc.envelope().map(|env| match stored.get(&env.request_id) {
+                Some(first) => Decision {
+                    outcome: first.clone(),
+                    replayed: true,
+                },
+                None => {
+                    self.note_late(env);
+                    Decision {
                         outcome: self
                             .engine
                             .apply(env, now, &mut self.rng, &mut self.effects),
                         replayed: false,
-                    },
+                    }
                 }
             }));
         }

@@ -2,12 +2,17 @@
 //!
 //! - a command: a `CommandMessage` JSON body (any other body or version is malformed:
 //!   logged, moved to the dead-letter queue and acked, never applied);
-//! - a probe: an empty message of AMQP `type` [`PROBE_TYPE`] that a consumer publishes
-//!   to its own shard queue, so whichever consumer is active learns it (see `session`).
+//! - a probe: a message of AMQP `type` [`PROBE_TYPE`] that a consumer publishes to its
+//!   own shard queue, its body the publisher's clock (RFC 3339). A standby probes so
+//!   that it learns when it became the active consumer (see `session`); the active
+//!   consumer probes to learn how far it has read: when a probe comes back, every
+//!   command the broker queued before it has been read too, which is what moves the
+//!   watermark that expires holds (docs/RESERVATIONS.md).
 //!
 //! Replies go to the default exchange with the delivery's `reply_to` as routing key
 //! (RabbitMQ direct reply-to) and its `correlation_id`.
 
+use chrono::{DateTime, Utc};
 use lapin::message::Delivery;
 use lapin::options::BasicPublishOptions;
 use lapin::types::ShortString;
@@ -30,8 +35,10 @@ pub(crate) enum Incoming {
         correlation_id: Option<ShortString>,
         redelivered: bool,
     },
-    /// A probe (no reply, no effect).
-    Probe,
+    /// A probe (no reply). `stamp` is when it was published, `None` if it was
+    /// redelivered (a requeued probe may come back ahead of commands queued before it,
+    /// so it proves nothing) or carries no readable stamp.
+    Probe { stamp: Option<DateTime<Utc>> },
     /// Undecodable: dead-lettered, then acked.
     Malformed,
 }
@@ -40,7 +47,12 @@ impl Incoming {
     /// Decodes `d`, logging malformed bodies.
     pub(crate) fn decode(d: &Delivery) -> Self {
         if d.properties.kind().as_ref().map(|k| k.as_str()) == Some(PROBE_TYPE) {
-            return Incoming::Probe;
+            let stamp = std::str::from_utf8(&d.data)
+                .ok()
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .filter(|_| !d.redelivered)
+                .map(|t| t.with_timezone(&Utc));
+            return Incoming::Probe { stamp };
         }
         match serde_json::from_slice::<CommandMessage>(&d.data) {
             Ok(m) => Incoming::Command {
@@ -112,17 +124,23 @@ pub(crate) async fn reply(
     Ok(())
 }
 
-/// Publishes a probe to `queue` (through the default exchange).
+/// Publishes a probe stamped `stamp` (the publisher's clock, now) to `queue` (through
+/// the default exchange).
 ///
 /// # Errors
 /// The channel is closed.
-pub(crate) async fn probe(channel: &Channel, queue: &str) -> lapin::Result<()> {
+pub(crate) async fn probe(
+    channel: &Channel,
+    queue: &str,
+    stamp: DateTime<Utc>,
+) -> lapin::Result<()> {
+    let body = stamp.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     channel
         .basic_publish(
             "",
             queue,
             BasicPublishOptions::default(),
-            &[],
+            body.as_bytes(),
             BasicProperties::default().with_type(PROBE_TYPE.into()),
         )
         .await?;

@@ -22,7 +22,6 @@ use super::SessionEnd;
 use crate::engine::Effect;
 use crate::repo::{CommitError, WritePlan};
 use anyhow::{anyhow, bail, Context};
-use chrono::Utc;
 use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::Consumer;
@@ -92,12 +91,8 @@ impl Active {
                     }
                     _ = expiry.tick(), if flight.is_none() => {
                         self.cache.retry_pending().await;
-                        let due = self.engine.next_deadline().is_some_and(|at| at <= Utc::now());
-                        if due {
-                            if let Some(end) = self.process(Vec::new(), shutdown).await? {
-                                return Ok(end);
-                            }
-                        }
+                        // Holds expire when the probe comes back, in delivery order.
+                        self.probe_if_due().await?;
                         continue;
                     }
                     d = consumer.next(), if !refresh_due => match d {

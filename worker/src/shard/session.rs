@@ -1,12 +1,20 @@
 //! One consumer session of a shard: standby until the broker delivers, take over, then
 //! group commits interleaved with the expiry tick and the periodic Redis refresh.
+//!
+//! Hold expiry follows the watermark (docs/RESERVATIONS.md, "Accepted time and hold
+//! expiry"): when a hold's deadline is due, the session publishes a probe stamped with
+//! its clock to its own shard queue; reading that probe back proves every command queued
+//! before it has been read, so no command accepted more than `accept_skew_ms` before the
+//! stamp can still be waiting, and the engine expires the holds whose deadline is at or
+//! before `stamp - accept_skew_ms`. A new session starts without a watermark, so the
+//! holds of a backlog are expired only after the backlog has been read.
 
 use super::delivery;
 use super::{backoff, sleep_or_shutdown, SessionEnd, ShardContext};
 use crate::cache::ShardCache;
 use crate::engine::{Effect, Engine};
 use anyhow::{bail, Context};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicConsumeOptions, BasicQosOptions};
@@ -94,7 +102,7 @@ async fn standby(
                 Some(d) => Ok(Some(d.context("Consumer failed")?)),
                 None => bail!("the broker cancelled the consumer"),
             },
-            _ = probe_every.tick() => delivery::probe(channel, queue).await?,
+            _ = probe_every.tick() => delivery::probe(channel, queue, Utc::now()).await?,
         }
     }
 }
@@ -110,6 +118,11 @@ pub(super) struct Active {
     pub(super) rng: StdRng,
     pub(super) effects: Vec<Effect>,
     holds_reported: i64,
+    /// `accept_skew_ms`: how far a command's accepted time may lag its place in the
+    /// queue (gateway clock skew plus the gateway's accept-to-enqueue delay).
+    accept_skew: chrono::Duration,
+    /// The stamp of this session's probe that has not come back yet.
+    probe_sent: Option<DateTime<Utc>>,
 }
 
 impl Active {
@@ -167,6 +180,10 @@ impl Active {
             rng: StdRng::from_entropy(),
             effects: Vec::with_capacity(ctx.settings.batch_max_commands * 2),
             holds_reported: 0,
+            accept_skew: chrono::Duration::milliseconds(
+                i64::try_from(ctx.settings.accept_skew_ms).unwrap_or(i64::MAX),
+            ),
+            probe_sent: None,
         };
         active.report_holds();
         active.refresh().await;
@@ -200,6 +217,61 @@ impl Active {
     pub(super) async fn refresh(&mut self) {
         let pipe = self.cache.refresh(&mut self.engine, Utc::now());
         self.cache.write(pipe).await;
+    }
+
+    /// A probe stamped `stamp` was read back, in delivery order: moves the watermark to
+    /// `stamp - accept_skew`, expiring the holds it passes into `self.effects`.
+    pub(super) fn probe_read(&mut self, stamp: DateTime<Utc>) {
+        self.engine
+            .advance_watermark(stamp - self.accept_skew, &mut self.effects);
+        if self.probe_sent.is_some_and(|sent| sent <= stamp) {
+            self.probe_sent = None;
+        }
+    }
+
+    /// Counts `env` in `anteroom_worker_commands_late_total` if the watermark had
+    /// already passed its accepted time when it was read: it was queued later than
+    /// `accept_skew_ms` after its stamp, so the hold it names may have expired before it.
+    pub(super) fn note_late(&self, env: &protocol::command::Envelope) {
+        let Some(watermark) = self.engine.watermark() else {
+            return;
+        };
+        if env.sent_at <= watermark {
+            self.ctx.metrics.commands_late.inc();
+            tracing::warn!(
+                request_id = %env.request_id,
+                kind = env.command.kind(),
+                accepted_at = %env.sent_at,
+                %watermark,
+                "command queued later than accept_skew_ms after it was accepted"
+            );
+        }
+    }
+
+    /// Publishes a probe when a probe stamped now would expire a hold (its deadline is
+    /// at least `accept_skew` ago) and none of ours is on its way, or the last one has
+    /// been on its way for `probe_interval_ms` (the queue is long, or it was lost).
+    ///
+    /// # Errors
+    /// The channel is closed.
+    pub(super) async fn probe_if_due(&mut self) -> anyhow::Result<()> {
+        let now = Utc::now();
+        let due = self
+            .engine
+            .next_deadline()
+            .is_some_and(|at| at + self.accept_skew <= now);
+        let resend = chrono::Duration::milliseconds(
+            i64::try_from(self.ctx.settings.probe_interval_ms).unwrap_or(i64::MAX),
+        );
+        let on_its_way = self.probe_sent.is_some_and(|sent| now - sent < resend);
+        if due && !on_its_way {
+            let queue = self.ctx.names.shard_queue(self.shard);
+            delivery::probe(&self.channel, &queue, now)
+                .await
+                .context("Failed to publish a probe")?;
+            self.probe_sent = Some(now);
+        }
+        Ok(())
     }
 
     /// Brings `anteroom_worker_holds_active` up to date with this shard.

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod accepted;
 mod contention;
 mod dead_letters;
 mod expiry;

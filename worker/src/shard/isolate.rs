@@ -5,8 +5,7 @@
 //! and a few small ones, never a stall of the shard.
 //!
 //! **Split strategy: bisection.** The engine is rebuilt from PostgreSQL (the failed
-//! attempt mutated it), the hold expiries due are committed on their own, then the
-//! batch is split in halves; a part that commits is done, a part that fails is split
+//! attempt mutated it), then the batch is split in halves; a part that commits is done, a part that fails is split
 //! again, down to one command. Parts are decided and committed strictly left to right,
 //! each on the state the parts before it left, so the order of decisions is the
 //! delivery order, as without a failure. One poison command among `n` costs about
@@ -26,11 +25,12 @@
 //! idempotency key, so a retry with the same key is decided afresh. If even that is
 //! refused, the delivery becomes a dead letter (`dead_letters.rs`) and gets no reply.
 //!
-//! **Expiry that PostgreSQL refuses** (no command at fault): the holds stay ended in
-//! memory, so the shard goes on, and stay claimed in PostgreSQL, so their seats cannot
-//! be sold twice (a new hold of one of them is refused by the claim key and isolated);
-//! logged as an error and counted in `anteroom_worker_expiries_unwritten_total`. The
-//! next rebuild (a transient failure, a takeover) tries them again, once.
+//! **Expiry that PostgreSQL refuses** (no command at fault: the part that fails alone
+//! is a probe, whose watermark expired holds): the holds stay ended in memory, so the
+//! shard goes on, and stay claimed in PostgreSQL, so their seats cannot be sold twice (a
+//! new hold of one of them is refused by the claim key and isolated); logged as an error
+//! and counted in `anteroom_worker_expiries_unwritten_total`. The next rebuild (a
+//! transient failure, a takeover) tries them again, once.
 //!
 //! A transient failure in the middle (PostgreSQL gone) ends the isolation: the caller
 //! retries with backoff, rebuilding the engine and answering the parts already committed
@@ -86,26 +86,14 @@ impl Active {
                 }
             }
         }
-        // Deciding no command after a failure rebuilds the engine from PostgreSQL and
-        // decides only the expiry due at `now`, which is committed on its own.
+        // Deciding no delivery after a failure rebuilds the engine from PostgreSQL. The
+        // rebuilt engine has no watermark: expiry resumes at the next probe of the batch
+        // (or the next batch), so no expiry is decided here.
         self.decide_once(&[], now, true)
             .await
             .map_err(CommitError::while_reading)?;
+        self.effects.clear();
         let mut committed = Vec::new();
-        match self.commit_part(now).await {
-            Ok(()) => committed.append(&mut self.effects),
-            Err(CommitError::Permanent(e)) => {
-                self.ctx.metrics.expiries_unwritten.inc();
-                tracing::error!(
-                    error = %e,
-                    sqlstate = sqlstate(&e),
-                    holds = self.effects.len(),
-                    "PostgreSQL refused hold expiries; they stay ended in memory only"
-                );
-                self.effects.clear();
-            }
-            Err(other) => return Err(other),
-        }
 
         let mut isolated = Isolated {
             decisions: (0..incoming.len()).map(|_| None).collect(),
@@ -131,6 +119,20 @@ impl Active {
                         isolated.decisions[i] = d;
                     }
                     committed.append(&mut self.effects);
+                }
+                Err(CommitError::Permanent(e))
+                    if part.len() == 1
+                        && matches!(incoming[part.start], Incoming::Probe { .. }) =>
+                {
+                    // Only the expiries of a probe's watermark: see the module doc.
+                    self.ctx.metrics.expiries_unwritten.inc();
+                    tracing::error!(
+                        error = %e,
+                        sqlstate = sqlstate(&e),
+                        holds = self.effects.len(),
+                        "PostgreSQL refused hold expiries; they stay ended in memory only"
+                    );
+                    self.effects.clear();
                 }
                 Err(CommitError::Permanent(e)) => {
                     let mut before = before;

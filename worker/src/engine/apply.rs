@@ -207,7 +207,7 @@ fn keyed(
         } else {
             Outcome::rejected(
                 ErrorCode::IdempotencyKeyReused,
-                "this Idempotency-Key was used with a different request body",
+                "this Idempotency-Key was used with a different request (method, path or body)",
             )
         };
         return (outcome, None);

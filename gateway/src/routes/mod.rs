@@ -77,10 +77,12 @@ pub fn command_envelope(event_id: EventId, command: Command) -> Envelope {
 }
 
 /// Publishes a fan command (hold, confirm, release) and answers with the worker's
-/// outcome, or `202` with the request URL if it does not come within `reply_timeout_ms`.
+/// outcome, or `202` with the request URL if it does not come within `reply_timeout_ms`
+/// or the broker does not confirm the command in time (it may be queued; the URL says
+/// `pending` until the worker stores the result).
 ///
 /// # Errors
-/// `503` if the broker does not accept the command.
+/// `503` if the broker refuses the command or is not reachable (nothing was accepted).
 pub async fn fan_command(
     state: &AppState,
     envelope: Envelope,

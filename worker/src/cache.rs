@@ -12,7 +12,7 @@ use crate::redis_link::RedisLink;
 use chrono::{DateTime, Utc};
 use protocol::command::Envelope;
 use protocol::ids::EventId;
-use protocol::names::{RedisKeys, RESULT_TTL_SECONDS};
+use protocol::names::{result_ttl_seconds, RedisKeys, RESULT_TTL_SECONDS};
 use protocol::reply::{HoldState, Outcome, StoredHold, StoredResult};
 use redis::Pipeline;
 use serde::Serialize;
@@ -101,10 +101,7 @@ impl ShardCache {
                     pipe.zrem(active, hold.ticket_id.to_string()).ignore();
                 }
                 Effect::Result(r) if r.ticket_id.is_some() => {
-                    if let Some(doc) = json(&r.stored()) {
-                        let key = self.keys.request(&r.event_id, &r.request_id);
-                        pipe.set_ex(key, doc, ttl).ignore();
-                    }
+                    self.push_result(&mut pipe, &r.stored());
                 }
                 Effect::Result(_) => {}
             }
@@ -137,10 +134,7 @@ impl ShardCache {
                 status: outcome.http_status(),
                 body: outcome.http_body(),
             };
-            if let Some(doc) = json(&stored) {
-                let key = self.keys.request(&env.event_id, &env.request_id);
-                pipe.set_ex(key, doc, ttl).ignore();
-            }
+            self.push_result(pipe, &stored);
             match outcome {
                 Outcome::HoldCreated(h) => {
                     let view = engine.active_hold(&env.event_id, &h.id);
@@ -195,6 +189,22 @@ impl ShardCache {
             self.push_availability(&mut pipe, engine, id, as_of);
         }
         pipe
+    }
+
+    /// The result document of a request (a refusal lives [`REFUSAL_TTL_SECONDS`], see
+    /// `result_ttl_seconds`), then the deletion of the gateway's `pending` marker: once
+    /// the result is there the marker is not needed, and it must not outlive a short-lived
+    /// refusal (`GET /v1/requests/{id}` would say `pending` again).
+    ///
+    /// [`REFUSAL_TTL_SECONDS`]: protocol::names::REFUSAL_TTL_SECONDS
+    fn push_result(&self, pipe: &mut Pipeline, stored: &StoredResult) {
+        if let Some(doc) = json(stored) {
+            let key = self.keys.request(&stored.event_id, &stored.request_id);
+            pipe.set_ex(key, doc, result_ttl_seconds(stored.status))
+                .ignore();
+            pipe.del(self.keys.pending(&stored.event_id, &stored.request_id))
+                .ignore();
+        }
     }
 
     fn push_availability(

@@ -17,6 +17,7 @@ mod cache;
 pub mod engine;
 mod http;
 pub mod metrics;
+mod prune;
 mod redis_link;
 pub mod repo;
 pub mod settings;

@@ -14,6 +14,7 @@ mod audit;
 mod epoch;
 mod load;
 mod plan;
+mod prune;
 mod recent;
 mod results;
 mod write;

@@ -13,4 +13,5 @@ mod pipeline;
 mod recovery;
 mod replay;
 mod robustness;
+mod storage;
 mod takeover;

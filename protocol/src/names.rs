@@ -121,25 +121,17 @@ impl Default for RedisKeys {
     }
 }
 
-/// How long stored request results and hold documents live in Redis, in seconds (7 days).
+/// How long stored request results and hold documents live in Redis, in seconds (7 days;
+/// the worker's default `result_ttl_secs`).
 pub const RESULT_TTL_SECONDS: u64 = 7 * 24 * 3600;
 
 /// How long the stored result of a refused request (status 400 and above) lives in
-/// Redis, in seconds (5 minutes). Its only reader is the fan polling the `202`'s request
-/// URL, every few seconds (`poll_after_ms`); a retry is answered by the worker, not from
-/// Redis. Refusals are what a misbehaving client produces at will (taken seats, bad
-/// input), so they must not pile up for [`RESULT_TTL_SECONDS`].
+/// Redis, in seconds (5 minutes; the worker's default `refusal_ttl_secs`). Its only
+/// reader is the fan polling the `202`'s request URL, every few seconds
+/// (`poll_after_ms`); a retry is answered by the worker, not from Redis. Refusals are
+/// what a misbehaving client produces at will (taken seats, bad input), so they must not
+/// pile up for [`RESULT_TTL_SECONDS`].
 pub const REFUSAL_TTL_SECONDS: u64 = 5 * 60;
-
-/// The Redis lifetime of a stored result with HTTP `status`, in seconds:
-/// [`REFUSAL_TTL_SECONDS`] for 400 and above, else [`RESULT_TTL_SECONDS`].
-pub fn result_ttl_seconds(status: u16) -> u64 {
-    if status >= 400 {
-        REFUSAL_TTL_SECONDS
-    } else {
-        RESULT_TTL_SECONDS
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -51,6 +51,11 @@ log_json = false
 retention_secs = 604800
 # How often (s) the worker deletes rows past the retention period, in small batches.
 prune_interval_secs = 60
+# Lifetime (s) in Redis of request results and hold documents (7 days).
+result_ttl_secs = 604800
+# Lifetime (s) in Redis of the results of refused requests (5 min: read only by the fan
+# polling its request URL; a misbehaving client makes refusals at will).
+refusal_ttl_secs = 300
 "#;
 
 /// Shortest accepted `retention_secs` (25 h): a pass lives at most 24 h
@@ -99,6 +104,10 @@ pub struct Settings {
     pub retention_secs: u64,
     /// Period of the retention prune, in seconds.
     pub prune_interval_secs: u64,
+    /// Redis lifetime of request results and hold documents, in seconds.
+    pub result_ttl_secs: u64,
+    /// Redis lifetime of refused requests' results, in seconds.
+    pub refusal_ttl_secs: u64,
 }
 
 impl Default for Settings {
@@ -212,6 +221,8 @@ impl Settings {
             log_json: c.get("log_json", d.log_json),
             retention_secs: c.get("retention_secs", d.retention_secs),
             prune_interval_secs: c.get("prune_interval_secs", d.prune_interval_secs),
+            result_ttl_secs: c.get("result_ttl_secs", d.result_ttl_secs),
+            refusal_ttl_secs: c.get("refusal_ttl_secs", d.refusal_ttl_secs),
         };
         s.validate(&mut c);
         if c.errors.is_empty() {
@@ -308,6 +319,16 @@ impl Settings {
             (1..=86_400).contains(&self.prune_interval_secs),
             "must be between 1 and 86400",
         );
+        c.check(
+            "result_ttl_secs",
+            (MIN_RETENTION_SECS..=10 * 365 * 86_400).contains(&self.result_ttl_secs),
+            "must be between 90000 (25 h) and 315360000 (10 years)",
+        );
+        c.check(
+            "refusal_ttl_secs",
+            (60..=self.result_ttl_secs).contains(&self.refusal_ttl_secs),
+            "must be between 60 and result_ttl_secs",
+        );
     }
 
     /// The settings as TOML-like `key = value` lines, the database password redacted
@@ -320,7 +341,8 @@ impl Settings {
              metrics_port = {}\nbatch_max_commands = {}\nbatch_max_wait_ms = {}\n\
              expiry_tick_ms = {}\nconfig_refresh_secs = {}\nprobe_interval_ms = {}\n\
              audit_interval_secs = {}\nredis_timeout_ms = {}\nlog_json = {}\n\
-             retention_secs = {}\nprune_interval_secs = {}\n",
+             retention_secs = {}\nprune_interval_secs = {}\nresult_ttl_secs = {}\n\
+             refusal_ttl_secs = {}\n",
             self.database_max_connections,
             redact_password(&self.redis_url),
             redact_password(&self.amqp_url),
@@ -337,7 +359,9 @@ impl Settings {
             self.redis_timeout_ms,
             self.log_json,
             self.retention_secs,
-            self.prune_interval_secs
+            self.prune_interval_secs,
+            self.result_ttl_secs,
+            self.refusal_ttl_secs
         )
     }
 }

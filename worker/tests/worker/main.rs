@@ -13,5 +13,6 @@ mod pipeline;
 mod recovery;
 mod replay;
 mod robustness;
+mod soak;
 mod storage;
 mod takeover;

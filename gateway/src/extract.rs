@@ -4,14 +4,15 @@
 //! - [`AppJson`] / [`RawJson`]: body over 64 KiB → 413; not `application/json` or a
 //!   syntax error → 400 `invalid_json`; a data error (missing or unknown field, wrong
 //!   type, timestamp without offset) → 422 `invalid_field` with serde's message.
-//!   [`RawJson`] keeps the raw bytes (the idempotency fingerprint is their SHA-256).
+//!   [`RawJson`] also gives the idempotency fingerprint of the request (see
+//!   [`fingerprint`]).
 //! - [`PathId`]: an id in the path that is not a UUID → 404 (no such resource).
 //! - [`IdempotencyKey`]: optional header, 1–255 characters, else 422.
 
 use crate::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
-use axum::http::{header, request::Parts, HeaderMap};
+use axum::http::{header, request::Parts, HeaderMap, Method};
 use axum::response::IntoResponse;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -79,12 +80,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
     }
 }
 
-/// A JSON body parsed with our rejections, with the SHA-256 of its raw bytes.
+/// A JSON body parsed with our rejections, with the idempotency fingerprint of the
+/// request it came in.
 #[derive(Debug, Clone)]
 pub struct RawJson<T> {
     /// The parsed body.
     pub value: T,
-    /// Hex SHA-256 of the raw body (the idempotency fingerprint).
+    /// [`fingerprint`] of the request's method, path and raw body.
     pub fingerprint: String,
 }
 
@@ -93,13 +95,36 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for RawJson<T> {
 
     async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
         let headers = req.headers().clone();
+        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
         let bytes = body_bytes(req).await?;
         let value = parse_json(&headers, &bytes)?;
         Ok(RawJson {
             value,
-            fingerprint: hex::encode(Sha256::digest(&bytes)),
+            fingerprint: fingerprint(&method, &path, &bytes),
         })
     }
+}
+
+/// The idempotency fingerprint of a request: hex SHA-256 (64 characters) of its method,
+/// its path and its raw body. The path carries the route and the target id, so the same
+/// `Idempotency-Key` with the same body on another hold (or another route) is a
+/// different request (`422 idempotency_key_reused`), not a replay of the first. Path
+/// segments that are UUIDs are hashed in their canonical lowercase hyphenated form, as
+/// [`PathId`] reads them.
+pub fn fingerprint(method: &Method, path: &str, body: &[u8]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(method.as_str());
+    for segment in path.split('/') {
+        hash.update(b"/");
+        match uuid::Uuid::try_parse(segment) {
+            Ok(id) => hash.update(id.hyphenated().to_string()),
+            Err(_) => hash.update(segment),
+        }
+    }
+    // A path never holds a newline: the body cannot be mistaken for part of it.
+    hash.update(b"\n");
+    hash.update(body);
+    hex::encode(hash.finalize())
 }
 
 /// The single id of the route's path, e.g. `{event_id}`; not parseable → 404.
@@ -179,6 +204,43 @@ mod tests {
                 _ => "other",
             },
         }
+    }
+
+    #[test]
+    fn the_fingerprint_covers_method_route_and_target() {
+        let (x, y) = (
+            "0190f1b2-7c4d-7e5f-8a9b-0c1d2e3f4a5b",
+            "0190f1b2-7c4d-7e5f-8a9b-0c1d2e3f4a5c",
+        );
+        let body = br#"{"payment_ref": "mock-1"}"#;
+        let confirm =
+            |id: &str| fingerprint(&Method::POST, &format!("/v1/holds/{id}/confirm"), body);
+        assert_eq!(
+            confirm(x),
+            confirm(x),
+            "the same request has the same fingerprint"
+        );
+        assert_ne!(confirm(x), confirm(y), "another target id");
+        assert_eq!(
+            confirm(x),
+            confirm(&x.to_uppercase()),
+            "a UUID is read canonically"
+        );
+        assert_ne!(
+            confirm(x),
+            fingerprint(&Method::PUT, &format!("/v1/holds/{x}/confirm"), body),
+            "another method"
+        );
+        assert_ne!(
+            confirm(x),
+            fingerprint(&Method::POST, &format!("/v1/events/{x}/holds"), body),
+            "another route"
+        );
+        assert_ne!(
+            confirm(x),
+            fingerprint(&Method::POST, &format!("/v1/holds/{x}/confirm"), b"{}"),
+            "another body"
+        );
     }
 
     #[test]

@@ -61,8 +61,8 @@ pub struct Envelope {
 pub struct Idempotency {
     /// The client's key, 1–255 characters.
     pub key: String,
-    /// Hex SHA-256 of the request body (the same key with another body is refused with
-    /// `422 idempotency_key_reused`).
+    /// Hex SHA-256 of the request's method, path (route and target id) and body: the
+    /// same key on another request is refused with `422 idempotency_key_reused`.
     pub fingerprint: String,
 }
 

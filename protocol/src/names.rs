@@ -104,6 +104,13 @@ impl RedisKeys {
         format!("{}:request:{request}", self.event_base(event))
     }
 
+    /// String: the ticket id that made request `R`, written by the gateway when it
+    /// answered `202` (`GET /v1/requests/{id}` says `pending` while it exists and no
+    /// result does); the worker deletes it when it stores the result.
+    pub fn pending(&self, event: &EventId, request: &RequestId) -> String {
+        format!("{}:pending:{request}", self.event_base(event))
+    }
+
     /// ZSET: admitted tickets whose pass is active, scored by pass expiry (Unix ms).
     pub fn active(&self, event: &EventId) -> String {
         format!("{}:active", self.event_base(event))
@@ -121,8 +128,17 @@ impl Default for RedisKeys {
     }
 }
 
-/// How long stored request results and hold documents live in Redis, in seconds (7 days).
+/// How long stored request results and hold documents live in Redis, in seconds (7 days;
+/// the worker's default `result_ttl_secs`).
 pub const RESULT_TTL_SECONDS: u64 = 7 * 24 * 3600;
+
+/// How long the stored result of a refused request (status 400 and above) lives in
+/// Redis, in seconds (5 minutes; the worker's default `refusal_ttl_secs`). Its only
+/// reader is the fan polling the `202`'s request URL, every few seconds
+/// (`poll_after_ms`); a retry is answered by the worker, not from Redis. Refusals are
+/// what a misbehaving client produces at will (taken seats, bad input), so they must not
+/// pile up for [`RESULT_TTL_SECONDS`].
+pub const REFUSAL_TTL_SECONDS: u64 = 5 * 60;
 
 #[cfg(test)]
 mod tests {

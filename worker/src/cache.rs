@@ -12,7 +12,7 @@ use crate::redis_link::RedisLink;
 use chrono::{DateTime, Utc};
 use protocol::command::Envelope;
 use protocol::ids::EventId;
-use protocol::names::{RedisKeys, RESULT_TTL_SECONDS};
+use protocol::names::RedisKeys;
 use protocol::reply::{HoldState, Outcome, StoredHold, StoredResult};
 use redis::Pipeline;
 use serde::Serialize;
@@ -37,10 +37,31 @@ fn is_empty(pipe: &Pipeline) -> bool {
     pipe.cmd_iter().next().is_none()
 }
 
+/// Lifetimes of the documents the worker writes for readers with a pass, in seconds
+/// (settings `result_ttl_secs` and `refusal_ttl_secs`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ttls {
+    /// Results of accepted requests, and hold documents.
+    pub(crate) result: u64,
+    /// Results of refused requests (status 400 and above).
+    pub(crate) refusal: u64,
+}
+
+impl Ttls {
+    fn of_result(&self, status: u16) -> u64 {
+        if status >= 400 {
+            self.refusal
+        } else {
+            self.result
+        }
+    }
+}
+
 /// One shard session's Redis writer.
 pub(crate) struct ShardCache {
     redis: RedisLink,
     keys: RedisKeys,
+    ttls: Ttls,
     timeout: Duration,
     metrics: Metrics,
     pending: VecDeque<Pipeline>,
@@ -51,12 +72,14 @@ impl ShardCache {
     pub(crate) fn new(
         redis: RedisLink,
         keys: RedisKeys,
+        ttls: Ttls,
         timeout: Duration,
         metrics: Metrics,
     ) -> Self {
         Self {
             redis,
             keys,
+            ttls,
             timeout,
             metrics,
             pending: VecDeque::new(),
@@ -74,7 +97,7 @@ impl ShardCache {
     ) -> Pipeline {
         let mut pipe = redis::pipe();
         let mut dirty: HashSet<EventId> = HashSet::new();
-        let ttl = RESULT_TTL_SECONDS;
+        let ttl = self.ttls.result;
         for e in effects {
             if e.changes_availability() {
                 dirty.insert(e.event_id());
@@ -101,10 +124,7 @@ impl ShardCache {
                     pipe.zrem(active, hold.ticket_id.to_string()).ignore();
                 }
                 Effect::Result(r) if r.ticket_id.is_some() => {
-                    if let Some(doc) = json(&r.stored()) {
-                        let key = self.keys.request(&r.event_id, &r.request_id);
-                        pipe.set_ex(key, doc, ttl).ignore();
-                    }
+                    self.push_result(&mut pipe, &r.stored());
                 }
                 Effect::Result(_) => {}
             }
@@ -125,7 +145,7 @@ impl ShardCache {
         engine: &Engine,
         replays: &[(&Envelope, &Outcome)],
     ) {
-        let ttl = RESULT_TTL_SECONDS;
+        let ttl = self.ttls.result;
         for (env, outcome) in replays {
             let Some(ticket) = env.command.ticket_id() else {
                 continue;
@@ -137,10 +157,7 @@ impl ShardCache {
                 status: outcome.http_status(),
                 body: outcome.http_body(),
             };
-            if let Some(doc) = json(&stored) {
-                let key = self.keys.request(&env.event_id, &env.request_id);
-                pipe.set_ex(key, doc, ttl).ignore();
-            }
+            self.push_result(pipe, &stored);
             match outcome {
                 Outcome::HoldCreated(h) => {
                     let view = engine.active_hold(&env.event_id, &h.id);
@@ -170,7 +187,7 @@ impl ShardCache {
                 for h in part {
                     if let Some(doc) = json(h) {
                         let key = self.keys.hold(&h.hold.event_id, &h.hold.id);
-                        pipe.set_ex(key, doc, RESULT_TTL_SECONDS).ignore();
+                        pipe.set_ex(key, doc, self.ttls.result).ignore();
                     }
                     if h.hold.state == HoldState::Confirmed {
                         let active = self.keys.active(&h.hold.event_id);
@@ -195,6 +212,20 @@ impl ShardCache {
             self.push_availability(&mut pipe, engine, id, as_of);
         }
         pipe
+    }
+
+    /// The result document of a request (a refusal lives `refusal_ttl_secs` only), then
+    /// the deletion of the gateway's `pending` marker: once the result is there the
+    /// marker is not needed, and it must not outlive a short-lived refusal
+    /// (`GET /v1/requests/{id}` would say `pending` again).
+    fn push_result(&self, pipe: &mut Pipeline, stored: &StoredResult) {
+        if let Some(doc) = json(stored) {
+            let key = self.keys.request(&stored.event_id, &stored.request_id);
+            pipe.set_ex(key, doc, self.ttls.of_result(stored.status))
+                .ignore();
+            pipe.del(self.keys.pending(&stored.event_id, &stored.request_id))
+                .ignore();
+        }
     }
 
     fn push_availability(

@@ -19,6 +19,7 @@ pub mod dead_letters;
 pub mod engine;
 mod http;
 pub mod metrics;
+mod prune;
 mod redis_link;
 pub mod repo;
 pub mod settings;

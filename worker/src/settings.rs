@@ -54,7 +54,22 @@ audit_interval_secs = 10
 redis_timeout_ms = 500
 # JSON log lines instead of human-readable ones.
 log_json = false
+# Request results and released/expired holds older than this (s) are deleted from
+# PostgreSQL (7 days; at least 90000 = 25 h, the longest a pass and its hold can ask).
+retention_secs = 604800
+# How often (s) the worker deletes rows past the retention period, in small batches.
+prune_interval_secs = 60
+# Lifetime (s) in Redis of request results and hold documents (7 days).
+result_ttl_secs = 604800
+# Lifetime (s) in Redis of the results of refused requests (5 min: read only by the fan
+# polling its request URL; a misbehaving client makes refusals at will).
+refusal_ttl_secs = 300
 "#;
+
+/// Shortest accepted `retention_secs` (25 h): a pass lives at most 24 h
+/// (`MAX_PASS_TTL_SECONDS`) and its hold at most 1 h more; rows younger than that may
+/// still be asked about (an idempotency key retried, a finished hold looked up).
+pub const MIN_RETENTION_SECS: u64 = 25 * 3600;
 
 /// Typed worker settings. Build with [`Settings::load`], or in tests with
 /// `Settings { field, ..Default::default() }`.
@@ -95,6 +110,15 @@ pub struct Settings {
     pub redis_timeout_ms: u64,
     /// JSON logs.
     pub log_json: bool,
+    /// Retention of request results and finished holds in PostgreSQL, in seconds
+    /// (≥ 90,000: a pass lives at most 24 h and its hold 1 h more).
+    pub retention_secs: u64,
+    /// Period of the retention prune, in seconds.
+    pub prune_interval_secs: u64,
+    /// Redis lifetime of request results and hold documents, in seconds.
+    pub result_ttl_secs: u64,
+    /// Redis lifetime of refused requests' results, in seconds.
+    pub refusal_ttl_secs: u64,
 }
 
 impl Default for Settings {
@@ -207,6 +231,10 @@ impl Settings {
             audit_interval_secs: c.get("audit_interval_secs", d.audit_interval_secs),
             redis_timeout_ms: c.get("redis_timeout_ms", d.redis_timeout_ms),
             log_json: c.get("log_json", d.log_json),
+            retention_secs: c.get("retention_secs", d.retention_secs),
+            prune_interval_secs: c.get("prune_interval_secs", d.prune_interval_secs),
+            result_ttl_secs: c.get("result_ttl_secs", d.result_ttl_secs),
+            refusal_ttl_secs: c.get("refusal_ttl_secs", d.refusal_ttl_secs),
         };
         s.validate(&mut c);
         if c.errors.is_empty() {
@@ -298,6 +326,26 @@ impl Settings {
             (10..=60_000).contains(&self.redis_timeout_ms),
             "must be between 10 and 60000",
         );
+        c.check(
+            "retention_secs",
+            (MIN_RETENTION_SECS..=10 * 365 * 86_400).contains(&self.retention_secs),
+            "must be between 90000 (25 h) and 315360000 (10 years)",
+        );
+        c.check(
+            "prune_interval_secs",
+            (1..=86_400).contains(&self.prune_interval_secs),
+            "must be between 1 and 86400",
+        );
+        c.check(
+            "result_ttl_secs",
+            (MIN_RETENTION_SECS..=10 * 365 * 86_400).contains(&self.result_ttl_secs),
+            "must be between 90000 (25 h) and 315360000 (10 years)",
+        );
+        c.check(
+            "refusal_ttl_secs",
+            (60..=self.result_ttl_secs).contains(&self.refusal_ttl_secs),
+            "must be between 60 and result_ttl_secs",
+        );
     }
 
     /// The settings as TOML-like `key = value` lines, the database password redacted
@@ -310,7 +358,9 @@ impl Settings {
              metrics_port = {}\nbatch_max_commands = {}\nbatch_max_wait_ms = {}\n\
              expiry_tick_ms = {}\naccept_skew_ms = {}\nconfig_refresh_secs = {}\n\
              probe_interval_ms = {}\n\
-             audit_interval_secs = {}\nredis_timeout_ms = {}\nlog_json = {}\n",
+             audit_interval_secs = {}\nredis_timeout_ms = {}\nlog_json = {}\n\
+             retention_secs = {}\nprune_interval_secs = {}\nresult_ttl_secs = {}\n\
+             refusal_ttl_secs = {}\n",
             self.database_max_connections,
             redact_password(&self.redis_url),
             redact_password(&self.amqp_url),
@@ -326,7 +376,11 @@ impl Settings {
             self.probe_interval_ms,
             self.audit_interval_secs,
             self.redis_timeout_ms,
-            self.log_json
+            self.log_json,
+            self.retention_secs,
+            self.prune_interval_secs,
+            self.result_ttl_secs,
+            self.refusal_ttl_secs
         )
     }
 }

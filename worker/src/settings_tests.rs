@@ -21,7 +21,30 @@ fn embedded_defaults_match_the_contract() {
     assert_eq!(s.batch_max_commands, 256);
     assert_eq!(s.batch_max_wait_ms, 5);
     assert_eq!(s.expiry_tick_ms, 200);
+    assert_eq!(s.result_ttl_secs, protocol::names::RESULT_TTL_SECONDS);
+    assert_eq!(s.refusal_ttl_secs, protocol::names::REFUSAL_TTL_SECONDS);
+    assert_eq!(s.retention_secs, 7 * 86_400);
     assert!(layered("").is_ok());
+}
+
+#[test]
+fn retention_and_ttls_below_what_a_pass_can_ask_are_refused() {
+    let errors = layered(
+        "retention_secs = 3600
+result_ttl_secs = 60
+refusal_ttl_secs = 10",
+    )
+    .unwrap_err()
+    .0;
+    let variables: Vec<&str> = errors.iter().map(|e| e.variable.as_str()).collect();
+    assert_eq!(
+        variables,
+        [
+            "ANTEROOM_RETENTION_SECS",
+            "ANTEROOM_RESULT_TTL_SECS",
+            "ANTEROOM_REFUSAL_TTL_SECS"
+        ]
+    );
 }
 
 #[test]

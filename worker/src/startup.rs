@@ -107,6 +107,12 @@ impl Application {
             }
         });
         tasks.spawn(crate::audit::run(ctx.clone(), shutdown.clone()));
+        tasks.spawn(crate::prune::run(
+            ctx.repo.clone(),
+            Duration::from_secs(ctx.settings.retention_secs),
+            Duration::from_secs(ctx.settings.prune_interval_secs),
+            shutdown.clone(),
+        ));
         for shard in 0..ctx.settings.shards {
             tasks.spawn(run_shard(ctx.clone(), shard, shutdown.clone()));
         }

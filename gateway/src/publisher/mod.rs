@@ -10,6 +10,12 @@
 //! 2 s), declares the topology of the contract (the worker declares the same, both are
 //! idempotent), and starts over when the broker goes away. Meanwhile
 //! [`Publisher::send`] answers `503` (nothing was accepted, so nothing is lost).
+//!
+//! A publisher confirm that does not come within [`CONFIRM_TIMEOUT`] is not a refusal:
+//! the command went out on an open channel and may well be queued (a broker slow to
+//! replicate, a stalled link), so it is answered like a late reply (`202` with the
+//! request URL), never `503`, which would invite a retry of a command that may apply.
+//! Only a nack, an unroutable return or a closed channel say that nothing was accepted.
 
 use crate::error::{ApiError, Dependency};
 use crate::metrics::Metrics;
@@ -33,8 +39,10 @@ pub use connection::declare_topology;
 pub enum Answer {
     /// The worker replied in time.
     Reply(Reply),
-    /// The broker confirmed the command but no reply came in time (answer `202`; the
-    /// worker stores the result in Redis).
+    /// No reply came in time: the broker confirmed the command and the worker did not
+    /// answer within the wait, or the broker did not confirm it within
+    /// [`CONFIRM_TIMEOUT`] (it may be queued). Answer `202`; the worker stores the result
+    /// in Redis once it decides.
     TimedOut,
 }
 
@@ -114,13 +122,13 @@ impl Publisher {
 
     /// Publishes `envelope` to its event's shard and waits until `wait` after the call
     /// for the worker's reply. The publisher confirm is awaited first, for up to
-    /// [`CONFIRM_TIMEOUT`], whatever `wait` is: a command is either refused (503) or
-    /// accepted (reply or 202), never left in between. A command stamped more than
+    /// [`CONFIRM_TIMEOUT`], whatever `wait` is; without it by then the command may be
+    /// queued, and the answer is [`Answer::TimedOut`]. A command stamped more than
     /// [`STAMP_MAX_AGE`] before it is published is re-stamped to that age.
     ///
     /// # Errors
-    /// `503 unavailable` if the broker is down, refuses (nack) or does not confirm in
-    /// time, or the command is unroutable.
+    /// `503 unavailable` if the broker is down, refuses (nack), the channel closes before
+    /// the confirm, or the command is unroutable: nothing was accepted.
     #[tracing::instrument(skip_all, fields(request_id = %envelope.request_id,
         event_id = %envelope.event_id, command = envelope.command.kind()))]
     pub async fn send(&self, mut envelope: Envelope, wait: Duration) -> Result<Answer, ApiError> {
@@ -163,7 +171,14 @@ impl Publisher {
             .with_content_type("application/json".into());
         let started = Instant::now();
         let unavailable = |cause: String| ApiError::unavailable(Dependency::Broker, cause);
-        let confirm = tokio::time::timeout_at(
+        let unconfirmed = |stage: &str| -> Result<Answer, ApiError> {
+            tracing::warn!(
+                stage,
+                "no publisher confirm in time; the command may be queued"
+            );
+            Ok(Answer::TimedOut)
+        };
+        let publish = tokio::time::timeout_at(
             confirm_deadline,
             channel.basic_publish(
                 &inner.names.commands_exchange(),
@@ -177,13 +192,18 @@ impl Publisher {
                 properties,
             ),
         )
-        .await
-        .map_err(|_| unavailable("publish timed out".into()))?
-        .map_err(|e| unavailable(format!("publish failed: {e}")))?;
-        let confirmation = tokio::time::timeout_at(confirm_deadline, confirm)
-            .await
-            .map_err(|_| unavailable("no publisher confirm in time".into()))?
-            .map_err(|e| unavailable(format!("publisher confirm failed: {e}")))?;
+        .await;
+        // The publish itself timing out means its frames are stuck on the way (a stalled
+        // link): they may still reach the broker.
+        let Ok(confirm) = publish else {
+            return unconfirmed("publish");
+        };
+        let confirm = confirm.map_err(|e| unavailable(format!("publish failed: {e}")))?;
+        let Ok(confirmation) = tokio::time::timeout_at(confirm_deadline, confirm).await else {
+            return unconfirmed("confirm");
+        };
+        let confirmation =
+            confirmation.map_err(|e| unavailable(format!("publisher confirm failed: {e}")))?;
         inner
             .metrics
             .publish_confirm

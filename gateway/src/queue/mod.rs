@@ -115,10 +115,6 @@ impl QueueKeys {
     pub fn per_second(&self) -> String {
         self.key("admitted_per_sec")
     }
-    /// Marker of a request answered `202`.
-    pub fn pending(&self, request: &protocol::ids::RequestId) -> String {
-        self.key(&format!("pending:{request}"))
-    }
     /// Active passes (shared with the worker).
     pub fn active(&self) -> String {
         self.active.clone()

@@ -22,6 +22,7 @@ use chrono::Utc;
 use protocol::command::{Command, Envelope};
 use protocol::ids::{EventId, RequestId, TicketId};
 use protocol::names::RESULT_TTL_SECONDS;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 /// Every route, with JSON 404s for unknown routes and methods (no middleware: see
@@ -66,6 +67,17 @@ pub fn router() -> Router<AppState> {
         .method_not_allowed_fallback(not_found)
 }
 
+/// `KEYS[1]` the request's result, `KEYS[2]` its pending marker; `ARGV` the ticket id
+/// and the marker's TTL (s). Sets the marker unless the result is already stored.
+static MARK_PENDING: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        "if redis.call('EXISTS', KEYS[1]) == 0 then \
+             redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2]) \
+         end \
+         return 0",
+    )
+});
+
 /// A fresh command envelope for `event`, stamped now as the instant this gateway
 /// accepted the command (`sent_at`: the worker judges confirms and releases by it; the
 /// publisher moves it up if the command waits too long to be handed to the broker, see
@@ -80,10 +92,12 @@ pub fn command_envelope(event_id: EventId, command: Command) -> Envelope {
 }
 
 /// Publishes a fan command (hold, confirm, release) and answers with the worker's
-/// outcome, or `202` with the request URL if it does not come within `reply_timeout_ms`.
+/// outcome, or `202` with the request URL if it does not come within `reply_timeout_ms`
+/// or the broker does not confirm the command in time (it may be queued; the URL says
+/// `pending` until the worker stores the result).
 ///
 /// # Errors
-/// `503` if the broker does not accept the command.
+/// `503` if the broker refuses the command or is not reachable (nothing was accepted).
 pub async fn fan_command(
     state: &AppState,
     envelope: Envelope,
@@ -98,17 +112,20 @@ pub async fn fan_command(
         )),
         Answer::TimedOut => {
             // Best effort: without the marker, `/v1/requests` says 404 until the worker
-            // stores the result.
-            let key = state.queue.keys(&event).pending(&request_id);
+            // stores the result. Written only while no result is stored, in one script: a
+            // marker written after the worker's result (and its deletion of the marker)
+            // would say `pending` again once a short-lived refusal expires.
+            let result = state.keys.request(&event, &request_id);
+            let marker = state.keys.pending(&event, &request_id);
             let marked = state
                 .redis
                 .call(|mut c| async move {
-                    redis::cmd("SET")
-                        .arg(key)
+                    MARK_PENDING
+                        .key(result)
+                        .key(marker)
                         .arg(ticket.to_string())
-                        .arg("EX")
                         .arg(RESULT_TTL_SECONDS)
-                        .query_async::<()>(&mut c)
+                        .invoke_async::<()>(&mut c)
                         .await
                 })
                 .await;

@@ -1,8 +1,8 @@
 //! `GET /v1/requests/{request_id}`: the result of a request answered `202`.
 //!
 //! Results are stored by the worker (`request(E,R)`, a `StoredResult`); until then the
-//! gateway's own marker (`{ns}:{E}:pending:{R}`, written when it answered `202`) says the
-//! request is pending. Only the ticket that made the request may read it; anyone else
+//! gateway's own marker (`pending(E,R)`, written when it answered `202`, deleted by the
+//! worker with the result) says the request is pending. Only the ticket that made the request may read it; anyone else
 //! gets `404`, as for an unknown id.
 
 use crate::auth::PassAuth;
@@ -44,7 +44,7 @@ pub async fn get_request(
             Err(ApiError::NotFound("request".into()))
         };
     }
-    let marker_key = state.queue.keys(&pass.event).pending(&request);
+    let marker_key = state.keys.pending(&pass.event, &request);
     let marker: Option<String> = state
         .redis
         .call(|mut c| async move { redis::cmd("GET").arg(marker_key).query_async(&mut c).await })

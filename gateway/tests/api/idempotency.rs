@@ -1,6 +1,7 @@
 //! Issue #2: `Idempotency-Key` on holds and confirms. The same key with the same body
 //! returns the first response again (nothing applied twice); the same key with another
-//! body is `422 idempotency_key_reused`. Keys are scoped per ticket.
+//! body, or on another route or target id, is `422 idempotency_key_reused`. Keys are
+//! scoped per ticket.
 
 use crate::helpers::{eventually, open_event_spec, select, spawn_app};
 use protocol::reply::{Hold, Order};
@@ -97,4 +98,40 @@ async fn a_repeated_confirm_returns_the_first_order_and_a_changed_body_is_refuse
         .await
         .expect("Failed to count orders");
     assert_eq!(orders, 1, "the replayed confirm made one order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_key_and_body_on_another_hold_is_refused_not_replayed() {
+    let app = spawn_app().await;
+    let event = app.create_event(&open_event_spec(2, 5)).await;
+    let fan = app.admitted_fan(&event).await;
+    let first: Hold = app.hold_seats(&fan, &["A-1-1"]).await.json();
+    let second: Hold = app.hold_seats(&fan, &["A-1-2"]).await.json();
+    let key = uuid::Uuid::new_v4().to_string();
+
+    let order: Order = app
+        .confirm(&first.id, &fan.pass, "mock-123", Some(&key))
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(order.hold_id, first.id);
+    // Same key, same body, another hold: another request, not a replay of the first.
+    app.confirm(&second.id, &fan.pass, "mock-123", Some(&key))
+        .await
+        .assert_error(422, "idempotency_key_reused");
+
+    // The database agrees: one order, of the first hold; the second hold is untouched.
+    let orders: Vec<(uuid::Uuid,)> =
+        sqlx::query_as("SELECT hold_id FROM orders WHERE event_id = $1")
+            .bind(event.0)
+            .fetch_all(app.sql())
+            .await
+            .expect("Failed to read orders");
+    assert_eq!(orders, [(first.id.0,)]);
+    let state: String = sqlx::query_scalar("SELECT state FROM holds WHERE id = $1")
+        .bind(second.id.0)
+        .fetch_one(app.sql())
+        .await
+        .expect("Failed to read the second hold");
+    assert_eq!(state, "held");
 }

@@ -4,6 +4,7 @@
 
 use crate::helpers::proxy::proxy_for;
 use crate::helpers::{amqp_url, eventually, open_event_spec, redis_url, select, spawn_app};
+use gateway::publisher::CONFIRM_TIMEOUT;
 use protocol::reply::{Hold, HoldState};
 use std::time::Duration;
 
@@ -107,4 +108,51 @@ async fn holds_recover_from_a_rabbitmq_outage_without_restart() {
     // The hold accepted before the outage is still there.
     let kept = app.get_hold(&before.id, &fans[0].pass).await;
     assert_eq!(kept.json::<Hold>().state, HoldState::Held);
+}
+
+/// A broker that takes the command but does not confirm it in time (here: the link to it
+/// stalls) may still queue it: the fan gets `202` and a request URL that says `pending`
+/// and later resolves, not a `503` that would invite a second try.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_confirm_timeout_answers_202_with_a_request_url_that_resolves() {
+    let app = spawn_app().await;
+    let event = app.create_event(&open_event_spec(2, 5)).await;
+    let fan = app.admitted_fan(&event).await;
+    let (proxy, url) = proxy_for(&amqp_url()).await;
+    let mut settings = app.gateway_settings.clone();
+    settings.amqp_url = url;
+    settings.reply_timeout_ms = 2_000;
+    let replica = app.spawn_ready_gateway(settings).await;
+    let body = serde_json::to_string(&select(&["A-1-1"])).unwrap();
+
+    proxy.freeze();
+    let started = std::time::Instant::now();
+    let accepted = app.hold_raw(&replica, &event, &fan.pass, body, None).await;
+    let waited = started.elapsed();
+    accepted.assert_status(202);
+    assert!(
+        waited >= CONFIRM_TIMEOUT && waited < CONFIRM_TIMEOUT + QUICK,
+        "answered after {waited:?}, not once the confirm timed out"
+    );
+    let request_id = accepted.body["request_id"].as_str().expect("request_id");
+    let status_url = accepted.body["status_url"].as_str().expect("status_url");
+    assert_eq!(status_url, format!("/v1/requests/{request_id}"));
+    let pending = app.get_request(status_url, &fan.pass).await;
+    pending.assert_status(200);
+    assert_eq!(pending.body, serde_json::json!({"state": "pending"}));
+    let holds = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM holds WHERE event_id = $1")
+            .bind(event.0)
+            .fetch_one(app.sql())
+            .await
+            .expect("Failed to count holds")
+    };
+    assert_eq!(holds().await, 0, "the command is still on the stalled link");
+
+    // The link recovers: the command reaches the broker and the worker decides it.
+    proxy.thaw();
+    let done = app.settle(accepted, &fan.pass).await;
+    done.assert_status(201);
+    assert_eq!(done.json::<Hold>().seats, ["A-1-1"]);
+    assert_eq!(holds().await, 1, "the command was applied once");
 }

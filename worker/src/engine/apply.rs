@@ -18,7 +18,7 @@ use super::reserve;
 use chrono::{DateTime, Utc};
 use protocol::command::{Command, Envelope, Idempotency};
 use protocol::ids::{EventId, HoldId, TicketId};
-use protocol::reply::{ErrorCode, HoldState, Outcome, StoredHold};
+use protocol::reply::{ErrorCode, ErrorDetail, HoldState, Outcome, StoredHold};
 use rand::RngCore;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -227,9 +227,21 @@ fn decide<R: RngCore + ?Sized>(
     }
 }
 
+/// Most idempotency keys one ticket may have remembered per event. Each hold or confirm
+/// attempt of a pass takes one key (retries reuse it); a pass buys once and holds at most
+/// `max_seats_per_hold` seats at a time, so even a contested on-sale with a dozen tries
+/// stays well under 64. The cap bounds what one pass can make the engine (and
+/// `request_results`) keep: 64 × (key ≤ 255 B + fingerprint 64 B + outcome) ≈ 40 KiB.
+///
+/// Beyond it a new key is refused (`422 invalid_field`) rather than the oldest
+/// forgotten: forgetting would let a retry of that key apply a second time, and the
+/// refusal costs an honest client nothing but the key (it may send without one).
+pub(crate) const KEYS_PER_TICKET: usize = 64;
+
 /// Idempotency (per event, ticket and key): the same key with the same fingerprint gets
 /// the first outcome again; with another fingerprint `422 idempotency_key_reused`;
-/// a new key runs `decide` and remembers its outcome.
+/// a new key runs `decide` and remembers its outcome, unless the ticket already has
+/// [`KEYS_PER_TICKET`] keys (`422 invalid_field`, nothing decided).
 fn keyed(
     ev: &mut EventState,
     ticket: TicketId,
@@ -245,10 +257,23 @@ fn keyed(
         } else {
             Outcome::rejected(
                 ErrorCode::IdempotencyKeyReused,
-                "this Idempotency-Key was used with a different request body",
+                "this Idempotency-Key was used with a different request (method, path or body)",
             )
         };
         return (outcome, None);
+    }
+    if ev.keyed.get(&ticket).map_or(0, HashMap::len) >= KEYS_PER_TICKET {
+        let refusal = Outcome::Rejected(ErrorDetail {
+            code: ErrorCode::InvalidField,
+            message: format!(
+                "Idempotency-Key: this pass has used its {KEYS_PER_TICKET} keys for this \
+                 event; retry with one of them or send the request without a key"
+            ),
+            details: Some(serde_json::json!({
+                "field": "Idempotency-Key", "max_keys": KEYS_PER_TICKET
+            })),
+        });
+        return (refusal, None);
     }
     let outcome = decide(ev);
     ev.keyed.entry(ticket).or_default().insert(

@@ -147,6 +147,10 @@ impl Model {
                     refused(ErrorCode::IdempotencyKeyReused)
                 };
             }
+            let held = self.keys.keys().filter(|(t, _)| *t == ticket).count();
+            if held >= super::apply::KEYS_PER_TICKET {
+                return refused(ErrorCode::InvalidField);
+            }
         }
         match &env.command {
             Command::Hold {
@@ -306,9 +310,13 @@ impl Model {
             _ => (None, None),
         };
         if let (Some(t), Some(k)) = (ticket, key) {
-            self.keys
-                .entry((t, k.key.clone()))
-                .or_insert_with(|| (k.fingerprint.clone(), outcome.clone()));
+            // A key beyond the ticket's cap was refused, not remembered.
+            let held = self.keys.keys().filter(|(x, _)| *x == t).count();
+            if held < super::apply::KEYS_PER_TICKET || self.keys.contains_key(&(t, k.key.clone())) {
+                self.keys
+                    .entry((t, k.key.clone()))
+                    .or_insert_with(|| (k.fingerprint.clone(), outcome.clone()));
+            }
         }
         self.answered.insert(env.request_id, outcome.clone());
     }

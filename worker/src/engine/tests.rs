@@ -392,6 +392,39 @@ fn idempotency_keys() {
 }
 
 #[test]
+fn a_ticket_keeps_at_most_its_cap_of_idempotency_keys_and_a_new_one_is_refused() {
+    let cap = super::apply::KEYS_PER_TICKET;
+    let mut h = Harness::new();
+    let t = TicketId::new();
+    let first = h.run(hold_cmd(t, &["A-1-1"], Some(("k0", "f"))));
+    for i in 1..cap {
+        let key = format!("k{i}");
+        h.run(hold_cmd(t, &["A-1-1"], Some((&key, "f"))));
+    }
+    assert_eq!(h.state().keyed[&t].len(), cap);
+    let refused = h.run(hold_cmd(t, &["A-1-2"], Some(("one-more", "f"))));
+    assert_eq!(code(&refused), Some(ErrorCode::InvalidField));
+    assert_eq!(
+        h.state().keyed[&t].len(),
+        cap,
+        "the refused key is not remembered"
+    );
+    assert_eq!(
+        h.state().seat_status("A-1-2"),
+        Some(SeatStatus::Available),
+        "a refused key decides nothing"
+    );
+    // Known keys still replay; a request without a key is decided; other tickets are free.
+    assert_eq!(h.run(hold_cmd(t, &["A-1-1"], Some(("k0", "f")))), first);
+    assert!(matches!(
+        h.run(hold_cmd(t, &["A-1-2"], None)),
+        Outcome::HoldCreated(_)
+    ));
+    let other = h.run(hold_cmd(TicketId::new(), &["A-1-3"], Some(("k0", "f"))));
+    assert!(matches!(other, Outcome::HoldCreated(_)));
+}
+
+#[test]
 fn replay_of_a_request_id_changes_nothing() {
     let mut h = Harness::new();
     let env = h.env(hold_cmd(TicketId::new(), &["A-1-1"], None));

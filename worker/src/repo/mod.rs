@@ -16,6 +16,7 @@ pub mod classify;
 mod epoch;
 mod load;
 mod plan;
+mod prune;
 mod recent;
 mod results;
 mod write;

@@ -164,9 +164,14 @@ impl Active {
         ctx.set_owned(shard, true);
         tracing::info!(epoch, events = engine.events().count(), "took over shard");
         let timeout = Duration::from_millis(ctx.settings.redis_timeout_ms);
+        let ttls = crate::cache::Ttls {
+            result: ctx.settings.result_ttl_secs,
+            refusal: ctx.settings.refusal_ttl_secs,
+        };
         let cache = ShardCache::new(
             ctx.redis.clone(),
             ctx.keys.clone(),
+            ttls,
             timeout,
             ctx.metrics.clone(),
         );

@@ -16,4 +16,6 @@ mod poison;
 mod recovery;
 mod replay;
 mod robustness;
+mod soak;
+mod storage;
 mod takeover;

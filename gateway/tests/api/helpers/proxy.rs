@@ -3,10 +3,15 @@
 //!
 //! Switching off cuts every open connection and resets new ones at once (as a crashed
 //! server would); switching on forwards new connections to the upstream again.
+//! Freezing keeps every connection open but stops passing bytes either way (a server
+//! that hangs, or a network that stalls) until thawed; what was sent meanwhile is
+//! delivered then, in order.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// A running proxy; it stops when dropped.
@@ -15,7 +20,27 @@ pub(crate) struct Proxy {
     pub(crate) port: u16,
     /// Cancelled to cut the current connections; `None` while switched off.
     link: Arc<Mutex<Option<CancellationToken>>>,
+    /// `false` while frozen.
+    flowing: watch::Sender<bool>,
     stop: CancellationToken,
+}
+
+/// Copies `from` to `to`, holding bytes back while `flowing` is `false`.
+async fn pump(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    mut flowing: watch::Receiver<bool>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if flowing.wait_for(|f| *f).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl Proxy {
@@ -27,7 +52,8 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         let link = Arc::new(Mutex::new(Some(CancellationToken::new())));
         let stop = CancellationToken::new();
-        let (links, stopped) = (link.clone(), stop.clone());
+        let flowing = watch::Sender::new(true);
+        let (links, stopped, flows) = (link.clone(), stop.clone(), flowing.clone());
         tokio::spawn(async move {
             loop {
                 let accepted = tokio::select! {
@@ -42,20 +68,28 @@ impl Proxy {
                 };
                 let link = link.child_token();
                 let stopped = stopped.clone();
+                let (up, down) = (flows.subscribe(), flows.subscribe());
                 tokio::spawn(async move {
                     let Ok(server) = TcpStream::connect(upstream).await else {
                         return;
                     };
-                    let (mut client, mut server) = (client, server);
+                    let (client_rx, client_tx) = client.into_split();
+                    let (server_rx, server_tx) = server.into_split();
                     tokio::select! {
                         _ = link.cancelled() => {}
                         _ = stopped.cancelled() => {}
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = pump(client_rx, server_tx, up) => {}
+                        _ = pump(server_rx, client_tx, down) => {}
                     }
                 });
             }
         });
-        Proxy { port, link, stop }
+        Proxy {
+            port,
+            link,
+            flowing,
+            stop,
+        }
     }
 
     /// Cuts every connection and refuses new ones until [`Proxy::switch_on`].
@@ -63,6 +97,17 @@ impl Proxy {
         if let Some(link) = self.link.lock().unwrap().take() {
             link.cancel();
         }
+    }
+
+    /// Stops passing bytes on every connection, keeping them open, until
+    /// [`Proxy::thaw`].
+    pub(crate) fn freeze(&self) {
+        self.flowing.send_replace(false);
+    }
+
+    /// Passes bytes again, first those held back while frozen.
+    pub(crate) fn thaw(&self) {
+        self.flowing.send_replace(true);
     }
 
     /// Forwards new connections again.

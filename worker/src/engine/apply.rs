@@ -201,8 +201,8 @@ fn keyed(
     let Some(idem) = idempotency else {
         return (decide(ev), None);
     };
-    if let Some(first) = ev.keyed.get(&ticket).and_then(|m| m.get(&idem.key)) {
-        let outcome = if first.fingerprint == idem.fingerprint {
+    if let Some(first) = ev.keyed.get(&ticket).and_then(|m| m.get(idem.key.as_str())) {
+        let outcome = if first.fingerprint == idem.fingerprint.as_str() {
             first.outcome.clone()
         } else {
             Outcome::rejected(
@@ -214,9 +214,9 @@ fn keyed(
     }
     let outcome = decide(ev);
     ev.keyed.entry(ticket).or_default().insert(
-        idem.key.clone(),
+        idem.key.to_string(),
         super::event::Keyed {
-            fingerprint: idem.fingerprint.clone(),
+            fingerprint: idem.fingerprint.to_string(),
             outcome: outcome.clone(),
         },
     );

@@ -86,11 +86,11 @@ pub(crate) fn hold_cmd(ticket: TicketId, seats: &[&str], key: Option<(&str, &str
     Command::Hold {
         ticket_id: ticket,
         selection: SeatSelection::Seats {
-            seats: seats.iter().map(|s| s.to_string()).collect(),
+            seats: seats.iter().map(|s| s.parse().unwrap()).collect(),
         },
         idempotency: key.map(|(k, f)| Idempotency {
-            key: k.into(),
-            fingerprint: f.into(),
+            key: k.parse().unwrap(),
+            fingerprint: f.parse().unwrap(),
         }),
     }
 }
@@ -99,10 +99,10 @@ fn confirm_cmd(ticket: TicketId, hold_id: HoldId, key: Option<&str>) -> Command 
     Command::Confirm {
         ticket_id: ticket,
         hold_id,
-        payment_ref: "mock-1".into(),
+        payment_ref: "mock-1".parse().unwrap(),
         idempotency: key.map(|k| Idempotency {
-            key: k.into(),
-            fingerprint: "f".into(),
+            key: k.parse().unwrap(),
+            fingerprint: "f".parse().unwrap(),
         }),
     }
 }
@@ -203,7 +203,7 @@ fn best_available_prefers_adjacent_front_seats() {
     let best = |section: &str, quantity| Command::Hold {
         ticket_id: TicketId::new(),
         selection: SeatSelection::Best {
-            section: section.into(),
+            section: section.parse().unwrap(),
             quantity,
         },
         idempotency: None,

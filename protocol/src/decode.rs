@@ -102,7 +102,8 @@ pub struct CommandRefusal {
     pub ticket_id: Option<TicketId>,
     /// The command's `type` (`create_event`, `confirm`, ...), when it is a known one.
     pub kind: Option<&'static str>,
-    /// The refused field (`command.payment_ref`) and why.
+    /// The refused field, named as in the HTTP request (`payment_ref`,
+    /// `seating.sections[0].name`, `seats[1]`, `Idempotency-Key`), and why.
     pub error: FieldError,
 }
 
@@ -155,6 +156,21 @@ struct CommandFields {
     idempotency: Option<Idempotency>,
 }
 
+/// The path of a field of a command message as the HTTP request named it:
+/// `command.payment_ref` → `payment_ref`, `command.spec.seating.sections[0].name` →
+/// `seating.sections[0].name`, `command.selection.seats[1]` → `seats[1]`,
+/// `command.idempotency.key` → `Idempotency-Key`.
+fn request_path(path: &str) -> String {
+    if path == "command.idempotency.key" {
+        return "Idempotency-Key".into();
+    }
+    ["command.spec.", "command.patch.", "command.selection.", "command."]
+        .iter()
+        .find_map(|prefix| path.strip_prefix(prefix))
+        .unwrap_or(path)
+        .to_owned()
+}
+
 /// Command kinds of version 1, as `Command::kind` names them.
 const KINDS: &[&str] = &["create_event", "update_event", "hold", "confirm", "release"];
 
@@ -176,11 +192,14 @@ pub fn command_refusal(body: &[u8], failure: &serde_json::Error) -> Option<Comma
         None => (None, None),
     };
     let error = match from_slice::<Fields>(body) {
-        Err(DecodeError::Field(e)) => e,
+        Err(DecodeError::Field(e)) => FieldError {
+            field: request_path(&e.field),
+            message: e.message,
+        },
         // The flat form decoded (or failed on syntax): the failure is in something it
         // does not mirror, e.g. the command type; report the decoder's own words.
         _ => FieldError {
-            field: "command".into(),
+            field: String::new(),
             message: bare_message(failure),
         },
     };
@@ -265,8 +284,29 @@ mod tests {
             (r.request_id, r.event_id, r.ticket_id, r.kind),
             (request, event, Some(ticket), Some("confirm"))
         );
-        assert_eq!(r.error.field, "command.payment_ref");
+        assert_eq!(r.error.field, "payment_ref");
         assert!(r.error.message.starts_with("must not contain control characters"));
+    }
+
+    #[test]
+    fn event_fields_are_named_as_the_admin_body_names_them() {
+        let spec = |name: &str, section: &str| {
+            serde_json::json!({
+                "version": "1", "request_id": RequestId::new(), "event_id": EventId::new(),
+                "sent_at": "2026-12-01T11:00:00Z",
+                "command": {"type": "create_event", "spec": {
+                    "name": name, "venue": "v", "timezone": "UTC",
+                    "opens_at": "2026-12-01T20:00:00Z",
+                    "admission": {"rate_per_minute": 60, "max_active": 10, "pass_ttl_seconds": 600},
+                    "hold_ttl_seconds": 300, "max_seats_per_hold": 2,
+                    "seating": {"sections": [{"name": section, "rows": 1, "seats_per_row": 1,
+                                              "price_cents": 1}]}}}
+            })
+        };
+        let r = refusal(spec("bad\u{0}name", "A")).unwrap();
+        assert_eq!((r.kind, r.error.field.as_str()), (Some("create_event"), "name"));
+        let r = refusal(spec("ok", "A\u{7f}")).unwrap();
+        assert_eq!(r.error.field, "seating.sections[0].name");
     }
 
     #[test]
@@ -281,7 +321,7 @@ mod tests {
         let failure = serde_json::from_slice::<CommandMessage>(body.as_bytes()).unwrap_err();
         let r = command_refusal(body.as_bytes(), &failure).unwrap();
         assert_eq!(r.kind, Some("hold"));
-        assert_eq!(r.error.field, "command.selection.seats[1]");
+        assert_eq!(r.error.field, "seats[1]");
     }
 
     #[test]

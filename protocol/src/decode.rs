@@ -164,11 +164,16 @@ fn request_path(path: &str) -> String {
     if path == "command.idempotency.key" {
         return "Idempotency-Key".into();
     }
-    ["command.spec.", "command.patch.", "command.selection.", "command."]
-        .iter()
-        .find_map(|prefix| path.strip_prefix(prefix))
-        .unwrap_or(path)
-        .to_owned()
+    [
+        "command.spec.",
+        "command.patch.",
+        "command.selection.",
+        "command.",
+    ]
+    .iter()
+    .find_map(|prefix| path.strip_prefix(prefix))
+    .unwrap_or(path)
+    .to_owned()
 }
 
 /// Command kinds of version 1, as `Command::kind` names them.
@@ -285,7 +290,10 @@ mod tests {
             (request, event, Some(ticket), Some("confirm"))
         );
         assert_eq!(r.error.field, "payment_ref");
-        assert!(r.error.message.starts_with("must not contain control characters"));
+        assert!(r
+            .error
+            .message
+            .starts_with("must not contain control characters"));
     }
 
     #[test]
@@ -304,7 +312,10 @@ mod tests {
             })
         };
         let r = refusal(spec("bad\u{0}name", "A")).unwrap();
-        assert_eq!((r.kind, r.error.field.as_str()), (Some("create_event"), "name"));
+        assert_eq!(
+            (r.kind, r.error.field.as_str()),
+            (Some("create_event"), "name")
+        );
         let r = refusal(spec("ok", "A\u{7f}")).unwrap();
         assert_eq!(r.error.field, "seating.sections[0].name");
     }

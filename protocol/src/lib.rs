@@ -16,8 +16,8 @@
 
 pub mod availability;
 pub mod claims;
-pub mod decode;
 pub mod command;
+pub mod decode;
 pub mod event;
 pub mod ids;
 pub mod names;

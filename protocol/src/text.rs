@@ -43,7 +43,9 @@ pub enum TextError {
         at: usize,
     },
     /// A bidirectional embedding, override or isolate control.
-    #[error("must not contain bidirectional formatting characters (U+{code:04X} at character {at})")]
+    #[error(
+        "must not contain bidirectional formatting characters (U+{code:04X} at character {at})"
+    )]
     Bidi {
         /// The code point found.
         code: u32,

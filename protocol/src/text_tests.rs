@@ -61,7 +61,13 @@ fn single_line_fields_refuse_tab_and_newline() {
 
 #[test]
 fn right_to_left_text_and_emoji_are_names() {
-    for s in ["קונצרט חורף", "حفلة الشتاء", "Winter 🎄 Concert", "\u{200F}שלום", "Zoë"] {
+    for s in [
+        "קונצרט חורף",
+        "حفلة الشتاء",
+        "Winter 🎄 Concert",
+        "\u{200F}שלום",
+        "Zoë",
+    ] {
         assert!(EventName::parse(s).is_ok(), "{s}");
         assert!(VenueName::parse(s).is_ok(), "{s}");
         assert!(PaymentRef::parse(s).is_ok(), "{s}");
@@ -105,7 +111,10 @@ fn section_names_and_seat_ids_keep_their_alphabet() {
     assert!(SectionName::parse("A-B").is_err());
     assert!(SectionName::parse("A B").is_err());
     assert!(SeatId::parse("VIP_1-10-12").is_ok());
-    assert!(SeatId::parse("A,1-1").is_err(), "',' splits stored seat lists");
+    assert!(
+        SeatId::parse("A,1-1").is_err(),
+        "',' splits stored seat lists"
+    );
     assert!(SeatId::parse("A-1-1 ").is_err());
 }
 

@@ -159,7 +159,10 @@ impl Engine {
     /// gets the same answer.
     pub fn refuse(&mut self, refusal: &CommandRefusal, out: &mut Vec<Effect>) -> Outcome {
         let ev = self.events.get_mut(&refusal.event_id);
-        if let Some(o) = ev.as_ref().and_then(|ev| ev.recent.get(&refusal.request_id)) {
+        if let Some(o) = ev
+            .as_ref()
+            .and_then(|ev| ev.recent.get(&refusal.request_id))
+        {
             return o.clone();
         }
         let outcome = admin::field_refusal(&refusal.error);

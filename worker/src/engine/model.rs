@@ -190,7 +190,10 @@ impl Model {
                 seats.iter().map(ToString::to_string).collect()
             }
             SeatSelection::Best { section, quantity } => {
-                if *quantity == 0 || *quantity > self.max || !self.sections.contains_key(section.as_str()) {
+                if *quantity == 0
+                    || *quantity > self.max
+                    || !self.sections.contains_key(section.as_str())
+                {
                     return refused(ErrorCode::InvalidField);
                 }
                 match self.best(section, *quantity) {

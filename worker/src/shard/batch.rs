@@ -289,19 +289,20 @@ impl Active {
                 replayed: false,
             };
             outcomes.push(match inc {
-                Incoming::Command { env, .. } => Some(replay(&env.request_id).unwrap_or_else(|| {
-                    decided(
-                        self.engine
-                            .apply(env, now, &mut self.rng, &mut self.effects),
-                    )
-                })),
-                // A command the worker cannot decode gets its refusal stored like any
-                // outcome, so the shard moves on and a redelivery is answered the same.
-                Incoming::Invalid { refusal, .. } => {
-                    Some(replay(&refusal.request_id).unwrap_or_else(|| {
-                        decided(self.engine.refuse(refusal, &mut self.effects))
+                Incoming::Command { env, .. } => {
+                    Some(replay(&env.request_id).unwrap_or_else(|| {
+                        decided(
+                            self.engine
+                                .apply(env, now, &mut self.rng, &mut self.effects),
+                        )
                     }))
                 }
+                // A command the worker cannot decode gets its refusal stored like any
+                // outcome, so the shard moves on and a redelivery is answered the same.
+                Incoming::Invalid { refusal, .. } => Some(
+                    replay(&refusal.request_id)
+                        .unwrap_or_else(|| decided(self.engine.refuse(refusal, &mut self.effects))),
+                ),
                 Incoming::Probe | Incoming::Malformed => None,
             });
         }

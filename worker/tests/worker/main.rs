@@ -7,6 +7,7 @@ mod contention;
 mod expiry;
 mod fencing;
 mod flow;
+mod fuzz;
 mod hygiene;
 mod metrics;
 mod outage;

@@ -83,6 +83,12 @@ pub fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
+/// The characters a field allows, and how its refusal says so.
+type Alphabet = (fn(char) -> bool, &'static str);
+
+/// A last check of a whole value.
+type Check = fn(&str) -> Result<(), TextError>;
+
 /// The rules of one field.
 struct Rule {
     /// Most characters.
@@ -90,9 +96,9 @@ struct Rule {
     /// Whether a value of only white space is refused.
     refuse_blank: bool,
     /// The allowed characters (beyond the control rules) and how to say so.
-    alphabet: Option<(fn(char) -> bool, &'static str)>,
+    alphabet: Option<Alphabet>,
     /// A last check of the whole value (e.g. against the tz database).
-    extra: Option<fn(&str) -> Result<(), TextError>>,
+    extra: Option<Check>,
 }
 
 impl Rule {

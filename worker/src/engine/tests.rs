@@ -398,7 +398,7 @@ fn a_refused_command_is_recorded_once_and_changes_nothing() {
             message: "must not contain control characters (U+0000 at character 4)".into(),
         },
     };
-    let counts = h.state().counts.clone();
+    let counts = h.state().counts;
     h.effects.clear();
     let first = h.engine.refuse(&refusal, &mut h.effects);
     let Outcome::Rejected(e) = &first else {

@@ -5,7 +5,7 @@
 //!   ([`ErrorLog`]) and is logged once, by the middleware, inside the request span.
 //! - `503 unavailable` always carries `Retry-After` ([`RETRY_AFTER_SECONDS`]).
 //! - JSON rejections are ours (see `extract.rs`): syntax → 400 `invalid_json`, data →
-//!   422 `invalid_field` with serde's message, too large → 413.
+//!   422 `invalid_field` naming the field's JSON path, too large → 413.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -90,6 +90,25 @@ impl ApiError {
         ApiError::InvalidField {
             message: message.into(),
             details: None,
+        }
+    }
+
+    /// 422 for one field that failed to decode or was refused: the message starts with
+    /// its JSON path (`payment_ref: must not contain control characters ...`; the
+    /// message alone for the whole body), `details.field` is the path and
+    /// `details.fields` lists it as [`ApiError::fields`] does.
+    pub fn named_field(e: protocol::event::FieldError) -> Self {
+        let message = if e.field.is_empty() {
+            e.message.clone()
+        } else {
+            e.to_string()
+        };
+        ApiError::InvalidField {
+            message,
+            details: Some(serde_json::json!({
+                "field": e.field,
+                "fields": [{"field": e.field, "message": e.message}],
+            })),
         }
     }
 

@@ -3,17 +3,22 @@
 //!
 //! - [`AppJson`] / [`RawJson`]: body over 64 KiB → 413; not `application/json` or a
 //!   syntax error → 400 `invalid_json`; a data error (missing or unknown field, wrong
-//!   type, timestamp without offset) → 422 `invalid_field` with serde's message.
-//!   [`RawJson`] also gives the idempotency fingerprint of the request (see
-//!   [`fingerprint`]).
+//!   type, timestamp without offset, a string the protocol's text types refuse such as
+//!   a NUL, a lone surrogate escape or an over-long name) → 422 `invalid_field` whose
+//!   message starts with the field's JSON path and whose `details.field` is that path
+//!   (`protocol::decode`). [`RawJson`] also gives the idempotency fingerprint of the
+//!   request (see [`fingerprint`]).
 //! - [`PathId`]: an id in the path that is not a UUID → 404 (no such resource).
-//! - [`IdempotencyKey`]: optional header, 1–255 characters, else 422.
+//! - [`IdempotencyKey`]: optional header, 1–255 visible ASCII characters or spaces,
+//!   else 422 naming `Idempotency-Key`.
 
 use crate::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::{header, request::Parts, HeaderMap, Method};
 use axum::response::IntoResponse;
+use protocol::decode::DecodeError;
+use protocol::event::FieldError;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use std::str::FromStr;
@@ -41,9 +46,9 @@ pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Resu
             "expected Content-Type: application/json".into(),
         ));
     }
-    serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => ApiError::field(e.to_string()),
-        _ => ApiError::InvalidJson(e.to_string()),
+    protocol::decode::from_slice(body).map_err(|e| match e {
+        DecodeError::Field(e) => ApiError::named_field(e),
+        DecodeError::Syntax(e) => ApiError::InvalidJson(e.to_string()),
     })
 }
 
@@ -144,9 +149,10 @@ impl<T: FromStr + Send, S: Send + Sync> FromRequestParts<S> for PathId<T> {
     }
 }
 
-/// The optional `Idempotency-Key` header (1–255 characters).
+/// The optional `Idempotency-Key` header (1–255 characters, see
+/// [`protocol::text::IdempotencyKey`]).
 #[derive(Debug, Clone, Default)]
-pub struct IdempotencyKey(pub Option<String>);
+pub struct IdempotencyKey(pub Option<protocol::text::IdempotencyKey>);
 
 impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     type Rejection = ApiError;
@@ -155,16 +161,18 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
         let Some(v) = parts.headers.get("idempotency-key") else {
             return Ok(IdempotencyKey(None));
         };
+        let refused = |message: String| {
+            ApiError::named_field(FieldError {
+                field: "Idempotency-Key".into(),
+                message,
+            })
+        };
         let key = v
             .to_str()
-            .map_err(|_| ApiError::field("Idempotency-Key must be visible ASCII"))?;
-        let n = key.chars().count();
-        if n == 0 || n > 255 {
-            return Err(ApiError::field(
-                "Idempotency-Key must be 1 to 255 characters",
-            ));
-        }
-        Ok(IdempotencyKey(Some(key.to_string())))
+            .map_err(|_| refused("must be visible ASCII characters".into()))?;
+        protocol::text::IdempotencyKey::parse(key)
+            .map(|k| IdempotencyKey(Some(k)))
+            .map_err(|e| refused(e.to_string()))
     }
 }
 
@@ -271,5 +279,34 @@ mod tests {
             )),
             "invalid_field"
         );
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Confirm {
+        payment_ref: protocol::text::PaymentRef,
+    }
+
+    fn refusal(body: &[u8]) -> serde_json::Value {
+        let e = parse_json::<Confirm>(&json_headers(), body).unwrap_err();
+        serde_json::to_value(e.body()).unwrap()["error"].clone()
+    }
+
+    #[test]
+    fn refused_strings_name_their_field() {
+        let e = refusal(br#"{"payment_ref": "pay\u0000ref"}"#);
+        assert_eq!(e["code"], "invalid_field");
+        assert_eq!(e["details"]["field"], "payment_ref");
+        let message = e["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("payment_ref: must not contain control characters"),
+            "{message}"
+        );
+        assert!(!message.contains("line 1"), "{message}");
+        let e = refusal(br#"{"payment_ref": "pay\udc00"}"#);
+        assert_eq!(e["details"]["field"], "payment_ref");
+        assert_eq!(e["code"], "invalid_field");
+        let e = refusal(b"{\"payment_ref\": \"a\x01b\"}");
+        assert_eq!(e["code"], "invalid_json", "a raw control byte is not JSON");
     }
 }

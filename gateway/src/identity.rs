@@ -33,6 +33,7 @@ use crate::state::AppState;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use hmac::{Hmac, Mac};
 use protocol::ids::{EventId, TicketId};
+use protocol::text::UserRef;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sha2::Sha256;
@@ -41,7 +42,7 @@ use utoipa::ToSchema;
 type HmacSha256 = Hmac<Sha256>;
 
 /// Longest accepted `user_ref`, in characters.
-pub const MAX_USER_REF_CHARS: usize = 256;
+pub const MAX_USER_REF_CHARS: usize = UserRef::MAX_CHARS;
 
 /// How long a claim whose ticket has no record yet counts as a join in flight, in ms.
 const IN_FLIGHT_GRACE_MS: u64 = 10_000;
@@ -51,7 +52,7 @@ const IN_FLIGHT_GRACE_MS: u64 = 10_000;
 #[serde(deny_unknown_fields)]
 pub struct JoinRequest {
     /// The ticketing site's reference of the user (1–256 characters, opaque).
-    pub user_ref: Option<String>,
+    pub user_ref: Option<UserRef>,
     /// Hex HMAC-SHA256 of `user_ref ‖ event_id` with the shared identity secret.
     pub user_sig: Option<String>,
 }

@@ -86,4 +86,40 @@ mod tests {
         assert!(doc["components"]["schemas"]["Hold"].is_object());
         assert!(doc["components"]["securitySchemes"]["pass"].is_object());
     }
+
+    #[test]
+    fn stored_strings_are_bounded_strings_and_every_ref_resolves() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        for (name, max) in [
+            ("EventName", 200),
+            ("VenueName", 200),
+            ("TimeZoneName", 64),
+            ("SectionName", 16),
+            ("SeatId", 40),
+            ("PaymentRef", 200),
+            ("UserRef", 256),
+        ] {
+            assert_eq!(schemas[name]["type"], "string", "{name}");
+            assert_eq!(schemas[name]["maxLength"], max, "{name}");
+        }
+        fn refs(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if let Some(r) = m.get("$ref").and_then(|r| r.as_str()) {
+                        out.push(r.to_owned());
+                    }
+                    m.values().for_each(|v| refs(v, out));
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        let mut all = Vec::new();
+        refs(&doc, &mut all);
+        for r in all {
+            let name = r.trim_start_matches("#/components/schemas/");
+            assert!(schemas[name].is_object(), "dangling {r}");
+        }
+    }
 }

@@ -7,6 +7,7 @@
 
 use crate::event::{EventPatch, EventSpec};
 use crate::ids::{EventId, HoldId, RequestId, TicketId};
+use crate::text::{Fingerprint, IdempotencyKey, PaymentRef, SeatId, SectionName};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -60,29 +61,65 @@ pub struct Envelope {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Idempotency {
     /// The client's key, 1–255 characters.
-    pub key: String,
+    pub key: IdempotencyKey,
     /// Hex SHA-256 of the request's method, path (route and target id) and body: the
     /// same key on another request is refused with `422 idempotency_key_reused`.
-    pub fingerprint: String,
+    pub fingerprint: Fingerprint,
 }
 
 /// Which seats a hold asks for (API.md `POST .../holds` body).
+///
+/// Decoded through [`SelectionFields`] rather than as an untagged enum, so a refused
+/// seat id or section is reported with its JSON path (`seats[1]`) and its own message
+/// instead of "data did not match any variant".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(untagged, deny_unknown_fields)]
+#[serde(untagged, try_from = "SelectionFields")]
 pub enum SeatSelection {
     /// Exactly these seats: `{"seats": ["A-1-1", "A-1-2"]}`.
     Seats {
         /// Seat ids `{section}-{row}-{number}`.
-        seats: Vec<String>,
+        seats: Vec<SeatId>,
     },
     /// Best available `quantity` seats in `section` (adjacent when possible, front rows
     /// first): `{"section": "A", "quantity": 2}`.
     Best {
         /// Section name.
-        section: String,
+        section: SectionName,
         /// Number of seats.
         quantity: u32,
     },
+}
+
+/// The fields of either [`SeatSelection`] form, as decoded before the form is chosen.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelectionFields {
+    #[serde(default)]
+    seats: Option<Vec<SeatId>>,
+    #[serde(default)]
+    section: Option<SectionName>,
+    #[serde(default)]
+    quantity: Option<u32>,
+}
+
+impl TryFrom<SelectionFields> for SeatSelection {
+    type Error = &'static str;
+
+    fn try_from(f: SelectionFields) -> Result<Self, Self::Error> {
+        match f {
+            SelectionFields {
+                seats: Some(seats),
+                section: None,
+                quantity: None,
+            } => Ok(SeatSelection::Seats { seats }),
+            SelectionFields {
+                seats: None,
+                section: Some(section),
+                quantity: Some(quantity),
+            } => Ok(SeatSelection::Best { section, quantity }),
+            _ => Err("give either {\"seats\": [...]} or {\"section\", \"quantity\"}"),
+        }
+    }
 }
 
 /// A command for the worker.
@@ -115,7 +152,7 @@ pub enum Command {
         /// The hold to confirm.
         hold_id: HoldId,
         /// Payment reference from the (mock) payment step.
-        payment_ref: String,
+        payment_ref: PaymentRef,
         /// Optional idempotency key.
         idempotency: Option<Idempotency>,
     },
@@ -164,7 +201,7 @@ mod tests {
             command: Command::Hold {
                 ticket_id: TicketId::new(),
                 selection: SeatSelection::Seats {
-                    seats: vec!["A-1-1".into()],
+                    seats: vec!["A-1-1".parse().unwrap()],
                 },
                 idempotency: None,
             },
@@ -190,5 +227,16 @@ mod tests {
         let b: SeatSelection = serde_json::from_str(r#"{"section":"A","quantity":2}"#).unwrap();
         assert!(matches!(b, SeatSelection::Best { quantity: 2, .. }));
         assert!(serde_json::from_str::<SeatSelection>(r#"{"foo":1}"#).is_err());
+        assert!(serde_json::from_str::<SeatSelection>(r#"{"seats":"A-1-1"}"#).is_err());
+        assert!(serde_json::from_str::<SeatSelection>(r#"{"section":"A"}"#).is_err());
+        assert!(serde_json::from_str::<SeatSelection>(
+            r#"{"seats":["A-1-1"],"section":"A","quantity":1}"#
+        )
+        .is_err());
+        let nul = serde_json::from_str::<SeatSelection>(r#"{"seats":["A-1-1","A\u0000"]}"#);
+        assert!(nul
+            .unwrap_err()
+            .to_string()
+            .contains("must not contain control characters"));
     }
 }

@@ -3,6 +3,7 @@
 //! Field names and shapes are those of API.md (`POST /v1/admin/events`).
 
 use crate::ids::EventId;
+use crate::text::{EventName, SectionName, TimeZoneName, VenueName};
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -21,8 +22,8 @@ pub struct Admission {
 /// One seating section: `rows` × `seats_per_row` seats at one price.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Section {
-    /// Section name; seat ids are `{name}-{row}-{number}`. Must not contain `-`.
-    pub name: String,
+    /// Section name (1–16 letters, digits or `_`); seat ids are `{name}-{row}-{number}`.
+    pub name: SectionName,
     /// Number of rows, from 1.
     pub rows: u32,
     /// Seats in each row, numbered from 1.
@@ -72,7 +73,7 @@ impl Seating {
         let seat = SeatRef::parse(seat_id)?;
         let mut base = 0usize;
         for s in &self.sections {
-            if s.name == seat.section {
+            if s.name.as_str() == seat.section {
                 if seat.row == 0
                     || seat.row > s.rows
                     || seat.number == 0
@@ -131,12 +132,12 @@ impl std::fmt::Display for SeatRef<'_> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventSpec {
-    /// Display name.
-    pub name: String,
-    /// Venue name.
-    pub venue: String,
+    /// Display name, 1–200 characters.
+    pub name: EventName,
+    /// Venue name, 1–200 characters.
+    pub venue: VenueName,
     /// IANA time zone for display, e.g. `Asia/Seoul`.
-    pub timezone: String,
+    pub timezone: TimeZoneName,
     /// When the queue opens (admission starts), RFC 3339 with offset.
     #[schema(value_type = String, format = DateTime)]
     pub opens_at: DateTime<FixedOffset>,
@@ -208,16 +209,11 @@ impl Admission {
 }
 
 impl EventSpec {
-    /// Validates the spec; `Err` lists every problem. Time zone names are checked by the
-    /// caller (this crate carries no tz database): see `timezone_is_valid` in the gateway.
+    /// Validates what the field types cannot see alone (ranges, order of times,
+    /// duplicate sections, total size); `Err` lists every problem. Names, venue, time
+    /// zone and section names were checked when they were decoded (`crate::text`).
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
-        if self.name.trim().is_empty() || self.name.len() > 200 {
-            errors.push(err("name", "must be 1 to 200 characters"));
-        }
-        if self.venue.trim().is_empty() || self.venue.len() > 200 {
-            errors.push(err("venue", "must be 1 to 200 characters"));
-        }
         if let Some(pq) = self.prequeue_opens_at {
             if pq >= self.opens_at {
                 errors.push(err("prequeue_opens_at", "must be before opens_at"));
@@ -235,17 +231,6 @@ impl EventSpec {
         }
         let mut names = std::collections::HashSet::new();
         for (i, s) in self.seating.sections.iter().enumerate() {
-            let valid_name = !s.name.is_empty()
-                && s.name.len() <= 16
-                && s.name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !valid_name {
-                errors.push(err(
-                    format!("seating.sections[{i}].name"),
-                    "must be 1 to 16 letters, digits or '_'",
-                ));
-            }
             if !names.insert(s.name.as_str()) {
                 errors.push(err(
                     format!("seating.sections[{i}].name"),
@@ -432,7 +417,7 @@ mod tests {
         let mut s = spec();
         s.admission.rate_per_minute = 0;
         s.max_seats_per_hold = 0;
-        s.seating.sections[1].name = "A".into();
+        s.seating.sections[1].name = "A".parse().unwrap();
         let errors = s.validate().unwrap_err();
         assert_eq!(errors.len(), 3, "{errors:?}");
     }

@@ -19,6 +19,7 @@ use protocol::command::{Command, Idempotency, SeatSelection};
 use protocol::event::EventSpec;
 use protocol::ids::{EventId, HoldId};
 use protocol::reply::{ErrorBody, Hold, Order, StoredHold};
+use protocol::text::{Fingerprint, PaymentRef, SeatId};
 use serde::Deserialize;
 use std::collections::HashSet;
 use utoipa::ToSchema;
@@ -28,7 +29,24 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct ConfirmBody {
     /// Reference from the (mock) payment step, 1–200 characters.
-    pub payment_ref: String,
+    pub payment_ref: PaymentRef,
+}
+
+/// The idempotency of a request: the client's key (if any) with the fingerprint of
+/// its body.
+///
+/// # Errors
+/// `500` if the fingerprint is not one (it is the gateway's own hex SHA-256).
+fn idempotency(
+    key: Option<protocol::text::IdempotencyKey>,
+    fingerprint: String,
+) -> Result<Option<Idempotency>, ApiError> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    let fingerprint = Fingerprint::parse(fingerprint)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("request fingerprint: {e}")))?;
+    Ok(Some(Idempotency { key, fingerprint }))
 }
 
 /// Checks a seat selection against the event's seating.
@@ -49,14 +67,14 @@ pub fn validate_selection(selection: &SeatSelection, spec: &EventSpec) -> Result
                 )));
             }
             let mut seen = HashSet::new();
-            let duplicates: Vec<&String> = seats.iter().filter(|s| !seen.insert(*s)).collect();
+            let duplicates: Vec<&SeatId> = seats.iter().filter(|s| !seen.insert(*s)).collect();
             if !duplicates.is_empty() {
                 return Err(ApiError::InvalidField {
                     message: "seats: duplicate seat ids".into(),
                     details: Some(serde_json::json!({ "duplicates": duplicates })),
                 });
             }
-            let unknown: Vec<&String> = seats
+            let unknown: Vec<&SeatId> = seats
                 .iter()
                 .filter(|s| spec.seating.locate(s).is_none())
                 .collect();
@@ -88,7 +106,7 @@ pub fn validate_selection(selection: &SeatSelection, spec: &EventSpec) -> Result
 #[utoipa::path(post, path = "/v1/events/{event_id}/holds", tag = "reservations",
     request_body = SeatSelection, security(("pass" = [])),
     params(("event_id" = String, Path, description = "Event id (UUID)"),
-        ("Idempotency-Key" = Option<String>, Header, description = "1–255 characters")),
+        ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters")),
     responses(
         (status = 201, description = "Held", body = Hold),
         (status = 202, description = "Decision pending", body = Accepted),
@@ -115,10 +133,7 @@ pub async fn create_hold(
     let command = Command::Hold {
         ticket_id,
         selection: body.value,
-        idempotency: key.map(|key| Idempotency {
-            key,
-            fingerprint: body.fingerprint,
-        }),
+        idempotency: idempotency(key, body.fingerprint)?,
     };
     fan_command(&state, command_envelope(event, command), ticket_id).await
 }
@@ -151,7 +166,7 @@ pub async fn get_hold(
 #[utoipa::path(post, path = "/v1/holds/{hold_id}/confirm", tag = "reservations",
     request_body = ConfirmBody, security(("pass" = [])),
     params(("hold_id" = String, Path, description = "Hold id (UUID)"),
-        ("Idempotency-Key" = Option<String>, Header, description = "1–255 characters")),
+        ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters")),
     responses(
         (status = 200, description = "Confirmed", body = Order),
         (status = 202, description = "Decision pending", body = Accepted),
@@ -168,20 +183,12 @@ pub async fn confirm_hold(
     IdempotencyKey(key): IdempotencyKey,
     body: RawJson<ConfirmBody>,
 ) -> Result<Response, ApiError> {
-    let payment_ref = body.value.payment_ref;
-    let len = payment_ref.chars().count();
-    if payment_ref.trim().is_empty() || len > 200 {
-        return Err(ApiError::field("payment_ref: must be 1 to 200 characters"));
-    }
     let ticket_id = pass.claims.sub;
     let command = Command::Confirm {
         ticket_id,
         hold_id,
-        payment_ref,
-        idempotency: key.map(|key| Idempotency {
-            key,
-            fingerprint: body.fingerprint,
-        }),
+        payment_ref: body.value.payment_ref,
+        idempotency: idempotency(key, body.fingerprint)?,
     };
     fan_command(&state, command_envelope(pass.event, command), ticket_id).await
 }

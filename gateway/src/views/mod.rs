@@ -124,9 +124,9 @@ impl PublicEvent {
         let spec = &s.config.spec;
         Self {
             id: s.config.id,
-            name: spec.name.clone(),
-            venue: spec.venue.clone(),
-            timezone: spec.timezone.clone(),
+            name: spec.name.to_string(),
+            venue: spec.venue.to_string(),
+            timezone: spec.timezone.to_string(),
             opens_at: spec.opens_at,
             prequeue_opens_at: spec.prequeue_opens_at,
             state: s.state(now),

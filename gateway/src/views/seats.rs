@@ -74,7 +74,7 @@ impl SeatMap {
                     }
                 }
                 SectionView {
-                    name: sec.name.clone(),
+                    name: sec.name.to_string(),
                     seats,
                 }
             })

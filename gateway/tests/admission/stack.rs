@@ -170,9 +170,9 @@ pub(crate) fn in_seconds(seconds: i64) -> DateTime<FixedOffset> {
 /// An event open since a minute: one section `A` of `rows` × `seats_per_row`.
 pub(crate) fn open_event(rows: u32, seats_per_row: u32, admission: Admission) -> EventSpec {
     EventSpec {
-        name: "Admission test".into(),
-        venue: "Olympic Hall".into(),
-        timezone: "Asia/Seoul".into(),
+        name: "Admission test".parse().unwrap(),
+        venue: "Olympic Hall".parse().unwrap(),
+        timezone: "Asia/Seoul".parse().unwrap(),
         opens_at: in_seconds(-60),
         prequeue_opens_at: None,
         admission,
@@ -180,7 +180,7 @@ pub(crate) fn open_event(rows: u32, seats_per_row: u32, admission: Admission) ->
         max_seats_per_hold: 4,
         seating: Seating {
             sections: vec![Section {
-                name: "A".into(),
+                name: "A".parse().unwrap(),
                 rows,
                 seats_per_row,
                 price_cents: 15_000,

@@ -18,7 +18,7 @@ async fn a_venue_creates_reads_and_patches_an_event() {
         .expect("id")
         .parse()
         .expect("uuid id");
-    assert_eq!(created.body["name"], spec.name);
+    assert_eq!(created.body["name"], spec.name.as_str());
     assert_eq!(
         created.body["seating"],
         serde_json::to_value(&spec.seating).unwrap()

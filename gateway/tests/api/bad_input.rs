@@ -154,14 +154,14 @@ async fn bad_hold_requests_are_refused() {
     bad(&["garbage"]).await.assert_error(422, "invalid_field");
     bad(&[]).await.assert_error(422, "invalid_field");
     let unknown_section = SeatSelection::Best {
-        section: "Z".into(),
+        section: "Z".parse().unwrap(),
         quantity: 2,
     };
     app.hold(&event, &fan.pass, &unknown_section, None)
         .await
         .assert_error(422, "invalid_field");
     let too_many = SeatSelection::Best {
-        section: "A".into(),
+        section: "A".parse().unwrap(),
         quantity: 5,
     };
     app.hold(&event, &fan.pass, &too_many, None)

@@ -91,7 +91,7 @@ async fn best_available_falls_back_to_the_front_most_free_seats() {
         .await
         .assert_status(201);
     let best = SeatSelection::Best {
-        section: "A".into(),
+        section: "A".parse().unwrap(),
         quantity: 2,
     };
 
@@ -106,7 +106,7 @@ async fn best_available_falls_back_to_the_front_most_free_seats() {
     seats.sort();
     assert_eq!(seats, ["A-2-1", "A-2-3"]);
     let one = SeatSelection::Best {
-        section: "A".into(),
+        section: "A".parse().unwrap(),
         quantity: 1,
     };
     app.hold(&event, &fans[3].pass, &one, None)

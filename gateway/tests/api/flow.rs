@@ -74,7 +74,7 @@ async fn a_fan_goes_from_join_to_order() {
     assert_eq!(listed[0]["price_cents"], 15_000);
 
     let best = SeatSelection::Best {
-        section: "A".into(),
+        section: "A".parse().unwrap(),
         quantity: 2,
     };
     let resp = app.hold(&event, &fan.pass, &best, None).await;

@@ -269,9 +269,9 @@ where
 /// per hold. Tests change fields as they need.
 pub(crate) fn open_event_spec(rows: u32, seats_per_row: u32) -> EventSpec {
     EventSpec {
-        name: "Winter Concert, Day 1".into(),
-        venue: "Olympic Hall".into(),
-        timezone: "Asia/Seoul".into(),
+        name: "Winter Concert, Day 1".parse().unwrap(),
+        venue: "Olympic Hall".parse().unwrap(),
+        timezone: "Asia/Seoul".parse().unwrap(),
         opens_at: minutes_ago(1),
         prequeue_opens_at: None,
         admission: Admission {
@@ -283,7 +283,7 @@ pub(crate) fn open_event_spec(rows: u32, seats_per_row: u32) -> EventSpec {
         max_seats_per_hold: 4,
         seating: Seating {
             sections: vec![Section {
-                name: "A".into(),
+                name: "A".parse().unwrap(),
                 rows,
                 seats_per_row,
                 price_cents: 15_000,

@@ -8,7 +8,7 @@
 //! `bad_input` and `auth`, 6 `outage`, 7 `admin`, 8 `openapi` (OpenAPI paths, pass
 //! verified with the JWKS alone). Beyond it: `admission`, `queue_life`, `streams`,
 //! `release`, `contention`, `timing`, `durability`, `failover`, `recovery`,
-//! `redis_loss`, `odd_requests`.
+//! `redis_loss`, `odd_requests`, `hygiene`.
 
 mod admin;
 mod admission;
@@ -21,6 +21,7 @@ mod expiry;
 mod failover;
 mod flow;
 mod helpers;
+mod hygiene;
 mod idempotency;
 mod odd_requests;
 mod openapi;

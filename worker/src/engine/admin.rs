@@ -72,6 +72,25 @@ pub(crate) fn update(
     Outcome::EventUpdated(Box::new(c.clone()))
 }
 
+/// `422 invalid_field` for one field that could not be decoded: the message starts
+/// with the field's path (`payment_ref: must not contain control characters ...`),
+/// `details.field` is the path and `details.fields` lists it as [`invalid`] does.
+pub(crate) fn field_refusal(e: &FieldError) -> Outcome {
+    let message = if e.field.is_empty() {
+        e.message.clone()
+    } else {
+        e.to_string()
+    };
+    Outcome::Rejected(ErrorDetail {
+        code: ErrorCode::InvalidField,
+        message,
+        details: Some(serde_json::json!({
+            "field": e.field,
+            "fields": [{"field": e.field, "message": e.message}],
+        })),
+    })
+}
+
 /// `422 invalid_field` listing every field error.
 fn invalid(errors: Vec<FieldError>) -> Outcome {
     let fields: Vec<serde_json::Value> = errors

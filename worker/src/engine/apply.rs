@@ -17,6 +17,7 @@ use super::event::EventState;
 use super::reserve;
 use chrono::{DateTime, Utc};
 use protocol::command::{Command, Envelope, Idempotency};
+use protocol::decode::CommandRefusal;
 use protocol::ids::{EventId, HoldId, TicketId};
 use protocol::reply::{ErrorCode, ErrorDetail, HoldState, Outcome, StoredHold};
 use rand::RngCore;
@@ -185,6 +186,39 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Answers a command that could not be decoded (`refusal`): `422 invalid_field`
+    /// naming the field, recorded as the command's result (`Effect::Result`, the last
+    /// effect pushed to `out`) so it is stored, replayed and readable like any outcome.
+    /// The event's state is not touched; a second delivery of the same request id
+    /// gets the same answer.
+    pub fn refuse(&mut self, refusal: &CommandRefusal, out: &mut Vec<Effect>) -> Outcome {
+        let ev = self.events.get_mut(&refusal.event_id);
+        if let Some(o) = ev
+            .as_ref()
+            .and_then(|ev| ev.recent.get(&refusal.request_id))
+        {
+            return o.clone();
+        }
+        let outcome = admin::field_refusal(&refusal.error);
+        if let Some(ev) = ev {
+            ev.recent.insert(refusal.request_id, outcome.clone());
+        }
+        out.push(Effect::Result(Box::new(CommandResult {
+            request_id: refusal.request_id,
+            event_id: refusal.event_id,
+            ticket_id: refusal.ticket_id,
+            kind: refusal.kind.unwrap_or(UNDECODED_KIND),
+            idempotency: None,
+            outcome: outcome.clone(),
+        })));
+        outcome
+    }
+}
+
+/// `CommandResult::kind` of a refused command whose `type` is not a known one.
+pub const UNDECODED_KIND: &str = "undecoded";
+
 /// Decides a command for an existing event. Returns the outcome and the idempotency key
 /// the request established (to store with its result).
 fn decide<R: RngCore + ?Sized>(
@@ -251,8 +285,8 @@ fn keyed(
     let Some(idem) = idempotency else {
         return (decide(ev), None);
     };
-    if let Some(first) = ev.keyed.get(&ticket).and_then(|m| m.get(&idem.key)) {
-        let outcome = if first.fingerprint == idem.fingerprint {
+    if let Some(first) = ev.keyed.get(&ticket).and_then(|m| m.get(idem.key.as_str())) {
+        let outcome = if first.fingerprint == idem.fingerprint.as_str() {
             first.outcome.clone()
         } else {
             Outcome::rejected(
@@ -277,9 +311,9 @@ fn keyed(
     }
     let outcome = decide(ev);
     ev.keyed.entry(ticket).or_default().insert(
-        idem.key.clone(),
+        idem.key.to_string(),
         super::event::Keyed {
-            fingerprint: idem.fingerprint.clone(),
+            fingerprint: idem.fingerprint.to_string(),
             outcome: outcome.clone(),
         },
     );

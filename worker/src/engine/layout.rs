@@ -50,7 +50,7 @@ impl Layout {
             .iter()
             .map(|s| {
                 let l = SectionLayout {
-                    name: s.name.clone(),
+                    name: s.name.to_string(),
                     base,
                     row_base,
                     rows: s.rows,
@@ -135,13 +135,13 @@ mod tests {
         Seating {
             sections: vec![
                 Section {
-                    name: "A".into(),
+                    name: "A".parse().unwrap(),
                     rows: 3,
                     seats_per_row: 4,
                     price_cents: 100,
                 },
                 Section {
-                    name: "B_2".into(),
+                    name: "B_2".parse().unwrap(),
                     rows: 2,
                     seats_per_row: 5,
                     price_cents: 50,

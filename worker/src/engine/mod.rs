@@ -25,7 +25,7 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
-pub use apply::{Engine, SNAPSHOT_EPOCH_SHIFT};
+pub use apply::{Engine, SNAPSHOT_EPOCH_SHIFT, UNDECODED_KIND};
 pub use effect::{CommandResult, Effect};
 pub use event::{Counts, EventState, SeatStatus};
 pub use restore::{Restore, RestoreError, RestoredHold, RestoredKey};

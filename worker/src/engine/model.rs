@@ -92,7 +92,7 @@ impl Model {
                 .seating
                 .sections
                 .iter()
-                .map(|s| (s.name.clone(), (s.rows, s.seats_per_row)))
+                .map(|s| (s.name.to_string(), (s.rows, s.seats_per_row)))
                 .collect(),
             holds: Vec::new(),
             ordered: HashSet::new(),
@@ -140,8 +140,8 @@ impl Model {
             _ => (TicketId::new(), None),
         };
         if let Some(k) = key {
-            if let Some((fingerprint, first)) = self.keys.get(&(ticket, k.key.clone())) {
-                return if *fingerprint == k.fingerprint {
+            if let Some((fingerprint, first)) = self.keys.get(&(ticket, k.key.to_string())) {
+                return if *fingerprint == k.fingerprint.as_str() {
                     Expect::Exactly(first.clone())
                 } else {
                     refused(ErrorCode::IdempotencyKeyReused)
@@ -191,18 +191,21 @@ impl Model {
         }
         let seats = match selection {
             SeatSelection::Seats { seats } => {
-                let unique: HashSet<&String> = seats.iter().collect();
+                let unique: HashSet<&str> = seats.iter().map(|s| s.as_str()).collect();
                 if seats.is_empty()
                     || seats.len() > self.max as usize
-                    || seats.iter().any(|s| !self.layout.contains_key(s))
+                    || seats.iter().any(|s| !self.layout.contains_key(s.as_str()))
                     || unique.len() != seats.len()
                 {
                     return refused(ErrorCode::InvalidField);
                 }
-                seats.clone()
+                seats.iter().map(ToString::to_string).collect()
             }
             SeatSelection::Best { section, quantity } => {
-                if *quantity == 0 || *quantity > self.max || !self.sections.contains_key(section) {
+                if *quantity == 0
+                    || *quantity > self.max
+                    || !self.sections.contains_key(section.as_str())
+                {
                     return refused(ErrorCode::InvalidField);
                 }
                 match self.best(section, *quantity) {
@@ -312,10 +315,11 @@ impl Model {
         if let (Some(t), Some(k)) = (ticket, key) {
             // A key beyond the ticket's cap was refused, not remembered.
             let held = self.keys.keys().filter(|(x, _)| *x == t).count();
-            if held < super::apply::KEYS_PER_TICKET || self.keys.contains_key(&(t, k.key.clone())) {
+            let key = k.key.to_string();
+            if held < super::apply::KEYS_PER_TICKET || self.keys.contains_key(&(t, key.clone())) {
                 self.keys
-                    .entry((t, k.key.clone()))
-                    .or_insert_with(|| (k.fingerprint.clone(), outcome.clone()));
+                    .entry((t, key))
+                    .or_insert_with(|| (k.fingerprint.to_string(), outcome.clone()));
             }
         }
         self.answered.insert(env.request_id, outcome.clone());

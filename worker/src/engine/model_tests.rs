@@ -210,7 +210,7 @@ proptest! {
         let create = env(Command::CreateEvent { spec: spec.clone() }, now);
         prop_assert!(matches!(engine.apply(&create, now, &mut rng, &mut out), Outcome::EventCreated(_)));
         let mut sent: Vec<Envelope> = Vec::new();
-        let idem = |key: Option<(u8, u8)>| key.map(|(k, f)| Idempotency { key: format!("k{k}"), fingerprint: format!("f{f}") });
+        let idem = |key: Option<(u8, u8)>| key.map(|(k, f)| Idempotency { key: format!("k{k}").parse().unwrap(), fingerprint: format!("f{f}").parse().unwrap() });
         for op in ops {
             let pick_hold = |i: usize, model: &Model| model.holds.get(i % model.holds.len().max(1)).map(|h| (h.id, h.ticket, h.expires_at));
             let accepted_at = |stamp: &Stamp, deadline: Option<DateTime<Utc>>| match (stamp, deadline) {
@@ -223,12 +223,12 @@ proptest! {
             let command = match op {
                 Op::Hold { ticket, seats, key } => Some(Command::Hold {
                     ticket_id: tickets[ticket],
-                    selection: SeatSelection::Seats { seats: seats.iter().map(|&i| seat_ids[i].clone()).collect() },
+                    selection: SeatSelection::Seats { seats: seats.iter().map(|&i| seat_ids[i].parse().unwrap()).collect() },
                     idempotency: idem(key),
                 }),
                 Op::Best { ticket, section, quantity, key } => Some(Command::Hold {
                     ticket_id: tickets[ticket],
-                    selection: SeatSelection::Best { section: SECTIONS[section].into(), quantity },
+                    selection: SeatSelection::Best { section: SECTIONS[section].parse().unwrap(), quantity },
                     idempotency: idem(key),
                 }),
                 Op::Confirm { ticket, own, hold, key, stamp } => {
@@ -238,7 +238,7 @@ proptest! {
                     Some(Command::Confirm {
                         ticket_id: if own { owner } else { tickets[ticket] },
                         hold_id,
-                        payment_ref: "p".into(),
+                        payment_ref: "p".parse().unwrap(),
                         idempotency: idem(key),
                     })
                 }

@@ -147,8 +147,8 @@ impl Model {
                     if let (Some(k), Some(t)) = (&r.idempotency, r.ticket_id) {
                         self.keys.push(RestoredKey {
                             ticket_id: t,
-                            key: k.key.clone(),
-                            fingerprint: k.fingerprint.clone(),
+                            key: k.key.to_string(),
+                            fingerprint: k.fingerprint.to_string(),
                             outcome: r.outcome.clone(),
                         });
                     }
@@ -223,7 +223,7 @@ proptest! {
                 }
                 Op::Best { ticket, section_b, quantity } => Some(env(Command::Hold {
                     ticket_id: tickets[ticket],
-                    selection: SeatSelection::Best { section: if section_b { "B" } else { "A" }.into(), quantity },
+                    selection: SeatSelection::Best { section: if section_b { "B" } else { "A" }.parse().unwrap(), quantity },
                     idempotency: None,
                 }, now)),
                 Op::Confirm { ticket, own, hold, key, ago_secs } => {
@@ -235,8 +235,8 @@ proptest! {
                         r.ticket_id == ticket_id && (r.state == HoldState::Expired || (r.state == HoldState::Held && sent_at >= r.expires_at))
                     });
                     Some(env(Command::Confirm {
-                        ticket_id, hold_id, payment_ref: "p".into(),
-                        idempotency: key.map(|k| Idempotency { key: format!("c{k}"), fingerprint: "f".into() }),
+                        ticket_id, hold_id, payment_ref: "p".parse().unwrap(),
+                        idempotency: key.map(|k| Idempotency { key: format!("c{k}").parse().unwrap(), fingerprint: "f".parse().unwrap() }),
                     }, sent_at))
                 }
                 Op::Release { ticket, own, hold } => {

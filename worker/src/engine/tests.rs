@@ -86,11 +86,11 @@ pub(crate) fn hold_cmd(ticket: TicketId, seats: &[&str], key: Option<(&str, &str
     Command::Hold {
         ticket_id: ticket,
         selection: SeatSelection::Seats {
-            seats: seats.iter().map(|s| s.to_string()).collect(),
+            seats: seats.iter().map(|s| s.parse().unwrap()).collect(),
         },
         idempotency: key.map(|(k, f)| Idempotency {
-            key: k.into(),
-            fingerprint: f.into(),
+            key: k.parse().unwrap(),
+            fingerprint: f.parse().unwrap(),
         }),
     }
 }
@@ -99,10 +99,10 @@ fn confirm_cmd(ticket: TicketId, hold_id: HoldId, key: Option<&str>) -> Command 
     Command::Confirm {
         ticket_id: ticket,
         hold_id,
-        payment_ref: "mock-1".into(),
+        payment_ref: "mock-1".parse().unwrap(),
         idempotency: key.map(|k| Idempotency {
-            key: k.into(),
-            fingerprint: "f".into(),
+            key: k.parse().unwrap(),
+            fingerprint: "f".parse().unwrap(),
         }),
     }
 }
@@ -203,7 +203,7 @@ fn best_available_prefers_adjacent_front_seats() {
     let best = |section: &str, quantity| Command::Hold {
         ticket_id: TicketId::new(),
         selection: SeatSelection::Best {
-            section: section.into(),
+            section: section.parse().unwrap(),
             quantity,
         },
         idempotency: None,
@@ -504,4 +504,54 @@ fn availability_snapshot_counts_and_statuses() {
     assert_eq!((a1.total, a1.available, a1.held, a1.sold), (14, 11, 1, 2));
     assert_eq!(a1.sections[0].statuses, "sha".to_string() + &"a".repeat(9));
     assert_eq!(a1.sections[1].statuses, "sa");
+}
+
+#[test]
+fn a_refused_command_is_recorded_once_and_changes_nothing() {
+    use protocol::decode::CommandRefusal;
+    use protocol::event::FieldError;
+    let mut h = Harness::new();
+    let ticket = TicketId::new();
+    let refusal = CommandRefusal {
+        request_id: RequestId::new(),
+        event_id: h.event,
+        ticket_id: Some(ticket),
+        kind: Some("confirm"),
+        error: FieldError {
+            field: "payment_ref".into(),
+            message: "must not contain control characters (U+0000 at character 4)".into(),
+        },
+    };
+    let counts = h.state().counts;
+    h.effects.clear();
+    let first = h.engine.refuse(&refusal, &mut h.effects);
+    let Outcome::Rejected(e) = &first else {
+        panic!("{first:?}");
+    };
+    assert_eq!(e.code, ErrorCode::InvalidField);
+    assert!(e.message.starts_with("payment_ref: must not contain"));
+    assert_eq!(e.details.as_ref().unwrap()["field"], "payment_ref");
+    match h.effects.as_slice() {
+        [Effect::Result(r)] => {
+            assert_eq!(
+                (r.request_id, r.ticket_id, r.kind),
+                (refusal.request_id, Some(ticket), "confirm")
+            );
+            assert_eq!(r.outcome, first);
+        }
+        other => panic!("expected one result, got {other:?}"),
+    }
+    // The same request again is answered the same, without a second result.
+    h.effects.clear();
+    assert_eq!(h.engine.refuse(&refusal, &mut h.effects), first);
+    assert!(h.effects.is_empty());
+    assert_eq!(h.state().counts, counts);
+    // An event the shard does not know still gets its refusal recorded.
+    let elsewhere = CommandRefusal {
+        event_id: EventId::new(),
+        kind: None,
+        ..refusal
+    };
+    h.engine.refuse(&elsewhere, &mut h.effects);
+    assert!(matches!(h.effects.as_slice(), [Effect::Result(r)] if r.kind == UNDECODED_KIND));
 }

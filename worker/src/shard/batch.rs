@@ -326,12 +326,9 @@ impl Active {
         }
         let lookup: Vec<Uuid> = incoming
             .iter()
-            .filter_map(|i| match i {
-                Incoming::Command {
-                    env, redelivered, ..
-                } if *redelivered || after_failure => Some(env.request_id.0),
-                _ => None,
-            })
+            .filter_map(Incoming::answerable)
+            .filter(|(_, redelivered)| *redelivered || after_failure)
+            .map(|(id, _)| id.0)
             .collect();
         let stored = repo.stored_results(&lookup).await?;
         self.effects.clear();
@@ -340,21 +337,34 @@ impl Active {
             if let Incoming::Probe { stamp: Some(stamp) } = inc {
                 self.probe_read(*stamp);
             }
-            outcomes.push(inc.envelope().map(|env| match stored.get(&env.request_id) {
-                Some(first) => Decision {
+            let replay = |id| {
+                stored.get(id).map(|first: &Outcome| Decision {
                     outcome: first.clone(),
                     replayed: true,
-                },
-                None => {
-                    self.note_late(env);
-                    Decision {
-                        outcome: self
-                            .engine
-                            .apply(env, now, &mut self.rng, &mut self.effects),
-                        replayed: false,
-                    }
+                })
+            };
+            let decided = |outcome| Decision {
+                outcome,
+                replayed: false,
+            };
+            outcomes.push(match inc {
+                Incoming::Command { env, .. } => {
+                    Some(replay(&env.request_id).unwrap_or_else(|| {
+                        self.note_late(env);
+                        decided(
+                            self.engine
+                                .apply(env, now, &mut self.rng, &mut self.effects),
+                        )
+                    }))
                 }
-            }));
+                // A command the worker cannot decode gets its refusal stored like any
+                // outcome, so the shard moves on and a redelivery is answered the same.
+                Incoming::Invalid { refusal, .. } => Some(
+                    replay(&refusal.request_id)
+                        .unwrap_or_else(|| decided(self.engine.refuse(refusal, &mut self.effects))),
+                ),
+                Incoming::Probe { .. } | Incoming::Malformed => None,
+            });
         }
         Ok(outcomes)
     }

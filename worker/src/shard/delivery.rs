@@ -1,7 +1,13 @@
 //! What arrives on a shard queue, and what goes back.
 //!
-//! - a command: a `CommandMessage` JSON body (any other body or version is malformed:
-//!   logged, moved to the dead-letter queue and acked, never applied);
+//! - a command: a `CommandMessage` JSON body;
+//! - a refused command: a version-1 message whose request and event ids are readable
+//!   but whose command is not (a string the protocol's types refuse, such as a NUL in
+//!   `payment_ref`, or a missing field). It is answered `422 invalid_field` naming the
+//!   field, and that answer is stored like any other, so the shard moves on and a
+//!   redelivery gets the same answer (the worker does not trust the gateway's checks);
+//! - anything else is malformed: logged, moved to the dead-letter queue and acked, never
+//!   applied;
 //! - a probe: a message of AMQP `type` [`PROBE_TYPE`] that a consumer publishes to its
 //!   own shard queue, its body the publisher's clock (RFC 3339). A standby probes so
 //!   that it learns when it became the active consumer (see `session`); the active
@@ -18,6 +24,8 @@ use lapin::options::BasicPublishOptions;
 use lapin::types::ShortString;
 use lapin::{BasicProperties, Channel};
 use protocol::command::{CommandMessage, Envelope};
+use protocol::decode::{command_refusal, CommandRefusal};
+use protocol::ids::RequestId;
 use protocol::reply::{Outcome, Reply};
 
 /// AMQP `type` property of probe messages.
@@ -31,6 +39,14 @@ pub(crate) enum Incoming {
     /// A command to decide.
     Command {
         env: Envelope,
+        reply_to: Option<ShortString>,
+        correlation_id: Option<ShortString>,
+        redelivered: bool,
+    },
+    /// A command that cannot be decided: answered with a stored `422 invalid_field`.
+    Invalid {
+        /// Request, event, ticket and kind as far as readable, and the refused field.
+        refusal: CommandRefusal,
         reply_to: Option<ShortString>,
         correlation_id: Option<ShortString>,
         redelivered: bool,
@@ -61,15 +77,33 @@ impl Incoming {
                 correlation_id: d.properties.correlation_id().clone(),
                 redelivered: d.redelivered,
             },
-            Err(e) => {
-                tracing::warn!(
+            Err(e) => match command_refusal(&d.data, &e) {
+                Some(refusal) => {
+                    tracing::warn!(
+                        delivery_tag = d.delivery_tag,
+                        request_id = %refusal.request_id,
+                        event_id = %refusal.event_id,
+                        field = %refusal.error.field,
+                        error = %refusal.error.message,
+                        "command refused: a field cannot be decoded"
+                    );
+                    Incoming::Invalid {
+                        refusal,
+                        reply_to: d.properties.reply_to().clone(),
+                        correlation_id: d.properties.correlation_id().clone(),
+                        redelivered: d.redelivered,
+                    }
+                }
+                None => {
+                    tracing::warn!(
                     delivery_tag = d.delivery_tag,
                     bytes = d.data.len(),
                     error = %e,
                     "malformed command"
-                );
-                Incoming::Malformed
-            }
+                    );
+                    Incoming::Malformed
+                }
+            },
         }
     }
 
@@ -78,6 +112,22 @@ impl Incoming {
         match self {
             Incoming::Command { env, .. } => Some(env),
             _ => None,
+        }
+    }
+
+    /// The request id of what gets an answer (commands and refused commands), and
+    /// whether the broker delivered it before.
+    pub(crate) fn answerable(&self) -> Option<(RequestId, bool)> {
+        match self {
+            Incoming::Command {
+                env, redelivered, ..
+            } => Some((env.request_id, *redelivered)),
+            Incoming::Invalid {
+                refusal,
+                redelivered,
+                ..
+            } => Some((refusal.request_id, *redelivered)),
+            Incoming::Probe { .. } | Incoming::Malformed => None,
         }
     }
 }
@@ -91,23 +141,29 @@ pub(crate) async fn reply(
     incoming: &Incoming,
     outcome: Outcome,
 ) -> lapin::Result<()> {
-    let Incoming::Command {
-        env,
-        reply_to: Some(reply_to),
-        correlation_id,
-        ..
-    } = incoming
-    else {
-        return Ok(());
+    let (request_id, reply_to, correlation_id) = match incoming {
+        Incoming::Command {
+            env,
+            reply_to: Some(reply_to),
+            correlation_id,
+            ..
+        } => (env.request_id, reply_to, correlation_id),
+        Incoming::Invalid {
+            refusal,
+            reply_to: Some(reply_to),
+            correlation_id,
+            ..
+        } => (refusal.request_id, reply_to, correlation_id),
+        _ => return Ok(()),
     };
     let body = serde_json::to_vec(&Reply {
-        request_id: env.request_id,
+        request_id,
         outcome,
     })
     .unwrap_or_default();
     let correlation_id = correlation_id
         .clone()
-        .unwrap_or_else(|| env.request_id.to_string().into());
+        .unwrap_or_else(|| request_id.to_string().into());
     // Not awaited for a broker confirm: the channel is not in confirm mode, and a lost
     // reply is recovered by the gateway from the stored result in Redis.
     channel

@@ -41,6 +41,13 @@ impl Active {
                         .with_label_values(&[env.command.kind(), o.label()])
                         .inc();
                 }
+                (Incoming::Invalid { refusal, .. }, Some(d)) => {
+                    commands += 1;
+                    let kind = refusal.kind.unwrap_or(crate::engine::UNDECODED_KIND);
+                    m.commands
+                        .with_label_values(&[kind, d.outcome.label()])
+                        .inc();
+                }
                 (Incoming::Malformed, _) => {
                     m.commands
                         .with_label_values(&["malformed", "dead_lettered"])

@@ -15,7 +15,7 @@ async fn hold(env: &mut TestEnv, event: EventId, ticket: TicketId, seat: &str) -
     let hold = Command::Hold {
         ticket_id: ticket,
         selection: SeatSelection::Seats {
-            seats: vec![seat.into()],
+            seats: vec![seat.parse().unwrap()],
         },
         idempotency: None,
     };
@@ -29,7 +29,7 @@ fn confirm(ticket: TicketId, hold: &Hold) -> Command {
     Command::Confirm {
         ticket_id: ticket,
         hold_id: hold.id,
-        payment_ref: "pay-1".into(),
+        payment_ref: "pay-1".parse().unwrap(),
         idempotency: None,
     }
 }

@@ -12,7 +12,7 @@ async fn two_holds_of_the_same_seat_one_wins() {
     let hold = |seats: &[&str]| Command::Hold {
         ticket_id: TicketId::new(),
         selection: SeatSelection::Seats {
-            seats: seats.iter().map(|s| s.to_string()).collect(),
+            seats: seats.iter().map(|s| s.parse().unwrap()).collect(),
         },
         idempotency: None,
     };
@@ -59,7 +59,7 @@ async fn many_concurrent_holds_never_share_a_seat() {
             Command::Hold {
                 ticket_id: TicketId::new(),
                 selection: SeatSelection::Best {
-                    section: "A".into(),
+                    section: "A".parse().unwrap(),
                     quantity: 2,
                 },
                 idempotency: None,

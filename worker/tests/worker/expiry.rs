@@ -18,7 +18,7 @@ async fn an_unconfirmed_hold_expires_and_frees_its_seats() {
     let hold = Command::Hold {
         ticket_id: ticket,
         selection: SeatSelection::Seats {
-            seats: vec!["A-1-1".into()],
+            seats: vec!["A-1-1".parse().unwrap()],
         },
         idempotency: None,
     };
@@ -72,7 +72,7 @@ async fn an_unconfirmed_hold_expires_and_frees_its_seats() {
     let confirm = Command::Confirm {
         ticket_id: ticket,
         hold_id: hold.id,
-        payment_ref: "late".into(),
+        payment_ref: "late".parse().unwrap(),
         idempotency: None,
     };
     match env.send(event, confirm).await {

@@ -38,7 +38,7 @@ async fn create_hold_confirm_round_trip() {
     let hold_cmd = Command::Hold {
         ticket_id: ticket,
         selection: SeatSelection::Seats {
-            seats: vec!["A-1-1".into(), "A-1-2".into()],
+            seats: vec!["A-1-1".parse().unwrap(), "A-1-2".parse().unwrap()],
         },
         idempotency: None,
     };
@@ -77,7 +77,7 @@ async fn create_hold_confirm_round_trip() {
     let confirm = Command::Confirm {
         ticket_id: ticket,
         hold_id: hold.id,
-        payment_ref: "mock-123".into(),
+        payment_ref: "mock-123".parse().unwrap(),
         idempotency: None,
     };
     let order = match env.send(event, confirm).await {
@@ -156,7 +156,7 @@ async fn an_event_of_200k_seats_is_created_and_held_from() {
     let best = Command::Hold {
         ticket_id: TicketId::new(),
         selection: SeatSelection::Best {
-            section: "A".into(),
+            section: "A".parse().unwrap(),
             quantity: 4,
         },
         idempotency: None,

@@ -9,6 +9,8 @@ mod dead_letters;
 mod expiry;
 mod fencing;
 mod flow;
+mod fuzz;
+mod hygiene;
 mod metrics;
 mod outage;
 mod pipeline;

@@ -29,7 +29,7 @@ async fn consumer_state_takeovers_and_the_oversold_audit_are_exported() {
     let hold = Command::Hold {
         ticket_id: ticket,
         selection: SeatSelection::Seats {
-            seats: vec!["A-1-1".into()],
+            seats: vec!["A-1-1".parse().unwrap()],
         },
         idempotency: None,
     };
@@ -40,7 +40,7 @@ async fn consumer_state_takeovers_and_the_oversold_audit_are_exported() {
     let confirm = Command::Confirm {
         ticket_id: ticket,
         hold_id: held.id,
-        payment_ref: "p".into(),
+        payment_ref: "p".parse().unwrap(),
         idempotency: None,
     };
     assert!(matches!(

@@ -17,7 +17,7 @@ fn hold(ticket: TicketId, seat: &str) -> Command {
     Command::Hold {
         ticket_id: ticket,
         selection: SeatSelection::Seats {
-            seats: vec![seat.into()],
+            seats: vec![seat.parse().unwrap()],
         },
         idempotency: None,
     }

@@ -12,7 +12,7 @@ fn hold(seat: &str) -> Command {
     Command::Hold {
         ticket_id: TicketId::new(),
         selection: SeatSelection::Seats {
-            seats: vec![seat.into()],
+            seats: vec![seat.parse().unwrap()],
         },
         idempotency: None,
     }

@@ -13,7 +13,7 @@ fn hold(seat: &str) -> Command {
     Command::Hold {
         ticket_id: TicketId::new(),
         selection: SeatSelection::Seats {
-            seats: vec![seat.into()],
+            seats: vec![seat.parse().unwrap()],
         },
         idempotency: None,
     }
@@ -146,7 +146,7 @@ async fn a_new_owner_rewrites_hold_documents_a_crash_left_stale() {
             Command::Hold {
                 ticket_id: ticket,
                 selection: SeatSelection::Seats {
-                    seats: vec!["A-1-1".into()],
+                    seats: vec!["A-1-1".parse().unwrap()],
                 },
                 idempotency: None,
             },
@@ -161,7 +161,7 @@ async fn a_new_owner_rewrites_hold_documents_a_crash_left_stale() {
     let confirm = Command::Confirm {
         ticket_id: ticket,
         hold_id: held.id,
-        payment_ref: "p".into(),
+        payment_ref: "p".parse().unwrap(),
         idempotency: None,
     };
     assert!(matches!(

@@ -16,11 +16,11 @@ fn hold(ticket: TicketId, seat: &str, key: Option<(&str, &str)>) -> Command {
     Command::Hold {
         ticket_id: ticket,
         selection: SeatSelection::Seats {
-            seats: vec![seat.into()],
+            seats: vec![seat.parse().unwrap()],
         },
         idempotency: key.map(|(k, f)| Idempotency {
-            key: k.into(),
-            fingerprint: f.into(),
+            key: k.parse().unwrap(),
+            fingerprint: f.parse().unwrap(),
         }),
     }
 }

@@ -15,7 +15,7 @@ async fn malformed_messages_are_dead_lettered_and_the_shard_goes_on() {
     let hold = Command::Hold {
         ticket_id: TicketId::new(),
         selection: SeatSelection::Seats {
-            seats: vec!["A-1-1".into()],
+            seats: vec!["A-1-1".parse().unwrap()],
         },
         idempotency: None,
     };
@@ -39,7 +39,7 @@ async fn unknown_events_and_invalid_specs_are_refused() {
     let hold = Command::Hold {
         ticket_id: TicketId::new(),
         selection: SeatSelection::Seats {
-            seats: vec!["A-1-1".into()],
+            seats: vec!["A-1-1".parse().unwrap()],
         },
         idempotency: None,
     };

@@ -36,7 +36,9 @@ fn env_secs(name: &str, default: u64) -> Duration {
 fn hold(ticket: TicketId, seat: String) -> Command {
     Command::Hold {
         ticket_id: ticket,
-        selection: SeatSelection::Seats { seats: vec![seat] },
+        selection: SeatSelection::Seats {
+            seats: vec![seat.parse().unwrap()],
+        },
         idempotency: None,
     }
 }

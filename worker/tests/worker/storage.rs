@@ -15,7 +15,7 @@ fn hold(ticket: TicketId, seat: &str) -> Command {
     Command::Hold {
         ticket_id: ticket,
         selection: SeatSelection::Seats {
-            seats: vec![seat.into()],
+            seats: vec![seat.parse().unwrap()],
         },
         idempotency: None,
     }
@@ -118,7 +118,7 @@ async fn results_and_finished_holds_past_the_retention_are_pruned_and_nothing_el
     let confirm = Command::Confirm {
         ticket_id: buyer,
         hold_id: sold,
-        payment_ref: "mock-1".into(),
+        payment_ref: "mock-1".parse().unwrap(),
         idempotency: None,
     };
     assert!(matches!(
@@ -220,7 +220,7 @@ async fn results_and_finished_holds_past_the_retention_are_pruned_and_nothing_el
     let confirm = Command::Confirm {
         ticket_id: keeper,
         hold_id: active,
-        payment_ref: "mock-2".into(),
+        payment_ref: "mock-2".parse().unwrap(),
         idempotency: None,
     };
     assert!(matches!(

@@ -12,7 +12,7 @@ fn hold(ticket: TicketId, seat: &str) -> Command {
     Command::Hold {
         ticket_id: ticket,
         selection: SeatSelection::Seats {
-            seats: vec![seat.into()],
+            seats: vec![seat.parse().unwrap()],
         },
         idempotency: None,
     }
@@ -48,7 +48,7 @@ async fn a_standby_takes_over_with_the_state_rebuilt() {
     let confirm = Command::Confirm {
         ticket_id: ticket,
         hold_id: held.id,
-        payment_ref: "p".into(),
+        payment_ref: "p".parse().unwrap(),
         idempotency: None,
     };
     assert!(matches!(

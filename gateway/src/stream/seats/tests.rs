@@ -9,13 +9,13 @@ fn seating() -> Seating {
     Seating {
         sections: vec![
             Section {
-                name: "A".into(),
+                name: "A".parse().unwrap(),
                 rows: 2,
                 seats_per_row: 3,
                 price_cents: 100,
             },
             Section {
-                name: "B".into(),
+                name: "B".parse().unwrap(),
                 rows: 1,
                 seats_per_row: 2,
                 price_cents: 50,

@@ -29,9 +29,9 @@ fn config(admin_state: AdminState, version: u64) -> EventConfig {
     EventConfig {
         id: EventId(uuid::Uuid::from_u128(7)),
         spec: EventSpec {
-            name: "n".into(),
-            venue: "v".into(),
-            timezone: "UTC".into(),
+            name: "n".parse().unwrap(),
+            venue: "v".parse().unwrap(),
+            timezone: "UTC".parse().unwrap(),
             opens_at: (now - Minutes::minutes(1)).fixed_offset(),
             prequeue_opens_at: None,
             // One admission per minute: the fifth in line waits about four minutes.
@@ -44,7 +44,7 @@ fn config(admin_state: AdminState, version: u64) -> EventConfig {
             max_seats_per_hold: 2,
             seating: Seating {
                 sections: vec![Section {
-                    name: "A".into(),
+                    name: "A".parse().unwrap(),
                     rows: 1,
                     seats_per_row: 10,
                     price_cents: 1,

@@ -226,7 +226,10 @@ impl TestApp {
 /// `{"seats": [...]}`.
 pub(crate) fn select(seats: &[&str]) -> SeatSelection {
     SeatSelection::Seats {
-        seats: seats.iter().map(|s| s.to_string()).collect(),
+        seats: seats
+            .iter()
+            .map(|s| s.parse().expect("a seat id"))
+            .collect(),
     }
 }
 

@@ -99,7 +99,10 @@ impl WorkerRun<'_> {
                 let hold = Command::Hold {
                     ticket_id: TicketId::new(),
                     selection: SeatSelection::Seats {
-                        seats: seats.clone(),
+                        seats: seats
+                            .iter()
+                            .map(|s| s.parse().expect("a seat id"))
+                            .collect(),
                     },
                     idempotency: None,
                 };

@@ -111,6 +111,12 @@ impl TestEnv {
         }
     }
 
+    /// Request ids of replies received but not yet asked for (e.g. a second reply to
+    /// a request already answered).
+    pub(crate) fn unclaimed_replies(&self) -> Vec<String> {
+        self.received.keys().cloned().collect()
+    }
+
     /// Publishes `command` for `event` and waits for its outcome.
     pub(crate) async fn send(&mut self, event: EventId, command: Command) -> Outcome {
         let env = Self::envelope(event, command);

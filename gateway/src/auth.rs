@@ -5,6 +5,8 @@
 //! - [`QueueAuth`] / [`MaybeQueueAuth`]: a queue token for the path's `{event_id}`.
 //! - [`PassAuth`]: a pass; for the path's `{event_id}` when the route has one, else the
 //!   pass's own `aud` names the event (`/v1/holds/..`, `/v1/requests/..`).
+//! - [`LivePass`]: a [`PassAuth`] that has not been given up (its fan did not leave the
+//!   queue), for the routes that take seats: hold and confirm.
 //!
 //! Tokens come from `Authorization: Bearer` or, for browsers, the cookies
 //! `anteroom_queue` / `anteroom_pass`. Every failure is `401 unauthorized`. A credential
@@ -245,6 +247,42 @@ impl PassAuth {
             .verify_pass(token, event)
             .map_err(|_| ApiError::Unauthorized("pass"))?;
         Ok(PassAuth { claims, event })
+    }
+}
+
+/// A valid pass that its fan has not given up by leaving the queue: what holding and
+/// confirming take. Leaving revokes the pass in Redis (`queue/leave.lua`), so every
+/// replica refuses it from the next request on, and `max_active` cannot be bypassed by
+/// fans who are admitted, leave and join again. A pass used up by an order is refused
+/// by the worker instead (`403` as well).
+///
+/// If Redis cannot be reached the revocation is not checked and the pass is accepted:
+/// passes already issued keep working for holds while Redis is down (a hold needs only
+/// the broker), and nobody is admitted meanwhile, so no new pass joins them.
+#[derive(Debug, Clone)]
+pub struct LivePass(pub PassAuth);
+
+/// Message of the `403` for a revoked pass.
+pub const PASS_GIVEN_UP: &str =
+    "this pass was given up when its holder left the queue; join the queue again";
+
+impl FromRequestParts<AppState> for LivePass {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let pass = PassAuth::from_request_parts(parts, state).await?;
+        match state
+            .queue
+            .pass_revoked(&pass.event, &pass.claims.sub)
+            .await
+        {
+            Ok(false) => Ok(LivePass(pass)),
+            Ok(true) => Err(ApiError::Forbidden(PASS_GIVEN_UP)),
+            Err(e) => {
+                tracing::warn!(error = %e, "pass revocation not checked: Redis unavailable");
+                Ok(LivePass(pass))
+            }
+        }
     }
 }
 

@@ -182,12 +182,14 @@ where
     res
 }
 
-/// Give up the place (or the pass).
+/// Give up the place (or the pass). An admitted fan's pass is revoked: its `max_active`
+/// slot goes to the next fan at once, and every replica refuses holds and confirms with
+/// it (`403 forbidden`), so leaving and joining again never adds a live pass.
 #[utoipa::path(delete, path = "/v1/events/{event_id}/queue", tag = "fans",
     security(("queue_token" = [])),
     params(("event_id" = String, Path, description = "Event id (UUID)")),
     responses(
-        (status = 204, description = "Left"),
+        (status = 204, description = "Left; a pass the ticket held is revoked"),
         (status = 401, description = "No valid queue token for this event", body = ErrorBody),
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]
 pub async fn leave(

@@ -219,10 +219,12 @@ impl AbuseSettings {
                 );
             }
         }
-        let secret = self.identity_secret.expose_secret();
-        if !secret.is_empty() && secret.len() < 32 {
-            bad("identity_secret", "must be empty or at least 32 bytes");
-        }
+        super::secrets::check_secret(
+            "identity_secret",
+            self.identity_secret.expose_secret(),
+            false,
+            errors,
+        );
     }
 
     /// The `[abuse]` table as TOML, the identity secret redacted.

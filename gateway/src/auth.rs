@@ -16,11 +16,13 @@
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tokens::QueuePlace;
-use axum::extract::{FromRequestParts, MatchedPath};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath};
 use axum::http::{header, request::Parts, Extensions, HeaderMap, HeaderName, Uri};
+use axum::response::{IntoResponse, Response};
 use protocol::claims::PassClaims;
 use protocol::ids::EventId;
 use std::borrow::Cow;
+use std::net::SocketAddr;
 
 /// Cookie carrying the queue token.
 pub const QUEUE_COOKIE: &str = "anteroom_queue";
@@ -135,16 +137,35 @@ pub fn path_event_id<'a>(template: &str, path: &'a str) -> Option<Cow<'a, str>> 
 }
 
 /// An admin request (valid admin key).
+///
+/// Failed attempts are throttled per client IP (`limits/failures.rs`): a client over
+/// its allowance gets `429 rate_limited` with `Retry-After` for every admin request,
+/// before its key is compared; otherwise a wrong key is `401 unauthorized`.
 #[derive(Debug, Clone, Copy)]
 pub struct AdminAuth;
 
 impl FromRequestParts<AppState> for AdminAuth {
-    type Rejection = ApiError;
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let limits = &state.limits;
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let client = limits.client_key(&parts.headers, peer);
+        let now = std::time::Instant::now();
+        if let Some(wait) = client.and_then(|ip| limits.admin_failures().blocked(&ip, now)) {
+            return Err(limits.refuse_admin(wait));
+        }
         match bearer(&parts.headers) {
             Some(key) if state.is_admin_key(key) => Ok(AdminAuth),
-            _ => Err(ApiError::Unauthorized("admin key")),
+            _ => {
+                if let Some(ip) = client {
+                    limits.admin_failures().record_failure(ip, now);
+                }
+                Err(ApiError::Unauthorized("admin key").into_response())
+            }
         }
     }
 }

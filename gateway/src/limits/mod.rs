@@ -16,14 +16,20 @@
 //! `anteroom_rate_limited_total{class,scope}`; tracked keys in `anteroom_rate_limit_keys`.
 //! Memory stays bounded: [`run_housekeeping`] drops refilled keys every
 //! [`HOUSEKEEPING_INTERVAL`].
+//!
+//! Failed admin authentication is throttled per client IP too ([`failures`], checked by
+//! the `AdminAuth` extractor): `429 rate_limited` with `Retry-After`, counted as
+//! `class="admin", scope="ip"`.
 
 pub mod client_ip;
 mod enforce;
+pub mod failures;
 pub mod keyed;
 pub mod quota;
 
 pub use client_ip::{limit_key, ClientIpSource};
 pub use enforce::{classify, retry_after_seconds, screen, take_quota, RouteClass, Screened};
+pub use failures::FailureThrottle;
 pub use keyed::KeyedLimiter;
 pub use quota::JoinQuota;
 
@@ -77,6 +83,7 @@ pub struct Limits {
     holds_ip: KeyedLimiter<IpAddr>,
     holds_token: TicketLimiter,
     quota: JoinQuota,
+    admin_failures: FailureThrottle,
     refused: IntCounterVec,
     tracked: IntGaugeVec,
 }
@@ -131,6 +138,10 @@ impl Limits {
                 a.holds_per_token_burst,
             ),
             quota: JoinQuota::new(&settings.namespace, quota),
+            admin_failures: FailureThrottle::new(
+                a.admin_failures_per_minute,
+                a.admin_failures_burst,
+            ),
             refused,
             tracked,
         })
@@ -144,6 +155,28 @@ impl Limits {
     /// The shared join quota.
     pub fn quota(&self) -> &JoinQuota {
         &self.quota
+    }
+
+    /// Failed admin authentication per client IP.
+    pub fn admin_failures(&self) -> &FailureThrottle {
+        &self.admin_failures
+    }
+
+    /// The client IP of a request to limit by ([`limit_key`] of what [`ClientIpSource`]
+    /// finds); `None` without a socket (in-process tests).
+    pub fn client_key(
+        &self,
+        headers: &axum::http::HeaderMap,
+        peer: Option<std::net::SocketAddr>,
+    ) -> Option<IpAddr> {
+        self.source.client_ip(headers, peer).map(limit_key)
+    }
+
+    /// `429 rate_limited` for an address over its failed admin authentications, with
+    /// `Retry-After` = `wait` rounded up to whole seconds; counted.
+    pub fn refuse_admin(&self, wait: Duration) -> axum::response::Response {
+        self.refused.with_label_values(&["admin", "ip"]).inc();
+        enforce::too_many(wait)
     }
 
     /// The per-IP limiter of `class`.
@@ -186,6 +219,10 @@ impl Limits {
             gauge(Scope::Ip, ip.len());
             gauge(Scope::Token, token.len());
         }
+        self.admin_failures.retain_recent();
+        self.tracked
+            .with_label_values(&["admin_failures_ip"])
+            .set(i64::try_from(self.admin_failures.len()).unwrap_or(i64::MAX));
         let free = self.quota.free_joins();
         free.retain_recent();
         self.tracked

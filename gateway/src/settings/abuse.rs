@@ -52,6 +52,13 @@ holds_per_ip_burst = 100
 holds_per_token_per_second = 5
 # Pass requests per pass at once.
 holds_per_token_burst = 20
+# Failed admin authentications (wrong or missing admin key) forgiven per client IP per
+# minute, per replica; past the burst every admin request from that IP is refused (429)
+# until one is forgiven. Counts failures only, so it stays on when rate_limits is false;
+# 0 = off.
+admin_failures_per_minute = 10
+# Failed admin authentications per client IP allowed at once.
+admin_failures_burst = 10
 # HMAC-SHA256 secret shared with the ticketing site for signed user references on join
 # (at least 32 bytes). Empty: joins carrying a user reference are refused (422).
 identity_secret = ""
@@ -93,13 +100,17 @@ pub struct AbuseSettings {
     pub holds_per_token_per_second: u32,
     /// Pass request burst per pass.
     pub holds_per_token_burst: u32,
+    /// Failed admin authentications forgiven per IP per minute; 0 = off.
+    pub admin_failures_per_minute: u32,
+    /// Failed admin authentications per IP at once.
+    pub admin_failures_burst: u32,
     /// HMAC secret of signed user references; empty = identity off.
     #[serde(deserialize_with = "secret")]
     pub identity_secret: SecretString,
 }
 
 /// Numeric and boolean keys read from the environment (flat `ANTEROOM_<KEY>` names).
-const TYPED_KEYS: [&str; 15] = [
+const TYPED_KEYS: [&str; 17] = [
     "rate_limits",
     "trusted_proxy_hops",
     "join_per_ip_per_second",
@@ -115,6 +126,8 @@ const TYPED_KEYS: [&str; 15] = [
     "holds_per_ip_burst",
     "holds_per_token_per_second",
     "holds_per_token_burst",
+    "admin_failures_per_minute",
+    "admin_failures_burst",
 ];
 
 /// String keys, taken raw from the environment (never parsed as numbers).
@@ -210,6 +223,11 @@ impl AbuseSettings {
                 self.holds_per_token_per_second,
                 self.holds_per_token_burst,
             ),
+            (
+                "admin_failures",
+                self.admin_failures_per_minute,
+                self.admin_failures_burst,
+            ),
         ];
         for (name, rate, burst) in pairs {
             if rate > 0 && burst == 0 {
@@ -243,6 +261,7 @@ impl AbuseSettings {
              status_per_token_per_second = {}\nstatus_per_token_burst = {}\n\
              holds_per_ip_per_second = {}\nholds_per_ip_burst = {}\n\
              holds_per_token_per_second = {}\nholds_per_token_burst = {}\n\
+             admin_failures_per_minute = {}\nadmin_failures_burst = {}\n\
              identity_secret = {secret}\n",
             self.rate_limits,
             serde_json::to_string(&self.trusted_proxy_header).unwrap_or_else(|_| "\"\"".into()),
@@ -260,6 +279,8 @@ impl AbuseSettings {
             self.holds_per_ip_burst,
             self.holds_per_token_per_second,
             self.holds_per_token_burst,
+            self.admin_failures_per_minute,
+            self.admin_failures_burst,
         )
     }
 }

@@ -36,6 +36,7 @@ pub use quota::JoinQuota;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::state::AppState;
+use crate::stream::slots::{StreamSlot, StreamSlots};
 use crate::FastHash;
 use anyhow::Context;
 use governor::clock::DefaultClock;
@@ -69,6 +70,26 @@ impl Scope {
     }
 }
 
+/// Extractor: the client IP a request is limited by ([`Limits::client_key`]), `None`
+/// without a socket (in-process tests); never rejects.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl axum::extract::FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0);
+        Ok(ClientAddr(state.limits.client_key(&parts.headers, peer)))
+    }
+}
+
 /// A limiter per ticket. foldhash, not SipHash: the gateway issues the ticket ids, and
 /// only a verified token's ticket is looked up.
 pub type TicketLimiter = KeyedLimiter<TicketId, DefaultClock, FastHash>;
@@ -84,6 +105,7 @@ pub struct Limits {
     holds_token: TicketLimiter,
     quota: JoinQuota,
     admin_failures: FailureThrottle,
+    streams: StreamSlots,
     refused: IntCounterVec,
     tracked: IntGaugeVec,
 }
@@ -142,6 +164,11 @@ impl Limits {
                 a.admin_failures_per_minute,
                 a.admin_failures_burst,
             ),
+            streams: StreamSlots::new(
+                if on { a.streams_per_ticket } else { 0 },
+                if on { a.streams_per_ip } else { 0 },
+                a.streams_per_replica,
+            ),
             refused,
             tracked,
         })
@@ -177,6 +204,25 @@ impl Limits {
     pub fn refuse_admin(&self, wait: Duration) -> axum::response::Response {
         self.refused.with_label_values(&["admin", "ip"]).inc();
         enforce::too_many(wait)
+    }
+
+    /// A slot for an SSE stream of `ticket` from `client` (`stream/slots.rs`), held by
+    /// the response body until the stream is dropped.
+    ///
+    /// # Errors
+    /// `429 rate_limited` with `Retry-After` when a cap is full (counted as
+    /// `class="stream"`, `scope` = `token`, `ip` or `replica`).
+    pub fn open_stream(
+        &self,
+        ticket: TicketId,
+        client: Option<IpAddr>,
+    ) -> Result<StreamSlot, axum::response::Response> {
+        self.streams.open(ticket, client).map_err(|full| {
+            self.refused
+                .with_label_values(&["stream", full.label()])
+                .inc();
+            enforce::too_many(crate::stream::slots::RETRY_AFTER)
+        })
     }
 
     /// The per-IP limiter of `class`.

@@ -11,9 +11,11 @@ use crate::auth::{set_cookie, MaybeQueueAuth, QueueAuth, Tls, PASS_COOKIE, QUEUE
 use crate::error::{json_body, ApiError};
 use crate::extract::PathId;
 use crate::identity::{JoinIdentity, JoinRequest};
+use crate::limits::ClientAddr;
 use crate::queue::TicketView;
 use crate::state::AppState;
 use crate::stream::place::{resolve, Via};
+use crate::stream::slots::holding;
 use crate::stream::snapshot_for_status;
 use crate::stream::status::status_events;
 use crate::views::Status;
@@ -157,15 +159,25 @@ pub async fn status(
             content_type = "text/event-stream", body = Status),
         (status = 401, description = "No valid queue token for this event", body = ErrorBody),
         (status = 404, description = "No such event or ticket", body = ErrorBody),
+        (status = 429, description = "Too many open streams for this ticket, client or replica", body = ErrorBody),
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]
-pub async fn stream(State(state): State<AppState>, auth: QueueAuth) -> Result<Response, ApiError> {
+pub async fn stream(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    auth: QueueAuth,
+) -> Result<Response, Response> {
     let event = auth.event;
-    state.metrics.status_requests.inc();
-    let snapshot = snapshot_for_status(&state, &event).await?;
     let (ticket, seq) = (auth.place.ticket, auth.place.seq);
-    let (first, _) = resolve(&state, &snapshot, ticket, seq, Via::Status).await?;
+    let slot = state.limits.open_stream(ticket, client)?;
+    state.metrics.status_requests.inc();
+    let snapshot = snapshot_for_status(&state, &event)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let (first, _) = resolve(&state, &snapshot, ticket, seq, Via::Status)
+        .await
+        .map_err(IntoResponse::into_response)?;
     let events = status_events(state.clone(), event, ticket, seq, &first);
-    Ok(sse_response(events))
+    Ok(sse_response(holding(events, slot)))
 }
 
 /// An SSE response of `events`, with comment keep-alives every 10 s and proxy

@@ -35,6 +35,11 @@ queue_token_secret = ""
 # Hex of the 32-byte Ed25519 seed signing passes, shared by all replicas (required);
 # `openssl rand -hex 32`. A seed of one repeated byte (the all-zero placeholder) is refused.
 pass_signing_key = ""
+# Previous pass signing keys, still accepted and published in the JWKS but never used to
+# sign: hex Ed25519 seeds separated by commas. When rotating, move the old key here and
+# keep it for at least the longest pass_ttl_seconds of any event (at most 24 h), then
+# remove it (README, "Rotating the pass signing key").
+pass_previous_keys = ""
 # How long a fan request waits for the worker's reply before answering 202, in ms.
 reply_timeout_ms = 2000
 # How long an admin create/patch waits for the worker's reply, in ms.
@@ -78,6 +83,9 @@ pub struct Settings {
     /// Hex of a 32-byte Ed25519 seed.
     #[serde(deserialize_with = "secret")]
     pub pass_signing_key: SecretString,
+    /// Hex Ed25519 seeds of previous pass keys, comma-separated (verify only).
+    #[serde(deserialize_with = "secret")]
+    pub pass_previous_keys: SecretString,
     /// Fan request reply wait, ms.
     pub reply_timeout_ms: u64,
     /// Admin request reply wait, ms.
@@ -115,7 +123,7 @@ const TYPED_KEYS: [&str; 9] = [
 
 /// Keys that are strings: taken raw from the environment (figment would otherwise parse
 /// `ANTEROOM_ADMIN_KEY=0123` as a number).
-const STRING_KEYS: [&str; 7] = [
+const STRING_KEYS: [&str; 8] = [
     "host",
     "redis_url",
     "amqp_url",
@@ -123,6 +131,7 @@ const STRING_KEYS: [&str; 7] = [
     "admin_key",
     "queue_token_secret",
     "pass_signing_key",
+    "pass_previous_keys",
 ];
 
 fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
@@ -318,6 +327,12 @@ impl Settings {
             self.pass_signing_key.expose_secret(),
             &mut errors,
         );
+        for (i, seed) in
+            crate::tokens::previous_seeds(self.pass_previous_keys.expose_secret()).enumerate()
+        {
+            let what = format!("entry {} (of the comma-separated seeds)", i + 1);
+            secrets::check_seed("pass_previous_keys", &what, seed, &mut errors);
+        }
         if self.reply_timeout_ms == 0 || self.reply_timeout_ms > 60_000 {
             bad(
                 &mut errors,

@@ -151,3 +151,25 @@ fn placeholder_and_short_secrets_are_refused_by_name() {
     };
     assert_eq!(short.validate().unwrap_err().0[0].key, "admin_key");
 }
+
+#[test]
+fn previous_pass_keys_are_checked_one_by_one() {
+    let ok = Settings {
+        pass_previous_keys: format!("{}, {}", "0f1e2d3c4b5a6978".repeat(4), "a1b2".repeat(16))
+            .into(),
+        ..valid()
+    };
+    assert!(ok.validate().is_ok());
+    let bad = Settings {
+        pass_previous_keys: format!("{},{}", "0f1e2d3c4b5a6978".repeat(4), "0".repeat(64)).into(),
+        ..valid()
+    };
+    let errors = bad.validate().unwrap_err().0;
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].key, "pass_previous_keys");
+    assert!(
+        errors[0].message.contains("entry 2"),
+        "{}",
+        errors[0].message
+    );
+}

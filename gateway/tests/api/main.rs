@@ -7,7 +7,7 @@
 //! 3 `idempotency`, 4 `flow` (including `202` and `GET /v1/requests/{id}`), 5
 //! `bad_input` and `auth`, 6 `outage`, 7 `admin`, 8 `openapi` (OpenAPI paths, pass
 //! verified with the JWKS alone). Beyond it: `admission`, `queue_life`, `streams`,
-//! `release`, `revocation`, `contention`, `timing`, `durability`, `failover`, `recovery`,
+//! `release`, `revocation`, `rotation`, `contention`, `timing`, `durability`, `failover`, `recovery`,
 //! `redis_loss`, `odd_requests`.
 
 mod admin;
@@ -30,5 +30,6 @@ mod recovery;
 mod redis_loss;
 mod release;
 mod revocation;
+mod rotation;
 mod streams;
 mod timing;

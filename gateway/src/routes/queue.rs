@@ -34,13 +34,14 @@ use std::time::Duration;
 /// Join the queue (or rejoin with a valid queue token).
 #[utoipa::path(post, path = "/v1/events/{event_id}/queue", tag = "fans",
     params(("event_id" = String, Path, description = "Event id (UUID)")),
-    request_body(content = Option<JoinRequest>, description = "Optional: a user reference signed by the ticketing site (one place per user and event, see `identity.rs`)"),
+    request_body(content = Option<JoinRequest>, description = "Optional (required by events with `require_identity`): a user reference signed by the ticketing site, with an expiry (one place per user and event, see `identity.rs`)"),
     responses(
         (status = 201, description = "Joined: a new ticket, with its queue token", body = Status),
         (status = 200, description = "Rejoined: same ticket, same place", body = Status),
         (status = 404, description = "No such event", body = ErrorBody),
         (status = 409, description = "`queue_closed` or `sold_out`", body = ErrorBody),
-        (status = 401, description = "`user_ref` with a missing or wrong `user_sig`", body = ErrorBody),
+        (status = 401, description = "`user_ref` with a missing or wrong `user_sig`, a past `user_exp`, or no `user_exp` for an event that requires identity", body = ErrorBody),
+        (status = 403, description = "Anonymous join of an event that requires identity", body = ErrorBody),
         (status = 429, description = "Too many joins from this client", body = ErrorBody),
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]
 pub async fn join(
@@ -66,6 +67,7 @@ pub async fn join(
         PublicState::Closed => return Err(ApiError::QueueClosed("the queue is closed".into())),
         PublicState::SoldOut => return Err(ApiError::SoldOut),
     };
+    crate::identity::check_required(snapshot.config.spec.require_identity, user.as_ref())?;
     let joined = match &user {
         Some(user) => crate::identity::join_as(&state, &event, prequeue, user).await?,
         None => {

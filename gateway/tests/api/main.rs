@@ -7,7 +7,7 @@
 //! 3 `idempotency`, 4 `flow` (including `202` and `GET /v1/requests/{id}`), 5
 //! `bad_input` and `auth`, 6 `outage`, 7 `admin`, 8 `openapi` (OpenAPI paths, pass
 //! verified with the JWKS alone). Beyond it: `admission`, `queue_life`, `streams`,
-//! `release`, `revocation`, `rotation`, `contention`, `timing`, `durability`, `failover`, `recovery`,
+//! `release`, `revocation`, `rotation`, `identity_required`, `contention`, `timing`, `durability`, `failover`, `recovery`,
 //! `redis_loss`, `odd_requests`.
 
 mod admin;
@@ -22,6 +22,7 @@ mod failover;
 mod flow;
 mod helpers;
 mod idempotency;
+mod identity_required;
 mod odd_requests;
 mod openapi;
 mod outage;

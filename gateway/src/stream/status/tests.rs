@@ -50,6 +50,7 @@ fn config(admin_state: AdminState, version: u64) -> EventConfig {
                     price_cents: 1,
                 }],
             },
+            require_identity: false,
         },
         admin_state,
         shuffle_commitment: None,

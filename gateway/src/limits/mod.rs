@@ -70,6 +70,17 @@ impl Scope {
     }
 }
 
+/// A stream refused by a cap of [`Limits::open_stream`]: `429 rate_limited` with
+/// `Retry-After` ([`crate::stream::slots::RETRY_AFTER`]).
+#[derive(Debug, Clone, Copy)]
+pub struct StreamsFull;
+
+impl axum::response::IntoResponse for StreamsFull {
+    fn into_response(self) -> axum::response::Response {
+        enforce::too_many(crate::stream::slots::RETRY_AFTER)
+    }
+}
+
 /// Extractor: the client IP a request is limited by ([`Limits::client_key`]), `None`
 /// without a socket (in-process tests); never rejects.
 #[derive(Debug, Clone, Copy)]
@@ -210,18 +221,18 @@ impl Limits {
     /// the response body until the stream is dropped.
     ///
     /// # Errors
-    /// `429 rate_limited` with `Retry-After` when a cap is full (counted as
-    /// `class="stream"`, `scope` = `token`, `ip` or `replica`).
+    /// [`StreamsFull`] (`429 rate_limited` with `Retry-After`) when a cap is full,
+    /// counted as `class="stream"`, `scope` = `token`, `ip` or `replica`.
     pub fn open_stream(
         &self,
         ticket: TicketId,
         client: Option<IpAddr>,
-    ) -> Result<StreamSlot, axum::response::Response> {
+    ) -> Result<StreamSlot, StreamsFull> {
         self.streams.open(ticket, client).map_err(|full| {
             self.refused
                 .with_label_values(&["stream", full.label()])
                 .inc();
-            enforce::too_many(crate::stream::slots::RETRY_AFTER)
+            StreamsFull
         })
     }
 

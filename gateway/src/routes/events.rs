@@ -116,7 +116,10 @@ pub async fn seats_stream(
     ClientAddr(client): ClientAddr,
     pass: PassAuth,
 ) -> Result<Response, Response> {
-    let slot = state.limits.open_stream(pass.claims.sub, client)?;
+    let slot = state
+        .limits
+        .open_stream(pass.claims.sub, client)
+        .map_err(IntoResponse::into_response)?;
     let snapshot = state
         .catalog
         .cached(&pass.event)

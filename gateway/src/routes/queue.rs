@@ -170,7 +170,10 @@ pub async fn stream(
 ) -> Result<Response, Response> {
     let event = auth.event;
     let (ticket, seq) = (auth.place.ticket, auth.place.seq);
-    let slot = state.limits.open_stream(ticket, client)?;
+    let slot = state
+        .limits
+        .open_stream(ticket, client)
+        .map_err(IntoResponse::into_response)?;
     state.metrics.status_requests.inc();
     let snapshot = snapshot_for_status(&state, &event)
         .await

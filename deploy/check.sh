@@ -13,7 +13,8 @@
 #     deploy/verify.sql runs clean on it.
 #  5. Compose: `docker-compose config` (Debian's compose v1 needs no engine).
 #  6. Kubernetes: `kubectl kustomize` of base and production, each resource validated
-#     against the Kubernetes 1.30 schemas (kubernetes-validate --strict, from PyPI).
+#     against the Kubernetes 1.30 schemas (kubernetes-validate --strict, from PyPI);
+#     neither the Ingress nor compose's nginx routes /metrics (deploy/check_exposure.py).
 #  7. k6 scenarios load (`k6 inspect`), shell scripts parse (`bash -n`).
 #
 # Missing tools are installed (apt: prometheus for promtool, docker-compose; pip:
@@ -134,6 +135,8 @@ else
 fi
 
 # ---- 6. Kubernetes ----
+check "public entry points do not expose /metrics (deploy/check_exposure.py)" \
+    python3 deploy/check_exposure.py
 k8s_validate() {
     local overlay=$1 out="$TOOLS/k8s-$2.yaml"
     kubectl kustomize "$overlay" >"$out" &&

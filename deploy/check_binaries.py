@@ -10,6 +10,8 @@ For each binary, with an environment holding nothing but PATH:
    passwords inside the PostgreSQL and AMQP URLs).
 3. `serve` with several bad values exits non-zero before serving and names every bad
    setting at once.
+4. The gateway's `serve` refuses the placeholder secrets of deploy/compose/env.example,
+   naming each variable.
 Known gaps are printed as `GAP:` lines and do not fail the check; anything else does.
 """
 
@@ -23,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import config_doc  # noqa: E402
 
 SECRET = "s3cret-" + "x" * 40
-SEED = "ab" * 32
+SEED = "0123456789abcdef" * 4
 problems, gaps = [], []
 
 
@@ -112,6 +114,17 @@ def main():
         r, missing = check_validation(binary, path, {**bad, **extra}, names)
         if missing:
             problems.append(f"{binary}: invalid settings not all reported, missing {missing}: {r.stderr}")
+
+    # The examples' placeholder secrets (read from the file, so the check follows it).
+    example = Path(__file__).resolve().parent / "compose" / "env.example"
+    placeholders = {k: v for k, _, v in (line.partition("=") for line in example.read_text().splitlines())
+                    if k.startswith("ANTEROOM_")}
+    names = ["ANTEROOM_ADMIN_KEY", "ANTEROOM_QUEUE_TOKEN_SECRET", "ANTEROOM_PASS_SIGNING_KEY"]
+    if sorted(placeholders) != sorted(names):
+        problems.append(f"env.example sets {sorted(placeholders)}, expected {names}")
+    r, missing = check_validation("gateway", gateway, placeholders, names)
+    if missing:
+        problems.append(f"gateway: placeholder secrets accepted, not reported: {missing}: {r.stderr}")
 
     # Malformed values (wrong type) together with value errors.
     typed = {"ANTEROOM_SHARDS": "0", "ANTEROOM_REPLY_TIMEOUT_MS": "soon", "ANTEROOM_BATCH_MAX_WAIT_MS": "soon",

@@ -5,6 +5,8 @@
 //! - [`QueueAuth`] / [`MaybeQueueAuth`]: a queue token for the path's `{event_id}`.
 //! - [`PassAuth`]: a pass; for the path's `{event_id}` when the route has one, else the
 //!   pass's own `aud` names the event (`/v1/holds/..`, `/v1/requests/..`).
+//! - [`LivePass`]: a [`PassAuth`] that has not been given up (its fan did not leave the
+//!   queue), for the routes that take seats: hold and confirm.
 //!
 //! Tokens come from `Authorization: Bearer` or, for browsers, the cookies
 //! `anteroom_queue` / `anteroom_pass`. Every failure is `401 unauthorized`. A credential
@@ -14,11 +16,13 @@
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tokens::QueuePlace;
-use axum::extract::{FromRequestParts, MatchedPath};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath};
 use axum::http::{header, request::Parts, Extensions, HeaderMap, HeaderName, Uri};
+use axum::response::{IntoResponse, Response};
 use protocol::claims::PassClaims;
 use protocol::ids::EventId;
 use std::borrow::Cow;
+use std::net::SocketAddr;
 
 /// Cookie carrying the queue token.
 pub const QUEUE_COOKIE: &str = "anteroom_queue";
@@ -133,16 +137,35 @@ pub fn path_event_id<'a>(template: &str, path: &'a str) -> Option<Cow<'a, str>> 
 }
 
 /// An admin request (valid admin key).
+///
+/// Failed attempts are throttled per client IP (`limits/failures.rs`): a client over
+/// its allowance gets `429 rate_limited` with `Retry-After` for every admin request,
+/// before its key is compared; otherwise a wrong key is `401 unauthorized`.
 #[derive(Debug, Clone, Copy)]
 pub struct AdminAuth;
 
 impl FromRequestParts<AppState> for AdminAuth {
-    type Rejection = ApiError;
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let limits = &state.limits;
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let client = limits.client_key(&parts.headers, peer);
+        let now = std::time::Instant::now();
+        if let Some(wait) = client.and_then(|ip| limits.admin_failures().blocked(&ip, now)) {
+            return Err(limits.refuse_admin(wait));
+        }
         match bearer(&parts.headers) {
             Some(key) if state.is_admin_key(key) => Ok(AdminAuth),
-            _ => Err(ApiError::Unauthorized("admin key")),
+            _ => {
+                if let Some(ip) = client {
+                    limits.admin_failures().record_failure(ip, now);
+                }
+                Err(ApiError::Unauthorized("admin key").into_response())
+            }
         }
     }
 }
@@ -245,6 +268,42 @@ impl PassAuth {
             .verify_pass(token, event)
             .map_err(|_| ApiError::Unauthorized("pass"))?;
         Ok(PassAuth { claims, event })
+    }
+}
+
+/// A valid pass that its fan has not given up by leaving the queue: what holding and
+/// confirming take. Leaving revokes the pass in Redis (`queue/leave.lua`), so every
+/// replica refuses it from the next request on, and `max_active` cannot be bypassed by
+/// fans who are admitted, leave and join again. A pass used up by an order is refused
+/// by the worker instead (`403` as well).
+///
+/// If Redis cannot be reached the revocation is not checked and the pass is accepted:
+/// passes already issued keep working for holds while Redis is down (a hold needs only
+/// the broker), and nobody is admitted meanwhile, so no new pass joins them.
+#[derive(Debug, Clone)]
+pub struct LivePass(pub PassAuth);
+
+/// Message of the `403` for a revoked pass.
+pub const PASS_GIVEN_UP: &str =
+    "this pass was given up when its holder left the queue; join the queue again";
+
+impl FromRequestParts<AppState> for LivePass {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let pass = PassAuth::from_request_parts(parts, state).await?;
+        match state
+            .queue
+            .pass_revoked(&pass.event, &pass.claims.sub)
+            .await
+        {
+            Ok(false) => Ok(LivePass(pass)),
+            Ok(true) => Err(ApiError::Forbidden(PASS_GIVEN_UP)),
+            Err(e) => {
+                tracing::warn!(error = %e, "pass revocation not checked: Redis unavailable");
+                Ok(LivePass(pass))
+            }
+        }
     }
 }
 

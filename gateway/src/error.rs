@@ -52,6 +52,10 @@ pub enum ApiError {
     /// 401: missing, forged, expired or wrong-kind credential.
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
+    /// 403 `forbidden`: a valid credential that may not do this (a pass given up by
+    /// leaving the queue); the message says why.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
     /// 404.
     #[error("not found: {0}")]
     NotFound(String),
@@ -139,6 +143,7 @@ impl ApiError {
             ApiError::InvalidJson(_) => ErrorCode::InvalidJson,
             ApiError::InvalidField { .. } => ErrorCode::InvalidField,
             ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
             ApiError::QueueClosed(_) => ErrorCode::QueueClosed,
@@ -155,6 +160,7 @@ impl ApiError {
             ApiError::InvalidJson(m) => (format!("request body is not valid JSON: {m}"), None),
             ApiError::InvalidField { message, details } => (message.clone(), details.clone()),
             ApiError::Unauthorized(_) => ("missing or invalid credentials".into(), None),
+            ApiError::Forbidden(why) => ((*why).into(), None),
             ApiError::NotFound(what) => (format!("{what} not found"), None),
             ApiError::PayloadTooLarge => ("request body is larger than 64 KiB".into(), None),
             ApiError::QueueClosed(m) => (m.clone(), None),

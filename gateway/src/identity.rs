@@ -1,21 +1,31 @@
-//! One place per identity (issue #4, item 8): the ticketing site may vouch for who is
-//! joining, and then a user holds at most one place per event.
+//! One place per identity: the ticketing site may vouch for who is joining, and then a
+//! user holds at most one place per event.
 //!
-//! The join body may carry `{"user_ref": "...", "user_sig": "<hex>"}` where
-//! `user_sig = hex(HMAC-SHA256(key = identity_secret, message = user_ref ‖ event_id))`:
-//! the UTF-8 bytes of `user_ref` immediately followed by the event id as a lowercase
-//! hyphenated UUID (36 characters, so the concatenation is unambiguous). The site signs
-//! with the secret it shares with the gateway (`ANTEROOM_IDENTITY_SECRET`); a fan cannot
-//! mint a reference for someone else, nor reuse one across events.
+//! The join body may carry `{"user_ref": "...", "user_exp": 1764590400, "user_sig":
+//! "<hex>"}` where
+//! `user_sig = hex(HMAC-SHA256(key = identity_secret, message = user_ref ‖ event_id ‖ "@" ‖ user_exp))`:
+//! the UTF-8 bytes of `user_ref`, the event id as a lowercase hyphenated UUID (36
+//! characters), `@`, and `user_exp` in decimal (Unix seconds, no sign or leading zeros).
+//! The event id has a fixed length and contains no `@`, so the message is unambiguous
+//! and never equals one of the form without expiry. The site signs with the secret it
+//! shares with the gateway (`ANTEROOM_IDENTITY_SECRET`) for a short time (minutes: the
+//! page that sends the fan to the queue); a fan cannot mint a reference for someone
+//! else, reuse one across events, or keep one beyond `user_exp`.
 //!
-//! - No body, an empty body or `{}`: an anonymous join, as before.
+//! The form without expiry, `HMAC(user_ref ‖ event_id)` and no `user_exp`, is still
+//! accepted for events that do not require identity; an event with `require_identity`
+//! accepts only the form with expiry.
+//!
+//! - No body, an empty body or `{}`: an anonymous join, unless the event requires
+//!   identity: then `403 forbidden` (the message says a signed user reference is needed).
 //! - A valid signature: the first join creates a ticket (`201`); every later join of the
 //!   same user for the same event returns the same ticket and place (`200`, a fresh
 //!   queue token) while that ticket waits or holds a live pass. A user who left, was
 //!   skipped as abandoned or whose pass expired gets a new ticket at the back.
-//! - A missing or wrong signature: `401 unauthorized`. A user reference while no
-//!   identity secret is configured: `422 invalid_field` (fail loudly, not silently
-//!   without the guarantee).
+//! - A missing or wrong signature, a `user_exp` in the past, or (for an event that
+//!   requires identity) a signature without `user_exp`: `401 unauthorized`. A user
+//!   reference while no identity secret is configured: `422 invalid_field` (fail loudly,
+//!   not silently without the guarantee).
 //!
 //! Redis: `{ns}:{E}:user:{h}` → `"<ticket>|<claimed ms>"`, where `h` is a keyed hash of
 //! the reference (hex of the first 16 bytes of HMAC-SHA256(identity_secret,
@@ -53,7 +63,11 @@ const IN_FLIGHT_GRACE_MS: u64 = 10_000;
 pub struct JoinRequest {
     /// The ticketing site's reference of the user (1–256 characters, opaque).
     pub user_ref: Option<UserRef>,
-    /// Hex HMAC-SHA256 of `user_ref ‖ event_id` with the shared identity secret.
+    /// Until when the signature is valid, Unix seconds (required by events with
+    /// `require_identity`).
+    pub user_exp: Option<i64>,
+    /// Hex HMAC-SHA256 of `user_ref ‖ event_id ‖ "@" ‖ user_exp` (or, without
+    /// `user_exp`, of `user_ref ‖ event_id`) with the shared identity secret.
     pub user_sig: Option<String>,
 }
 
@@ -61,6 +75,9 @@ pub struct JoinRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedUser {
     hash: String,
+    /// Whether the signature carried an expiry (`user_exp`), which events with
+    /// `require_identity` insist on.
+    pub expiring: bool,
 }
 
 /// Marks a claim as joined: `"T|<claimed ms>"` → `"T|0"` if it still names ticket
@@ -97,24 +114,47 @@ impl Identity {
             .expect("HMAC accepts keys of any length")
     }
 
-    /// The signature the ticketing site sends for `user_ref` joining `event` (hex).
+    /// The signature the ticketing site sends for `user_ref` joining `event` without
+    /// an expiry (hex): accepted only by events that do not require identity.
     pub fn sign(&self, user_ref: &str, event: &EventId) -> String {
+        hex::encode(self.message(user_ref, event, None).finalize().into_bytes())
+    }
+
+    /// The signature the ticketing site sends for `user_ref` joining `event`, valid
+    /// until `exp` (Unix seconds; hex).
+    pub fn sign_until(&self, user_ref: &str, event: &EventId, exp: i64) -> String {
+        hex::encode(
+            self.message(user_ref, event, Some(exp))
+                .finalize()
+                .into_bytes(),
+        )
+    }
+
+    /// The MAC over `user_ref ‖ event_id`, then `"@" ‖ exp` when given (module doc).
+    fn message(&self, user_ref: &str, event: &EventId, exp: Option<i64>) -> HmacSha256 {
         let mut mac = self.mac();
         mac.update(user_ref.as_bytes());
         mac.update(event.to_string().as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        if let Some(exp) = exp {
+            mac.update(b"@");
+            mac.update(exp.to_string().as_bytes());
+        }
+        mac
     }
 
-    /// Checks `user_sig` for `user_ref` and `event` in constant time.
+    /// Checks `user_sig` for `user_ref`, `event` and `user_exp` (if given, it must be
+    /// after `now`, Unix seconds) in constant time.
     ///
     /// # Errors
     /// `422` if `user_ref` is empty or too long; `401` if the signature is missing, not
-    /// hex or wrong.
+    /// hex or wrong, or `user_exp` has passed.
     pub fn verify(
         &self,
         event: &EventId,
         user_ref: &str,
+        user_exp: Option<i64>,
         user_sig: Option<&str>,
+        now: i64,
     ) -> Result<VerifiedUser, ApiError> {
         let n = user_ref.chars().count();
         if n == 0 || n > MAX_USER_REF_CHARS {
@@ -125,16 +165,18 @@ impl Identity {
         let sig = user_sig
             .and_then(|s| hex::decode(s.trim()).ok())
             .ok_or(ApiError::Unauthorized("user signature"))?;
-        let mut mac = self.mac();
-        mac.update(user_ref.as_bytes());
-        mac.update(event.to_string().as_bytes());
-        mac.verify_slice(&sig)
+        self.message(user_ref, event, user_exp)
+            .verify_slice(&sig)
             .map_err(|_| ApiError::Unauthorized("user signature"))?;
+        if user_exp.is_some_and(|exp| exp <= now) {
+            return Err(ApiError::Unauthorized("user signature expired"));
+        }
         let mut key = self.mac();
         key.update(b"anteroom-user\0");
         key.update(user_ref.as_bytes());
         Ok(VerifiedUser {
             hash: hex::encode(&key.finalize().into_bytes()[..16]),
+            expiring: user_exp.is_some(),
         })
     }
 
@@ -219,6 +261,24 @@ pub async fn join_as(
     Ok(joined)
 }
 
+/// Message of the `403` for an anonymous join of an event that requires identity.
+pub const IDENTITY_REQUIRED: &str = "this event requires a user reference signed by the ticketing \
+     site (user_ref, user_exp, user_sig); join through the ticketing site";
+
+/// Checks a join's identity against the event's `require_identity`.
+///
+/// # Errors
+/// `403 forbidden` for an anonymous join of an event that requires identity; `401
+/// unauthorized` for a signature without expiry there.
+pub fn check_required(required: bool, user: Option<&VerifiedUser>) -> Result<(), ApiError> {
+    match (required, user) {
+        (false, _) => Ok(()),
+        (true, None) => Err(ApiError::Forbidden(IDENTITY_REQUIRED)),
+        (true, Some(u)) if !u.expiring => Err(ApiError::Unauthorized("user_exp required")),
+        (true, Some(_)) => Ok(()),
+    }
+}
+
 /// The join body's identity: `None` for an anonymous join (no body, empty, `{}`).
 /// Must be the handler's last argument (it consumes the body).
 #[derive(Debug, Clone)]
@@ -241,8 +301,8 @@ impl FromRequest<AppState> for JoinIdentity {
         }
         let body: JoinRequest = parse_json(&headers, &bytes)?;
         let Some(user_ref) = body.user_ref else {
-            if body.user_sig.is_some() {
-                return Err(ApiError::field("user_sig without user_ref"));
+            if body.user_sig.is_some() || body.user_exp.is_some() {
+                return Err(ApiError::field("user_sig or user_exp without user_ref"));
             }
             return Ok(JoinIdentity(None));
         };
@@ -250,8 +310,15 @@ impl FromRequest<AppState> for JoinIdentity {
             ApiError::field("user_ref is not accepted: this gateway has no identity secret")
         })?;
         let event = event.ok_or_else(|| ApiError::NotFound("event".into()))?;
+        let now = chrono::Utc::now().timestamp();
         identity
-            .verify(&event, &user_ref, body.user_sig.as_deref())
+            .verify(
+                &event,
+                &user_ref,
+                body.user_exp,
+                body.user_sig.as_deref(),
+                now,
+            )
             .map(|u| JoinIdentity(Some(u)))
     }
 }
@@ -262,6 +329,16 @@ mod tests {
 
     fn identity() -> Identity {
         Identity::new(&SecretString::from("k".repeat(32))).unwrap()
+    }
+
+    /// `verify` at Unix second 1000, without expiry.
+    fn check(
+        id: &Identity,
+        event: &EventId,
+        user: &str,
+        sig: Option<&str>,
+    ) -> Result<VerifiedUser, ApiError> {
+        id.verify(event, user, None, sig, 1000)
     }
 
     #[test]
@@ -279,13 +356,83 @@ mod tests {
         mac.update(b"0190a8f2-1c3b-7def-8a00-0000000000aa");
         let expected = hex::encode(mac.finalize().into_bytes());
         assert_eq!(id.sign("user-42", &event), expected);
-        let user = id.verify(&event, "user-42", Some(&expected)).unwrap();
+        let user = check(&id, &event, "user-42", Some(&expected)).unwrap();
+        assert!(!user.expiring);
         // Uppercase hex is the same signature.
         assert_eq!(
-            id.verify(&event, "user-42", Some(&expected.to_uppercase()))
-                .unwrap(),
+            check(&id, &event, "user-42", Some(&expected.to_uppercase())).unwrap(),
             user
         );
+    }
+
+    #[test]
+    fn expiring_signature_covers_the_expiry_and_ends_with_it() {
+        let id = identity();
+        let event: EventId = "0190a8f2-1c3b-7def-8a00-0000000000aa".parse().unwrap();
+        // Independent computation: ref ‖ event id ‖ "@" ‖ decimal expiry.
+        let mut mac = HmacSha256::new_from_slice(&[b'k'; 32]).unwrap();
+        mac.update(b"user-42");
+        mac.update(b"0190a8f2-1c3b-7def-8a00-0000000000aa@2000");
+        let expected = hex::encode(mac.finalize().into_bytes());
+        assert_eq!(id.sign_until("user-42", &event, 2000), expected);
+        let user = id
+            .verify(&event, "user-42", Some(2000), Some(&expected), 1999)
+            .unwrap();
+        assert!(user.expiring);
+        let unauthorized =
+            |r: Result<VerifiedUser, ApiError>| matches!(r, Err(ApiError::Unauthorized(_)));
+        // At or after the expiry; another expiry; the expiring signature without one.
+        assert!(unauthorized(id.verify(
+            &event,
+            "user-42",
+            Some(2000),
+            Some(&expected),
+            2000
+        )));
+        assert!(unauthorized(id.verify(
+            &event,
+            "user-42",
+            Some(3000),
+            Some(&expected),
+            1999
+        )));
+        assert!(unauthorized(check(&id, &event, "user-42", Some(&expected))));
+        // A signature without expiry does not pass as one with an expiry.
+        let plain = id.sign("user-42", &event);
+        assert!(unauthorized(id.verify(
+            &event,
+            "user-42",
+            Some(2000),
+            Some(&plain),
+            1999
+        )));
+    }
+
+    #[test]
+    fn required_identity_refuses_anonymous_and_non_expiring_joins() {
+        let id = identity();
+        let event = EventId::new();
+        let plain = check(&id, &event, "u", Some(&id.sign("u", &event))).unwrap();
+        let expiring = id
+            .verify(
+                &event,
+                "u",
+                Some(2000),
+                Some(&id.sign_until("u", &event, 2000)),
+                1000,
+            )
+            .unwrap();
+        assert!(check_required(false, None).is_ok());
+        assert!(check_required(false, Some(&plain)).is_ok());
+        assert!(matches!(
+            check_required(true, None),
+            Err(ApiError::Forbidden(_))
+        ));
+        assert!(matches!(
+            check_required(true, Some(&plain)),
+            Err(ApiError::Unauthorized(_))
+        ));
+        assert!(check_required(true, Some(&expiring)).is_ok());
     }
 
     #[test]
@@ -296,18 +443,19 @@ mod tests {
         let sig = id.sign("alice", &event);
         let unauthorized =
             |r: Result<VerifiedUser, ApiError>| matches!(r, Err(ApiError::Unauthorized(_)));
-        assert!(unauthorized(id.verify(&event, "alice", None)));
-        assert!(unauthorized(id.verify(&event, "alice", Some("zz"))));
-        assert!(unauthorized(id.verify(&event, "mallory", Some(&sig))));
-        assert!(unauthorized(id.verify(&other, "alice", Some(&sig))));
+        assert!(unauthorized(check(&id, &event, "alice", None)));
+        assert!(unauthorized(check(&id, &event, "alice", Some("zz"))));
+        assert!(unauthorized(check(&id, &event, "mallory", Some(&sig))));
+        assert!(unauthorized(check(&id, &other, "alice", Some(&sig))));
         let forged = Identity::new(&SecretString::from("x".repeat(32))).unwrap();
-        assert!(unauthorized(id.verify(
+        assert!(unauthorized(check(
+            &id,
             &event,
             "alice",
             Some(&forged.sign("alice", &event))
         )));
         assert!(matches!(
-            id.verify(&event, "", Some(&sig)),
+            check(&id, &event, "", Some(&sig)),
             Err(ApiError::InvalidField { .. })
         ));
     }
@@ -316,24 +464,24 @@ mod tests {
     fn user_hash_is_keyed_and_hides_the_reference() {
         let id = identity();
         let event = EventId::new();
-        let user = id
-            .verify(
-                &event,
-                "alice@example.org",
-                Some(&id.sign("alice@example.org", &event)),
-            )
-            .unwrap();
+        let user = check(
+            &id,
+            &event,
+            "alice@example.org",
+            Some(&id.sign("alice@example.org", &event)),
+        )
+        .unwrap();
         assert_eq!(user.hash.len(), 32);
         assert!(!user.hash.contains("alice"));
         // The same user in another event maps to the same hash (keys are per event).
         let other = EventId::new();
-        let again = id
-            .verify(
-                &other,
-                "alice@example.org",
-                Some(&id.sign("alice@example.org", &other)),
-            )
-            .unwrap();
+        let again = check(
+            &id,
+            &other,
+            "alice@example.org",
+            Some(&id.sign("alice@example.org", &other)),
+        )
+        .unwrap();
         assert_eq!(user, again);
     }
 }

@@ -27,12 +27,19 @@ amqp_url = "amqp://guest:guest@127.0.0.1:5672/%2f"
 namespace = "anteroom"
 # Number of worker shards (fixed per deployment; must match the worker).
 shards = 16
-# Bearer key of the admin API (required).
+# Bearer key of the admin API, at least 32 bytes (required). Placeholders such as
+# "change-me" are refused; generate one with `openssl rand -hex 32`.
 admin_key = ""
-# HS256 secret of queue tokens, at least 32 bytes (required).
+# HS256 secret of queue tokens, at least 32 bytes (required); `openssl rand -hex 32`.
 queue_token_secret = ""
-# Hex of the 32-byte Ed25519 seed signing passes, shared by all replicas (required).
+# Hex of the 32-byte Ed25519 seed signing passes, shared by all replicas (required);
+# `openssl rand -hex 32`. A seed of one repeated byte (the all-zero placeholder) is refused.
 pass_signing_key = ""
+# Previous pass signing keys, still accepted and published in the JWKS but never used to
+# sign: hex Ed25519 seeds separated by commas. When rotating, move the old key here and
+# keep it for at least the longest pass_ttl_seconds of any event (at most 24 h), then
+# remove it (README, "Rotating the pass signing key").
+pass_previous_keys = ""
 # How long a fan request waits for the worker's reply before answering 202, in ms.
 reply_timeout_ms = 2000
 # How long an admin create/patch waits for the worker's reply, in ms.
@@ -76,6 +83,9 @@ pub struct Settings {
     /// Hex of a 32-byte Ed25519 seed.
     #[serde(deserialize_with = "secret")]
     pub pass_signing_key: SecretString,
+    /// Hex Ed25519 seeds of previous pass keys, comma-separated (verify only).
+    #[serde(deserialize_with = "secret")]
+    pub pass_previous_keys: SecretString,
     /// Fan request reply wait, ms.
     pub reply_timeout_ms: u64,
     /// Admin request reply wait, ms.
@@ -113,7 +123,7 @@ const TYPED_KEYS: [&str; 9] = [
 
 /// Keys that are strings: taken raw from the environment (figment would otherwise parse
 /// `ANTEROOM_ADMIN_KEY=0123` as a number).
-const STRING_KEYS: [&str; 7] = [
+const STRING_KEYS: [&str; 8] = [
     "host",
     "redis_url",
     "amqp_url",
@@ -121,6 +131,7 @@ const STRING_KEYS: [&str; 7] = [
     "admin_key",
     "queue_token_secret",
     "pass_signing_key",
+    "pass_previous_keys",
 ];
 
 fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
@@ -259,20 +270,28 @@ impl Settings {
     /// [`ConfigErrors`] with every problem found.
     pub fn validate(&self) -> Result<(), ConfigErrors> {
         let mut errors = Vec::new();
-        let mut bad = |key: &str, message: &str| {
+        let bad = |errors: &mut Vec<ConfigError>, key: &str, message: &str| {
             errors.push(ConfigError {
                 key: key.into(),
                 message: message.into(),
             })
         };
         if self.host.trim().is_empty() {
-            bad("host", "must not be empty");
+            bad(&mut errors, "host", "must not be empty");
         }
         if !(self.redis_url.starts_with("redis://") || self.redis_url.starts_with("rediss://")) {
-            bad("redis_url", "must start with redis:// or rediss://");
+            bad(
+                &mut errors,
+                "redis_url",
+                "must start with redis:// or rediss://",
+            );
         }
         if !(self.amqp_url.starts_with("amqp://") || self.amqp_url.starts_with("amqps://")) {
-            bad("amqp_url", "must start with amqp:// or amqps://");
+            bad(
+                &mut errors,
+                "amqp_url",
+                "must start with amqp:// or amqps://",
+            );
         }
         let ns_ok = !self.namespace.is_empty()
             && self.namespace.len() <= 64
@@ -281,43 +300,76 @@ impl Settings {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !ns_ok {
-            bad("namespace", "must be 1 to 64 letters, digits, '_' or '-'");
+            bad(
+                &mut errors,
+                "namespace",
+                "must be 1 to 64 letters, digits, '_' or '-'",
+            );
         }
         if self.shards == 0 {
-            bad("shards", "must be at least 1");
+            bad(&mut errors, "shards", "must be at least 1");
         }
-        if self.admin_key.expose_secret().is_empty() {
-            bad("admin_key", "is required");
-        }
-        if self.queue_token_secret.expose_secret().len() < 32 {
-            bad(
-                "queue_token_secret",
-                "is required and must be at least 32 bytes",
-            );
-        }
-        if crate::tokens::parse_seed(self.pass_signing_key.expose_secret()).is_none() {
-            bad(
-                "pass_signing_key",
-                "is required: hex of a 32-byte Ed25519 seed (64 hex characters)",
-            );
+        secrets::check_secret(
+            "admin_key",
+            self.admin_key.expose_secret(),
+            true,
+            &mut errors,
+        );
+        secrets::check_secret(
+            "queue_token_secret",
+            self.queue_token_secret.expose_secret(),
+            true,
+            &mut errors,
+        );
+        secrets::check_seed(
+            "pass_signing_key",
+            "it",
+            self.pass_signing_key.expose_secret(),
+            &mut errors,
+        );
+        for (i, seed) in
+            crate::tokens::previous_seeds(self.pass_previous_keys.expose_secret()).enumerate()
+        {
+            let what = format!("entry {} (of the comma-separated seeds)", i + 1);
+            secrets::check_seed("pass_previous_keys", &what, seed, &mut errors);
         }
         if self.reply_timeout_ms == 0 || self.reply_timeout_ms > 60_000 {
-            bad("reply_timeout_ms", "must be between 1 and 60000");
+            bad(
+                &mut errors,
+                "reply_timeout_ms",
+                "must be between 1 and 60000",
+            );
         }
         if self.admin_reply_timeout_ms == 0 || self.admin_reply_timeout_ms > 120_000 {
-            bad("admin_reply_timeout_ms", "must be between 1 and 120000");
+            bad(
+                &mut errors,
+                "admin_reply_timeout_ms",
+                "must be between 1 and 120000",
+            );
         }
         if self.admit_interval_ms < 10 || self.admit_interval_ms > 10_000 {
-            bad("admit_interval_ms", "must be between 10 and 10000");
+            bad(
+                &mut errors,
+                "admit_interval_ms",
+                "must be between 10 and 10000",
+            );
         }
         if self.abandon_after_seconds == 0 {
-            bad("abandon_after_seconds", "must be at least 1");
+            bad(&mut errors, "abandon_after_seconds", "must be at least 1");
         }
         if self.queue_token_ttl_seconds < 60 {
-            bad("queue_token_ttl_seconds", "must be at least 60");
+            bad(
+                &mut errors,
+                "queue_token_ttl_seconds",
+                "must be at least 60",
+            );
         }
         if self.redis_timeout_ms == 0 || self.redis_timeout_ms > 30_000 {
-            bad("redis_timeout_ms", "must be between 1 and 30000");
+            bad(
+                &mut errors,
+                "redis_timeout_ms",
+                "must be between 1 and 30000",
+            );
         }
         self.abuse.validate(&mut errors);
         if errors.is_empty() {
@@ -330,6 +382,7 @@ impl Settings {
 
 pub mod abuse;
 mod redact;
+pub mod secrets;
 
 pub use abuse::AbuseSettings;
 #[cfg(test)]

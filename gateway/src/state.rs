@@ -86,6 +86,7 @@ impl AppState {
             &settings.pass_signing_key,
             settings.queue_token_ttl_seconds,
         )
+        .and_then(|keys| keys.with_previous_pass_keys(&settings.pass_previous_keys))
         .context("Failed to build the token keys")?;
         let ticket_ttl = settings.queue_token_ttl_seconds + 86_400;
         let limits = Limits::new(&settings, &metrics)?;

@@ -5,6 +5,11 @@
 //! - Pass: JWT EdDSA (Ed25519) with a `kid` header; claims [`PassClaims`]. The public key
 //!   is served as a JWKS (`/.well-known/jwks.json`) so a ticketing site can verify passes
 //!   without calling us. `kid` = first 16 hex characters of SHA-256(public key).
+//! - Pass keys rotate: passes are signed with the current key only; previous keys
+//!   ([`TokenKeys::with_previous_pass_keys`], setting `pass_previous_keys`) still verify
+//!   the passes they signed and stay in the JWKS, current key first. A pass is checked
+//!   against the key its `kid` names. The operator's procedure is in the README
+//!   ("Rotating the pass signing key").
 //!
 //! Verification pins the algorithm (`Validation::new(HS256)` / `new(EdDSA)`: a token
 //! signed otherwise, or with `alg: none`, is refused), requires `exp` with no leeway,
@@ -60,6 +65,29 @@ const PKCS8_ED25519_PREFIX: [u8; 16] = [
     0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
 ];
 
+/// A pass verification key.
+#[derive(Clone)]
+struct PassKey {
+    kid: String,
+    dec: DecodingKey,
+    x: String,
+}
+
+impl PassKey {
+    /// The verification key of `seed`, and its PKCS#8 private key document.
+    fn from_seed(seed: &[u8; 32]) -> (Self, Vec<u8>) {
+        let public = SigningKey::from_bytes(seed).verifying_key().to_bytes();
+        let mut pkcs8 = PKCS8_ED25519_PREFIX.to_vec();
+        pkcs8.extend_from_slice(seed);
+        let key = PassKey {
+            kid: hex::encode(Sha256::digest(public))[..16].to_string(),
+            dec: DecodingKey::from_ed_der(&public),
+            x: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public),
+        };
+        (key, pkcs8)
+    }
+}
+
 /// Signing and verification keys of both credentials. Lives in the app state (never in a
 /// `static`), built once from the settings.
 #[derive(Clone)]
@@ -67,9 +95,9 @@ pub struct TokenKeys {
     queue_enc: EncodingKey,
     queue_dec: DecodingKey,
     pass_enc: EncodingKey,
-    pass_dec: DecodingKey,
-    kid: String,
-    public_x: String,
+    /// Every verification key, the current one first: its `kid`, the key, and its
+    /// public half as base64url (the JWKS `x`).
+    pass_keys: Vec<PassKey>,
     queue_ttl_seconds: i64,
     /// The base64url header segment of the queue tokens issued here.
     queue_header: String,
@@ -89,9 +117,7 @@ impl TokenKeys {
     ) -> Result<Self, TokenError> {
         let seed = parse_seed(pass_seed_hex.expose_secret())
             .ok_or(TokenError("pass signing key is not a hex 32-byte seed"))?;
-        let public = SigningKey::from_bytes(&seed).verifying_key().to_bytes();
-        let mut pkcs8 = PKCS8_ED25519_PREFIX.to_vec();
-        pkcs8.extend_from_slice(&seed);
+        let (current, pkcs8) = PassKey::from_seed(&seed);
         let secret = queue_secret.expose_secret().as_bytes();
         let queue_header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
             serde_json::to_vec(&Header::new(Algorithm::HS256))
@@ -101,26 +127,51 @@ impl TokenKeys {
             queue_enc: EncodingKey::from_secret(secret),
             queue_dec: DecodingKey::from_secret(secret),
             pass_enc: EncodingKey::from_ed_der(&pkcs8),
-            pass_dec: DecodingKey::from_ed_der(&public),
-            kid: hex::encode(Sha256::digest(public))[..16].to_string(),
-            public_x: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public),
+            pass_keys: vec![current],
             queue_ttl_seconds: i64::try_from(queue_ttl_seconds).unwrap_or(86_400),
             queue_header,
             verified: Arc::default(),
         })
     }
 
-    /// The pass key id (`kid`).
-    pub fn kid(&self) -> &str {
-        &self.kid
+    /// Adds previous pass signing keys: hex 32-byte Ed25519 seeds separated by commas or
+    /// white space (`""` = none). They verify the passes they signed and are published in
+    /// the JWKS; nothing is signed with them (only their public halves are kept). A seed
+    /// equal to the current one, or given twice, counts once.
+    ///
+    /// # Errors
+    /// `TokenError` if an entry is not a hex 32-byte seed.
+    pub fn with_previous_pass_keys(mut self, seeds: &SecretString) -> Result<Self, TokenError> {
+        for entry in previous_seeds(seeds.expose_secret()) {
+            let seed = parse_seed(entry)
+                .ok_or(TokenError("a previous pass key is not a hex 32-byte seed"))?;
+            let (key, _) = PassKey::from_seed(&seed);
+            if self.pass_keys.iter().all(|k| k.kid != key.kid) {
+                self.pass_keys.push(key);
+            }
+        }
+        Ok(self)
     }
 
-    /// The JWKS document: one OKP/Ed25519 key with `kid`, `alg: EdDSA`, `use: sig`.
+    /// The current pass key id (`kid`), which signs every new pass.
+    pub fn kid(&self) -> &str {
+        &self.pass_keys[0].kid
+    }
+
+    /// The JWKS document: every pass key (the current one first, then the previous
+    /// ones) as OKP/Ed25519 with `kid`, `alg: EdDSA`, `use: sig`.
     pub fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({"keys": [{
-            "kty": "OKP", "crv": "Ed25519", "x": self.public_x,
-            "kid": self.kid, "alg": "EdDSA", "use": "sig"
-        }]})
+        let keys: Vec<_> = self
+            .pass_keys
+            .iter()
+            .map(|k| {
+                serde_json::json!({
+                    "kty": "OKP", "crv": "Ed25519", "x": k.x,
+                    "kid": k.kid, "alg": "EdDSA", "use": "sig"
+                })
+            })
+            .collect();
+        serde_json::json!({ "keys": keys })
     }
 
     /// A queue token for `ticket` with arrival number `seq`, issued at `now` (Unix s).
@@ -159,7 +210,7 @@ impl TokenKeys {
             kind: TokenKind::Pass,
         };
         let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.kid.clone());
+        header.kid = Some(self.kid().to_owned());
         jsonwebtoken::encode(&header, &claims, &self.pass_enc).map_err(|_| TokenError("signing"))
     }
 
@@ -251,10 +302,12 @@ impl TokenKeys {
         event: Option<&EventId>,
     ) -> Result<(PassClaims, EventId), TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError("malformed"))?;
-        if header.kid.as_deref() != Some(self.kid.as_str()) {
-            return Err(TokenError("unknown kid"));
-        }
-        let claims: PassClaims = decode(token, &self.pass_dec, Algorithm::EdDSA)?;
+        let key = self
+            .pass_keys
+            .iter()
+            .find(|k| header.kid.as_deref() == Some(k.kid.as_str()))
+            .ok_or(TokenError("unknown kid"))?;
+        let claims: PassClaims = decode(token, &key.dec, Algorithm::EdDSA)?;
         if claims.kind != TokenKind::Pass {
             return Err(TokenError("not a pass"));
         }
@@ -267,6 +320,13 @@ impl TokenKeys {
         }
         Ok((claims, aud))
     }
+}
+
+/// The entries of a `pass_previous_keys` value (commas or white space between them).
+pub fn previous_seeds(value: &str) -> impl Iterator<Item = &str> {
+    value
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
 }
 
 fn decode<T: serde::de::DeserializeOwned>(

@@ -153,6 +153,11 @@ pub struct EventSpec {
     pub max_seats_per_hold: u32,
     /// Seating plan.
     pub seating: Seating,
+    /// Whether joining the queue needs a user reference signed by the ticketing site,
+    /// with an expiry (`user_ref`, `user_exp`, `user_sig` in the join body): anonymous
+    /// joins are then refused. Off when absent.
+    #[serde(default)]
+    pub require_identity: bool,
 }
 
 /// Limits enforced on an [`EventSpec`] (validation happens in the gateway and again in
@@ -354,6 +359,10 @@ pub struct EventPatch {
     /// New hold lifetime in seconds (applies to holds made afterwards).
     #[serde(default)]
     pub hold_ttl_seconds: Option<u32>,
+    /// Require (or stop requiring) a signed user reference to join (applies to joins
+    /// made afterwards).
+    #[serde(default)]
+    pub require_identity: Option<bool>,
 }
 
 impl EventPatch {
@@ -368,10 +377,14 @@ impl EventPatch {
                 errors.push(err("hold_ttl_seconds", "must be between 10 and 3600"));
             }
         }
-        if self.admission.is_none() && self.state.is_none() && self.hold_ttl_seconds.is_none() {
+        if self.admission.is_none()
+            && self.state.is_none()
+            && self.hold_ttl_seconds.is_none()
+            && self.require_identity.is_none()
+        {
             errors.push(err(
                 "",
-                "nothing to change: give admission, state or hold_ttl_seconds",
+                "nothing to change: give admission, state, hold_ttl_seconds or require_identity",
             ));
         }
         if errors.is_empty() {

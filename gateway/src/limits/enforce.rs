@@ -148,6 +148,11 @@ fn verify_credential(state: &AppState, class: RouteClass, req: &mut Request) -> 
 /// `429 rate_limited` with `Retry-After` = `wait` rounded up to whole seconds (≥ 1).
 fn refuse(limits: &Limits, class: RouteClass, scope: Scope, wait: Duration) -> Response {
     limits.count_refusal(class, scope);
+    too_many(wait)
+}
+
+/// `429 rate_limited` with `Retry-After` = `wait` rounded up to whole seconds (≥ 1).
+pub(super) fn too_many(wait: Duration) -> Response {
     let seconds = retry_after_seconds(wait);
     let mut res = ApiError::RateLimited.into_response();
     res.headers_mut()

@@ -16,20 +16,27 @@
 //! `anteroom_rate_limited_total{class,scope}`; tracked keys in `anteroom_rate_limit_keys`.
 //! Memory stays bounded: [`run_housekeeping`] drops refilled keys every
 //! [`HOUSEKEEPING_INTERVAL`].
+//!
+//! Failed admin authentication is throttled per client IP too ([`failures`], checked by
+//! the `AdminAuth` extractor): `429 rate_limited` with `Retry-After`, counted as
+//! `class="admin", scope="ip"`.
 
 pub mod client_ip;
 mod enforce;
+pub mod failures;
 pub mod keyed;
 pub mod quota;
 
 pub use client_ip::{limit_key, ClientIpSource};
 pub use enforce::{classify, retry_after_seconds, screen, take_quota, RouteClass, Screened};
+pub use failures::FailureThrottle;
 pub use keyed::KeyedLimiter;
 pub use quota::JoinQuota;
 
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::state::AppState;
+use crate::stream::slots::{StreamSlot, StreamSlots};
 use crate::FastHash;
 use anyhow::Context;
 use governor::clock::DefaultClock;
@@ -63,6 +70,37 @@ impl Scope {
     }
 }
 
+/// A stream refused by a cap of [`Limits::open_stream`]: `429 rate_limited` with
+/// `Retry-After` ([`crate::stream::slots::RETRY_AFTER`]).
+#[derive(Debug, Clone, Copy)]
+pub struct StreamsFull;
+
+impl axum::response::IntoResponse for StreamsFull {
+    fn into_response(self) -> axum::response::Response {
+        enforce::too_many(crate::stream::slots::RETRY_AFTER)
+    }
+}
+
+/// Extractor: the client IP a request is limited by ([`Limits::client_key`]), `None`
+/// without a socket (in-process tests); never rejects.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl axum::extract::FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0);
+        Ok(ClientAddr(state.limits.client_key(&parts.headers, peer)))
+    }
+}
+
 /// A limiter per ticket. foldhash, not SipHash: the gateway issues the ticket ids, and
 /// only a verified token's ticket is looked up.
 pub type TicketLimiter = KeyedLimiter<TicketId, DefaultClock, FastHash>;
@@ -77,6 +115,8 @@ pub struct Limits {
     holds_ip: KeyedLimiter<IpAddr>,
     holds_token: TicketLimiter,
     quota: JoinQuota,
+    admin_failures: FailureThrottle,
+    streams: StreamSlots,
     refused: IntCounterVec,
     tracked: IntGaugeVec,
 }
@@ -131,6 +171,15 @@ impl Limits {
                 a.holds_per_token_burst,
             ),
             quota: JoinQuota::new(&settings.namespace, quota),
+            admin_failures: FailureThrottle::new(
+                a.admin_failures_per_minute,
+                a.admin_failures_burst,
+            ),
+            streams: StreamSlots::new(
+                if on { a.streams_per_ticket } else { 0 },
+                if on { a.streams_per_ip } else { 0 },
+                a.streams_per_replica,
+            ),
             refused,
             tracked,
         })
@@ -144,6 +193,47 @@ impl Limits {
     /// The shared join quota.
     pub fn quota(&self) -> &JoinQuota {
         &self.quota
+    }
+
+    /// Failed admin authentication per client IP.
+    pub fn admin_failures(&self) -> &FailureThrottle {
+        &self.admin_failures
+    }
+
+    /// The client IP of a request to limit by ([`limit_key`] of what [`ClientIpSource`]
+    /// finds); `None` without a socket (in-process tests).
+    pub fn client_key(
+        &self,
+        headers: &axum::http::HeaderMap,
+        peer: Option<std::net::SocketAddr>,
+    ) -> Option<IpAddr> {
+        self.source.client_ip(headers, peer).map(limit_key)
+    }
+
+    /// `429 rate_limited` for an address over its failed admin authentications, with
+    /// `Retry-After` = `wait` rounded up to whole seconds; counted.
+    pub fn refuse_admin(&self, wait: Duration) -> axum::response::Response {
+        self.refused.with_label_values(&["admin", "ip"]).inc();
+        enforce::too_many(wait)
+    }
+
+    /// A slot for an SSE stream of `ticket` from `client` (`stream/slots.rs`), held by
+    /// the response body until the stream is dropped.
+    ///
+    /// # Errors
+    /// [`StreamsFull`] (`429 rate_limited` with `Retry-After`) when a cap is full,
+    /// counted as `class="stream"`, `scope` = `token`, `ip` or `replica`.
+    pub fn open_stream(
+        &self,
+        ticket: TicketId,
+        client: Option<IpAddr>,
+    ) -> Result<StreamSlot, StreamsFull> {
+        self.streams.open(ticket, client).map_err(|full| {
+            self.refused
+                .with_label_values(&["stream", full.label()])
+                .inc();
+            StreamsFull
+        })
     }
 
     /// The per-IP limiter of `class`.
@@ -186,6 +276,10 @@ impl Limits {
             gauge(Scope::Ip, ip.len());
             gauge(Scope::Token, token.len());
         }
+        self.admin_failures.retain_recent();
+        self.tracked
+            .with_label_values(&["admin_failures_ip"])
+            .set(i64::try_from(self.admin_failures.len()).unwrap_or(i64::MAX));
         let free = self.quota.free_joins();
         free.retain_recent();
         self.tracked

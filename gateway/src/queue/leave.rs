@@ -1,12 +1,13 @@
-//! Leaving a queue (`leave.lua`): the place (or the pass) is given up.
+//! Leaving a queue (`leave.lua`): the place (or the pass) is given up, and a live pass is
+//! revoked (the revoked set, read by [`Queue::pass_revoked`]).
 
 use super::Queue;
 use crate::error::ApiError;
 use protocol::ids::{EventId, TicketId};
 
 impl Queue {
-    /// Removes `ticket` from `event`'s queue, pre-queue and active passes; `true` if the
-    /// ticket existed. Idempotent.
+    /// Removes `ticket` from `event`'s queue, pre-queue and active passes, and revokes its
+    /// pass if it holds a live one; `true` if the ticket existed. Idempotent.
     ///
     /// # Errors
     /// `503` if Redis is unavailable.
@@ -19,11 +20,34 @@ impl Queue {
             k.prequeue(),
             k.active(),
             k.shuffled(),
+            k.revoked(),
         ];
         let existed: u8 = self
             .redis
             .script(&self.scripts.leave, &keys, &[ticket.to_string()])
             .await?;
         Ok(existed == 1)
+    }
+
+    /// Whether the pass of `ticket` for `event` was given up (its fan left the queue
+    /// while admitted). One Redis call (`ZSCORE`); an entry whose pass has expired may
+    /// still answer `true`, which changes nothing (the pass itself has expired).
+    ///
+    /// # Errors
+    /// `503` if Redis is unavailable.
+    pub async fn pass_revoked(&self, event: &EventId, ticket: &TicketId) -> Result<bool, ApiError> {
+        let key = self.keys(event).revoked();
+        let member = ticket.to_string();
+        let score: Option<f64> = self
+            .redis
+            .call(|mut c| async move {
+                redis::cmd("ZSCORE")
+                    .arg(&key)
+                    .arg(&member)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(score.is_some())
     }
 }

@@ -15,6 +15,7 @@
 //! | `{ns}:{E}:stats` | hash | `admitted_total`, `abandoned_total`, `head_line` (line of the furthest ticket passed), `lottery_total`, `first_admit_ms` |
 //! | `{ns}:{E}:admitted_per_sec` | hash | Unix second → admissions (last 60 s) |
 //! | `{ns}:{E}:pending:{R}` | string | ticket id of a request answered `202` (for `/v1/requests`) |
+//! | `{ns}:{E}:revoked` | zset | ticket → pass expiry (Unix ms): passes given up by leaving the queue (`leave.lua`), refused for holds and confirms; trimmed as they expire |
 //!
 //! plus `active(E)` from `protocol::names::RedisKeys` (shared with the worker).
 //!
@@ -114,6 +115,10 @@ impl QueueKeys {
     /// Admissions per second.
     pub fn per_second(&self) -> String {
         self.key("admitted_per_sec")
+    }
+    /// Revoked passes: ticket → pass expiry (Unix ms), for fans who left while admitted.
+    pub fn revoked(&self) -> String {
+        self.key("revoked")
     }
     /// Active passes (shared with the worker).
     pub fn active(&self) -> String {

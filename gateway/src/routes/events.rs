@@ -4,13 +4,15 @@
 use crate::auth::PassAuth;
 use crate::error::ApiError;
 use crate::extract::PathId;
+use crate::limits::ClientAddr;
 use crate::queue::PrequeueRecord;
 use crate::routes::queue::sse_response;
 use crate::state::AppState;
 use crate::stream::seats::{all_available, seat_events, SeatFeed, SeatsEvent};
+use crate::stream::slots::holding;
 use crate::views::{PublicEvent, SeatMap};
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
 use protocol::ids::EventId;
@@ -106,18 +108,25 @@ pub async fn seats(
             content_type = "text/event-stream", body = SeatsEvent),
         (status = 401, description = "No valid pass for this event", body = ErrorBody),
         (status = 404, description = "No such event", body = ErrorBody),
+        (status = 429, description = "Too many open streams for this pass, client or replica", body = ErrorBody),
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]
 pub async fn seats_stream(
     State(state): State<AppState>,
     PathId(event): PathId<EventId>,
+    ClientAddr(client): ClientAddr,
     pass: PassAuth,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Response> {
+    let slot = state
+        .limits
+        .open_stream(pass.claims.sub, client)
+        .map_err(IntoResponse::into_response)?;
     let snapshot = state
         .catalog
         .cached(&pass.event)
-        .await?
+        .await
+        .map_err(IntoResponse::into_response)?
         .filter(|_| pass.event == event)
-        .ok_or_else(|| ApiError::NotFound("event".into()))?;
+        .ok_or_else(|| ApiError::NotFound("event".into()).into_response())?;
     let seating = snapshot.config.spec.seating.clone();
     let live = state.live.event(&event);
     // Subscribe first: a change between the full map and the subscription is not lost.
@@ -132,7 +141,6 @@ pub async fn seats_stream(
                 .map(|a| SeatFeed::full_of(&seating, a))
         })
         .unwrap_or_else(|| all_available(&seating, event, snapshot.config.updated_at));
-    Ok(sse_response(seat_events(
-        &state, event, seating, deltas, first,
-    )))
+    let events = seat_events(&state, event, seating, deltas, first);
+    Ok(sse_response(holding(events, slot)))
 }

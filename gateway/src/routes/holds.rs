@@ -7,7 +7,7 @@
 //! issued passes keep working for holds.
 
 use super::{command_envelope, fan_command};
-use crate::auth::PassAuth;
+use crate::auth::{LivePass, PassAuth};
 use crate::error::ApiError;
 use crate::extract::{IdempotencyKey, PathId, RawJson};
 use crate::state::AppState;
@@ -111,7 +111,7 @@ pub fn validate_selection(selection: &SeatSelection, spec: &EventSpec) -> Result
         (status = 201, description = "Held", body = Hold),
         (status = 202, description = "Decision pending", body = Accepted),
         (status = 401, description = "No valid pass for this event", body = ErrorBody),
-        (status = 403, description = "The pass was used up by an order", body = ErrorBody),
+        (status = 403, description = "The pass was used up by an order, or given up by leaving the queue", body = ErrorBody),
         (status = 404, description = "No such event", body = ErrorBody),
         (status = 409, description = "`seats_unavailable` (`details.unavailable`) or `queue_closed`", body = ErrorBody),
         (status = 422, description = "Invalid selection, or `idempotency_key_reused`", body = ErrorBody),
@@ -119,7 +119,7 @@ pub fn validate_selection(selection: &SeatSelection, spec: &EventSpec) -> Result
 pub async fn create_hold(
     State(state): State<AppState>,
     PathId(event): PathId<EventId>,
-    pass: PassAuth,
+    LivePass(pass): LivePass,
     IdempotencyKey(key): IdempotencyKey,
     body: RawJson<SeatSelection>,
 ) -> Result<Response, ApiError> {
@@ -171,6 +171,7 @@ pub async fn get_hold(
         (status = 200, description = "Confirmed", body = Order),
         (status = 202, description = "Decision pending", body = Accepted),
         (status = 401, description = "No valid pass", body = ErrorBody),
+        (status = 403, description = "The pass was given up by leaving the queue", body = ErrorBody),
         (status = 404, description = "No such hold of this ticket", body = ErrorBody),
         (status = 409, description = "`hold_not_active`", body = ErrorBody),
         (status = 410, description = "`hold_expired`", body = ErrorBody),
@@ -179,7 +180,7 @@ pub async fn get_hold(
 pub async fn confirm_hold(
     State(state): State<AppState>,
     PathId(hold_id): PathId<HoldId>,
-    pass: PassAuth,
+    LivePass(pass): LivePass,
     IdempotencyKey(key): IdempotencyKey,
     body: RawJson<ConfirmBody>,
 ) -> Result<Response, ApiError> {

@@ -11,9 +11,11 @@ use crate::auth::{set_cookie, MaybeQueueAuth, QueueAuth, Tls, PASS_COOKIE, QUEUE
 use crate::error::{json_body, ApiError};
 use crate::extract::PathId;
 use crate::identity::{JoinIdentity, JoinRequest};
+use crate::limits::ClientAddr;
 use crate::queue::TicketView;
 use crate::state::AppState;
 use crate::stream::place::{resolve, Via};
+use crate::stream::slots::holding;
 use crate::stream::snapshot_for_status;
 use crate::stream::status::status_events;
 use crate::views::Status;
@@ -32,13 +34,14 @@ use std::time::Duration;
 /// Join the queue (or rejoin with a valid queue token).
 #[utoipa::path(post, path = "/v1/events/{event_id}/queue", tag = "fans",
     params(("event_id" = String, Path, description = "Event id (UUID)")),
-    request_body(content = Option<JoinRequest>, description = "Optional: a user reference signed by the ticketing site (one place per user and event, see `identity.rs`)"),
+    request_body(content = Option<JoinRequest>, description = "Optional (required by events with `require_identity`): a user reference signed by the ticketing site, with an expiry (one place per user and event, see `identity.rs`)"),
     responses(
         (status = 201, description = "Joined: a new ticket, with its queue token", body = Status),
         (status = 200, description = "Rejoined: same ticket, same place", body = Status),
         (status = 404, description = "No such event", body = ErrorBody),
         (status = 409, description = "`queue_closed` or `sold_out`", body = ErrorBody),
-        (status = 401, description = "`user_ref` with a missing or wrong `user_sig`", body = ErrorBody),
+        (status = 401, description = "`user_ref` with a missing or wrong `user_sig`, a past `user_exp`, or no `user_exp` for an event that requires identity", body = ErrorBody),
+        (status = 403, description = "Anonymous join of an event that requires identity", body = ErrorBody),
         (status = 429, description = "Too many joins from this client", body = ErrorBody),
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]
 pub async fn join(
@@ -64,6 +67,7 @@ pub async fn join(
         PublicState::Closed => return Err(ApiError::QueueClosed("the queue is closed".into())),
         PublicState::SoldOut => return Err(ApiError::SoldOut),
     };
+    crate::identity::check_required(snapshot.config.spec.require_identity, user.as_ref())?;
     let joined = match &user {
         Some(user) => crate::identity::join_as(&state, &event, prequeue, user).await?,
         None => {
@@ -157,15 +161,28 @@ pub async fn status(
             content_type = "text/event-stream", body = Status),
         (status = 401, description = "No valid queue token for this event", body = ErrorBody),
         (status = 404, description = "No such event or ticket", body = ErrorBody),
+        (status = 429, description = "Too many open streams for this ticket, client or replica", body = ErrorBody),
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]
-pub async fn stream(State(state): State<AppState>, auth: QueueAuth) -> Result<Response, ApiError> {
+pub async fn stream(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    auth: QueueAuth,
+) -> Result<Response, Response> {
     let event = auth.event;
-    state.metrics.status_requests.inc();
-    let snapshot = snapshot_for_status(&state, &event).await?;
     let (ticket, seq) = (auth.place.ticket, auth.place.seq);
-    let (first, _) = resolve(&state, &snapshot, ticket, seq, Via::Status).await?;
+    let slot = state
+        .limits
+        .open_stream(ticket, client)
+        .map_err(IntoResponse::into_response)?;
+    state.metrics.status_requests.inc();
+    let snapshot = snapshot_for_status(&state, &event)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let (first, _) = resolve(&state, &snapshot, ticket, seq, Via::Status)
+        .await
+        .map_err(IntoResponse::into_response)?;
     let events = status_events(state.clone(), event, ticket, seq, &first);
-    Ok(sse_response(events))
+    Ok(sse_response(holding(events, slot)))
 }
 
 /// An SSE response of `events`, with comment keep-alives every 10 s and proxy
@@ -182,12 +199,14 @@ where
     res
 }
 
-/// Give up the place (or the pass).
+/// Give up the place (or the pass). An admitted fan's pass is revoked: its `max_active`
+/// slot goes to the next fan at once, and every replica refuses holds and confirms with
+/// it (`403 forbidden`), so leaving and joining again never adds a live pass.
 #[utoipa::path(delete, path = "/v1/events/{event_id}/queue", tag = "fans",
     security(("queue_token" = [])),
     params(("event_id" = String, Path, description = "Event id (UUID)")),
     responses(
-        (status = 204, description = "Left"),
+        (status = 204, description = "Left; a pass the ticket held is revoked"),
         (status = 401, description = "No valid queue token for this event", body = ErrorBody),
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]
 pub async fn leave(

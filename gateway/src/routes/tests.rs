@@ -10,11 +10,13 @@ use axum::Router;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
+const ADMIN_KEY: &str = "admin-key-of-a-unit-test-0123456789";
+
 fn app() -> Router {
     let settings = Settings {
-        admin_key: "admin".to_string().into(),
+        admin_key: ADMIN_KEY.to_string().into(),
         queue_token_secret: "q".repeat(32).into(),
-        pass_signing_key: "11".repeat(32).into(),
+        pass_signing_key: "0123456789abcdef".repeat(4).into(),
         // Nothing listens there: any test reaching Redis would see a 503, not hang.
         redis_url: "redis://127.0.0.1:1".into(),
         redis_timeout_ms: 100,
@@ -46,7 +48,7 @@ fn get_req(uri: &str) -> Request<Body> {
 
 fn admin_post(body: impl Into<Body>, content_type: &str) -> Request<Body> {
     Request::post("/v1/admin/events")
-        .header(header::AUTHORIZATION, "Bearer admin")
+        .header(header::AUTHORIZATION, format!("Bearer {ADMIN_KEY}"))
         .header(header::CONTENT_TYPE, content_type)
         .body(body.into())
         .unwrap()

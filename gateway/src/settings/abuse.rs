@@ -52,6 +52,22 @@ holds_per_ip_burst = 100
 holds_per_token_per_second = 5
 # Pass requests per pass at once.
 holds_per_token_burst = 20
+# Open SSE streams (status and seats streams together) per ticket, per replica; past it
+# a new stream is refused (429) until one closes. 0 = no cap.
+streams_per_ticket = 4
+# Open SSE streams per client IP, per replica (many fans may share one NAT address);
+# 0 = no cap.
+streams_per_ip = 1000
+# Open SSE streams per replica, whatever the rate_limits switch (each holds a socket
+# and a file descriptor; keep it under the process's descriptor limit); 0 = no cap.
+streams_per_replica = 20000
+# Failed admin authentications (wrong or missing admin key) forgiven per client IP per
+# minute, per replica; past the burst every admin request from that IP is refused (429)
+# until one is forgiven. Counts failures only, so it stays on when rate_limits is false;
+# 0 = off.
+admin_failures_per_minute = 10
+# Failed admin authentications per client IP allowed at once.
+admin_failures_burst = 10
 # HMAC-SHA256 secret shared with the ticketing site for signed user references on join
 # (at least 32 bytes). Empty: joins carrying a user reference are refused (422).
 identity_secret = ""
@@ -93,13 +109,23 @@ pub struct AbuseSettings {
     pub holds_per_token_per_second: u32,
     /// Pass request burst per pass.
     pub holds_per_token_burst: u32,
+    /// Open SSE streams per ticket; 0 = no cap.
+    pub streams_per_ticket: u32,
+    /// Open SSE streams per client IP; 0 = no cap.
+    pub streams_per_ip: u32,
+    /// Open SSE streams per replica; 0 = no cap.
+    pub streams_per_replica: u32,
+    /// Failed admin authentications forgiven per IP per minute; 0 = off.
+    pub admin_failures_per_minute: u32,
+    /// Failed admin authentications per IP at once.
+    pub admin_failures_burst: u32,
     /// HMAC secret of signed user references; empty = identity off.
     #[serde(deserialize_with = "secret")]
     pub identity_secret: SecretString,
 }
 
 /// Numeric and boolean keys read from the environment (flat `ANTEROOM_<KEY>` names).
-const TYPED_KEYS: [&str; 15] = [
+const TYPED_KEYS: [&str; 20] = [
     "rate_limits",
     "trusted_proxy_hops",
     "join_per_ip_per_second",
@@ -115,6 +141,11 @@ const TYPED_KEYS: [&str; 15] = [
     "holds_per_ip_burst",
     "holds_per_token_per_second",
     "holds_per_token_burst",
+    "streams_per_ticket",
+    "streams_per_ip",
+    "streams_per_replica",
+    "admin_failures_per_minute",
+    "admin_failures_burst",
 ];
 
 /// String keys, taken raw from the environment (never parsed as numbers).
@@ -210,6 +241,11 @@ impl AbuseSettings {
                 self.holds_per_token_per_second,
                 self.holds_per_token_burst,
             ),
+            (
+                "admin_failures",
+                self.admin_failures_per_minute,
+                self.admin_failures_burst,
+            ),
         ];
         for (name, rate, burst) in pairs {
             if rate > 0 && burst == 0 {
@@ -219,10 +255,12 @@ impl AbuseSettings {
                 );
             }
         }
-        let secret = self.identity_secret.expose_secret();
-        if !secret.is_empty() && secret.len() < 32 {
-            bad("identity_secret", "must be empty or at least 32 bytes");
-        }
+        super::secrets::check_secret(
+            "identity_secret",
+            self.identity_secret.expose_secret(),
+            false,
+            errors,
+        );
     }
 
     /// The `[abuse]` table as TOML, the identity secret redacted.
@@ -241,6 +279,8 @@ impl AbuseSettings {
              status_per_token_per_second = {}\nstatus_per_token_burst = {}\n\
              holds_per_ip_per_second = {}\nholds_per_ip_burst = {}\n\
              holds_per_token_per_second = {}\nholds_per_token_burst = {}\n\
+             streams_per_ticket = {}\nstreams_per_ip = {}\nstreams_per_replica = {}\n\
+             admin_failures_per_minute = {}\nadmin_failures_burst = {}\n\
              identity_secret = {secret}\n",
             self.rate_limits,
             serde_json::to_string(&self.trusted_proxy_header).unwrap_or_else(|_| "\"\"".into()),
@@ -258,6 +298,11 @@ impl AbuseSettings {
             self.holds_per_ip_burst,
             self.holds_per_token_per_second,
             self.holds_per_token_burst,
+            self.streams_per_ticket,
+            self.streams_per_ip,
+            self.streams_per_replica,
+            self.admin_failures_per_minute,
+            self.admin_failures_burst,
         )
     }
 }

@@ -18,6 +18,7 @@ impl Settings {
         format!(
             "host = {}\nport = {}\nredis_url = {}\namqp_url = {}\nnamespace = {}\nshards = {}\n\
              admin_key = {}\nqueue_token_secret = {}\npass_signing_key = {}\n\
+             pass_previous_keys = {}\n\
              reply_timeout_ms = {}\nadmin_reply_timeout_ms = {}\nadmit_interval_ms = {}\n\
              abandon_after_seconds = {}\nqueue_token_ttl_seconds = {}\nredis_timeout_ms = {}\n\
              log_json = {}\n{}",
@@ -30,6 +31,7 @@ impl Settings {
             redact(&self.admin_key),
             redact(&self.queue_token_secret),
             redact(&self.pass_signing_key),
+            redact(&self.pass_previous_keys),
             self.reply_timeout_ms,
             self.admin_reply_timeout_ms,
             self.admit_interval_ms,

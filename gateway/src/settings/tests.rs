@@ -4,9 +4,9 @@ use super::*;
 
 fn valid() -> Settings {
     Settings {
-        admin_key: "admin".to_string().into(),
+        admin_key: "admin-key-of-a-unit-test-0123456789".to_string().into(),
         queue_token_secret: "q".repeat(32).into(),
-        pass_signing_key: "11".repeat(32).into(),
+        pass_signing_key: "0123456789abcdef".repeat(4).into(),
         ..Settings::default()
     }
 }
@@ -40,9 +40,9 @@ fn secrets_never_printed() {
         ..valid()
     };
     let printed = format!("{s:?}");
-    assert!(!printed.contains("admin\""));
+    assert!(!printed.contains("admin-key-of"));
     assert!(!printed.contains("hunter2"));
-    assert!(!printed.contains(&"11".repeat(32)));
+    assert!(!printed.contains(&"0123456789abcdef".repeat(4)));
     assert!(printed.contains("[redacted]"));
     let reparsed: Settings =
         figment::Figment::from(figment::providers::Toml::string(&s.redacted_toml()))
@@ -62,9 +62,9 @@ fn layers_defaults_file_then_env_with_raw_string_secrets() {
     .unwrap();
     let vars = [
         ("ANTEROOM_PORT", "0"),
-        ("ANTEROOM_ADMIN_KEY", "0123456789"),
+        ("ANTEROOM_ADMIN_KEY", &"0123456789".repeat(4)),
         ("ANTEROOM_QUEUE_TOKEN_SECRET", &"7".repeat(40)),
-        ("ANTEROOM_PASS_SIGNING_KEY", &"1".repeat(64)),
+        ("ANTEROOM_PASS_SIGNING_KEY", &"0123456789abcdef".repeat(4)),
         ("ANTEROOM_DATABASE_URL", "postgres://worker-only"),
     ];
     for (k, v) in vars {
@@ -81,10 +81,13 @@ fn layers_defaults_file_then_env_with_raw_string_secrets() {
     assert_eq!(s.namespace, "fromfile", "file beats defaults");
     assert_eq!(
         s.admin_key.expose_secret(),
-        "0123456789",
+        "0123456789".repeat(4),
         "digits stay a string"
     );
-    assert_eq!(s.pass_signing_key.expose_secret(), "1".repeat(64).as_str());
+    assert_eq!(
+        s.pass_signing_key.expose_secret(),
+        "0123456789abcdef".repeat(4).as_str()
+    );
     assert_eq!(s.reply_timeout_ms, 2000, "defaults fill the rest");
     assert_eq!(missing.unwrap_err().0[0].key, "config");
 }
@@ -122,4 +125,51 @@ fn every_mistyped_value_is_reported_at_once() {
     }
     // The values that did parse are range-checked too (here: the missing secrets).
     assert!(keys.iter().any(|k| k == "admin_key"), "{keys:?}");
+}
+
+#[test]
+fn placeholder_and_short_secrets_are_refused_by_name() {
+    let s = Settings {
+        admin_key: "change-me".to_string().into(),
+        queue_token_secret: "change-me-to-at-least-32-bytes-of-randomness".into(),
+        pass_signing_key: "0".repeat(64).into(),
+        ..valid()
+    };
+    let errors = s.validate().unwrap_err();
+    let keys: Vec<_> = errors.0.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["admin_key", "queue_token_secret", "pass_signing_key"]
+    );
+    let text = errors.to_string();
+    assert!(text.contains("ANTEROOM_ADMIN_KEY"), "{text}");
+    assert!(text.contains("ANTEROOM_PASS_SIGNING_KEY"), "{text}");
+    assert!(text.contains("openssl rand -hex 32"), "{text}");
+    let short = Settings {
+        admin_key: "k".repeat(31).into(),
+        ..valid()
+    };
+    assert_eq!(short.validate().unwrap_err().0[0].key, "admin_key");
+}
+
+#[test]
+fn previous_pass_keys_are_checked_one_by_one() {
+    let ok = Settings {
+        pass_previous_keys: format!("{}, {}", "0f1e2d3c4b5a6978".repeat(4), "a1b2".repeat(16))
+            .into(),
+        ..valid()
+    };
+    assert!(ok.validate().is_ok());
+    let bad = Settings {
+        pass_previous_keys: format!("{},{}", "0f1e2d3c4b5a6978".repeat(4), "0".repeat(64)).into(),
+        ..valid()
+    };
+    let errors = bad.validate().unwrap_err().0;
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].key, "pass_previous_keys");
+    assert!(
+        errors[0].message.contains("entry 2"),
+        "{}",
+        errors[0].message
+    );
 }

@@ -8,6 +8,7 @@
 //! - [`place`]: a fan's Status, from the cache when possible, else from Redis.
 //! - [`status`]: `GET /v1/events/{id}/queue/stream` (`event: status`).
 //! - [`seats`]: `GET /v1/events/{id}/seats/stream` (`event: seats`).
+//! - [`slots`]: caps on open streams per ticket, per client IP and per replica.
 //!
 //! Neither stream runs a task per subscriber: each response body is a stream that waits
 //! on the shared `watch`/`broadcast` channels the watcher feeds.
@@ -15,6 +16,7 @@
 pub mod hub;
 pub mod place;
 pub mod seats;
+pub mod slots;
 pub mod status;
 pub mod watcher;
 

@@ -213,3 +213,67 @@ fn queue_fast_path_agrees_with_jsonwebtoken_decode() {
     assert!(k.decode_queue_fast(&t).is_none());
     assert!(k.verify_queue(&t, &e).is_ok());
 }
+
+#[test]
+fn previous_pass_keys_verify_their_passes_and_stay_published() {
+    let (e, t) = (EventId::new(), TicketId::new());
+    let old = keys();
+    let old_pass = old
+        .issue_pass(&e, t, "j".into(), now(), now() + 60)
+        .unwrap();
+    let rotated = TokenKeys::new(
+        &SecretString::from("s".repeat(32)),
+        &SecretString::from("0123456789abcdef".repeat(4)),
+        3600,
+    )
+    .unwrap()
+    .with_previous_pass_keys(&SecretString::from(format!(
+        "{}, {}",
+        "07".repeat(32),
+        "0123456789abcdef".repeat(4)
+    )))
+    .unwrap();
+    // New passes carry the new kid; the old pass still verifies with the old key.
+    assert_ne!(rotated.kid(), old.kid());
+    let new_pass = rotated
+        .issue_pass(&e, t, "k".into(), now(), now() + 60)
+        .unwrap();
+    let kid_of = |p: &str| jsonwebtoken::decode_header(p).unwrap().kid.unwrap();
+    assert_eq!(kid_of(&new_pass), rotated.kid());
+    assert_eq!(kid_of(&old_pass), old.kid());
+    assert_eq!(rotated.verify_pass(&old_pass, Some(&e)).unwrap().0.sub, t);
+    assert!(rotated.verify_pass(&new_pass, Some(&e)).is_ok());
+    // The JWKS lists the current key first, then the previous one; the current seed
+    // given again as previous counts once.
+    let jwks = rotated.jwks();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, [rotated.kid(), old.kid()]);
+    assert_eq!(jwks["keys"][1]["x"], old.jwks()["keys"][0]["x"]);
+    // Once the previous key is removed, its passes are refused.
+    let without = TokenKeys::new(
+        &SecretString::from("s".repeat(32)),
+        &SecretString::from("0123456789abcdef".repeat(4)),
+        3600,
+    )
+    .unwrap();
+    assert!(without.verify_pass(&old_pass, Some(&e)).is_err());
+    // A pass signed by the old key but labelled with the new kid is refused.
+    let mut h = Header::new(Algorithm::EdDSA);
+    h.kid = Some(rotated.kid().into());
+    let claims = old.verify_pass(&old_pass, None).unwrap().0;
+    let relabelled = jsonwebtoken::encode(&h, &claims, &old.pass_enc).unwrap();
+    assert!(rotated.verify_pass(&relabelled, Some(&e)).is_err());
+    assert!(TokenKeys::new(
+        &SecretString::from("s".repeat(32)),
+        &SecretString::from("07".repeat(32)),
+        3600,
+    )
+    .unwrap()
+    .with_previous_pass_keys(&SecretString::from("nothex".to_string()))
+    .is_err());
+}

@@ -152,3 +152,84 @@ async fn without_a_secret_user_refs_are_refused_and_anonymous_joins_unchanged() 
         .unwrap();
     assert_eq!(raw.status().as_u16(), 400);
 }
+
+/// Turns `require_identity` on in the event's config as the worker would write it
+/// (before any replica has read the config).
+async fn require_identity(gw: &crate::helpers::TestGateway, event: &EventId) {
+    let key = protocol::names::RedisKeys::new(gw.settings.namespace.clone()).config(event);
+    let mut conn = crate::helpers::redis_conn().await;
+    let raw: String = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut config: protocol::event::EventConfig = serde_json::from_str(&raw).unwrap();
+    assert!(!config.spec.require_identity, "off unless set");
+    config.spec.require_identity = true;
+    config.version += 1;
+    redis::cmd("SET")
+        .arg(&key)
+        .arg(serde_json::to_string(&config).unwrap())
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_requiring_identity_takes_only_unexpired_signed_references() {
+    let key = secret();
+    let gw = spawn(|s| s.abuse.identity_secret = SecretString::from(key.clone())).await;
+    let site = Identity::new(&SecretString::from(key)).unwrap();
+    let event = gw.open_event().await;
+    require_identity(&gw, &event).await;
+    let base = gw.base.clone();
+    let now = chrono::Utc::now().timestamp();
+
+    // Anonymous joins: 403 with a message that says what is missing.
+    for body in [None, Some(json!({}))] {
+        let a = gw.join(&base, &event, None, body).await;
+        assert_eq!((a.status, a.code()), (403, "forbidden"), "{:?}", a.body);
+        let message = a.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("user_exp"), "{message}");
+    }
+    // A signature without expiry, or one whose expiry has passed: 401.
+    let expired = now - 1;
+    for body in [
+        signed(&site, "gina", &event),
+        json!({"user_ref": "gina", "user_exp": expired,
+               "user_sig": site.sign_until("gina", &event, expired)}),
+        // The expiry changed after signing.
+        json!({"user_ref": "gina", "user_exp": now + 600,
+               "user_sig": site.sign_until("gina", &event, now + 60)}),
+    ] {
+        let a = gw.join(&base, &event, None, Some(body.clone())).await;
+        assert_eq!((a.status, a.code()), (401, "unauthorized"), "{body}");
+    }
+    // A valid, unexpired signature joins (one place per user, as without the setting).
+    let good = json!({"user_ref": "gina", "user_exp": now + 60,
+                      "user_sig": site.sign_until("gina", &event, now + 60)});
+    let first = gw.join(&base, &event, None, Some(good.clone())).await;
+    assert_eq!(first.status, 201, "{:?}", first.body);
+    let again = gw.join(&base, &event, None, Some(good)).await;
+    assert_eq!((again.status, again.ticket()), (200, first.ticket()));
+
+    // An event without the setting still takes anonymous joins and both signature forms.
+    let open = gw.open_event().await;
+    assert_eq!(gw.join(&base, &open, None, None).await.status, 201);
+    assert_eq!(
+        gw.join(&base, &open, None, Some(signed(&site, "hal", &open)))
+            .await
+            .status,
+        201
+    );
+    let until = now + 60;
+    let expiring = json!({"user_ref": "ida", "user_exp": until,
+                          "user_sig": site.sign_until("ida", &open, until)});
+    assert_eq!(
+        gw.join(&base, &open, None, Some(expiring)).await.status,
+        201
+    );
+    let stale = json!({"user_ref": "ida", "user_exp": now - 5,
+                       "user_sig": site.sign_until("ida", &open, now - 5)});
+    assert_eq!(gw.join(&base, &open, None, Some(stale)).await.status, 401);
+}

@@ -232,3 +232,61 @@ async fn limits_switched_off_refuse_nothing() {
         assert_eq!(gw.join(&gw.base, &event, None, None).await.status, 201);
     }
 }
+
+/// `GET /v1/admin/events/{event}` with `key` from `ip`: status and `Retry-After`.
+async fn admin_get(
+    gw: &crate::helpers::TestGateway,
+    event: &protocol::ids::EventId,
+    key: &str,
+    ip: &str,
+) -> (u16, Option<u64>, String) {
+    let res = gw
+        .client
+        .get(format!("{}/v1/admin/events/{event}", gw.base))
+        .bearer_auth(key)
+        .header("x-forwarded-for", ip)
+        .send()
+        .await
+        .expect("request failed");
+    let status = res.status().as_u16();
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let body: serde_json::Value = res.json().await.unwrap_or_default();
+    let code = body["error"]["code"].as_str().unwrap_or("").to_owned();
+    (status, retry_after, code)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_admin_keys_are_throttled_per_client_even_for_the_right_key() {
+    let gw = spawn(|s| {
+        behind_proxy(s);
+        // One forgiven a minute, 3 at once: the test never waits for one.
+        s.abuse.admin_failures_per_minute = 1;
+        s.abuse.admin_failures_burst = 3;
+    })
+    .await;
+    let event = gw.open_event().await;
+    let key = secrecy::ExposeSecret::expose_secret(&gw.settings.admin_key).to_owned();
+    let (guesser, admin) = ("203.0.113.90", "203.0.113.91");
+    for guess in 0..3 {
+        let (status, _, code) = admin_get(&gw, &event, &format!("guess-{guess}"), guesser).await;
+        assert_eq!((status, code.as_str()), (401, "unauthorized"));
+    }
+    // Over the allowance: refused before the key is compared, the right one included.
+    for k in ["guess-3", key.as_str()] {
+        let (status, retry_after, code) = admin_get(&gw, &event, k, guesser).await;
+        assert_eq!((status, code.as_str()), (429, "rate_limited"));
+        let wait = retry_after.expect("Retry-After");
+        assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    }
+    // Another client is not affected, with the right key or a wrong one.
+    assert_eq!(admin_get(&gw, &event, &key, admin).await.0, 200);
+    assert_eq!(admin_get(&gw, &event, "wrong", admin).await.0, 401);
+    let metrics = gw.metrics().await;
+    assert!(
+        metrics.contains(r#"anteroom_rate_limited_total{class="admin",scope="ip"} 2"#),
+        "{metrics}"
+    );
+}

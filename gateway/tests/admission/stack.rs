@@ -186,6 +186,7 @@ pub(crate) fn open_event(rows: u32, seats_per_row: u32, admission: Admission) ->
                 price_cents: 15_000,
             }],
         },
+        require_identity: false,
     }
 }
 

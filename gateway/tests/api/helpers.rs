@@ -289,6 +289,7 @@ pub(crate) fn open_event_spec(rows: u32, seats_per_row: u32) -> EventSpec {
                 price_cents: 15_000,
             }],
         },
+        require_identity: false,
     }
 }
 

@@ -7,8 +7,8 @@
 //! 3 `idempotency`, 4 `flow` (including `202` and `GET /v1/requests/{id}`), 5
 //! `bad_input` and `auth`, 6 `outage`, 7 `admin`, 8 `openapi` (OpenAPI paths, pass
 //! verified with the JWKS alone). Beyond it: `admission`, `queue_life`, `streams`,
-//! `release`, `contention`, `timing`, `durability`, `failover`, `recovery`,
-//! `redis_loss`, `odd_requests`, `hygiene`.
+//! `release`, `revocation`, `rotation`, `identity_required`, `contention`, `timing`,
+//! `durability`, `failover`, `recovery`, `redis_loss`, `odd_requests`, `hygiene`.
 
 mod admin;
 mod admission;
@@ -23,6 +23,7 @@ mod flow;
 mod helpers;
 mod hygiene;
 mod idempotency;
+mod identity_required;
 mod odd_requests;
 mod openapi;
 mod outage;
@@ -30,5 +31,7 @@ mod queue_life;
 mod recovery;
 mod redis_loss;
 mod release;
+mod revocation;
+mod rotation;
 mod streams;
 mod timing;

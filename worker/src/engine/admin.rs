@@ -66,6 +66,9 @@ pub(crate) fn update(
     if let Some(t) = patch.hold_ttl_seconds {
         c.spec.hold_ttl_seconds = t;
     }
+    if let Some(required) = patch.require_identity {
+        c.spec.require_identity = required;
+    }
     c.version += 1;
     c.updated_at = now;
     out.push(Effect::EventUpdated(Box::new(c.clone())));

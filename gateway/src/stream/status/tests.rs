@@ -13,9 +13,9 @@ use protocol::event::{AdminState, Admission, EventConfig, EventSpec, Seating, Se
 
 fn state() -> AppState {
     AppState::new(Settings {
-        admin_key: "admin".to_string().into(),
+        admin_key: "admin-key-of-a-unit-test-0123456789".to_string().into(),
         queue_token_secret: "q".repeat(32).into(),
-        pass_signing_key: "11".repeat(32).into(),
+        pass_signing_key: "0123456789abcdef".repeat(4).into(),
         // Nothing listens there: a check that reached Redis would fail the test.
         redis_url: "redis://127.0.0.1:1".into(),
         redis_timeout_ms: 100,
@@ -50,6 +50,7 @@ fn config(admin_state: AdminState, version: u64) -> EventConfig {
                     price_cents: 1,
                 }],
             },
+            require_identity: false,
         },
         admin_state,
         shuffle_commitment: None,

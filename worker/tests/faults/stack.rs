@@ -19,6 +19,8 @@ pub(crate) struct Common {
     pub(crate) shards: u16,
     pub(crate) admin_key: String,
     pub(crate) reply_timeout_ms: u64,
+    /// The gateways' Redis call timeout (`redis_timeout_ms`), ms.
+    pub(crate) redis_timeout_ms: u64,
 }
 
 /// One process slot (restartable).
@@ -141,6 +143,10 @@ impl Stack {
             .env(
                 "ANTEROOM_REPLY_TIMEOUT_MS",
                 self.common.reply_timeout_ms.to_string(),
+            )
+            .env(
+                "ANTEROOM_REDIS_TIMEOUT_MS",
+                self.common.redis_timeout_ms.to_string(),
             )
             // One client machine plays every fan: no per-IP limits.
             .env("ANTEROOM_RATE_LIMITS", "false");

@@ -241,7 +241,10 @@ impl Api {
             self.log
                 .status_polls
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if let Ok(r) = self.poll("status", buyer, n, &path, Some(queue_token)).await {
+            if let Ok(r) = self
+                .poll("status", buyer, n, &path, Some(queue_token))
+                .await
+            {
                 let state = r.body["state"].as_str().unwrap_or_default();
                 if r.status == 200 && state == "admitted" {
                     return r.body["pass"]
@@ -260,5 +263,4 @@ impl Api {
         }
         Err("no answer".into())
     }
-
 }

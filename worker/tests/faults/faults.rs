@@ -39,6 +39,18 @@ pub(crate) enum Fault {
     HangRedis(Duration),
 }
 
+/// The name of a fault's kind (`FAULTS_ONLY`, the windows of the log).
+pub(crate) fn kind(fault: Fault) -> &'static str {
+    match fault {
+        Fault::KillActiveWorker => "kill",
+        Fault::RestartRabbitmq => "rabbitmq",
+        Fault::PostgresOutage(_) => "postgres",
+        Fault::Poison(_) => "poison",
+        Fault::RestartRedis(_) => "redis-restart",
+        Fault::HangRedis(_) => "redis-hang",
+    }
+}
+
 /// The faults in order, each with its planned start in seconds after the spike's start;
 /// `poison_secs` 0 leaves the poison window out.
 pub(crate) fn plan(poison_secs: u64) -> Vec<(u64, Fault)> {
@@ -90,6 +102,25 @@ pub(crate) struct Injected {
     pub(crate) poison: Option<poison::Injected>,
 }
 
+impl Injected {
+    /// One line: what was injected.
+    pub(crate) fn summary(&self) -> String {
+        format!(
+            "kill -9 of the active worker: {}; RabbitMQ restarts: {}; PostgreSQL down {:.1} s; \
+             gateway kill -9: {}; Redis restarts: {} (down {:.1} s); Redis hung {:.1} s; \
+             poison messages straight to the shard queue: {}",
+            self.kills,
+            self.rabbitmq_restarts,
+            self.postgres_down_ms as f64 / 1000.0,
+            self.gateway_kills,
+            self.redis_restarts,
+            self.redis_down_ms as f64 / 1000.0,
+            self.redis_hang_ms as f64 / 1000.0,
+            self.poison.as_ref().map_or(0, |p| p.sent.len())
+        )
+    }
+}
+
 /// Waits (60 s at most) until exactly one worker is active for `shard`.
 async fn active(stack: &Stack, shard: u16) -> Option<usize> {
     let until = Instant::now() + Duration::from_secs(60);
@@ -119,14 +150,7 @@ pub(crate) async fn inject(
         sleep_until(ready_at.max(start + Duration::from_secs(at))).await;
         let began = Instant::now();
         let from_ms = log.ms();
-        let kind = match fault {
-            Fault::KillActiveWorker => "kill",
-            Fault::RestartRabbitmq => "rabbitmq",
-            Fault::PostgresOutage(_) => "postgres",
-            Fault::Poison(_) => "poison",
-            Fault::RestartRedis(_) => "redis-restart",
-            Fault::HangRedis(_) => "redis-hang",
-        };
+        let kind = kind(fault);
         match fault {
             Fault::KillActiveWorker => kill_active_worker(stack, log, shard, &mut done).await,
             Fault::Poison(secs) => {

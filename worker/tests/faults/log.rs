@@ -227,7 +227,10 @@ impl Log {
         }
         let records = self.records.lock().unwrap();
         let poison = self.poison.lock().unwrap();
-        lines(&dir.join("client.jsonl"), records.iter().chain(poison.iter()))?;
+        lines(
+            &dir.join("client.jsonl"),
+            records.iter().chain(poison.iter()),
+        )?;
         lines(&dir.join("polls.jsonl"), self.polls.lock().unwrap().iter())?;
         let faults: Vec<Value> = self
             .faults

@@ -119,7 +119,11 @@ pub(crate) async fn inject(target: &Target<'_>, secs: u64, run: &str) -> Injecte
         sleep_until(start + Duration::from_secs(n)).await;
         let marker = |kind: &str| format!("faults-poison-{run}-{n}-{kind}");
         // (a) an admitted fan confirms with a NUL, then the same command goes straight in.
-        buyers.spawn(poison_buyer(target.api.clone(), n as usize, marker("confirm")));
+        buyers.spawn(poison_buyer(
+            target.api.clone(),
+            n as usize,
+            marker("confirm"),
+        ));
         // (b) an event named with a NUL, through a gateway.
         let mut rec = buyer::record(BUYER_BASE + n as usize, None, "poison event", Value::Null);
         rec.body = event_spec(&format!("bad\u{0}name {}", marker("event")));
@@ -145,7 +149,13 @@ pub(crate) async fn inject(target: &Target<'_>, secs: u64, run: &str) -> Injecte
         });
         // (c) undecodable: not JSON at all, and a command without its request id.
         let m = marker("not-json");
-        publish(&channel, &target.queue, format!("not json {m}").as_bytes(), None).await;
+        publish(
+            &channel,
+            &target.queue,
+            format!("not json {m}").as_bytes(),
+            None,
+        )
+        .await;
         done.sent.push(Sent {
             kind: "not json",
             request_id: None,
@@ -167,11 +177,23 @@ pub(crate) async fn inject(target: &Target<'_>, secs: u64, run: &str) -> Injecte
             at_ms: log.ms(),
         });
         while let Some(r) = buyers.try_join_next() {
-            direct_confirm(&channel, target, r.expect("a poison buyer panicked"), &mut done).await;
+            direct_confirm(
+                &channel,
+                target,
+                r.expect("a poison buyer panicked"),
+                &mut done,
+            )
+            .await;
         }
     }
     while let Some(r) = buyers.join_next().await {
-        direct_confirm(&channel, target, r.expect("a poison buyer panicked"), &mut done).await;
+        direct_confirm(
+            &channel,
+            target,
+            r.expect("a poison buyer panicked"),
+            &mut done,
+        )
+        .await;
     }
     while let Some(r) = admin.join_next().await {
         r.expect("a poison admin request panicked");
@@ -208,7 +230,12 @@ async fn direct_confirm(
 async fn poison_buyer(api: Api, n: usize, marker: String) -> Option<(Uuid, Vec<u8>, String)> {
     let id = BUYER_BASE + n;
     let (pass, ticket) = buyer::admitted(&api, id).await?;
-    let mut hold = buyer::record(id, Some(&ticket), "hold", json!({"section": "H", "quantity": 1}));
+    let mut hold = buyer::record(
+        id,
+        Some(&ticket),
+        "hold",
+        json!({"section": "H", "quantity": 1}),
+    );
     let path = format!("/v1/events/{}/holds", api.event);
     hold.outcome = api.run(&mut hold, Method::POST, &path, Some(&pass)).await;
     let hold_id = hold

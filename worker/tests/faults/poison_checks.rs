@@ -95,7 +95,11 @@ pub(crate) async fn check(
     for rec in records {
         let status = rec.outcome.as_ref().map(|f| f.status);
         *by_status
-            .entry(format!("{} {}", rec.kind, status.map_or("none".into(), |s| s.to_string())))
+            .entry(format!(
+                "{} {}",
+                rec.kind,
+                status.map_or("none".into(), |s| s.to_string())
+            ))
             .or_default() += 1;
         if !status.is_some_and(|s| (400..500).contains(&s)) {
             not_4xx.push(format!("{} of buyer {}: {status:?}", rec.kind, rec.buyer));
@@ -148,10 +152,11 @@ pub(crate) async fn check(
         "poison straight to the shard queue: {} messages, fates {fates:?}; dead-letter queue: \
          {}; anteroom_worker_dead_letters_total: {}",
         injected.sent.len(),
-        dead.as_ref().map_or("none found".into(), |(name, msgs)| format!(
-            "{name} ({} messages)",
-            msgs.len()
-        )),
+        dead.as_ref()
+            .map_or("none found".into(), |(name, msgs)| format!(
+                "{name} ({} messages)",
+                msgs.len()
+            )),
         dead_letter_metric.map_or("not exported".into(), |v| v.to_string()),
     ));
     r.expect_zero(
@@ -160,7 +165,11 @@ pub(crate) async fn check(
         &unanswered,
     );
     if strict {
-        r.expect_zero("undecodable messages not dead-lettered", undead.len(), &undead);
+        r.expect_zero(
+            "undecodable messages not dead-lettered",
+            undead.len(),
+            &undead,
+        );
     } else {
         r.case(format!(
             "undecodable messages not dead-lettered: {} (NOT CHECKED: this build has no \

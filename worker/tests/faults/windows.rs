@@ -150,7 +150,9 @@ pub(crate) fn redis_windows(
             let at = format!("{} at {} ms", e.what, e.at_ms);
             match e.status {
                 0 => problems.push(format!("{at}: no HTTP answer")),
-                503 if e.retry_after.is_none() => problems.push(format!("{at}: 503 without Retry-After")),
+                503 if e.retry_after.is_none() => {
+                    problems.push(format!("{at}: 503 without Retry-After"))
+                }
                 s if s >= 500 && s != 503 => problems.push(format!("{at}: {s}")),
                 _ => {}
             }
@@ -202,7 +204,10 @@ pub(crate) fn redis_windows(
             },
             shard_ms.len(),
             rank(&shard_ms, 1.0),
-            resumed.map_or("none".into(), |ms| format!("{:.1} s after", ms as f64 / 1000.0)),
+            resumed.map_or("none".into(), |ms| format!(
+                "{:.1} s after",
+                ms as f64 / 1000.0
+            )),
         ));
         if unavailable.is_empty() {
             problems.push("no fan saw 503 while Redis was away".into());
@@ -219,7 +224,12 @@ pub(crate) fn redis_windows(
                 "{}: {} problems, e.g. {}",
                 w.kind,
                 problems.len(),
-                problems.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+                problems
+                    .iter()
+                    .take(3)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ));
         }
     }

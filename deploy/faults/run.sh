@@ -33,10 +33,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 readonly SERVICES=deploy/faults/services.sh
 readonly PROFILE="${FAULTS_PROFILE:-debug}"
 export FAULTS_RUN_DIR="${FAULTS_RUN_DIR:-/tmp/anteroom-faults}"
+export FAULTS_ARTIFACTS="${FAULTS_ARTIFACTS:-$PWD/artifacts/faults}"
 
 log() { printf 'faults: %s\n' "$*"; }
 
 cleanup() {
+    # The services' own logs go away with their run directory: keep Redis's (slow fsyncs
+    # of its append-only file show there).
+    cp "$FAULTS_RUN_DIR/redis.log" "$FAULTS_ARTIFACTS/" 2>/dev/null || true
     "$SERVICES" stop || true
 }
 trap cleanup EXIT
@@ -75,7 +79,6 @@ set -a
 . "$FAULTS_RUN_DIR/env"
 set +a
 export FAULTS_CTL="$PWD/$SERVICES"
-export FAULTS_ARTIFACTS="${FAULTS_ARTIFACTS:-$PWD/artifacts/faults}"
 
 log "running the fault run (report in ${FAULTS_ARTIFACTS#"$PWD"/}/report.txt)"
 started=$SECONDS

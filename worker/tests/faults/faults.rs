@@ -100,6 +100,8 @@ pub(crate) struct Injected {
     pub(crate) redis_hang_ms: u64,
     /// The poison window's sends (`None`: no poison window).
     pub(crate) poison: Option<poison::Injected>,
+    /// What went wrong meanwhile (a process not ready again in time), one line each.
+    pub(crate) problems: Vec<String>,
 }
 
 impl Injected {
@@ -218,8 +220,13 @@ pub(crate) async fn inject(
                     "kill -9 gateway-0 (pid {pid:?}) with requests waiting"
                 ));
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                stack.start_gateway(0).await;
-                log.fault("gateway-0 started again");
+                match stack.start_gateway(0).await {
+                    Ok(()) => log.fault("gateway-0 started again"),
+                    Err(e) => {
+                        log.fault(e.clone());
+                        done.problems.push(e);
+                    }
+                }
                 sleep_until(began + outage).await;
                 ctl.run("pg-start").await;
                 done.postgres_down_ms = began.elapsed().as_millis() as u64;
@@ -255,6 +262,11 @@ async fn kill_active_worker(stack: &mut Stack, log: &Log, shard: u16, done: &mut
     ));
     let took = began.elapsed().as_millis() as u64;
     done.longest_recovery_ms = done.longest_recovery_ms.max(took);
-    stack.start_worker(i).await;
-    log.fault(format!("{name} started again (standby)"));
+    match stack.start_worker(i).await {
+        Ok(()) => log.fault(format!("{name} started again (standby)")),
+        Err(e) => {
+            log.fault(e.clone());
+            done.problems.push(e);
+        }
+    }
 }

@@ -126,10 +126,16 @@ async fn fault_run() {
     );
     println!("faults: seed {seed}, {rate} buyers/s, {WORKERS} workers, {GATEWAYS} gateways");
     for i in 0..WORKERS {
-        stack.start_worker(i).await;
+        stack
+            .start_worker(i)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     for i in 0..GATEWAYS {
-        stack.start_gateway(i).await;
+        stack
+            .start_gateway(i)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     let event = create_event(&stack).await;
@@ -334,6 +340,9 @@ async fn fault_run() {
         } else {
             format!("not every fault was injected: {}", injected.summary())
         });
+    }
+    for problem in &injected.problems {
+        report.violation(format!("while injecting: {problem}"));
     }
     text += if report.violations.is_empty() {
         "\nresult: PASS (no violation)\n".to_owned()

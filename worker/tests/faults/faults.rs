@@ -236,7 +236,11 @@ pub(crate) async fn inject(
                 ));
             }
         }
-        log.window(kind, from_ms, log.ms());
+        let to_ms = match &done.poison {
+            Some(sent) if kind == "poison" => sent.last_round_ms + 1_000,
+            _ => log.ms(),
+        };
+        log.window(kind, from_ms, to_ms);
         ready_at = Instant::now() + GAP;
     }
     done

@@ -52,6 +52,9 @@ pub(crate) struct Injected {
     pub(crate) requests: usize,
     /// Poison buyers that got no hold to confirm (their confirm was not sent).
     pub(crate) buyers_without_hold: usize,
+    /// When the last round was sent, ms since the run started (the poison window ends
+    /// there; the poison buyers' own requests may still be under way).
+    pub(crate) last_round_ms: u64,
 }
 
 /// Where poison goes.
@@ -186,6 +189,7 @@ pub(crate) async fn inject(target: &Target<'_>, secs: u64, run: &str) -> Injecte
             .await;
         }
     }
+    done.last_round_ms = log.ms();
     while let Some(r) = buyers.join_next().await {
         direct_confirm(
             &channel,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fault run (issue #3): one command.
+# The fault run: one command (the cases and checks are described in docs/FAULTS.md).
 #
 #   deploy/faults/run.sh
 #
@@ -8,32 +8,39 @@
 #    are never stopped or touched.
 # 2. Builds the gateway binary, then runs the ignored test `fault_run`
 #    (worker/tests/faults/): 3 workers and 2 gateways as real processes, a spike of
-#    buyers (join, wait, hold, confirm/release/abandon), and meanwhile: kill -9 of the
-#    shard's active worker 3 times (each started again), a full restart of the RabbitMQ
-#    node, PostgreSQL stopped for 10 s with a gateway kill -9ed meanwhile. Then the
-#    client's log is checked against PostgreSQL (direct SQL, deploy/verify.sql) and
-#    Redis, and the counts are printed.
+#    buyers (join, wait, hold, confirm/release/abandon), and meanwhile: a poison window
+#    (NUL strings through the gateways, poison and undecodable messages straight to the
+#    shard queue), kill -9 of the shard's active worker 3 times (each started again), a
+#    full restart of the RabbitMQ node, PostgreSQL stopped for 10 s with a gateway kill
+#    -9ed meanwhile, a Redis restart, and Redis hanging for 10 s. Then the client's log
+#    is checked against PostgreSQL (direct SQL, deploy/verify.sql), Redis and the
+#    dead-letter queue, and the figures are printed.
 # 3. Stops the private services (also on failure or Ctrl-C).
 #
-# Output: artifacts/faults/ (report.txt, client.jsonl, timeline.jsonl, worker-N.log,
-# gateway-N.log). Exit status non-zero on any violation.
+# Output: artifacts/faults/ (report.txt, client.jsonl, polls.jsonl, timeline.jsonl,
+# worker-N.log, gateway-N.log). Exit status non-zero on any violation.
 #
-# Knobs: FAULTS_RATE (33 buyers/s), FAULTS_MIN_SECS (75), FAULTS_SEED, FAULTS_PROFILE
-# (debug|release: how the worker and gateway under test are built, default debug),
-# FAULTS_GATEWAY_BIN / FAULTS_WORKER_BIN (binaries to use instead of building them), and
-# the ports of services.sh (FAULTS_*_PORT).
+# Knobs: FAULTS_RATE (33 buyers/s), FAULTS_MIN_SECS (75), FAULTS_SEED, FAULTS_POISON_SECS
+# (10; 0 = no poison window), FAULTS_DEAD_LETTER_QUEUE, FAULTS_PROFILE (debug|release:
+# how the worker and gateway under test are built, default debug), FAULTS_GATEWAY_BIN /
+# FAULTS_WORKER_BIN (binaries to use instead of building them), and the ports of
+# services.sh (FAULTS_*_PORT).
 # Needs root or passwordless sudo (to run the services as the postgres and rabbitmq
-# users). Takes about 3 minutes after the build.
+# users). Takes about 4 minutes after the build.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 readonly SERVICES=deploy/faults/services.sh
 readonly PROFILE="${FAULTS_PROFILE:-debug}"
 export FAULTS_RUN_DIR="${FAULTS_RUN_DIR:-/tmp/anteroom-faults}"
+export FAULTS_ARTIFACTS="${FAULTS_ARTIFACTS:-$PWD/artifacts/faults}"
 
 log() { printf 'faults: %s\n' "$*"; }
 
 cleanup() {
+    # The services' own logs go away with their run directory: keep Redis's (slow fsyncs
+    # of its append-only file show there).
+    cp "$FAULTS_RUN_DIR/redis.log" "$FAULTS_ARTIFACTS/" 2>/dev/null || true
     "$SERVICES" stop || true
 }
 trap cleanup EXIT
@@ -72,7 +79,6 @@ set -a
 . "$FAULTS_RUN_DIR/env"
 set +a
 export FAULTS_CTL="$PWD/$SERVICES"
-export FAULTS_ARTIFACTS="${FAULTS_ARTIFACTS:-$PWD/artifacts/faults}"
 
 log "running the fault run (report in ${FAULTS_ARTIFACTS#"$PWD"/}/report.txt)"
 started=$SECONDS

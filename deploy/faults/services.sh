@@ -8,6 +8,11 @@
 #   deploy/faults/services.sh pg-stop|pg-start  PostgreSQL outage (immediate shutdown:
 #                                               connections die as in a crash)
 #   deploy/faults/services.sh rabbitmq-stop|rabbitmq-start   the RabbitMQ node, fully
+#   deploy/faults/services.sh redis-stop|redis-start   Redis, shut down and started again
+#                                               (its append-only file keeps the data)
+#   deploy/faults/services.sh redis-pause|redis-resume   Redis hangs: SIGSTOP/SIGCONT, so
+#                                               the kernel still accepts connections but
+#                                               nothing answers
 #
 # Instances (loopback only):
 #   PostgreSQL  127.0.0.1:$FAULTS_PG_PORT (5499), trust auth, data in $RUN_DIR/pg (initdb),
@@ -16,7 +21,9 @@
 #   RabbitMQ    node faults@localhost, AMQP 127.0.0.1:$FAULTS_AMQP_PORT (5673), distribution
 #               port $FAULTS_AMQP_DIST_PORT (25673), no plugins, data in $RUN_DIR/rabbitmq,
 #               run as the `rabbitmq` OS user (the shared node's Erlang cookie)
-#   Redis       127.0.0.1:$FAULTS_REDIS_PORT (16390), no persistence
+#   Redis       127.0.0.1:$FAULTS_REDIS_PORT (16390), append-only file fsynced every
+#               second (a restart keeps the queue, as a production Redis would), data in
+#               $RUN_DIR
 #
 # RUN_DIR defaults to /tmp/anteroom-faults; `start` first stops whatever a previous,
 # interrupted run left there. Needs root (or passwordless sudo), PostgreSQL server
@@ -123,8 +130,8 @@ rabbitmq_init() {
 # ---- Redis ----
 redis_start() {
     redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" \
-        --appendonly no --dir "$RUN_DIR" --pidfile "$RUN_DIR/redis.pid" \
-        --logfile "$RUN_DIR/redis.log"
+        --appendonly yes --appendfsync everysec --dir "$RUN_DIR" \
+        --pidfile "$RUN_DIR/redis.pid" --logfile "$RUN_DIR/redis.log"
     local deadline=$((SECONDS + 20))
     until [[ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]; do
         ((SECONDS < deadline)) || die "Redis did not answer on $REDIS_PORT"
@@ -134,9 +141,23 @@ redis_start() {
 }
 redis_stop() {
     if [[ -f $RUN_DIR/redis.pid ]]; then
-        redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+        local pid
+        pid=$(<"$RUN_DIR/redis.pid")
+        # A paused Redis would never answer SHUTDOWN.
+        kill -CONT "$pid" 2>/dev/null || true
+        # SHUTDOWN flushes the append-only file; the wait makes a following start safe.
+        redis-cli -p "$REDIS_PORT" shutdown >/dev/null 2>&1 || true
+        local deadline=$((SECONDS + 20))
+        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+        kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+        rm -f "$RUN_DIR/redis.pid"
         log "Redis on $REDIS_PORT stopped"
     fi
+}
+redis_signal() {
+    [[ -f $RUN_DIR/redis.pid ]] || die "Redis is not running (no $RUN_DIR/redis.pid)"
+    kill "-$1" "$(<"$RUN_DIR/redis.pid")"
+    log "Redis on $REDIS_PORT: SIG$1"
 }
 
 stop_all() {
@@ -172,5 +193,9 @@ pg-stop) pg_stop ;;
 pg-start) pg_start ;;
 rabbitmq-stop) rabbitmq_stop ;;
 rabbitmq-start) rabbitmq_start ;;
-*) die "usage: $0 start|stop|pg-stop|pg-start|rabbitmq-stop|rabbitmq-start" ;;
+redis-stop) redis_stop ;;
+redis-start) redis_start ;;
+redis-pause) redis_signal STOP ;;
+redis-resume) redis_signal CONT ;;
+*) die "usage: $0 start|stop|pg-stop|pg-start|rabbitmq-stop|rabbitmq-start|redis-stop|redis-start|redis-pause|redis-resume" ;;
 esac

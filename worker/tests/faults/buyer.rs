@@ -1,7 +1,8 @@
 //! One buyer of the spike: join the queue, wait for the pass, then hold seats (a hot
 //! section most buyers want, seats anywhere, or best-available), and confirm, release
 //! or abandon (let expire) each hold. A buyer ends after an order, an abandoned hold or
-//! three holds.
+//! three holds. One confirm in five is sent late on purpose, 0.2–2 s before the hold's
+//! `expires_at`, so that some confirms are in time by a hair while a fault is on.
 
 use crate::client::Api;
 use crate::log::Record;
@@ -40,17 +41,68 @@ pub(crate) fn event_spec(hold_ttl_seconds: u32) -> Value {
     })
 }
 
-fn record(buyer: usize, ticket: Option<&str>, kind: &'static str, body: Value) -> Record {
+/// A logical request of `buyer` not sent yet (holds and confirms get an idempotency key).
+pub(crate) fn record(
+    buyer: usize,
+    ticket: Option<&str>,
+    kind: &'static str,
+    body: Value,
+) -> Record {
     Record {
         buyer,
         ticket: ticket.map(str::to_owned),
         kind,
-        key: matches!(kind, "hold" | "confirm").then(|| Uuid::new_v4().to_string()),
+        key: matches!(kind, "hold" | "confirm" | "poison confirm")
+            .then(|| Uuid::new_v4().to_string()),
         hold_id: None,
         body,
         attempts: Vec::new(),
         outcome: None,
+        done_ms: None,
+        admitted_ms: None,
+        queue_end: None,
     }
+}
+
+/// Joins the queue as `buyer` and waits for admission, logging the join (with when and
+/// how the wait ended): `(pass, ticket id)` once admitted.
+pub(crate) async fn admitted(api: &Api, buyer: usize) -> Option<(String, String)> {
+    let mut join = record(buyer, None, "join", Value::Null);
+    let path = format!("/v1/events/{}/queue", api.event);
+    let joined = api.run(&mut join, Method::POST, &path, None).await;
+    join.done_ms = Some(api.log.ms());
+    join.outcome.clone_from(&joined);
+    let token = joined
+        .as_ref()
+        .filter(|f| f.status == 201)
+        .and_then(|f| f.body["queue_token"].as_str().map(str::to_owned));
+    join.ticket = joined
+        .as_ref()
+        .and_then(|f| f.body["ticket_id"].as_str().map(str::to_owned));
+    let Some(token) = token else {
+        api.log.push(join);
+        return None;
+    };
+    let waited = api.wait_admitted(buyer, &token).await;
+    match &waited {
+        Ok(_) => {
+            join.admitted_ms = Some(api.log.ms());
+            join.queue_end = Some("admitted".into());
+        }
+        Err(end) => join.queue_end = Some(end.clone()),
+    }
+    let ticket = join.ticket.clone();
+    api.log.push(join);
+    Some((waited.ok()?, ticket?))
+}
+
+/// Ms from now until `expires_at` (RFC 3339) minus `before_ms`, at least 0.
+fn until_before(expires_at: &Value, before_ms: i64) -> Duration {
+    let at = expires_at
+        .as_str()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .map_or(0, |t| t.timestamp_millis());
+    Duration::from_millis(u64::try_from(at - before_ms - crate::log::Log::unix_ms()).unwrap_or(0))
 }
 
 /// What a hold asks for.
@@ -89,30 +141,10 @@ async fn think(rng: &mut StdRng, max_ms: u64) {
 pub(crate) async fn buy(api: Api, id: usize, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let event = api.event.clone();
-    let mut join = record(id, None, "join", Value::Null);
-    let joined = api
-        .run(
-            &mut join,
-            Method::POST,
-            &format!("/v1/events/{event}/queue"),
-            None,
-        )
-        .await;
-    join.outcome.clone_from(&joined);
-    let token = joined
-        .as_ref()
-        .filter(|f| f.status == 201)
-        .and_then(|f| f.body["queue_token"].as_str().map(str::to_owned));
-    let ticket = joined
-        .as_ref()
-        .and_then(|f| f.body["ticket_id"].as_str().map(str::to_owned));
-    join.ticket.clone_from(&ticket);
-    api.log.push(join);
-    let Some(token) = token else { return };
-    let Some(pass) = api.wait_admitted(id, &token).await else {
+    let Some((pass, ticket)) = admitted(&api, id).await else {
         return;
     };
-    let ticket = ticket.as_deref();
+    let ticket = Some(ticket.as_str());
 
     for _ in 0..3 {
         think(&mut rng, 400).await;
@@ -124,6 +156,10 @@ pub(crate) async fn buy(api: Api, id: usize, seed: u64) {
             .as_ref()
             .filter(|f| f.status == 201)
             .and_then(|f| f.body["id"].as_str().map(str::to_owned));
+        let expires_at = hold
+            .outcome
+            .as_ref()
+            .map_or(Value::Null, |f| f.body["expires_at"].clone());
         let conflict = hold.outcome.as_ref().is_some_and(|f| f.status == 409);
         api.log.push(hold);
         let Some(hold_id) = created else {
@@ -134,7 +170,12 @@ pub(crate) async fn buy(api: Api, id: usize, seed: u64) {
         };
         match rng.gen_range(0..10) {
             0..=5 => {
-                think(&mut rng, 3_000).await;
+                if rng.gen_range(0..5) == 0 {
+                    let before = rng.gen_range(200..=2_000);
+                    tokio::time::sleep(until_before(&expires_at, before)).await;
+                } else {
+                    think(&mut rng, 3_000).await;
+                }
                 let body = json!({ "payment_ref": format!("fault-{id}") });
                 let mut confirm = record(id, ticket, "confirm", body);
                 confirm.hold_id = Some(hold_id.clone());

@@ -22,18 +22,28 @@ use uuid::Uuid;
 #[derive(Debug, Default)]
 pub(crate) struct Report {
     pub(crate) counts: BTreeMap<&'static str, i64>,
+    /// One line per case of a fault window, with its figures (printed under `cases:`).
+    pub(crate) cases: Vec<String>,
     pub(crate) violations: Vec<String>,
 }
 
 impl Report {
-    fn set(&mut self, name: &'static str, v: i64) {
+    /// Adds a case line with its figures.
+    pub(crate) fn case(&mut self, line: impl Into<String>) {
+        self.cases.push(line.into());
+    }
+    /// Records a violation.
+    pub(crate) fn violation(&mut self, what: impl Into<String>) {
+        self.violations.push(what.into());
+    }
+    pub(crate) fn set(&mut self, name: &'static str, v: i64) {
         self.counts.insert(name, v);
     }
-    fn add(&mut self, name: &'static str, v: i64) {
+    pub(crate) fn add(&mut self, name: &'static str, v: i64) {
         *self.counts.entry(name).or_default() += v;
     }
     /// Records `n` violations of `what` (nothing when `n == 0`), with examples.
-    fn expect_zero(&mut self, name: &'static str, n: usize, examples: &[String]) {
+    pub(crate) fn expect_zero(&mut self, name: &'static str, n: usize, examples: &[String]) {
         self.set(name, n as i64);
         if n > 0 {
             let shown: Vec<&str> = examples.iter().take(3).map(String::as_str).collect();

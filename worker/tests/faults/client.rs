@@ -9,7 +9,7 @@
 //! A request still without an outcome at its deadline is logged with `outcome: None`
 //! and fails the run.
 
-use crate::log::{Attempt, Final, Log, Record};
+use crate::log::{Attempt, Final, Log, Poll, Record};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::sync::Arc;
@@ -109,6 +109,7 @@ impl Api {
         while Instant::now() < deadline {
             n += 1;
             let at_ms = self.log.ms();
+            let unix_ms = Log::unix_ms();
             let started = Instant::now();
             let result = self
                 .exchange(
@@ -123,6 +124,7 @@ impl Api {
             let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             let mut attempt = Attempt {
                 at_ms,
+                unix_ms,
                 ms,
                 status: 0,
                 retry_after: None,
@@ -156,7 +158,7 @@ impl Api {
                 let id = resp.body["request_id"].as_str().unwrap_or("").to_owned();
                 attempt.request_id = Some(id.clone());
                 record.attempts.push(attempt);
-                return self.follow(&id, bearer, deadline).await;
+                return self.follow(record.buyer, &id, bearer, deadline).await;
             }
             record.attempts.push(attempt);
             return Some(Final {
@@ -169,8 +171,39 @@ impl Api {
         None
     }
 
+    /// One poll (`kind` `status` or `request`), logged.
+    async fn poll(
+        &self,
+        kind: &'static str,
+        buyer: usize,
+        n: usize,
+        path: &str,
+        credential: Option<&str>,
+    ) -> Result<Response, String> {
+        let at_ms = self.log.ms();
+        let started = Instant::now();
+        let result = self
+            .exchange(n, Method::GET, path, credential, None, None)
+            .await;
+        self.log.poll(Poll {
+            kind,
+            buyer,
+            at_ms,
+            ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            status: result.as_ref().map_or(0, |r| r.status),
+            retry_after: result.as_ref().ok().and_then(|r| r.retry_after.clone()),
+        });
+        result
+    }
+
     /// Polls `GET /v1/requests/{id}` until `done` or `deadline`.
-    async fn follow(&self, id: &str, pass: Option<&str>, deadline: Instant) -> Option<Final> {
+    async fn follow(
+        &self,
+        buyer: usize,
+        id: &str,
+        pass: Option<&str>,
+        deadline: Instant,
+    ) -> Option<Final> {
         let path = format!("/v1/requests/{id}");
         let mut n = 0;
         while Instant::now() < deadline {
@@ -178,7 +211,7 @@ impl Api {
             self.log
                 .request_polls
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if let Ok(r) = self.exchange(n, Method::GET, &path, pass, None, None).await {
+            if let Ok(r) = self.poll("request", buyer, n, &path, pass).await {
                 if r.status == 200 && r.body["state"] == "done" {
                     return Some(Final {
                         status: r.body["status"].as_u64().and_then(|s| s.try_into().ok())?,
@@ -193,8 +226,13 @@ impl Api {
         None
     }
 
-    /// Polls the queue status with `queue_token` until admitted; returns the pass.
-    pub(crate) async fn wait_admitted(&self, buyer: usize, queue_token: &str) -> Option<String> {
+    /// Polls the queue status with `queue_token` until admitted: the pass, or how the
+    /// wait ended otherwise (another final queue state, or `no answer` by the deadline).
+    pub(crate) async fn wait_admitted(
+        &self,
+        buyer: usize,
+        queue_token: &str,
+    ) -> Result<String, String> {
         let path = format!("/v1/events/{}/queue", self.event);
         let deadline = Instant::now() + REQUEST_DEADLINE;
         let mut n = buyer;
@@ -204,20 +242,25 @@ impl Api {
                 .status_polls
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if let Ok(r) = self
-                .exchange(n, Method::GET, &path, Some(queue_token), None, None)
+                .poll("status", buyer, n, &path, Some(queue_token))
                 .await
             {
-                if r.status == 200 && r.body["state"] == "admitted" {
-                    return r.body["pass"].as_str().map(str::to_owned);
+                let state = r.body["state"].as_str().unwrap_or_default();
+                if r.status == 200 && state == "admitted" {
+                    return r.body["pass"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| "admitted without a pass".to_owned());
                 }
-                if r.status == 200
-                    && !matches!(r.body["state"].as_str(), Some("waiting" | "prequeue"))
-                {
-                    return None;
+                if r.status == 200 && !matches!(state, "waiting" | "prequeue") {
+                    return Err(state.to_owned());
+                }
+                if r.status != 200 && !(r.status == 429 || r.status >= 500) {
+                    return Err(format!("status {}", r.status));
                 }
             }
             tokio::time::sleep(POLL_EVERY).await;
         }
-        None
+        Err("no answer".into())
     }
 }

@@ -1,15 +1,19 @@
-//! The faults, injected one after the other while the spike runs: `kill -9` of the
-//! shard's active worker (then started again), a full restart of the RabbitMQ node, and
-//! PostgreSQL stopped (immediate shutdown) for 10 s with a gateway `kill -9`ed in the
-//! middle of it, while its fans wait for replies (their retries and `202` follow-ups go
-//! to the other gateway). RabbitMQ and PostgreSQL are the private instances of
-//! `deploy/faults/services.sh`, driven through that script.
+//! The faults, injected one after the other while the spike runs: the poison window
+//! (see `poison`), `kill -9` of the shard's active worker (then started again), a full
+//! restart of the RabbitMQ node, PostgreSQL stopped (immediate shutdown) for 10 s with a
+//! gateway `kill -9`ed in the middle of it, while its fans wait for replies (their
+//! retries and `202` follow-ups go to the other gateway), Redis shut down and started
+//! again (its append-only file keeps the queue), and Redis hanging for 10 s (`SIGSTOP`:
+//! connections are still accepted, nothing answers). PostgreSQL, RabbitMQ and Redis are
+//! the private instances of `deploy/faults/services.sh`, driven through that script.
+//! Each fault's window goes to the log, for the checks and `timeline.jsonl`.
 //!
 //! Each fault starts at its planned time, or [`GAP`] after the previous one ended if
 //! that is later (a RabbitMQ restart takes 10 s on a quiet machine, a minute on a busy
 //! one), so every fault happens in full, under load, whatever the machine's speed.
 
 use crate::log::Log;
+use crate::poison;
 use crate::stack::Stack;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,17 +31,43 @@ pub(crate) enum Fault {
     RestartRabbitmq,
     /// Stop PostgreSQL for this long; `kill -9` gateway 0 four seconds in.
     PostgresOutage(Duration),
+    /// Send poison towards the shard every second for this many seconds.
+    Poison(u64),
+    /// Shut Redis down, start it again this long after.
+    RestartRedis(Duration),
+    /// Redis hangs (`SIGSTOP`) for this long, then goes on (`SIGCONT`).
+    HangRedis(Duration),
 }
 
-/// The faults in order, each with its planned start in seconds after the spike's start.
-pub(crate) fn plan() -> Vec<(u64, Fault)> {
-    vec![
-        (8, Fault::KillActiveWorker),
+/// The name of a fault's kind (`FAULTS_ONLY`, the windows of the log).
+pub(crate) fn kind(fault: Fault) -> &'static str {
+    match fault {
+        Fault::KillActiveWorker => "kill",
+        Fault::RestartRabbitmq => "rabbitmq",
+        Fault::PostgresOutage(_) => "postgres",
+        Fault::Poison(_) => "poison",
+        Fault::RestartRedis(_) => "redis-restart",
+        Fault::HangRedis(_) => "redis-hang",
+    }
+}
+
+/// The faults in order, each with its planned start in seconds after the spike's start;
+/// `poison_secs` 0 leaves the poison window out.
+pub(crate) fn plan(poison_secs: u64) -> Vec<(u64, Fault)> {
+    let mut plan = Vec::new();
+    if poison_secs > 0 {
+        plan.push((2, Fault::Poison(poison_secs)));
+    }
+    plan.extend([
         (18, Fault::KillActiveWorker),
-        (28, Fault::RestartRabbitmq),
-        (48, Fault::PostgresOutage(Duration::from_secs(10))),
-        (64, Fault::KillActiveWorker),
-    ]
+        (26, Fault::KillActiveWorker),
+        (34, Fault::RestartRabbitmq),
+        (50, Fault::PostgresOutage(Duration::from_secs(10))),
+        (64, Fault::RestartRedis(Duration::from_secs(5))),
+        (74, Fault::HangRedis(Duration::from_secs(10))),
+        (88, Fault::KillActiveWorker),
+    ]);
+    plan
 }
 
 /// `deploy/faults/services.sh`.
@@ -63,6 +93,34 @@ pub(crate) struct Injected {
     pub(crate) gateway_kills: usize,
     /// Longest time from a fault until the shard had an active worker again, in ms.
     pub(crate) longest_recovery_ms: u64,
+    pub(crate) redis_restarts: usize,
+    /// How long Redis was down in its restart, ms.
+    pub(crate) redis_down_ms: u64,
+    /// How long Redis hung, ms.
+    pub(crate) redis_hang_ms: u64,
+    /// The poison window's sends (`None`: no poison window).
+    pub(crate) poison: Option<poison::Injected>,
+    /// What went wrong meanwhile (a process not ready again in time), one line each.
+    pub(crate) problems: Vec<String>,
+}
+
+impl Injected {
+    /// One line: what was injected.
+    pub(crate) fn summary(&self) -> String {
+        format!(
+            "kill -9 of the active worker: {}; RabbitMQ restarts: {}; PostgreSQL down {:.1} s; \
+             gateway kill -9: {}; Redis restarts: {} (down {:.1} s); Redis hung {:.1} s; \
+             poison messages straight to the shard queue: {}",
+            self.kills,
+            self.rabbitmq_restarts,
+            self.postgres_down_ms as f64 / 1000.0,
+            self.gateway_kills,
+            self.redis_restarts,
+            self.redis_down_ms as f64 / 1000.0,
+            self.redis_hang_ms as f64 / 1000.0,
+            self.poison.as_ref().map_or(0, |p| p.sent.len())
+        )
+    }
 }
 
 /// Waits (60 s at most) until exactly one worker is active for `shard`.
@@ -85,14 +143,58 @@ pub(crate) async fn inject(
     shard: u16,
     plan: &[(u64, Fault)],
     start: Instant,
+    poison: &poison::Target<'_>,
 ) -> Injected {
     let mut done = Injected::default();
     let mut ready_at = start;
+    let run = format!("{:08x}", rand::random::<u32>());
     for &(at, fault) in plan {
         sleep_until(ready_at.max(start + Duration::from_secs(at))).await;
         let began = Instant::now();
+        let from_ms = log.ms();
+        let kind = kind(fault);
         match fault {
             Fault::KillActiveWorker => kill_active_worker(stack, log, shard, &mut done).await,
+            Fault::Poison(secs) => {
+                log.fault(format!(
+                    "poison: every second for {secs} s, NUL confirm and event name through \
+                     the gateways, the same and undecodable messages straight to {}",
+                    poison.queue
+                ));
+                let sent = poison::inject(poison, secs, &run).await;
+                log.fault(format!(
+                    "poison over: {} gateway requests, {} AMQP messages, {} poison buyers \
+                     without a hold",
+                    sent.requests,
+                    sent.sent.len(),
+                    sent.buyers_without_hold
+                ));
+                done.poison = Some(sent);
+            }
+            Fault::RestartRedis(down) => {
+                log.fault("Redis: shut down");
+                ctl.run("redis-stop").await;
+                log.fault("Redis: down");
+                sleep_until(began + down).await;
+                ctl.run("redis-start").await;
+                done.redis_restarts += 1;
+                done.redis_down_ms = began.elapsed().as_millis() as u64;
+                log.fault(format!(
+                    "Redis: up again after {:.1} s",
+                    done.redis_down_ms as f64 / 1000.0
+                ));
+            }
+            Fault::HangRedis(hang) => {
+                log.fault("Redis: SIGSTOP (connections accepted, nothing answers)");
+                ctl.run("redis-pause").await;
+                sleep_until(began + hang).await;
+                ctl.run("redis-resume").await;
+                done.redis_hang_ms = began.elapsed().as_millis() as u64;
+                log.fault(format!(
+                    "Redis: SIGCONT after {:.1} s",
+                    done.redis_hang_ms as f64 / 1000.0
+                ));
+            }
             Fault::RestartRabbitmq => {
                 log.fault("RabbitMQ node: stop");
                 ctl.run("rabbitmq-stop").await;
@@ -118,8 +220,13 @@ pub(crate) async fn inject(
                     "kill -9 gateway-0 (pid {pid:?}) with requests waiting"
                 ));
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                stack.start_gateway(0).await;
-                log.fault("gateway-0 started again");
+                match stack.start_gateway(0).await {
+                    Ok(()) => log.fault("gateway-0 started again"),
+                    Err(e) => {
+                        log.fault(e.clone());
+                        done.problems.push(e);
+                    }
+                }
                 sleep_until(began + outage).await;
                 ctl.run("pg-start").await;
                 done.postgres_down_ms = began.elapsed().as_millis() as u64;
@@ -129,6 +236,11 @@ pub(crate) async fn inject(
                 ));
             }
         }
+        let to_ms = match &done.poison {
+            Some(sent) if kind == "poison" => sent.last_round_ms + 1_000,
+            _ => log.ms(),
+        };
+        log.window(kind, from_ms, to_ms);
         ready_at = Instant::now() + GAP;
     }
     done
@@ -154,6 +266,11 @@ async fn kill_active_worker(stack: &mut Stack, log: &Log, shard: u16, done: &mut
     ));
     let took = began.elapsed().as_millis() as u64;
     done.longest_recovery_ms = done.longest_recovery_ms.max(took);
-    stack.start_worker(i).await;
-    log.fault(format!("{name} started again (standby)"));
+    match stack.start_worker(i).await {
+        Ok(()) => log.fault(format!("{name} started again (standby)")),
+        Err(e) => {
+            log.fault(e.clone());
+            done.problems.push(e);
+        }
+    }
 }

@@ -1,8 +1,10 @@
-//! The fault run (issue #3, "Fault tests"): a spike of holds and confirms against real
-//! worker and gateway processes while the shard's active worker is `kill -9`ed three
-//! times, the RabbitMQ node is restarted, PostgreSQL is down for 10 s and a gateway is
-//! `kill -9`ed with requests waiting; then the client's own log is checked against
-//! PostgreSQL and Redis (see `checks`).
+//! The fault run: a spike of holds and confirms against real worker and gateway
+//! processes while poison is sent towards the busy shard for 10 s (`poison`), the
+//! shard's active worker is `kill -9`ed three times, the RabbitMQ node is restarted,
+//! PostgreSQL is down for 10 s and a gateway is `kill -9`ed with requests waiting, Redis
+//! is restarted, and Redis hangs for 10 s; then the client's own log is checked against
+//! PostgreSQL, Redis and the dead-letter queue (`checks`, `windows`, `in_time`,
+//! `poison_checks`). The cases are described in `docs/FAULTS.md`.
 //!
 //! Ignored by `cargo test`: it needs private service instances it may stop. Run it with
 //! `deploy/faults/run.sh`, which starts them (`deploy/faults/services.sh`), builds the
@@ -17,14 +19,24 @@
 //!   `timeline.jsonl`, `report.txt`;
 //! - `FAULTS_RATE` (default 33): buyers arriving per second, from the start until the
 //!   last fault is over and at least `FAULTS_MIN_SECS` (default 75) have passed;
-//! - `FAULTS_SEED` (default random): the buyers' choices.
+//! - `FAULTS_SEED` (default random): the buyers' choices;
+//! - `FAULTS_POISON_SECS` (default 10, 0 = none): length of the poison window;
+//! - `FAULTS_DEAD_LETTER_QUEUE`: the dead-letter queue's name, if not one of the usual
+//!   `faults.dead`, `faults.dead-letters`, `faults.dead_letters`, `faults.dlq`;
+//! - `FAULTS_ONLY`: a comma-separated list of fault kinds (`poison`, `kill`, `rabbitmq`,
+//!   `postgres`, `redis-restart`, `redis-hang`) to inject, leaving out the others (to
+//!   work on one case; such a partial run says so and cannot pass).
 
 mod buyer;
 mod checks;
 mod client;
 mod faults;
+mod in_time;
 mod log;
+mod poison;
+mod poison_checks;
 mod stack;
+mod windows;
 
 use crate::checks::Report;
 use crate::client::Api;
@@ -44,6 +56,9 @@ const GATEWAYS: usize = 2;
 const SHARDS: u16 = 4;
 const HOLD_TTL_SECONDS: u32 = 10;
 const REPLY_TIMEOUT_MS: u64 = 2_000;
+/// The gateways' Redis call timeout (their default `redis_timeout_ms`, set explicitly
+/// so the Redis hang's bound follows it).
+const REDIS_TIMEOUT_MS: u64 = 1_000;
 /// The gateway's worst case for one hold or confirm, by its own timeouts: the event read
 /// through Redis (1 s), the wait for a command channel (1 s), the publisher confirm (5 s,
 /// which bounds the 2 s reply wait too) and the `202` marker written to Redis (1 s);
@@ -84,6 +99,10 @@ async fn fault_run() {
     let rate: f64 = env_or("FAULTS_RATE", 33.0);
     let min_spike = Duration::from_secs(env_or("FAULTS_MIN_SECS", 75));
     let seed: u64 = env_or("FAULTS_SEED", rand::random());
+    let poison_secs: u64 = env_or("FAULTS_POISON_SECS", 10);
+    let only: Option<Vec<String>> = std::env::var("FAULTS_ONLY")
+        .ok()
+        .map(|v| v.split(',').map(|k| k.trim().to_owned()).collect());
     let common = Common {
         database_url: env("FAULTS_DATABASE_URL"),
         amqp_url: env("FAULTS_AMQP_URL"),
@@ -92,6 +111,7 @@ async fn fault_run() {
         shards: SHARDS,
         admin_key: stack::admin_key(),
         reply_timeout_ms: REPLY_TIMEOUT_MS,
+        redis_timeout_ms: REDIS_TIMEOUT_MS,
     };
     let ctl = Ctl(PathBuf::from(env("FAULTS_CTL")));
     let mut stack = Stack::new(
@@ -106,10 +126,16 @@ async fn fault_run() {
     );
     println!("faults: seed {seed}, {rate} buyers/s, {WORKERS} workers, {GATEWAYS} gateways");
     for i in 0..WORKERS {
-        stack.start_worker(i).await;
+        stack
+            .start_worker(i)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     for i in 0..GATEWAYS {
-        stack.start_gateway(i).await;
+        stack
+            .start_gateway(i)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     let event = create_event(&stack).await;
@@ -138,13 +164,25 @@ async fn fault_run() {
         log.fault("spike over: every buyer finished");
         buyers
     };
+    let target = poison::Target {
+        api: &api,
+        admin_key: &common.admin_key,
+        amqp_url: &common.amqp_url,
+        queue: protocol::names::AmqpNames::new(common.namespace.clone()).shard_queue(shard),
+        shard,
+        shards: SHARDS,
+    };
     let inject = async {
-        let injected = faults::inject(&mut stack, &ctl, &log, shard, &faults::plan(), start).await;
+        let mut plan = faults::plan(poison_secs);
+        if let Some(only) = &only {
+            plan.retain(|(_, f)| only.iter().any(|k| k == faults::kind(*f)));
+        }
+        let injected = faults::inject(&mut stack, &ctl, &log, shard, &plan, start, &target).await;
         faults_over.cancel();
         injected
     };
     let (buyers, injected) = tokio::join!(spike, inject);
-    println!("faults: injected {injected:?}");
+    println!("faults: injected {}", injected.summary());
 
     // Every hold ends by its deadline: wait for the last ones, then check.
     let db = sqlx::postgres::PgPoolOptions::new()
@@ -169,8 +207,18 @@ async fn fault_run() {
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let records = log.records();
+    let windows = log.windows();
     let mut report = Report::default();
     checks::client_side(&records, env_or("FAULTS_HANG_MS", HANG_MS), &mut report);
+    windows::poison_latency(&records, &windows, &mut report);
+    windows::redis_windows(
+        &records,
+        &log.polls(),
+        &windows,
+        REDIS_TIMEOUT_MS,
+        &mut report,
+    );
+    in_time::confirms(&records, &mut report);
     checks::against_postgres(&db, event_id, &records, &mut report)
         .await
         .expect("checks against PostgreSQL");
@@ -189,6 +237,28 @@ async fn fault_run() {
         .await
         .unwrap();
     let metrics = stack.worker_metrics().await;
+    let metric = |name: &str| -> Option<f64> {
+        let values: Vec<f64> = metrics
+            .iter()
+            .flat_map(|(_, t)| t.lines())
+            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .collect();
+        (!values.is_empty()).then(|| values.iter().sum())
+    };
+    if let Some(sent) = &injected.poison {
+        poison_checks::check(
+            sent,
+            &log.poison(),
+            &db,
+            &common.amqp_url,
+            &common.namespace,
+            metric("anteroom_worker_dead_letters_total"),
+            &mut report,
+        )
+        .await
+        .expect("poison checks");
+    }
     stack.stop_all().await;
     log.write(&artifacts).expect("client log");
 
@@ -204,13 +274,26 @@ async fn fault_run() {
     text += &format!(
         "  kill -9 of the active worker: {}; RabbitMQ restarts: {}; PostgreSQL down {:.1} s; \
          gateway kill -9: {}; longest time to an active shard again: {:.1} s; \
-         shard epoch now {epoch}\n\ncounts:\n",
+         shard epoch now {epoch}; Redis restarts: {} (down {:.1} s); Redis hung {:.1} s; \
+         poison window: {}\n\ncases:\n",
         injected.kills,
         injected.rabbitmq_restarts,
         injected.postgres_down_ms as f64 / 1000.0,
         injected.gateway_kills,
-        injected.longest_recovery_ms as f64 / 1000.0
+        injected.longest_recovery_ms as f64 / 1000.0,
+        injected.redis_restarts,
+        injected.redis_down_ms as f64 / 1000.0,
+        injected.redis_hang_ms as f64 / 1000.0,
+        if poison_secs > 0 {
+            format!("{poison_secs} s")
+        } else {
+            "off (FAULTS_POISON_SECS=0)".into()
+        }
     );
+    for case in &report.cases {
+        text += &format!("  {case}\n");
+    }
+    text += "\ncounts:\n";
     text += &format!(
         "  machine load (1/5/15 min): {load_before} at the start, {load_after} at the end \
          ({} cores)\n",
@@ -243,10 +326,23 @@ async fn fault_run() {
         || injected.rabbitmq_restarts < 1
         || injected.postgres_down_ms < 10_000
         || injected.gateway_kills < 1
+        || injected.redis_restarts < 1
+        || injected.redis_hang_ms < 10_000
+        || (poison_secs > 0 && injected.poison.is_none())
+        || only.is_some()
     {
-        report
-            .violations
-            .push(format!("not every fault was injected: {injected:?}"));
+        report.violations.push(if let Some(only) = &only {
+            format!(
+                "partial run (FAULTS_ONLY={}): {}",
+                only.join(","),
+                injected.summary()
+            )
+        } else {
+            format!("not every fault was injected: {}", injected.summary())
+        });
+    }
+    for problem in &injected.problems {
+        report.violation(format!("while injecting: {problem}"));
     }
     text += if report.violations.is_empty() {
         "\nresult: PASS (no violation)\n".to_owned()

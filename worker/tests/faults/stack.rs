@@ -19,6 +19,8 @@ pub(crate) struct Common {
     pub(crate) shards: u16,
     pub(crate) admin_key: String,
     pub(crate) reply_timeout_ms: u64,
+    /// The gateways' Redis call timeout (`redis_timeout_ms`), ms.
+    pub(crate) redis_timeout_ms: u64,
 }
 
 /// One process slot (restartable).
@@ -79,7 +81,7 @@ impl Stack {
             gateways: (0..gateways).map(|i| slot("gateway", i)).collect(),
             secrets: GatewaySecrets::generate(),
             http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(3))
+                .timeout(Duration::from_secs(6))
                 .build()
                 .expect("HTTP client"),
         }
@@ -113,7 +115,10 @@ impl Stack {
     }
 
     /// Starts worker `i` and waits until its `/readyz` answers 200.
-    pub(crate) async fn start_worker(&mut self, i: usize) {
+    ///
+    /// # Errors
+    /// Not ready within 60 s: the last answer of `/readyz`.
+    pub(crate) async fn start_worker(&mut self, i: usize) -> Result<(), String> {
         let (name, port) = (self.workers[i].name.clone(), self.workers[i].port);
         let mut cmd = self.command(&self.worker_bin, &name);
         cmd.env("ANTEROOM_DATABASE_URL", &self.common.database_url)
@@ -125,11 +130,14 @@ impl Stack {
         self.workers[i].pid = child.id();
         self.workers[i].child = Some(child);
         self.wait_ready(&format!("http://127.0.0.1:{port}/readyz"), &name)
-            .await;
+            .await
     }
 
     /// Starts gateway `i` and waits until its `/readyz` answers 200.
-    pub(crate) async fn start_gateway(&mut self, i: usize) {
+    ///
+    /// # Errors
+    /// Not ready within 60 s: the last answer of `/readyz`.
+    pub(crate) async fn start_gateway(&mut self, i: usize) -> Result<(), String> {
         let secrets = &self.secrets;
         let (name, port) = (self.gateways[i].name.clone(), self.gateways[i].port);
         let mut cmd = self.command(&self.gateway_bin, &name);
@@ -142,28 +150,34 @@ impl Stack {
                 "ANTEROOM_REPLY_TIMEOUT_MS",
                 self.common.reply_timeout_ms.to_string(),
             )
+            .env(
+                "ANTEROOM_REDIS_TIMEOUT_MS",
+                self.common.redis_timeout_ms.to_string(),
+            )
             // One client machine plays every fan: no per-IP limits.
             .env("ANTEROOM_RATE_LIMITS", "false");
         let child = cmd.spawn().expect("Failed to start the gateway");
         self.gateways[i].pid = child.id();
         self.gateways[i].child = Some(child);
         self.wait_ready(&format!("http://127.0.0.1:{port}/readyz"), &name)
-            .await;
+            .await
     }
 
-    async fn wait_ready(&self, url: &str, name: &str) {
+    async fn wait_ready(&self, url: &str, name: &str) -> Result<(), String> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(r) = self.http.get(url).send().await {
-                if r.status().is_success() {
-                    return;
-                }
+            let last = match self.http.get(url).send().await {
+                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) => format!("{} {}", r.status(), r.text().await.unwrap_or_default()),
+                Err(e) => e.to_string(),
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "{name} not ready at {url} within 60 s (last answer: {last}; see its log \
+                     in {})",
+                    self.artifacts.display()
+                ));
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{name} not ready at {url} within 60 s (see its log in {})",
-                self.artifacts.display()
-            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }

@@ -13,11 +13,12 @@ use crate::extract::PathId;
 use crate::identity::{JoinIdentity, JoinRequest};
 use crate::queue::TicketView;
 use crate::state::AppState;
-use crate::stream::place::{resolve, Via};
-use crate::stream::snapshot_for_status;
+use crate::stream::place::{resolve, resolve_claim, restore_claim, Via};
+use crate::stream::snapshot_for_token_holder;
 use crate::stream::status::status_events;
 use crate::views::Status;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -45,6 +46,7 @@ pub async fn join(
     State(state): State<AppState>,
     PathId(event): PathId<EventId>,
     Tls(tls): Tls,
+    headers: axum::http::HeaderMap,
     MaybeQueueAuth(rejoin): MaybeQueueAuth,
     JoinIdentity(user): JoinIdentity,
 ) -> Result<Response, ApiError> {
@@ -64,6 +66,11 @@ pub async fn join(
         PublicState::Closed => return Err(ApiError::QueueClosed("the queue is closed".into())),
         PublicState::SoldOut => return Err(ApiError::SoldOut),
     };
+    if let (Some(place), None) = (rejoin, &user) {
+        // A rejoin whose ticket Redis lost gets it back (one call; nothing if known).
+        let pass = crate::auth::cookie(&headers, PASS_COOKIE);
+        restore_claim(&state, &snapshot, place.ticket, place.seq, pass).await?;
+    }
     let joined = match &user {
         Some(user) => crate::identity::join_as(&state, &event, prequeue, user).await?,
         None => {
@@ -129,16 +136,18 @@ pub async fn status(
     State(state): State<AppState>,
     Tls(tls): Tls,
     auth: QueueAuth,
+    PassCookie(pass): PassCookie,
 ) -> Result<Response, ApiError> {
     // The event of the path, parsed and checked against the token by `QueueAuth`.
     let event = auth.event;
     state.metrics.status_requests.inc();
-    let snapshot = snapshot_for_status(&state, &event).await?;
-    let (status, view) = resolve(
+    let snapshot = snapshot_for_token_holder(&state, &event).await?;
+    let (status, view) = resolve_claim(
         &state,
         &snapshot,
         auth.place.ticket,
         auth.place.seq,
+        pass.as_deref(),
         Via::Status,
     )
     .await?;
@@ -158,14 +167,33 @@ pub async fn status(
         (status = 401, description = "No valid queue token for this event", body = ErrorBody),
         (status = 404, description = "No such event or ticket", body = ErrorBody),
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]
-pub async fn stream(State(state): State<AppState>, auth: QueueAuth) -> Result<Response, ApiError> {
+pub async fn stream(
+    State(state): State<AppState>,
+    auth: QueueAuth,
+    PassCookie(pass): PassCookie,
+) -> Result<Response, ApiError> {
     let event = auth.event;
     state.metrics.status_requests.inc();
-    let snapshot = snapshot_for_status(&state, &event).await?;
+    let snapshot = snapshot_for_token_holder(&state, &event).await?;
     let (ticket, seq) = (auth.place.ticket, auth.place.seq);
-    let (first, _) = resolve(&state, &snapshot, ticket, seq, Via::Status).await?;
+    let (first, _) =
+        resolve_claim(&state, &snapshot, ticket, seq, pass.as_deref(), Via::Status).await?;
     let events = status_events(state.clone(), event, ticket, seq, &first);
     Ok(sse_response(events))
+}
+
+/// The raw pass cookie of a request, if any (verified only when it is needed: a ticket
+/// Redis lost comes back admitted if its pass is live).
+pub struct PassCookie(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PassCookie {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(PassCookie(
+            crate::auth::cookie(&parts.headers, PASS_COOKIE).map(str::to_owned),
+        ))
+    }
 }
 
 /// An SSE response of `events`, with comment keep-alives every 10 s and proxy

@@ -234,6 +234,12 @@ impl Live {
             .insert(ticket, Instant::now());
     }
 
+    /// Notes that `ticket` waits again (put back after Redis lost it): its status comes
+    /// from the cached view again.
+    pub fn unsettle(&self, ticket: &TicketId) {
+        self.0.settled.lock().expect("live poisoned").remove(ticket);
+    }
+
     /// Whether `ticket` is known to no longer wait.
     pub fn is_settled(&self, ticket: &TicketId) -> bool {
         self.0

@@ -27,7 +27,8 @@
 --
 -- Returns 'known' (the ticket is there: nothing done), 'gone' (made in this
 -- incarnation: not restored), or the state restored: 'admitted' (a live pass was
--- presented: the pass is counted in KEYS[6] again, replacing one placeholder),
+-- presented: the pass is counted in KEYS[6] again, in place of a placeholder if there
+-- are any),
 -- 'prequeue', 'waiting', or 'abandoned' (its line is at or before head_line: admission
 -- had passed it, and it shows no live pass).
 local t = redis.call('TIME')
@@ -58,11 +59,17 @@ if exp and exp > now then
   redis.call('HSET', KEYS[5], 'state', 'admitted', 'seq', seq, 'admitted_ms', ARGV[7],
     'pass_exp_ms', exp, 'last_seen_ms', now)
   redis.call('EXPIRE', KEYS[5], ttl)
-  if redis.call('ZADD', KEYS[6], exp, id) == 1 then
-    local n = tonumber(redis.call('GET', KEYS[10])) or 0
-    if n > 0 then
+  if not redis.call('ZSCORE', KEYS[6], id) then
+    -- With placeholders (restore_event.lua counted the live passes), the pass takes one
+    -- (none left: every live pass is counted already, e.g. this one was used up);
+    -- without, it is counted itself.
+    local n = tonumber(redis.call('GET', KEYS[10]))
+    if not n then
+      redis.call('ZADD', KEYS[6], exp, id)
+    elseif n > 0 then
       redis.call('ZREM', KEYS[6], 'lost:' .. n)
       redis.call('SET', KEYS[10], n - 1, 'KEEPTTL')
+      redis.call('ZADD', KEYS[6], exp, id)
     end
   end
   return 'admitted'

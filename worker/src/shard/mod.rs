@@ -10,6 +10,7 @@
 
 mod batch;
 mod delivery;
+mod loss;
 mod pipeline;
 mod record;
 mod repair;

@@ -17,6 +17,7 @@
 //! | `{ns}:{E}:pending:{R}` | string | ticket id of a request answered `202` (for `/v1/requests`) |
 //! | `{ns}:{E}:epoch` | string | Unix ms at which this incarnation of the queue's keys began (set when the arrival counter starts or restarts): a ticket made before it that the queue does not know was lost with Redis's data, not left |
 //! | `{ns}:{E}:restoring` | string | present for a grace period after a loss was detected: admission passes nobody |
+//! | `{ns}:{E}:used_passes` | set | tickets whose pass an order used up, written by the worker when it rewrites its mirror after a loss: not counted again when presented |
 //! | `{ns}:{E}:lost_passes` | string | placeholders `lost:1..n` held in `active(E)` for passes counted before a loss and not yet presented again |
 //!
 //! plus `active(E)` from `protocol::names::RedisKeys` (shared with the worker).
@@ -136,6 +137,10 @@ impl QueueKeys {
     /// Count of placeholder passes in `active`.
     pub fn lost_passes(&self) -> String {
         self.key("lost_passes")
+    }
+    /// Tickets whose pass an order used up (written by the worker after a loss).
+    pub fn used_passes(&self) -> String {
+        self.key("used_passes")
     }
     /// Active passes (shared with the worker).
     pub fn active(&self) -> String {

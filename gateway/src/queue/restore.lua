@@ -16,6 +16,8 @@
 -- KEYS[8] epoch     STRING  Unix ms at which this incarnation of the queue's keys began
 -- KEYS[9] restoring STRING  while present, admission passes nobody (admit.lua)
 -- KEYS[10] lost     STRING  placeholders left in KEYS[6] for passes not yet presented
+-- KEYS[11] used     SET     tickets whose pass an order used up (the worker writes it
+--                           when it rewrites its mirror after a loss)
 -- ARGV[1] ticket id   ARGV[2] arrival number (the token's seq)
 -- ARGV[3] Unix ms at which the ticket was made (its UUIDv7 time)
 -- ARGV[4] place: 'waiting', 'prequeue' (joined before opens_at, lottery not known) or
@@ -58,8 +60,13 @@ local exp = tonumber(ARGV[8])
 if exp and exp > now then
   redis.call('HSET', KEYS[5], 'state', 'admitted', 'seq', seq, 'admitted_ms', ARGV[7],
     'pass_exp_ms', exp, 'last_seen_ms', now)
+  if ARGV[4] ~= 'waiting' then
+    -- A pre-queue ticket's line is its lottery rank, not its arrival number (0: unknown,
+    -- so replicas do not take it for the head line).
+    redis.call('HSET', KEYS[5], 'line', tonumber(ARGV[6]) or 0)
+  end
   redis.call('EXPIRE', KEYS[5], ttl)
-  if not redis.call('ZSCORE', KEYS[6], id) then
+  if redis.call('SISMEMBER', KEYS[11], id) == 0 and not redis.call('ZSCORE', KEYS[6], id) then
     -- With placeholders (restore_event.lua counted the live passes), the pass takes one
     -- (none left: every live pass is counted already, e.g. this one was used up);
     -- without, it is counted itself.

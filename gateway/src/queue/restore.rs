@@ -183,7 +183,7 @@ impl Queue {
         pass: Option<PresentedPass>,
     ) -> Result<Restored, ApiError> {
         let k = self.keys(event);
-        let keys = restore_keys(&k, Some(ticket));
+        let keys = restore_keys(&k, ticket);
         let (place, score, line) = match claim {
             Claim::Waiting => ("waiting", String::new(), String::new()),
             Claim::Prequeue { fallback } => ("prequeue", fallback.to_string(), String::new()),
@@ -272,18 +272,19 @@ impl Queue {
     }
 }
 
-fn restore_keys(k: &QueueKeys, ticket: Option<&TicketId>) -> Vec<String> {
+fn restore_keys(k: &QueueKeys, ticket: &TicketId) -> Vec<String> {
     vec![
         k.seq(),
         k.waiting(),
         k.prequeue(),
         k.shuffled(),
-        ticket.map(|t| k.ticket(t)).unwrap_or_default(),
+        k.ticket(ticket),
         k.active(),
         k.stats(),
         k.epoch(),
         k.restoring(),
         k.lost_passes(),
+        k.used_passes(),
     ]
 }
 

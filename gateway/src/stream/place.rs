@@ -54,6 +54,7 @@ pub async fn resolve(
     let live = state.live.event(&event);
     let view = live.view();
     let from_view = !state.live.is_settled(&ticket)
+        && live.trusted()
         && !matches!(
             via,
             Via::Join(TicketState::Admitted | TicketState::Abandoned)

@@ -152,12 +152,17 @@ async fn restore_if_lost(
     event: &EventId,
     now: &crate::queue::QueueView,
 ) -> Result<bool, ApiError> {
-    let Some(before) = state.live.view(event) else {
+    let Some(before) = state.live.event(event).last_view() else {
         return Ok(false);
     };
     if now.joins_total >= before.joins_total && now.admitted_total >= before.admitted_total {
         return Ok(false);
     }
+    // Whoever writes the queue back, this replica's view no longer says who is in it.
+    state.live.distrust(
+        event,
+        Duration::from_millis(crate::queue::restore::RESTORE_GRACE_MS),
+    );
     let lottery = state.live.lottery(event);
     let memory = crate::queue::Remembered {
         joins_total: before.joins_total,

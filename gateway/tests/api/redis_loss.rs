@@ -489,7 +489,15 @@ async fn a_queue_survives(lose: impl FnOnce(&mut PrivateRedis)) {
     let after = waiting_order(&mut conn, &app, &event).await;
     let mut want = before.clone();
     want.push(newcomer.ticket.clone());
-    assert_eq!(after, want, "the waiting order changed");
+    let first_difference = after.iter().zip(&want).position(|(a, w)| a != w);
+    assert!(
+        after == want,
+        "the waiting order changed: {} in Redis, {} expected, first difference at {:?}: {:?}",
+        after.len(),
+        want.len(),
+        first_difference,
+        first_difference.map(|i| (&after[i], &want[i]))
+    );
     let s = poll_until_ok(&app, &event, &newcomer, None).await;
     assert_eq!(s.body["state"], "waiting");
     assert!(

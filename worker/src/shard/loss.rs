@@ -6,7 +6,8 @@
 //! session starts and checked every [`CHECK_EVERY`] with one `SET … NX`: if the marker
 //! was gone, Redis lost the data it was written with, so the session rewrites every
 //! event's config and availability, the documents of recent holds (and takes used passes
-//! out of `active(E)`), and the stored results of recent requests, which fans answered
+//! out of `active(E)`, and lists them in `{ns}:{E}:used_passes` so that gateways do
+//! not count them again), and the stored results of recent requests, which fans answered
 //! `202` may still be polling for. Counted in `anteroom_redis_data_loss_total{shard}`.
 //! A check that fails (Redis down) is skipped: a Redis that comes back empty is caught
 //! by the next one.
@@ -16,7 +17,7 @@ use super::session::Active;
 use chrono::Utc;
 use protocol::ids::{EventId, RequestId, TicketId};
 use protocol::names::{RedisKeys, RESULT_TTL_SECONDS};
-use protocol::reply::StoredResult;
+use protocol::reply::{HoldState, StoredResult};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -31,6 +32,12 @@ pub(super) struct LossWatch {
     key: String,
     value: String,
     armed: bool,
+}
+
+/// The set of tickets whose pass an order used up, written after a loss (the gateway's
+/// `QueueKeys::used_passes`).
+pub(crate) fn used_passes_key(keys: &RedisKeys, event: &EventId) -> String {
+    format!("{}:used_passes", keys.event_base(event))
 }
 
 /// The marker key of `shard`.
@@ -86,9 +93,37 @@ impl Active {
             .with_label_values(&[&self.shard.to_string()])
             .inc();
         tracing::warn!("Redis lost this shard's mirror; rewriting it");
+        // Before the configs: gateways answer fans again once a config is back, and a
+        // fan presenting a pass used up by an order must find it marked used by then.
+        self.mark_used_passes().await;
         self.refresh().await;
         self.repair_redis().await;
         self.rewrite_results().await;
+    }
+
+    /// Writes `{ns}:{E}:used_passes`: the tickets whose pass an order used up in the
+    /// last [`REPAIR_WINDOW`] (best effort), so that a gateway putting admitted fans
+    /// back after the loss (`restore.lua`) does not count those passes as live again.
+    async fn mark_used_passes(&mut self) {
+        let since = Utc::now() - REPAIR_WINDOW;
+        let holds = match self.ctx.repo.holds_changed_since(self.shard, since).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read recent orders to mark used passes");
+                return;
+            }
+        };
+        let mut pipe = redis::pipe();
+        for h in holds
+            .iter()
+            .filter(|h| h.hold.state == HoldState::Confirmed)
+        {
+            let key = used_passes_key(&self.ctx.keys, &h.hold.event_id);
+            pipe.sadd(&key, h.ticket_id.to_string()).ignore();
+            pipe.expire(&key, REPAIR_WINDOW.as_secs() as i64 * 2)
+                .ignore();
+        }
+        self.cache.write(pipe).await;
     }
 
     /// Rewrites the stored results of the shard's requests decided in the last

@@ -24,6 +24,9 @@ use uuid::Uuid;
 /// How often the marker is checked.
 pub(super) const CHECK_EVERY: Duration = Duration::from_secs(1);
 
+/// A stored result as read back: request, event, ticket, HTTP status and body.
+type ResultRow = (Uuid, Uuid, Uuid, i32, serde_json::Value);
+
 /// Request documents per Redis pipeline.
 const CHUNK: usize = 1_000;
 
@@ -134,7 +137,7 @@ impl Active {
             return;
         }
         let since = Utc::now() - REPAIR_WINDOW;
-        let rows: Result<Vec<(Uuid, Uuid, Uuid, i32, serde_json::Value)>, _> = sqlx::query_as(
+        let rows: Result<Vec<ResultRow>, _> = sqlx::query_as(
             "SELECT request_id, event_id, ticket_id, status, body FROM request_results
              WHERE event_id = ANY($1) AND ticket_id IS NOT NULL AND created_at >= $2",
         )

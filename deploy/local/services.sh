@@ -92,10 +92,12 @@ install_missing() {
 start_redis() {
     log "starting Redis on 127.0.0.1:6379 (log $REDIS_LOG)"
     as_root mkdir -p /var/lib/redis /var/log/redis
-    # No persistence: the queue is rebuilt by the fans' clients; demo and tests want a
-    # clean slate anyway.
+    # Append-only file, fsync every second, as compose runs it: a restart keeps the
+    # queue (places, counters, lottery record); a crash loses at most the last second of
+    # writes, which the fans' queue tokens and the gateways put back (docs/OPERATIONS.md).
     as_root "$(sbin redis-server)" --daemonize yes --bind 127.0.0.1 --port 6379 \
-        --save "" --appendonly no --dir /var/lib/redis --logfile "$REDIS_LOG"
+        --save "" --appendonly yes --appendfsync everysec --dir /var/lib/redis \
+        --logfile "$REDIS_LOG"
     wait_for Redis redis_up "$REDIS_LOG"
 }
 

@@ -41,6 +41,14 @@ pub struct Metrics {
     pub status_redis_calls: IntCounter,
     /// `anteroom_sse_streams{stream}`: open SSE streams (`status`, `seats`).
     pub sse_streams: IntGaugeVec,
+    /// `anteroom_redis_data_loss_total`: queues this replica found gone back (their
+    /// arrival counter or admitted count lower than it had read: Redis lost its data)
+    /// and wrote back from its memory (`queue/restore.rs`).
+    pub redis_data_loss: IntCounter,
+    /// `anteroom_queue_places_restored_total{state}`: tickets Redis had lost that their
+    /// fans' queue tokens put back, by the state restored (`prequeue`, `waiting`,
+    /// `admitted`, `abandoned`).
+    pub places_restored: IntCounterVec,
     /// Per-event queue gauges, set by the admission loop from `admit.lua`'s answer (every
     /// replica reports the same values: aggregate with `max by (event_id)`).
     pub queue: QueueGauges,
@@ -169,6 +177,18 @@ impl Metrics {
                 &["stream"],
             )
             .expect("valid metric"),
+            redis_data_loss: counter(
+                "anteroom_redis_data_loss_total",
+                "Event queues found reset in Redis (data lost) and written back from memory",
+            ),
+            places_restored: IntCounterVec::new(
+                Opts::new(
+                    "anteroom_queue_places_restored_total",
+                    "Tickets lost with Redis's data put back by their queue tokens",
+                ),
+                &["state"],
+            )
+            .expect("valid metric"),
             queue: QueueGauges::new(),
             registry,
         };
@@ -185,6 +205,8 @@ impl Metrics {
             Box::new(m.status_requests.clone()),
             Box::new(m.status_redis_calls.clone()),
             Box::new(m.sse_streams.clone()),
+            Box::new(m.redis_data_loss.clone()),
+            Box::new(m.places_restored.clone()),
         ];
         collectors.extend(m.queue.collectors());
         for c in collectors {

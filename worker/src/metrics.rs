@@ -36,6 +36,9 @@ pub struct Metrics {
     pub commit_failures: IntCounter,
     /// `anteroom_worker_redis_write_failures_total`: Redis writes that failed (retried).
     pub redis_failures: IntCounter,
+    /// `anteroom_redis_data_loss_total{shard}`: times this worker found Redis had lost
+    /// what it mirrors for a shard it owns (its marker key gone) and rewrote it all.
+    pub redis_data_loss: IntCounterVec,
     /// `anteroom_worker_takeovers_total{shard}`: fencing-epoch changes made by this
     /// worker (each takeover bumps the shard's epoch in PostgreSQL).
     pub takeovers: IntCounterVec,
@@ -192,6 +195,14 @@ impl Metrics {
         registry.register(Box::new(poison_commands.clone()))?;
         registry.register(Box::new(dead_letters.clone()))?;
         registry.register(Box::new(expiries_unwritten.clone()))?;
+        let redis_data_loss = IntCounterVec::new(
+            Opts::new(
+                "anteroom_redis_data_loss_total",
+                "Losses of Redis's data detected for an owned shard (mirror rewritten).",
+            ),
+            &["shard"],
+        )?;
+        registry.register(Box::new(redis_data_loss.clone()))?;
         registry.register(Box::new(takeovers.clone()))?;
         registry.register(Box::new(fenced.clone()))?;
         registry.register(Box::new(shard_state.clone()))?;
@@ -221,6 +232,7 @@ impl Metrics {
             shard_active,
             commit_failures,
             redis_failures,
+            redis_data_loss,
             takeovers,
             fenced,
             shard_state,
@@ -265,6 +277,7 @@ mod tests {
         m.takeovers.with_label_values(&["0"]).inc();
         m.fenced.with_label_values(&["0"]).inc();
         m.seats_oversold.with_label_values(&["0"]).set(0);
+        m.redis_data_loss.with_label_values(&["0"]).inc();
         m.set_shard_state(0, "standby");
         m.set_shard_state(0, "active");
         let text = m.render();
@@ -287,6 +300,7 @@ mod tests {
             "anteroom_worker_poison_commands_total{outcome=\"internal\"} 0",
             "anteroom_worker_dead_letters_total{reason=\"malformed\"} 0",
             "anteroom_worker_expiries_unwritten_total 0",
+            "anteroom_redis_data_loss_total{shard=\"0\"} 1",
         ] {
             assert!(text.contains(name), "{name} missing:\n{text}");
         }

@@ -13,6 +13,9 @@
 --                        shows no seat available (sold out, or every seat held), read
 --                        here so that an order freeing a pass slot (the worker's ZREM
 --                        active) and the snapshot it writes next act together
+-- KEYS[7] restoring STRING while present (after Redis lost the queue's keys: restore.lua,
+--                        restore_event.lua), nobody is admitted, so fans who come back
+--                        with their queue tokens get their places before anyone is passed
 -- ARGV[1] rate_per_minute   ARGV[2] max_active   ARGV[3] pass TTL, ms
 -- ARGV[4] abandon after, ms ARGV[5] ticket key prefix ("{ns}:{E}:ticket:")
 -- ARGV[6] now in Unix ms, or "" for the Redis clock (tests pass a clock)
@@ -80,7 +83,8 @@ local active = redis.call('ZCARD', KEYS[2])
 local tokens = math.floor(credit / UNIT)
 local n = math.min(tokens, max_active - active)
 local snapshot = redis.call('GETRANGE', KEYS[6], 0, 511)
-if tonumber(string.match(snapshot, '"available":(%d+)')) == 0 then
+if tonumber(string.match(snapshot, '"available":(%d+)')) == 0
+  or redis.call('EXISTS', KEYS[7]) == 1 then
   n = 0
 end
 

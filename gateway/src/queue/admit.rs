@@ -61,6 +61,7 @@ impl Queue {
             k.stats(),
             k.per_second(),
             self.keys.availability(event),
+            k.restoring(),
         ];
         let args = [
             p.rate_per_minute.to_string(),

@@ -26,7 +26,7 @@
 //! unavailable or slow); no join is answered with a ticket that was not written. The
 //! committer is started on the first join and started again if its runtime went away.
 
-use super::{QueueKeys, TicketState};
+use super::{QueueKeys, SeqFloors, TicketState};
 use crate::error::ApiError;
 use crate::redis_store::RedisStore;
 use futures::future::join_all;
@@ -65,6 +65,7 @@ struct Committer {
     script: redis::Script,
     ticket_ttl_seconds: u64,
     commits: IntCounter,
+    floors: Arc<SeqFloors>,
 }
 
 /// The join committer of one replica (see the module doc). Cheap to share.
@@ -75,8 +76,14 @@ pub struct GroupCommit {
 
 impl GroupCommit {
     /// A committer writing to `redis` under `keys`; ticket records live
-    /// `ticket_ttl_seconds`.
-    pub fn new(redis: RedisStore, keys: RedisKeys, ticket_ttl_seconds: u64) -> Self {
+    /// `ticket_ttl_seconds`; the arrival numbers it issues stay above `floors` and raise
+    /// them (see `join_group.lua`).
+    pub fn new(
+        redis: RedisStore,
+        keys: RedisKeys,
+        ticket_ttl_seconds: u64,
+        floors: Arc<SeqFloors>,
+    ) -> Self {
         Self {
             committer: Arc::new(Committer {
                 redis,
@@ -89,6 +96,7 @@ impl GroupCommit {
                      anteroom_queue_joins_total divided by this is the mean group size",
                 )
                 .expect("valid metric"),
+                floors,
             }),
             queue: Mutex::new(None),
         }
@@ -181,11 +189,20 @@ impl Committer {
     /// One `join_group.lua` call for `group`, then an answer to each of its joins.
     async fn commit(&self, group: Group) {
         let k = QueueKeys::new(&self.keys, &group.event);
-        let keys = [k.seq(), k.waiting(), k.prequeue(), k.shuffled()];
-        let mut args = Vec::with_capacity(3 + group.joins.len());
+        let keys = [
+            k.seq(),
+            k.waiting(),
+            k.prequeue(),
+            k.shuffled(),
+            k.epoch(),
+            k.restoring(),
+        ];
+        let mut args = Vec::with_capacity(5 + group.joins.len());
         args.push(if group.prequeue { "prequeue" } else { "open" }.to_string());
         args.push(k.ticket_prefix());
         args.push(self.ticket_ttl_seconds.to_string());
+        args.push(self.floors.get(&group.event).to_string());
+        args.push(super::restore::RESTORE_GRACE_MS.to_string());
         args.extend(group.joins.iter().map(|j| j.ticket.to_string()));
         self.commits.inc();
         let result = self
@@ -195,6 +212,8 @@ impl Committer {
             .and_then(|(first, state)| Ok((first, TicketState::parse(&state)?)));
         match result {
             Ok((first, state)) => {
+                let last = first + group.joins.len() as u64 - 1;
+                self.floors.raise(&group.event, last);
                 for (seq, join) in (first..).zip(group.joins) {
                     let _ = join.reply.send(Ok(Committed { seq, state }));
                 }

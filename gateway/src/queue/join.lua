@@ -7,14 +7,19 @@
 -- KEYS[5] ticket    HASH    record of the new ticket (ARGV[2])
 -- KEYS[6] existing  HASH    record of the rejoining ticket (ARGV[3]; = KEYS[5] if none),
 --                           made here if the ticket waits without one (join_group.lua)
+-- KEYS[7] epoch     STRING  Unix ms at which this incarnation of the queue's keys began
+-- KEYS[8] restoring STRING  while present, admission passes nobody (admit.lua)
 -- ARGV[1] mode: "open" or "prequeue"
 -- ARGV[2] new ticket id   ARGV[3] rejoining ticket id or ""   ARGV[4] ticket record TTL, s
+-- ARGV[5] floor: the highest arrival number this replica knows was issued (0: none)
+-- ARGV[6] admission pause after a detected loss, ms
 --
 -- Returns {created (0|1), ticket id, arrival number, state}. A rejoin keeps ticket and
 -- place while the ticket still waits or holds a live pass; otherwise a new ticket is made,
 -- as join_group.lua makes new tickets for joins without a queue token.
 -- A ticket joins the pre-queue only while it is not frozen (KEYS[4] absent: see
--- freeze.lua); after that every join goes to the waiting set.
+-- freeze.lua); after that every join goes to the waiting set. A new ticket's arrival
+-- number is above the floor, as in join_group.lua (which explains the floor and KEYS[7]).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[4])
@@ -41,6 +46,22 @@ if ARGV[3] ~= '' then
 end
 
 local seq = redis.call('INCR', KEYS[1])
+local floor = tonumber(ARGV[5])
+local fresh = seq == 1
+if seq <= floor then
+  fresh = true
+  seq = floor + 1
+  redis.call('SET', KEYS[1], seq)
+  local grace = tonumber(ARGV[6])
+  if grace > 0 then
+    redis.call('SET', KEYS[8], 'lost', 'PX', grace, 'NX')
+  end
+end
+if fresh then
+  local id = ARGV[2]
+  local ms = tonumber(string.sub(id, 1, 8) .. string.sub(id, 10, 13), 16) or 0
+  redis.call('SET', KEYS[7], ms, 'NX')
+end
 local state = 'waiting'
 if ARGV[1] == 'prequeue' and redis.call('EXISTS', KEYS[4]) == 0 then
   state = 'prequeue'

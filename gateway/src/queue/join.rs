@@ -72,18 +72,23 @@ impl Queue {
             k.shuffled(),
             k.ticket(&new_ticket),
             k.ticket(&existing),
+            k.epoch(),
+            k.restoring(),
         ];
         let args = [
             if prequeue { "prequeue" } else { "open" }.to_string(),
             new_ticket.to_string(),
             rejoin.map(|t| t.to_string()).unwrap_or_default(),
             self.ticket_ttl_seconds.to_string(),
+            self.floors.get(event).to_string(),
+            super::restore::RESTORE_GRACE_MS.to_string(),
         ];
         let (created, ticket, seq, state): (u8, String, u64, String) =
             self.redis.script(&self.scripts.join, &keys, &args).await?;
         let ticket = ticket
             .parse()
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("join.lua ticket id: {e}")))?;
+        self.floors.raise(event, seq);
         Ok(JoinOutcome {
             ticket,
             seq,

@@ -16,13 +16,18 @@
 //! | `{ns}:{E}:admitted_per_sec` | hash | Unix second → admissions (last 60 s) |
 //! | `{ns}:{E}:pending:{R}` | string | ticket id of a request answered `202` (for `/v1/requests`) |
 //! | `{ns}:{E}:revoked` | zset | ticket → pass expiry (Unix ms): passes given up by leaving the queue (`leave.lua`), refused for holds and confirms; trimmed as they expire |
+//! | `{ns}:{E}:epoch` | string | Unix ms at which this incarnation of the queue's keys began (set when the arrival counter starts or restarts): a ticket made before it that the queue does not know was lost with Redis's data, not left |
+//! | `{ns}:{E}:restoring` | string | present for a grace period after a loss was detected: admission passes nobody |
+//! | `{ns}:{E}:used_passes` | set | tickets whose pass an order used up, written by the worker when it rewrites its mirror after a loss: not counted again when presented |
+//! | `{ns}:{E}:lost_passes` | string | placeholders `lost:1..n` held in `active(E)` for passes counted before a loss and not yet presented again |
 //!
 //! plus `active(E)` from `protocol::names::RedisKeys` (shared with the worker).
 //!
 //! Scripts: `join_group.lua` (new tickets, a group commit per event: `group_commit.rs`),
 //! `join.lua` (rejoins and identity joins), `status.lua`, `leave.lua` (fans); `admit.lua`, `freeze.lua` and
 //! `shuffle.lua` (the admission loop, `admitter.rs`); `view.lua` and `seen.lua` (each
-//! replica's watcher, `stream/watcher.rs`, which keeps status polls off Redis).
+//! replica's watcher, `stream/watcher.rs`, which keeps status polls off Redis);
+//! `restore.lua` and `restore_event.lua` after Redis lost its data ([`restore`]).
 //!
 //! A ticket's *line* is its place in admission order: its lottery rank for a shuffled
 //! pre-queue ticket, else its arrival number. Admission passes lines in increasing order
@@ -36,6 +41,7 @@ mod join;
 mod leave;
 pub mod lottery;
 mod record;
+pub mod restore;
 mod shuffle;
 mod stats;
 mod status;
@@ -46,6 +52,7 @@ pub use estimate::{estimate, Estimate};
 pub use join::JoinOutcome;
 pub use lottery::{commitment, lottery_order, verify, Lottery, VerifyError};
 pub use record::{seed_matches, PrequeueRecord, ALGORITHM};
+pub use restore::{Claim, PresentedPass, Remembered, Restored, SeqFloors};
 pub use shuffle::ShuffleOutcome;
 pub use stats::QueueStats;
 pub use status::{derive_state, eta, poll_after_ms, Eta, QueueState, TicketState, TicketView};
@@ -120,6 +127,22 @@ impl QueueKeys {
     pub fn revoked(&self) -> String {
         self.key("revoked")
     }
+    /// Start of this incarnation of the queue's keys (Unix ms).
+    pub fn epoch(&self) -> String {
+        self.key("epoch")
+    }
+    /// Admission pause after a loss.
+    pub fn restoring(&self) -> String {
+        self.key("restoring")
+    }
+    /// Count of placeholder passes in `active`.
+    pub fn lost_passes(&self) -> String {
+        self.key("lost_passes")
+    }
+    /// Tickets whose pass an order used up (written by the worker after a loss).
+    pub fn used_passes(&self) -> String {
+        self.key("used_passes")
+    }
     /// Active passes (shared with the worker).
     pub fn active(&self) -> String {
         self.active.clone()
@@ -135,6 +158,8 @@ struct Scripts {
     shuffle: redis::Script,
     view: redis::Script,
     seen: redis::Script,
+    restore: redis::Script,
+    restore_event: redis::Script,
 }
 
 /// The queue operations (cheap to clone).
@@ -144,6 +169,7 @@ pub struct Queue {
     keys: RedisKeys,
     scripts: Arc<Scripts>,
     commits: Arc<group_commit::GroupCommit>,
+    floors: Arc<SeqFloors>,
     ticket_ttl_seconds: u64,
 }
 
@@ -151,8 +177,13 @@ impl Queue {
     /// Queue operations on `redis`; ticket records live `ticket_ttl_seconds` after the
     /// last poll.
     pub fn new(redis: RedisStore, keys: RedisKeys, ticket_ttl_seconds: u64) -> Self {
-        let commits =
-            group_commit::GroupCommit::new(redis.clone(), keys.clone(), ticket_ttl_seconds);
+        let floors = Arc::new(SeqFloors::default());
+        let commits = group_commit::GroupCommit::new(
+            redis.clone(),
+            keys.clone(),
+            ticket_ttl_seconds,
+            floors.clone(),
+        );
         Self {
             redis,
             keys,
@@ -165,8 +196,11 @@ impl Queue {
                 shuffle: redis::Script::new(include_str!("shuffle.lua")),
                 view: redis::Script::new(include_str!("view.lua")),
                 seen: redis::Script::new(include_str!("seen.lua")),
+                restore: redis::Script::new(include_str!("restore.lua")),
+                restore_event: redis::Script::new(include_str!("restore_event.lua")),
             }),
             commits: Arc::new(commits),
+            floors,
             ticket_ttl_seconds,
         }
     }

@@ -4,10 +4,13 @@
 -- KEYS[1] config STRING (worker)    KEYS[2] availability STRING (worker)
 -- KEYS[3] waiting ZSET   KEYS[4] prequeue ZSET   KEYS[5] shuffled STRING (lottery marker)
 -- KEYS[6] stats HASH     KEYS[7] active ZSET     KEYS[8] persec HASH
+-- KEYS[9] seq STRING (arrival counter)
 --
 -- Returns {config JSON or false, availability version (-1 absent, -2 unreadable),
 -- marker or '', head_line, lottery_total, waiting, prequeue, active, admitted in the last
--- 60 s, first_admit_ms (-1 if none), admitted_total, abandoned_total, now_ms}.
+-- 60 s, first_admit_ms (-1 if none), admitted_total, abandoned_total, now_ms, arrival
+-- counter, latest pass expiry in Unix ms (0 if none)}: the watcher remembers the last two
+-- and the counters to notice and repair a loss of Redis's data (restore_event.lua).
 -- The availability document (up to ~200 KB) is not returned: only its version, read
 -- from its first bytes, so the caller fetches it only when it changed.
 local t = redis.call('TIME')
@@ -20,6 +23,7 @@ if head ~= '' then
 end
 local s = redis.call('HMGET', KEYS[6], 'head_line', 'lottery_total', 'first_admit_ms',
   'admitted_total', 'abandoned_total')
+local last = redis.call('ZRANGE', KEYS[7], -1, -1, 'WITHSCORES')
 local sec = math.floor(now / 1000)
 local observed = 0
 local per = redis.call('HGETALL', KEYS[8])
@@ -32,4 +36,5 @@ end
 return {config, version, redis.call('GET', KEYS[5]) or '', tonumber(s[1]) or 0,
   tonumber(s[2]) or 0, redis.call('ZCARD', KEYS[3]), redis.call('ZCARD', KEYS[4]),
   redis.call('ZCOUNT', KEYS[7], '(' .. now, '+inf'), observed, tonumber(s[3]) or -1,
-  tonumber(s[4]) or 0, tonumber(s[5]) or 0, now}
+  tonumber(s[4]) or 0, tonumber(s[5]) or 0, now,
+  tonumber(redis.call('GET', KEYS[9])) or 0, tonumber(last[2]) or 0}

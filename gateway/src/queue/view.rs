@@ -44,6 +44,10 @@ pub struct QueueView {
     pub abandoned_total: u64,
     /// Redis clock at the read, Unix ms.
     pub now_ms: i64,
+    /// Arrival counter (new tickets since the start).
+    pub joins_total: u64,
+    /// Latest expiry of a live pass, Unix ms (0 if none).
+    pub active_until_ms: i64,
     /// Local clock at the read.
     pub read_at: Instant,
 }
@@ -66,6 +70,8 @@ impl QueueView {
             admitted_total: 0,
             abandoned_total: 0,
             now_ms,
+            joins_total: 0,
+            active_until_ms: 0,
             read_at: Instant::now(),
         }
     }
@@ -120,6 +126,7 @@ impl Queue {
             k.stats(),
             k.active(),
             k.per_second(),
+            k.seq(),
         ];
         let raw: Vec<redis::Value> = self.redis.script(&self.scripts.view, &keys, &[]).await?;
         parse_view(&raw)
@@ -195,6 +202,8 @@ fn parse_view(raw: &[redis::Value]) -> Option<ViewRead> {
             admitted_total: uint(10)?,
             abandoned_total: uint(11)?,
             now_ms: int(12)?,
+            joins_total: uint(13)?,
+            active_until_ms: int(14)?,
             read_at: Instant::now(),
         },
     })

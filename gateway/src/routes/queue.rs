@@ -14,12 +14,13 @@ use crate::identity::{JoinIdentity, JoinRequest};
 use crate::limits::ClientAddr;
 use crate::queue::TicketView;
 use crate::state::AppState;
-use crate::stream::place::{resolve, Via};
+use crate::stream::place::{resolve, resolve_claim, restore_claim, Via};
 use crate::stream::slots::holding;
-use crate::stream::snapshot_for_status;
+use crate::stream::snapshot_for_token_holder;
 use crate::stream::status::status_events;
 use crate::views::Status;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -48,6 +49,7 @@ pub async fn join(
     State(state): State<AppState>,
     PathId(event): PathId<EventId>,
     Tls(tls): Tls,
+    headers: axum::http::HeaderMap,
     MaybeQueueAuth(rejoin): MaybeQueueAuth,
     JoinIdentity(user): JoinIdentity,
 ) -> Result<Response, ApiError> {
@@ -68,6 +70,11 @@ pub async fn join(
         PublicState::SoldOut => return Err(ApiError::SoldOut),
     };
     crate::identity::check_required(snapshot.config.spec.require_identity, user.as_ref())?;
+    if let (Some(place), None) = (rejoin, &user) {
+        // A rejoin whose ticket Redis lost gets it back (one call; nothing if known).
+        let pass = crate::auth::cookie(&headers, PASS_COOKIE);
+        restore_claim(&state, &snapshot, place.ticket, place.seq, pass).await?;
+    }
     let joined = match &user {
         Some(user) => crate::identity::join_as(&state, &event, prequeue, user).await?,
         None => {
@@ -133,16 +140,18 @@ pub async fn status(
     State(state): State<AppState>,
     Tls(tls): Tls,
     auth: QueueAuth,
+    PassCookie(pass): PassCookie,
 ) -> Result<Response, ApiError> {
     // The event of the path, parsed and checked against the token by `QueueAuth`.
     let event = auth.event;
     state.metrics.status_requests.inc();
-    let snapshot = snapshot_for_status(&state, &event).await?;
-    let (status, view) = resolve(
+    let snapshot = snapshot_for_token_holder(&state, &event).await?;
+    let (status, view) = resolve_claim(
         &state,
         &snapshot,
         auth.place.ticket,
         auth.place.seq,
+        pass.as_deref(),
         Via::Status,
     )
     .await?;
@@ -167,6 +176,7 @@ pub async fn stream(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
     auth: QueueAuth,
+    PassCookie(pass): PassCookie,
 ) -> Result<Response, Response> {
     let event = auth.event;
     let (ticket, seq) = (auth.place.ticket, auth.place.seq);
@@ -175,14 +185,28 @@ pub async fn stream(
         .open_stream(ticket, client)
         .map_err(IntoResponse::into_response)?;
     state.metrics.status_requests.inc();
-    let snapshot = snapshot_for_status(&state, &event)
+    let snapshot = snapshot_for_token_holder(&state, &event)
         .await
         .map_err(IntoResponse::into_response)?;
-    let (first, _) = resolve(&state, &snapshot, ticket, seq, Via::Status)
+    let (first, _) = resolve_claim(&state, &snapshot, ticket, seq, pass.as_deref(), Via::Status)
         .await
         .map_err(IntoResponse::into_response)?;
     let events = status_events(state.clone(), event, ticket, seq, &first);
     Ok(sse_response(holding(events, slot)))
+}
+
+/// The raw pass cookie of a request, if any (verified only when it is needed: a ticket
+/// Redis lost comes back admitted if its pass is live).
+pub struct PassCookie(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PassCookie {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(PassCookie(
+            crate::auth::cookie(&parts.headers, PASS_COOKIE).map(str::to_owned),
+        ))
+    }
 }
 
 /// An SSE response of `events`, with comment keep-alives every 10 s and proxy

@@ -25,6 +25,7 @@ use crate::FastHash;
 use protocol::event::PublicState;
 use protocol::ids::{EventId, TicketId};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -54,6 +55,12 @@ pub struct EventLive {
     view: watch::Sender<Option<Arc<QueueView>>>,
     signal: watch::Sender<Signal>,
     lottery: Mutex<Option<Arc<Lottery>>>,
+    /// Until when statuses must come from Redis: the queue went back (Redis lost its
+    /// data), so the view no longer says which tickets Redis holds.
+    distrusted_until: Mutex<Option<Instant>>,
+    /// Set while `distrusted_until` may be in the future (keeps the common check to one
+    /// atomic load).
+    distrusted: AtomicBool,
     /// Seat availability changes for the seats streams.
     pub seats: SeatFeed,
 }
@@ -64,6 +71,8 @@ impl EventLive {
             view: watch::Sender::new(None),
             signal: watch::Sender::new(Signal::default()),
             lottery: Mutex::new(None),
+            distrusted_until: Mutex::new(None),
+            distrusted: AtomicBool::new(false),
             seats: SeatFeed::new(),
         }
     }
@@ -74,6 +83,25 @@ impl EventLive {
             .borrow()
             .clone()
             .filter(|v| v.read_at.elapsed() <= MAX_VIEW_AGE)
+    }
+
+    /// The last queue view published, whatever its age.
+    pub fn last_view(&self) -> Option<Arc<QueueView>> {
+        self.view.borrow().clone()
+    }
+
+    /// Whether statuses may be answered from the view (see [`Live::distrust`]).
+    pub fn trusted(&self) -> bool {
+        if !self.distrusted.load(Ordering::Relaxed) {
+            return true;
+        }
+        let mut until = self.distrusted_until.lock().expect("live poisoned");
+        if until.is_some_and(|u| Instant::now() < u) {
+            return false;
+        }
+        *until = None;
+        self.distrusted.store(false, Ordering::Relaxed);
+        true
     }
 
     /// The lottery record, once loaded.
@@ -232,6 +260,23 @@ impl Live {
             .lock()
             .expect("live poisoned")
             .insert(ticket, Instant::now());
+    }
+
+    /// Answers `event`'s statuses from Redis for `period` (each poll then puts back a
+    /// ticket Redis lost), and flushes every fan seen from now on: the queue went back.
+    pub fn distrust(&self, event: &EventId, period: Duration) {
+        let live = self.event(event);
+        *live.distrusted_until.lock().expect("live poisoned") = Some(Instant::now() + period);
+        live.distrusted.store(true, Ordering::Relaxed);
+        let mut seen = self.0.seen.lock().expect("live poisoned");
+        seen.recent = TicketSet::default();
+        seen.window_started = None;
+    }
+
+    /// Notes that `ticket` waits again (put back after Redis lost it): its status comes
+    /// from the cached view again.
+    pub fn unsettle(&self, ticket: &TicketId) {
+        self.0.settled.lock().expect("live poisoned").remove(ticket);
     }
 
     /// Whether `ticket` is known to no longer wait.

@@ -47,3 +47,25 @@ pub async fn snapshot_for_status(
         .await?
         .ok_or_else(|| ApiError::NotFound("event".into()))
 }
+
+/// The event of a status request, whose valid queue token proves the event exists: if
+/// its config is missing from Redis (lost with Redis's data, until the worker writes it
+/// back, within seconds), `503` and a retry rather than `404`, which tells a fan's page
+/// that the place is gone for good.
+///
+/// # Errors
+/// `503` if the config is missing or Redis is unavailable.
+pub async fn snapshot_for_token_holder(
+    state: &AppState,
+    event: &EventId,
+) -> Result<Arc<EventSnapshot>, ApiError> {
+    snapshot_for_status(state, event)
+        .await
+        .map_err(|e| match e {
+            ApiError::NotFound(_) => ApiError::unavailable(
+                crate::error::Dependency::Redis,
+                "the event's config is missing from Redis",
+            ),
+            e => e,
+        })
+}

@@ -5,12 +5,18 @@
 //! watcher); otherwise (the ticket may have been admitted, the view is stale, the lottery
 //! is being applied) it reads the ticket from Redis, counted in
 //! `anteroom_status_redis_calls_total`.
+//!
+//! [`resolve_claim`] is [`resolve`] for a fan who presents a valid queue token: a ticket
+//! the queue no longer knows because Redis lost its data is put back first
+//! (`queue/restore.rs`), so the common path costs nothing more.
 
 use crate::catalog::EventSnapshot;
 use crate::error::ApiError;
 use crate::queue::estimate::EventFacts;
+use crate::queue::restore::{fallback_score, lottery_score, ticket_ms};
 use crate::queue::{
-    derive_state, estimate, eta, poll_after_ms, Estimate, QueueState, TicketState, TicketView,
+    derive_state, estimate, eta, poll_after_ms, Claim, Estimate, PresentedPass, QueueState,
+    Restored, TicketState, TicketView,
 };
 use crate::state::AppState;
 use crate::views::Status;
@@ -48,6 +54,7 @@ pub async fn resolve(
     let live = state.live.event(&event);
     let view = live.view();
     let from_view = !state.live.is_settled(&ticket)
+        && live.trusted()
         && !matches!(
             via,
             Via::Join(TicketState::Admitted | TicketState::Abandoned)
@@ -99,6 +106,123 @@ pub async fn resolve(
     ))
 }
 
+/// [`resolve`] for the holder of a valid queue token for `ticket` (arrival number `seq`),
+/// with the raw pass it presented, if any: if the ticket is unknown and Redis lost it,
+/// it is put back first (`Queue::restore`: at its place, or admitted again if the pass
+/// is live) and resolved again.
+///
+/// # Errors
+/// As [`resolve`]; `404` if the ticket is unknown and was not lost (it left or expired).
+pub async fn resolve_claim(
+    state: &AppState,
+    snapshot: &EventSnapshot,
+    ticket: TicketId,
+    seq: u64,
+    pass: Option<&str>,
+    via: Via,
+) -> Result<(Status, TicketView), ApiError> {
+    match resolve(state, snapshot, ticket, seq, via).await {
+        Err(ApiError::NotFound(what)) if what == "ticket" => {
+            match restore_claim(state, snapshot, ticket, seq, pass).await? {
+                Restored::Gone => Err(ApiError::NotFound(what)),
+                _ => resolve(state, snapshot, ticket, seq, via).await,
+            }
+        }
+        other => other,
+    }
+}
+
+/// Puts `ticket` back in `snapshot`'s queue if Redis lost it (see `queue/restore.rs`):
+/// a shuffled pre-queue ticket at its lottery rank if this replica kept the record,
+/// else as [`Claim`] describes; admitted again if `pass` is a live pass of the ticket.
+///
+/// # Errors
+/// `503` if Redis is unavailable.
+pub async fn restore_claim(
+    state: &AppState,
+    snapshot: &EventSnapshot,
+    ticket: TicketId,
+    seq: u64,
+    pass: Option<&str>,
+) -> Result<Restored, ApiError> {
+    let event = snapshot.config.id;
+    let now = Utc::now();
+    let pass = pass
+        .and_then(|p| state.tokens.verify_pass(p, Some(&event)).ok())
+        .filter(|(claims, _)| claims.sub == ticket)
+        .map(|(claims, _)| {
+            // The exact admission ms is the one that gives the pass its `jti` (as
+            // `build_status` derives it), so the pass issued again is the same.
+            let base = claims.iat * 1000;
+            let admitted_ms = (base..base + 1000)
+                .find(|ms| pass_jti(ticket, *ms) == claims.jti)
+                .unwrap_or(base);
+            PresentedPass {
+                admitted_ms,
+                expires_ms: admitted_ms + (claims.exp - claims.iat) * 1000,
+            }
+        });
+    let spec = &snapshot.config.spec;
+    let ranked = state
+        .live
+        .lottery(&event)
+        .and_then(|l| Some((l.rank(&ticket)?, l.order.len() as u64)));
+    let claim = if let Some((rank, total)) = ranked {
+        Claim::Lottery {
+            score: lottery_score(rank, total),
+            line: Some(rank),
+        }
+    } else if spec.prequeue_opens_at.is_some()
+        && i64::try_from(ticket_ms(&ticket)).unwrap_or(i64::MAX) < spec.opens_at.timestamp_millis()
+    {
+        let seed = snapshot
+            .public_seed(now)
+            .and_then(|hex_seed| hex::decode(hex_seed).ok());
+        let fallback = fallback_score(seed.as_deref(), &ticket);
+        if now < spec.opens_at {
+            Claim::Prequeue { fallback }
+        } else {
+            Claim::Lottery {
+                score: fallback,
+                line: None,
+            }
+        }
+    } else {
+        Claim::Waiting
+    };
+    let restored = state
+        .queue
+        .restore(&event, &ticket, seq, claim, pass)
+        .await?;
+    if let Restored::Back(back) = restored {
+        state
+            .metrics
+            .places_restored
+            .with_label_values(&[state_label(back)])
+            .inc();
+        tracing::info!(event_id = %event, ticket_id = %ticket, seq, state = state_label(back),
+            "put a ticket Redis had lost back in line");
+        if matches!(back, TicketState::Waiting | TicketState::Prequeue) {
+            state.live.unsettle(&ticket);
+        }
+    }
+    Ok(restored)
+}
+
+fn state_label(s: TicketState) -> &'static str {
+    match s {
+        TicketState::Prequeue => "prequeue",
+        TicketState::Waiting => "waiting",
+        TicketState::Admitted => "admitted",
+        TicketState::Abandoned => "abandoned",
+    }
+}
+
+/// The `jti` of the pass of `ticket` admitted at `admitted_ms`.
+fn pass_jti(ticket: TicketId, admitted_ms: i64) -> String {
+    hex::encode(&Sha256::digest(format!("{ticket}:{admitted_ms}"))[..16])
+}
+
 /// Renders API.md's Status for `ticket` from its record and the event; `observed` is the
 /// observed outflow, per minute, if known; `now` is this replica's clock, for the event's
 /// public state (the ticket's own times are in `view`, on its clock).
@@ -140,7 +264,7 @@ pub fn build_status(
                 "admitted ticket without admission times"
             )));
         };
-        let jti = hex::encode(&Sha256::digest(format!("{ticket}:{admitted_ms}"))[..16]);
+        let jti = pass_jti(ticket, admitted_ms);
         let pass = state
             .tokens
             .issue_pass(&event, ticket, jti, admitted_ms / 1000, exp_ms / 1000)

@@ -11,7 +11,7 @@
 //! pass expires. A ticket that is gone ends the stream with an `event: error`.
 
 use super::hub::Signal;
-use super::place::{resolve, Via};
+use super::place::{resolve_claim, Via};
 use crate::error::ApiError;
 use crate::queue::QueueState;
 use crate::state::AppState;
@@ -159,8 +159,9 @@ impl Follow {
                 return Ok(admitted.clone());
             }
         }
-        let snapshot = super::snapshot_for_status(state, &self.event).await?;
-        let (status, _) = resolve(state, &snapshot, self.ticket, self.seq, Via::Status).await?;
+        let snapshot = super::snapshot_for_token_holder(state, &self.event).await?;
+        let (status, _) =
+            resolve_claim(state, &snapshot, self.ticket, self.seq, None, Via::Status).await?;
         self.admitted = (status.state == QueueState::Admitted).then(|| status.clone());
         Ok(status)
     }

@@ -7,6 +7,11 @@
 //! after the shuffle. Every [`FLUSH`] (1 s): the fans seen since the last flush, one
 //! `seen.lua` call per event (per 2 000 fans); those no longer waiting are settled.
 //!
+//! Each view is compared with the last one: a queue whose arrival counter or admitted
+//! count went back lost its keys with Redis's data (counters never go back otherwise),
+//! and is written back from this replica's memory before the view is used
+//! (`Queue::restore_event`, see `queue/restore.rs`).
+//!
 //! Redis load per replica: 4 calls per event per second plus 1 per event with pollers,
 //! whatever the number of fans.
 
@@ -89,7 +94,11 @@ pub async fn refresh_all(state: &AppState) -> Result<(), ApiError> {
 /// `503` if Redis is unavailable; `500` if a document does not parse.
 #[tracing::instrument(skip_all, fields(event_id = %event))]
 pub async fn refresh_event(state: &AppState, event: &EventId) -> Result<(), ApiError> {
-    let read = state.queue.view(event).await?;
+    let mut read = state.queue.view(event).await?;
+    if read.config_json.is_some() && restore_if_lost(state, event, &read.view).await? {
+        read = state.queue.view(event).await?;
+    }
+    state.queue.floors().raise(event, read.view.joins_total);
     let Some(json) = read.config_json else {
         state.catalog.forget(event);
         return Ok(());
@@ -131,6 +140,52 @@ pub async fn refresh_event(state: &AppState, event: &EventId) -> Result<(), ApiE
         }
     }
     Ok(())
+}
+
+/// Writes back `event`'s queue from the last view this replica published if `now` shows
+/// it went back (Redis lost its data); returns whether anything was written.
+///
+/// # Errors
+/// `503` if Redis is unavailable.
+async fn restore_if_lost(
+    state: &AppState,
+    event: &EventId,
+    now: &crate::queue::QueueView,
+) -> Result<bool, ApiError> {
+    let Some(before) = state.live.event(event).last_view() else {
+        return Ok(false);
+    };
+    if now.joins_total >= before.joins_total && now.admitted_total >= before.admitted_total {
+        return Ok(false);
+    }
+    // Whoever writes the queue back, this replica's view no longer says who is in it.
+    state.live.distrust(
+        event,
+        Duration::from_millis(crate::queue::restore::RESTORE_GRACE_MS),
+    );
+    let lottery = state.live.lottery(event);
+    let memory = crate::queue::Remembered {
+        joins_total: before.joins_total,
+        head_line: before.head_line,
+        admitted_total: before.admitted_total,
+        abandoned_total: before.abandoned_total,
+        first_admit_ms: before.first_admit_ms,
+        lottery_total: before.lottery_total,
+        active: before.active,
+        active_until_ms: before.active_until_ms,
+        lottery: lottery.as_deref(),
+    };
+    let raised = state.queue.restore_event(event, &memory).await?;
+    if raised {
+        state.metrics.redis_data_loss.inc();
+        tracing::warn!(
+            event_id = %event,
+            joins_total = before.joins_total,
+            admitted_total = before.admitted_total,
+            "the queue's keys went back in Redis (data lost): wrote back what this replica remembers"
+        );
+    }
+    Ok(raised)
 }
 
 /// Flushes the buffered seen marks: one `seen.lua` call per event (per 2 000 fans);

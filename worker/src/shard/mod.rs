@@ -12,6 +12,7 @@ mod batch;
 mod dead;
 mod delivery;
 mod isolate;
+mod loss;
 mod pipeline;
 mod record;
 mod repair;

@@ -57,13 +57,22 @@ impl Active {
         let refresh_every = Duration::from_secs(settings.config_refresh_secs);
         let mut refresh = tokio::time::interval_at(Instant::now() + refresh_every, refresh_every);
         refresh.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut loss_check = interval(super::loss::CHECK_EVERY);
+        loss_check.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut loss =
+            super::loss::LossWatch::new(&self.ctx.keys, self.shard, &self.ctx.owner, self.epoch);
+        let mut lost = false;
         let mut flight: Option<Flight> = None;
         // The refresh rewrites Redis from the engine, so it waits for an empty pipeline.
         let mut refresh_due = false;
         let mut next = Some(first);
         loop {
             if refresh_due && flight.is_none() {
-                self.refresh().await;
+                if std::mem::take(&mut lost) {
+                    self.rewrite_lost_mirror().await;
+                } else {
+                    self.refresh().await;
+                }
                 refresh_due = false;
             }
             let first = match next.take() {
@@ -87,6 +96,13 @@ impl Active {
                     }
                     _ = refresh.tick() => {
                         refresh_due = true;
+                        continue;
+                    }
+                    _ = loss_check.tick() => {
+                        if self.redis_lost(&mut loss).await {
+                            lost = true;
+                            refresh_due = true;
+                        }
                         continue;
                     }
                     _ = expiry.tick(), if flight.is_none() => {

@@ -5,6 +5,7 @@ use super::*;
 use crate::queue::QueueView;
 use crate::settings::Settings;
 use crate::stream::hub::Signal;
+use crate::stream::place::resolve;
 use axum::response::sse::Sse;
 use axum::response::IntoResponse;
 use chrono::Duration as Minutes;

@@ -135,8 +135,13 @@ else
 fi
 
 # ---- 6. Kubernetes ----
+# check_exposure.py reads the manifests with PyYAML (pip, when python3 lacks it).
+yaml_path=""
+if ! python3 -c 'import yaml' 2>/dev/null && pip_tool pyyaml pyyaml; then
+    yaml_path="$TOOLS/pyyaml"
+fi
 check "public entry points do not expose /metrics (deploy/check_exposure.py)" \
-    python3 deploy/check_exposure.py
+    env PYTHONPATH="$yaml_path" python3 deploy/check_exposure.py
 k8s_validate() {
     local overlay=$1 out="$TOOLS/k8s-$2.yaml"
     kubectl kustomize "$overlay" >"$out" &&

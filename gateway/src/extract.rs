@@ -8,6 +8,8 @@
 //!   message starts with the field's JSON path and whose `details.field` is that path
 //!   (`protocol::decode`). [`RawJson`] also gives the idempotency fingerprint of the
 //!   request (see [`fingerprint`]).
+//! - [`Received`]: the instant the handler started extracting the request, before any
+//!   extractor that may wait on Redis: the accepted time of a fan command.
 //! - [`PathId`]: an id in the path that is not a UUID → 404 (no such resource).
 //! - [`IdempotencyKey`]: optional header, 1–255 visible ASCII characters or spaces,
 //!   else 422 naming `Idempotency-Key`.
@@ -130,6 +132,21 @@ pub fn fingerprint(method: &Method, path: &str, body: &[u8]) -> String {
     hash.update(b"\n");
     hash.update(body);
     hex::encode(hash.finalize())
+}
+
+/// When the gateway accepted a request: read first among a handler's extractors (list it
+/// first), so the wait of a later one (the revocation check of a pass reads Redis, up to
+/// its command timeout) does not move a fan's confirm past its hold's deadline. The
+/// worker judges confirms and releases by this instant (`Envelope::sent_at`).
+#[derive(Debug, Clone, Copy)]
+pub struct Received(pub chrono::DateTime<chrono::Utc>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Received {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(_: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Received(chrono::Utc::now()))
+    }
 }
 
 /// The single id of the route's path, e.g. `{event_id}`; not parseable → 404.

@@ -40,7 +40,11 @@ pub async fn create_event(
 ) -> Result<Response, ApiError> {
     // Name, venue, time zone and section names were refused at decode if bad.
     spec.validate().map_err(|e| ApiError::fields(&e))?;
-    let envelope = command_envelope(EventId::new(), Command::CreateEvent { spec });
+    let envelope = command_envelope(
+        EventId::new(),
+        Command::CreateEvent { spec },
+        chrono::Utc::now(),
+    );
     admin_command(&state, envelope).await
 }
 
@@ -115,7 +119,7 @@ pub async fn patch_event(
 ) -> Result<Response, ApiError> {
     patch.validate().map_err(|e| ApiError::fields(&e))?;
     fetch_event(&state, &event).await?;
-    let envelope = command_envelope(event, Command::UpdateEvent { patch });
+    let envelope = command_envelope(event, Command::UpdateEvent { patch }, chrono::Utc::now());
     admin_command(&state, envelope).await
 }
 

@@ -9,7 +9,7 @@
 use super::{command_envelope, fan_command};
 use crate::auth::{LivePass, PassAuth};
 use crate::error::ApiError;
-use crate::extract::{IdempotencyKey, PathId, RawJson};
+use crate::extract::{IdempotencyKey, PathId, RawJson, Received};
 use crate::state::AppState;
 use crate::views::Accepted;
 use axum::extract::State;
@@ -117,6 +117,7 @@ pub fn validate_selection(selection: &SeatSelection, spec: &EventSpec) -> Result
         (status = 422, description = "Invalid selection, or `idempotency_key_reused`", body = ErrorBody),
         (status = 503, description = "Broker unavailable", body = ErrorBody)))]
 pub async fn create_hold(
+    Received(received): Received,
     State(state): State<AppState>,
     PathId(event): PathId<EventId>,
     LivePass(pass): LivePass,
@@ -135,7 +136,12 @@ pub async fn create_hold(
         selection: body.value,
         idempotency: idempotency(key, body.fingerprint)?,
     };
-    fan_command(&state, command_envelope(event, command), ticket_id).await
+    fan_command(
+        &state,
+        command_envelope(event, command, received),
+        ticket_id,
+    )
+    .await
 }
 
 /// A hold of the pass holder.
@@ -178,6 +184,7 @@ pub async fn get_hold(
         (status = 422, description = "Invalid body, or `idempotency_key_reused`", body = ErrorBody),
         (status = 503, description = "Broker unavailable", body = ErrorBody)))]
 pub async fn confirm_hold(
+    Received(received): Received,
     State(state): State<AppState>,
     PathId(hold_id): PathId<HoldId>,
     LivePass(pass): LivePass,
@@ -191,7 +198,12 @@ pub async fn confirm_hold(
         payment_ref: body.value.payment_ref,
         idempotency: idempotency(key, body.fingerprint)?,
     };
-    fan_command(&state, command_envelope(pass.event, command), ticket_id).await
+    fan_command(
+        &state,
+        command_envelope(pass.event, command, received),
+        ticket_id,
+    )
+    .await
 }
 
 /// Release a hold early; its seats go back on sale.
@@ -206,13 +218,19 @@ pub async fn confirm_hold(
         (status = 409, description = "`hold_not_active`", body = ErrorBody),
         (status = 503, description = "Broker unavailable", body = ErrorBody)))]
 pub async fn release_hold(
+    Received(received): Received,
     State(state): State<AppState>,
     PathId(hold_id): PathId<HoldId>,
     pass: PassAuth,
 ) -> Result<Response, ApiError> {
     let ticket_id = pass.claims.sub;
     let command = Command::Release { ticket_id, hold_id };
-    fan_command(&state, command_envelope(pass.event, command), ticket_id).await
+    fan_command(
+        &state,
+        command_envelope(pass.event, command, received),
+        ticket_id,
+    )
+    .await
 }
 
 #[cfg(test)]

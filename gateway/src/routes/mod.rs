@@ -78,15 +78,19 @@ static MARK_PENDING: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
-/// A fresh command envelope for `event`, stamped now as the instant this gateway
-/// accepted the command (`sent_at`: the worker judges confirms and releases by it; the
-/// publisher moves it up if the command waits too long to be handed to the broker, see
-/// `publisher::STAMP_MAX_AGE`).
-pub fn command_envelope(event_id: EventId, command: Command) -> Envelope {
+/// A fresh command envelope for `event`, stamped `accepted_at`: the instant this gateway
+/// accepted the command (`sent_at`: the worker judges confirms and releases by it; fan
+/// routes pass [`crate::extract::Received`]; the publisher moves it up if the command
+/// waits too long to be handed to the broker, see `publisher::STAMP_MAX_AGE`).
+pub fn command_envelope(
+    event_id: EventId,
+    command: Command,
+    accepted_at: chrono::DateTime<Utc>,
+) -> Envelope {
     Envelope {
         request_id: RequestId::new(),
         event_id,
-        sent_at: Utc::now(),
+        sent_at: accepted_at,
         command,
     }
 }

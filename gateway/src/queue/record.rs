@@ -7,7 +7,7 @@ use protocol::ids::{EventId, TicketId};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// The lottery record of an event (LOTTERY.md). Verify it with
+/// The lottery record of an event (docs/LOTTERY.md). Verify it with
 /// `anteroom-gateway verify-shuffle --seed <shuffle_seed> --commitment
 /// <shuffle_commitment> --tickets <this document saved as a file>`.
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -1,4 +1,4 @@
-//! The pre-queue lottery in Redis, in two idempotent steps (LOTTERY.md):
+//! The pre-queue lottery in Redis, in two idempotent steps (docs/LOTTERY.md):
 //! `freeze.lua` closes the pre-queue and returns its final list, the gateway computes the
 //! order from the revealed seed ([`lottery_order`]), and `shuffle.lua` applies it once
 //! and keeps it as the public record, read back by [`Queue::lottery`].

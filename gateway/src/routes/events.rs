@@ -39,7 +39,7 @@ pub async fn get_event(
 
 /// The pre-queue lottery record: the commitment from the start, then at `opens_at` the
 /// seed, the pre-queue's tickets in arrival order and the order applied. Anyone can check
-/// it with `anteroom-gateway verify-shuffle` (LOTTERY.md).
+/// it with `anteroom-gateway verify-shuffle` (docs/LOTTERY.md).
 #[utoipa::path(get, path = "/v1/events/{event_id}/prequeue", tag = "fans",
     params(("event_id" = String, Path, description = "Event id (UUID)")),
     responses(

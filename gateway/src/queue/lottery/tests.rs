@@ -182,3 +182,45 @@ fn ranks_follow_the_order() {
     assert_eq!(l.rank(&order[4]), Some(5));
     assert_eq!(l.rank(&TicketId(uuid::Uuid::from_u128(77))), None);
 }
+
+/// The order and commitment equal those of an independent implementation of
+/// docs/LOTTERY.md (`deploy/oracles/lottery.py`, Python), whose output is committed as
+/// `gateway/tests/data/lottery_vectors.json`; `deploy/check.sh` fails if the script no
+/// longer produces that file.
+#[test]
+fn lottery_order_matches_the_published_vectors() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/lottery_vectors.json"
+    );
+    let text = std::fs::read_to_string(path).expect("the lottery vectors file");
+    let file: serde_json::Value = serde_json::from_str(&text).expect("lottery vectors JSON");
+    let ids = |v: &serde_json::Value| -> Vec<TicketId> {
+        v.as_array()
+            .expect("an array of ticket ids")
+            .iter()
+            .map(|t| t.as_str().expect("a ticket id").parse().expect("a UUID"))
+            .collect()
+    };
+    let vectors = file["vectors"].as_array().expect("`vectors`");
+    assert!(vectors.len() >= 10, "only {} vectors", vectors.len());
+    for v in vectors {
+        let name = v["name"].as_str().expect("`name`");
+        let seed_hex = v["seed"].as_str().expect("`seed`");
+        let seed = hex::decode(seed_hex).expect("hex seed");
+        let (tickets, order) = (ids(&v["tickets"]), ids(&v["order"]));
+        assert_eq!(commitment(&seed), v["commitment"], "commitment of {name}");
+        assert_eq!(lottery_order(&seed, &tickets), order, "order of {name}");
+        let canonical: Vec<String> = order.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            serde_json::json!(canonical),
+            v["order"],
+            "{name}: ids as lowercase hyphenated text"
+        );
+        let mut seen = std::collections::HashSet::new();
+        if tickets.iter().all(|t| seen.insert(*t)) {
+            let verified = verify(seed_hex, &commitment(&seed), &tickets, Some(&order));
+            assert_eq!(verified, Ok(order), "verify-shuffle of {name}");
+        }
+    }
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Offline checks of the operations files (issue #6); deploy/local/test.sh runs it.
+# Offline checks of the operations files and the sources; deploy/local/test.sh runs it.
 #
 #  1. Grafana dashboard: deploy/grafana/anteroom.json is what build.py generates; it
 #     loads; every query and alert uses a metric of docs/METRICS.md, and every metric the
@@ -16,6 +16,11 @@
 #     against the Kubernetes 1.30 schemas (kubernetes-validate --strict, from PyPI);
 #     neither the Ingress nor compose's nginx routes /metrics (deploy/check_exposure.py).
 #  7. k6 scenarios load (`k6 inspect`), shell scripts parse (`bash -n`).
+#  8. Independent oracles and source hygiene: the lottery vectors the gateway's tests
+#     read are what a separate Python implementation of docs/LOTTERY.md computes
+#     (deploy/oracles/lottery.py); no import cycle between the gateway's modules, and no
+#     comment cites an issue number or a document outside the repository
+#     (deploy/check_sources.py).
 #
 # Missing tools are installed (apt: prometheus for promtool, docker-compose; pip:
 # kubernetes-validate into target/tools). A check whose tool cannot be had is SKIPPED
@@ -176,6 +181,14 @@ shell_syntax() {
     return $rc
 }
 check "bash -n deploy/**/*.sh k6/*.sh" shell_syntax
+
+# ---- 8. independent oracles and source hygiene ----
+check "lottery vectors = deploy/oracles/lottery.py (docs/LOTTERY.md in Python)" \
+    python3 deploy/oracles/lottery.py --check gateway/tests/data/lottery_vectors.json
+check "no import cycle between the gateway's modules (deploy/check_sources.py)" \
+    python3 deploy/check_sources.py --only cycles
+check "no comment cites an issue or a document outside the repo (deploy/check_sources.py)" \
+    python3 deploy/check_sources.py --only comments
 
 if ((${#failures[@]} > 0)); then log "FAILED: ${failures[*]}"; fi
 echo "deploy checks: $passed passed, $failed failed, $skipped skipped"

@@ -11,7 +11,9 @@
 #    docs, migrations + verify.sql, compose, Kubernetes manifests, k6 scripts); then
 #    the fault run (deploy/faults/run.sh: kill -9 workers, RabbitMQ restart, PostgreSQL
 #    outage on private instances; about 4 minutes).
-# 4. Prints one closing line `tests: N passed, N failed` and exits non-zero on any failure.
+# 4. Lists what was skipped (ignored tests, skipped checks, each with the runner that
+#    skipped it), prints one closing line `tests: N passed, N failed, N skipped` and exits
+#    non-zero on any failure.
 #
 # Works from any directory, without a TTY (CI=true). Output is also kept in
 # artifacts/test/test.log.
@@ -55,7 +57,8 @@ run() {
 }
 
 if cargo nextest --version >/dev/null 2>&1; then
-    run "workspace tests" cargo nextest run --workspace --no-fail-fast
+    # --status-level skip: a SKIP line names each ignored test (listed again at the end).
+    run "workspace tests" cargo nextest run --workspace --no-fail-fast --status-level skip
     run "doc tests" cargo test --workspace --doc --no-fail-fast
 else
     run "workspace tests" cargo test --workspace --no-fail-fast
@@ -66,10 +69,10 @@ if [[ -x gateway/tests/browser/run.sh ]]; then
     run "browser tests" gateway/tests/browser/run.sh
 fi
 
-# Operations files (issue #6): a minute or less once the binaries are built.
+# Operations files and source checks: a minute or less once the binaries are built.
 run "deploy checks" deploy/check.sh
 
-# Fault run (issue #3): kill -9 the active worker, restart RabbitMQ, PostgreSQL down
+# Fault run: kill -9 the active worker, restart RabbitMQ, PostgreSQL down
 # 10 s, during a spike of holds and confirms, on private service instances (the shared
 # services are never touched); checked by direct SQL and the client's own log.
 if [[ -x deploy/faults/run.sh ]]; then
@@ -79,26 +82,39 @@ fi
 # One closing line over every runner's own summary lines:
 #   cargo test: "test result: ok. 12 passed; 0 failed; 1 ignored; ..."
 #   nextest:    "Summary [  3.2s] 40 tests run: 39 passed, 1 failed, 2 skipped"
-#   node --test (spec reporter): "ℹ pass 5" and "ℹ fail 0"
+#   node --test (spec reporter): "ℹ pass 5", "ℹ fail 0", "ℹ skipped 1", "ℹ todo 0"
 #   deploy/check.sh:    "deploy checks: 15 passed, 0 failed, 0 skipped"
-read -r passed failed < <(awk '
+# and what was skipped, from each runner's lines naming it:
+#   cargo test: "test some::test ... ignored" (", reason" may follow)
+#   nextest:    "        SKIP [         ] anteroom-worker::faults some::test"
+#   node:       "﹣ a test name (0.1ms) # SKIP" (or "# <reason>"), "✔ a test (1ms) # TODO"
+#   deploy/check.sh: "check: SKIP  name: reason"
+read -r passed failed skipped < <(awk '
     /^test result: / {
         for (i = 1; i <= NF; i++) {
             if ($(i + 1) ~ /^passed;?$/) p += $i
             if ($(i + 1) ~ /^failed;?$/) f += $i
+            if ($(i + 1) ~ /^ignored;?$/) s += $i
         }
     }
     /^ *Summary \[.*tests? run:/ {
         for (i = 1; i <= NF; i++) {
             if ($(i + 1) ~ /^passed,?$/) p += $i
             if ($(i + 1) ~ /^failed,?$/) f += $i
+            if ($(i + 1) ~ /^skipped,?$/) s += $i
         }
     }
-    /^deploy checks: [0-9]+ passed, [0-9]+ failed/ { p += $3; f += $5 }
+    /^deploy checks: [0-9]+ passed, [0-9]+ failed/ { p += $3; f += $5; s += $7 }
     /^ℹ pass [0-9]+$/ { p += $3 }
     /^ℹ fail [0-9]+$/ { f += $3 }
-    END { printf "%d %d\n", p, f }' "$LOG")
-
+    /^ℹ (skipped|todo) [0-9]+$/ { s += $3 }
+    END { printf "%d %d %d\n", p, f, s }' "$LOG")
+skipped_names=$(awk '
+    /^test .* \.\.\. ignored/ { sub(/^test /, ""); sub(/ \.\.\. ignored.*/, ""); print "cargo test: " $0 }
+    /^ +SKIP \[/ { sub(/^ +SKIP \[[^]]*\] +/, ""); if (!seen[$0]++) print "nextest: " $0 }
+    /^ *﹣ / { sub(/^ *﹣ /, ""); print "node: " $0 }
+    /^ *[✔✖] .* # TODO$/ { sub(/^ *[✔✖] /, ""); print "node: " $0 }
+    /^check: SKIP  / { sub(/^check: SKIP  /, ""); print "deploy checks: " $0 }' "$LOG")
 if ((status == 0 && failed > 0)); then status=1; fi
 if ((status == 0 && passed == 0)); then
     log "no test ran"
@@ -108,5 +124,9 @@ if ((${#failed_runners[@]} > 0)); then
     log "FAILED: ${failed_runners[*]} (a build error counts no test; see $LOG)"
 fi
 echo
-echo "tests: $passed passed, $failed failed"
+if [[ -n $skipped_names ]]; then
+    echo "skipped:"
+    sed 's/^/  /' <<<"$skipped_names"
+fi
+echo "tests: $passed passed, $failed failed, $skipped skipped"
 exit "$status"

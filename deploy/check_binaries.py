@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Configuration behaviour of the built binaries (issue #6, item 6).
+"""Configuration behaviour of the built binaries: what they print, redact and report.
 
     python3 deploy/check_binaries.py target/debug/anteroom-gateway target/debug/anteroom-worker
 

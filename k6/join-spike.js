@@ -1,4 +1,4 @@
-// Join spike against several gateway replicas (issue #4 benchmark): FANS fans join
+// Join spike against several gateway replicas (the gateway benchmark): FANS fans join
 // within JOIN_SECONDS (uniform arrivals, by default 50,000 in 20 s), alternating between
 // the replicas in BASE_URLS, and then poll their status exactly when the server says
 // (`poll_after_ms`) until admitted or RUN_SECONDS is over. One VU stands for many fans

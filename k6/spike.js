@@ -110,12 +110,12 @@ export default function (setupData) {
 /**
  * The admission sampler: `admitted_total` from the stats once a second. The outflow is
  * measured over the intervals in which admission could not have stopped for want of fans
- * or seats: DESIGN.md caps admission by seats left (nobody is admitted while every seat
- * is held or sold) and nobody is admitted from an empty queue, so those capped intervals
- * say nothing about the outflow rate. An interval counts when, at both ends, at least
- * ten holds' worth of seats were available (10 × max_seats_per_hold: near zero,
- * availability flickers to 0 and back between two readings as holds take and release
- * seats, and admission stops in between; a Redis monitor of the demo showed it), fans
+ * or seats: admission is capped by seats left (nobody is admitted while every seat is
+ * held or sold; docs/ARCHITECTURE.md) and nobody is admitted from an empty queue, so
+ * those capped intervals say nothing about the outflow rate. An interval counts when, at
+ * both ends, at least ten holds' worth of seats were available (10 × max_seats_per_hold:
+ * near zero, availability flickers to 0 and back between two readings as holds take and
+ * release seats, and admission stops in between; a Redis monitor of the demo showed it), fans
  * still waited at its end, and at its start more fans waited than it could admit at
  * the configured rate (so the queue cannot have run dry inside it). Sum
  * of admitted over sum of time, per minute, the time being each reading's `queue.as_of`

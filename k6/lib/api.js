@@ -1,4 +1,4 @@
-// Thin client of the Anteroom HTTP API (API.md) for k6 scenarios. Every call is tagged
+// Thin client of the Anteroom HTTP API (docs/API.md) for k6 scenarios. Every call is tagged
 // with a fixed `name` (one time series per endpoint, not per URL), records its latency
 // in its endpoint's trend and counts 5xx answers. Whether an answer was *expected* is
 // the scenario's call: see `judge`.

@@ -111,7 +111,7 @@ read -r passed failed skipped < <(awk '
     END { printf "%d %d %d\n", p, f, s }' "$LOG")
 skipped_names=$(awk '
     /^test .* \.\.\. ignored/ { sub(/^test /, ""); sub(/ \.\.\. ignored.*/, ""); print "cargo test: " $0 }
-    /^ +SKIP \[/ { sub(/^ +SKIP \[[^]]*\] +/, ""); if (!seen[$0]++) print "nextest: " $0 }
+    /^ +SKIP \[/ { sub(/^ +SKIP \[[^]]*\] +(\([^)]*\) +)?/, ""); if (!seen[$0]++) print "nextest: " $0 }
     /^ *﹣ / { sub(/^ *﹣ /, ""); print "node: " $0 }
     /^ *[✔✖] .* # TODO$/ { sub(/^ *[✔✖] /, ""); print "node: " $0 }
     /^check: SKIP  / { sub(/^check: SKIP  /, ""); print "deploy checks: " $0 }' "$LOG")

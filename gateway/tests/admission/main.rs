@@ -13,6 +13,7 @@
 //! Run with `cargo test -p anteroom-gateway --test admission` (`TEST_LOG=1` for logs).
 
 mod lifecycle;
+mod private_redis;
 mod redis_fixture;
 mod replicas;
 mod scripts;

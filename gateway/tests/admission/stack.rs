@@ -67,6 +67,24 @@ impl Stack {
 
     /// A worker only (gateways are added by the test, e.g. as processes).
     pub(crate) async fn worker_only(customize: impl FnOnce(&mut gateway::Settings)) -> Stack {
+        Self::worker_only_on(redis_url(), customize).await
+    }
+
+    /// [`Stack::start`] with the worker and the gateway on the Redis at `redis_url` (a
+    /// private server, e.g. to count the stack's commands there).
+    pub(crate) async fn start_on(
+        redis_url: String,
+        customize: impl FnOnce(&mut gateway::Settings),
+    ) -> Stack {
+        let mut stack = Self::worker_only_on(redis_url, customize).await;
+        stack.add_gateway(stack.settings.clone()).await;
+        stack
+    }
+
+    async fn worker_only_on(
+        redis_url: String,
+        customize: impl FnOnce(&mut gateway::Settings),
+    ) -> Stack {
         LazyLock::force(&TRACING);
         let id = uuid::Uuid::new_v4().simple().to_string();
         let namespace = format!("a{id}");
@@ -76,7 +94,7 @@ impl Stack {
         let cancel = CancellationToken::new();
         let worker = worker::Application::build(worker::Settings {
             database_url: SecretString::from(db_url),
-            redis_url: redis_url(),
+            redis_url: redis_url.clone(),
             amqp_url: amqp_url(),
             namespace: namespace.clone(),
             shards: SHARDS,
@@ -88,7 +106,7 @@ impl Stack {
         let mut settings = gateway::Settings {
             host: "127.0.0.1".into(),
             port: 0,
-            redis_url: redis_url(),
+            redis_url,
             amqp_url: amqp_url(),
             namespace: namespace.clone(),
             shards: SHARDS,

@@ -34,9 +34,18 @@ from collections import defaultdict
 
 IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 MOD_DECL = re.compile(
-    r"(?P<attrs>(?:#\[[^\]]*\]\s*)*)(?:pub(?:\([^)]*\))?\s+)?mod\s+(?P<name>r#)?(?P<ident>" + IDENT + r")\s*(?P<end>[;{])"
+    r"(?P<attrs>(?:#\[[^\]]*\]\s*)*)(?:pub(?:\([^)]*\))?\s+)?"
+    r"mod\s+(?P<name>r#)?(?P<ident>" + IDENT + r")\s*(?P<end>[;{])"
 )
 PATH_ATTR = re.compile(r'#\[path\s*=\s*"([^"]+)"\]')
+
+
+def is_ident(c: str) -> bool:
+    return c.isalnum() or c == "_"
+
+
+RAW_STRING = re.compile(r'r(#*)"')
+CHAR_LITERAL = re.compile(r"'(?:\\(?:u\{[0-9a-fA-F]+\}|x[0-9a-fA-F]{2}|.)|[^\\'\n])'")
 
 
 def strip_code(text: str) -> str:
@@ -61,8 +70,8 @@ def strip_code(text: str) -> str:
                     j += 1
             out.append(re.sub(r"[^\n]", " ", text[i:j]))
             i = j
-        elif c == "r" and re.match(r'r#*"', text[i:]) and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")):
-            hashes = re.match(r'r(#*)"', text[i:]).group(1)
+        elif c == "r" and RAW_STRING.match(text, i) and not (i and is_ident(text[i - 1])):
+            hashes = RAW_STRING.match(text, i).group(1)
             end = text.find('"' + hashes, i + 2 + len(hashes))
             j = n if end < 0 else end + 1 + len(hashes)
             out.append('""' + re.sub(r"[^\n]", " ", text[i + 2 : j]))
@@ -75,7 +84,7 @@ def strip_code(text: str) -> str:
             i = j + 1
         elif c == "'":
             # char literal ('a', '\n', '\u{1F600}') or a lifetime ('a): blank only literals
-            m = re.match(r"'(?:\\(?:u\{[0-9a-fA-F]+\}|x[0-9a-fA-F]{2}|.)|[^\\'\n])'", text[i:])
+            m = CHAR_LITERAL.match(text, i)
             if m:
                 out.append(" " * len(m.group(0)))
                 i += len(m.group(0))
@@ -128,7 +137,7 @@ def build_tree(root_file: str, src: str):
                     # #[path] is relative to the directory of the declaring file (non-inline)
                     base = os.path.dirname(file) if not mod.inline else mod.children_dir
                     child_file = os.path.normpath(os.path.join(base, pa.group(1)))
-                    child_dir = os.path.join(os.path.dirname(child_file), os.path.splitext(os.path.basename(child_file))[0])
+                    child_dir = os.path.splitext(child_file)[0]
                     if os.path.basename(child_file) == "mod.rs":
                         child_dir = os.path.dirname(child_file)
                 else:
@@ -148,7 +157,8 @@ def build_tree(root_file: str, src: str):
                     elif text[j] == "}":
                         depth -= 1
                     j += 1
-                child = Module(mod.path + (name,), file, os.path.join(mod.children_dir, name), inline=True)
+                child_dir = os.path.join(mod.children_dir, name)
+                child = Module(mod.path + (name,), file, child_dir, inline=True)
                 modules[child.path] = child
                 mod.children[name] = child
                 spans[file].append((m.end(), j, child.path))
@@ -249,7 +259,8 @@ def module_at(spans, file_module, file, offset):
 
 def import_graph(src: str):
     """{file: set(files)} over the crates of `src` (lib.rs, main.rs, bin/*.rs)."""
-    roots = [os.path.join(src, f) for f in ("lib.rs", "main.rs") if os.path.exists(os.path.join(src, f))]
+    roots = [os.path.join(src, f) for f in ("lib.rs", "main.rs")]
+    roots = [r for r in roots if os.path.exists(r)]
     bin_dir = os.path.join(src, "bin")
     if os.path.isdir(bin_dir):
         for f in sorted(os.listdir(bin_dir)):
@@ -294,7 +305,8 @@ def import_graph(src: str):
                         # An import from a child module (`pub use child::Item`) is an edge
                         # only if this file's own code uses the item; a re-export alone is
                         # the module's structure, not a dependency.
-                        if name and re.search(r"(?<![A-Za-z0-9_])" + re.escape(name) + r"(?![A-Za-z0-9_])", code):
+                        word = r"(?<![A-Za-z0-9_])" + re.escape(name or "") + r"(?![A-Za-z0-9_])"
+                        if name and re.search(word, code):
                             targets.append(resolve(modules, cur, segs, bare_children=True))
             for m in PATH_EXPR.finditer(text):
                 cur = module_at(spans, file_module, file, m.start())
@@ -303,7 +315,8 @@ def import_graph(src: str):
             for m in CHILD_PATH.finditer(code):
                 cur = module_at(spans, file_module, file, m.start())
                 if cur + (m.group(1),) in modules:
-                    targets.append(resolve(modules, cur, re.split(r"\s*::\s*", m.group(0)), bare_children=True))
+                    segs = re.split(r"\s*::\s*", m.group(0))
+                    targets.append(resolve(modules, cur, segs, bare_children=True))
             for t in targets:
                 if t is None:
                     continue
@@ -376,7 +389,10 @@ def cycles(graph):
 
 # ---------------------------------------------------------------- 2. comments
 
-SCANNED_DIRS = ("gateway", "worker", "protocol", "runtime", "testkit", "bench", "deploy", "k6", "migrations", "docs")
+SCANNED_DIRS = (
+    "gateway", "worker", "protocol", "runtime", "testkit", "bench",
+    "deploy", "k6", "migrations", "docs",
+)
 SKIPPED_DIRS = {"target", "node_modules", ".git", "artifacts", "__pycache__"}
 EXTS = {
     ".rs": "slash", ".js": "slash", ".mjs": "slash",
@@ -526,7 +542,8 @@ def citations(root: str):
                         if in_docs and name.startswith("API") :
                             continue
                     rel = os.path.relpath(path, root)
-                    (notes if rel in LANDED_MIGRATIONS else findings).append((rel, no, kind, comment.strip()))
+                    found = notes if rel in LANDED_MIGRATIONS else findings
+                    found.append((rel, no, kind, comment.strip()))
                     break
                 else:
                     continue
@@ -537,7 +554,7 @@ def citations(root: str):
 def main() -> int:
     here = os.path.dirname(os.path.abspath(__file__))
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--root", default=os.path.dirname(here), help="the repository (default: this one)")
+    p.add_argument("--root", default=os.path.dirname(here), help="the repository (default: this)")
     p.add_argument("--gateway-src", help="the gateway's src directory (default: ROOT/gateway/src)")
     p.add_argument("--only", choices=("cycles", "comments"))
     args = p.parse_args()
@@ -545,7 +562,8 @@ def main() -> int:
     bad = 0
     if args.only != "comments":
         graph, module_of = import_graph(src)
-        shown = src if not os.path.abspath(src).startswith(os.path.abspath(args.root) + os.sep) else os.path.relpath(src, args.root)
+        inside = os.path.abspath(src).startswith(os.path.abspath(args.root) + os.sep)
+        shown = os.path.relpath(src, args.root) if inside else src
         comps = cycles(graph)
         crossing = [c for c in comps if not inside_one_module(c, module_of)]
         for comp in crossing:
@@ -557,7 +575,7 @@ def main() -> int:
         for comp in comps:
             if comp not in crossing:
                 names = ", ".join(os.path.relpath(f, src) for f in comp)
-                print(f"note: files of one module use each other (not a cycle between modules): {names}")
+                print(f"note: files of one module use each other (not between modules): {names}")
         if not crossing:
             print(f"import cycles: none between the modules of {shown} ({len(graph)} files)")
     if args.only != "cycles":
@@ -566,7 +584,7 @@ def main() -> int:
             article = "an" if kind.startswith("issue") else "a"
             print(f"{path}:{no}: cites {article} {kind}: {text[:110]}")
         for path, no, kind, text in notes:
-            print(f"note: {path}:{no} cites an {kind} but is a landed migration (checksummed by sqlx): kept")
+            print(f"note: {path}:{no} cites an {kind}; kept: a landed migration (sqlx checksum)")
         bad += len(found)
         if found:
             print(f"comments: {len(found)} cite an issue or a document outside the repository")

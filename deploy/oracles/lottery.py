@@ -56,7 +56,8 @@ def derived_seed(label: str) -> bytes:
 
 def derived_ticket(label: str, i: int) -> str:
     """A UUIDv7-shaped id (version 7, RFC 4122 variant) from a label and an index."""
-    raw = bytearray(hashlib.sha256(f"anteroom lottery vector ticket {label} {i}".encode()).digest()[:16])
+    text = f"anteroom lottery vector ticket {label} {i}"
+    raw = bytearray(hashlib.sha256(text.encode()).digest()[:16])
     raw[6] = (raw[6] & 0x0F) | 0x70
     raw[8] = (raw[8] & 0x3F) | 0x80
     return str(uuid.UUID(bytes=bytes(raw)))
@@ -102,7 +103,12 @@ def cases() -> list:
             b"",
             tickets("empty-seed", 6),
         ),
-        ("sequential", "ids 00000000-0000-0000-0000-000000000001 to ...0008", derived_seed("sequential"), sequential(8)),
+        (
+            "sequential",
+            "ids 00000000-0000-0000-0000-000000000001 to ...0008",
+            derived_seed("sequential"),
+            sequential(8),
+        ),
         (
             "nil-and-max",
             "the nil and the all-ones UUID among others",

@@ -308,7 +308,7 @@ def import_graph(src: str):
                         word = r"(?<![A-Za-z0-9_])" + re.escape(name or "") + r"(?![A-Za-z0-9_])"
                         if name and re.search(word, code):
                             targets.append(resolve(modules, cur, segs, bare_children=True))
-            for m in PATH_EXPR.finditer(text):
+            for m in PATH_EXPR.finditer(code):
                 cur = module_at(spans, file_module, file, m.start())
                 segs = [s for s in re.split(r"\s*::\s*", m.group(1)) if s and s != "{"]
                 targets.append(resolve(modules, cur, segs))

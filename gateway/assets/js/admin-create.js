@@ -1,4 +1,4 @@
-// admin-create.js: the create-event form (every field of API.md's POST /v1/admin/events).
+// admin-create.js: the create-event form (every field of POST /v1/admin/events, docs/API.md).
 //
 // Times are entered as wall-clock times in the event's own time zone (the zone field)
 // and sent as RFC 3339 with that zone's offset at that moment. Prices are entered in

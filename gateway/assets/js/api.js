@@ -1,9 +1,9 @@
-// api.js: the public HTTP API (API.md) over fetch.
+// api.js: the public HTTP API (docs/API.md) over fetch.
 //
 // - JSON in and out; `Authorization: Bearer` when a token is given (else the browser
 //   sends the `anteroom_queue` / `anteroom_pass` cookies, same origin).
 // - Failures become ApiError {status, code, message, details, retryAfter (seconds)},
-//   from API.md's body `{"error": {code, message, details}}`; a network failure is
+//   from the API's error body `{"error": {code, message, details}}`; a network failure is
 //   status 0, code "network".
 // - `settle` follows a `202 {request_id, status_url}` until the worker's answer.
 // - `withRetry` waits out `429` (Retry-After) and `503` / network failures (Retry-After,

@@ -8,7 +8,9 @@
 #    installed, else `cargo test --workspace`; then the browser tests
 #    (gateway/tests/browser/run.sh) when they are there; then deploy/check.sh, the
 #    offline checks of the operations files (dashboard, alerts with promtool, config
-#    docs, migrations + verify.sql, compose, Kubernetes manifests, k6 scripts); then
+#    docs, migrations + verify.sql, compose, Kubernetes manifests, k6 scripts) and of the
+#    sources (lottery vectors from an independent implementation, no import cycle, no
+#    comment citing an issue or a document outside the repository); then
 #    the fault run (deploy/faults/run.sh: kill -9 workers, RabbitMQ restart, PostgreSQL
 #    outage on private instances; about 4 minutes).
 # 4. Lists what was skipped (ignored tests, skipped checks, each with the runner that

@@ -27,7 +27,8 @@ fn parse_reference(text: &str) -> Result<Contract, Vec<String>> {
     let mut contract = Contract::new();
     let mut problems = Vec::new();
     let mut current: Option<(usize, Operation)> = None;
-    let mut finish = |current: &mut Option<(usize, Operation)>, problems: &mut Vec<String>| {
+    // An operation whose `Responses:` line never came.
+    let finish = |current: &mut Option<(usize, Operation)>, problems: &mut Vec<String>| {
         if let Some((line, (method, path))) = current.take() {
             problems.push(format!(
                 "docs/API.md:{line}: `{method} {path}` has no `Responses:` line"
@@ -42,7 +43,9 @@ fn parse_reference(text: &str) -> Result<Contract, Vec<String>> {
                 continue;
             };
             let Some(inner) = rest.strip_suffix('`') else {
-                problems.push(format!("docs/API.md:{n}: heading not of the form ### `METHOD /path`: {line}"));
+                problems.push(format!(
+                    "docs/API.md:{n}: heading not of the form ### `METHOD /path`: {line}"
+                ));
                 continue;
             };
             match inner.split_once(' ') {
@@ -59,7 +62,9 @@ fn parse_reference(text: &str) -> Result<Contract, Vec<String>> {
             }
         } else if let Some(codes) = line.strip_prefix("Responses:") {
             let Some((_, op)) = current.take() else {
-                problems.push(format!("docs/API.md:{n}: `Responses:` outside an operation"));
+                problems.push(format!(
+                    "docs/API.md:{n}: `Responses:` outside an operation"
+                ));
                 continue;
             };
             let mut set = BTreeSet::new();
@@ -85,9 +90,13 @@ fn parse_reference(text: &str) -> Result<Contract, Vec<String>> {
 /// The operations of an OpenAPI 3 document with their response codes.
 fn served_contract(doc: &Value) -> Contract {
     let mut contract = Contract::new();
-    let paths = doc["paths"].as_object().expect("/openapi.json has no paths object");
+    let paths = doc["paths"]
+        .as_object()
+        .expect("/openapi.json has no paths object");
     for (path, item) in paths {
-        let Some(item) = item.as_object() else { continue };
+        let Some(item) = item.as_object() else {
+            continue;
+        };
         for (method, op) in item {
             let method = method.to_uppercase();
             if !METHODS.contains(&method.as_str()) {
@@ -131,9 +140,7 @@ fn differences(documented: &Contract, served: &Contract) -> Vec<String> {
     }
     for (method, path) in documented.keys() {
         if !served.contains_key(&(method.clone(), path.clone())) {
-            out.push(format!(
-                "in docs/API.md but not served: `{method} {path}`"
-            ));
+            out.push(format!("in docs/API.md but not served: `{method} {path}`"));
         }
     }
     out
@@ -143,8 +150,9 @@ fn differences(documented: &Contract, served: &Contract) -> Vec<String> {
 async fn the_api_reference_matches_the_served_openapi_document() {
     let text = std::fs::read_to_string(reference_path())
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", reference_path().display()));
-    let documented = parse_reference(&text)
-        .unwrap_or_else(|problems| panic!("docs/API.md cannot be read:\n  {}", problems.join("\n  ")));
+    let documented = parse_reference(&text).unwrap_or_else(|problems| {
+        panic!("docs/API.md cannot be read:\n  {}", problems.join("\n  "))
+    });
 
     let app = spawn_app().await;
     let resp = app.send(app.client.get(app.url("/openapi.json"))).await;
@@ -173,11 +181,15 @@ fn the_reference_parser_reports_what_it_cannot_read() {
     assert_eq!(contract.len(), 2);
 
     let missing = "### `GET /a`\n\nno codes\n\n### `FETCH /b`\nResponses: 200\n";
-    let problems = parse_reference(missing).expect_err("two problems");
-    assert_eq!(problems.len(), 2, "{problems:?}");
+    // No codes for `GET /a`; a method that is not one; and so a `Responses:` line of no operation.
+    let problems = parse_reference(missing).expect_err("three problems");
+    assert_eq!(problems.len(), 3, "{problems:?}");
 
     let mut served = Contract::new();
-    served.insert(("GET".into(), "/a/{id}".into()), BTreeSet::from([200, 404, 503]));
+    served.insert(
+        ("GET".into(), "/a/{id}".into()),
+        BTreeSet::from([200, 404, 503]),
+    );
     served.insert(("GET".into(), "/b".into()), BTreeSet::from([200]));
     let diff = differences(&contract, &served);
     assert_eq!(diff.len(), 3, "{diff:#?}"); // codes of GET /a, GET /b missing, DELETE /a extra

@@ -30,6 +30,7 @@ mod outage;
 mod queue_life;
 mod recovery;
 mod redis_loss;
+mod reference;
 mod release;
 mod revocation;
 mod rotation;

@@ -3,7 +3,7 @@
 //! (`stream/watcher.rs`), once per event per period, never per status poll.
 
 use super::{Queue, TicketState};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use protocol::ids::{EventId, TicketId};
 use redis::FromRedisValue;
 use std::time::Instant;

@@ -1,7 +1,7 @@
-//! Response bodies of API.md that the gateway renders itself (the worker renders Hold,
+//! Response bodies of docs/API.md that the gateway renders itself (the worker renders Hold,
 //! Order and its rejections: `protocol::reply::Outcome::http_body`).
 
-use crate::catalog::EventSnapshot;
+use crate::live::catalog::EventSnapshot;
 use crate::queue::QueueState;
 use chrono::{DateTime, Utc};
 use protocol::event::{AdminState, EventSpec, PublicState};
@@ -9,6 +9,7 @@ use protocol::ids::{EventId, RequestId, TicketId};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+pub mod prequeue;
 mod seats;
 mod stats;
 pub use seats::{SeatMap, SeatView, SectionView};
@@ -58,7 +59,7 @@ pub struct PublicAdmission {
     pub rate_per_minute: u32,
 }
 
-/// The public view of an event (API.md `GET /v1/events/{id}`).
+/// The public view of an event (docs/API.md `GET /v1/events/{id}`).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PublicEvent {
     /// Event id.
@@ -142,7 +143,7 @@ impl PublicEvent {
     }
 }
 
-/// A fan's place in the queue (API.md Status).
+/// A fan's place in the queue (docs/API.md Status).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Status {
     /// Ticket id.

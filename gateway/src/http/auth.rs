@@ -17,7 +17,7 @@
 //! before any extractor runs.
 
 use crate::http::error::ApiError;
-use crate::http::limits::{classify, Limits};
+use crate::http::limits::{classify, Limits, TokenLimited};
 use crate::queue::Queue;
 use crate::tokens::{QueuePlace, TokenKeys};
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts, MatchedPath};
@@ -206,7 +206,7 @@ where
 ///
 /// # Errors
 /// `429 rate_limited` with `Retry-After` when the ticket is over the limit.
-fn limit_token(parts: &Parts, limits: &Limits, ticket: &TicketId) -> Result<(), Response> {
+fn limit_token(parts: &Parts, limits: &Limits, ticket: &TicketId) -> Result<(), TokenLimited> {
     let class = parts
         .extensions
         .get::<MatchedPath>()
@@ -237,7 +237,8 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
         let auth = QueueAuth::verify(parts, &Arc::<TokenKeys>::from_ref(state))
             .map_err(IntoResponse::into_response)?;
-        limit_token(parts, &Arc::<Limits>::from_ref(state), &auth.place.ticket)?;
+        limit_token(parts, &Arc::<Limits>::from_ref(state), &auth.place.ticket)
+            .map_err(IntoResponse::into_response)?;
         Ok(auth)
     }
 }
@@ -279,7 +280,8 @@ where
         let Ok(auth) = QueueAuth::verify(parts, &Arc::<TokenKeys>::from_ref(state)) else {
             return Ok(MaybeQueueAuth(None));
         };
-        limit_token(parts, &Arc::<Limits>::from_ref(state), &auth.place.ticket)?;
+        limit_token(parts, &Arc::<Limits>::from_ref(state), &auth.place.ticket)
+            .map_err(IntoResponse::into_response)?;
         Ok(MaybeQueueAuth(Some(auth.place)))
     }
 }
@@ -304,7 +306,8 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
         let auth = PassAuth::verify(parts, &Arc::<TokenKeys>::from_ref(state))
             .map_err(IntoResponse::into_response)?;
-        limit_token(parts, &Arc::<Limits>::from_ref(state), &auth.claims.sub)?;
+        limit_token(parts, &Arc::<Limits>::from_ref(state), &auth.claims.sub)
+            .map_err(IntoResponse::into_response)?;
         Ok(auth)
     }
 }

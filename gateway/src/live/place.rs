@@ -1,4 +1,5 @@
-//! A fan's Status (docs/API.md), for status polls, joins and the status stream.
+//! A fan's Status (`docs/API.md`): the body, and how it is computed for status polls,
+//! joins and the status stream.
 //!
 //! [`resolve`] answers from this replica's cached view when it can (no Redis call: see
 //! `queue/estimate.rs` for the approximation) and records the fan as seen (flushed by the
@@ -19,11 +20,44 @@ use crate::queue::{
     derive_state, estimate, eta, poll_after_ms, Claim, Estimate, PresentedPass, QueueState,
     Restored, TicketState, TicketView,
 };
-use crate::views::Status;
 use chrono::{DateTime, Utc};
 use protocol::event::PublicState;
+use protocol::ids::EventId;
 use protocol::ids::TicketId;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+/// A fan's place in the queue (docs/API.md Status).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Status {
+    /// Ticket id.
+    pub ticket_id: TicketId,
+    /// Event id.
+    pub event_id: EventId,
+    /// Where the ticket stands.
+    pub state: QueueState,
+    /// 1-based place among the waiting; `null` when unknown (pre-queue).
+    pub position: Option<u64>,
+    /// Tickets ahead; `null` when unknown.
+    pub ahead: Option<u64>,
+    /// Estimated wait, seconds; `null` when unknown (pre-queue, paused).
+    pub eta_seconds: Option<u64>,
+    /// Plausible wait range, seconds.
+    pub eta_range_seconds: Option<[u64; 2]>,
+    /// When to poll next, ms.
+    pub poll_after_ms: u64,
+    /// The queue token (on join).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_token: Option<String>,
+    /// The pass (only when admitted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pass: Option<String>,
+    /// When the pass expires (only when admitted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub pass_expires_at: Option<DateTime<Utc>>,
+}
 
 /// Who asks for a Status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

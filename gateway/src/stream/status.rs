@@ -13,10 +13,10 @@
 use super::OpenGuard;
 use crate::http::error::ApiError;
 use crate::live::hub::Signal;
+use crate::live::place::Status;
 use crate::live::place::{resolve_claim, Via};
 use crate::live::{snapshot_for_token_holder, Replica};
 use crate::queue::QueueState;
-use crate::views::Status;
 use axum::response::sse::Event;
 use chrono::Utc;
 use futures::Stream;

@@ -85,6 +85,17 @@ impl axum::response::IntoResponse for StreamsFull {
     }
 }
 
+/// A ticket over its per-token limit ([`Limits::check_token`], already counted): `429
+/// rate_limited` with `Retry-After` = the wait, rounded up to whole seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenLimited(pub Duration);
+
+impl axum::response::IntoResponse for TokenLimited {
+    fn into_response(self) -> axum::response::Response {
+        enforce::too_many(self.0)
+    }
+}
+
 /// Extractor: the client IP a request is limited by ([`Limits::client_key`]), `None`
 /// without a socket (in-process tests); never rejects.
 #[derive(Debug, Clone, Copy)]
@@ -269,23 +280,25 @@ impl Limits {
     /// # Errors
     /// `429 rate_limited` with `Retry-After` when the ticket is over the limit; counted
     /// as `scope="token"`.
-    pub fn check_token(
-        &self,
-        class: RouteClass,
-        ticket: &TicketId,
-    ) -> Result<(), axum::response::Response> {
-        self.token_limiter(class)
-            .check(ticket)
-            .map_err(|wait| self.refuse(class, Scope::Token, wait))
+    pub fn check_token(&self, class: RouteClass, ticket: &TicketId) -> Result<(), TokenLimited> {
+        self.token_limiter(class).check(ticket).map_err(|wait| {
+            self.count(class, Scope::Token);
+            TokenLimited(wait)
+        })
     }
 
     /// `429 rate_limited` with `Retry-After` = `wait` rounded up to whole seconds (≥ 1),
     /// counted as `class`, `scope`.
     fn refuse(&self, class: RouteClass, scope: Scope, wait: Duration) -> axum::response::Response {
+        self.count(class, scope);
+        enforce::too_many(wait)
+    }
+
+    /// Counts a refusal in `anteroom_rate_limited_total`.
+    fn count(&self, class: RouteClass, scope: Scope) {
         self.refused
             .with_label_values(&[class.label(), scope.label()])
             .inc();
-        enforce::too_many(wait)
     }
 
     /// Drops every key whose bucket refilled and publishes how many remain.

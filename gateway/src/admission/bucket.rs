@@ -1,6 +1,6 @@
-//! The admission token bucket of `queue/admit.lua`, in Rust: the reference model the
+//! The admission token bucket of `admit.lua`, in Rust: the reference model the
 //! script is checked against (`tests/admission/scripts.rs`) and whose exactness is tested
-//! here, with tokio's paused clock for the loop timing (`admitter/tests.rs`).
+//! here, with tokio's paused clock for the loop timing (`admission/admitter/tests.rs`).
 //!
 //! Refill `rate_per_minute / 60000` tokens per ms, empty at the first call; a call admits
 //! `min(floor(tokens), waiting, room)` and spends that many (`room`: passes `max_active`

@@ -4,7 +4,7 @@
 //! - 5xx bodies say nothing internal; the cause travels in a response extension
 //!   ([`ErrorLog`]) and is logged once, by the middleware, inside the request span.
 //! - `503 unavailable` always carries `Retry-After` ([`RETRY_AFTER_SECONDS`]).
-//! - JSON rejections are ours (see `extract.rs`): syntax → 400 `invalid_json`, data →
+//! - JSON rejections are ours (see `http/extract.rs`): syntax → 400 `invalid_json`, data →
 //!   422 `invalid_field` naming the field's JSON path, too large → 413.
 
 use axum::http::{header, HeaderValue, StatusCode};

@@ -102,7 +102,7 @@ impl GroupCommit {
         }
     }
 
-    /// `anteroom_join_commits_total`: script calls made (registered by `state.rs`).
+    /// `anteroom_join_commits_total`: script calls made (registered by `live::Replica::new`).
     pub fn commits(&self) -> &IntCounter {
         &self.committer.commits
     }

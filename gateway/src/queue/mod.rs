@@ -26,7 +26,7 @@
 //! Scripts: `join_group.lua` (new tickets, a group commit per event: `group_commit.rs`),
 //! `join.lua` (rejoins and identity joins), `status.lua`, `leave.lua` (fans); `admission/admit.lua`, `freeze.lua` and
 //! `shuffle.lua` (the admission loop, `admission/admitter.rs`); `view.lua` and `seen.lua` (each
-//! replica's watcher, `stream/watcher.rs`, which keeps status polls off Redis);
+//! replica's watcher, `live/watcher.rs`, which keeps status polls off Redis);
 //! `restore.lua` and `restore_event.lua` after Redis lost its data ([`restore`]).
 //!
 //! A ticket's *line* is its place in admission order: its lottery rank for a shuffled

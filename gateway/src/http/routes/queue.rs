@@ -5,7 +5,7 @@
 //! `closed` → `409 queue_closed`, `sold_out` → `409 sold_out`; during `prequeue` the
 //! ticket waits for the lottery at `opens_at`. The status of an admitted ticket carries
 //! its pass (and sets the pass cookie). Statuses normally come from this replica's live
-//! view without a Redis call (`stream/place.rs`).
+//! view without a Redis call (`live/place.rs`).
 
 use crate::http::auth::{set_cookie, MaybeQueueAuth, QueueAuth, Tls, PASS_COOKIE, QUEUE_COOKIE};
 use crate::http::error::{json_body, ApiError};

@@ -122,7 +122,7 @@ pub fn path_event(extensions: &Extensions, uri: &Uri) -> Result<Option<EventId>,
 const EVENT_ROUTE: &str = "/v1/events/{event_id}";
 
 /// The `{event_id}` of a request to route `template`, percent-decoded as axum's `Path`
-/// decodes it; `None` if `template` is not an event route ([`EVENT_ROUTE`]`...`).
+/// decodes it; `None` if `template` is not an event route (`/v1/events/{event_id}...`).
 ///
 /// Read from the path by position rather than with axum's `RawPathParams` (another
 /// extractor, which allocates), and by prefix, without splitting the path into segments,

@@ -31,7 +31,7 @@
 //!
 //! A ticket's *line* is its place in admission order: its lottery rank for a shuffled
 //! pre-queue ticket, else its arrival number. Admission passes lines in increasing order
-//! and records the furthest one passed (`head_line`), from which [`estimate`] derives a
+//! and records the furthest one passed (`head_line`), from which [`estimate()`] derives a
 //! position without a Redis call.
 
 pub mod estimate;

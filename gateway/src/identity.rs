@@ -36,11 +36,8 @@
 //! whose ticket record is missing is "in flight" only for the first moments (a
 //! concurrent join of the same user), never after the fan left.
 
-use crate::error::ApiError;
-use crate::extract::{body_bytes, parse_json, PathId};
-use crate::queue::JoinOutcome;
-use crate::state::AppState;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use crate::http::error::ApiError;
+use crate::queue::{JoinOutcome, Queue};
 use hmac::{Hmac, Mac};
 use protocol::ids::{EventId, TicketId};
 use protocol::text::UserRef;
@@ -180,8 +177,12 @@ impl Identity {
         })
     }
 
-    fn user_key(state: &AppState, event: &EventId, user: &VerifiedUser) -> String {
-        format!("{}:user:{}", state.keys.event_base(event), user.hash)
+    fn user_key(queue: &Queue, event: &EventId, user: &VerifiedUser) -> String {
+        format!(
+            "{}:user:{}",
+            queue.event_keys().event_base(event),
+            user.hash
+        )
     }
 
     /// The ticket `user` joins `event` with: `(false, current)` if their current one is
@@ -193,21 +194,21 @@ impl Identity {
     #[tracing::instrument(skip_all, fields(event_id = %event))]
     pub async fn claim(
         &self,
-        state: &AppState,
+        queue: &Queue,
         event: &EventId,
         user: &VerifiedUser,
         fresh: TicketId,
     ) -> Result<(bool, TicketId), ApiError> {
-        let key = Self::user_key(state, event, user);
-        let ttl = state.settings.queue_token_ttl_seconds + 86_400;
+        let key = Self::user_key(queue, event, user);
+        let ttl = queue.ticket_ttl_seconds();
         let args = [
-            state.queue.keys(event).ticket_prefix(),
+            queue.keys(event).ticket_prefix(),
             fresh.to_string(),
             ttl.to_string(),
             IN_FLIGHT_GRACE_MS.to_string(),
         ];
         let (created, ticket): (u8, String) =
-            state.redis.script(&self.claim, &[key], &args).await?;
+            queue.redis().script(&self.claim, &[key], &args).await?;
         let ticket = ticket
             .parse()
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("claim.lua ticket id: {e}")))?;
@@ -220,14 +221,14 @@ impl Identity {
     /// `503` if Redis is unavailable.
     pub async fn confirm(
         &self,
-        state: &AppState,
+        queue: &Queue,
         event: &EventId,
         user: &VerifiedUser,
         ticket: TicketId,
     ) -> Result<(), ApiError> {
-        let key = Self::user_key(state, event, user);
-        let _: u8 = state
-            .redis
+        let key = Self::user_key(queue, event, user);
+        let _: u8 = queue
+            .redis()
             .script(&self.confirm, &[key], &[ticket.to_string()])
             .await?;
         Ok(())
@@ -239,24 +240,20 @@ impl Identity {
 /// [`Identity::confirm`]. Two Redis calls for a returning user, three for a new one.
 ///
 /// # Errors
-/// `503` if Redis is unavailable; `500` if identity is off (callers check first).
+/// `503` if Redis is unavailable.
 pub async fn join_as(
-    state: &AppState,
+    identity: &Identity,
+    queue: &Queue,
     event: &EventId,
     prequeue: bool,
     user: &VerifiedUser,
 ) -> Result<JoinOutcome, ApiError> {
-    let identity = state
-        .identity
-        .as_ref()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("identity join without a secret")))?;
-    let (claimed, ticket) = identity.claim(state, event, user, TicketId::new()).await?;
-    let joined = state
-        .queue
+    let (claimed, ticket) = identity.claim(queue, event, user, TicketId::new()).await?;
+    let joined = queue
         .join_with(event, prequeue, Some(ticket), ticket)
         .await?;
     if claimed {
-        identity.confirm(state, event, user, ticket).await?;
+        identity.confirm(queue, event, user, ticket).await?;
     }
     Ok(joined)
 }
@@ -276,50 +273,6 @@ pub fn check_required(required: bool, user: Option<&VerifiedUser>) -> Result<(),
         (true, None) => Err(ApiError::Forbidden(IDENTITY_REQUIRED)),
         (true, Some(u)) if !u.expiring => Err(ApiError::Unauthorized("user_exp required")),
         (true, Some(_)) => Ok(()),
-    }
-}
-
-/// The join body's identity: `None` for an anonymous join (no body, empty, `{}`).
-/// Must be the handler's last argument (it consumes the body).
-#[derive(Debug, Clone)]
-pub struct JoinIdentity(pub Option<VerifiedUser>);
-
-impl FromRequest<AppState> for JoinIdentity {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let (mut parts, body) = req.into_parts();
-        let event = PathId::<EventId>::from_request_parts(&mut parts, state)
-            .await
-            .ok()
-            .map(|PathId(e)| e);
-        let headers = parts.headers.clone();
-        let req = Request::from_parts(parts, body);
-        let bytes = body_bytes(req).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(JoinIdentity(None));
-        }
-        let body: JoinRequest = parse_json(&headers, &bytes)?;
-        let Some(user_ref) = body.user_ref else {
-            if body.user_sig.is_some() || body.user_exp.is_some() {
-                return Err(ApiError::field("user_sig or user_exp without user_ref"));
-            }
-            return Ok(JoinIdentity(None));
-        };
-        let identity = state.identity.as_ref().ok_or_else(|| {
-            ApiError::field("user_ref is not accepted: this gateway has no identity secret")
-        })?;
-        let event = event.ok_or_else(|| ApiError::NotFound("event".into()))?;
-        let now = chrono::Utc::now().timestamp();
-        identity
-            .verify(
-                &event,
-                &user_ref,
-                body.user_exp,
-                body.user_sig.as_deref(),
-                now,
-            )
-            .map(|u| JoinIdentity(Some(u)))
     }
 }
 

@@ -1,36 +1,35 @@
-//! Anteroom gateway: the HTTP API of API.md, queue tokens, admission, passes, and
-//! publishing reservation commands to the worker shards (DESIGN.md).
+//! Anteroom gateway: the HTTP API of `docs/API.md`, queue tokens, admission, passes, and
+//! publishing reservation commands to the worker shards (`docs/ARCHITECTURE.md`).
 //!
-//! - [`settings`]: typed configuration (defaults → TOML file → `ANTEROOM_*` env).
-//! - [`startup`]: [`Application`] (build, port, run until stopped).
-//! - [`state`]: the shared state; [`routes`]: handlers; [`middleware`]: all layers.
-//! - [`error`], [`extract`], [`auth`]: one error type, our rejections, credentials.
-//! - [`tokens`]: queue tokens (HS256) and passes (EdDSA, JWKS).
-//! - [`queue`] (Lua scripts) and [`admitter`]: the waiting room in Redis.
-//! - [`publisher`]: commands over AMQP with publisher confirms and direct reply-to.
-//! - [`catalog`], [`redis_store`]: event configs and the Redis adapter.
-//! - [`limits`] (rate limits, join quota, client IP) and [`identity`] (one place per
-//!   signed user reference): abuse controls.
-//! - [`stream`]: per-replica live queue views (cheap status) and the SSE streams.
-//! - [`metrics`], [`openapi`], [`telemetry`], [`views`].
+//! The folders follow the path of a request, from the edge inwards; no module imports a
+//! module that imports it, and only [`http`] and [`startup`] know the application state.
+//!
+//! - [`startup`]: [`Application`] (build, port, run until stopped) and its background
+//!   tasks; [`settings`]: typed configuration (defaults → TOML file → `ANTEROOM_*` env).
+//! - [`http`]: the HTTP edge: the router and its handlers (`routes/`), the abuse limits
+//!   as route layers (`limits/`), the request middleware, the credential and body
+//!   extractors, the one error type and the OpenAPI document.
+//! - [`queue`]: the waiting room in Redis (join, leave, status, view, lottery, shuffle,
+//!   group commit, restore) and its Lua scripts; [`admission`]: the admission loop and its
+//!   token bucket (`admit.lua`).
+//! - [`live`]: this replica's live view between Redis reads (cached queue views, event
+//!   catalog, seat feeds, the watcher that refreshes them, a fan's status from the
+//!   cache); [`stream`]: the two SSE endpoints fed by it.
+//! - [`identity`]: one place per signed user reference; [`tokens`]: queue tokens (HS256)
+//!   and passes (EdDSA, JWKS).
+//! - [`adapters`]: Redis ([`adapters::redis_store`]) and AMQP ([`adapters::publisher`]:
+//!   commands with publisher confirms and direct reply-to).
+//! - [`views`]: response bodies; [`metrics`]: the Prometheus registry; [`telemetry`].
 
-pub mod admitter;
-pub mod auth;
-pub mod catalog;
-pub mod error;
-pub mod extract;
+pub mod adapters;
+pub mod admission;
+pub mod http;
 pub mod identity;
-pub mod limits;
+pub mod live;
 pub mod metrics;
-pub mod middleware;
-pub mod openapi;
-pub mod publisher;
 pub mod queue;
-pub mod redis_store;
-pub mod routes;
 pub mod settings;
 pub mod startup;
-pub mod state;
 pub mod stream;
 pub mod telemetry;
 pub mod tokens;
@@ -42,6 +41,6 @@ pub use startup::Application;
 /// The hasher of the per-replica maps a status poll looks up (live state, catalog cache,
 /// verified-token cache, per-ticket limiters): foldhash's fast hasher, randomly seeded
 /// per map, hashbrown's default. Only for keys a client cannot choose (event ids,
-/// verified tickets and token signatures); std's SipHash cost the status poll a tenth of its look-ups (callgrind,
-/// issue #4).
+/// verified tickets and token signatures); std's SipHash cost the status poll a tenth of
+/// its look-ups.
 pub type FastHash = foldhash::fast::RandomState;

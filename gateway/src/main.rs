@@ -5,7 +5,7 @@
 //! - `healthcheck`: `GET /healthz` on the configured port; exit 0 if it answers 200
 //!   (for container health checks, no curl needed).
 //! - `verify-shuffle --seed <hex> --commitment <hex> --tickets <file> [--order <file>]`:
-//!   checks a pre-queue lottery (docs/LOTTERY.md); prints the order, exits 1 if the seed does
+//!   checks a pre-queue lottery (`docs/LOTTERY.md`); prints the order, exits 1 if the seed does
 //!   not match the commitment or the order differs from the published one.
 //!
 //! Global `--config <file>`: a TOML file layered between the defaults and the env.
@@ -13,7 +13,7 @@
 use anyhow::Context;
 
 /// mimalloc instead of glibc malloc: a join or status poll makes dozens of small
-/// allocations, and glibc's cost ~15 % of the gateway's CPU under load (`perf`, issue #4).
+/// allocations, and glibc's cost ~15 % of the gateway's CPU under load (measured with `perf`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};

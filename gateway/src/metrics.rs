@@ -25,7 +25,7 @@ pub struct Metrics {
     pub abandoned: IntCounter,
     /// `anteroom_admission_clipped_total`: admissions the token bucket's cap dropped in
     /// this replica's steps (tokens; `admit.lua`): refill owed for a spell longer than
-    /// the catch-up window (`admitter::bucket::CATCH_UP_MS`) without an admission step.
+    /// the catch-up window (`admission::bucket::CATCH_UP_MS`) without an admission step.
     pub admission_clipped: Counter,
     /// `anteroom_publish_confirm_seconds`: publish until the broker's confirm.
     pub publish_confirm: Histogram,

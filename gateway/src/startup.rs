@@ -7,13 +7,15 @@
 //! backoff, and requests needing them get `503` + `Retry-After` meanwhile. Every task
 //! belongs to a `TaskTracker` that shutdown waits on.
 
-use crate::middleware;
-use crate::routes;
+use crate::admission::admitter::{self, AdmitterConfig};
+use crate::http::state::AppState;
+use crate::http::{limits, middleware, routes};
+use crate::live::watcher;
 use crate::settings::Settings;
-use crate::state::AppState;
 use anyhow::Context;
 use axum::Router;
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -41,7 +43,8 @@ impl Application {
             .local_addr()
             .context("Failed to read the bound address")?
             .port();
-        let router = middleware::apply(routes::router(), state.clone()).with_state(state.clone());
+        let router = middleware::apply(routes::router(&state), state.replica.metrics.clone())
+            .with_state(state.clone());
         Ok(Application {
             port,
             listener,
@@ -72,14 +75,22 @@ impl Application {
         let tasks = CancellationToken::new();
         let tracker = TaskTracker::new();
         {
-            let (redis, token) = (state.redis.clone(), tasks.clone());
+            let (redis, token) = (state.replica.redis.clone(), tasks.clone());
             tracker.spawn(async move { redis.run_connector(token).await });
             let (publisher, token) = (state.publisher.clone(), tasks.clone());
             tracker.spawn(async move { publisher.run(token).await });
-            tracker.spawn(crate::admitter::run(state.clone(), tasks.clone()));
-            tracker.spawn(crate::stream::watcher::run(state.clone(), tasks.clone()));
-            tracker.spawn(crate::limits::run_housekeeping(
-                state.clone(),
+            let admission = AdmitterConfig {
+                period: Duration::from_millis(state.settings.admit_interval_ms),
+                abandon_after_seconds: state.settings.abandon_after_seconds,
+            };
+            tracker.spawn(admitter::run(
+                state.replica.clone(),
+                admission,
+                tasks.clone(),
+            ));
+            tracker.spawn(watcher::run(state.replica.clone(), tasks.clone()));
+            tracker.spawn(limits::run_housekeeping(
+                state.limits.clone(),
                 tasks.clone(),
             ));
         }
@@ -91,7 +102,7 @@ impl Application {
         )
         .with_graceful_shutdown({
             // Open SSE streams end when shutdown starts, so the drain can finish.
-            let live = state.live.clone();
+            let live = state.replica.live.clone();
             async move {
                 shutdown.cancelled().await;
                 live.close();

@@ -1,4 +1,4 @@
-//! Queue tokens and passes (DESIGN.md, "Tokens").
+//! Queue tokens and passes (`docs/ARCHITECTURE.md`).
 //!
 //! - Queue token: JWT HS256 with `queue_token_secret` (joins are the hot path; HMAC costs
 //!   about 1 µs where a signature costs 40–70 µs). Claims [`QueueClaims`].
@@ -20,10 +20,10 @@
 //! whose header segment is byte for byte the one this gateway issues (HS256, `typ: JWT`)
 //! has its signature checked by `jsonwebtoken::crypto::verify` (constant-time HMAC) and
 //! its claims parsed once, straight into [`QueueClaims`]. Any other header goes through
-//! `jsonwebtoken::decode` as before, which refuses it unless it is an HS256 header in
+//! `jsonwebtoken::decode`, which refuses it unless it is an HS256 header in
 //! another spelling. The checks are the same on both paths (`queue_fast_path_agrees_*`
 //! in the tests); the fast path skips parsing the header and parsing the claims twice
-//! (about a third of a status poll's own CPU time, measured with `perf`, issue #4). A
+//! (about a third of a status poll's own CPU time, measured with `perf`). A
 //! token verified once is then answered from a per-replica cache (`tokens/cache.rs`).
 
 use base64::Engine;

@@ -6,8 +6,9 @@
 //! instead of by sleeping. The token bucket against its Rust model, FIFO order, the
 //! lottery and the live-view scripts are tested in `tests/admission/scripts.rs`.
 
-use gateway::queue::{AdmitParams, Queue, TicketState};
-use gateway::redis_store::RedisStore;
+use gateway::adapters::redis_store::RedisStore;
+use gateway::admission::AdmitParams;
+use gateway::queue::{Queue, TicketState};
 use protocol::ids::{EventId, TicketId};
 use protocol::names::RedisKeys;
 use std::time::Duration;
@@ -341,7 +342,7 @@ async fn abandoned_tickets_are_skipped_without_using_tokens() {
 /// stopped and started again under a live [`RedisStore`].
 #[tokio::test]
 async fn the_store_answers_503_quickly_while_redis_is_down_and_recovers() {
-    use gateway::error::ApiError;
+    use gateway::http::error::ApiError;
     use std::process::{Command, Stdio};
     let port = 20_000 + (std::process::id() % 20_000) as u16;
     let start = || {

@@ -1,4 +1,4 @@
--- freeze.lua: step 1 of the pre-queue lottery of event E (docs/LOTTERY.md). Freezes the
+-- freeze.lua: step 1 of the pre-queue lottery of event E (`docs/LOTTERY.md`). Freezes the
 -- pre-queue: from now on every join goes to the waiting set (join.lua checks KEYS[2]) and
 -- a leave no longer edits the pre-queue ZSET, so the list read here is final.
 --

@@ -7,7 +7,7 @@
 //! (`EVALSHA` look-up, the `KEYS`/`ARGV` tables, `TIME`, `INCR`, the `ZADD` dispatch),
 //! and costs the gateway a command to encode, a write, a reply to parse. Grouped, those
 //! costs are paid once per commit; only the ticket record (`HSET` + `EXPIRE`) and its
-//! `ZADD` member stay per join. Figures: README, "Measured" (issue #4).
+//! `ZADD` member stay per join. Figures: `docs/BENCHMARKS.md`.
 //!
 //! How: each replica has one committer task, fed by an unbounded channel. It takes the
 //! first waiting join, then every join already queued behind it (at most
@@ -27,8 +27,8 @@
 //! committer is started on the first join and started again if its runtime went away.
 
 use super::{QueueKeys, SeqFloors, TicketState};
-use crate::error::ApiError;
-use crate::redis_store::RedisStore;
+use crate::adapters::redis_store::RedisStore;
+use crate::http::error::ApiError;
 use futures::future::join_all;
 use prometheus::IntCounter;
 use protocol::ids::{EventId, TicketId};
@@ -102,7 +102,7 @@ impl GroupCommit {
         }
     }
 
-    /// `anteroom_join_commits_total`: script calls made (registered by `state.rs`).
+    /// `anteroom_join_commits_total`: script calls made (registered by `live::Replica::new`).
     pub fn commits(&self) -> &IntCounter {
         &self.committer.commits
     }
@@ -283,7 +283,7 @@ mod tests {
 
     #[test]
     fn a_failed_commit_keeps_503_for_every_join() {
-        let e = ApiError::unavailable(crate::error::Dependency::Redis, "call timed out");
+        let e = ApiError::unavailable(crate::http::error::Dependency::Redis, "call timed out");
         assert!(matches!(share(&e), ApiError::Unavailable { .. }));
         assert!(matches!(share(&ApiError::SoldOut), ApiError::Internal(_)));
     }

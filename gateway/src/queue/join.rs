@@ -3,7 +3,7 @@
 //! (`join.lua`).
 
 use super::{Queue, TicketState};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use protocol::ids::{EventId, TicketId};
 
 /// Result of a join.

@@ -10,7 +10,7 @@
 -- A ticket that holds a live pass gives it up: it leaves the active set (its
 -- `max_active` slot is free for the next fan at once) and is added to the revoked set,
 -- scored by its pass expiry (Unix ms), so that a hold or confirm with that pass is
--- refused by every replica (`auth.rs` `LivePass`). Entries past their expiry are trimmed
+-- refused by every replica (`http/auth.rs` `LivePass`). Entries past their expiry are trimmed
 -- here (the pass is refused by its `exp` then), and the set expires with its last pass.
 --
 -- Returns 1 if the ticket existed, else 0 (leaving twice is not an error).

@@ -2,7 +2,7 @@
 //! revoked (the revoked set, read by [`Queue::pass_revoked`]).
 
 use super::Queue;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use protocol::ids::{EventId, TicketId};
 
 impl Queue {

@@ -1,4 +1,4 @@
-//! The pre-queue lottery, pure: order, commitment and verification (docs/LOTTERY.md).
+//! The pre-queue lottery, pure: order, commitment and verification (`docs/LOTTERY.md`).
 //!
 //! Order: sort the pre-queue's tickets by `SHA-256(seed ‖ ticket UUID bytes)` ascending
 //! (ties, which need a SHA-256 collision, by ticket id), where `seed` is the 32 raw bytes

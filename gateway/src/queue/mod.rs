@@ -1,4 +1,4 @@
-//! The virtual queue of each event, in Redis (DESIGN.md, "The queue").
+//! The virtual queue of each event, in Redis (`docs/ARCHITECTURE.md`).
 //!
 //! Every key of event `E` is `{ns}:{E}:...` with `{E}` as hash tag (one Cluster slot per
 //! event, so each Lua script touches one slot). The gateway owns these keys:
@@ -24,41 +24,37 @@
 //! plus `active(E)` from `protocol::names::RedisKeys` (shared with the worker).
 //!
 //! Scripts: `join_group.lua` (new tickets, a group commit per event: `group_commit.rs`),
-//! `join.lua` (rejoins and identity joins), `status.lua`, `leave.lua` (fans); `admit.lua`, `freeze.lua` and
-//! `shuffle.lua` (the admission loop, `admitter.rs`); `view.lua` and `seen.lua` (each
-//! replica's watcher, `stream/watcher.rs`, which keeps status polls off Redis);
+//! `join.lua` (rejoins and identity joins), `status.lua`, `leave.lua` (fans); `admission/admit.lua`, `freeze.lua` and
+//! `shuffle.lua` (the admission loop, `admission/admitter.rs`); `view.lua` and `seen.lua` (each
+//! replica's watcher, `live/watcher.rs`, which keeps status polls off Redis);
 //! `restore.lua` and `restore_event.lua` after Redis lost its data ([`restore`]).
 //!
 //! A ticket's *line* is its place in admission order: its lottery rank for a shuffled
 //! pre-queue ticket, else its arrival number. Admission passes lines in increasing order
-//! and records the furthest one passed (`head_line`), from which [`estimate`] derives a
+//! and records the furthest one passed (`head_line`), from which [`estimate()`] derives a
 //! position without a Redis call.
 
-mod admit;
 pub mod estimate;
 pub mod group_commit;
 mod join;
 mod leave;
 pub mod lottery;
-mod record;
 pub mod restore;
 mod shuffle;
 mod stats;
 mod status;
 mod view;
 
-pub use admit::{AdmitParams, AdmitResult};
 pub use estimate::{estimate, Estimate};
 pub use join::JoinOutcome;
 pub use lottery::{commitment, lottery_order, verify, Lottery, VerifyError};
-pub use record::{seed_matches, PrequeueRecord, ALGORITHM};
 pub use restore::{Claim, PresentedPass, Remembered, Restored, SeqFloors};
 pub use shuffle::ShuffleOutcome;
 pub use stats::QueueStats;
 pub use status::{derive_state, eta, poll_after_ms, Eta, QueueState, TicketState, TicketView};
 pub use view::{QueueView, SeenTicket, ShuffleMarker};
 
-use crate::redis_store::RedisStore;
+use crate::adapters::redis_store::RedisStore;
 use protocol::ids::{EventId, TicketId};
 use protocol::names::RedisKeys;
 use std::sync::Arc;
@@ -153,7 +149,6 @@ struct Scripts {
     join: redis::Script,
     status: redis::Script,
     leave: redis::Script,
-    admit: redis::Script,
     freeze: redis::Script,
     shuffle: redis::Script,
     view: redis::Script,
@@ -191,7 +186,6 @@ impl Queue {
                 join: redis::Script::new(include_str!("join.lua")),
                 status: redis::Script::new(include_str!("status.lua")),
                 leave: redis::Script::new(include_str!("leave.lua")),
-                admit: redis::Script::new(include_str!("admit.lua")),
                 freeze: redis::Script::new(include_str!("freeze.lua")),
                 shuffle: redis::Script::new(include_str!("shuffle.lua")),
                 view: redis::Script::new(include_str!("view.lua")),

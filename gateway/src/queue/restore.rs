@@ -31,7 +31,7 @@
 //! published relative order and a later arrival never overtakes it.
 
 use super::{Queue, QueueKeys};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use protocol::ids::{EventId, TicketId};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -97,7 +97,7 @@ pub fn lottery_score(rank: u64, total: u64) -> f64 {
 
 /// The waiting score of a pre-queue ticket whose rank is unknown: in `(-1, 0)`, behind
 /// every ranked ticket (scores up to `-1`) and ahead of every later arrival (scores
-/// from 1), increasing with the lottery's sort key `SHA-256(seed ‖ ticket)` (docs/LOTTERY.md),
+/// from 1), increasing with the lottery's sort key `SHA-256(seed ‖ ticket)` (`docs/LOTTERY.md`),
 /// so such tickets keep the published relative order. Without a seed (not yet
 /// revealed): `-0.5`.
 pub fn fallback_score(seed: Option<&[u8]>, ticket: &TicketId) -> f64 {

@@ -1,4 +1,4 @@
--- shuffle.lua: step 2 of the pre-queue lottery of event E (docs/LOTTERY.md): the frozen
+-- shuffle.lua: step 2 of the pre-queue lottery of event E (`docs/LOTTERY.md`): the frozen
 -- pre-queue goes ahead of every later arrival in the lottery order the caller computed
 -- from the revealed seed. Runs once: the first replica to call it wins; every replica
 -- computes the same order, and the order is kept as the public record.

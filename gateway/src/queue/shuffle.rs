@@ -1,10 +1,10 @@
-//! The pre-queue lottery in Redis, in two idempotent steps (docs/LOTTERY.md):
+//! The pre-queue lottery in Redis, in two idempotent steps (`docs/LOTTERY.md`):
 //! `freeze.lua` closes the pre-queue and returns its final list, the gateway computes the
 //! order from the revealed seed ([`lottery_order`]), and `shuffle.lua` applies it once
 //! and keeps it as the public record, read back by [`Queue::lottery`].
 
 use super::{lottery_order, Lottery, Queue};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use protocol::ids::{EventId, TicketId};
 
 /// What a call to [`Queue::shuffle`] found or did.

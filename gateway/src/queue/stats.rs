@@ -1,7 +1,7 @@
 //! Queue counters for `GET /v1/admin/events/{id}/stats`.
 
 use super::Queue;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use protocol::ids::EventId;
 use std::collections::HashMap;
 

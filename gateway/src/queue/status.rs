@@ -7,7 +7,7 @@
 //! rate, but fans ahead may leave) to 115% of the estimate.
 
 use super::Queue;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use protocol::event::PublicState;
 use protocol::ids::{EventId, TicketId};
 use serde::Serialize;
@@ -64,7 +64,7 @@ pub struct TicketView {
     pub now_ms: i64,
 }
 
-/// The `state` of API.md's Status.
+/// The `state` of docs/API.md's Status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum QueueState {

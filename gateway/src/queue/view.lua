@@ -1,5 +1,5 @@
 -- view.lua: what one replica caches about event E, read a few times a second by its
--- watcher (stream/watcher.rs) so that most status polls need no Redis call.
+-- watcher (live/watcher.rs) so that most status polls need no Redis call.
 --
 -- KEYS[1] config STRING (worker)    KEYS[2] availability STRING (worker)
 -- KEYS[3] waiting ZSET   KEYS[4] prequeue ZSET   KEYS[5] shuffled STRING (lottery marker)

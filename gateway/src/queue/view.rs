@@ -1,9 +1,9 @@
 //! What a replica caches about an event's queue (`view.lua`), and the buffered
 //! "seen" marks of waiting fans (`seen.lua`). Both run from the replica's watcher
-//! (`stream/watcher.rs`), once per event per period, never per status poll.
+//! (`live/watcher.rs`), once per event per period, never per status poll.
 
 use super::{Queue, TicketState};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use protocol::ids::{EventId, TicketId};
 use redis::FromRedisValue;
 use std::time::Instant;

@@ -6,20 +6,20 @@
 //! follow the cadence a polling client would get (`poll_after_ms`: 1 s near the front,
 //! up to 15 s far back), so position changes are coalesced to that cadence while state
 //! changes (admitted, paused, sold out, closed) go out immediately. Each check is
-//! [`resolve`] (normally no Redis call) and marks the fan as seen: an open stream keeps
+//! [`resolve`](crate::live::place::resolve) (normally no Redis call) and marks the fan as seen: an open stream keeps
 //! its place. Once admitted, the status with its pass is repeated from memory until the
 //! pass expires. A ticket that is gone ends the stream with an `event: error`.
 
-use super::hub::Signal;
-use super::place::{resolve_claim, Via};
-use crate::error::ApiError;
+use super::OpenGuard;
+use crate::http::error::ApiError;
+use crate::live::hub::Signal;
+use crate::live::place::Status;
+use crate::live::place::{resolve_claim, Via};
+use crate::live::{snapshot_for_token_holder, Replica};
 use crate::queue::QueueState;
-use crate::state::AppState;
-use crate::views::Status;
 use axum::response::sse::Event;
 use chrono::Utc;
 use futures::Stream;
-use prometheus::IntGauge;
 use protocol::ids::{EventId, TicketId};
 use std::convert::Infallible;
 use std::time::Duration;
@@ -33,18 +33,9 @@ pub const HEARTBEAT: Duration = Duration::from_secs(15);
 /// Retry delay after a failed check (e.g. Redis down).
 const RETRY: Duration = Duration::from_secs(2);
 
-/// Decrements the open-streams gauge when the stream is dropped (client gone).
-pub(super) struct OpenGuard(pub(super) IntGauge);
-
-impl Drop for OpenGuard {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
-}
-
 /// A stream subscriber's state between events.
 struct Follow {
-    state: AppState,
+    replica: Replica,
     event: EventId,
     ticket: TicketId,
     seq: u64,
@@ -70,19 +61,19 @@ fn cadence(status: &Status) -> Duration {
 
 /// The stream of status events of `ticket` (arrival number `seq`), starting with `first`.
 pub fn status_events(
-    state: AppState,
+    replica: Replica,
     event: EventId,
     ticket: TicketId,
     seq: u64,
     first: &Status,
 ) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
     let json = serde_json::to_string(first).expect("Status serialises");
-    let gauge = state.metrics.sse_streams.with_label_values(&["status"]);
+    let gauge = replica.metrics.sse_streams.with_label_values(&["status"]);
     gauge.inc();
     let now = Instant::now();
     let follow = Follow {
-        signal: Some(state.live.event(&event).signal()),
-        closing: state.live.closing(),
+        signal: Some(replica.live.event(&event).signal()),
+        closing: replica.live.closing(),
         first: Some(status_event(&json)),
         last_json: json,
         last_sent: now,
@@ -90,7 +81,7 @@ pub fn status_events(
         admitted: (first.state == QueueState::Admitted).then(|| first.clone()),
         done: false,
         _open: OpenGuard(gauge),
-        state,
+        replica,
         event,
         ticket,
         seq,
@@ -150,18 +141,18 @@ impl Follow {
     }
 
     /// The current Status: the admitted one from memory while its pass is valid, else
-    /// [`resolve`].
+    /// [`resolve`](crate::live::place::resolve).
     async fn check(&mut self) -> Result<Status, ApiError> {
-        let state = &self.state;
-        state.metrics.status_requests.inc();
+        let replica = &self.replica;
+        replica.metrics.status_requests.inc();
         if let Some(admitted) = &self.admitted {
             if admitted.pass_expires_at.is_some_and(|exp| Utc::now() < exp) {
                 return Ok(admitted.clone());
             }
         }
-        let snapshot = super::snapshot_for_token_holder(state, &self.event).await?;
+        let snapshot = snapshot_for_token_holder(replica, &self.event).await?;
         let (status, _) =
-            resolve_claim(state, &snapshot, self.ticket, self.seq, None, Via::Status).await?;
+            resolve_claim(replica, &snapshot, self.ticket, self.seq, None, Via::Status).await?;
         self.admitted = (status.state == QueueState::Admitted).then(|| status.clone());
         Ok(status)
     }

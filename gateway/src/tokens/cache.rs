@@ -2,7 +2,7 @@
 //!
 //! A waiting fan polls with the same queue token every few seconds, and verifying it
 //! (HMAC, base64, parsing the claims) is the largest part of a status poll's own CPU
-//! time (callgrind, issue #4). The cache keeps the claims of tokens whose signature was
+//! time (measured with callgrind). The cache keeps the claims of tokens whose signature was
 //! verified here, so a repeated token costs a hash of its signature segment and a
 //! comparison of the whole token.
 //!
@@ -13,13 +13,13 @@
 //! - Keyed by a fingerprint of the signature segment (its first 8 bytes); a hit must match
 //!   the whole token byte for byte, so a token with a valid signature and another payload
 //!   is a miss (and then fails verification). Two tokens with the same fingerprint only
-//!   take each other's place: a miss, and the token is verified as before.
+//!   take each other's place: a miss, and the token is verified in full.
 //! - An entry is the token and 48 bytes of what it proves, with no other allocation: a
-//!   hit touches the table's slot and the token's bytes, and copies no string (issue #4:
-//!   per fan, the cache is memory the probe never touches).
+//!   hit touches the table's slot and the token's bytes, and copies no string (per fan,
+//!   the cache is memory the probe never touches).
 //! - Two generations of at most [`GENERATION`] tokens each: when the current one is full
 //!   it becomes the previous one and the oldest is dropped. At most 2 × 32,768 tokens,
-//!   about 20 MB. A replica serving more fans than that verifies the rest as before.
+//!   about 20 MB. A replica serving more fans than that verifies the rest in full.
 //! - Hashed with foldhash, not SipHash: a key comes from the signature of a token this
 //!   replica verified, which nobody can choose without the secret.
 

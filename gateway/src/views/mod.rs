@@ -1,14 +1,14 @@
-//! Response bodies of API.md that the gateway renders itself (the worker renders Hold,
+//! Response bodies of docs/API.md that the gateway renders itself (the worker renders Hold,
 //! Order and its rejections: `protocol::reply::Outcome::http_body`).
 
-use crate::catalog::EventSnapshot;
-use crate::queue::QueueState;
+use crate::live::catalog::EventSnapshot;
 use chrono::{DateTime, Utc};
 use protocol::event::{AdminState, EventSpec, PublicState};
-use protocol::ids::{EventId, RequestId, TicketId};
+use protocol::ids::{EventId, RequestId};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+pub mod prequeue;
 mod seats;
 mod stats;
 pub use seats::{SeatMap, SeatView, SectionView};
@@ -58,7 +58,7 @@ pub struct PublicAdmission {
     pub rate_per_minute: u32,
 }
 
-/// The public view of an event (API.md `GET /v1/events/{id}`).
+/// The public view of an event (docs/API.md `GET /v1/events/{id}`).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PublicEvent {
     /// Event id.
@@ -140,37 +140,6 @@ impl PublicEvent {
             shuffle_seed: s.public_seed(now),
         }
     }
-}
-
-/// A fan's place in the queue (API.md Status).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Status {
-    /// Ticket id.
-    pub ticket_id: TicketId,
-    /// Event id.
-    pub event_id: EventId,
-    /// Where the ticket stands.
-    pub state: QueueState,
-    /// 1-based place among the waiting; `null` when unknown (pre-queue).
-    pub position: Option<u64>,
-    /// Tickets ahead; `null` when unknown.
-    pub ahead: Option<u64>,
-    /// Estimated wait, seconds; `null` when unknown (pre-queue, paused).
-    pub eta_seconds: Option<u64>,
-    /// Plausible wait range, seconds.
-    pub eta_range_seconds: Option<[u64; 2]>,
-    /// When to poll next, ms.
-    pub poll_after_ms: u64,
-    /// The queue token (on join).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub queue_token: Option<String>,
-    /// The pass (only when admitted).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pass: Option<String>,
-    /// When the pass expires (only when admitted).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub pass_expires_at: Option<DateTime<Utc>>,
 }
 
 /// `202`: the decision takes longer than the gateway waits.

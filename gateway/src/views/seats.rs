@@ -1,6 +1,6 @@
 //! `GET /v1/events/{id}/seats`: the worker's availability snapshot expanded to seats.
 
-use crate::catalog::EventSnapshot;
+use crate::live::catalog::EventSnapshot;
 use chrono::{DateTime, Utc};
 use protocol::availability::status;
 use serde::Serialize;

@@ -1,4 +1,4 @@
-//! `GET /v1/admin/events/{id}/stats` (API.md's shape).
+//! `GET /v1/admin/events/{id}/stats` (docs/API.md's shape).
 
 use chrono::{DateTime, Utc};
 use protocol::event::PublicState;

@@ -1,7 +1,8 @@
 //! A private key prefix on the loopback Redis for script-level tests, deleted on drop.
 
-use gateway::queue::{AdmitParams, Queue};
-use gateway::redis_store::RedisStore;
+use gateway::adapters::redis_store::RedisStore;
+use gateway::admission::AdmitParams;
+use gateway::queue::Queue;
 use protocol::ids::{EventId, TicketId};
 use protocol::names::RedisKeys;
 use std::time::Duration;

@@ -13,8 +13,8 @@
 
 use crate::stack::process::GatewayProcess;
 use crate::stack::{admission, open_event, Stack};
+use gateway::adapters::redis_store::RedisStore;
 use gateway::queue::Queue;
-use gateway::redis_store::RedisStore;
 use protocol::ids::{EventId, TicketId};
 use protocol::names::RedisKeys;
 use redis::AsyncCommands;

@@ -3,7 +3,7 @@
 //! its public record, and the live-view scripts (`view.lua`, `seen.lua`).
 
 use crate::redis_fixture::Fixture;
-use gateway::admitter::bucket::TokenBucket;
+use gateway::admission::bucket::TokenBucket;
 use gateway::queue::{
     commitment, lottery_order, verify, ShuffleMarker, ShuffleOutcome, TicketState,
 };

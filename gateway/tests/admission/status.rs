@@ -173,7 +173,7 @@ async fn a_thousand_polls_from_500_waiting_fans_make_at_most_100_redis_calls() {
     assert_eq!(stack.leave(&base, &event, &tokens[0]).await, 204);
     assert_eq!(stack.status(&base, &event, &tokens[0]).await.0, 404);
     assert_eq!(stack.leave(&other, &event, &tokens[1]).await, 204);
-    let window = gateway::stream::hub::seen_refresh(stack.settings.abandon_after_seconds);
+    let window = gateway::live::hub::seen_refresh(stack.settings.abandon_after_seconds);
     let until = tokio::time::Instant::now() + window + Duration::from_secs(5);
     while stack.status(&base, &event, &tokens[1]).await.0 != 404 {
         assert!(

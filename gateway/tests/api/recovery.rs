@@ -4,7 +4,7 @@
 
 use crate::helpers::proxy::proxy_for;
 use crate::helpers::{amqp_url, eventually, open_event_spec, redis_url, select, spawn_app};
-use gateway::publisher::CONFIRM_TIMEOUT;
+use gateway::adapters::publisher::CONFIRM_TIMEOUT;
 use protocol::reply::{Hold, HoldState};
 use std::time::Duration;
 

@@ -2,18 +2,18 @@
 //! the live view are seeded by hand, so every check is answered from memory.
 
 use super::*;
+use crate::live::hub::Signal;
+use crate::live::place::resolve;
 use crate::queue::QueueView;
 use crate::settings::Settings;
-use crate::stream::hub::Signal;
-use crate::stream::place::resolve;
 use axum::response::sse::Sse;
 use axum::response::IntoResponse;
 use chrono::Duration as Minutes;
 use http_body_util::BodyExt;
 use protocol::event::{AdminState, Admission, EventConfig, EventSpec, Seating, Section};
 
-fn state() -> AppState {
-    AppState::new(Settings {
+fn replica() -> Replica {
+    Replica::new(&Settings {
         admin_key: "admin-key-of-a-unit-test-0123456789".to_string().into(),
         queue_token_secret: "q".repeat(32).into(),
         pass_signing_key: "0123456789abcdef".repeat(4).into(),
@@ -80,20 +80,20 @@ async fn next(body: &mut axum::body::Body) -> (String, serde_json::Value) {
 
 #[tokio::test(start_paused = true)]
 async fn heartbeat_cadence_and_state_changes() {
-    let state = state();
+    let replica = replica();
     let event = EventId(uuid::Uuid::from_u128(7));
     let ticket = TicketId(uuid::Uuid::from_u128(99));
-    state.catalog.store(config(AdminState::Open, 1), None);
-    state.live.publish_view(
+    replica.catalog.store(config(AdminState::Open, 1), None);
+    replica.live.publish_view(
         &event,
         QueueView::empty(chrono::Utc::now().timestamp_millis()),
     );
-    let snapshot = state.catalog.fresh(&event).unwrap();
-    let (first, _) = resolve(&state, &snapshot, ticket, 5, Via::Status)
+    let snapshot = replica.catalog.fresh(&event).unwrap();
+    let (first, _) = resolve(&replica, &snapshot, ticket, 5, Via::Status)
         .await
         .unwrap();
     assert_eq!((first.position, first.poll_after_ms), (Some(5), 8_000));
-    let events = status_events(state.clone(), event, ticket, 5, &first);
+    let events = status_events(replica.clone(), event, ticket, 5, &first);
     let mut body = Sse::new(events).into_response().into_body();
     let start = Instant::now();
     let (name, s) = next(&mut body).await;
@@ -104,21 +104,21 @@ async fn heartbeat_cadence_and_state_changes() {
     assert_eq!(start.elapsed(), HEARTBEAT);
     assert_eq!(s["position"], 5);
     assert!(
-        state.live.take_seen()[&event].contains(&ticket),
+        replica.live.take_seen()[&event].contains(&ticket),
         "checks mark the fan seen"
     );
 
     // Admission passes four tickets: the change goes out at the next check (8 s).
-    state.live.advance_head(&event, 4);
+    replica.live.advance_head(&event, 4);
     let before = Instant::now();
     let (_, s) = next(&mut body).await;
     assert_eq!(s["position"], 1);
     assert_eq!(before.elapsed(), Duration::from_secs(8));
 
     // The venue closes the queue: pushed at once, not at the next check.
-    state.catalog.store(config(AdminState::Closed, 2), None);
+    replica.catalog.store(config(AdminState::Closed, 2), None);
     let before = Instant::now();
-    state.live.set_signal(
+    replica.live.set_signal(
         &event,
         Signal {
             state: Some(protocol::event::PublicState::Closed),
@@ -130,6 +130,6 @@ async fn heartbeat_cadence_and_state_changes() {
     assert_eq!(before.elapsed(), Duration::ZERO);
 
     // Shutdown ends the stream.
-    state.live.close();
+    replica.live.close();
     assert!(body.frame().await.is_none());
 }

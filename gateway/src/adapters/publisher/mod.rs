@@ -1,0 +1,282 @@
+//! Publishing commands to the worker shards and waiting for their replies (AMQP).
+//!
+//! One long-lived channel per gateway replica, in confirm mode, does both halves of
+//! RabbitMQ's direct reply-to (the consumer and the publisher must share the channel):
+//! it consumes `amq.rabbitmq.reply-to` with `no_ack` and publishes every command with
+//! `reply_to = amq.rabbitmq.reply-to`. Replies are matched to requests by
+//! `correlation_id` through a map of waiting `oneshot` senders.
+//!
+//! [`Publisher::run`] owns the connection: it connects with backoff (100 ms doubling to
+//! 2 s), declares the topology of the contract (the worker declares the same, both are
+//! idempotent), and starts over when the broker goes away. Meanwhile
+//! [`Publisher::send`] answers `503` (nothing was accepted, so nothing is lost).
+//!
+//! A publisher confirm that does not come within [`CONFIRM_TIMEOUT`] is not a refusal:
+//! the command went out on an open channel and may well be queued (a broker slow to
+//! replicate, a stalled link), so it is answered like a late reply (`202` with the
+//! request URL), never `503`, which would invite a retry of a command that may apply.
+//! Only a nack, an unroutable return or a closed channel say that nothing was accepted.
+
+use crate::http::error::{ApiError, Dependency};
+use crate::metrics::Metrics;
+use lapin::options::BasicPublishOptions;
+use lapin::publisher_confirm::Confirmation;
+use lapin::{BasicProperties, Channel};
+use protocol::command::{CommandMessage, Envelope};
+use protocol::ids::RequestId;
+use protocol::names::{AmqpNames, DIRECT_REPLY_TO};
+use protocol::reply::Reply;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{oneshot, watch};
+
+mod connection;
+pub use connection::declare_topology;
+
+/// What came of a published command.
+#[derive(Debug)]
+pub enum Answer {
+    /// The worker replied in time.
+    Reply(Reply),
+    /// No reply came in time: the broker confirmed the command and the worker did not
+    /// answer within the wait, or the broker did not confirm it within
+    /// [`CONFIRM_TIMEOUT`] (it may be queued). Answer `202`; the worker stores the result
+    /// in Redis once it decides.
+    TimedOut,
+}
+
+/// Longest wait for the broker's publisher confirm (quorum queues confirm once a
+/// majority has the message: milliseconds when healthy).
+pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Longest wait for the command channel when it is not open (startup, reconnect).
+pub const CHANNEL_WAIT: Duration = Duration::from_secs(1);
+
+/// Oldest accepted-time stamp (`Envelope::sent_at`) a command is published with, as an
+/// age at the moment of publishing: a command that waited longer to be handed to the
+/// broker is re-stamped to exactly this age. It bounds the accept-to-publish part of
+/// the worker's `accept_skew_ms` (default 2000 ms, which leaves 500 ms for clock
+/// differences and the broker's queueing; docs/RESERVATIONS.md), and exceeds
+/// [`CHANNEL_WAIT`], so waiting for a reconnecting channel never costs a fan the
+/// time they confirmed at.
+pub const STAMP_MAX_AGE: Duration = Duration::from_millis(1500);
+
+/// Moves the accepted time of `envelope`, published at `now`, up to `now -`
+/// [`STAMP_MAX_AGE`] if it is older, so no command reaches the broker with an older
+/// stamp.
+fn restamp(envelope: &mut Envelope, now: chrono::DateTime<chrono::Utc>) {
+    let oldest = now - chrono::Duration::from_std(STAMP_MAX_AGE).unwrap_or_default();
+    envelope.sent_at = envelope.sent_at.max(oldest);
+}
+
+fn usable(channel: &Channel) -> bool {
+    channel.status().connected()
+}
+
+type Waiters = Mutex<HashMap<RequestId, oneshot::Sender<Reply>>>;
+
+/// Handle to the command channel (cheap to clone).
+#[derive(Clone)]
+pub struct Publisher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    url: String,
+    names: AmqpNames,
+    shards: u16,
+    channel: watch::Sender<Option<Channel>>,
+    waiters: Waiters,
+    metrics: Metrics,
+}
+
+/// Removes a waiter however `send` ends (reply, timeout, error, cancellation).
+struct WaiterGuard<'a>(&'a Waiters, RequestId);
+
+impl Drop for WaiterGuard<'_> {
+    fn drop(&mut self) {
+        self.0.lock().expect("waiters poisoned").remove(&self.1);
+    }
+}
+
+impl Publisher {
+    /// A publisher for `url`; not connected until [`Publisher::run`] runs.
+    pub fn new(url: &str, names: AmqpNames, shards: u16, metrics: Metrics) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                url: url.to_string(),
+                names,
+                shards,
+                channel: watch::Sender::new(None),
+                waiters: Mutex::new(HashMap::new()),
+                metrics,
+            }),
+        }
+    }
+
+    /// Whether the command channel is open (readiness).
+    pub fn is_ready(&self) -> bool {
+        self.inner.channel.borrow().as_ref().is_some_and(usable)
+    }
+
+    /// Publishes `envelope` to its event's shard and waits until `wait` after the call
+    /// for the worker's reply. The publisher confirm is awaited first, for up to
+    /// [`CONFIRM_TIMEOUT`], whatever `wait` is; without it by then the command may be
+    /// queued, and the answer is [`Answer::TimedOut`]. A command stamped more than
+    /// [`STAMP_MAX_AGE`] before it is published is re-stamped to that age.
+    ///
+    /// # Errors
+    /// `503 unavailable` if the broker is down, refuses (nack), the channel closes before
+    /// the confirm, or the command is unroutable: nothing was accepted.
+    #[tracing::instrument(skip_all, fields(request_id = %envelope.request_id,
+        event_id = %envelope.event_id, command = envelope.command.kind()))]
+    pub async fn send(&self, mut envelope: Envelope, wait: Duration) -> Result<Answer, ApiError> {
+        let inner = &self.inner;
+        let now = tokio::time::Instant::now();
+        let reply_deadline = now + wait;
+        let confirm_deadline = now + CONFIRM_TIMEOUT;
+        // A gateway that just started (or is reconnecting) waits briefly for its channel.
+        let mut rx = inner.channel.subscribe();
+        let channel = match tokio::time::timeout(
+            CHANNEL_WAIT,
+            rx.wait_for(|c| c.as_ref().is_some_and(usable)),
+        )
+        .await
+        {
+            Ok(Ok(c)) => c.clone(),
+            _ => None,
+        }
+        .ok_or_else(|| ApiError::unavailable(Dependency::Broker, "not connected"))?;
+        let request_id = envelope.request_id;
+        restamp(&mut envelope, chrono::Utc::now());
+        let shard = protocol::shard_of(&envelope.event_id, inner.shards);
+        let body = serde_json::to_vec(&CommandMessage::V1(envelope))
+            .map_err(|e| ApiError::Internal(e.into()))?;
+
+        let (tx, rx) = oneshot::channel();
+        inner
+            .waiters
+            .lock()
+            .expect("waiters poisoned")
+            .insert(request_id, tx);
+        let _guard = WaiterGuard(&inner.waiters, request_id);
+
+        let id = request_id.to_string();
+        let properties = BasicProperties::default()
+            .with_correlation_id(id.clone().into())
+            .with_message_id(id.into())
+            .with_reply_to(DIRECT_REPLY_TO.into())
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into());
+        let started = Instant::now();
+        let unavailable = |cause: String| ApiError::unavailable(Dependency::Broker, cause);
+        let unconfirmed = |stage: &str| -> Result<Answer, ApiError> {
+            tracing::warn!(
+                stage,
+                "no publisher confirm in time; the command may be queued"
+            );
+            Ok(Answer::TimedOut)
+        };
+        let publish = tokio::time::timeout_at(
+            confirm_deadline,
+            channel.basic_publish(
+                &inner.names.commands_exchange(),
+                &AmqpNames::shard_routing_key(shard),
+                // mandatory: an unroutable command comes back instead of vanishing.
+                BasicPublishOptions {
+                    mandatory: true,
+                    immediate: false,
+                },
+                &body,
+                properties,
+            ),
+        )
+        .await;
+        // The publish itself timing out means its frames are stuck on the way (a stalled
+        // link): they may still reach the broker.
+        let Ok(confirm) = publish else {
+            return unconfirmed("publish");
+        };
+        let confirm = confirm.map_err(|e| unavailable(format!("publish failed: {e}")))?;
+        let Ok(confirmation) = tokio::time::timeout_at(confirm_deadline, confirm).await else {
+            return unconfirmed("confirm");
+        };
+        let confirmation =
+            confirmation.map_err(|e| unavailable(format!("publisher confirm failed: {e}")))?;
+        inner
+            .metrics
+            .publish_confirm
+            .observe(started.elapsed().as_secs_f64());
+        match confirmation {
+            Confirmation::Ack(None) => {}
+            Confirmation::Ack(Some(returned)) => {
+                return Err(unavailable(format!(
+                    "command unroutable: {}",
+                    returned.reply_text
+                )))
+            }
+            Confirmation::Nack(_) => return Err(unavailable("broker nacked the command".into())),
+            Confirmation::NotRequested => {
+                return Err(ApiError::Internal(anyhow::anyhow!(
+                    "channel is not in confirm mode"
+                )))
+            }
+        }
+        // Polls `rx` once even if the deadline has passed (a reply may already be there).
+        match tokio::time::timeout_at(reply_deadline, rx).await {
+            Ok(Ok(reply)) => {
+                inner
+                    .metrics
+                    .reply_wait
+                    .observe(started.elapsed().as_secs_f64());
+                Ok(Answer::Reply(reply))
+            }
+            // Timed out, or the channel was replaced (its replies are lost): either way the
+            // command is accepted and its result will be stored in Redis.
+            Ok(Err(_)) | Err(_) => {
+                inner.metrics.replies_timed_out.inc();
+                Ok(Answer::TimedOut)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::command::Command;
+    use protocol::event::EventPatch;
+    use protocol::ids::EventId;
+
+    fn stamped(ago: chrono::Duration, now: chrono::DateTime<chrono::Utc>) -> Envelope {
+        Envelope {
+            request_id: RequestId::new(),
+            event_id: EventId::new(),
+            sent_at: now - ago,
+            command: Command::UpdateEvent {
+                patch: EventPatch::default(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_stamp_older_than_the_bound_is_moved_up_to_it() {
+        let now = chrono::Utc::now();
+        let max = chrono::Duration::from_std(STAMP_MAX_AGE).unwrap();
+        assert!(
+            STAMP_MAX_AGE > CHANNEL_WAIT,
+            "a channel wait alone never re-stamps"
+        );
+        let mut fresh = stamped(max, now);
+        restamp(&mut fresh, now);
+        assert_eq!(fresh.sent_at, now - max, "a stamp within the bound is kept");
+        let mut stale = stamped(max + chrono::Duration::seconds(30), now);
+        restamp(&mut stale, now);
+        assert_eq!(stale.sent_at, now - max);
+        // A stamp ahead of this clock is left to the worker, which clamps it to its now.
+        let mut ahead = stamped(-chrono::Duration::seconds(5), now);
+        restamp(&mut ahead, now);
+        assert_eq!(ahead.sent_at, now + chrono::Duration::seconds(5));
+    }
+}

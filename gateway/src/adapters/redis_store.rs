@@ -1,0 +1,214 @@
+//! Redis adapter: a lazily connected, self-healing connection where every call is
+//! bounded in time.
+//!
+//! Why: the gateway must start while Redis is down and recover without a restart
+//! (`docs/ARCHITECTURE.md`). [`RedisStore::run_connector`] creates the
+//! [`ConnectionManager`] in the background with backoff; once it exists the manager
+//! reconnects by itself. Until then, and whenever a call exceeds `redis_timeout_ms`,
+//! callers get [`ApiError::Unavailable`] (503 + `Retry-After`): a request never hangs.
+
+use crate::http::error::{ApiError, Dependency};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{FromRedisValue, RedisResult};
+use serde::de::DeserializeOwned;
+use std::future::Future;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// Shared handle to Redis (cheap to clone: the connection slot is shared).
+#[derive(Clone)]
+pub struct RedisStore {
+    client: redis::Client,
+    conn: watch::Sender<Option<ConnectionManager>>,
+    timeout: Duration,
+}
+
+impl RedisStore {
+    /// A store for `url`; nothing is connected until [`RedisStore::run_connector`] runs.
+    ///
+    /// # Errors
+    /// If the URL cannot be parsed.
+    pub fn new(url: &str, timeout: Duration) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let client = redis::Client::open(url).context("Failed to parse the Redis URL")?;
+        Ok(Self {
+            client,
+            conn: watch::Sender::new(None),
+            timeout,
+        })
+    }
+
+    /// Connects in the background with backoff (100 ms doubling to 2 s) until it succeeds
+    /// or `shutdown` fires. After that the [`ConnectionManager`] heals itself.
+    pub async fn run_connector(&self, shutdown: CancellationToken) {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(self.timeout)
+            .set_response_timeout(self.timeout)
+            .set_number_of_retries(1)
+            .set_factor(100)
+            .set_max_delay(1000);
+        let mut backoff = Duration::from_millis(100);
+        let mut warnings = Throttled::default();
+        loop {
+            let attempt = tokio::time::timeout(
+                self.timeout * 3,
+                ConnectionManager::new_with_config(self.client.clone(), config.clone()),
+            );
+            let result = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = attempt => r,
+            };
+            match result {
+                Ok(Ok(manager)) => {
+                    self.conn.send_replace(Some(manager));
+                    tracing::info!("connected to Redis");
+                    return;
+                }
+                Ok(Err(e)) => warnings.warn(&format!("Redis not reachable: {e}")),
+                Err(_) => warnings.warn("Redis connect timed out"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// The connection, waiting up to the call timeout for the first one (a gateway that
+    /// just started answers instead of refusing).
+    async fn manager(&self) -> Result<ConnectionManager, ApiError> {
+        let mut rx = self.conn.subscribe();
+        let conn = match tokio::time::timeout(self.timeout, rx.wait_for(Option::is_some)).await {
+            Ok(Ok(conn)) => conn.clone(),
+            _ => None,
+        };
+        conn.ok_or_else(|| ApiError::unavailable(Dependency::Redis, "not connected"))
+    }
+
+    /// Runs `f` on a connection, bounded by the call timeout.
+    ///
+    /// # Errors
+    /// `503` if not connected, on timeout or on a connection error; `500` on a Redis
+    /// error that is not about connectivity (a script bug, a wrong type).
+    pub async fn call<T, F, Fut>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let conn = self.manager().await?;
+        match tokio::time::timeout(self.timeout, f(conn)).await {
+            Err(_) => Err(ApiError::unavailable(Dependency::Redis, "call timed out")),
+            Ok(Err(e)) => Err(redis_error(e)),
+            Ok(Ok(v)) => Ok(v),
+        }
+    }
+
+    /// `GET key` parsed as JSON; `None` if absent.
+    ///
+    /// # Errors
+    /// As [`RedisStore::call`]; `500` if the stored JSON does not parse.
+    pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ApiError> {
+        let raw: Option<String> = self
+            .call(|mut c| async move { redis::cmd("GET").arg(key).query_async(&mut c).await })
+            .await?;
+        raw.map(|s| parse_json(key, &s)).transpose()
+    }
+
+    /// `MGET keys`: the raw values, `None` where absent.
+    ///
+    /// # Errors
+    /// As [`RedisStore::call`].
+    pub async fn mget_raw(&self, keys: &[String]) -> Result<Vec<Option<String>>, ApiError> {
+        self.call(|mut c| async move { redis::cmd("MGET").arg(keys).query_async(&mut c).await })
+            .await
+    }
+
+    /// Runs a Lua script (EVALSHA, loading it on a cache miss).
+    ///
+    /// # Errors
+    /// As [`RedisStore::call`].
+    pub async fn script<T: FromRedisValue>(
+        &self,
+        script: &redis::Script,
+        keys: &[String],
+        args: &[String],
+    ) -> Result<T, ApiError> {
+        self.call(|mut c| async move {
+            let mut inv = script.prepare_invoke();
+            for k in keys {
+                inv.key(k);
+            }
+            for a in args {
+                inv.arg(a);
+            }
+            inv.invoke_async(&mut c).await
+        })
+        .await
+    }
+
+    /// `PING`: readiness.
+    ///
+    /// # Errors
+    /// As [`RedisStore::call`].
+    pub async fn ping(&self) -> Result<(), ApiError> {
+        let _: String = self
+            .call(|mut c| async move { redis::cmd("PING").query_async(&mut c).await })
+            .await?;
+        Ok(())
+    }
+}
+
+/// Logs a repeated warning at most every 30 s (a dependency down for an hour is one
+/// line per 30 s, not one per retry); the rest go to `debug`.
+#[derive(Debug, Default)]
+pub struct Throttled(Option<std::time::Instant>);
+
+impl Throttled {
+    /// Logs `message` at `warn` if the last warning is 30 s old, else at `debug`.
+    pub fn warn(&mut self, message: &str) {
+        if self
+            .0
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(30))
+        {
+            tracing::warn!("{message}; retrying");
+            self.0 = Some(std::time::Instant::now());
+        } else {
+            tracing::debug!("{message}; retrying");
+        }
+    }
+}
+
+/// Parses stored JSON; a failure is a bug or a version mismatch, hence `500`.
+///
+/// # Errors
+/// `ApiError::Internal` naming the key.
+pub fn parse_json<T: DeserializeOwned>(key: &str, raw: &str) -> Result<T, ApiError> {
+    serde_json::from_str(raw).map_err(|e| {
+        ApiError::Internal(anyhow::anyhow!(
+            "Failed to parse the JSON stored at {key}: {e}"
+        ))
+    })
+}
+
+fn redis_error(e: redis::RedisError) -> ApiError {
+    let connectivity = e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_unrecoverable_error()
+        || matches!(
+            e.kind(),
+            redis::ErrorKind::BusyLoadingError
+                | redis::ErrorKind::TryAgain
+                | redis::ErrorKind::ClusterDown
+                | redis::ErrorKind::MasterDown
+                | redis::ErrorKind::ReadOnly
+        );
+    if connectivity {
+        ApiError::unavailable(Dependency::Redis, e)
+    } else {
+        ApiError::Internal(anyhow::Error::new(e).context("Redis call failed"))
+    }
+}

@@ -1,0 +1,104 @@
+//! The application state shared by every handler, and the narrow sub-states the
+//! extractors and layers take from it (axum's `FromRef`): nothing below `http/` sees it.
+//!
+//! Built once from [`Settings`] by [`AppState::new`]: this replica's live view and the
+//! handles it reads through ([`Replica`]: Redis, queue, catalog, token keys, metrics),
+//! the command publisher, the abuse limits, the identity secret and the admin key.
+
+use crate::adapters::publisher::Publisher;
+use crate::http::auth::AdminKey;
+use crate::http::limits::Limits;
+use crate::identity::Identity;
+use crate::live::Replica;
+use crate::queue::Queue;
+use crate::settings::Settings;
+use crate::tokens::TokenKeys;
+use anyhow::Context;
+use axum::extract::FromRef;
+use protocol::names::AmqpNames;
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// Cheaply cloneable handle to [`Inner`].
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The shared state.
+pub struct Inner {
+    /// Validated settings.
+    pub settings: Settings,
+    /// This replica's live view and the handles it reads through.
+    pub replica: Replica,
+    /// Command channel to the worker shards.
+    pub publisher: Publisher,
+    /// Rate limits and the shared join quota (`settings.abuse`).
+    pub limits: Arc<Limits>,
+    /// Signed user references (`abuse.identity_secret`); `None` when not configured.
+    pub identity: Option<Arc<Identity>>,
+    /// The admin key, as its digest.
+    pub admin_key: AdminKey,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Builds the state; connects nothing (see `startup.rs` for the background tasks).
+    ///
+    /// # Errors
+    /// Invalid settings (URLs, keys).
+    pub fn new(settings: Settings) -> anyhow::Result<Self> {
+        settings.validate().context("Invalid settings")?;
+        let replica = Replica::new(&settings)?;
+        let publisher = Publisher::new(
+            &settings.amqp_url,
+            AmqpNames::new(settings.namespace.clone()),
+            settings.shards,
+            replica.metrics.clone(),
+        );
+        let limits = Arc::new(Limits::new(&settings, &replica.metrics)?);
+        let identity = Identity::new(&settings.abuse.identity_secret).map(Arc::new);
+        Ok(Self(Arc::new(Inner {
+            admin_key: AdminKey::new(&settings.admin_key),
+            settings,
+            replica,
+            publisher,
+            limits,
+            identity,
+        })))
+    }
+}
+
+impl FromRef<AppState> for Arc<Limits> {
+    fn from_ref(state: &AppState) -> Self {
+        state.limits.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<TokenKeys> {
+    fn from_ref(state: &AppState) -> Self {
+        state.replica.tokens.clone()
+    }
+}
+
+impl FromRef<AppState> for Queue {
+    fn from_ref(state: &AppState) -> Self {
+        state.replica.queue.clone()
+    }
+}
+
+impl FromRef<AppState> for AdminKey {
+    fn from_ref(state: &AppState) -> Self {
+        state.admin_key
+    }
+}
+
+impl FromRef<AppState> for Option<Arc<Identity>> {
+    fn from_ref(state: &AppState) -> Self {
+        state.identity.clone()
+    }
+}

@@ -12,7 +12,7 @@
 //! - [`limits`] (rate limits, join quota, client IP) and [`identity`] (one place per
 //!   signed user reference): abuse controls.
 //! - [`stream`]: per-replica live queue views (cheap status) and the SSE streams.
-//! - [`metrics`], [`openapi`], [`telemetry`], [`views`].
+//! - [`metrics`], [`openapi`], [`views`].
 
 pub mod admitter;
 pub mod auth;
@@ -32,7 +32,6 @@ pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod stream;
-pub mod telemetry;
 pub mod tokens;
 pub mod views;
 

@@ -5,7 +5,7 @@
 //! - `healthcheck`: `GET /healthz` on the configured port; exit 0 if it answers 200
 //!   (for container health checks, no curl needed).
 //! - `verify-shuffle --seed <hex> --commitment <hex> --tickets <file> [--order <file>]`:
-//!   checks a pre-queue lottery (LOTTERY.md); prints the order, exits 1 if the seed does
+//!   checks a pre-queue lottery (docs/LOTTERY.md); prints the order, exits 1 if the seed does
 //!   not match the commitment or the order differs from the published one.
 //!
 //! Global `--config <file>`: a TOML file layered between the defaults and the env.
@@ -13,10 +13,12 @@
 use anyhow::Context;
 
 /// mimalloc instead of glibc malloc: a join or status poll makes dozens of small
-/// allocations, and glibc's cost ~15 % of the gateway's CPU under load (`perf`, issue #4).
+/// allocations, and glibc's cost ~15 % of the gateway's CPU under load (measured with
+/// `perf`; docs/BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};
+use gateway::settings::ConfigErrors;
 use gateway::{Application, Settings};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -91,6 +93,9 @@ async fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<ConfigErrors>() => {
+            runtime::settings::report(e.downcast_ref::<ConfigErrors>().expect("checked"))
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -100,16 +105,12 @@ async fn main() -> ExitCode {
 
 async fn serve(file: Option<&std::path::Path>) -> anyhow::Result<()> {
     let settings = Settings::load(file)?;
-    gateway::telemetry::init(settings.log_json);
+    runtime::telemetry::init(settings.log_json);
     let app = Application::build(settings)
         .await
         .context("Failed to build the gateway")?;
     let shutdown = CancellationToken::new();
-    let trigger = shutdown.clone();
-    tokio::spawn(async move {
-        gateway::startup::shutdown_signal().await;
-        trigger.cancel();
-    });
+    tokio::spawn(runtime::shutdown::cancel_on_signal(shutdown.clone()));
     app.run_until_stopped(shutdown).await
 }
 

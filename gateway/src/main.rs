@@ -8,7 +8,9 @@
 //!   checks a pre-queue lottery (docs/LOTTERY.md); prints the order, exits 1 if the seed does
 //!   not match the commitment or the order differs from the published one.
 //!
-//! Global `--config <file>`: a TOML file layered between the defaults and the env.
+//! Global `--config <file>`: a TOML file layered between the defaults and the env. A bad
+//! configuration prints every problem to stderr and exits with code 2
+//! (`runtime::settings::report`); any other failure exits with code 1.
 
 use anyhow::Context;
 
@@ -93,13 +95,13 @@ async fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.is::<ConfigErrors>() => {
-            runtime::settings::report(e.downcast_ref::<ConfigErrors>().expect("checked"))
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast::<ConfigErrors>() {
+            Ok(errors) => runtime::settings::report(&errors),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

@@ -3,7 +3,9 @@
 //! Subcommands: `serve` (default), `migrate` (run migrations and exit), `print-config` (or `--print-config`)
 //! (effective settings, secrets redacted), `healthcheck` (GET its own `/healthz`, for
 //! container health checks), `dead-letters list|replay|purge` (the namespace's dead
-//! letters, see docs/DEAD_LETTERS.md). Global option `--config <file>` (TOML).
+//! letters, see docs/DEAD_LETTERS.md). Global option `--config <file>` (TOML). A bad
+//! configuration prints every problem to stderr and exits with code 2
+//! (`runtime::settings::report`).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};

@@ -19,7 +19,7 @@
 //!   and passes (EdDSA, JWKS).
 //! - [`adapters`]: Redis ([`adapters::redis_store`]) and AMQP ([`adapters::publisher`]:
 //!   commands with publisher confirms and direct reply-to).
-//! - [`views`]: response bodies; [`metrics`]: the Prometheus registry; [`telemetry`].
+//! - [`views`]: response bodies; [`metrics`]: the Prometheus registry.
 
 pub mod adapters;
 pub mod admission;
@@ -31,7 +31,6 @@ pub mod queue;
 pub mod settings;
 pub mod startup;
 pub mod stream;
-pub mod telemetry;
 pub mod tokens;
 pub mod views;
 

@@ -8,15 +8,19 @@
 //!   checks a pre-queue lottery (`docs/LOTTERY.md`); prints the order, exits 1 if the seed does
 //!   not match the commitment or the order differs from the published one.
 //!
-//! Global `--config <file>`: a TOML file layered between the defaults and the env.
+//! Global `--config <file>`: a TOML file layered between the defaults and the env. A bad
+//! configuration prints every problem to stderr and exits with code 2
+//! (`runtime::settings::report`); any other failure exits with code 1.
 
 use anyhow::Context;
 
 /// mimalloc instead of glibc malloc: a join or status poll makes dozens of small
-/// allocations, and glibc's cost ~15 % of the gateway's CPU under load (measured with `perf`).
+/// allocations, and glibc's cost ~15 % of the gateway's CPU under load (measured with
+/// `perf`; docs/BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};
+use gateway::settings::ConfigErrors;
 use gateway::{Application, Settings};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -91,25 +95,24 @@ async fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast::<ConfigErrors>() {
+            Ok(errors) => runtime::settings::report(&errors),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
 async fn serve(file: Option<&std::path::Path>) -> anyhow::Result<()> {
     let settings = Settings::load(file)?;
-    gateway::telemetry::init(settings.log_json);
+    runtime::telemetry::init(settings.log_json);
     let app = Application::build(settings)
         .await
         .context("Failed to build the gateway")?;
     let shutdown = CancellationToken::new();
-    let trigger = shutdown.clone();
-    tokio::spawn(async move {
-        gateway::startup::shutdown_signal().await;
-        trigger.cancel();
-    });
+    tokio::spawn(runtime::shutdown::cancel_on_signal(shutdown.clone()));
     app.run_until_stopped(shutdown).await
 }
 

@@ -1,12 +1,15 @@
 //! Gateway configuration: one typed [`Settings`] struct.
 //!
-//! Layers, later wins (figment): the embedded defaults below ([`DEFAULTS_TOML`]) → an
-//! optional TOML file (`--config path`) → environment variables `ANTEROOM_*` with flat
-//! names (`ANTEROOM_REDIS_URL` sets `redis_url`). [`Settings::validate`] reports every bad
-//! or missing value at once. Secrets are [`SecretString`]s: `Debug` redacts them and
+//! Layers, later wins (figment, through `runtime::settings`): the embedded defaults below
+//! ([`DEFAULTS_TOML`]) → an optional TOML file (`--config path`) → environment variables
+//! `ANTEROOM_*` with flat names (`ANTEROOM_REDIS_URL` sets `redis_url`; only the keys of
+//! the defaults are read, string ones raw). [`Settings::validate`] reports every bad or
+//! missing value at once. Secrets are [`SecretString`]s: `Debug` redacts them and
 //! [`Settings::redacted_toml`] prints `"[redacted]"`, so they never reach a log.
 
-use figment::providers::Format;
+use figment::providers::{Format, Toml};
+use figment::Figment;
+pub use runtime::settings::{ConfigError, ConfigErrors};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 use std::fmt;
@@ -106,34 +109,6 @@ pub struct Settings {
     pub log_json: bool,
 }
 
-/// Keys read from the environment as typed values (numbers, booleans). Only known keys
-/// are read, so another component's `ANTEROOM_*` variables (the worker's
-/// `ANTEROOM_DATABASE_URL`, in a shared env file) are not errors here.
-const TYPED_KEYS: [&str; 9] = [
-    "port",
-    "shards",
-    "reply_timeout_ms",
-    "admin_reply_timeout_ms",
-    "admit_interval_ms",
-    "abandon_after_seconds",
-    "queue_token_ttl_seconds",
-    "redis_timeout_ms",
-    "log_json",
-];
-
-/// Keys that are strings: taken raw from the environment (figment would otherwise parse
-/// `ANTEROOM_ADMIN_KEY=0123` as a number).
-const STRING_KEYS: [&str; 8] = [
-    "host",
-    "redis_url",
-    "amqp_url",
-    "namespace",
-    "admin_key",
-    "queue_token_secret",
-    "pass_signing_key",
-    "pass_previous_keys",
-];
-
 fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
     String::deserialize(d).map(SecretString::from)
 }
@@ -141,7 +116,7 @@ fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
 impl Default for Settings {
     /// The embedded defaults (secrets empty, so [`Settings::validate`] fails until set).
     fn default() -> Self {
-        figment::Figment::from(figment::providers::Toml::string(DEFAULTS_TOML))
+        Figment::from(Toml::string(DEFAULTS_TOML))
             .extract()
             .expect("embedded defaults are valid")
     }
@@ -150,35 +125,6 @@ impl Default for Settings {
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.redacted_toml())
-    }
-}
-
-/// One configuration problem: which setting, and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// Setting name, e.g. `admin_key` (env `ANTEROOM_ADMIN_KEY`).
-    pub key: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-/// Every configuration problem found (never just the first).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "invalid configuration ({} problems):", self.0.len())?;
-        for e in &self.0 {
-            writeln!(
-                f,
-                "  - {} (env ANTEROOM_{}): {}",
-                e.key,
-                e.key.to_uppercase(),
-                e.message
-            )?;
-        }
-        Ok(())
     }
 }
 
@@ -198,70 +144,15 @@ impl Settings {
     /// # Errors
     /// [`ConfigErrors`] listing every unreadable or mistyped setting.
     pub fn extract(file: Option<&Path>) -> Result<Settings, ConfigErrors> {
-        use figment::providers::{Env, Serialized, Toml};
-        let mut fig = figment::Figment::from(Toml::string(DEFAULTS_TOML));
-        fig = AbuseSettings::merge_defaults(fig);
-        if let Some(path) = file {
-            if !path.exists() {
-                return Err(ConfigErrors(vec![ConfigError {
-                    key: "config".into(),
-                    message: format!("file {} does not exist", path.display()),
-                }]));
-            }
-            fig = fig.merge(Toml::file(path));
-        }
-        fig = fig.merge(Env::prefixed("ANTEROOM_").only(&TYPED_KEYS));
-        for key in STRING_KEYS {
-            if let Ok(raw) = std::env::var(format!("ANTEROOM_{}", key.to_uppercase())) {
-                fig = fig.merge(Serialized::default(key, raw));
-            }
-        }
-        fig = AbuseSettings::merge_env(fig);
-        let defaults =
-            AbuseSettings::merge_defaults(figment::Figment::from(Toml::string(DEFAULTS_TOML)));
-        Self::extract_all_errors(fig, &defaults)
+        let fig = runtime::settings::defaults_then_file(Self::defaults(), file)?;
+        let fig = runtime::settings::env_keys(DEFAULTS_TOML).merge_env(fig);
+        let fig = AbuseSettings::merge_env(fig);
+        runtime::settings::extract_all(fig, &Self::defaults(), Settings::validate)
     }
 
-    /// Extracts the settings; on failure, puts each mistyped value back to its default and
-    /// tries again, so one bad value does not hide the others: every mistyped setting is
-    /// reported at once, with the range problems of the values that did parse.
-    fn extract_all_errors(
-        mut fig: figment::Figment,
-        defaults: &figment::Figment,
-    ) -> Result<Settings, ConfigErrors> {
-        let mut errors: Vec<ConfigError> = Vec::new();
-        loop {
-            let failure = match fig.extract::<Settings>() {
-                Ok(settings) if errors.is_empty() => return Ok(settings),
-                Ok(rest) => {
-                    // The other values parsed: report their range problems too.
-                    if let Err(more) = rest.validate() {
-                        errors.extend(more.0);
-                    }
-                    return Err(ConfigErrors(errors));
-                }
-                Err(e) => e,
-            };
-            let mut replaced = false;
-            for e in failure {
-                let key = e.path.join(".");
-                let seen = errors.iter().any(|known| known.key == key);
-                if !seen {
-                    if let Ok(value) = defaults.find_value(&key) {
-                        fig = fig.merge(figment::providers::Serialized::default(&key, value));
-                        replaced = true;
-                    }
-                }
-                errors.push(ConfigError {
-                    key,
-                    message: e.kind.to_string(),
-                });
-            }
-            if !replaced {
-                errors.dedup_by(|a, b| a.key == b.key && a.message == b.message);
-                return Err(ConfigErrors(errors));
-            }
-        }
+    /// The embedded defaults, the `[abuse]` table's included.
+    fn defaults() -> Figment {
+        AbuseSettings::merge_defaults(Figment::from(Toml::string(DEFAULTS_TOML)))
     }
 
     /// Checks ranges, URLs and secrets.
@@ -293,17 +184,11 @@ impl Settings {
                 "must start with amqp:// or amqps://",
             );
         }
-        let ns_ok = !self.namespace.is_empty()
-            && self.namespace.len() <= 64
-            && self
-                .namespace
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if !ns_ok {
+        if !runtime::settings::valid_namespace(&self.namespace) {
             bad(
                 &mut errors,
                 "namespace",
-                "must be 1 to 64 letters, digits, '_' or '-'",
+                runtime::settings::NAMESPACE_MESSAGE,
             );
         }
         if self.shards == 0 {
@@ -372,11 +257,7 @@ impl Settings {
             );
         }
         self.abuse.validate(&mut errors);
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigErrors(errors))
-        }
+        ConfigErrors::check(errors)
     }
 }
 

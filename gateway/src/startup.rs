@@ -116,24 +116,5 @@ impl Application {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM (axum's `graceful-shutdown` example).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
-}
+/// Resolves on Ctrl-C or SIGTERM (the same future the worker waits on).
+pub use runtime::shutdown::signal as shutdown_signal;

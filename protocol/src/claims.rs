@@ -1,4 +1,4 @@
-//! JWT claims of the two credentials (DESIGN.md, "Tokens").
+//! JWT claims of the two credentials (docs/ARCHITECTURE.md).
 //!
 //! - Queue token: HS256 with the gateway secret; `kind: "queue"`.
 //! - Pass: EdDSA (Ed25519) with a `kid` from `/.well-known/jwks.json`; `kind: "pass"`.

@@ -67,7 +67,7 @@ pub struct Idempotency {
     pub fingerprint: Fingerprint,
 }
 
-/// Which seats a hold asks for (API.md `POST .../holds` body).
+/// Which seats a hold asks for (docs/API.md `POST .../holds` body).
 ///
 /// Decoded through [`SelectionFields`] rather than as an untagged enum, so a refused
 /// seat id or section is reported with its JSON path (`seats[1]`) and its own message

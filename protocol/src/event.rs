@@ -1,6 +1,6 @@
 //! Events: the definition a venue submits, live configuration, seat ids and states.
 //!
-//! Field names and shapes are those of API.md (`POST /v1/admin/events`).
+//! Field names and shapes are those of docs/API.md (`POST /v1/admin/events`).
 
 use crate::ids::EventId;
 use crate::text::{EventName, SectionName, TimeZoneName, VenueName};
@@ -285,7 +285,7 @@ pub enum AdminState {
     Closed,
 }
 
-/// The public state of an event (API.md `state`).
+/// The public state of an event (docs/API.md `state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PublicState {

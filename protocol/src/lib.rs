@@ -9,6 +9,8 @@
 //! - [`availability`]: the per-event availability snapshot the worker writes to Redis.
 //! - [`shard`]: the stable `shard_of(event_id)` routing function.
 //! - [`names`]: AMQP exchange/queue names and Redis key names.
+//! - [`topology`]: the AMQP exchange, queues, bindings and queue arguments, as data both
+//!   binaries declare.
 //! - [`text`]: the strings that reach storage, as types that refuse control characters
 //!   and over-long values.
 //!
@@ -24,5 +26,6 @@ pub mod names;
 pub mod reply;
 pub mod shard;
 pub mod text;
+pub mod topology;
 
 pub use shard::shard_of;

@@ -4,7 +4,7 @@
 //! one broker and one Redis without seeing each other. The defaults are `anteroom`.
 //!
 //! Every Redis key of event `E` carries the hash tag `{E}`, so one Lua script touches one
-//! Redis Cluster slot (DESIGN.md, "The queue").
+//! Redis Cluster slot (docs/ARCHITECTURE.md).
 
 use crate::ids::{EventId, RequestId};
 

@@ -1,5 +1,5 @@
 //! Replies: the worker's answer to each command, and the public views and error body of
-//! API.md that both the gateway and the worker render.
+//! docs/API.md that both the gateway and the worker render.
 //!
 //! A reply is published to the command's `reply_to` with the same `correlation_id`, and
 //! also stored in Redis as a [`StoredResult`] for `GET /v1/requests/{id}`. Because the
@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// Error codes of API.md, each with its HTTP status.
+/// Error codes of docs/API.md, each with its HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -82,7 +82,7 @@ pub struct ErrorDetail {
     pub details: Option<serde_json::Value>,
 }
 
-/// The error body of API.md: `{"error": {"code", "message", "details"}}`.
+/// The error body of docs/API.md: `{"error": {"code", "message", "details"}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// The error.
@@ -103,7 +103,7 @@ pub enum HoldState {
     Expired,
 }
 
-/// A hold (API.md Hold).
+/// A hold (docs/API.md, Hold).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Hold {
     /// Hold id.
@@ -121,7 +121,7 @@ pub struct Hold {
     pub total_cents: i64,
 }
 
-/// A confirmed order (API.md Order).
+/// A confirmed order (docs/API.md, Order).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Order {
     /// Order id.
@@ -198,7 +198,7 @@ impl Outcome {
         }
     }
 
-    /// The JSON body of API.md for fan-facing outcomes (Hold, Order, error body).
+    /// The JSON body of docs/API.md for fan-facing outcomes (Hold, Order, error body).
     /// Event outcomes render the stored [`EventConfig`]; the gateway renders its own
     /// admin view for live answers.
     pub fn http_body(&self) -> serde_json::Value {

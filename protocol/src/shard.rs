@@ -7,7 +7,7 @@
 
 use crate::ids::EventId;
 
-/// Default number of shards per deployment (DESIGN.md: `SHARDS`, default 16).
+/// Default number of shards per deployment (the `shards` setting of both binaries, default 16).
 pub const DEFAULT_SHARDS: u16 = 16;
 
 /// FNV-1a 64-bit hash of `bytes`.

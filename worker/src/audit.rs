@@ -1,6 +1,6 @@
 //! The oversold audit: every `audit_interval_secs`, for the shards this worker owns,
 //! count in PostgreSQL the seats given to more than one buyer and publish the count as
-//! `anteroom_seats_oversold{shard}` (issue #6; it must stay 0, an alert fires otherwise).
+//! `anteroom_seats_oversold{shard}` (it must stay 0, an alert fires otherwise).
 //!
 //! It runs beside the shard consumers, never inside a batch, so a slow audit query
 //! cannot delay a group commit. A shard this worker no longer owns loses its series

@@ -1,20 +1,14 @@
-//! RabbitMQ: the connection (re-established on demand after it dies), the command
-//! topology, and channels for the shard consumers.
+//! RabbitMQ: the worker's connection (re-established on demand after it dies) and
+//! channels for the shard consumers.
 //!
-//! Topology (the cross-component contract, declared idempotently by gateway and worker
-//! with the same arguments): direct durable exchange `{ns}.commands`; for each shard k a
-//! durable quorum queue `{ns}.shard.k` with single active consumer, bound with routing
-//! key `shard.k`. Quorum queues replicate on a RabbitMQ cluster and keep unacked
-//! messages across a broker restart; single active consumer makes the broker deliver a
-//! shard to exactly one worker at a time and hand it to a standby when that one dies.
-//! The worker alone also declares the dead-letter quorum queue `{ns}.dead` (it alone
-//! publishes there, see `dead_letters`), so the gateway's declarations are unchanged.
+//! The topology (exchange, shard queues, bindings, the dead-letter queue) is data in
+//! [`protocol::topology`], declared through `runtime::amqp` by the worker and, for
+//! everything but the dead-letter queue, by the gateway with the same arguments.
 
 use anyhow::Context;
-use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
-use lapin::types::{AMQPValue, FieldTable, LongString};
-use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{Channel, Connection, ConnectionProperties};
 use protocol::names::AmqpNames;
+use protocol::topology::Topology;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::instrument;
@@ -22,83 +16,21 @@ use tracing::instrument;
 /// Longest wait for a TCP + AMQP handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Arguments of every shard queue (must match the gateway's byte for byte, or the
-/// second declaration fails with `PRECONDITION_FAILED`).
-pub fn shard_queue_arguments() -> FieldTable {
-    let mut args = FieldTable::default();
-    args.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString(LongString::from("quorum")),
-    );
-    args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
-    args
-}
-
-/// Declares the exchange, the `shards` queues and their bindings, and the dead-letter
+/// Declares the exchange, the shard queues and their bindings, and the dead-letter
 /// queue, on `channel`.
 ///
 /// # Errors
 /// The broker refused a declaration (e.g. a queue exists with other arguments).
-#[instrument(skip_all, fields(shards = shards))]
-pub async fn declare_topology(
-    channel: &Channel,
-    names: &AmqpNames,
-    shards: u16,
-) -> lapin::Result<()> {
-    for shard in 0..shards {
-        declare_shard(channel, names, shard).await?;
-    }
-    crate::dead_letters::declare(channel, names).await
-}
-
-/// Declares the exchange, shard `shard`'s queue and its binding (idempotent; every
-/// consumer session does it, so a deleted queue comes back).
-///
-/// # Errors
-/// The broker refused a declaration.
-pub async fn declare_shard(channel: &Channel, names: &AmqpNames, shard: u16) -> lapin::Result<()> {
-    let exchange = names.commands_exchange();
-    channel
-        .exchange_declare(
-            &exchange,
-            ExchangeKind::Direct,
-            // Durable: survives a broker restart. Not auto-deleted when unbound.
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
-    let queue = names.shard_queue(shard);
-    channel
-        .queue_declare(
-            &queue,
-            // Durable (required for quorum queues); not exclusive, not auto-delete: the
-            // queue outlives any one consumer, that is the point.
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            shard_queue_arguments(),
-        )
-        .await?;
-    channel
-        .queue_bind(
-            &queue,
-            &exchange,
-            &AmqpNames::shard_routing_key(shard),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
+#[instrument(skip_all, fields(shards = topology.shards()))]
+pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::Result<()> {
+    runtime::amqp::declare_commands(channel, topology).await?;
+    runtime::amqp::declare_dead_letters(channel, topology.names()).await
 }
 
 /// The worker's AMQP connection, shared by all shard consumers (one channel each).
 pub struct Broker {
     url: String,
-    names: AmqpNames,
-    shards: u16,
+    topology: Topology,
     connection: Mutex<Option<Arc<Connection>>>,
     reconnect: tokio::sync::Mutex<()>,
 }
@@ -111,13 +43,17 @@ impl Broker {
     pub async fn connect(url: &str, names: AmqpNames, shards: u16) -> anyhow::Result<Self> {
         let broker = Self {
             url: url.to_owned(),
-            names,
-            shards,
+            topology: Topology::new(names, shards),
             connection: Mutex::new(None),
             reconnect: tokio::sync::Mutex::new(()),
         };
         broker.connection().await?;
         Ok(broker)
+    }
+
+    /// The topology it declares on every new connection.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
     }
 
     /// Whether the connection is up (for `/readyz`).
@@ -152,7 +88,7 @@ impl Broker {
             .create_channel()
             .await
             .context("Failed to open an AMQP channel")?;
-        declare_topology(&channel, &self.names, self.shards)
+        declare_topology(&channel, &self.topology)
             .await
             .context("Failed to declare the AMQP topology")?;
         let _ = channel.close(200, "topology declared").await;

@@ -4,9 +4,10 @@
 //! active worker decides them in memory, in delivery order ([`engine`], a pure state
 //! machine), persists each batch in one PostgreSQL transaction fenced by the shard's
 //! epoch ([`repo`]), mirrors the result to Redis for the gateways ([`cache`]), replies
-//! and acks ([`shard`]). See DESIGN.md, "Reservations".
+//! and acks ([`shard`]). See docs/ARCHITECTURE.md.
 //!
-//! - [`settings`]: typed configuration (defaults, TOML file, `ANTEROOM_*` env);
+//! - [`settings`]: typed configuration (defaults, TOML file, `ANTEROOM_*` env, loaded by
+//!   `runtime::settings`; logging, shutdown and backoff come from `runtime` too);
 //! - [`startup`]: [`Application::build`] / [`Application::run_until_stopped`];
 //! - [`metrics`] and the `/metrics`, `/healthz`, `/readyz` server;
 //! - `audit`: the oversold audit behind `anteroom_seats_oversold`;
@@ -25,7 +26,6 @@ pub mod repo;
 pub mod settings;
 mod shard;
 pub mod startup;
-pub mod telemetry;
 
 pub use redis_link::delete_namespace;
 pub use settings::{ConfigErrors, Settings};

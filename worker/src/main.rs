@@ -3,11 +3,14 @@
 //! Subcommands: `serve` (default), `migrate` (run migrations and exit), `print-config` (or `--print-config`)
 //! (effective settings, secrets redacted), `healthcheck` (GET its own `/healthz`, for
 //! container health checks), `dead-letters list|replay|purge` (the namespace's dead
-//! letters, see docs/DEAD_LETTERS.md). Global option `--config <file>` (TOML).
+//! letters, see docs/DEAD_LETTERS.md). Global option `--config <file>` (TOML). A bad
+//! configuration prints every problem to stderr and exits with code 2
+//! (`runtime::settings::report`).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -73,24 +76,21 @@ enum DeadLettersCmd {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
-        Err(errors) => {
-            eprintln!("{errors}");
-            std::process::exit(2);
-        }
+        Err(errors) => return Ok(runtime::settings::report(&errors)),
     };
     let command = if cli.print_config {
         Cmd::PrintConfig
     } else {
         cli.command.unwrap_or(Cmd::Serve)
     };
-    match command {
+    let done = match command {
         Cmd::Serve => serve(settings).await,
         Cmd::Migrate => {
-            worker::telemetry::init(settings.log_json);
+            runtime::telemetry::init(settings.log_json);
             Repository::connect(&settings).await?.migrate().await?;
             tracing::info!("migrations applied");
             Ok(())
@@ -101,7 +101,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Healthcheck => healthcheck(&settings).await,
         Cmd::DeadLetters(cmd) => dead_letters(&settings, cmd).await,
-    }
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }
 
 /// `dead-letters list|replay|purge` against `settings.amqp_url`, in `settings.namespace`.
@@ -165,37 +166,12 @@ async fn dead_letters(settings: &Settings, cmd: DeadLettersCmd) -> anyhow::Resul
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    worker::telemetry::init(settings.log_json);
+    runtime::telemetry::init(settings.log_json);
     let app = Application::build(settings).await?;
     let shutdown = CancellationToken::new();
-    let signal = shutdown.clone();
     let stopped = tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    shutdown_signal().await;
-    tracing::info!("shutdown requested");
-    signal.cancel();
+    runtime::shutdown::cancel_on_signal(shutdown).await;
     stopped.await.context("The worker task panicked")?
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
 }
 
 /// `GET /healthz` on the metrics server (loopback when it listens on every address),

@@ -1,14 +1,15 @@
-//! Worker configuration: embedded defaults, then an optional TOML file (`--config`),
-//! then `ANTEROOM_*` environment variables (flat names: `ANTEROOM_SHARDS` sets
-//! `shards`). Loading validates everything and reports every problem at once.
-//! The database URL may carry a password, so it is a `SecretString` and never logged
-//! (`print-config` shows it redacted).
+//! Worker configuration: embedded defaults ([`DEFAULTS`]), then an optional TOML file
+//! (`--config`), then `ANTEROOM_*` environment variables (flat names: `ANTEROOM_SHARDS`
+//! sets `shards`), loaded by `runtime::settings`. Loading validates everything and
+//! reports every problem at once. The database URL may carry a password, so it is a
+//! `SecretString` and never logged (`print-config` shows it redacted).
 
-use figment::providers::{Env, Format, Toml};
+use figment::providers::{Format, Toml};
 use figment::Figment;
+use runtime::redact::{toml_string, url_toml};
+pub use runtime::settings::{ConfigError, ConfigErrors};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use std::fmt;
 use std::path::Path;
 
 /// The embedded defaults, one documented line per setting (also what
@@ -129,130 +130,47 @@ impl Default for Settings {
     }
 }
 
-/// One bad or missing setting.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The environment variable that sets it, e.g. `ANTEROOM_SHARDS`.
-    pub variable: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-/// Every problem found while loading settings.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "invalid configuration ({} problems):", self.0.len())?;
-        for e in &self.0 {
-            writeln!(f, "  {}: {}", e.variable, e.message)?;
-        }
-        Ok(())
-    }
-}
-
-struct Collector<'a> {
-    figment: &'a Figment,
-    errors: Vec<ConfigError>,
-}
-
-impl Collector<'_> {
-    fn push(&mut self, key: &str, message: impl Into<String>) {
-        self.errors.push(ConfigError {
-            variable: format!("ANTEROOM_{}", key.to_uppercase()),
-            message: message.into(),
-        });
-    }
-
-    /// Extracts `key`, recording an error (and returning `fallback`) if it is malformed.
-    fn get<T: for<'de> Deserialize<'de>>(&mut self, key: &str, fallback: T) -> T {
-        match self.figment.extract_inner::<T>(key) {
-            Ok(v) => v,
-            Err(e) => {
-                let msg = e
-                    .into_iter()
-                    .map(|e| e.kind.to_string())
-                    .collect::<Vec<_>>();
-                self.push(key, msg.join("; "));
-                fallback
-            }
-        }
-    }
-
-    fn check(&mut self, key: &str, ok: bool, message: &str) {
-        if !ok {
-            self.push(key, message);
-        }
-    }
-}
-
 impl Settings {
     /// Loads defaults, then `file` (TOML; must exist if given), then `ANTEROOM_*`
-    /// environment variables.
+    /// environment variables, and validates.
     ///
     /// # Errors
     /// [`ConfigErrors`] listing every malformed or out-of-range value.
     pub fn load(file: Option<&Path>) -> Result<Settings, ConfigErrors> {
-        let mut figment = Figment::from(Toml::string(DEFAULTS));
-        if let Some(path) = file {
-            if !path.is_file() {
-                return Err(ConfigErrors(vec![ConfigError {
-                    variable: "--config".into(),
-                    message: format!("no such file: {}", path.display()),
-                }]));
-            }
-            figment = figment.merge(Toml::file_exact(path));
-        }
-        Self::from_figment(figment.merge(Env::prefixed("ANTEROOM_")))
+        let figment = runtime::settings::defaults_then_file(Self::defaults(), file)?;
+        Self::from_figment(runtime::settings::env_keys(DEFAULTS).merge_env(figment))
+    }
+
+    fn defaults() -> Figment {
+        Figment::from(Toml::string(DEFAULTS))
     }
 
     fn from_figment(figment: Figment) -> Result<Settings, ConfigErrors> {
-        let d = Settings::default();
-        let mut c = Collector {
-            figment: &figment,
-            errors: Vec::new(),
-        };
-        let s = Settings {
-            database_url: SecretString::from(c.get::<String>("database_url", String::new())),
-            database_max_connections: c.get("database_max_connections", d.database_max_connections),
-            redis_url: c.get("redis_url", d.redis_url.clone()),
-            amqp_url: c.get("amqp_url", d.amqp_url.clone()),
-            namespace: c.get("namespace", d.namespace.clone()),
-            shards: c.get("shards", d.shards),
-            metrics_host: c.get("metrics_host", d.metrics_host.clone()),
-            metrics_port: c.get("metrics_port", d.metrics_port),
-            batch_max_commands: c.get("batch_max_commands", d.batch_max_commands),
-            batch_max_wait_ms: c.get("batch_max_wait_ms", d.batch_max_wait_ms),
-            expiry_tick_ms: c.get("expiry_tick_ms", d.expiry_tick_ms),
-            accept_skew_ms: c.get("accept_skew_ms", d.accept_skew_ms),
-            config_refresh_secs: c.get("config_refresh_secs", d.config_refresh_secs),
-            probe_interval_ms: c.get("probe_interval_ms", d.probe_interval_ms),
-            audit_interval_secs: c.get("audit_interval_secs", d.audit_interval_secs),
-            redis_timeout_ms: c.get("redis_timeout_ms", d.redis_timeout_ms),
-            log_json: c.get("log_json", d.log_json),
-            retention_secs: c.get("retention_secs", d.retention_secs),
-            prune_interval_secs: c.get("prune_interval_secs", d.prune_interval_secs),
-            result_ttl_secs: c.get("result_ttl_secs", d.result_ttl_secs),
-            refusal_ttl_secs: c.get("refusal_ttl_secs", d.refusal_ttl_secs),
-        };
-        s.validate(&mut c);
-        if c.errors.is_empty() {
-            Ok(s)
-        } else {
-            Err(ConfigErrors(c.errors))
-        }
+        let settings: Settings =
+            runtime::settings::extract_all(figment, &Self::defaults(), Settings::validate)?;
+        settings.validate()?;
+        Ok(settings)
     }
 
-    fn validate(&self, c: &mut Collector<'_>) {
+    /// Checks ranges and URL schemes.
+    ///
+    /// # Errors
+    /// [`ConfigErrors`] with every problem found.
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut check = |key: &str, ok: bool, message: &str| {
+            if !ok {
+                errors.push(ConfigError::new(key, message));
+            }
+        };
         let db = self.database_url.expose_secret();
         let scheme = |url: &str, schemes: &[&str]| schemes.iter().any(|s| url.starts_with(s));
-        c.check(
+        check(
             "database_url",
             scheme(db, &["postgres://", "postgresql://"]),
             "must be a postgres:// URL",
         );
-        c.check(
+        check(
             "redis_url",
             scheme(
                 &self.redis_url,
@@ -260,113 +178,107 @@ impl Settings {
             ),
             "must be a redis:// URL",
         );
-        c.check(
+        check(
             "amqp_url",
             scheme(&self.amqp_url, &["amqp://", "amqps://"]),
             "must be an amqp:// URL",
         );
-        let ns_ok = !self.namespace.is_empty()
-            && self.namespace.len() <= 64
-            && self
-                .namespace
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-');
-        c.check(
+        check(
             "namespace",
-            ns_ok,
-            "must be 1 to 64 letters, digits, '_' or '-'",
+            runtime::settings::valid_namespace(&self.namespace),
+            runtime::settings::NAMESPACE_MESSAGE,
         );
-        c.check(
+        check(
             "shards",
             (1..=1024).contains(&self.shards),
             "must be between 1 and 1024",
         );
-        c.check(
+        check(
             "database_max_connections",
             (1..=1000).contains(&self.database_max_connections),
             "must be between 1 and 1000",
         );
-        c.check(
+        check(
             "batch_max_commands",
             (1..=10_000).contains(&self.batch_max_commands),
             "must be between 1 and 10000",
         );
-        c.check(
+        check(
             "batch_max_wait_ms",
             self.batch_max_wait_ms <= 1000,
             "must be at most 1000",
         );
-        c.check(
+        check(
             "expiry_tick_ms",
             (10..=10_000).contains(&self.expiry_tick_ms),
             "must be between 10 and 10000",
         );
-        c.check(
+        check(
             "accept_skew_ms",
             self.accept_skew_ms <= 60_000,
             "must be at most 60000",
         );
-        c.check(
+        check(
             "config_refresh_secs",
             (1..=3600).contains(&self.config_refresh_secs),
             "must be between 1 and 3600",
         );
-        c.check(
+        check(
             "probe_interval_ms",
             (100..=60_000).contains(&self.probe_interval_ms),
             "must be between 100 and 60000",
         );
-        c.check(
+        check(
             "audit_interval_secs",
             (1..=3600).contains(&self.audit_interval_secs),
             "must be between 1 and 3600",
         );
-        c.check(
+        check(
             "redis_timeout_ms",
             (10..=60_000).contains(&self.redis_timeout_ms),
             "must be between 10 and 60000",
         );
-        c.check(
+        check(
             "retention_secs",
             (MIN_RETENTION_SECS..=10 * 365 * 86_400).contains(&self.retention_secs),
             "must be between 90000 (25 h) and 315360000 (10 years)",
         );
-        c.check(
+        check(
             "prune_interval_secs",
             (1..=86_400).contains(&self.prune_interval_secs),
             "must be between 1 and 86400",
         );
-        c.check(
+        check(
             "result_ttl_secs",
             (MIN_RETENTION_SECS..=10 * 365 * 86_400).contains(&self.result_ttl_secs),
             "must be between 90000 (25 h) and 315360000 (10 years)",
         );
-        c.check(
+        check(
             "refusal_ttl_secs",
             (60..=self.result_ttl_secs).contains(&self.refusal_ttl_secs),
             "must be between 60 and result_ttl_secs",
         );
+        ConfigErrors::check(errors)
     }
 
-    /// The settings as TOML-like `key = value` lines, the database password redacted
-    /// (for `print-config`).
+    /// The settings as TOML, the passwords inside URLs redacted (for `print-config`).
     pub fn redacted(&self) -> String {
-        let db = redact_password(self.database_url.expose_secret());
         format!(
-            "database_url = {db:?}\ndatabase_max_connections = {}\nredis_url = {:?}\n\
-             amqp_url = {:?}\nnamespace = {:?}\nshards = {}\nmetrics_host = {:?}\n\
+            "database_url = {}\ndatabase_max_connections = {}\nredis_url = {}\n\
+             amqp_url = {}\nnamespace = {}\nshards = {}\nmetrics_host = {}\n\
              metrics_port = {}\nbatch_max_commands = {}\nbatch_max_wait_ms = {}\n\
              expiry_tick_ms = {}\naccept_skew_ms = {}\nconfig_refresh_secs = {}\n\
              probe_interval_ms = {}\n\
              audit_interval_secs = {}\nredis_timeout_ms = {}\nlog_json = {}\n\
              retention_secs = {}\nprune_interval_secs = {}\nresult_ttl_secs = {}\n\
              refusal_ttl_secs = {}\n",
+            url_toml(self.database_url.expose_secret()),
             self.database_max_connections,
-            redact_password(&self.redis_url),
-            redact_password(&self.amqp_url),
-            self.namespace,
+            url_toml(&self.redis_url),
+            url_toml(&self.amqp_url),
+            toml_string(&self.namespace),
             self.shards,
-            self.metrics_host,
+            toml_string(&self.metrics_host),
             self.metrics_port,
             self.batch_max_commands,
             self.batch_max_wait_ms,
@@ -382,20 +294,6 @@ impl Settings {
             self.result_ttl_secs,
             self.refusal_ttl_secs
         )
-    }
-}
-
-/// `scheme://user:secret@host/...` → `scheme://user:***@host/...`.
-pub(crate) fn redact_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
     }
 }
 

@@ -48,7 +48,7 @@ impl RedisStore {
             .set_number_of_retries(1)
             .set_factor(100)
             .set_max_delay(1000);
-        let mut backoff = Duration::from_millis(100);
+        let mut delays = runtime::backoff::CONNECT.delays();
         let mut warnings = Throttled::default();
         loop {
             let attempt = tokio::time::timeout(
@@ -70,9 +70,8 @@ impl RedisStore {
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(backoff) => {}
+                _ = tokio::time::sleep(delays.next().unwrap_or(runtime::backoff::CONNECT.max)) => {}
             }
-            backoff = (backoff * 2).min(Duration::from_secs(2));
         }
     }
 

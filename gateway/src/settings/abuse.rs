@@ -265,11 +265,7 @@ impl AbuseSettings {
 
     /// The `[abuse]` table as TOML, the identity secret redacted.
     pub(super) fn redacted_toml(&self) -> String {
-        let secret = if self.identity_secret.expose_secret().is_empty() {
-            "\"\""
-        } else {
-            "\"[redacted]\""
-        };
+        let secret = runtime::redact::secret_toml(&self.identity_secret);
         format!(
             "\n[abuse]\nrate_limits = {}\ntrusted_proxy_header = {}\ntrusted_proxy_hops = {}\n\
              join_per_ip_per_second = {}\njoin_per_ip_burst = {}\n\
@@ -283,7 +279,7 @@ impl AbuseSettings {
              admin_failures_per_minute = {}\nadmin_failures_burst = {}\n\
              identity_secret = {secret}\n",
             self.rate_limits,
-            serde_json::to_string(&self.trusted_proxy_header).unwrap_or_else(|_| "\"\"".into()),
+            runtime::redact::toml_string(&self.trusted_proxy_header),
             self.trusted_proxy_hops,
             self.join_per_ip_per_second,
             self.join_per_ip_burst,

@@ -1,20 +1,12 @@
 //! Printing the settings without their secrets (`print-config`, `Debug`).
 
 use super::Settings;
-use secrecy::{ExposeSecret, SecretString};
+use runtime::redact::{secret_toml as redact, toml_string as q, url_toml};
 
 impl Settings {
     /// The settings as TOML with every secret replaced by `"[redacted]"`
     /// (`anteroom-gateway print-config`).
     pub fn redacted_toml(&self) -> String {
-        let redact = |s: &SecretString| {
-            if s.expose_secret().is_empty() {
-                "\"\"".to_string()
-            } else {
-                "\"[redacted]\"".to_string()
-            }
-        };
-        let q = |s: &str| toml_string(s);
         format!(
             "host = {}\nport = {}\nredis_url = {}\namqp_url = {}\nnamespace = {}\nshards = {}\n\
              admin_key = {}\nqueue_token_secret = {}\npass_signing_key = {}\n\
@@ -24,8 +16,8 @@ impl Settings {
              log_json = {}\n{}",
             q(&self.host),
             self.port,
-            q(&redact_url(&self.redis_url)),
-            q(&redact_url(&self.amqp_url)),
+            url_toml(&self.redis_url),
+            url_toml(&self.amqp_url),
             q(&self.namespace),
             self.shards,
             redact(&self.admin_key),
@@ -42,24 +34,5 @@ impl Settings {
             // The [abuse] table comes last: keys after a table header belong to it.
             self.abuse.redacted_toml(),
         )
-    }
-}
-
-/// A TOML basic string literal.
-fn toml_string(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
-}
-
-/// Hides the password of `scheme://user:password@host/...`.
-fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_string();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:[redacted]@{host}"),
-        None => url.to_string(),
     }
 }

@@ -35,7 +35,7 @@ pub use operator::{list, purge, replay, DeadLetter, Select};
 use anyhow::{bail, Context};
 use chrono::{SecondsFormat, Utc};
 use lapin::message::Delivery;
-use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
+use lapin::options::BasicPublishOptions;
 use lapin::publisher_confirm::Confirmation;
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::Channel;
@@ -97,24 +97,7 @@ pub(crate) struct Letter {
 /// # Errors
 /// The broker refused the declaration (e.g. a queue of that name with other arguments).
 pub async fn declare(channel: &Channel, names: &AmqpNames) -> lapin::Result<()> {
-    let mut args = FieldTable::default();
-    args.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString(LongString::from("quorum")),
-    );
-    channel
-        .queue_declare(
-            &names.dead_letter_queue(),
-            // Durable (required for quorum queues), shared, never auto-deleted: dead
-            // letters wait for an operator however long that takes.
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            args,
-        )
-        .await
-        .map(|_| ())
+    runtime::amqp::declare_dead_letters(channel, names).await
 }
 
 /// Publishes `delivery` as a dead letter on `channel` (which must be in confirm mode)

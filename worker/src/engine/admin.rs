@@ -3,7 +3,7 @@
 //! The gateway validates first; the worker validates again because it is the writer
 //! (a rejected spec is `422 invalid_field` with `details.fields: [{field, message}]`).
 //! An event with a pre-queue gets a shuffle seed (32 random bytes, hex) and its
-//! commitment (hex SHA-256 of the 32 seed bytes) at creation (DESIGN.md, "Pre-queue").
+//! commitment (hex SHA-256 of the 32 seed bytes) at creation (docs/LOTTERY.md).
 
 use super::effect::Effect;
 use super::event::EventState;

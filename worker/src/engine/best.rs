@@ -1,6 +1,6 @@
 //! Best-available selection for `{"section": S, "quantity": n}` holds.
 //!
-//! Rule (issue #2): prefer `n` adjacent seats in the front-most row (row 1 is the front)
+//! Rule (docs/RESERVATIONS.md): prefer `n` adjacent seats in the front-most row (row 1 is the front)
 //! that has them; within that row take the run closest to the row's centre (ties go to
 //! the lower seat numbers). If no row has `n` adjacent seats, take the front-most `n`
 //! available seats in row-major order. Rows with fewer than `n` free seats are skipped

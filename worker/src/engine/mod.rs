@@ -1,6 +1,6 @@
 //! The decision engine: a pure state machine, one [`Engine`] per shard session.
 //!
-//! The worker is the single writer of its events (DESIGN.md, "Reservations"): commands
+//! The worker is the single writer of its events (docs/ARCHITECTURE.md): commands
 //! are decided here in delivery order, in memory, without locks, and every decision is
 //! returned as plain-data [`Effect`]s that the repository persists in one transaction per
 //! batch. Nothing in this module does IO, reads the clock or draws randomness itself,

@@ -241,7 +241,7 @@ impl Model {
         }
     }
 
-    /// Best available (issue #2): `quantity` adjacent free seats in the front-most row
+    /// Best available (docs/RESERVATIONS.md): `quantity` adjacent free seats in the front-most row
     /// that has them, the run closest to the row's centre (ties: lower numbers); else
     /// the front-most free seats in row order.
     fn best(&self, section: &str, quantity: u32) -> Option<Vec<String>> {

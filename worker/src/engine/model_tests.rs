@@ -1,4 +1,4 @@
-//! Model-based property test (issue #3 item 4): random sequences of holds (listed seats,
+//! Model-based property test: random sequences of holds (listed seats,
 //! best-available), confirms, releases, watermark advances, replays, idempotency keys
 //! and clock advances, applied both to the engine and to the reference model
 //! (`model.rs`). Confirms and releases carry random accepted times: now, seconds or

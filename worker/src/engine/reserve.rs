@@ -1,6 +1,6 @@
 //! Fan commands: hold seats, confirm a hold into an order, release a hold.
 //!
-//! The business rules are those of the shared contract (issue #2): rejections are API
+//! The business rules are those of docs/RESERVATIONS.md: rejections are API
 //! errors (`Outcome::Rejected`) and change nothing; successes emit one effect each.
 
 use super::apply::new_uuid;

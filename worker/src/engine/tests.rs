@@ -1,4 +1,4 @@
-//! Unit tests of the engine's business rules (issue #2), one rule per test.
+//! Unit tests of the engine's business rules (docs/RESERVATIONS.md), one rule per test.
 
 use super::*;
 use chrono::{DateTime, Duration, TimeZone, Utc};

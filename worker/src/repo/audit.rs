@@ -1,5 +1,5 @@
 //! The oversold audit: counts, straight from the tables, seats given to more than one
-//! buyer (issue #6, `anteroom_seats_oversold`; the same checks as `deploy/verify.sql`).
+//! buyer (`anteroom_seats_oversold`; the same checks as `deploy/verify.sql`).
 //!
 //! The keys of `seat_claims` and `order_seats` make most double sales impossible; the
 //! audit also looks where no key protects: seat lists of live holds and of orders, and

@@ -1,4 +1,4 @@
-//! Fencing epochs (DESIGN.md, "Fencing"): taking over a shard bumps its epoch, and every
+//! Fencing epochs (docs/ARCHITECTURE.md): taking over a shard bumps its epoch, and every
 //! batch transaction checks that the epoch is still the one it took over with.
 
 use super::Repository;

@@ -23,8 +23,8 @@ use crate::metrics::Metrics;
 use crate::redis_link::RedisLink;
 use crate::repo::Repository;
 use crate::Settings;
-use backon::{BackoffBuilder, ExponentialBuilder};
 use protocol::names::{AmqpNames, RedisKeys};
+use runtime::backoff::Backoff;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -89,12 +89,9 @@ pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Backoff between reconnects and retries: 100 ms doubling to [`MAX_BACKOFF`], with
 /// jitter, forever.
 pub(crate) fn backoff() -> impl Iterator<Item = Duration> {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(100))
-        .with_max_delay(MAX_BACKOFF)
+    Backoff::new(Duration::from_millis(100), MAX_BACKOFF)
         .with_jitter()
-        .without_max_times()
-        .build()
+        .delays()
 }
 
 /// Sleeps `delay` unless `shutdown` comes first; returns false on shutdown.

@@ -49,7 +49,7 @@ async fn run_on(
     channel: &Channel,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<SessionEnd> {
-    crate::broker::declare_shard(channel, &ctx.names, shard)
+    runtime::amqp::declare_shard(channel, ctx.broker.topology(), shard)
         .await
         .context("Failed to declare the shard queue")?;
     // Prefetch about two batches, so the next batch is already here while one commits.

@@ -1,25 +1,26 @@
-//! The connection half of the publisher: connect with backoff, declare the topology,
-//! consume direct replies and hand them to their waiters; start over on loss.
+//! The connection half of the publisher: connect with backoff, declare the command
+//! topology (exchange, shard queues, bindings: the data of [`protocol::topology`], the
+//! same the worker declares), consume direct replies and hand them to their waiters;
+//! start over on loss.
 
 use super::Publisher;
 use futures::StreamExt;
-use lapin::options::{
-    BasicConsumeOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions,
-};
-use lapin::types::{AMQPValue, FieldTable};
-use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
-use protocol::names::{AmqpNames, DIRECT_REPLY_TO};
+use lapin::options::{BasicConsumeOptions, ConfirmSelectOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties};
 use protocol::reply::Reply;
+use protocol::topology::Topology;
+use runtime::backoff::CONNECT as RECONNECT;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 impl Publisher {
     /// Keeps a connection up until `shutdown`: connect, declare, consume replies; on loss,
-    /// reconnect with backoff.
+    /// reconnect with backoff (`runtime::backoff::CONNECT`: 100 ms doubling to 2 s, back
+    /// to 100 ms after a connection succeeded).
     pub async fn run(&self, shutdown: CancellationToken) {
-        let mut backoff = Duration::from_millis(100);
+        let mut delays = RECONNECT.delays();
         let mut warnings = crate::adapters::redis_store::Throttled::default();
         loop {
             let connected = tokio::select! {
@@ -28,7 +29,7 @@ impl Publisher {
             };
             match connected {
                 Ok(Ok((connection, channel, consumer))) => {
-                    backoff = Duration::from_millis(100);
+                    delays = RECONNECT.delays();
                     self.inner.channel.send_replace(Some(channel));
                     tracing::info!("connected to RabbitMQ");
                     let lost = Arc::new(tokio::sync::Notify::new());
@@ -55,9 +56,8 @@ impl Publisher {
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(backoff) => {}
+                _ = tokio::time::sleep(delays.next().unwrap_or(RECONNECT.max)) => {}
             }
-            backoff = (backoff * 2).min(Duration::from_secs(2));
         }
     }
 
@@ -70,13 +70,14 @@ impl Publisher {
             .with_connection_name(format!("anteroom-gateway-{}", std::process::id()).into());
         let connection = Connection::connect(&self.inner.url, props).await?;
         let channel = connection.create_channel().await?;
-        declare_topology(&channel, &self.inner.names, self.inner.shards).await?;
+        let topology = Topology::new(self.inner.names.clone(), self.inner.shards);
+        runtime::amqp::declare_commands(&channel, &topology).await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
         let consumer = channel
             .basic_consume(
-                DIRECT_REPLY_TO,
+                topology.reply_queue(),
                 &format!("anteroom-gateway-replies-{}", uuid::Uuid::new_v4()),
                 // no_ack is required by direct reply-to.
                 BasicConsumeOptions {
@@ -130,58 +131,4 @@ async fn watch_connection(connection: &Connection) {
     while connection.status().connected() {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-}
-
-/// Declares exchange `{ns}.commands` (direct, durable) and, for each shard `k`, the
-/// durable quorum queue `{ns}.shard.{k}` with single active consumer, bound by
-/// `shard.{k}`. Arguments are exactly the worker's, or the broker would refuse.
-///
-/// # Errors
-/// The broker's refusal (e.g. `PRECONDITION_FAILED` on different arguments).
-pub async fn declare_topology(
-    channel: &Channel,
-    names: &AmqpNames,
-    shards: u16,
-) -> lapin::Result<()> {
-    let exchange = names.commands_exchange();
-    channel
-        .exchange_declare(
-            &exchange,
-            ExchangeKind::Direct,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..ExchangeDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
-    let mut args = FieldTable::default();
-    args.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
-    args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
-    for k in 0..shards {
-        let queue = names.shard_queue(k);
-        channel
-            .queue_declare(
-                &queue,
-                QueueDeclareOptions {
-                    durable: true,
-                    ..QueueDeclareOptions::default()
-                },
-                args.clone(),
-            )
-            .await?;
-        channel
-            .queue_bind(
-                &queue,
-                &exchange,
-                &AmqpNames::shard_routing_key(k),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-    }
-    Ok(())
 }

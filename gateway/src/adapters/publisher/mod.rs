@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 
 mod connection;
-pub use connection::declare_topology;
 
 /// What came of a published command.
 #[derive(Debug)]

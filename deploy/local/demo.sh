@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# THE main-job command (README): a ticket-open spike against a real local stack.
+# The demo command (README.md): a ticket-open spike against a real local stack.
 #
 #  1. deploy/local/services.sh (Redis, RabbitMQ, PostgreSQL on loopback).
 #  2. cargo build --release of the gateway and the worker.

@@ -41,7 +41,7 @@ pass_signing_key = ""
 # Previous pass signing keys, still accepted and published in the JWKS but never used to
 # sign: hex Ed25519 seeds separated by commas. When rotating, move the old key here and
 # keep it for at least the longest pass_ttl_seconds of any event (at most 24 h), then
-# remove it (README, "Rotating the pass signing key").
+# remove it (docs/OPERATIONS.md, "Rotating the pass signing key").
 pass_previous_keys = ""
 # How long a fan request waits for the worker's reply before answering 202, in ms.
 reply_timeout_ms = 2000

@@ -8,7 +8,7 @@
 //! - Pass keys rotate: passes are signed with the current key only; previous keys
 //!   ([`TokenKeys::with_previous_pass_keys`], setting `pass_previous_keys`) still verify
 //!   the passes they signed and stay in the JWKS, current key first. A pass is checked
-//!   against the key its `kid` names. The operator's procedure is in the README
+//!   against the key its `kid` names. The operator's procedure is in `docs/OPERATIONS.md`
 //!   ("Rotating the pass signing key").
 //!
 //! Verification pins the algorithm (`Validation::new(HS256)` / `new(EdDSA)`: a token

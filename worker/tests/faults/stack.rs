@@ -4,7 +4,7 @@
 //! be killed with SIGKILL (`kill -9`) and started again; logs go to
 //! `<artifacts>/worker-N.log` and `gateway-N.log` (appended across restarts).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use testkit::process::{free_port, service_command, wait_ready};
 use testkit::random_hex;
@@ -74,7 +74,7 @@ impl Stack {
         }
     }
 
-    fn command(&self, bin: &PathBuf, name: &str) -> Command {
+    fn command(&self, bin: &Path, name: &str) -> Command {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

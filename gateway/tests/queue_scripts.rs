@@ -23,9 +23,7 @@ struct Fixture {
 
 impl Fixture {
     async fn new() -> Self {
-        let url = std::env::var("ANTEROOM_TEST_REDIS_URL")
-            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-        let redis = RedisStore::new(&url, Duration::from_secs(2)).unwrap();
+        let redis = RedisStore::new(&testkit::redis_url(), Duration::from_secs(2)).unwrap();
         tokio::time::timeout(
             Duration::from_secs(10),
             redis.run_connector(CancellationToken::new()),
@@ -93,20 +91,15 @@ impl Fixture {
             .state
     }
 
+    /// Deletes the prefix's keys (`testkit::cleanup`).
     async fn cleanup(self) {
-        let pattern = format!("{}:*", self.prefix);
-        let keys: Vec<String> = self
-            .redis
-            .call(|mut c| async move { redis::cmd("KEYS").arg(pattern).query_async(&mut c).await })
-            .await
-            .unwrap();
-        if !keys.is_empty() {
-            let _: () = self
-                .redis
-                .call(|mut c| async move { redis::cmd("DEL").arg(keys).query_async(&mut c).await })
-                .await
-                .unwrap();
+        testkit::cleanup::Cleanup {
+            namespace: self.prefix.clone(),
+            shards: 0,
+            database: None,
         }
+        .delete()
+        .await;
     }
 }
 

@@ -1,4 +1,4 @@
-//! Migration hygiene (issue #6): the files in `migrations/` have unique, ordered
+//! Migration hygiene: the files in `migrations/` have unique, ordered
 //! versions that match what the worker embeds (`worker::repo::MIGRATOR`), and all of
 //! them apply, in order, to an empty database — once, then again as a no-op.
 //!

@@ -1,18 +1,19 @@
 //! Harness: [`spawn`] starts a gateway with its own Redis namespace (and no broker);
 //! [`TestGateway`] opens events (writing `config(E)` as the worker would) and calls
 //! join/status/leave with an optional `X-Forwarded-For`, a queue token and a JSON body.
+//! The namespace's keys are deleted on drop (`testkit::cleanup`).
 
 use chrono::{DateTime, FixedOffset, Utc};
 use protocol::event::{AdminState, EventConfig, EventSpec};
 use protocol::ids::EventId;
 use protocol::names::RedisKeys;
 use secrecy::SecretString;
+use std::sync::Mutex;
 use std::time::Duration;
+use testkit::cleanup::Cleanup;
+use testkit::stack::ServiceTask;
+pub(crate) use testkit::{random_hex, redis_conn, redis_url};
 use tokio_util::sync::CancellationToken;
-
-pub(crate) fn redis_url() -> String {
-    std::env::var("ANTEROOM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
 
 /// One or more gateway replicas sharing a namespace; stopped and cleaned up on drop.
 pub(crate) struct TestGateway {
@@ -21,6 +22,8 @@ pub(crate) struct TestGateway {
     pub(crate) settings: gateway::Settings,
     pub(crate) client: reqwest::Client,
     cancel: CancellationToken,
+    /// The replicas' tasks, awaited (bounded) before the cleanup.
+    tasks: Mutex<Vec<ServiceTask>>,
 }
 
 /// An answer: status, `Retry-After` (if any) and the JSON body (`Null` if none).
@@ -51,6 +54,7 @@ impl Answer {
 
 /// Starts a gateway on port 0 in a fresh namespace; `customize` adjusts its settings.
 pub(crate) async fn spawn(customize: impl FnOnce(&mut gateway::Settings)) -> TestGateway {
+    testkit::init_tracing();
     let namespace = format!("t{}", uuid::Uuid::new_v4().simple());
     let mut settings = gateway::Settings {
         host: "127.0.0.1".into(),
@@ -61,9 +65,9 @@ pub(crate) async fn spawn(customize: impl FnOnce(&mut gateway::Settings)) -> Tes
         amqp_url: "amqp://guest:guest@127.0.0.1:1/%2f".into(),
         namespace,
         shards: 2,
-        admin_key: SecretString::from(hex::encode(rand::random::<[u8; 16]>())),
-        queue_token_secret: SecretString::from(hex::encode(rand::random::<[u8; 32]>())),
-        pass_signing_key: SecretString::from(hex::encode(rand::random::<[u8; 32]>())),
+        admin_key: SecretString::from(random_hex(16)),
+        queue_token_secret: SecretString::from(random_hex(32)),
+        pass_signing_key: SecretString::from(random_hex(32)),
         ..Default::default()
     };
     customize(&mut settings);
@@ -75,6 +79,7 @@ pub(crate) async fn spawn(customize: impl FnOnce(&mut gateway::Settings)) -> Tes
             .build()
             .unwrap(),
         cancel: CancellationToken::new(),
+        tasks: Mutex::default(),
     };
     gw.base = gw.replica(settings).await;
     gw
@@ -87,7 +92,8 @@ impl TestGateway {
             .await
             .expect("Failed to build the gateway");
         let base = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until_stopped(self.cancel.child_token()));
+        let task = tokio::spawn(app.run_until_stopped(self.cancel.child_token()));
+        self.tasks.lock().unwrap().push(task);
         base
     }
 
@@ -196,35 +202,14 @@ async fn answer(req: reqwest::RequestBuilder) -> Answer {
     }
 }
 
-pub(crate) async fn redis_conn() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(redis_url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .expect("Redis on loopback")
-}
-
 impl Drop for TestGateway {
     fn drop(&mut self) {
         self.cancel.cancel();
-        // Best effort: the namespace's keys (t<uuid>:*).
-        let pattern = format!("{}:*", self.settings.namespace);
-        std::thread::spawn(move || {
-            let Ok(client) = redis::Client::open(redis_url()) else {
-                return;
-            };
-            let Ok(mut conn) = client.get_connection() else {
-                return;
-            };
-            let keys: Vec<String> = match redis::Commands::scan_match(&mut conn, &pattern) {
-                Ok(iter) => iter.collect(),
-                Err(_) => return,
-            };
-            if !keys.is_empty() {
-                let _: redis::RedisResult<()> = redis::cmd("UNLINK").arg(keys).query(&mut conn);
-            }
-        })
-        .join()
-        .ok();
+        Cleanup {
+            namespace: self.settings.namespace.clone(),
+            shards: 0,
+            database: None,
+        }
+        .run_blocking(std::mem::take(&mut *self.tasks.lock().unwrap()));
     }
 }

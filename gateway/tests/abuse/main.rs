@@ -1,4 +1,4 @@
-//! Abuse limits (issue #4, item 7) and one place per identity (item 8), end to end: real
+//! Abuse limits and one place per identity, end to end: real
 //! gateways on ephemeral ports against the real Redis on loopback, each test in its own
 //! Redis namespace with an event config written the way the worker writes it (no worker
 //! or broker needed for join and status).

@@ -1,4 +1,4 @@
-//! Admission, fairness and push (issue #4, items 1–6), against the real Redis, RabbitMQ
+//! Admission, fairness and push, against the real Redis, RabbitMQ
 //! and PostgreSQL on loopback:
 //!
 //! - `scripts`: the Lua scripts with an explicit clock (bucket = its Rust model, FIFO,

@@ -8,9 +8,7 @@ use protocol::names::RedisKeys;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-pub(crate) fn redis_url() -> String {
-    std::env::var("ANTEROOM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
+pub(crate) use testkit::redis_url;
 
 /// A queue under its own prefix, for one event.
 pub(crate) struct Fixture {
@@ -71,22 +69,11 @@ impl Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        let pattern = format!("{}:*", self.prefix);
-        let _ = std::thread::spawn(move || {
-            let Ok(client) = redis::Client::open(redis_url()) else {
-                return;
-            };
-            let Ok(mut conn) = client.get_connection() else {
-                return;
-            };
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(pattern)
-                .query(&mut conn)
-                .unwrap_or_default();
-            if !keys.is_empty() {
-                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
-            }
-        })
-        .join();
+        testkit::cleanup::Cleanup {
+            namespace: self.prefix.clone(),
+            shards: 0,
+            database: None,
+        }
+        .run_blocking(Vec::new());
     }
 }

@@ -1,46 +1,19 @@
-//! A real deployment for one test: an in-process worker on its own database and AMQP
-//! namespace, and gateways either in-process ([`Stack::start`]) or as processes of the
-//! built binary ([`Stack::spawn_process`]), all on the loopback services. Everything is
-//! deleted when the stack is dropped (`stack/cleanup.rs`).
+//! A real deployment for one test (`testkit::Deployment`): an in-process worker on its
+//! own database and AMQP namespace, and gateways either in-process ([`Stack::start`]) or
+//! as processes of the built binary ([`Stack::spawn_process`]), all on the loopback
+//! services. Everything is deleted when the stack is dropped.
 
-#[path = "../support/cleanup.rs"]
-mod cleanup;
 mod http;
 pub(crate) mod process;
 pub(crate) mod sse;
 
-use crate::redis_fixture::redis_url;
 use chrono::{DateTime, FixedOffset, Utc};
 use protocol::event::{Admission, EventSpec, Seating, Section};
-use secrecy::SecretString;
-use sqlx::{Connection, Executor, PgConnection};
-use std::sync::LazyLock;
 use std::time::Duration;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use testkit::Deployment;
 
 /// Worker shards of a test deployment.
 pub(crate) const SHARDS: u16 = 2;
-
-static TRACING: LazyLock<()> = LazyLock::new(|| {
-    if std::env::var("TEST_LOG").is_ok() {
-        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_test_writer()
-            .init();
-    }
-});
-
-pub(crate) fn maintenance_db_url() -> String {
-    std::env::var("ANTEROOM_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
-}
-pub(crate) fn amqp_url() -> String {
-    std::env::var("ANTEROOM_TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
 
 /// A deployment isolated for one test.
 pub(crate) struct Stack {
@@ -52,9 +25,7 @@ pub(crate) struct Stack {
     pub(crate) namespace: String,
     /// Settings of the gateways (clone to start another).
     pub(crate) settings: gateway::Settings,
-    db_name: String,
-    cancel: CancellationToken,
-    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    deployment: Deployment,
 }
 
 impl Stack {
@@ -67,7 +38,7 @@ impl Stack {
 
     /// A worker only (gateways are added by the test, e.g. as processes).
     pub(crate) async fn worker_only(customize: impl FnOnce(&mut gateway::Settings)) -> Stack {
-        Self::worker_only_on(redis_url(), customize).await
+        Self::worker_only_on(testkit::services::redis_url(), customize).await
     }
 
     /// [`Stack::start`] with the worker and the gateway on the Redis at `redis_url` (a
@@ -85,40 +56,12 @@ impl Stack {
         redis_url: String,
         customize: impl FnOnce(&mut gateway::Settings),
     ) -> Stack {
-        LazyLock::force(&TRACING);
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let namespace = format!("a{id}");
-        let db_name = format!("anteroom_test_{id}");
-        let db_url = create_database(&db_name).await;
-        let admin_key = hex::encode(rand::random::<[u8; 24]>());
-        let cancel = CancellationToken::new();
-        let worker = worker::Application::build(worker::Settings {
-            database_url: SecretString::from(db_url),
-            redis_url: redis_url.clone(),
-            amqp_url: amqp_url(),
-            namespace: namespace.clone(),
-            shards: SHARDS,
-            metrics_port: 0,
-            ..Default::default()
-        })
-        .await
-        .expect("Failed to build the worker");
-        let mut settings = gateway::Settings {
-            host: "127.0.0.1".into(),
-            port: 0,
-            redis_url,
-            amqp_url: amqp_url(),
-            namespace: namespace.clone(),
-            shards: SHARDS,
-            admin_key: SecretString::from(admin_key.clone()),
-            queue_token_secret: SecretString::from(hex::encode(rand::random::<[u8; 32]>())),
-            pass_signing_key: SecretString::from(hex::encode(rand::random::<[u8; 32]>())),
-            reply_timeout_ms: 10_000,
-            admit_interval_ms: 50,
-            // Every fan of these tests comes from 127.0.0.1.
-            abuse: gateway::settings::AbuseSettings::unlimited(),
-            ..Default::default()
-        };
+        let deployment = Deployment::create("a", SHARDS).await;
+        let mut worker_settings = deployment.worker_settings();
+        worker_settings.redis_url = redis_url.clone();
+        deployment.spawn_worker(worker_settings).await;
+        let mut settings = deployment.gateway_settings();
+        settings.redis_url = redis_url;
         customize(&mut settings);
         Stack {
             gateways: Vec::new(),
@@ -126,24 +69,16 @@ impl Stack {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap(),
-            admin_key,
-            namespace,
-            settings: settings.clone(),
-            db_name,
-            tasks: vec![tokio::spawn(worker.run_until_stopped(cancel.child_token()))],
-            cancel,
+            admin_key: deployment.admin_key.clone(),
+            namespace: deployment.namespace.clone(),
+            settings,
+            deployment,
         }
     }
 
     /// Starts one more in-process gateway; returns its base URL.
     pub(crate) async fn add_gateway(&mut self, settings: gateway::Settings) -> String {
-        let app = gateway::Application::build(settings)
-            .await
-            .expect("Failed to build the gateway");
-        let url = format!("http://127.0.0.1:{}", app.port());
-        self.tasks.push(tokio::spawn(
-            app.run_until_stopped(self.cancel.child_token()),
-        ));
+        let url = self.deployment.spawn_gateway(settings).await;
         self.gateways.push(url.clone());
         url
     }
@@ -152,31 +87,6 @@ impl Stack {
     pub(crate) fn url(&self) -> &str {
         &self.gateways[0]
     }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-        for t in &self.tasks {
-            t.abort();
-        }
-        cleanup::run_blocking(self.namespace.clone(), self.db_name.clone(), Vec::new());
-    }
-}
-
-async fn create_database(name: &str) -> String {
-    let maintenance = maintenance_db_url();
-    let mut conn = PgConnection::connect(&maintenance)
-        .await
-        .expect("Failed to connect to PostgreSQL (maintenance database)");
-    conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
-        .await
-        .expect("Failed to create the test database");
-    let base = maintenance
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_owned())
-        .unwrap_or(maintenance);
-    format!("{base}/{name}")
 }
 
 /// `now + seconds` in +09:00.

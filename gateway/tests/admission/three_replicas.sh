@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Admission accuracy with three gateway processes on one Redis, for two minutes (issue #4,
-# item 1): admissions per minute within 1 % of rate_per_minute, live passes never above
+# Admission accuracy with three gateway processes on one Redis, for two minutes:
+# admissions per minute within 1 % of rate_per_minute, live passes never above
 # max_active, a PATCH seen by every replica within 1 s. Prints the measured figures.
 #
 #   gateway/tests/admission/three_replicas.sh            # 120 s at 3000/min

@@ -1,5 +1,5 @@
-//! Issue #2: the venue's calls. Create → GET → PATCH admission, state and hold TTL →
-//! GET shows it (the public view within 1 s), and the stats have API.md's shape.
+//! The venue's calls. Create → GET → PATCH admission, state and hold TTL →
+//! GET shows it (the public view within 1 s), and the stats have docs/API.md's shape.
 
 use crate::helpers::{eventually, open_event_spec, spawn_app};
 use serde_json::{json, Value};
@@ -120,7 +120,7 @@ async fn a_venue_creates_reads_and_patches_an_event() {
     app.join(&event).await.assert_error(409, "queue_closed");
 }
 
-/// Polls the public view until `done` holds; API.md: a PATCH takes effect on every
+/// Polls the public view until `done` holds; docs/API.md: a PATCH takes effect on every
 /// replica within 1 s (the deadline allows for this machine's load).
 async fn within_a_second(
     app: &crate::helpers::TestApp,

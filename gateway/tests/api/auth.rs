@@ -1,4 +1,4 @@
-//! Issue #2: credentials. Missing, forged, expired, foreign-event, `alg: none` and
+//! Credentials. Missing, forged, expired, foreign-event, `alg: none` and
 //! wrong-kind tokens are `401 unauthorized`. Every forgery is made from a token that
 //! works (re-signing it unchanged must still work), so each 401 is caused by the one
 //! claim or signature that was changed.

@@ -1,4 +1,4 @@
-//! Issue #2: bad input gets the right `4xx` status and error code, never a `5xx`.
+//! Bad input gets the right `4xx` status and error code, never a `5xx`.
 //! (Credentials are in `auth.rs`.)
 
 use crate::helpers::{open_event_spec, select, spawn_app};

@@ -1,4 +1,4 @@
-//! Issue #2: many admitted buyers race for the same seats; exactly one wins, and the
+//! Many admitted buyers race for the same seats; exactly one wins, and the
 //! database holds exactly one claim per seat.
 
 use crate::helpers::{open_event_spec, select, spawn_app};

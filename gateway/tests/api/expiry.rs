@@ -1,4 +1,4 @@
-//! Issue #2: an unconfirmed hold expires at `expires_at` (never before), its seats go
+//! An unconfirmed hold expires at `expires_at` (never before), its seats go
 //! back on sale, and confirming it afterwards is `410 hold_expired`.
 
 use crate::helpers::{eventually, open_event_spec, spawn_app, ApiResponse, TestApp};

@@ -1,4 +1,4 @@
-//! DESIGN.md "worker killed": a standby worker takes the shards over (single active
+//! A worker killed (docs/ARCHITECTURE.md): a standby worker takes the shards over (single active
 //! consumer), rebuilds the events from PostgreSQL and carries on; fencing bumps the
 //! shard's epoch.
 

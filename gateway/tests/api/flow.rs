@@ -1,4 +1,4 @@
-//! Issue #2: the whole path of one fan (join → admitted → seats → hold → confirm →
+//! The whole path of one fan (join → admitted → seats → hold → confirm →
 //! order), and the `202` + `GET /v1/requests/{id}` path of a slow decision.
 
 use crate::helpers::tokens::payload;

@@ -1,60 +1,32 @@
 //! Test harness: a real worker and a real gateway per test, on their own database,
-//! Redis key prefix and AMQP names, against the loopback PostgreSQL, Redis and RabbitMQ.
+//! Redis key prefix and AMQP names, against the loopback PostgreSQL, Redis and RabbitMQ
+//! (`testkit::Deployment`).
 //!
 //! `spawn_app()` gives a [`TestApp`] with typed helpers for every API call the tests
-//! make (`fans.rs`, `admin.rs`), token forgery for the auth tests (`tokens.rs`) and
-//! best-effort cleanup of the namespace when the app is dropped (`cleanup.rs`).
+//! make (`fans.rs`, `admin.rs`) and token forgery for the auth tests (`tokens.rs`);
+//! everything the test declared is deleted when the app is dropped.
 //! Set `TEST_LOG=1` to see the services' logs.
 
 mod admin;
-#[path = "../support/cleanup.rs"]
-mod cleanup;
 mod fans;
-pub(crate) mod proxy;
 mod response;
 pub(crate) mod sse;
 pub(crate) mod tokens;
 
 pub(crate) use fans::select;
 pub(crate) use response::ApiResponse;
+pub(crate) use testkit::{amqp_url, maintenance_db_url, redis_url};
 
 use chrono::{DateTime, FixedOffset, Utc};
 use protocol::event::{Admission, EventSpec, Seating, Section};
-use secrecy::SecretString;
-use sqlx::{Connection, Executor, PgConnection, PgPool};
+use sqlx::PgPool;
 use std::future::Future;
-use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
-use tokio::task::JoinHandle;
+use testkit::Deployment;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 /// Shards per test deployment (small, so each test declares few queues).
 pub(crate) const SHARDS: u16 = 2;
-
-static TRACING: LazyLock<()> = LazyLock::new(|| {
-    if std::env::var("TEST_LOG").is_ok() {
-        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_test_writer()
-            .init();
-    }
-});
-
-/// URLs of the real services (overridable for CI).
-pub(crate) fn maintenance_db_url() -> String {
-    std::env::var("ANTEROOM_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
-}
-pub(crate) fn redis_url() -> String {
-    std::env::var("ANTEROOM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-pub(crate) fn amqp_url() -> String {
-    std::env::var("ANTEROOM_TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
 
 /// A running deployment (one worker, one or more gateways) isolated for one test.
 pub(crate) struct TestApp {
@@ -76,9 +48,7 @@ pub(crate) struct TestApp {
     /// Stops the first worker (a failover test stops it to let a standby take over).
     pub(crate) first_worker: CancellationToken,
     pool: PgPool,
-    cancel: CancellationToken,
-    /// The workers' and gateways' tasks, awaited (bounded) before the cleanup.
-    tasks: Mutex<Vec<JoinHandle<anyhow::Result<()>>>>,
+    deployment: Deployment,
 }
 
 /// Starts a worker and a gateway with the default test settings.
@@ -96,46 +66,12 @@ pub(crate) async fn spawn_app_with_both(
     customize: impl FnOnce(&mut gateway::Settings),
     customize_worker: impl FnOnce(&mut worker::Settings),
 ) -> TestApp {
-    LazyLock::force(&TRACING);
-    let id = Uuid::new_v4().simple().to_string();
-    let namespace = format!("t{id}");
-    let db_name = format!("anteroom_test_{id}");
-    let db_url = create_database(&db_name).await;
-
-    let admin_key = hex::encode(rand::random::<[u8; 24]>());
-    let queue_token_secret = hex::encode(rand::random::<[u8; 32]>());
-    let pass_seed: [u8; 32] = rand::random();
-    let cancel = CancellationToken::new();
-
-    let mut worker_settings = worker::Settings {
-        database_url: SecretString::from(db_url.clone()),
-        redis_url: redis_url(),
-        amqp_url: amqp_url(),
-        namespace: namespace.clone(),
-        shards: SHARDS,
-        metrics_port: 0,
-        ..Default::default()
-    };
+    let deployment = Deployment::create("t", SHARDS).await;
+    let mut worker_settings = deployment.worker_settings();
     customize_worker(&mut worker_settings);
-    let mut settings = gateway::Settings {
-        host: "127.0.0.1".into(),
-        port: 0,
-        redis_url: redis_url(),
-        amqp_url: amqp_url(),
-        namespace: namespace.clone(),
-        shards: SHARDS,
-        admin_key: SecretString::from(admin_key.clone()),
-        queue_token_secret: SecretString::from(queue_token_secret.clone()),
-        pass_signing_key: SecretString::from(hex::encode(pass_seed)),
-        reply_timeout_ms: 10_000,
-        admit_interval_ms: 50,
-        // Every fan of a test comes from 127.0.0.1: no per-IP limits here (they have
-        // their own tests, `tests/abuse`).
-        abuse: gateway::settings::AbuseSettings::unlimited(),
-        ..Default::default()
-    };
+    let mut settings = deployment.gateway_settings();
     customize(&mut settings);
-    let pool = PgPool::connect(&db_url)
+    let pool = PgPool::connect(&deployment.db_url)
         .await
         .expect("Failed to connect to the test database");
     let mut app = TestApp {
@@ -144,60 +80,32 @@ pub(crate) async fn spawn_app_with_both(
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap(),
-        admin_key,
-        queue_token_secret,
-        pass_seed,
-        namespace,
-        db_name,
+        admin_key: deployment.admin_key.clone(),
+        queue_token_secret: deployment.queue_token_secret.clone(),
+        pass_seed: deployment.pass_seed,
+        namespace: deployment.namespace.clone(),
+        db_name: deployment.db_name.clone(),
         gateway_settings: settings.clone(),
         worker_settings,
         first_worker: CancellationToken::new(),
         pool,
-        cancel,
-        tasks: Mutex::default(),
+        deployment,
     };
     app.first_worker = app.spawn_worker(app.worker_settings.clone()).await;
     app.address = app.spawn_ready_gateway(settings).await;
     app
 }
 
-async fn create_database(name: &str) -> String {
-    let maintenance = maintenance_db_url();
-    let mut conn = PgConnection::connect(&maintenance)
-        .await
-        .expect("Failed to connect to PostgreSQL (maintenance database)");
-    conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
-        .await
-        .expect("Failed to create the test database");
-    let base = maintenance
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_owned())
-        .unwrap_or(maintenance);
-    format!("{base}/{name}")
-}
-
 impl TestApp {
     /// Starts a worker with `settings`; cancel the returned token to stop it (it also
     /// stops with the app).
     pub(crate) async fn spawn_worker(&self, settings: worker::Settings) -> CancellationToken {
-        let worker = worker::Application::build(settings)
-            .await
-            .expect("Failed to build the worker");
-        let stop = self.cancel.child_token();
-        let task = tokio::spawn(worker.run_until_stopped(stop.clone()));
-        self.tasks.lock().unwrap().push(task);
-        stop
+        self.deployment.spawn_worker(settings).await
     }
 
     /// Starts one more gateway replica with `settings`; returns its base URL.
     pub(crate) async fn spawn_gateway(&self, settings: gateway::Settings) -> String {
-        let app = gateway::Application::build(settings)
-            .await
-            .expect("Failed to build the gateway");
-        let address = format!("http://127.0.0.1:{}", app.port());
-        let task = tokio::spawn(app.run_until_stopped(self.cancel.child_token()));
-        self.tasks.lock().unwrap().push(task);
-        address
+        self.deployment.spawn_gateway(settings).await
     }
 
     /// Starts a replica whose dependencies are up and waits (20 s deadline) until its
@@ -237,31 +145,14 @@ impl TestApp {
     }
 }
 
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap());
-        cleanup::run_blocking(self.namespace.clone(), self.db_name.clone(), tasks);
-    }
-}
-
 /// Polls `probe` every 200 ms (within the gateway's per-token limits) until it returns
 /// `Some`, panicking with `what` after `deadline`.
-pub(crate) async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut probe: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(deadline: Duration, what: &str, probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let until = tokio::time::Instant::now() + deadline;
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        if tokio::time::Instant::now() >= until {
-            panic!("timed out after {deadline:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    testkit::eventually(Duration::from_millis(200), deadline, what, probe).await
 }
 
 /// An event that is open now: one section `A` of `rows` × `seats_per_row` at 150.00,

@@ -1,4 +1,4 @@
-//! Issue #2: `Idempotency-Key` on holds and confirms. The same key with the same body
+//! `Idempotency-Key` on holds and confirms. The same key with the same body
 //! returns the first response again (nothing applied twice); the same key with another
 //! body, or on another route or target id, is `422 idempotency_key_reused`. Keys are
 //! scoped per ticket.

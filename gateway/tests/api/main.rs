@@ -3,12 +3,12 @@
 //!
 //! Run with `cargo test -p anteroom-gateway --test api` (`TEST_LOG=1` for logs).
 //!
-//! Issue #2's "Done when", by module: 1 `concurrency` (200 buyers, 2 seats), 2 `expiry`,
-//! 3 `idempotency`, 4 `flow` (including `202` and `GET /v1/requests/{id}`), 5
-//! `bad_input` and `auth`, 6 `outage`, 7 `admin`, 8 `openapi` (OpenAPI paths, pass
-//! verified with the JWKS alone). Beyond it: `admission`, `queue_life`, `streams`,
-//! `release`, `revocation`, `rotation`, `identity_required`, `contention`, `timing`,
-//! `durability`, `failover`, `recovery`, `redis_loss`, `odd_requests`, `hygiene`.
+//! By module: `concurrency` (200 buyers, 2 seats), `expiry`, `idempotency`, `flow`
+//! (including `202` and `GET /v1/requests/{id}`), `bad_input` and `auth`, `outage`,
+//! `admin`, `openapi` (OpenAPI paths, pass verified with the JWKS alone), `admission`,
+//! `queue_life`, `streams`, `release`, `revocation`, `rotation`, `identity_required`,
+//! `contention`, `timing`, `durability`, `failover`, `recovery`, `redis_loss`,
+//! `odd_requests`, `hygiene`.
 
 mod admin;
 mod admission;

@@ -1,4 +1,4 @@
-//! Odd requests of every kind get a `4xx` with the API.md JSON error body (never a
+//! Odd requests of every kind get a `4xx` with the docs/API.md JSON error body (never a
 //! `5xx`, never a bare text body): content types, empty and non-UTF-8 bodies, mixed
 //! seat forms, empty keys, credential mix-ups, unknown routes and unknown fields.
 
@@ -6,7 +6,7 @@ use crate::helpers::{open_event_spec, spawn_app};
 use reqwest::RequestBuilder;
 use serde_json::{json, Value};
 
-/// Error codes API.md lists for 4xx answers.
+/// Error codes docs/API.md lists for 4xx answers.
 const CLIENT_CODES: &[&str] = &[
     "invalid_json",
     "invalid_field",

@@ -1,4 +1,4 @@
-//! Issue #2: the OpenAPI document lists the API.md paths, and a pass verifies with the
+//! The OpenAPI document lists the docs/API.md paths, and a pass verifies with the
 //! published JWKS alone (as a ticketing site's own origin would do it).
 
 use crate::helpers::tokens::{header, kid};

@@ -1,4 +1,4 @@
-//! Issue #2: a dependency outage is a quick `503 unavailable` with `Retry-After`, never
+//! A dependency outage is a quick `503 unavailable` with `Retry-After`, never
 //! a hang. Replicas share the deployment's keys, so a pass issued by a healthy replica
 //! is presented to one whose Redis and/or RabbitMQ is unreachable (port 1 on loopback).
 
@@ -103,7 +103,7 @@ async fn with_redis_down_join_answers_503_but_issued_passes_keep_working() {
     let join = quickly("join", app.join_at(&broken, &event)).await;
     join.assert_error(503, "unavailable").assert_retry_after();
 
-    // DESIGN.md: "passes already issued keep working for holds".
+    // Passes already issued keep working for holds (docs/ARCHITECTURE.md).
     let body = serde_json::to_string(&select(&["A-1-1"])).unwrap();
     let hold = quickly("hold", app.hold_raw(&broken, &event, &fan.pass, body, None)).await;
     hold.assert_status(201);

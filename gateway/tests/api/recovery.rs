@@ -1,12 +1,12 @@
-//! DESIGN.md, "Failure behaviour": a replica whose Redis or RabbitMQ goes away answers
+//! Failure behaviour (docs/ARCHITECTURE.md): a replica whose Redis or RabbitMQ goes away answers
 //! `503` with `Retry-After` quickly, and recovers by itself when the service is back
 //! (no restart); nothing it accepted is lost. The outage is a TCP proxy switched off.
 
-use crate::helpers::proxy::proxy_for;
 use crate::helpers::{amqp_url, eventually, open_event_spec, redis_url, select, spawn_app};
 use gateway::adapters::publisher::CONFIRM_TIMEOUT;
 use protocol::reply::{Hold, HoldState};
 use std::time::Duration;
+use testkit::Proxy;
 
 /// Answers during an outage must come within this (Redis/reply timeouts plus slack).
 const QUICK: Duration = Duration::from_secs(5);
@@ -15,7 +15,7 @@ const QUICK: Duration = Duration::from_secs(5);
 async fn the_queue_recovers_from_a_redis_outage_without_restart() {
     let app = spawn_app().await;
     let event = app.create_event(&open_event_spec(2, 5)).await;
-    let (proxy, url) = proxy_for(&redis_url()).await;
+    let (proxy, url) = Proxy::start(&redis_url()).await;
     let mut settings = app.gateway_settings.clone();
     settings.redis_url = url;
     let replica = app.spawn_ready_gateway(settings).await;
@@ -41,7 +41,7 @@ async fn the_queue_recovers_from_a_redis_outage_without_restart() {
     let polled = tokio::time::timeout(QUICK, status(token.clone()))
         .await
         .expect("status hangs while Redis is away");
-    // A replica may answer a poll from its cache (DESIGN.md, "Status": most polls do
+    // A replica may answer a poll from its cache (docs/ARCHITECTURE.md: most polls do
     // not touch Redis); otherwise it must say 503 with Retry-After.
     if polled.status == 200 {
         assert_eq!(polled.body["ticket_id"], joined.body["ticket_id"]);
@@ -66,7 +66,7 @@ async fn holds_recover_from_a_rabbitmq_outage_without_restart() {
     let app = spawn_app().await;
     let event = app.create_event(&open_event_spec(2, 5)).await;
     let fans = app.admitted_fans(&event, 2).await;
-    let (proxy, url) = proxy_for(&amqp_url()).await;
+    let (proxy, url) = Proxy::start(&amqp_url()).await;
     let mut settings = app.gateway_settings.clone();
     settings.amqp_url = url;
     settings.reply_timeout_ms = 2_000;
@@ -118,7 +118,7 @@ async fn a_publisher_confirm_timeout_answers_202_with_a_request_url_that_resolve
     let app = spawn_app().await;
     let event = app.create_event(&open_event_spec(2, 5)).await;
     let fan = app.admitted_fan(&event).await;
-    let (proxy, url) = proxy_for(&amqp_url()).await;
+    let (proxy, url) = Proxy::start(&amqp_url()).await;
     let mut settings = app.gateway_settings.clone();
     settings.amqp_url = url;
     settings.reply_timeout_ms = 2_000;

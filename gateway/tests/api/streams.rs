@@ -1,4 +1,4 @@
-//! The two SSE streams of API.md: `queue/stream` pushes the fan's Status (and the pass
+//! The two SSE streams of docs/API.md: `queue/stream` pushes the fan's Status (and the pass
 //! when admitted), `seats/stream` pushes seat changes made by other fans.
 
 use crate::helpers::sse::{mentions_seat, SseStream};

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Browser tests of the fan page and the venue console (issue #5), from the repo root:
+# Browser tests of the fan page and the venue console, from the repo root:
 #
 #   gateway/tests/browser/run.sh
 #

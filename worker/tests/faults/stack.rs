@@ -4,9 +4,10 @@
 //! be killed with SIGKILL (`kill -9`) and started again; logs go to
 //! `<artifacts>/worker-N.log` and `gateway-N.log` (appended across restarts).
 
-use std::path::PathBuf;
-use std::process::Stdio;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+use testkit::process::{free_port, service_command, wait_ready};
+use testkit::random_hex;
 use tokio::process::{Child, Command};
 
 /// The settings every process gets (besides its own port).
@@ -43,20 +44,6 @@ pub(crate) struct Stack {
     http: reqwest::Client,
 }
 
-/// A free loopback port (bound then released: a small race, fine on a test machine).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn hex(bytes: usize) -> String {
-    (0..bytes)
-        .map(|_| format!("{:02x}", rand::random::<u8>()))
-        .collect()
-}
-
 impl Stack {
     pub(crate) fn new(
         common: Common,
@@ -87,30 +74,22 @@ impl Stack {
         }
     }
 
-    fn command(&self, bin: &PathBuf, name: &str) -> Command {
-        let mut cmd = Command::new(bin);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("ANTEROOM_") {
-                cmd.env_remove(k);
-            }
-        }
+    fn command(&self, bin: &Path, name: &str) -> Command {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.artifacts.join(format!("{name}.log")))
             .expect("log file");
         let c = &self.common;
-        cmd.arg("serve")
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "info")
-            .env("ANTEROOM_REDIS_URL", &c.redis_url)
+        let mut cmd = service_command(bin);
+        cmd.env("ANTEROOM_REDIS_URL", &c.redis_url)
             .env("ANTEROOM_AMQP_URL", &c.amqp_url)
             .env("ANTEROOM_NAMESPACE", &c.namespace)
             .env("ANTEROOM_SHARDS", c.shards.to_string())
-            .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
-            .kill_on_drop(true);
+            .stderr(log);
+        let mut cmd = Command::from(cmd);
+        cmd.kill_on_drop(true);
         cmd
     }
 
@@ -164,22 +143,15 @@ impl Stack {
     }
 
     async fn wait_ready(&self, url: &str, name: &str) -> Result<(), String> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let last = match self.http.get(url).send().await {
-                Ok(r) if r.status().is_success() => return Ok(()),
-                Ok(r) => format!("{} {}", r.status(), r.text().await.unwrap_or_default()),
-                Err(e) => e.to_string(),
-            };
-            if tokio::time::Instant::now() >= deadline {
-                return Err(format!(
+        wait_ready(&self.http, url, Duration::from_secs(60))
+            .await
+            .map_err(|last| {
+                format!(
                     "{name} not ready at {url} within 60 s (last answer: {last}; see its log \
                      in {})",
                     self.artifacts.display()
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+                )
+            })
     }
 
     /// SIGKILLs worker `i` (`kill -9`: no shutdown, no acks, no goodbye to the broker).
@@ -259,13 +231,13 @@ struct GatewaySecrets {
 impl GatewaySecrets {
     fn generate() -> Self {
         Self {
-            queue_token_secret: hex(32),
-            pass_signing_key: hex(32),
+            queue_token_secret: random_hex(32),
+            pass_signing_key: random_hex(32),
         }
     }
 }
 
 /// A fresh admin key.
 pub(crate) fn admin_key() -> String {
-    hex(24)
+    random_hex(24)
 }

@@ -4,33 +4,18 @@
 //! the deadline is refused, and its hold expires once the worker has read its backlog.
 //! A command queued long after its stamp (beyond `accept_skew_ms`) is counted as late.
 
+use crate::helpers::commands::{confirm, hold_for};
 use crate::helpers::{eventually, spec, TestEnv};
 use chrono::{DateTime, Utc};
-use protocol::command::{Command, SeatSelection};
 use protocol::ids::{EventId, TicketId};
 use protocol::reply::{ErrorCode, Hold, Outcome};
 use std::time::Duration;
 
 async fn hold(env: &mut TestEnv, event: EventId, ticket: TicketId, seat: &str) -> Hold {
-    let hold = Command::Hold {
-        ticket_id: ticket,
-        selection: SeatSelection::Seats {
-            seats: vec![seat.parse().unwrap()],
-        },
-        idempotency: None,
-    };
+    let hold = hold_for(ticket, seat);
     match env.send(event, hold).await {
         Outcome::HoldCreated(h) => h,
         other => panic!("{other:?}"),
-    }
-}
-
-fn confirm(ticket: TicketId, hold: &Hold) -> Command {
-    Command::Confirm {
-        ticket_id: ticket,
-        hold_id: hold.id,
-        payment_ref: "pay-1".parse().unwrap(),
-        idempotency: None,
     }
 }
 
@@ -60,14 +45,14 @@ async fn a_confirm_accepted_in_time_buys_the_seats_however_late_the_worker_reads
     // The worker goes away; the buyer's confirm is accepted well before the deadline and
     // waits in the shard queue.
     TestEnv::stop(env.worker.take().expect("a running worker")).await;
-    let in_time = TestEnv::envelope(event, confirm(buyer, &bought));
+    let in_time = TestEnv::envelope(event, confirm(buyer, bought.id, "pay-1"));
     assert!(in_time.sent_at < bought.expires_at);
     env.publish(&in_time).await;
 
     // Both deadlines pass with nobody reading the queue; then a confirm is accepted
     // too late.
     until_past(bought.expires_at.max(lost.expires_at)).await;
-    let too_late = TestEnv::envelope(event, confirm(late, &lost));
+    let too_late = TestEnv::envelope(event, confirm(late, lost.id, "pay-1"));
     assert!(too_late.sent_at > lost.expires_at);
     env.publish(&too_late).await;
 
@@ -126,7 +111,7 @@ async fn a_confirm_accepted_in_time_buys_the_seats_however_late_the_worker_reads
 
     // A confirm stamped before that deadline but queued only now broke the bound the
     // watermark rests on: it finds the hold expired, and the worker counts it.
-    let mut stalled = TestEnv::envelope(event, confirm(late, &lost));
+    let mut stalled = TestEnv::envelope(event, confirm(late, lost.id, "pay-1"));
     stalled.sent_at = lost.expires_at - chrono::Duration::milliseconds(1);
     env.publish(&stalled).await;
     match env.reply(stalled.request_id).await.outcome {

@@ -2,8 +2,9 @@
 //! error outcome PostgreSQL refuses too) goes to the namespace's dead-letter queue with
 //! its reason, is counted, and an operator can list, replay and purge it.
 
+use crate::helpers::commands::hold;
 use crate::helpers::{amqp_url, eventually, spec, TestEnv, SHARDS};
-use crate::poison::{hold, metric, poison_seat, stored_status};
+use crate::poison::{metric, poison_seat, stored_status};
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use protocol::names::AmqpNames;

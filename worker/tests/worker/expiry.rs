@@ -1,5 +1,6 @@
 //! Hold expiry by the worker's own timer: seats come back at the deadline, never before.
 
+use crate::helpers::commands::confirm;
 use crate::helpers::{eventually, spec, TestEnv};
 use chrono::{DateTime, Utc};
 use protocol::availability::Availability;
@@ -69,13 +70,8 @@ async fn an_unconfirmed_hold_expires_and_frees_its_seats() {
     let a: Availability = serde_json::from_str(&raw).unwrap();
     assert_eq!((a.available, a.held, a.holds_active), (4, 0, 0));
 
-    let confirm = Command::Confirm {
-        ticket_id: ticket,
-        hold_id: hold.id,
-        payment_ref: "late".parse().unwrap(),
-        idempotency: None,
-    };
-    match env.send(event, confirm).await {
+    let confirmation = confirm(ticket, hold.id, "late");
+    match env.send(event, confirmation).await {
         Outcome::Rejected(e) => assert_eq!(e.code, ErrorCode::HoldExpired),
         other => panic!("{other:?}"),
     }

@@ -3,10 +3,11 @@
 //! (epoch bump), rebuilds and commits; the former owner's commit is then refused and
 //! writes nothing, even though it conflicts with nothing.
 
+use crate::helpers::commands::hold;
 use crate::helpers::{spec, TestEnv};
 use chrono::{DateTime, SubsecRound, Utc};
-use protocol::command::{Command, Envelope, SeatSelection};
-use protocol::ids::{EventId, RequestId, TicketId};
+use protocol::command::{Command, Envelope};
+use protocol::ids::{EventId, RequestId};
 use protocol::reply::Outcome;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -30,16 +31,6 @@ fn decide(engine: &mut Engine, event: EventId, command: Command) -> (Outcome, Ve
     let mut effects = Vec::new();
     let outcome = engine.apply(&env, now(), &mut StdRng::from_entropy(), &mut effects);
     (outcome, effects)
-}
-
-fn hold(seat: &str) -> Command {
-    Command::Hold {
-        ticket_id: TicketId::new(),
-        selection: SeatSelection::Seats {
-            seats: vec![seat.parse().unwrap()],
-        },
-        idempotency: None,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
 //! Create event → hold → confirm, checked in the replies, PostgreSQL and Redis.
 
+use crate::helpers::commands::confirm;
 use crate::helpers::{spec, TestEnv};
 use protocol::availability::Availability;
 use protocol::command::{Command, SeatSelection};
@@ -74,13 +75,8 @@ async fn create_hold_confirm_round_trip() {
         .zadd(env.keys.active(&event), ticket.to_string(), 1)
         .await
         .unwrap();
-    let confirm = Command::Confirm {
-        ticket_id: ticket,
-        hold_id: hold.id,
-        payment_ref: "mock-123".parse().unwrap(),
-        idempotency: None,
-    };
-    let order = match env.send(event, confirm).await {
+    let confirmation = confirm(ticket, hold.id, "mock-123");
+    let order = match env.send(event, confirmation).await {
         Outcome::OrderConfirmed(o) => o,
         other => panic!("{other:?}"),
     };

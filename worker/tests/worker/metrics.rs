@@ -1,6 +1,7 @@
-//! Worker metrics of issue #3 and #6: consumer state, takeovers, commands, and the
+//! Worker metrics: consumer state, takeovers, commands, and the
 //! oversold audit (`anteroom_seats_oversold`, counted from PostgreSQL).
 
+use crate::helpers::commands::confirm;
 use crate::helpers::{eventually, spec, TestEnv, SHARDS};
 use protocol::command::{Command, SeatSelection};
 use protocol::ids::TicketId;
@@ -37,14 +38,9 @@ async fn consumer_state_takeovers_and_the_oversold_audit_are_exported() {
         Outcome::HoldCreated(h) => h,
         other => panic!("{other:?}"),
     };
-    let confirm = Command::Confirm {
-        ticket_id: ticket,
-        hold_id: held.id,
-        payment_ref: "p".parse().unwrap(),
-        idempotency: None,
-    };
+    let confirmation = confirm(ticket, held.id, "p");
     assert!(matches!(
-        env.send(event, confirm).await,
+        env.send(event, confirmation).await,
         Outcome::OrderConfirmed(_)
     ));
 

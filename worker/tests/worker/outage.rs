@@ -1,35 +1,18 @@
-//! Outages without a restart (issue #3 item 3), through a TCP proxy that cuts every
+//! Outages without a restart, through a TCP proxy (`testkit::Proxy`) that cuts every
 //! connection: PostgreSQL unreachable (no ack, nothing lost, decided in order once it
 //! is back), and RabbitMQ connections cut (the worker reconnects, declares its queues
 //! again and carries on). The fault run (`deploy/faults/run.sh`) does the same with a
 //! real PostgreSQL stop and a real RabbitMQ restart.
 
-use crate::helpers::proxy::Proxy;
-use crate::helpers::{eventually, spec, TestEnv, SHARDS};
+use crate::helpers::commands::hold_for;
+use crate::helpers::{eventually, spec, TestEnv};
 use crate::metrics::series;
-use protocol::command::{Command, SeatSelection};
-use protocol::ids::{EventId, TicketId};
+use protocol::command::Command;
+use protocol::ids::TicketId;
 use protocol::reply::{ErrorCode, Outcome};
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
-
-fn hold(ticket: TicketId, seat: &str) -> Command {
-    Command::Hold {
-        ticket_id: ticket,
-        selection: SeatSelection::Seats {
-            seats: vec![seat.parse().unwrap()],
-        },
-        idempotency: None,
-    }
-}
-
-async fn epoch(env: &TestEnv, event: EventId) -> i64 {
-    sqlx::query_scalar("SELECT epoch FROM shard_epochs WHERE shard = $1")
-        .bind(i32::from(protocol::shard_of(&event, SHARDS)))
-        .fetch_one(&env.pool)
-        .await
-        .unwrap()
-}
+use testkit::Proxy;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_postgresql_down_nothing_is_acked_and_commands_are_decided_in_order_after() {
@@ -40,7 +23,7 @@ async fn with_postgresql_down_nothing_is_acked_and_commands_are_decided_in_order
     env.worker = Some(env.spawn_worker().await);
     let event = env.create_event(&spec(1, 4, 300)).await;
     let first = TicketId::new();
-    let Outcome::HoldCreated(held) = env.send(event, hold(first, "A-1-1")).await else {
+    let Outcome::HoldCreated(held) = env.send(event, hold_for(first, "A-1-1")).await else {
         panic!("no hold")
     };
 
@@ -48,13 +31,13 @@ async fn with_postgresql_down_nothing_is_acked_and_commands_are_decided_in_order
     // Order matters: the second hold of A-1-2 loses to the first; A-1-1 is free again
     // only after the release.
     let commands = [
-        hold(TicketId::new(), "A-1-2"),
-        hold(TicketId::new(), "A-1-2"),
+        hold_for(TicketId::new(), "A-1-2"),
+        hold_for(TicketId::new(), "A-1-2"),
         Command::Release {
             ticket_id: first,
             hold_id: held.id,
         },
-        hold(TicketId::new(), "A-1-1"),
+        hold_for(TicketId::new(), "A-1-1"),
     ];
     let envelopes: Vec<_> = commands
         .into_iter()
@@ -121,10 +104,10 @@ async fn after_its_rabbitmq_connection_is_cut_the_worker_reconnects_and_carries_
     env.worker = Some(env.spawn_worker().await);
     let event = env.create_event(&spec(1, 4, 300)).await;
     assert!(matches!(
-        env.send(event, hold(TicketId::new(), "A-1-1")).await,
+        env.send(event, hold_for(TicketId::new(), "A-1-1")).await,
         Outcome::HoldCreated(_)
     ));
-    let before = epoch(&env, event).await;
+    let before = env.shard_epoch(event).await;
 
     rabbitmq.switch_off();
     let (status, body) = eventually(Duration::from_secs(10), "/readyz to notice", || async {
@@ -134,7 +117,7 @@ async fn after_its_rabbitmq_connection_is_cut_the_worker_reconnects_and_carries_
     .await;
     assert!(body.contains("\"amqp\":\"down"), "{status} {body}");
     // Published meanwhile (the test's own connection is direct): it waits in the queue.
-    let waiting = TestEnv::envelope(event, hold(TicketId::new(), "A-1-1"));
+    let waiting = TestEnv::envelope(event, hold_for(TicketId::new(), "A-1-1"));
     env.publish(&waiting).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     rabbitmq.switch_on();
@@ -144,11 +127,11 @@ async fn after_its_rabbitmq_connection_is_cut_the_worker_reconnects_and_carries_
         other => panic!("the state was not rebuilt: {other:?}"),
     }
     assert!(matches!(
-        env.send(event, hold(TicketId::new(), "A-1-2")).await,
+        env.send(event, hold_for(TicketId::new(), "A-1-2")).await,
         Outcome::HoldCreated(_)
     ));
     assert!(
-        epoch(&env, event).await > before,
+        env.shard_epoch(event).await > before,
         "a new session took the shard over"
     );
     let (status, body) = env.http_get("/readyz").await;

@@ -2,21 +2,10 @@
 //! previous one commits, when that commit fails, is decided again, in order, on the
 //! state rebuilt from PostgreSQL, and every command gets exactly one answer.
 
+use crate::helpers::commands::hold;
 use crate::helpers::{eventually, spec, TestEnv};
-use protocol::command::{Command, SeatSelection};
-use protocol::ids::TicketId;
 use protocol::reply::{ErrorCode, Outcome};
 use std::time::Duration;
-
-fn hold(seat: &str) -> Command {
-    Command::Hold {
-        ticket_id: TicketId::new(),
-        selection: SeatSelection::Seats {
-            seats: vec![seat.parse().unwrap()],
-        },
-        idempotency: None,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_decided_behind_a_failed_commit_is_decided_again_in_order() {

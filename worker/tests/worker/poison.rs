@@ -2,25 +2,16 @@
 //! and never stalls its shard; a failure PostgreSQL recovers from is still retried. The
 //! classification of errors is checked on errors the real PostgreSQL raises.
 
+use crate::helpers::commands::hold;
 use crate::helpers::{eventually, spec, TestEnv};
 use crate::metrics::series;
-use protocol::command::{Command, Envelope, SeatSelection};
-use protocol::ids::{EventId, RequestId, TicketId};
+use protocol::command::{Command, Envelope};
+use protocol::ids::{EventId, RequestId};
 use protocol::reply::{ErrorCode, Outcome, StoredResult};
 use redis::AsyncCommands;
 use sqlx::{Connection, PgConnection};
 use std::time::{Duration, Instant};
 use worker::repo::CommitError;
-
-pub(crate) fn hold(seat: &str) -> Command {
-    Command::Hold {
-        ticket_id: TicketId::new(),
-        selection: SeatSelection::Seats {
-            seats: vec![seat.parse().unwrap()],
-        },
-        idempotency: None,
-    }
-}
 
 async fn run(env: &TestEnv, sql: &str) {
     sqlx::query(sql).execute(&env.pool).await.unwrap();

@@ -1,5 +1,6 @@
 //! Recovery without a restart: a lost queue, a failed group commit, Redis down.
 
+use crate::helpers::commands::{confirm, hold};
 use crate::helpers::{eventually, spec, TestEnv, SHARDS};
 use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
@@ -8,16 +9,6 @@ use protocol::ids::TicketId;
 use protocol::names::AmqpNames;
 use protocol::reply::{ErrorCode, Outcome};
 use std::time::Duration;
-
-fn hold(seat: &str) -> Command {
-    Command::Hold {
-        ticket_id: TicketId::new(),
-        selection: SeatSelection::Seats {
-            seats: vec![seat.parse().unwrap()],
-        },
-        idempotency: None,
-    }
-}
 
 fn metric(text: &str, name: &str) -> u64 {
     text.lines()
@@ -158,14 +149,9 @@ async fn a_new_owner_rewrites_hold_documents_a_crash_left_stale() {
     };
     let doc_key = env.keys.hold(&event, &held.id);
     let stale: String = env.redis.get(&doc_key).await.unwrap();
-    let confirm = Command::Confirm {
-        ticket_id: ticket,
-        hold_id: held.id,
-        payment_ref: "p".parse().unwrap(),
-        idempotency: None,
-    };
+    let confirmation = confirm(ticket, held.id, "p");
     assert!(matches!(
-        env.send(event, confirm).await,
+        env.send(event, confirmation).await,
         Outcome::OrderConfirmed(_)
     ));
     TestEnv::stop(env.worker.take().unwrap()).await;

@@ -1,35 +1,22 @@
 //! Replays: a redelivered command is answered from its stored result and never applied
 //! twice; idempotency keys survive a restart.
 
+use crate::helpers::commands::keyed_hold;
 use crate::helpers::{spec, TestEnv};
 use futures::StreamExt;
 use lapin::options::BasicConsumeOptions;
 use lapin::types::FieldTable;
-use protocol::command::{Command, Idempotency, SeatSelection};
 use protocol::ids::TicketId;
 use protocol::names::AmqpNames;
 use protocol::reply::{ErrorCode, Outcome};
 use redis::AsyncCommands;
 use std::time::Duration;
 
-fn hold(ticket: TicketId, seat: &str, key: Option<(&str, &str)>) -> Command {
-    Command::Hold {
-        ticket_id: ticket,
-        selection: SeatSelection::Seats {
-            seats: vec![seat.parse().unwrap()],
-        },
-        idempotency: key.map(|(k, f)| Idempotency {
-            key: k.parse().unwrap(),
-            fingerprint: f.parse().unwrap(),
-        }),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivered_command_is_answered_from_the_stored_result() {
     let mut env = TestEnv::start().await;
     let event = env.create_event(&spec(1, 4, 300)).await;
-    let command = TestEnv::envelope(event, hold(TicketId::new(), "A-1-1", None));
+    let command = TestEnv::envelope(event, keyed_hold(TicketId::new(), "A-1-1", None));
     env.publish(&command).await;
     let first = env.reply(command.request_id).await;
     assert!(matches!(first.outcome, Outcome::HoldCreated(_)));
@@ -93,7 +80,7 @@ async fn idempotency_keys_survive_a_restart() {
     let event = env.create_event(&spec(1, 4, 300)).await;
     let ticket = TicketId::new();
     let first = env
-        .send(event, hold(ticket, "A-1-1", Some(("k", "f1"))))
+        .send(event, keyed_hold(ticket, "A-1-1", Some(("k", "f1"))))
         .await;
     assert!(matches!(first, Outcome::HoldCreated(_)), "{first:?}");
 
@@ -101,18 +88,21 @@ async fn idempotency_keys_survive_a_restart() {
     env.worker = Some(env.spawn_worker().await);
 
     let again = env
-        .send(event, hold(ticket, "A-1-1", Some(("k", "f1"))))
+        .send(event, keyed_hold(ticket, "A-1-1", Some(("k", "f1"))))
         .await;
     assert_eq!(again, first, "same key, same body: the first outcome");
     match env
-        .send(event, hold(ticket, "A-1-2", Some(("k", "f2"))))
+        .send(event, keyed_hold(ticket, "A-1-2", Some(("k", "f2"))))
         .await
     {
         Outcome::Rejected(e) => assert_eq!(e.code, ErrorCode::IdempotencyKeyReused),
         other => panic!("{other:?}"),
     }
     // The rebuilt state still knows the seat is held.
-    match env.send(event, hold(TicketId::new(), "A-1-1", None)).await {
+    match env
+        .send(event, keyed_hold(TicketId::new(), "A-1-1", None))
+        .await
+    {
         Outcome::Rejected(e) => assert_eq!(e.code, ErrorCode::SeatsUnavailable),
         other => panic!("{other:?}"),
     }

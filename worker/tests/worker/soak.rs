@@ -18,8 +18,9 @@
 //! redis-cli -p 6390 shutdown nosave
 //! ```
 
+use crate::helpers::commands::hold_for;
 use crate::helpers::{spec, TestEnv};
-use protocol::command::{Command, SeatSelection};
+use protocol::command::Command;
 use protocol::ids::TicketId;
 use protocol::reply::Outcome;
 use std::time::{Duration, Instant};
@@ -31,16 +32,6 @@ fn env_secs(name: &str, default: u64) -> Duration {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default),
     )
-}
-
-fn hold(ticket: TicketId, seat: String) -> Command {
-    Command::Hold {
-        ticket_id: ticket,
-        selection: SeatSelection::Seats {
-            seats: vec![seat.parse().unwrap()],
-        },
-        idempotency: None,
-    }
 }
 
 /// One sample: (Redis used_memory B, DBSIZE, results rows, results B, holds rows, holds B).
@@ -106,7 +97,7 @@ async fn soak_storage_stays_flat_at_a_steady_load() {
         let ticket = TicketId::new();
         // A hold (or a refusal when the seat is still in a hold left to expire); two in
         // three are released at once, the third expires.
-        let outcome = env.send(event, hold(ticket, seat)).await;
+        let outcome = env.send(event, hold_for(ticket, &seat)).await;
         commands += 1;
         if let (Outcome::HoldCreated(h), false) = (outcome, i % 3 == 0) {
             let release = Command::Release {
@@ -117,7 +108,7 @@ async fn soak_storage_stays_flat_at_a_steady_load() {
             commands += 1;
         }
         // A refusal every round: a seat that does not exist.
-        env.send(event, hold(ticket, "A-99-1".into())).await;
+        env.send(event, hold_for(ticket, "A-99-1")).await;
         commands += 1;
     }
     let s = sample(&env).await;

@@ -3,30 +3,21 @@
 //! finished holds past the retention period are pruned from PostgreSQL, and nothing the
 //! engine rebuilds from.
 
+use crate::helpers::commands::{confirm, hold_for};
 use crate::helpers::{eventually, spec, TestEnv};
-use protocol::command::{Command, SeatSelection};
+use protocol::command::Command;
 use protocol::ids::{EventId, HoldId, TicketId};
 use protocol::names::{REFUSAL_TTL_SECONDS, RESULT_TTL_SECONDS};
 use protocol::reply::{ErrorCode, Outcome};
 use redis::AsyncCommands;
 use std::time::Duration;
 
-fn hold(ticket: TicketId, seat: &str) -> Command {
-    Command::Hold {
-        ticket_id: ticket,
-        selection: SeatSelection::Seats {
-            seats: vec![seat.parse().unwrap()],
-        },
-        idempotency: None,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_lives_minutes_in_redis_a_success_days_and_the_pending_marker_goes() {
     let mut env = TestEnv::start().await;
     let event = env.create_event(&spec(1, 4, 300)).await;
-    let held = TestEnv::envelope(event, hold(TicketId::new(), "A-1-1"));
-    let refused = TestEnv::envelope(event, hold(TicketId::new(), "A-1-1"));
+    let held = TestEnv::envelope(event, hold_for(TicketId::new(), "A-1-1"));
+    let refused = TestEnv::envelope(event, hold_for(TicketId::new(), "A-1-1"));
     let mut redis = env.redis.clone();
     // Both answered `202` by a gateway: their markers are there before the worker decides.
     for env_ in [&held, &refused] {
@@ -72,7 +63,7 @@ async fn a_refusal_lives_minutes_in_redis_a_success_days_and_the_pending_marker_
 /// Holds `seat` for a fresh ticket; returns the ticket and the hold id.
 async fn held(env: &mut TestEnv, event: EventId, seat: &str) -> (TicketId, HoldId) {
     let ticket = TicketId::new();
-    match env.send(event, hold(ticket, seat)).await {
+    match env.send(event, hold_for(ticket, seat)).await {
         Outcome::HoldCreated(h) => (ticket, h.id),
         other => panic!("{other:?}"),
     }
@@ -115,14 +106,9 @@ async fn results_and_finished_holds_past_the_retention_are_pruned_and_nothing_el
     env.worker = Some(env.spawn_worker().await);
     let event = env.create_event(&spec(1, 6, 300)).await;
     let (buyer, sold) = held(&mut env, event, "A-1-1").await;
-    let confirm = Command::Confirm {
-        ticket_id: buyer,
-        hold_id: sold,
-        payment_ref: "mock-1".parse().unwrap(),
-        idempotency: None,
-    };
+    let confirmation = confirm(buyer, sold, "mock-1");
     assert!(matches!(
-        env.send(event, confirm).await,
+        env.send(event, confirmation).await,
         Outcome::OrderConfirmed(_)
     ));
     let (leaver, released) = held(&mut env, event, "A-1-2").await;
@@ -213,22 +199,17 @@ async fn results_and_finished_holds_past_the_retention_are_pruned_and_nothing_el
     // can still be confirmed, the released seat is free.
     TestEnv::stop(env.worker.take().unwrap()).await;
     env.worker = Some(env.spawn_worker().await);
-    match env.send(event, hold(TicketId::new(), "A-1-1")).await {
+    match env.send(event, hold_for(TicketId::new(), "A-1-1")).await {
         Outcome::Rejected(r) => assert_eq!(r.code, ErrorCode::SeatsUnavailable),
         other => panic!("{other:?}"),
     }
-    let confirm = Command::Confirm {
-        ticket_id: keeper,
-        hold_id: active,
-        payment_ref: "mock-2".parse().unwrap(),
-        idempotency: None,
-    };
+    let confirmation = confirm(keeper, active, "mock-2");
     assert!(matches!(
-        env.send(event, confirm).await,
+        env.send(event, confirmation).await,
         Outcome::OrderConfirmed(_)
     ));
     assert!(matches!(
-        env.send(event, hold(TicketId::new(), "A-1-2")).await,
+        env.send(event, hold_for(TicketId::new(), "A-1-2")).await,
         Outcome::HoldCreated(_)
     ));
     assert!(

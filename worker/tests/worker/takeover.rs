@@ -2,57 +2,34 @@
 //! state from PostgreSQL; a fenced worker writes nothing and the command is decided
 //! once, after a fresh takeover.
 
+use crate::helpers::commands::{confirm, hold_for};
 use crate::helpers::{eventually, http_get, spec, TestEnv, SHARDS};
-use protocol::command::{Command, SeatSelection};
-use protocol::ids::{EventId, TicketId};
+use protocol::ids::TicketId;
 use protocol::reply::{ErrorCode, Outcome};
 use std::time::Duration;
-
-fn hold(ticket: TicketId, seat: &str) -> Command {
-    Command::Hold {
-        ticket_id: ticket,
-        selection: SeatSelection::Seats {
-            seats: vec![seat.parse().unwrap()],
-        },
-        idempotency: None,
-    }
-}
-
-async fn epoch(env: &TestEnv, event: EventId) -> i64 {
-    sqlx::query_scalar("SELECT epoch FROM shard_epochs WHERE shard = $1")
-        .bind(i32::from(protocol::shard_of(&event, SHARDS)))
-        .fetch_one(&env.pool)
-        .await
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_takes_over_with_the_state_rebuilt() {
     let mut env = TestEnv::start().await;
     let event = env.create_event(&spec(1, 4, 300)).await;
     let ticket = TicketId::new();
-    let held = match env.send(event, hold(ticket, "A-1-1")).await {
+    let held = match env.send(event, hold_for(ticket, "A-1-1")).await {
         Outcome::HoldCreated(h) => h,
         other => panic!("{other:?}"),
     };
-    assert_eq!(epoch(&env, event).await, 1);
+    assert_eq!(env.shard_epoch(event).await, 1);
 
     let standby = env.spawn_worker().await;
     TestEnv::stop(env.worker.replace(standby).unwrap()).await;
 
-    match env.send(event, hold(TicketId::new(), "A-1-1")).await {
+    match env.send(event, hold_for(TicketId::new(), "A-1-1")).await {
         Outcome::Rejected(e) => assert_eq!(e.code, ErrorCode::SeatsUnavailable),
         other => panic!("the new owner forgot the hold: {other:?}"),
     }
-    assert_eq!(epoch(&env, event).await, 2);
-    let confirm = Command::Confirm {
-        ticket_id: ticket,
-        hold_id: held.id,
-        payment_ref: "p".parse().unwrap(),
-        idempotency: None,
-    };
+    assert_eq!(env.shard_epoch(event).await, 2);
+    let confirmation = confirm(ticket, held.id, "p");
     assert!(matches!(
-        env.send(event, confirm).await,
+        env.send(event, confirmation).await,
         Outcome::OrderConfirmed(_)
     ));
     let (_, metrics) = env.http_get("/metrics").await;
@@ -69,7 +46,7 @@ async fn a_standby_takes_over_with_the_state_rebuilt() {
 async fn a_fenced_worker_writes_nothing_and_the_command_is_decided_once() {
     let mut env = TestEnv::start().await;
     let event = env.create_event(&spec(1, 4, 300)).await;
-    let before = epoch(&env, event).await;
+    let before = env.shard_epoch(event).await;
     // Someone else takes the shard over behind the worker's back.
     sqlx::query("UPDATE shard_epochs SET epoch = epoch + 1, owner = 'intruder' WHERE shard = $1")
         .bind(i32::from(protocol::shard_of(&event, SHARDS)))
@@ -79,9 +56,9 @@ async fn a_fenced_worker_writes_nothing_and_the_command_is_decided_once() {
 
     // The worker's commit is refused; it hands the command back, rejoins, takes over
     // again (a new epoch) and decides it then.
-    let outcome = env.send(event, hold(TicketId::new(), "A-1-1")).await;
+    let outcome = env.send(event, hold_for(TicketId::new(), "A-1-1")).await;
     assert!(matches!(outcome, Outcome::HoldCreated(_)), "{outcome:?}");
-    assert_eq!(epoch(&env, event).await, before + 2);
+    assert_eq!(env.shard_epoch(event).await, before + 2);
     let holds: i64 = sqlx::query_scalar("SELECT count(*) FROM holds WHERE event_id = $1")
         .bind(event.0)
         .fetch_one(&env.pool)
@@ -129,7 +106,7 @@ async fn two_workers_share_no_shard_and_the_standby_takes_the_active_ones_shards
     })
     .await;
     let shard = usize::from(protocol::shard_of(&event, SHARDS));
-    let before = epoch(&env, event).await;
+    let before = env.shard_epoch(event).await;
 
     // Stop the active owner of the event's shard: the other worker takes it over.
     let survivor = if owners[shard] {
@@ -140,11 +117,11 @@ async fn two_workers_share_no_shard_and_the_standby_takes_the_active_ones_shards
         0
     };
     assert!(matches!(
-        env.send(event, hold(TicketId::new(), "A-1-1")).await,
+        env.send(event, hold_for(TicketId::new(), "A-1-1")).await,
         Outcome::HoldCreated(_)
     ));
     assert_eq!(
-        epoch(&env, event).await,
+        env.shard_epoch(event).await,
         before + 1,
         "the takeover bumps the epoch"
     );

@@ -1,4 +1,4 @@
-//! Typed helpers for the venue's API calls (API.md "Admin").
+//! Typed helpers for the venue's API calls (docs/API.md, "Admin").
 
 use super::{ApiResponse, TestApp};
 use protocol::event::EventSpec;

@@ -1,4 +1,4 @@
-//! Typed helpers for the fans' API calls (API.md "Fans").
+//! Typed helpers for the fans' API calls (docs/API.md, "Fans").
 
 use super::{eventually, ApiResponse, TestApp};
 use chrono::{DateTime, Utc};

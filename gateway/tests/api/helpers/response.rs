@@ -1,4 +1,4 @@
-//! A fully read HTTP response with assertion helpers for the API.md error body.
+//! A fully read HTTP response with assertion helpers for the docs/API.md error body.
 
 use reqwest::header::HeaderMap;
 use serde::de::DeserializeOwned;
@@ -26,7 +26,7 @@ impl ApiResponse {
         }
     }
 
-    /// `error.code` of the API.md error body, or `""`.
+    /// `error.code` of the docs/API.md error body, or `""`.
     pub(crate) fn code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
     }

@@ -1,4 +1,4 @@
-// Issue #5, scenario 1: a fan goes from the queue to a confirmed order, on a phone,
+// A fan goes from the queue to a confirmed order, on a phone,
 // using the keyboard for one seat.
 
 import { after, before, test } from 'node:test';

@@ -1,4 +1,4 @@
-// Issue #5, scenario 5: a hold expires while the fan watches its countdown; the fan is
+// A hold expires while the fan watches its countdown; the fan is
 // told, is back on the seat map, and the seats are on sale again.
 
 import { after, before, test } from 'node:test';

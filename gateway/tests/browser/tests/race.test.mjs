@@ -1,4 +1,4 @@
-// Issue #5, scenario 2: two fans race for the same seat; one gets it, the other is told
+// Two fans race for the same seat; one gets it, the other is told
 // it is gone and sees the seat map updated.
 
 import { after, before, test } from 'node:test';

@@ -1,4 +1,4 @@
-// Issue #5, scenario 4: a fan waiting in line is told when the event sells out.
+// A fan waiting in line is told when the event sells out.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';

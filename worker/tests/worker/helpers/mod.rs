@@ -1,12 +1,14 @@
 //! Test harness: a real worker per test on its own database (`anteroom_test_<uuid>`)
 //! and its own namespace (`test_<uuid>`, 2 shards), against the loopback PostgreSQL,
-//! Redis and RabbitMQ. Commands are published with lapin exactly as the gateway does
-//! (confirm mode, mandatory, direct reply-to); replies are collected by request id.
-//! Set `TEST_LOG=1` to see the worker's logs.
+//! Redis and RabbitMQ (`testkit::Deployment`, which deletes both on drop). Commands are
+//! published with lapin exactly as the gateway does (confirm mode, mandatory, direct
+//! reply-to); replies are collected by request id. `commands` builds the commands the
+//! tests send. Set `TEST_LOG=1` to see the worker's logs.
 
 mod amqp;
-mod cleanup;
-pub(crate) mod proxy;
+pub(crate) mod commands;
+
+pub(crate) use testkit::{amqp_url, maintenance_db_url, redis_url};
 
 use lapin::options::{BasicConsumeOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
@@ -14,50 +16,18 @@ use lapin::{Channel, Connection, ConnectionProperties, Consumer};
 use protocol::event::EventSpec;
 use protocol::names::{RedisKeys, DIRECT_REPLY_TO};
 use protocol::reply::Reply;
-use secrecy::SecretString;
-use sqlx::{Connection as _, Executor, PgConnection, PgPool};
+use sqlx::PgPool;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::LazyLock;
 use std::time::Duration;
+use testkit::Deployment;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 use worker::{Application, Settings};
 
 pub(crate) const SHARDS: u16 = 2;
 /// How long any single reply may take.
 pub(crate) const REPLY_WITHIN: Duration = Duration::from_secs(15);
-
-static TRACING: LazyLock<()> = LazyLock::new(|| {
-    if std::env::var("TEST_LOG").is_ok() {
-        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_test_writer()
-            .init();
-    }
-});
-
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.into())
-}
-pub(crate) fn maintenance_db_url() -> String {
-    env_or(
-        "ANTEROOM_TEST_DATABASE_URL",
-        "postgres://postgres:postgres@127.0.0.1:5432/postgres",
-    )
-}
-pub(crate) fn redis_url() -> String {
-    env_or("ANTEROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379")
-}
-pub(crate) fn amqp_url() -> String {
-    env_or(
-        "ANTEROOM_TEST_AMQP_URL",
-        "amqp://guest:guest@127.0.0.1:5672/%2f",
-    )
-}
 
 /// A running worker.
 pub(crate) struct RunningWorker {
@@ -79,6 +49,8 @@ pub(crate) struct TestEnv {
     channel: Channel,
     replies: Consumer,
     received: HashMap<String, Reply>,
+    /// Last: its drop stops what is left and deletes the database and namespace.
+    deployment: Deployment,
 }
 
 impl TestEnv {
@@ -91,31 +63,12 @@ impl TestEnv {
 
     /// A fresh database and namespace, no worker yet.
     pub(crate) async fn without_worker() -> TestEnv {
-        LazyLock::force(&TRACING);
-        let id = Uuid::new_v4().simple().to_string();
-        let namespace = format!("test_{id}");
-        let db_name = format!("anteroom_test_{id}");
-        let maintenance = maintenance_db_url();
-        let mut conn = PgConnection::connect(&maintenance)
-            .await
-            .expect("PostgreSQL");
-        conn.execute(format!(r#"CREATE DATABASE "{db_name}""#).as_str())
-            .await
-            .expect("Failed to create the test database");
-        let base = maintenance
-            .rsplit_once('/')
-            .map(|(b, _)| b)
-            .unwrap_or(&maintenance);
-        let db_url = format!("{base}/{db_name}");
+        let deployment = Deployment::create("test_", SHARDS).await;
+        let (namespace, db_name) = (deployment.namespace.clone(), deployment.db_name.clone());
+        let db_url = deployment.db_url.clone();
         let settings = Settings {
-            database_url: SecretString::from(db_url.clone()),
-            redis_url: redis_url(),
-            amqp_url: amqp_url(),
-            namespace: namespace.clone(),
-            shards: SHARDS,
-            metrics_port: 0,
             probe_interval_ms: 200,
-            ..Default::default()
+            ..deployment.worker_settings()
         };
         // Migrations run in Application::build; connect lazily so the pool works after.
         let pool = sqlx::postgres::PgPoolOptions::new()
@@ -159,6 +112,7 @@ impl TestEnv {
             channel,
             replies,
             received: HashMap::new(),
+            deployment,
         }
     }
 
@@ -168,7 +122,7 @@ impl TestEnv {
             .await
             .expect("Failed to build the worker");
         let metrics_port = app.metrics_port();
-        let cancel = CancellationToken::new();
+        let cancel = self.deployment.child_token();
         let handle = tokio::spawn(app.run_until_stopped(cancel.clone()));
         RunningWorker {
             metrics_port,
@@ -214,22 +168,22 @@ pub(crate) async fn http_get(port: u16, path: &str) -> (u16, String) {
     (status, body.to_owned())
 }
 
-/// Polls `probe` until it returns `Some`, panicking with `what` after `deadline`.
-pub(crate) async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut probe: F) -> T
+/// Polls `probe` every 50 ms until it returns `Some`, panicking with `what` after
+/// `deadline`.
+pub(crate) async fn eventually<T, F, Fut>(deadline: Duration, what: &str, probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let until = tokio::time::Instant::now() + deadline;
-    loop {
-        if let Some(v) = probe().await {
-            return v;
+    testkit::eventually(Duration::from_millis(50), deadline, what, probe).await
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if let Some(w) = self.worker.take() {
+            w.cancel.cancel();
+            self.deployment.adopt(w.handle);
         }
-        assert!(
-            tokio::time::Instant::now() < until,
-            "timed out after {deadline:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Issue #4 benchmark, one command: the gateway against a bare probe, then a join spike
+# The gateway benchmark, one command: the gateway against a bare probe, then a join spike
 # on two replicas. Prints one table (route, req/s, p50, p99, ratio to probe, target, met?).
 #
-#   gateway/benches/run.sh            # ~3 minutes after the build
+#   bench/gateway/run.sh              # ~3 minutes after the build
 #
 #  1. Builds the release binaries (gateway, worker, probe) unless SKIP_BUILD=1; installs
 #     wrk with apt if missing; k6 must be on PATH (deploy/local/demo.sh installs it).
 #  2. Starts, on loopback, in a fresh database and namespace: a worker (it creates the
-#     events), two gateway replicas (G1, G2) and the probe (src/bin/probe.rs). Redis,
+#     events), two gateway replicas (G1, G2) and the probe (bench/src/bin/probe.rs). Redis,
 #     RabbitMQ and PostgreSQL must answer (deploy/local/services.sh).
 #  3. wrk, closed loop, THREADS threads × CONNECTIONS connections × DURATION each, the
 #     same Lua script on both sides of a comparison, ROUNDS times alternating (median):
@@ -46,7 +46,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ROOT=$(pwd)
-readonly ROOT BENCH="$ROOT/gateway/benches"
+readonly ROOT BENCH="$ROOT/bench/gateway"
 readonly BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 readonly OUT="${OUT:-$ROOT/artifacts/bench}"
 readonly PG="postgres://postgres:postgres@127.0.0.1:5432"
@@ -185,7 +185,7 @@ main() {
     ensure_tools
     if [[ ${SKIP_BUILD:-0} != 1 ]]; then
         log "building release binaries"
-        cargo build --release -q -p anteroom-gateway -p anteroom-worker --bins
+        cargo build --release -q -p anteroom-gateway -p anteroom-worker -p anteroom-bench --bins
     fi
     for p in "$G1_PORT" "$G2_PORT" "$PROBE_PORT" "$WORKER_PORT"; do
         if tcp_open "$p"; then die "port $p is taken"; fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The issue #4 benchmark table, from the files run.sh leaves in its output directory.
+"""The gateway benchmark table, from the files run.sh leaves in its output directory.
 
     report.py OUT_DIR SPIKE_K6_EXIT_CODE
 
@@ -10,7 +10,7 @@ over the rounds), the status metrics
 before/after the status run (status_metrics.json), the join-rate settings
 (join_rate.json, with its wrk output join_rate.r1.wrk), the k6 spike summary
 (spike.json) and `uptime` before/after. Prints one table; "met?" compares with the
-issue's targets.
+targets written in this file.
 """
 import glob
 import json

@@ -1,4 +1,4 @@
-//! `probe`: the bare baseline of the issue #4 benchmark (`gateway/benches/run.sh`).
+//! `probe`: the bare baseline of the gateway benchmark (`bench/gateway/run.sh`).
 //!
 //! An axum server with nothing the gateway has around its handlers (no middleware, no
 //! limits, no config cache), so the bench can say what share of the bare cost the
@@ -106,6 +106,25 @@ async fn json() -> Json<serde_json::Value> {
     }))
 }
 
+/// Completes on Ctrl-C or SIGTERM, as the gateway's own shutdown does.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -130,7 +149,7 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("Failed to bind {}:{}", cli.host, cli.port))?;
     println!("probe listening on {}", listener.local_addr()?);
     axum::serve(listener, app)
-        .with_graceful_shutdown(gateway::startup::shutdown_signal())
+        .with_graceful_shutdown(shutdown_signal())
         .await
         .context("probe server failed")
 }

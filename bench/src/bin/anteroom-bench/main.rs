@@ -11,7 +11,7 @@
 //! latency: publish to reply for (a)/(b), first `SET` to unlock for (c)) and the ratio
 //! (a)/(c).
 //!
-//! `cargo run --release -p anteroom-worker --bin anteroom-bench -- --ops 50000`
+//! `cargo run --release -p anteroom-bench --bin anteroom-bench -- --ops 50000`
 
 mod anteroom;
 mod client;

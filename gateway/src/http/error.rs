@@ -7,6 +7,7 @@
 //! - JSON rejections are ours (see `http/extract.rs`): syntax → 400 `invalid_json`, data →
 //!   422 `invalid_field` naming the field's JSON path, too large → 413.
 
+use crate::adapters::redis_store::StoreError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use protocol::reply::{ErrorBody, ErrorCode, ErrorDetail};
@@ -181,6 +182,19 @@ impl ApiError {
                 message,
                 details,
             },
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    /// Unavailable → `503` naming Redis; internal → `500`.
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(cause) => ApiError::Unavailable {
+                dependency: Dependency::Redis,
+                cause,
+            },
+            StoreError::Internal(e) => ApiError::Internal(e),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! - JSON rejections are ours (see `http/extract.rs`): syntax → 400 `invalid_json`, data →
 //!   422 `invalid_field` naming the field's JSON path, too large → 413.
 
+use crate::adapters::publisher::PublishError;
 use crate::adapters::redis_store::StoreError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -195,6 +196,19 @@ impl From<StoreError> for ApiError {
                 cause,
             },
             StoreError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<PublishError> for ApiError {
+    /// Unavailable → `503` naming the broker; internal → `500`.
+    fn from(e: PublishError) -> Self {
+        match e {
+            PublishError::Unavailable(cause) => ApiError::Unavailable {
+                dependency: Dependency::Broker,
+                cause,
+            },
+            PublishError::Internal(e) => ApiError::Internal(e),
         }
     }
 }

@@ -36,7 +36,7 @@
 //! whose ticket record is missing is "in flight" only for the first moments (a
 //! concurrent join of the same user), never after the fan left.
 
-use crate::http::error::ApiError;
+use crate::adapters::redis_store::StoreError;
 use crate::queue::{JoinOutcome, Queue};
 use hmac::{Hmac, Mac};
 use protocol::ids::{EventId, TicketId};
@@ -88,6 +88,23 @@ if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. '|' then
 end
 return 0
 ";
+
+/// Why a join's user reference was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// `user_ref` is empty or too long; the string is the message for the fan.
+    #[error("invalid field: {0}")]
+    InvalidUserRef(String),
+    /// The signature is missing, not hex or wrong, `user_exp` has passed, or an event
+    /// that requires identity got a signature without `user_exp`; the string names the
+    /// check, for logs only.
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    /// An anonymous join of an event that requires identity; the string says why, for
+    /// the fan ([`IDENTITY_REQUIRED`]).
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+}
 
 /// The identity secret and what it does.
 pub struct Identity {
@@ -143,7 +160,8 @@ impl Identity {
     /// after `now`, Unix seconds) in constant time.
     ///
     /// # Errors
-    /// `422` if `user_ref` is empty or too long; `401` if the signature is missing, not
+    /// [`IdentityError::InvalidUserRef`] if `user_ref` is empty or too long;
+    /// [`IdentityError::Unauthorized`] if the signature is missing, not
     /// hex or wrong, or `user_exp` has passed.
     pub fn verify(
         &self,
@@ -152,21 +170,21 @@ impl Identity {
         user_exp: Option<i64>,
         user_sig: Option<&str>,
         now: i64,
-    ) -> Result<VerifiedUser, ApiError> {
+    ) -> Result<VerifiedUser, IdentityError> {
         let n = user_ref.chars().count();
         if n == 0 || n > MAX_USER_REF_CHARS {
-            return Err(ApiError::field(format!(
+            return Err(IdentityError::InvalidUserRef(format!(
                 "user_ref must be 1 to {MAX_USER_REF_CHARS} characters"
             )));
         }
         let sig = user_sig
             .and_then(|s| hex::decode(s.trim()).ok())
-            .ok_or(ApiError::Unauthorized("user signature"))?;
+            .ok_or(IdentityError::Unauthorized("user signature"))?;
         self.message(user_ref, event, user_exp)
             .verify_slice(&sig)
-            .map_err(|_| ApiError::Unauthorized("user signature"))?;
+            .map_err(|_| IdentityError::Unauthorized("user signature"))?;
         if user_exp.is_some_and(|exp| exp <= now) {
-            return Err(ApiError::Unauthorized("user signature expired"));
+            return Err(IdentityError::Unauthorized("user signature expired"));
         }
         let mut key = self.mac();
         key.update(b"anteroom-user\0");
@@ -190,7 +208,7 @@ impl Identity {
     /// One Redis call.
     ///
     /// # Errors
-    /// `503` if Redis is unavailable.
+    /// [`StoreError::Unavailable`] if Redis is unavailable.
     #[tracing::instrument(skip_all, fields(event_id = %event))]
     pub async fn claim(
         &self,
@@ -198,7 +216,7 @@ impl Identity {
         event: &EventId,
         user: &VerifiedUser,
         fresh: TicketId,
-    ) -> Result<(bool, TicketId), ApiError> {
+    ) -> Result<(bool, TicketId), StoreError> {
         let key = Self::user_key(queue, event, user);
         let ttl = queue.ticket_ttl_seconds();
         let args = [
@@ -211,21 +229,21 @@ impl Identity {
             queue.redis().script(&self.claim, &[key], &args).await?;
         let ticket = ticket
             .parse()
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("claim.lua ticket id: {e}")))?;
+            .map_err(|e| StoreError::internal(format!("claim.lua ticket id: {e}")))?;
         Ok((created == 1, ticket))
     }
 
     /// Records that `ticket`, claimed by `user`, now exists (one Redis call).
     ///
     /// # Errors
-    /// `503` if Redis is unavailable.
+    /// [`StoreError::Unavailable`] if Redis is unavailable.
     pub async fn confirm(
         &self,
         queue: &Queue,
         event: &EventId,
         user: &VerifiedUser,
         ticket: TicketId,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), StoreError> {
         let key = Self::user_key(queue, event, user);
         let _: u8 = queue
             .redis()
@@ -240,14 +258,14 @@ impl Identity {
 /// [`Identity::confirm`]. Two Redis calls for a returning user, three for a new one.
 ///
 /// # Errors
-/// `503` if Redis is unavailable.
+/// [`StoreError::Unavailable`] if Redis is unavailable.
 pub async fn join_as(
     identity: &Identity,
     queue: &Queue,
     event: &EventId,
     prequeue: bool,
     user: &VerifiedUser,
-) -> Result<JoinOutcome, ApiError> {
+) -> Result<JoinOutcome, StoreError> {
     let (claimed, ticket) = identity.claim(queue, event, user, TicketId::new()).await?;
     let joined = queue
         .join_with(event, prequeue, Some(ticket), ticket)
@@ -265,13 +283,13 @@ pub const IDENTITY_REQUIRED: &str = "this event requires a user reference signed
 /// Checks a join's identity against the event's `require_identity`.
 ///
 /// # Errors
-/// `403 forbidden` for an anonymous join of an event that requires identity; `401
-/// unauthorized` for a signature without expiry there.
-pub fn check_required(required: bool, user: Option<&VerifiedUser>) -> Result<(), ApiError> {
+/// [`IdentityError::Forbidden`] for an anonymous join of an event that requires identity;
+/// [`IdentityError::Unauthorized`] for a signature without expiry there.
+pub fn check_required(required: bool, user: Option<&VerifiedUser>) -> Result<(), IdentityError> {
     match (required, user) {
         (false, _) => Ok(()),
-        (true, None) => Err(ApiError::Forbidden(IDENTITY_REQUIRED)),
-        (true, Some(u)) if !u.expiring => Err(ApiError::Unauthorized("user_exp required")),
+        (true, None) => Err(IdentityError::Forbidden(IDENTITY_REQUIRED)),
+        (true, Some(u)) if !u.expiring => Err(IdentityError::Unauthorized("user_exp required")),
         (true, Some(_)) => Ok(()),
     }
 }
@@ -290,7 +308,7 @@ mod tests {
         event: &EventId,
         user: &str,
         sig: Option<&str>,
-    ) -> Result<VerifiedUser, ApiError> {
+    ) -> Result<VerifiedUser, IdentityError> {
         id.verify(event, user, None, sig, 1000)
     }
 
@@ -332,8 +350,9 @@ mod tests {
             .verify(&event, "user-42", Some(2000), Some(&expected), 1999)
             .unwrap();
         assert!(user.expiring);
-        let unauthorized =
-            |r: Result<VerifiedUser, ApiError>| matches!(r, Err(ApiError::Unauthorized(_)));
+        let unauthorized = |r: Result<VerifiedUser, IdentityError>| {
+            matches!(r, Err(IdentityError::Unauthorized(_)))
+        };
         // At or after the expiry; another expiry; the expiring signature without one.
         assert!(unauthorized(id.verify(
             &event,
@@ -379,11 +398,11 @@ mod tests {
         assert!(check_required(false, Some(&plain)).is_ok());
         assert!(matches!(
             check_required(true, None),
-            Err(ApiError::Forbidden(_))
+            Err(IdentityError::Forbidden(_))
         ));
         assert!(matches!(
             check_required(true, Some(&plain)),
-            Err(ApiError::Unauthorized(_))
+            Err(IdentityError::Unauthorized(_))
         ));
         assert!(check_required(true, Some(&expiring)).is_ok());
     }
@@ -394,8 +413,9 @@ mod tests {
         let event = EventId::new();
         let other = EventId::new();
         let sig = id.sign("alice", &event);
-        let unauthorized =
-            |r: Result<VerifiedUser, ApiError>| matches!(r, Err(ApiError::Unauthorized(_)));
+        let unauthorized = |r: Result<VerifiedUser, IdentityError>| {
+            matches!(r, Err(IdentityError::Unauthorized(_)))
+        };
         assert!(unauthorized(check(&id, &event, "alice", None)));
         assert!(unauthorized(check(&id, &event, "alice", Some("zz"))));
         assert!(unauthorized(check(&id, &event, "mallory", Some(&sig))));
@@ -409,7 +429,7 @@ mod tests {
         )));
         assert!(matches!(
             check(&id, &event, "", Some(&sig)),
-            Err(ApiError::InvalidField { .. })
+            Err(IdentityError::InvalidUserRef(_))
         ));
     }
 

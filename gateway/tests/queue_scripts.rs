@@ -335,7 +335,7 @@ async fn abandoned_tickets_are_skipped_without_using_tokens() {
 /// stopped and started again under a live [`RedisStore`].
 #[tokio::test]
 async fn the_store_answers_503_quickly_while_redis_is_down_and_recovers() {
-    use gateway::http::error::ApiError;
+    use gateway::adapters::redis_store::StoreError;
     use std::process::{Command, Stdio};
     let port = 20_000 + (std::process::id() % 20_000) as u16;
     let start = || {
@@ -377,7 +377,7 @@ async fn the_store_answers_503_quickly_while_redis_is_down_and_recovers() {
         let started = tokio::time::Instant::now();
         let r = store.ping().await;
         assert!(
-            matches!(r, Err(ApiError::Unavailable { .. })),
+            matches!(r, Err(StoreError::Unavailable(_))),
             "expected 503, got {r:?}"
         );
         assert!(

@@ -5,9 +5,9 @@
 //! (`docs/ARCHITECTURE.md`). [`RedisStore::run_connector`] creates the
 //! [`ConnectionManager`] in the background with backoff; once it exists the manager
 //! reconnects by itself. Until then, and whenever a call exceeds `redis_timeout_ms`,
-//! callers get [`ApiError::Unavailable`] (503 + `Retry-After`): a request never hangs.
+//! callers get [`StoreError::Unavailable`] (which the HTTP edge answers with `503` and
+//! `Retry-After`): a request never hangs.
 
-use crate::http::error::{ApiError, Dependency};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, RedisResult};
 use serde::de::DeserializeOwned;
@@ -15,6 +15,31 @@ use std::future::Future;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+/// Why a Redis call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Not connected, the call exceeded `redis_timeout_ms`, or the connection failed:
+    /// retrying later may succeed. The string is the cause, for logs only.
+    #[error("Redis unavailable: {0}")]
+    Unavailable(String),
+    /// A Redis error that is not about connectivity (a script bug, a wrong type), or a
+    /// stored value or script answer that does not parse: a bug or a version mismatch.
+    #[error("{0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl StoreError {
+    /// [`StoreError::Unavailable`] with `cause`.
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        StoreError::Unavailable(cause.to_string())
+    }
+
+    /// [`StoreError::Internal`] with `message`.
+    pub fn internal(message: impl std::fmt::Display) -> Self {
+        StoreError::Internal(anyhow::anyhow!("{message}"))
+    }
+}
 
 /// Shared handle to Redis (cheap to clone: the connection slot is shared).
 #[derive(Clone)]
@@ -77,28 +102,29 @@ impl RedisStore {
 
     /// The connection, waiting up to the call timeout for the first one (a gateway that
     /// just started answers instead of refusing).
-    async fn manager(&self) -> Result<ConnectionManager, ApiError> {
+    async fn manager(&self) -> Result<ConnectionManager, StoreError> {
         let mut rx = self.conn.subscribe();
         let conn = match tokio::time::timeout(self.timeout, rx.wait_for(Option::is_some)).await {
             Ok(Ok(conn)) => conn.clone(),
             _ => None,
         };
-        conn.ok_or_else(|| ApiError::unavailable(Dependency::Redis, "not connected"))
+        conn.ok_or_else(|| StoreError::unavailable("not connected"))
     }
 
     /// Runs `f` on a connection, bounded by the call timeout.
     ///
     /// # Errors
-    /// `503` if not connected, on timeout or on a connection error; `500` on a Redis
-    /// error that is not about connectivity (a script bug, a wrong type).
-    pub async fn call<T, F, Fut>(&self, f: F) -> Result<T, ApiError>
+    /// [`StoreError::Unavailable`] if not connected, on timeout or on a connection
+    /// error; [`StoreError::Internal`] on a Redis error that is not about connectivity
+    /// (a script bug, a wrong type).
+    pub async fn call<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         let conn = self.manager().await?;
         match tokio::time::timeout(self.timeout, f(conn)).await {
-            Err(_) => Err(ApiError::unavailable(Dependency::Redis, "call timed out")),
+            Err(_) => Err(StoreError::unavailable("call timed out")),
             Ok(Err(e)) => Err(redis_error(e)),
             Ok(Ok(v)) => Ok(v),
         }
@@ -107,8 +133,8 @@ impl RedisStore {
     /// `GET key` parsed as JSON; `None` if absent.
     ///
     /// # Errors
-    /// As [`RedisStore::call`]; `500` if the stored JSON does not parse.
-    pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ApiError> {
+    /// As [`RedisStore::call`]; [`StoreError::Internal`] if the stored JSON does not parse.
+    pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
         let raw: Option<String> = self
             .call(|mut c| async move { redis::cmd("GET").arg(key).query_async(&mut c).await })
             .await?;
@@ -119,7 +145,7 @@ impl RedisStore {
     ///
     /// # Errors
     /// As [`RedisStore::call`].
-    pub async fn mget_raw(&self, keys: &[String]) -> Result<Vec<Option<String>>, ApiError> {
+    pub async fn mget_raw(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
         self.call(|mut c| async move { redis::cmd("MGET").arg(keys).query_async(&mut c).await })
             .await
     }
@@ -133,7 +159,7 @@ impl RedisStore {
         script: &redis::Script,
         keys: &[String],
         args: &[String],
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, StoreError> {
         self.call(|mut c| async move {
             let mut inv = script.prepare_invoke();
             for k in keys {
@@ -151,7 +177,7 @@ impl RedisStore {
     ///
     /// # Errors
     /// As [`RedisStore::call`].
-    pub async fn ping(&self) -> Result<(), ApiError> {
+    pub async fn ping(&self) -> Result<(), StoreError> {
         let _: String = self
             .call(|mut c| async move { redis::cmd("PING").query_async(&mut c).await })
             .await?;
@@ -179,19 +205,16 @@ impl Throttled {
     }
 }
 
-/// Parses stored JSON; a failure is a bug or a version mismatch, hence `500`.
+/// Parses stored JSON; a failure is a bug or a version mismatch.
 ///
 /// # Errors
-/// `ApiError::Internal` naming the key.
-pub fn parse_json<T: DeserializeOwned>(key: &str, raw: &str) -> Result<T, ApiError> {
-    serde_json::from_str(raw).map_err(|e| {
-        ApiError::Internal(anyhow::anyhow!(
-            "Failed to parse the JSON stored at {key}: {e}"
-        ))
-    })
+/// [`StoreError::Internal`] naming the key.
+pub fn parse_json<T: DeserializeOwned>(key: &str, raw: &str) -> Result<T, StoreError> {
+    serde_json::from_str(raw)
+        .map_err(|e| StoreError::internal(format!("Failed to parse the JSON stored at {key}: {e}")))
 }
 
-fn redis_error(e: redis::RedisError) -> ApiError {
+fn redis_error(e: redis::RedisError) -> StoreError {
     let connectivity = e.is_io_error()
         || e.is_timeout()
         || e.is_connection_dropped()
@@ -206,8 +229,8 @@ fn redis_error(e: redis::RedisError) -> ApiError {
                 | redis::ErrorKind::ReadOnly
         );
     if connectivity {
-        ApiError::unavailable(Dependency::Redis, e)
+        StoreError::unavailable(e)
     } else {
-        ApiError::Internal(anyhow::Error::new(e).context("Redis call failed"))
+        StoreError::Internal(anyhow::Error::new(e).context("Redis call failed"))
     }
 }

@@ -1,7 +1,7 @@
 //! One admission step in Redis (`admit.lua`): the token bucket, run by every replica's
 //! admission loop ([`super::admitter`]) on the queue of each open event.
 
-use crate::http::error::ApiError;
+use crate::adapters::redis_store::StoreError;
 use crate::queue::Queue;
 use protocol::ids::{EventId, TicketId};
 use std::sync::LazyLock;
@@ -56,8 +56,9 @@ impl Queue {
     /// One admission step for `event` (see `admit.lua`).
     ///
     /// # Errors
-    /// `503` if Redis is unavailable; `500` on a malformed answer.
-    pub async fn admit(&self, event: &EventId, p: AdmitParams) -> Result<AdmitResult, ApiError> {
+    /// [`StoreError::Unavailable`] if Redis is unavailable; [`StoreError::Internal`] on a
+    /// malformed answer.
+    pub async fn admit(&self, event: &EventId, p: AdmitParams) -> Result<AdmitResult, StoreError> {
         let k = self.keys(event);
         let keys = [
             k.waiting(),
@@ -81,7 +82,7 @@ impl Queue {
         ];
         let raw: Vec<redis::Value> = self.redis().script(&ADMIT, &keys, &args).await?;
         parse_admit(&raw)
-            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("malformed admit.lua answer")))
+            .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("malformed admit.lua answer")))
     }
 
     /// Empties `event`'s admission bucket (`admission::bucket::TokenBucket::rest`): the
@@ -89,8 +90,8 @@ impl Queue {
     /// next step starts from empty instead of owing the stopped time. One `DEL`.
     ///
     /// # Errors
-    /// `503` if Redis is unavailable.
-    pub async fn rest(&self, event: &EventId) -> Result<(), ApiError> {
+    /// [`StoreError::Unavailable`] if Redis is unavailable.
+    pub async fn rest(&self, event: &EventId) -> Result<(), StoreError> {
         let key = self.keys(event).bucket();
         self.redis()
             .call(|mut c| async move { redis::cmd("DEL").arg(key).query_async::<()>(&mut c).await })

@@ -18,8 +18,8 @@
 
 use super::bucket;
 use super::AdmitParams;
+use crate::adapters::redis_store::StoreError;
 use crate::adapters::redis_store::Throttled;
-use crate::http::error::ApiError;
 use crate::live::Replica;
 use crate::queue::ShuffleOutcome;
 use futures::StreamExt;
@@ -104,14 +104,14 @@ pub async fn tick(
     replica: &Replica,
     config: AdmitterConfig,
     memory: &mut Memory,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     let key = replica.keys.events();
     let members: Vec<String> = replica
         .redis
         .call(|mut c| async move { redis::cmd("SMEMBERS").arg(key).query_async(&mut c).await })
         .await?;
     let events: Vec<EventId> = members.iter().filter_map(|m| m.parse().ok()).collect();
-    let done: Vec<(EventId, Result<Standing, ApiError>)> = futures::stream::iter(events)
+    let done: Vec<(EventId, Result<Standing, StoreError>)> = futures::stream::iter(events)
         .map(|event| {
             let before = Standing {
                 shuffled: memory.shuffled.contains(&event),
@@ -146,7 +146,11 @@ fn remember(set: &mut HashSet<EventId>, event: EventId, member: bool) {
 }
 
 /// Admission stopped on purpose: empties the bucket once per stop.
-async fn rest(replica: &Replica, event: &EventId, before: Standing) -> Result<Standing, ApiError> {
+async fn rest(
+    replica: &Replica,
+    event: &EventId,
+    before: Standing,
+) -> Result<Standing, StoreError> {
     if !before.rested {
         replica.queue.rest(event).await?;
     }
@@ -163,7 +167,7 @@ async fn step(
     admitter: AdmitterConfig,
     event: &EventId,
     before: Standing,
-) -> Result<Standing, ApiError> {
+) -> Result<Standing, StoreError> {
     let Some(snapshot) = replica.catalog.cached(event).await? else {
         return Ok(before);
     };

@@ -7,6 +7,10 @@
 //! - JSON rejections are ours (see `http/extract.rs`): syntax → 400 `invalid_json`, data →
 //!   422 `invalid_field` naming the field's JSON path, too large → 413.
 
+use crate::adapters::publisher::PublishError;
+use crate::adapters::redis_store::StoreError;
+use crate::identity::IdentityError;
+use crate::live::LiveError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use protocol::reply::{ErrorBody, ErrorCode, ErrorDetail};
@@ -156,6 +160,9 @@ impl ApiError {
 
     /// The body sent to the client.
     pub fn body(&self) -> ErrorBody {
+        if let ApiError::NotFound(what) = self {
+            return crate::views::not_found(what);
+        }
         let (message, details) = match self {
             ApiError::InvalidJson(m) => (format!("request body is not valid JSON: {m}"), None),
             ApiError::InvalidField { message, details } => (message.clone(), details.clone()),
@@ -181,6 +188,54 @@ impl ApiError {
                 message,
                 details,
             },
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    /// Unavailable → `503` naming Redis; internal → `500`.
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(cause) => ApiError::Unavailable {
+                dependency: Dependency::Redis,
+                cause,
+            },
+            StoreError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<PublishError> for ApiError {
+    /// Unavailable → `503` naming the broker; internal → `500`.
+    fn from(e: PublishError) -> Self {
+        match e {
+            PublishError::Unavailable(cause) => ApiError::Unavailable {
+                dependency: Dependency::Broker,
+                cause,
+            },
+            PublishError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<LiveError> for ApiError {
+    /// Not found → `404`; the store's errors as [`StoreError`]'s; internal → `500`.
+    fn from(e: LiveError) -> Self {
+        match e {
+            LiveError::NotFound(what) => ApiError::NotFound(what.into()),
+            LiveError::Store(e) => e.into(),
+            LiveError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<IdentityError> for ApiError {
+    /// A bad `user_ref` → `422`; a bad signature → `401`; identity required → `403`.
+    fn from(e: IdentityError) -> Self {
+        match e {
+            IdentityError::InvalidUserRef(message) => ApiError::field(message),
+            IdentityError::Unauthorized(what) => ApiError::Unauthorized(what),
+            IdentityError::Forbidden(why) => ApiError::Forbidden(why),
         }
     }
 }

@@ -248,6 +248,7 @@ where
                 now,
             )
             .map(|u| JoinIdentity(Some(u)))
+            .map_err(ApiError::from)
     }
 }
 

@@ -12,8 +12,7 @@
 //! - The reservation path falls back to the last snapshot seen ([`Catalog::last_known`])
 //!   when Redis is down: issued passes keep working for holds (`docs/ARCHITECTURE.md`).
 
-use crate::adapters::redis_store::{parse_json, RedisStore};
-use crate::http::error::ApiError;
+use crate::adapters::redis_store::{parse_json, RedisStore, StoreError};
 use crate::FastHash;
 use chrono::{DateTime, Utc};
 use protocol::availability::Availability;
@@ -86,8 +85,9 @@ impl Catalog {
     /// The event read fresh from Redis; `None` if it has no config.
     ///
     /// # Errors
-    /// `503` if Redis is unavailable; `500` if a document does not parse.
-    pub async fn fetch(&self, event: &EventId) -> Result<Option<Arc<EventSnapshot>>, ApiError> {
+    /// [`StoreError::Unavailable`] if Redis is unavailable; [`StoreError::Internal`] if a
+    /// document does not parse.
+    pub async fn fetch(&self, event: &EventId) -> Result<Option<Arc<EventSnapshot>>, StoreError> {
         let keys = [self.keys.config(event), self.keys.availability(event)];
         let raw = self.redis.mget_raw(&keys).await?;
         let (Some(config), availability) = (
@@ -141,7 +141,7 @@ impl Catalog {
     ///
     /// # Errors
     /// As [`Catalog::fetch`].
-    pub async fn cached(&self, event: &EventId) -> Result<Option<Arc<EventSnapshot>>, ApiError> {
+    pub async fn cached(&self, event: &EventId) -> Result<Option<Arc<EventSnapshot>>, StoreError> {
         match self.fresh(event) {
             Some(s) => Ok(Some(s)),
             None => self.fetch(event).await,
@@ -156,9 +156,9 @@ impl Catalog {
     pub async fn cached_or_last_known(
         &self,
         event: &EventId,
-    ) -> Result<Option<Arc<EventSnapshot>>, ApiError> {
+    ) -> Result<Option<Arc<EventSnapshot>>, StoreError> {
         match self.cached(event).await {
-            Err(ApiError::Unavailable { .. }) if self.last_known(event).is_some() => {
+            Err(StoreError::Unavailable(_)) if self.last_known(event).is_some() => {
                 Ok(self.last_known(event))
             }
             other => other,

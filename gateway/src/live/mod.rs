@@ -21,8 +21,7 @@ pub mod watcher;
 
 pub use hub::Live;
 
-use crate::adapters::redis_store::RedisStore;
-use crate::http::error::ApiError;
+use crate::adapters::redis_store::{RedisStore, StoreError};
 use crate::live::catalog::{Catalog, EventSnapshot};
 use crate::metrics::Metrics;
 use crate::queue::Queue;
@@ -92,15 +91,30 @@ impl Replica {
     }
 }
 
+/// Why a fan's place could not be told.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    /// The named thing (`"event"`, `"ticket"`) does not exist: unknown, left, or expired.
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    /// Redis is unavailable, or answered something that does not parse.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A bug: an admitted ticket without admission times, a pass that cannot be signed.
+    #[error("{0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
 /// The event for a status computation: from the catalog cache (no Redis call), else
 /// fetched (counted in `anteroom_status_redis_calls_total`).
 ///
 /// # Errors
-/// `404` if the event does not exist; `503` if Redis is unavailable.
+/// [`LiveError::NotFound`] if the event does not exist; [`LiveError::Store`] if Redis is
+/// unavailable.
 pub async fn snapshot_for_status(
     replica: &Replica,
     event: &EventId,
-) -> Result<Arc<EventSnapshot>, ApiError> {
+) -> Result<Arc<EventSnapshot>, LiveError> {
     if let Some(s) = replica.catalog.fresh(event) {
         return Ok(s);
     }
@@ -109,7 +123,7 @@ pub async fn snapshot_for_status(
         .catalog
         .cached(event)
         .await?
-        .ok_or_else(|| ApiError::NotFound("event".into()))
+        .ok_or(LiveError::NotFound("event"))
 }
 
 /// The event of a status request, whose valid queue token proves the event exists: if
@@ -118,18 +132,17 @@ pub async fn snapshot_for_status(
 /// that the place is gone for good.
 ///
 /// # Errors
-/// `503` if the config is missing or Redis is unavailable.
+/// [`StoreError::Unavailable`] if the config is missing or Redis is unavailable.
 pub async fn snapshot_for_token_holder(
     replica: &Replica,
     event: &EventId,
-) -> Result<Arc<EventSnapshot>, ApiError> {
+) -> Result<Arc<EventSnapshot>, LiveError> {
     snapshot_for_status(replica, event)
         .await
         .map_err(|e| match e {
-            ApiError::NotFound(_) => ApiError::unavailable(
-                crate::http::error::Dependency::Redis,
-                "the event's config is missing from Redis",
-            ),
+            LiveError::NotFound(_) => {
+                StoreError::unavailable("the event's config is missing from Redis").into()
+            }
             e => e,
         })
 }

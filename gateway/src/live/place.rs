@@ -11,8 +11,8 @@
 //! the queue no longer knows because Redis lost its data is put back first
 //! (`queue/restore.rs`), so the common path costs nothing more.
 
-use super::Replica;
-use crate::http::error::ApiError;
+use super::{LiveError, Replica};
+use crate::adapters::redis_store::StoreError;
 use crate::live::catalog::EventSnapshot;
 use crate::queue::estimate::EventFacts;
 use crate::queue::restore::{fallback_score, lottery_score, ticket_ms};
@@ -74,15 +74,16 @@ pub enum Via {
 /// view it was rendered from.
 ///
 /// # Errors
-/// `404` if the ticket is unknown (left, or expired); `503` if Redis is needed and
-/// unavailable; `500` if the pass cannot be signed.
+/// [`LiveError::NotFound`] if the ticket is unknown (left, or expired);
+/// [`LiveError::Store`] if Redis is needed and unavailable; [`LiveError::Internal`] if
+/// the pass cannot be signed.
 pub async fn resolve(
     replica: &Replica,
     snapshot: &EventSnapshot,
     ticket: TicketId,
     seq: u64,
     via: Via,
-) -> Result<(Status, TicketView), ApiError> {
+) -> Result<(Status, TicketView), LiveError> {
     let event = snapshot.config.id;
     let now = Utc::now();
     let live = replica.live.event(&event);
@@ -129,7 +130,7 @@ pub async fn resolve(
         .queue
         .status(&event, &ticket)
         .await?
-        .ok_or_else(|| ApiError::NotFound("ticket".into()))?;
+        .ok_or(LiveError::NotFound("ticket"))?;
     if matches!(tv.state, TicketState::Admitted | TicketState::Abandoned) {
         replica.live.advance_head(&event, tv.line);
     }
@@ -146,7 +147,8 @@ pub async fn resolve(
 /// is live) and resolved again.
 ///
 /// # Errors
-/// As [`resolve`]; `404` if the ticket is unknown and was not lost (it left or expired).
+/// As [`resolve`]; [`LiveError::NotFound`] if the ticket is unknown and was not lost (it
+/// left or expired).
 pub async fn resolve_claim(
     replica: &Replica,
     snapshot: &EventSnapshot,
@@ -154,11 +156,11 @@ pub async fn resolve_claim(
     seq: u64,
     pass: Option<&str>,
     via: Via,
-) -> Result<(Status, TicketView), ApiError> {
+) -> Result<(Status, TicketView), LiveError> {
     match resolve(replica, snapshot, ticket, seq, via).await {
-        Err(ApiError::NotFound(what)) if what == "ticket" => {
+        Err(LiveError::NotFound(what)) if what == "ticket" => {
             match restore_claim(replica, snapshot, ticket, seq, pass).await? {
-                Restored::Gone => Err(ApiError::NotFound(what)),
+                Restored::Gone => Err(LiveError::NotFound(what)),
                 _ => resolve(replica, snapshot, ticket, seq, via).await,
             }
         }
@@ -171,14 +173,14 @@ pub async fn resolve_claim(
 /// else as [`Claim`] describes; admitted again if `pass` is a live pass of the ticket.
 ///
 /// # Errors
-/// `503` if Redis is unavailable.
+/// [`StoreError::Unavailable`] if Redis is unavailable.
 pub async fn restore_claim(
     replica: &Replica,
     snapshot: &EventSnapshot,
     ticket: TicketId,
     seq: u64,
     pass: Option<&str>,
-) -> Result<Restored, ApiError> {
+) -> Result<Restored, StoreError> {
     let event = snapshot.config.id;
     let now = Utc::now();
     let pass = pass
@@ -262,7 +264,7 @@ fn pass_jti(ticket: TicketId, admitted_ms: i64) -> String {
 /// public state (the ticket's own times are in `view`, on its clock).
 ///
 /// # Errors
-/// `500` if the pass cannot be signed.
+/// [`LiveError::Internal`] if the pass cannot be signed.
 pub fn build_status(
     replica: &Replica,
     snapshot: &EventSnapshot,
@@ -270,7 +272,7 @@ pub fn build_status(
     view: &TicketView,
     observed: Option<f64>,
     now: DateTime<Utc>,
-) -> Result<Status, ApiError> {
+) -> Result<Status, LiveError> {
     let event = snapshot.config.id;
     let event_state = snapshot.state(now);
     let qs = derive_state(view, event_state);
@@ -294,7 +296,7 @@ pub fn build_status(
     };
     if qs == QueueState::Admitted {
         let (Some(admitted_ms), Some(exp_ms)) = (view.admitted_ms, view.pass_exp_ms) else {
-            return Err(ApiError::Internal(anyhow::anyhow!(
+            return Err(LiveError::Internal(anyhow::anyhow!(
                 "admitted ticket without admission times"
             )));
         };
@@ -302,7 +304,7 @@ pub fn build_status(
         let pass = replica
             .tokens
             .issue_pass(&event, ticket, jti, admitted_ms / 1000, exp_ms / 1000)
-            .map_err(|e| ApiError::Internal(e.into()))?;
+            .map_err(|e| LiveError::Internal(e.into()))?;
         status.pass = Some(pass);
         status.pass_expires_at = DateTime::from_timestamp(exp_ms / 1000, 0);
     }

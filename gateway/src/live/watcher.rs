@@ -15,8 +15,7 @@
 //! Redis load per replica: 4 calls per event per second plus 1 per event with pollers,
 //! whatever the number of fans.
 
-use crate::adapters::redis_store::{parse_json, Throttled};
-use crate::http::error::ApiError;
+use crate::adapters::redis_store::{parse_json, StoreError, Throttled};
 use crate::live::Replica;
 use crate::queue::ShuffleMarker;
 use futures::StreamExt;
@@ -73,14 +72,14 @@ pub async fn run(replica: Replica, shutdown: CancellationToken) {
 ///
 /// # Errors
 /// The first failure.
-pub async fn refresh_all(replica: &Replica) -> Result<(), ApiError> {
+pub async fn refresh_all(replica: &Replica) -> Result<(), StoreError> {
     let key = replica.keys.events();
     let members: Vec<String> = replica
         .redis
         .call(|mut c| async move { redis::cmd("SMEMBERS").arg(key).query_async(&mut c).await })
         .await?;
     let events: Vec<EventId> = members.iter().filter_map(|m| m.parse().ok()).collect();
-    let results: Vec<Result<(), ApiError>> = futures::stream::iter(events)
+    let results: Vec<Result<(), StoreError>> = futures::stream::iter(events)
         .map(|event| async move { refresh_event(replica, &event).await })
         .buffer_unordered(CONCURRENCY)
         .collect()
@@ -91,9 +90,10 @@ pub async fn refresh_all(replica: &Replica) -> Result<(), ApiError> {
 /// Refreshes one event: catalog, queue view, signal, seat feed, lottery.
 ///
 /// # Errors
-/// `503` if Redis is unavailable; `500` if a document does not parse.
+/// [`StoreError::Unavailable`] if Redis is unavailable; [`StoreError::Internal`] if a
+/// document does not parse.
 #[tracing::instrument(skip_all, fields(event_id = %event))]
-pub async fn refresh_event(replica: &Replica, event: &EventId) -> Result<(), ApiError> {
+pub async fn refresh_event(replica: &Replica, event: &EventId) -> Result<(), StoreError> {
     let mut read = replica.queue.view(event).await?;
     if read.config_json.is_some() && restore_if_lost(replica, event, &read.view).await? {
         read = replica.queue.view(event).await?;
@@ -146,12 +146,12 @@ pub async fn refresh_event(replica: &Replica, event: &EventId) -> Result<(), Api
 /// it went back (Redis lost its data); returns whether anything was written.
 ///
 /// # Errors
-/// `503` if Redis is unavailable.
+/// [`StoreError::Unavailable`] if Redis is unavailable.
 async fn restore_if_lost(
     replica: &Replica,
     event: &EventId,
     now: &crate::queue::QueueView,
-) -> Result<bool, ApiError> {
+) -> Result<bool, StoreError> {
     let Some(before) = replica.live.event(event).last_view() else {
         return Ok(false);
     };
@@ -194,7 +194,7 @@ async fn restore_if_lost(
 /// # Errors
 /// The first failure (the marks of that event are lost: at most one second of them,
 /// far less than `abandon_after_seconds`).
-pub async fn flush_seen(replica: &Replica) -> Result<(), ApiError> {
+pub async fn flush_seen(replica: &Replica) -> Result<(), StoreError> {
     let mut first_error = None;
     for (event, tickets) in replica.live.take_seen() {
         let tickets: Vec<_> = tickets.into_iter().collect();

@@ -22,13 +22,13 @@
 //! Across replicas, arrival order is the order Redis runs their commits, as it was the
 //! order it ran their single joins.
 //!
-//! Failure: a failed commit fails every join in it the same way (`503` when Redis is
+//! Failure: a failed commit fails every join in it the same way (unavailable when Redis is
 //! unavailable or slow); no join is answered with a ticket that was not written. The
 //! committer is started on the first join and started again if its runtime went away.
 
 use super::{QueueKeys, SeqFloors, TicketState};
 use crate::adapters::redis_store::RedisStore;
-use crate::http::error::ApiError;
+use crate::adapters::redis_store::StoreError;
 use futures::future::join_all;
 use prometheus::IntCounter;
 use protocol::ids::{EventId, TicketId};
@@ -55,7 +55,7 @@ struct Pending {
     event: EventId,
     prequeue: bool,
     ticket: TicketId,
-    reply: oneshot::Sender<Result<Committed, ApiError>>,
+    reply: oneshot::Sender<Result<Committed, StoreError>>,
 }
 
 /// What a commit needs, shared by the callers and the committer task.
@@ -111,14 +111,15 @@ impl GroupCommit {
     /// the lottery has not frozen it), with the joins around it.
     ///
     /// # Errors
-    /// `503` if Redis is unavailable (for every join of the commit); `500` if the
-    /// committer cannot be reached or the script answers nonsense.
+    /// [`StoreError::Unavailable`] if Redis is unavailable (for every join of the commit);
+    /// [`StoreError::Internal`] if the committer cannot be reached or the script answers
+    /// nonsense.
     pub async fn join(
         &self,
         event: &EventId,
         prequeue: bool,
         ticket: TicketId,
-    ) -> Result<Committed, ApiError> {
+    ) -> Result<Committed, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.enqueue(Pending {
             event: *event,
@@ -127,7 +128,7 @@ impl GroupCommit {
             reply,
         });
         answer.await.map_err(|_| {
-            ApiError::Internal(anyhow::anyhow!("the join committer stopped mid-commit"))
+            StoreError::Internal(anyhow::anyhow!("the join committer stopped mid-commit"))
         })?
     }
 
@@ -228,13 +229,10 @@ impl Committer {
 }
 
 /// The same error for each join of a failed commit.
-fn share(e: &ApiError) -> ApiError {
+fn share(e: &StoreError) -> StoreError {
     match e {
-        ApiError::Unavailable { dependency, cause } => ApiError::Unavailable {
-            dependency: *dependency,
-            cause: cause.clone(),
-        },
-        other => ApiError::Internal(anyhow::anyhow!("join commit failed: {other}")),
+        StoreError::Unavailable(cause) => StoreError::Unavailable(cause.clone()),
+        other => StoreError::Internal(anyhow::anyhow!("join commit failed: {other}")),
     }
 }
 
@@ -283,8 +281,9 @@ mod tests {
 
     #[test]
     fn a_failed_commit_keeps_503_for_every_join() {
-        let e = ApiError::unavailable(crate::http::error::Dependency::Redis, "call timed out");
-        assert!(matches!(share(&e), ApiError::Unavailable { .. }));
-        assert!(matches!(share(&ApiError::SoldOut), ApiError::Internal(_)));
+        let e = StoreError::unavailable("call timed out");
+        assert!(matches!(share(&e), StoreError::Unavailable(_)));
+        let bug = StoreError::internal("odd answer");
+        assert!(matches!(share(&bug), StoreError::Internal(_)));
     }
 }

@@ -3,7 +3,7 @@
 //! (`join.lua`).
 
 use super::{Queue, TicketState};
-use crate::http::error::ApiError;
+use crate::adapters::redis_store::StoreError;
 use protocol::ids::{EventId, TicketId};
 
 /// Result of a join.
@@ -27,13 +27,13 @@ impl Queue {
     /// committed with the other joins in flight ([`group_commit`](super::group_commit)).
     ///
     /// # Errors
-    /// `503` if Redis is unavailable.
+    /// [`StoreError::Unavailable`] if Redis is unavailable.
     pub async fn join(
         &self,
         event: &EventId,
         prequeue: bool,
         rejoin: Option<TicketId>,
-    ) -> Result<JoinOutcome, ApiError> {
+    ) -> Result<JoinOutcome, StoreError> {
         if rejoin.is_some() {
             return self
                 .join_with(event, prequeue, rejoin, TicketId::new())
@@ -54,7 +54,7 @@ impl Queue {
     /// else created, exactly once even under concurrent calls (the script is atomic).
     ///
     /// # Errors
-    /// `503` if Redis is unavailable.
+    /// [`StoreError::Unavailable`] if Redis is unavailable.
     #[tracing::instrument(level = "debug", skip_all, fields(event_id = %event))]
     pub async fn join_with(
         &self,
@@ -62,7 +62,7 @@ impl Queue {
         prequeue: bool,
         rejoin: Option<TicketId>,
         new_ticket: TicketId,
-    ) -> Result<JoinOutcome, ApiError> {
+    ) -> Result<JoinOutcome, StoreError> {
         let k = self.keys(event);
         let existing = rejoin.unwrap_or(new_ticket);
         let keys = [
@@ -87,7 +87,7 @@ impl Queue {
             self.redis.script(&self.scripts.join, &keys, &args).await?;
         let ticket = ticket
             .parse()
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("join.lua ticket id: {e}")))?;
+            .map_err(|e| StoreError::Internal(anyhow::anyhow!("join.lua ticket id: {e}")))?;
         self.floors.raise(event, seq);
         Ok(JoinOutcome {
             ticket,

@@ -2,7 +2,7 @@
 //! revoked (the revoked set, read by [`Queue::pass_revoked`]).
 
 use super::Queue;
-use crate::http::error::ApiError;
+use crate::adapters::redis_store::StoreError;
 use protocol::ids::{EventId, TicketId};
 
 impl Queue {
@@ -10,9 +10,9 @@ impl Queue {
     /// pass if it holds a live one; `true` if the ticket existed. Idempotent.
     ///
     /// # Errors
-    /// `503` if Redis is unavailable.
+    /// [`StoreError::Unavailable`] if Redis is unavailable.
     #[tracing::instrument(level = "debug", skip_all, fields(event_id = %event, ticket_id = %ticket))]
-    pub async fn leave(&self, event: &EventId, ticket: &TicketId) -> Result<bool, ApiError> {
+    pub async fn leave(&self, event: &EventId, ticket: &TicketId) -> Result<bool, StoreError> {
         let k = self.keys(event);
         let keys = [
             k.ticket(ticket),
@@ -34,8 +34,12 @@ impl Queue {
     /// still answer `true`, which changes nothing (the pass itself has expired).
     ///
     /// # Errors
-    /// `503` if Redis is unavailable.
-    pub async fn pass_revoked(&self, event: &EventId, ticket: &TicketId) -> Result<bool, ApiError> {
+    /// [`StoreError::Unavailable`] if Redis is unavailable.
+    pub async fn pass_revoked(
+        &self,
+        event: &EventId,
+        ticket: &TicketId,
+    ) -> Result<bool, StoreError> {
         let key = self.keys(event).revoked();
         let member = ticket.to_string();
         let score: Option<f64> = self

@@ -31,7 +31,7 @@
 //! published relative order and a later arrival never overtakes it.
 
 use super::{Queue, QueueKeys};
-use crate::http::error::ApiError;
+use crate::adapters::redis_store::StoreError;
 use protocol::ids::{EventId, TicketId};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -173,7 +173,8 @@ impl Queue {
     /// `pass` is live.
     ///
     /// # Errors
-    /// `503` if Redis is unavailable; `500` on a malformed answer.
+    /// [`StoreError::Unavailable`] if Redis is unavailable; [`StoreError::Internal`] on a
+    /// malformed answer.
     pub async fn restore(
         &self,
         event: &EventId,
@@ -181,7 +182,7 @@ impl Queue {
         seq: u64,
         claim: Claim,
         pass: Option<PresentedPass>,
-    ) -> Result<Restored, ApiError> {
+    ) -> Result<Restored, StoreError> {
         let k = self.keys(event);
         let keys = restore_keys(&k, ticket);
         let (place, score, line) = match claim {
@@ -222,12 +223,12 @@ impl Queue {
     /// lost, or another replica restored it first).
     ///
     /// # Errors
-    /// `503` if Redis is unavailable.
+    /// [`StoreError::Unavailable`] if Redis is unavailable.
     pub async fn restore_event(
         &self,
         event: &EventId,
         memory: &Remembered<'_>,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, StoreError> {
         let k = self.keys(event);
         let keys = [
             k.seq(),

@@ -4,7 +4,7 @@
 //! and keeps it as the public record, read back by [`Queue::lottery`].
 
 use super::{lottery_order, Lottery, Queue};
-use crate::http::error::ApiError;
+use crate::adapters::redis_store::StoreError;
 use protocol::ids::{EventId, TicketId};
 
 /// What a call to [`Queue::shuffle`] found or did.
@@ -29,10 +29,15 @@ impl Queue {
     /// `seed` (32 raw bytes). Safe to call from every replica, any number of times.
     ///
     /// # Errors
-    /// `503` if Redis is unavailable; `500` if the frozen list changed under us (a bug:
-    /// nothing is written then, and the next call retries).
+    /// [`StoreError::Unavailable`] if Redis is unavailable; [`StoreError::Internal`] if the
+    /// frozen list changed under us (a bug: nothing is written then, and the next call
+    /// retries).
     #[tracing::instrument(skip_all, fields(event_id = %event))]
-    pub async fn shuffle(&self, event: &EventId, seed: &[u8]) -> Result<ShuffleOutcome, ApiError> {
+    pub async fn shuffle(
+        &self,
+        event: &EventId,
+        seed: &[u8],
+    ) -> Result<ShuffleOutcome, StoreError> {
         let k = self.keys(event);
         let frozen: Vec<String> = self
             .redis
@@ -66,7 +71,7 @@ impl Queue {
                 queued: n.unsigned_abs(),
                 total: order.len() as u64,
             }),
-            _ => Err(ApiError::Internal(anyhow::anyhow!(
+            _ => Err(StoreError::Internal(anyhow::anyhow!(
                 "shuffle.lua refused the frozen pre-queue of {event}"
             ))),
         }
@@ -75,8 +80,9 @@ impl Queue {
     /// The lottery record of `event`: `None` until the shuffle was applied.
     ///
     /// # Errors
-    /// `503` if Redis is unavailable; `500` on a malformed record.
-    pub async fn lottery(&self, event: &EventId) -> Result<Option<Lottery>, ApiError> {
+    /// [`StoreError::Unavailable`] if Redis is unavailable; [`StoreError::Internal`] on a
+    /// malformed record.
+    pub async fn lottery(&self, event: &EventId) -> Result<Option<Lottery>, StoreError> {
         let k = self.keys(event);
         let (marker, tickets, order): (Option<String>, Vec<String>, Vec<String>) = self
             .redis
@@ -96,11 +102,11 @@ impl Queue {
     }
 }
 
-fn parse_ids(raw: &[String]) -> Result<Vec<TicketId>, ApiError> {
+fn parse_ids(raw: &[String]) -> Result<Vec<TicketId>, StoreError> {
     raw.iter()
         .map(|s| {
             s.parse()
-                .map_err(|e| ApiError::Internal(anyhow::anyhow!("ticket id {s:?} in Redis: {e}")))
+                .map_err(|e| StoreError::Internal(anyhow::anyhow!("ticket id {s:?} in Redis: {e}")))
         })
         .collect()
 }

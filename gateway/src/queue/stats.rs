@@ -1,7 +1,7 @@
 //! Queue counters for `GET /v1/admin/events/{id}/stats`.
 
 use super::Queue;
-use crate::http::error::ApiError;
+use crate::adapters::redis_store::StoreError;
 use protocol::ids::EventId;
 use std::collections::HashMap;
 
@@ -31,8 +31,8 @@ impl Queue {
     /// that may each have waited seconds on a saturated box.
     ///
     /// # Errors
-    /// `503` if Redis is unavailable.
-    pub async fn stats(&self, event: &EventId, now_ms: i64) -> Result<QueueStats, ApiError> {
+    /// [`StoreError::Unavailable`] if Redis is unavailable.
+    pub async fn stats(&self, event: &EventId, now_ms: i64) -> Result<QueueStats, StoreError> {
         let k = self.keys(event);
         type Raw = (
             u64,

@@ -7,7 +7,7 @@
 //! rate, but fans ahead may leave) to 115% of the estimate.
 
 use super::Queue;
-use crate::http::error::ApiError;
+use crate::adapters::redis_store::StoreError;
 use protocol::event::PublicState;
 use protocol::ids::{EventId, TicketId};
 use serde::Serialize;
@@ -30,14 +30,14 @@ impl TicketState {
     /// Parses the `state` field of a ticket record.
     ///
     /// # Errors
-    /// `500` on an unknown state (a bug or a version mismatch).
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+    /// [`StoreError::Internal`] on an unknown state (a bug or a version mismatch).
+    pub fn parse(raw: &str) -> Result<Self, StoreError> {
         match raw {
             "prequeue" => Ok(TicketState::Prequeue),
             "waiting" => Ok(TicketState::Waiting),
             "admitted" => Ok(TicketState::Admitted),
             "abandoned" => Ok(TicketState::Abandoned),
-            other => Err(ApiError::Internal(anyhow::anyhow!(
+            other => Err(StoreError::Internal(anyhow::anyhow!(
                 "unknown ticket state {other:?}"
             ))),
         }
@@ -152,13 +152,14 @@ impl Queue {
     /// unknown (left, or its record expired).
     ///
     /// # Errors
-    /// `503` if Redis is unavailable; `500` on a malformed record.
+    /// [`StoreError::Unavailable`] if Redis is unavailable; [`StoreError::Internal`] on a
+    /// malformed record.
     #[tracing::instrument(level = "debug", skip_all, fields(event_id = %event, ticket_id = %ticket))]
     pub async fn status(
         &self,
         event: &EventId,
         ticket: &TicketId,
-    ) -> Result<Option<TicketView>, ApiError> {
+    ) -> Result<Option<TicketView>, StoreError> {
         let k = self.keys(event);
         type Raw = Option<(String, i64, String, String, String, i64, String)>;
         let raw: Raw = self

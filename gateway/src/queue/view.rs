@@ -3,7 +3,7 @@
 //! (`live/watcher.rs`), once per event per period, never per status poll.
 
 use super::{Queue, TicketState};
-use crate::http::error::ApiError;
+use crate::adapters::redis_store::StoreError;
 use protocol::ids::{EventId, TicketId};
 use redis::FromRedisValue;
 use std::time::Instant;
@@ -114,8 +114,9 @@ impl Queue {
     /// Reads `event`'s view (one script call).
     ///
     /// # Errors
-    /// `503` if Redis is unavailable; `500` on a malformed answer.
-    pub async fn view(&self, event: &EventId) -> Result<ViewRead, ApiError> {
+    /// [`StoreError::Unavailable`] if Redis is unavailable; [`StoreError::Internal`] on a
+    /// malformed answer.
+    pub async fn view(&self, event: &EventId) -> Result<ViewRead, StoreError> {
         let k = self.keys(event);
         let keys = [
             self.keys.config(event),
@@ -130,20 +131,21 @@ impl Queue {
         ];
         let raw: Vec<redis::Value> = self.redis.script(&self.scripts.view, &keys, &[]).await?;
         parse_view(&raw)
-            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("malformed view.lua answer")))
+            .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("malformed view.lua answer")))
     }
 
     /// Marks `tickets` of `event` as seen at `now_ms` (Unix ms; `None` = the Redis
     /// clock), in chunks; returns those that no longer wait.
     ///
     /// # Errors
-    /// `503` if Redis is unavailable; `500` on a malformed answer.
+    /// [`StoreError::Unavailable`] if Redis is unavailable; [`StoreError::Internal`] on a
+    /// malformed answer.
     pub async fn mark_seen(
         &self,
         event: &EventId,
         tickets: &[TicketId],
         now_ms: Option<i64>,
-    ) -> Result<Vec<SeenTicket>, ApiError> {
+    ) -> Result<Vec<SeenTicket>, StoreError> {
         let k = self.keys(event);
         let mut settled = Vec::new();
         for chunk in tickets.chunks(SEEN_CHUNK) {
@@ -159,11 +161,11 @@ impl Queue {
                 .await?;
             for pair in raw.chunks(2) {
                 let [id, state] = pair else {
-                    return Err(ApiError::Internal(anyhow::anyhow!("odd seen.lua answer")));
+                    return Err(StoreError::Internal(anyhow::anyhow!("odd seen.lua answer")));
                 };
                 let ticket = id
                     .parse()
-                    .map_err(|e| ApiError::Internal(anyhow::anyhow!("seen.lua ticket: {e}")))?;
+                    .map_err(|e| StoreError::Internal(anyhow::anyhow!("seen.lua ticket: {e}")))?;
                 let state = (!state.is_empty())
                     .then(|| TicketState::parse(state))
                     .transpose()?;

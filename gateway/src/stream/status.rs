@@ -11,11 +11,10 @@
 //! pass expires. A ticket that is gone ends the stream with an `event: error`.
 
 use super::OpenGuard;
-use crate::http::error::ApiError;
 use crate::live::hub::Signal;
 use crate::live::place::Status;
 use crate::live::place::{resolve_claim, Via};
-use crate::live::{snapshot_for_token_holder, Replica};
+use crate::live::{snapshot_for_token_holder, LiveError, Replica};
 use crate::queue::QueueState;
 use axum::response::sse::Event;
 use chrono::Utc;
@@ -127,9 +126,10 @@ impl Follow {
                         return Some(event);
                     }
                 }
-                Err(e @ ApiError::NotFound(_)) => {
+                Err(LiveError::NotFound(what)) => {
                     self.done = true;
-                    let body = serde_json::to_string(&e.body()).expect("errors serialise");
+                    let body = serde_json::to_string(&crate::views::not_found(what))
+                        .expect("errors serialise");
                     return Some(Event::default().event("error").data(body));
                 }
                 Err(e) => {
@@ -142,7 +142,7 @@ impl Follow {
 
     /// The current Status: the admitted one from memory while its pass is valid, else
     /// [`resolve`](crate::live::place::resolve).
-    async fn check(&mut self) -> Result<Status, ApiError> {
+    async fn check(&mut self) -> Result<Status, LiveError> {
         let replica = &self.replica;
         replica.metrics.status_requests.inc();
         if let Some(admitted) = &self.admitted {

@@ -5,6 +5,7 @@ use crate::live::catalog::EventSnapshot;
 use chrono::{DateTime, Utc};
 use protocol::event::{AdminState, EventSpec, PublicState};
 use protocol::ids::{EventId, RequestId};
+use protocol::reply::{ErrorBody, ErrorCode, ErrorDetail};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -164,4 +165,16 @@ pub enum RequestState {
         /// The body it got.
         body: serde_json::Value,
     },
+}
+
+/// The `404 not_found` body for `what` (`"ticket"` → `ticket not found`): the answer of
+/// the API and the status stream's `error` event.
+pub fn not_found(what: &str) -> ErrorBody {
+    ErrorBody {
+        error: ErrorDetail {
+            code: ErrorCode::NotFound,
+            message: format!("{what} not found"),
+            details: None,
+        },
+    }
 }

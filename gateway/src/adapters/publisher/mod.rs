@@ -9,7 +9,8 @@
 //! [`Publisher::run`] owns the connection: it connects with backoff (100 ms doubling to
 //! 2 s), declares the topology of the contract (the worker declares the same, both are
 //! idempotent), and starts over when the broker goes away. Meanwhile
-//! [`Publisher::send`] answers `503` (nothing was accepted, so nothing is lost).
+//! [`Publisher::send`] fails with [`PublishError::Unavailable`], answered `503` (nothing
+//! was accepted, so nothing is lost).
 //!
 //! A publisher confirm that does not come within [`CONFIRM_TIMEOUT`] is not a refusal:
 //! the command went out on an open channel and may well be queued (a broker slow to
@@ -17,7 +18,6 @@
 //! request URL), never `503`, which would invite a retry of a command that may apply.
 //! Only a nack, an unroutable return or a closed channel say that nothing was accepted.
 
-use crate::http::error::{ApiError, Dependency};
 use crate::metrics::Metrics;
 use lapin::options::BasicPublishOptions;
 use lapin::publisher_confirm::Confirmation;
@@ -32,6 +32,19 @@ use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 
 mod connection;
+
+/// Why a command was not published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The broker is not connected, refused the command (nack), returned it as
+    /// unroutable, or the channel closed before the confirm: nothing was accepted, so a
+    /// retry is safe. The string is the cause, for logs only.
+    #[error("broker unavailable: {0}")]
+    Unavailable(String),
+    /// The command could not be encoded, or the channel is not in confirm mode: a bug.
+    #[error("{0:#}")]
+    Internal(#[from] anyhow::Error),
+}
 
 /// What came of a published command.
 #[derive(Debug)]
@@ -126,11 +139,15 @@ impl Publisher {
     /// [`STAMP_MAX_AGE`] before it is published is re-stamped to that age.
     ///
     /// # Errors
-    /// `503 unavailable` if the broker is down, refuses (nack), the channel closes before
-    /// the confirm, or the command is unroutable: nothing was accepted.
+    /// [`PublishError::Unavailable`] if the broker is down, refuses (nack), the channel
+    /// closes before the confirm, or the command is unroutable: nothing was accepted.
     #[tracing::instrument(skip_all, fields(request_id = %envelope.request_id,
         event_id = %envelope.event_id, command = envelope.command.kind()))]
-    pub async fn send(&self, mut envelope: Envelope, wait: Duration) -> Result<Answer, ApiError> {
+    pub async fn send(
+        &self,
+        mut envelope: Envelope,
+        wait: Duration,
+    ) -> Result<Answer, PublishError> {
         let inner = &self.inner;
         let now = tokio::time::Instant::now();
         let reply_deadline = now + wait;
@@ -146,12 +163,12 @@ impl Publisher {
             Ok(Ok(c)) => c.clone(),
             _ => None,
         }
-        .ok_or_else(|| ApiError::unavailable(Dependency::Broker, "not connected"))?;
+        .ok_or_else(|| PublishError::Unavailable("not connected".into()))?;
         let request_id = envelope.request_id;
         restamp(&mut envelope, chrono::Utc::now());
         let shard = protocol::shard_of(&envelope.event_id, inner.shards);
         let body = serde_json::to_vec(&CommandMessage::V1(envelope))
-            .map_err(|e| ApiError::Internal(e.into()))?;
+            .map_err(|e| PublishError::Internal(e.into()))?;
 
         let (tx, rx) = oneshot::channel();
         inner
@@ -169,8 +186,8 @@ impl Publisher {
             .with_delivery_mode(2)
             .with_content_type("application/json".into());
         let started = Instant::now();
-        let unavailable = |cause: String| ApiError::unavailable(Dependency::Broker, cause);
-        let unconfirmed = |stage: &str| -> Result<Answer, ApiError> {
+        let unavailable = PublishError::Unavailable;
+        let unconfirmed = |stage: &str| -> Result<Answer, PublishError> {
             tracing::warn!(
                 stage,
                 "no publisher confirm in time; the command may be queued"
@@ -217,7 +234,7 @@ impl Publisher {
             }
             Confirmation::Nack(_) => return Err(unavailable("broker nacked the command".into())),
             Confirmation::NotRequested => {
-                return Err(ApiError::Internal(anyhow::anyhow!(
+                return Err(PublishError::Internal(anyhow::anyhow!(
                     "channel is not in confirm mode"
                 )))
             }

@@ -129,7 +129,7 @@ pub async fn seats_stream(
         .catalog
         .cached(&pass.event)
         .await
-        .map_err(IntoResponse::into_response)?
+        .map_err(|e| ApiError::from(e).into_response())?
         .filter(|_| pass.event == event)
         .ok_or_else(|| ApiError::NotFound("event".into()).into_response())?;
     let seating = snapshot.config.spec.seating.clone();

@@ -7,6 +7,7 @@
 //! issued passes keep working for holds.
 
 use super::commands::{command_envelope, fan_command};
+use crate::adapters::redis_store::StoreError;
 use crate::http::auth::{LivePass, PassAuth};
 use crate::http::error::ApiError;
 use crate::http::extract::{IdempotencyKey, PathId, RawJson, Received};
@@ -127,8 +128,8 @@ pub async fn create_hold(
     match state.replica.catalog.cached_or_last_known(&event).await {
         Ok(Some(snapshot)) => validate_selection(&body.value, &snapshot.config.spec)?,
         Ok(None) => return Err(ApiError::NotFound("event".into())),
-        Err(ApiError::Unavailable { .. }) => {} // the worker validates
-        Err(e) => return Err(e),
+        Err(StoreError::Unavailable(_)) => {} // the worker validates
+        Err(e) => return Err(e.into()),
     }
     let ticket_id = pass.claims.sub;
     let command = Command::Hold {

@@ -16,7 +16,7 @@ use crate::http::state::AppState;
 use crate::identity::JoinRequest;
 use crate::live::place::Status;
 use crate::live::place::{resolve, resolve_claim, restore_claim, Via};
-use crate::live::snapshot_for_token_holder;
+use crate::live::{snapshot_for_token_holder, LiveError};
 use crate::queue::TicketView;
 use crate::stream::slots::holding;
 use crate::stream::status::status_events;
@@ -109,8 +109,8 @@ pub async fn join(
     )
     .await
     .map_err(|e| match e {
-        ApiError::NotFound(_) => ApiError::Internal(anyhow::anyhow!("ticket vanished after join")),
-        e => e,
+        LiveError::NotFound(_) => ApiError::Internal(anyhow::anyhow!("ticket vanished after join")),
+        e => e.into(),
     })?;
     status.queue_token = Some(token.clone());
     let code = if joined.created {
@@ -197,7 +197,7 @@ pub async fn stream(
     state.replica.metrics.status_requests.inc();
     let snapshot = snapshot_for_token_holder(&state.replica, &event)
         .await
-        .map_err(IntoResponse::into_response)?;
+        .map_err(|e| ApiError::from(e).into_response())?;
     let (first, _) = resolve_claim(
         &state.replica,
         &snapshot,
@@ -207,7 +207,7 @@ pub async fn stream(
         Via::Status,
     )
     .await
-    .map_err(IntoResponse::into_response)?;
+    .map_err(|e| ApiError::from(e).into_response())?;
     let events = status_events(state.replica.clone(), event, ticket, seq, &first);
     Ok(sse_response(holding(events, slot)))
 }

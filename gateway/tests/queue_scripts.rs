@@ -351,10 +351,7 @@ async fn the_store_answers_503_quickly_while_redis_is_down_and_recovers() {
             .stdout(Stdio::null())
             .spawn()
     };
-    let Ok(mut server) = start() else {
-        eprintln!("redis-server not installed; skipped");
-        return;
-    };
+    let mut server = start().expect("redis-server (deploy/local/services.sh installs it)");
     let store = RedisStore::new(
         &format!("redis://127.0.0.1:{port}"),
         Duration::from_millis(500),
@@ -398,4 +395,99 @@ async fn the_store_answers_503_quickly_while_redis_is_down_and_recovers() {
     }
     server.kill().unwrap();
     server.wait().unwrap();
+}
+
+/// During a Redis hang (the server stopped with SIGSTOP, so connections stay open and
+/// calls wait for the timeout), the joins queued behind a commit that timed out are
+/// answered `503` with it, not after a second timeout of their own.
+#[tokio::test]
+async fn joins_queued_behind_a_timed_out_commit_fail_with_it() {
+    use gateway::adapters::redis_store::StoreError;
+    use gateway::queue::group_commit::GroupCommit;
+    use gateway::queue::SeqFloors;
+    use std::process::{Command, Stdio};
+    use std::sync::Arc;
+    const TIMEOUT: Duration = Duration::from_millis(600);
+    let port = 20_000 + ((std::process::id() + 7_919) % 20_000) as u16;
+    /// Kills the private server even when an assertion fails while it is stopped.
+    struct Server(std::process::Child);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let server = Server(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server (deploy/local/services.sh installs it)"),
+    );
+    let store = RedisStore::new(&format!("redis://127.0.0.1:{port}"), TIMEOUT).unwrap();
+    let connector = tokio::spawn({
+        let store = store.clone();
+        async move { store.run_connector(CancellationToken::new()).await }
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while store.ping().await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "never connected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    connector.await.unwrap();
+    let commits = Arc::new(GroupCommit::new(
+        store,
+        RedisKeys::new("hang"),
+        60,
+        Arc::new(SeqFloors::default()),
+    ));
+    let event = EventId::new();
+    commits.join(&event, false, TicketId::new()).await.unwrap();
+
+    let pid = server.0.id().to_string();
+    let signal = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    let join = |commits: Arc<GroupCommit>| {
+        tokio::spawn(async move {
+            let sent = tokio::time::Instant::now();
+            let result = commits.join(&event, false, TicketId::new()).await;
+            (result, sent.elapsed())
+        })
+    };
+    let first = join(commits.clone());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let queued: Vec<_> = (0..5).map(|_| join(commits.clone())).collect();
+    let (result, _) = first.await.unwrap();
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{result:?}"
+    );
+    for waiter in queued {
+        let (result, waited) = waiter.await.unwrap();
+        assert!(
+            matches!(result, Err(StoreError::Unavailable(_))),
+            "{result:?}"
+        );
+        // Queued 200 ms into the first commit's 600 ms timeout: answered with it (about
+        // 400 ms), where a commit of their own would have added another 600 ms.
+        assert!(
+            waited < TIMEOUT + Duration::from_millis(150),
+            "waited {waited:?}"
+        );
+    }
+    signal("-CONT");
 }

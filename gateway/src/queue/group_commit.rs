@@ -15,7 +15,7 @@
 //! call per group (groups of different events at the same time), answers every join,
 //! and starts again. There is no timer: a lone join is committed at once, and under
 //! load the joins that arrive during one commit make the next one, so a join waits at
-//! most one commit longer than before.
+//! most one commit longer than a single call would.
 //!
 //! Order: within a group, tickets get consecutive arrival numbers in the order their
 //! requests reached the committer, and one replica's commits run one after another.
@@ -23,7 +23,9 @@
 //! order it ran their single joins.
 //!
 //! Failure: a failed commit fails every join in it the same way (unavailable when Redis is
-//! unavailable or slow); no join is answered with a ticket that was not written. The
+//! unavailable or slow), and the joins queued behind a commit Redis did not answer fail
+//! with it, so no join waits for two Redis timeouts; no join is answered with a ticket
+//! that was not written. The
 //! committer is started on the first join and started again if its runtime went away.
 
 use super::{QueueKeys, SeqFloors, TicketState};
@@ -152,11 +154,22 @@ impl GroupCommit {
 }
 
 /// The committer task: one group of commits at a time, until every sender is gone.
+///
+/// When Redis did not answer a commit (unavailable or past its timeout), the joins that
+/// queued behind it are answered `503` at once instead of making the next commit: they
+/// have already waited up to one Redis timeout, and a second call to a Redis that just
+/// failed would double a fan's wait during an outage. Joins arriving afterwards start
+/// a fresh commit, so recovery needs nothing more.
 async fn run(committer: Arc<Committer>, mut rx: mpsc::UnboundedReceiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_GROUP);
     while rx.recv_many(&mut batch, MAX_GROUP).await > 0 {
         let groups = split(std::mem::take(&mut batch));
-        join_all(groups.into_iter().map(|g| committer.commit(g))).await;
+        let failures = join_all(groups.into_iter().map(|g| committer.commit(g))).await;
+        if let Some(cause) = failures.into_iter().flatten().next() {
+            while let Ok(join) = rx.try_recv() {
+                let _ = join.reply.send(Err(StoreError::Unavailable(cause.clone())));
+            }
+        }
     }
 }
 
@@ -188,7 +201,8 @@ fn split(batch: Vec<Pending>) -> Vec<Group> {
 
 impl Committer {
     /// One `join_group.lua` call for `group`, then an answer to each of its joins.
-    async fn commit(&self, group: Group) {
+    /// Returns the cause when Redis was unavailable, for the joins queued behind it.
+    async fn commit(&self, group: Group) -> Option<String> {
         let k = QueueKeys::new(&self.keys, &group.event);
         let keys = [
             k.seq(),
@@ -218,10 +232,15 @@ impl Committer {
                 for (seq, join) in (first..).zip(group.joins) {
                     let _ = join.reply.send(Ok(Committed { seq, state }));
                 }
+                None
             }
             Err(e) => {
                 for join in group.joins {
                     let _ = join.reply.send(Err(share(&e)));
+                }
+                match e {
+                    StoreError::Unavailable(cause) => Some(cause),
+                    StoreError::Internal(_) => None,
                 }
             }
         }

@@ -12,8 +12,9 @@ of a clone cannot follow.
    declarations themselves (a parent declares its children; that is structure, not a
    dependency). Each strongly connected component of more than one file is a cycle.
 
-2. Comments that cite what a clone does not contain: an issue number (`issue 4`,
-   `issue #4`, `issues #3 and #5`, a lone `#12`), or a document kept outside the
+2. Comments that cite what a clone does not contain: an issue number (the word
+   "issue" or "issues" followed by a number, with or without a hash sign, or a lone
+   hash sign and number), or a document kept outside the
    repository (`DESIGN.md`, `LAYOUT.md`, `STYLE.md`, or `API.md` other than `docs/API.md`
    or a sibling link from inside `docs/`). Read in comments of .rs, .js, .mjs (`//`,
    `/* */`), .sh, .py, .toml, .yml, .yaml (`#`; Python docstrings too), .lua, .sql (`--`)

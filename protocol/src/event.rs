@@ -3,7 +3,7 @@
 //! Field names and shapes are those of docs/API.md (`POST /v1/admin/events`).
 
 use crate::ids::EventId;
-use crate::text::{EventName, SectionName, TimeZoneName, VenueName};
+use crate::text::{CheckoutUrl, CurrencyCode, EventName, SectionName, TimeZoneName, VenueName};
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -158,6 +158,60 @@ pub struct EventSpec {
     /// joins are then refused. Off when absent.
     #[serde(default)]
     pub require_identity: bool,
+    /// How a hold becomes an order (fan or origin checkout). Fan checkout when absent.
+    #[serde(default)]
+    pub checkout: Checkout,
+    /// ISO 4217 currency of the prices: every `price_cents` (and `total_cents`) counts
+    /// this currency's minor unit (cents of USD, whole won of KRW). `USD` when absent.
+    #[serde(default = "default_currency")]
+    #[schema(value_type = String, example = "KRW")]
+    pub currency: CurrencyCode,
+}
+
+fn default_currency() -> CurrencyCode {
+    CurrencyCode::parse("USD").expect("USD is an ISO 4217 code")
+}
+
+/// Who may turn a hold into an order.
+///
+/// The default is `fan`, the v1 behaviour: an event created by a client that knows
+/// nothing of checkout modes keeps working as it did. A venue that takes money sets
+/// `origin`, so that only its own server, after the payment, can confirm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckoutMode {
+    /// The fan's own `POST /v1/holds/{id}/confirm` confirms (demos, free events).
+    #[default]
+    Fan,
+    /// Only the venue's server confirms, through the origin API with an API key; the
+    /// fan page sends the fan to `checkout.url` with a signed hold token.
+    Origin,
+}
+
+/// Checkout settings of an event (`checkout` of the event body).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Checkout {
+    /// Who confirms holds; `fan` when absent.
+    #[serde(default)]
+    pub mode: CheckoutMode,
+    /// The venue's payment page, required in `origin` mode: the fan page sends the fan
+    /// there with `hold_id` and `hold_token` in the query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "https://shop.example.com/pay")]
+    pub url: Option<CheckoutUrl>,
+}
+
+impl Checkout {
+    /// Checks that origin mode names its checkout page; problems go to `errors`.
+    pub fn validate(&self, errors: &mut Vec<FieldError>) {
+        if self.mode == CheckoutMode::Origin && self.url.is_none() {
+            errors.push(err(
+                "checkout.url",
+                "is required when checkout.mode is origin",
+            ));
+        }
+    }
 }
 
 /// Limits enforced on an [`EventSpec`] (validation happens in the gateway and again in
@@ -225,6 +279,7 @@ impl EventSpec {
             }
         }
         self.admission.validate(&mut errors);
+        self.checkout.validate(&mut errors);
         if self.hold_ttl_seconds < 10 || self.hold_ttl_seconds > limits::MAX_HOLD_TTL_SECONDS {
             errors.push(err("hold_ttl_seconds", "must be between 10 and 3600"));
         }
@@ -363,6 +418,9 @@ pub struct EventPatch {
     /// made afterwards).
     #[serde(default)]
     pub require_identity: Option<bool>,
+    /// New checkout settings (both fields; applies to confirms accepted afterwards).
+    #[serde(default)]
+    pub checkout: Option<Checkout>,
 }
 
 impl EventPatch {
@@ -371,6 +429,9 @@ impl EventPatch {
         let mut errors = Vec::new();
         if let Some(a) = &self.admission {
             a.validate(&mut errors);
+        }
+        if let Some(c) = &self.checkout {
+            c.validate(&mut errors);
         }
         if let Some(t) = self.hold_ttl_seconds {
             if !(10..=limits::MAX_HOLD_TTL_SECONDS).contains(&t) {
@@ -381,10 +442,11 @@ impl EventPatch {
             && self.state.is_none()
             && self.hold_ttl_seconds.is_none()
             && self.require_identity.is_none()
+            && self.checkout.is_none()
         {
             errors.push(err(
                 "",
-                "nothing to change: give admission, state, hold_ttl_seconds or require_identity",
+                "nothing to change: give admission, state, hold_ttl_seconds, require_identity or checkout",
             ));
         }
         if errors.is_empty() {

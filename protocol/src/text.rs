@@ -70,6 +70,13 @@ pub enum TextError {
     /// Not an IANA time zone name.
     #[error("must be an IANA time zone name, e.g. Asia/Seoul")]
     UnknownTimeZone,
+    /// Not an ISO 4217 currency code with a minor unit.
+    #[error("must be an ISO 4217 currency code with a minor unit, e.g. KRW or USD")]
+    UnknownCurrency,
+    /// Not an absolute `https://` URL (or `http://` on a loopback host) without
+    /// credentials or fragment.
+    #[error("must be an absolute https:// URL (http:// only for localhost), without user, password or fragment")]
+    NotUrl,
 }
 
 /// Whether `c` is refused in every field as a control character: C0, DEL, C1, and the
@@ -156,6 +163,32 @@ fn time_zone_char(c: char) -> bool {
 
 fn fingerprint_char(c: char) -> bool {
     c.is_ascii_graphic()
+}
+
+fn currency_char(c: char) -> bool {
+    c.is_ascii_uppercase()
+}
+
+fn known_currency(s: &str) -> Result<(), TextError> {
+    match iso_currency::Currency::from_code(s) {
+        Some(c) if s.len() == 3 && c.exponent().is_some() => Ok(()),
+        _ => Err(TextError::UnknownCurrency),
+    }
+}
+
+fn checkout_url(s: &str) -> Result<(), TextError> {
+    let url = url::Url::parse(s).map_err(|_| TextError::NotUrl)?;
+    let loopback = matches!(url.host(), Some(url::Host::Domain("localhost")))
+        || matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+        || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback());
+    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+    if !scheme_ok || url.host().is_none() || url.fragment().is_some() {
+        return Err(TextError::NotUrl);
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(TextError::NotUrl);
+    }
+    Ok(())
 }
 
 fn known_time_zone(s: &str) -> Result<(), TextError> {
@@ -401,6 +434,40 @@ text_type!(
     },
     example = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 );
+
+text_type!(
+    /// The venue's checkout page (`checkout.url` of an event in origin mode): an
+    /// absolute `https://` URL (or `http://` for a loopback host, for trying it locally)
+    /// of at most 2,048 characters, without a fragment. The fan page sends fans there
+    /// with `hold_id` and `hold_token` added to its query.
+    CheckoutUrl, max = 2048,
+    rule = Rule { max: 2048, refuse_blank: true, alphabet: None, extra: Some(checkout_url) },
+    example = "https://shop.example.com/pay"
+);
+
+text_type!(
+    /// An ISO 4217 currency code (`currency` of an event), e.g. `KRW` or `USD`: three
+    /// capital letters naming a currency the `iso_currency` table knows with a minor
+    /// unit. Prices are whole numbers of that minor unit ([`CurrencyCode::minor_units`]).
+    CurrencyCode, max = 3,
+    rule = Rule {
+        max: 3,
+        refuse_blank: true,
+        alphabet: Some((currency_char, "must be three capital letters (ISO 4217)")),
+        extra: Some(known_currency),
+    },
+    example = "KRW"
+);
+
+impl CurrencyCode {
+    /// Digits after the decimal point of the currency's minor unit (ISO 4217): 0 for
+    /// KRW and JPY, 2 for USD and EUR, 3 for KWD. Prices are counted in that unit.
+    pub fn minor_units(&self) -> u32 {
+        iso_currency::Currency::from_code(self.as_str())
+            .and_then(|c| c.exponent())
+            .map_or(2, u32::from)
+    }
+}
 
 #[cfg(test)]
 #[path = "text_tests.rs"]

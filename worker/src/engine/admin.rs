@@ -69,6 +69,9 @@ pub(crate) fn update(
     if let Some(required) = patch.require_identity {
         c.spec.require_identity = required;
     }
+    if let Some(checkout) = &patch.checkout {
+        c.spec.checkout = checkout.clone();
+    }
     c.version += 1;
     c.updated_at = now;
     out.push(Effect::EventUpdated(Box::new(c.clone())));

@@ -26,6 +26,11 @@ port = 8080
 redis_url = "redis://127.0.0.1:6379"
 # RabbitMQ: reservation commands to the worker shards.
 amqp_url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+# PostgreSQL, for the venue's back office only (API keys, webhook endpoints, order lists
+# and exports): no fan route touches it, and it is connected on first use.
+database_url = "postgres://postgres:postgres@127.0.0.1:5432/anteroom"
+# Most PostgreSQL connections of the back office, per replica.
+database_max_connections = 4
 # AMQP namespace and Redis key prefix (several deployments may share a broker).
 namespace = "anteroom"
 # Number of worker shards (fixed per deployment; must match the worker).
@@ -73,6 +78,11 @@ pub struct Settings {
     pub redis_url: String,
     /// AMQP URL.
     pub amqp_url: String,
+    /// PostgreSQL URL of the back office (API keys, webhook endpoints, order reads).
+    #[serde(deserialize_with = "secret")]
+    pub database_url: SecretString,
+    /// Most back-office PostgreSQL connections per replica.
+    pub database_max_connections: u32,
     /// AMQP namespace and Redis key prefix.
     pub namespace: String,
     /// Number of worker shards.
@@ -193,6 +203,21 @@ impl Settings {
         }
         if self.shards == 0 {
             bad(&mut errors, "shards", "must be at least 1");
+        }
+        let db = self.database_url.expose_secret();
+        if !(db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            bad(
+                &mut errors,
+                "database_url",
+                "must start with postgres:// or postgresql://",
+            );
+        }
+        if !(1..=100).contains(&self.database_max_connections) {
+            bad(
+                &mut errors,
+                "database_max_connections",
+                "must be between 1 and 100",
+            );
         }
         secrets::check_secret(
             "admin_key",

@@ -45,6 +45,10 @@ pub fn gateway_env(settings: &gateway::Settings) -> Vec<(&'static str, String)> 
         ("ANTEROOM_PORT", s.port.to_string()),
         ("ANTEROOM_REDIS_URL", s.redis_url.clone()),
         ("ANTEROOM_AMQP_URL", s.amqp_url.clone()),
+        (
+            "ANTEROOM_DATABASE_URL",
+            s.database_url.expose_secret().to_owned(),
+        ),
         ("ANTEROOM_NAMESPACE", s.namespace.clone()),
         ("ANTEROOM_SHARDS", s.shards.to_string()),
         ("ANTEROOM_ADMIN_KEY", s.admin_key.expose_secret().to_owned()),

@@ -82,6 +82,7 @@ impl Deployment {
             port: 0,
             redis_url: redis_url(),
             amqp_url: amqp_url(),
+            database_url: SecretString::from(self.db_url.clone()),
             namespace: self.namespace.clone(),
             shards: self.shards,
             admin_key: SecretString::from(self.admin_key.clone()),

@@ -1,6 +1,8 @@
 //! The adapters to the outside services: Redis ([`redis_store`]: connection, timeouts,
 //! `503` while it is unreachable) and RabbitMQ ([`publisher`]: reservation commands with
-//! publisher confirms, answers by direct reply-to).
+//! publisher confirms, answers by direct reply-to) and PostgreSQL for the venue's back
+//! office only ([`back_office`]).
 
+pub mod back_office;
 pub mod publisher;
 pub mod redis_store;

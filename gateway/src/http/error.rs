@@ -27,6 +27,8 @@ pub enum Dependency {
     Redis,
     /// RabbitMQ (reservation commands).
     Broker,
+    /// PostgreSQL (the back office only).
+    Database,
 }
 
 impl Dependency {
@@ -35,6 +37,7 @@ impl Dependency {
         match self {
             Dependency::Redis => "redis",
             Dependency::Broker => "rabbitmq",
+            Dependency::Database => "postgresql",
         }
     }
 }
@@ -214,6 +217,20 @@ impl From<PublishError> for ApiError {
                 cause,
             },
             PublishError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<crate::adapters::back_office::BackOfficeError> for ApiError {
+    /// Unavailable → `503` naming PostgreSQL.
+    fn from(e: crate::adapters::back_office::BackOfficeError) -> Self {
+        match e {
+            crate::adapters::back_office::BackOfficeError::Unavailable(cause) => {
+                ApiError::Unavailable {
+                    dependency: Dependency::Database,
+                    cause: cause.to_string(),
+                }
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 //! handles it reads through ([`Replica`]: Redis, queue, catalog, token keys, metrics),
 //! the command publisher, the abuse limits, the identity secret and the admin key.
 
+use crate::adapters::back_office::BackOffice;
 use crate::adapters::publisher::Publisher;
 use crate::http::auth::AdminKey;
 use crate::http::limits::Limits;
@@ -37,6 +38,8 @@ pub struct Inner {
     pub identity: Option<Arc<Identity>>,
     /// The admin key, as its digest.
     pub admin_key: AdminKey,
+    /// The back office's PostgreSQL pool (never used by fan routes).
+    pub back_office: BackOffice,
 }
 
 impl Deref for AppState {
@@ -62,7 +65,9 @@ impl AppState {
         );
         let limits = Arc::new(Limits::new(&settings, &replica.metrics)?);
         let identity = Identity::new(&settings.abuse.identity_secret).map(Arc::new);
+        let back_office = BackOffice::new(&settings).context("Invalid database_url")?;
         Ok(Self(Arc::new(Inner {
+            back_office,
             admin_key: AdminKey::new(&settings.admin_key),
             settings,
             replica,
@@ -70,6 +75,12 @@ impl AppState {
             limits,
             identity,
         })))
+    }
+}
+
+impl FromRef<AppState> for BackOffice {
+    fn from_ref(state: &AppState) -> Self {
+        state.back_office.clone()
     }
 }
 

@@ -5,6 +5,7 @@
 #   k6/local.sh k6/stress.js -e START_RATE=20 -e STEP_RATE=20 -e STEPS=3 -e STEP_DURATION=10s
 #   k6/local.sh k6/admission.js -e FANS=600 -e RATE_PER_MINUTE=1200
 #   GATEWAYS=2 k6/local.sh k6/admission.js      # two gateway replicas, fans spread over both
+#   WEBHOOKS=1 k6/local.sh k6/checkout.js        # and a webhook receiver, checked at the end
 #
 # The stack is its own: database `anteroom_k6_<pid>`, namespace `k6_<pid>` (AMQP queues,
 # Redis keys), free ports, the worker and GATEWAYS gateways (default 1) from
@@ -12,7 +13,11 @@
 # Redis, RabbitMQ and PostgreSQL on loopback (deploy/local/services.sh). The scenario
 # creates its event through the admin API; after k6, deploy/verify.sql checks every
 # event of the database. Everything is removed at exit (KEEP=1 keeps the stack running).
-# Exit status: k6's (thresholds) or verify.sql's, whichever failed.
+# WEBHOOKS=1 registers a webhook endpoint for every event before k6 starts, receives it
+# with worker/tests/data/webhook_receiver.py (signatures verified by the PyPI
+# `standardwebhooks` package) and, after k6, checks with k6/webhooks_check.py that every
+# order was announced by exactly one `order.confirmed`.
+# Exit status: k6's (thresholds), verify.sql's or the webhook check's, whichever failed.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -90,6 +95,16 @@ for ((i = 1; i <= GATEWAYS; i++)); do
     urls+=("http://127.0.0.1:$port")
 done
 base_urls=$(IFS=,; echo "${urls[*]}")
+if [[ ${WEBHOOKS:-0} == 1 ]]; then
+    hook_port=$(free_port)
+    endpoint=$(curl -fsS -X POST "${urls[0]}/v1/admin/webhooks" -H "Authorization: Bearer $admin_key" \
+        -H 'Content-Type: application/json' -H "Idempotency-Key: k6-$RUN_ID" \
+        -d "{\"url\": \"http://127.0.0.1:$hook_port/hooks\"}")
+    secret=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])' <<<"$endpoint")
+    python3 worker/tests/data/webhook_receiver.py "$hook_port" "$secret" >"$DIR/webhooks.jsonl" &
+    pids+=($!)
+    log "webhook receiver on :$hook_port (log $DIR/webhooks.jsonl)"
+fi
 log "stack up: worker metrics :$metrics_port, gateways $base_urls, database $DB, logs $DIR"
 
 k6_rc=0
@@ -99,5 +114,9 @@ k6_rc=0
 verify_rc=0
 psql "$PG_BASE/$DB" -X -q -v ON_ERROR_STOP=1 -f deploy/verify.sql >"$DIR/verify.txt" 2>&1 || verify_rc=$?
 log "$(grep '^verify:' "$DIR/verify.txt" || echo 'verify: no result')"
-log "k6 exit $k6_rc, verify.sql exit $verify_rc (summary $DIR/summary.json)"
-((k6_rc == 0 && verify_rc == 0))
+hooks_rc=0
+if [[ ${WEBHOOKS:-0} == 1 ]]; then
+    python3 k6/webhooks_check.py "$DIR/webhooks.jsonl" "$PG_BASE/$DB" | tee "$DIR/webhooks.txt" || hooks_rc=$?
+fi
+log "k6 exit $k6_rc, verify.sql exit $verify_rc, webhooks check exit $hooks_rc (summary $DIR/summary.json)"
+((k6_rc == 0 && verify_rc == 0 && hooks_rc == 0))

@@ -146,7 +146,8 @@ function selection(kind, free, quantity) {
  * Admitted: seat map, a hold of 1–`maxSeats` seats (retried after 409 with other
  * seats), then confirm (`mix.confirmShare`), release (`mix.releaseShare` of the rest) or
  * walk away (the hold expires). `mix`: {confirmShare, releaseShare, popularShare,
- * thinkS, holdRetries, maxSeats}.
+ * thinkS, holdRetries, maxSeats, confirmFor?}. `confirmFor(pass, hold)`, when given,
+ * returns the `confirm(idempotencyKey)` used instead of the fan's own confirm.
  */
 export function shop(pass, mix) {
   const r = Math.random();
@@ -195,11 +196,16 @@ export function shop(pass, mix) {
   think(mix.thinkS);
   if (Math.random() < mix.confirmShare) {
     const key = uuid();
-    let a = api.confirm(pass, hold.id, `k6-${hold.id}`, key);
+    // `mix.confirmFor` says how the hold gets paid: the fan's own confirm by default, the
+    // venue's server through the origin API in k6/checkout.js.
+    const confirm = mix.confirmFor
+      ? mix.confirmFor(pass, hold)
+      : (k) => api.confirm(pass, hold.id, `k6-${hold.id}`, k);
+    let a = confirm(key);
     while (a.status === 429) {
       judge(a, true, 'confirm');
       sleep(retryAfterS(a));
-      a = api.confirm(pass, hold.id, `k6-${hold.id}`, key);
+      a = confirm(key);
     }
     a = settle(a, pass);
     // 410 hold_expired is the buyer's own slowness (THINK_S near the hold TTL), not a bug.
@@ -208,7 +214,7 @@ export function shop(pass, mix) {
       m.confirmsOk.add(1);
       if (Math.random() < (mix.repeatConfirmShare || 0)) {
         // The same Idempotency-Key and body again: the same order, not a second one.
-        const again = settle(api.confirm(pass, hold.id, `k6-${hold.id}`, key), pass);
+        const again = settle(confirm(key), pass);
         judge(again, again.status === 200 && again.body && again.body.id === a.body.id, 'confirm_repeat');
       }
     }

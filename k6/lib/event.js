@@ -19,9 +19,10 @@ export function seating(sections, rows, perRow) {
  * The event id to use: EVENT_ID, or a new open event built from `defaults`
  * `{rate_per_minute, max_active, pass_ttl_seconds, hold_ttl_seconds, sections, rows,
  * seats_per_row}` (each overridable by the upper-case environment variable of the same
- * name: RATE_PER_MINUTE, MAX_ACTIVE, SECTIONS, ROWS, SEATS_PER_ROW, ...).
+ * name: RATE_PER_MINUTE, MAX_ACTIVE, SECTIONS, ROWS, SEATS_PER_ROW, ...); `extra` fields
+ * (e.g. `checkout`, `currency`) are added to the event as given.
  */
-export function useOrCreateEvent(name, defaults) {
+export function useOrCreateEvent(name, defaults, extra = {}) {
   if (!config.adminKey) throw new Error('ADMIN_KEY is required (k6 run -e ADMIN_KEY=...)');
   if (config.eventId) return config.eventId;
   const d = (k) => envNum(k.toUpperCase(), defaults[k]);
@@ -38,6 +39,7 @@ export function useOrCreateEvent(name, defaults) {
     hold_ttl_seconds: d('hold_ttl_seconds'),
     max_seats_per_hold: 4,
     seating: seating(d('sections'), d('rows'), d('seats_per_row')),
+    ...extra,
   };
   const res = http.post(`${config.baseUrl}/v1/admin/events`, JSON.stringify(spec), {
     headers: { Authorization: `Bearer ${config.adminKey}`, 'Content-Type': 'application/json' },

@@ -27,6 +27,10 @@ const MAX_PENDING: usize = 10_000;
 /// While Redis is failing, try again at most this often.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 
+/// `refresh.lua`: writes an event's config and availability where they differ from
+/// Redis's, and announces the event on the change feed if it wrote anything.
+const REFRESH_SCRIPT: &str = include_str!("refresh.lua");
+
 fn json<T: Serialize>(value: &T) -> Option<String> {
     serde_json::to_string(value)
         .map_err(|e| tracing::error!(error = %e, "failed to serialise a Redis document"))
@@ -129,10 +133,31 @@ impl ShardCache {
                 Effect::Result(_) => {}
             }
         }
-        for id in dirty {
-            self.push_availability(&mut pipe, engine, &id, as_of);
+        for id in &dirty {
+            self.push_availability(&mut pipe, engine, id, as_of);
         }
+        let configs = effects.iter().filter_map(|e| match e {
+            Effect::EventCreated(c) | Effect::EventUpdated(c) => Some(c.id),
+            _ => None,
+        });
+        let changed: HashSet<EventId> = dirty.iter().copied().chain(configs).collect();
+        self.announce(&mut pipe, &changed);
         pipe
+    }
+
+    /// Tells the gateways, on the change feed, that the configs or availability of
+    /// `events` changed. Sent after their writes in the same pipeline, so a replica that
+    /// reads on the message sees them.
+    fn announce(&self, pipe: &mut Pipeline, events: &HashSet<EventId>) {
+        if events.is_empty() {
+            return;
+        }
+        let mut message = String::from("c");
+        for id in events {
+            message.push(' ');
+            message.push_str(&id.to_string());
+        }
+        pipe.publish(self.keys.changes(), message).ignore();
     }
 
     /// Adds the Redis side of commands answered from their stored result (replays):
@@ -200,16 +225,32 @@ impl ShardCache {
     }
 
     /// Config, `events` membership and availability of every event of the shard (on
-    /// takeover and every `config_refresh_secs`: Redis may have lost them).
+    /// takeover and every `config_refresh_secs`: Redis may have lost them). Each event's
+    /// documents are written only where they differ from Redis's, and only those events
+    /// are announced on the change feed (`refresh.lua`): an unchanged event costs the
+    /// gateways nothing.
     pub(crate) fn refresh(&self, engine: &mut Engine, as_of: DateTime<Utc>) -> Pipeline {
         let mut pipe = redis::pipe();
         let ids: Vec<EventId> = engine.events().map(|e| e.config().id).collect();
         for id in &ids {
-            if let Some(doc) = engine.event(id).and_then(|e| json(e.config())) {
-                pipe.set(self.keys.config(id), doc).ignore();
-                pipe.sadd(self.keys.events(), id.to_string()).ignore();
-            }
-            self.push_availability(&mut pipe, engine, id, as_of);
+            let Some(doc) = engine.event(id).and_then(|e| json(e.config())) else {
+                continue;
+            };
+            let availability = engine
+                .availability(id, as_of)
+                .and_then(|a| json(&a))
+                .unwrap_or_default();
+            pipe.cmd("EVAL")
+                .arg(REFRESH_SCRIPT)
+                .arg(2)
+                .arg(self.keys.config(id))
+                .arg(self.keys.availability(id))
+                .arg(doc)
+                .arg(availability)
+                .arg(self.keys.changes())
+                .arg(id.to_string())
+                .ignore();
+            pipe.sadd(self.keys.events(), id.to_string()).ignore();
         }
         pipe
     }

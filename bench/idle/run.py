@@ -17,7 +17,8 @@ is this deployment's alone):
     (INFO cpu, used_cpu_user + used_cpu_sys) as a second opinion; shown as % of one core;
  4. PATCHes the rate of a live event PATCHES times through G1 and measures, each time,
     when the public event on G1 and on G2 shows it (polled every 5 ms): the time for a
-    PATCH to reach every replica.
+    PATCH to reach every replica, from the request and from its answer (the worker's
+    commit).
 
 Prints one table per build. Needs: redis-server, psql (PostgreSQL on 127.0.0.1:5432,
 trust auth), RabbitMQ on 127.0.0.1:5672 (guest). Everything it starts is stopped and its
@@ -200,6 +201,7 @@ class Deployment:
                                   "pass_ttl_seconds": 600}}
             started = time.monotonic()
             request("PATCH", f"http://127.0.0.1:{self.g1}/v1/admin/events/{event}", self.key, body)
+            answered = time.monotonic()
             pending = {self.g1, self.g2}
             seen = {}
             while pending and time.monotonic() - started < 10:
@@ -209,7 +211,8 @@ class Deployment:
                         seen[port] = time.monotonic() - started
                         pending.discard(port)
                 time.sleep(0.005)
-            times.append(max(seen.values()) if not pending else float("inf"))
+            reach = max(seen.values()) if not pending else float("inf")
+            times.append((reach, reach - (answered - started)))
             time.sleep(0.3)
         return times
 
@@ -263,9 +266,12 @@ def main():
               f" CPU over {elapsed:.1f} s, % of one core")
         for name in ("g1", "g2", "worker", "redis", "redis (INFO cpu)"):
             print(f"  {name:18} {pct[name]:6.2f} %")
-        ms = sorted(t * 1000 for t in times)
-        print(f"  PATCH seen by both replicas: max {ms[-1]:.0f} ms, median {ms[len(ms) // 2]:.0f} ms"
-              f" over {len(ms)} PATCHes (target < 1000 ms)")
+        ms = sorted(t * 1000 for t, _ in times)
+        after = sorted(t * 1000 for _, t in times)
+        print(f"  PATCH seen by both replicas, from the request: max {ms[-1]:.0f} ms,"
+              f" median {ms[len(ms) // 2]:.0f} ms over {len(ms)} PATCHes (target < 1000 ms)")
+        print(f"  ... from the PATCH's answer: max {after[-1]:.0f} ms,"
+              f" median {after[len(after) // 2]:.0f} ms")
         ok = max(pct["g1"], pct["g2"]) < 2 and max(pct["redis"], pct["redis (INFO cpu)"]) < 2
         print(f"  idle gateway and Redis under 2 %: {'yes' if ok else 'NO'};"
               f" PATCH within 1 s: {'yes' if ms[-1] < 1000 else 'NO'}")

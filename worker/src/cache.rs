@@ -30,6 +30,8 @@ const RETRY_EVERY: Duration = Duration::from_secs(1);
 /// `refresh.lua`: writes an event's config and availability where they differ from
 /// Redis's, and announces the event on the change feed if it wrote anything.
 const REFRESH_SCRIPT: &str = include_str!("refresh.lua");
+/// Events per pipeline of the periodic refresh.
+const REFRESH_CHUNK: usize = 200;
 
 fn json<T: Serialize>(value: &T) -> Option<String> {
     serde_json::to_string(value)
@@ -229,10 +231,19 @@ impl ShardCache {
     /// documents are written only where they differ from Redis's, and only those events
     /// are announced on the change feed (`refresh.lua`): an unchanged event costs the
     /// gateways nothing.
-    pub(crate) fn refresh(&self, engine: &mut Engine, as_of: DateTime<Utc>) -> Pipeline {
-        let mut pipe = redis::pipe();
+    /// In pipelines of at most [`REFRESH_CHUNK`] events, so that a shard with thousands
+    /// of events never sends one write that outlasts the Redis timeout (and is retried
+    /// whole, ahead of the writes of later batches).
+    pub(crate) fn refresh(&self, engine: &mut Engine, as_of: DateTime<Utc>) -> Vec<Pipeline> {
         let ids: Vec<EventId> = engine.events().map(|e| e.config().id).collect();
-        for id in &ids {
+        ids.chunks(REFRESH_CHUNK)
+            .map(|part| self.refresh_part(engine, part, as_of))
+            .collect()
+    }
+
+    fn refresh_part(&self, engine: &mut Engine, ids: &[EventId], as_of: DateTime<Utc>) -> Pipeline {
+        let mut pipe = redis::pipe();
+        for id in ids {
             let Some(doc) = engine.event(id).and_then(|e| json(e.config())) else {
                 continue;
             };

@@ -89,6 +89,7 @@ impl Application {
                 tasks.clone(),
             ));
             tracker.spawn(watcher::run(state.replica.clone(), tasks.clone()));
+            tracker.spawn(crate::live::feed::run(state.replica.clone(), tasks.clone()));
             tracker.spawn(limits::run_housekeeping(
                 state.limits.clone(),
                 tasks.clone(),

@@ -120,6 +120,14 @@ impl RedisKeys {
     pub fn events(&self) -> String {
         format!("{}:events", self.prefix)
     }
+
+    /// Pub/sub channel of the change feed: what replicas learn without polling each
+    /// event. Messages are space-separated words: `c E…` (the worker wrote the config
+    /// or availability of events `E…`), `a E` (a replica saw queue activity on `E`),
+    /// `h …` (a replica's heartbeat, proving its own subscription works).
+    pub fn changes(&self) -> String {
+        format!("{}:changes", self.prefix)
+    }
 }
 
 impl Default for RedisKeys {

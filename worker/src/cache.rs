@@ -27,6 +27,12 @@ const MAX_PENDING: usize = 10_000;
 /// While Redis is failing, try again at most this often.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 
+/// `refresh.lua`: writes an event's config and availability where they differ from
+/// Redis's, and announces the event on the change feed if it wrote anything.
+const REFRESH_SCRIPT: &str = include_str!("refresh.lua");
+/// Events per pipeline of the periodic refresh.
+const REFRESH_CHUNK: usize = 200;
+
 fn json<T: Serialize>(value: &T) -> Option<String> {
     serde_json::to_string(value)
         .map_err(|e| tracing::error!(error = %e, "failed to serialise a Redis document"))
@@ -129,10 +135,31 @@ impl ShardCache {
                 Effect::Result(_) => {}
             }
         }
-        for id in dirty {
-            self.push_availability(&mut pipe, engine, &id, as_of);
+        for id in &dirty {
+            self.push_availability(&mut pipe, engine, id, as_of);
         }
+        let configs = effects.iter().filter_map(|e| match e {
+            Effect::EventCreated(c) | Effect::EventUpdated(c) => Some(c.id),
+            _ => None,
+        });
+        let changed: HashSet<EventId> = dirty.iter().copied().chain(configs).collect();
+        self.announce(&mut pipe, &changed);
         pipe
+    }
+
+    /// Tells the gateways, on the change feed, that the configs or availability of
+    /// `events` changed. Sent after their writes in the same pipeline, so a replica that
+    /// reads on the message sees them.
+    fn announce(&self, pipe: &mut Pipeline, events: &HashSet<EventId>) {
+        if events.is_empty() {
+            return;
+        }
+        let mut message = String::from("c");
+        for id in events {
+            message.push(' ');
+            message.push_str(&id.to_string());
+        }
+        pipe.publish(self.keys.changes(), message).ignore();
     }
 
     /// Adds the Redis side of commands answered from their stored result (replays):
@@ -200,16 +227,41 @@ impl ShardCache {
     }
 
     /// Config, `events` membership and availability of every event of the shard (on
-    /// takeover and every `config_refresh_secs`: Redis may have lost them).
-    pub(crate) fn refresh(&self, engine: &mut Engine, as_of: DateTime<Utc>) -> Pipeline {
-        let mut pipe = redis::pipe();
+    /// takeover and every `config_refresh_secs`: Redis may have lost them). Each event's
+    /// documents are written only where they differ from Redis's, and only those events
+    /// are announced on the change feed (`refresh.lua`): an unchanged event costs the
+    /// gateways nothing.
+    /// In pipelines of at most [`REFRESH_CHUNK`] events, so that a shard with thousands
+    /// of events never sends one write that outlasts the Redis timeout (and is retried
+    /// whole, ahead of the writes of later batches).
+    pub(crate) fn refresh(&self, engine: &mut Engine, as_of: DateTime<Utc>) -> Vec<Pipeline> {
         let ids: Vec<EventId> = engine.events().map(|e| e.config().id).collect();
-        for id in &ids {
-            if let Some(doc) = engine.event(id).and_then(|e| json(e.config())) {
-                pipe.set(self.keys.config(id), doc).ignore();
-                pipe.sadd(self.keys.events(), id.to_string()).ignore();
-            }
-            self.push_availability(&mut pipe, engine, id, as_of);
+        ids.chunks(REFRESH_CHUNK)
+            .map(|part| self.refresh_part(engine, part, as_of))
+            .collect()
+    }
+
+    fn refresh_part(&self, engine: &mut Engine, ids: &[EventId], as_of: DateTime<Utc>) -> Pipeline {
+        let mut pipe = redis::pipe();
+        for id in ids {
+            let Some(doc) = engine.event(id).and_then(|e| json(e.config())) else {
+                continue;
+            };
+            let availability = engine
+                .availability(id, as_of)
+                .and_then(|a| json(&a))
+                .unwrap_or_default();
+            pipe.cmd("EVAL")
+                .arg(REFRESH_SCRIPT)
+                .arg(2)
+                .arg(self.keys.config(id))
+                .arg(self.keys.availability(id))
+                .arg(doc)
+                .arg(availability)
+                .arg(self.keys.changes())
+                .arg(id.to_string())
+                .ignore();
+            pipe.sadd(self.keys.events(), id.to_string()).ignore();
         }
         pipe
     }

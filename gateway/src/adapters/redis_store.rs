@@ -64,6 +64,17 @@ impl RedisStore {
         })
     }
 
+    /// The client, for connections that cannot share the multiplexed one (a pub/sub
+    /// subscription, `live/feed.rs`).
+    pub fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
+    /// The call timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Connects in the background with backoff (100 ms doubling to 2 s) until it succeeds
     /// or `shutdown` fires. After that the [`ConnectionManager`] heals itself.
     pub async fn run_connector(&self, shutdown: CancellationToken) {

@@ -1,14 +1,18 @@
-//! The admission loop: every `admit_interval_ms`, for every known event (`SMEMBERS
-//! events`), if the event is `open` and has seats on sale: apply the pre-queue lottery
-//! once (at `opens_at`), then run `admit.lua` (see `admission/admit.lua` for the token
-//! bucket, and [`bucket`] for the same algorithm in Rust with its properties tested).
+//! The admission loop: every `admit_interval_ms`, for every event this replica watches
+//! (fans wait in it, hold live passes, or ask about it: `live/interest.rs`; an idle or
+//! archived event costs nothing), if the event is `open` and has seats on sale: apply the
+//! pre-queue lottery once (at `opens_at`), then run `admit.lua` (see
+//! `admission/admit.lua` for the token bucket, and [`bucket`] for the same algorithm in
+//! Rust with its properties tested).
 //!
 //! Every replica runs this loop. That is safe and exact: the allowance comes from time
 //! elapsed on the Redis clock, kept in Redis, so N replicas admit exactly what one would
 //! (`rate * T / 60000` over T ms, less than one token of rounding), and a step that runs
 //! late makes up what it owes, up to [`bucket::CATCH_UP_MS`]. Configs are read through
-//! the catalog cache (kept fresh by the watcher, ≤ 500 ms old), so a `PATCH` of the rate
-//! or a pause applies on every replica within a second.
+//! the catalog cache (kept current by the change feed, `live/feed.rs`), so a `PATCH` of
+//! the rate or a pause applies on every replica within a second. Every replica watches an
+//! event with waiting fans (its view shows them, and the replica that took the joins
+//! announced it), so admission goes on when any one replica stops.
 //!
 //! Sold out (nothing available, nothing held) and "all held" both stop admission: a pass
 //! would buy nothing. Held seats that come back (expiry, release) resume it. When a loop
@@ -105,12 +109,7 @@ pub async fn tick(
     config: AdmitterConfig,
     memory: &mut Memory,
 ) -> Result<(), StoreError> {
-    let key = replica.keys.events();
-    let members: Vec<String> = replica
-        .redis
-        .call(|mut c| async move { redis::cmd("SMEMBERS").arg(key).query_async(&mut c).await })
-        .await?;
-    let events: Vec<EventId> = members.iter().filter_map(|m| m.parse().ok()).collect();
+    let events = replica.interest.watched();
     let done: Vec<(EventId, Result<Standing, StoreError>)> = futures::stream::iter(events)
         .map(|event| {
             let before = Standing {
@@ -135,6 +134,23 @@ pub async fn tick(
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// Removes the per-event series of `event` from the queue gauges (an archived event:
+/// nothing updates them any more).
+pub fn forget_metrics(metrics: &crate::metrics::Metrics, event: &EventId) {
+    let label = event.to_string();
+    let q = &metrics.queue;
+    for gauge in [
+        &q.waiting,
+        &q.active,
+        &q.max_active,
+        &q.configured_per_minute,
+        &q.observed_per_minute,
+    ] {
+        // Absent series (never set on this replica) are not an error here.
+        let _ = gauge.remove_label_values(&[&label]);
+    }
 }
 
 fn remember(set: &mut HashSet<EventId>, event: EventId, member: bool) {

@@ -1,13 +1,16 @@
 //! The events as this replica sees them: the worker's `config(E)` and `availability(E)`
 //! documents from Redis, with a short-lived local cache.
 //!
-//! - Each replica's watcher (`live/watcher.rs`) refreshes every event a few times a
-//!   second ([`Catalog::store`]): the config each time, the availability document (~200 KB
+//! - The change feed (`live/feed.rs`) announces every write of the worker: the announced
+//!   event's snapshot stops being fresh at once ([`Catalog::notice`]) and the watcher
+//!   re-reads it ([`Catalog::store`]): the config, and the availability document (~200 KB
 //!   for a 200 000-seat event) only when its version changed. A `PATCH` therefore applies
-//!   on every replica within [`CACHE_MAX_AGE`] (at once on the replica that made it).
+//!   on every replica within milliseconds (at once on the replica that made it).
+//! - A snapshot is fresh while the feed keeps it current ([`Catalog::follow`]), or for
+//!   [`CACHE_MAX_AGE`] after it was read while the feed is down or catching up.
 //! - The hot paths (join, status polls, the public event, hold checks) and the admission
-//!   loop read through the cache ([`Catalog::cached`], at most [`CACHE_MAX_AGE`] old,
-//!   else fetched), so they normally make no Redis call for it.
+//!   loop read through the cache ([`Catalog::cached`]: fresh, else fetched), so they
+//!   normally make no Redis call for it.
 //! - Admin reads and the seat map read fresh ([`Catalog::fetch`]: one `MGET`).
 //! - The reservation path falls back to the last snapshot seen ([`Catalog::last_known`])
 //!   when Redis is down: issued passes keep working for holds (`docs/ARCHITECTURE.md`).
@@ -61,8 +64,17 @@ impl EventSnapshot {
     }
 }
 
-/// Snapshots by event, with when they were read.
-type Cache = Arc<Mutex<HashMap<EventId, (Instant, Arc<EventSnapshot>), FastHash>>>;
+/// A cached snapshot: when it was read, and whether the change feed announced a
+/// change since (then only its age makes it fresh).
+#[derive(Clone)]
+struct Entry {
+    read_at: Instant,
+    snapshot: Arc<EventSnapshot>,
+    noticed: bool,
+}
+
+/// Snapshots by event.
+type Cache = Arc<Mutex<HashMap<EventId, Entry, FastHash>>>;
 
 /// Reads and caches event snapshots.
 #[derive(Clone)]
@@ -70,6 +82,9 @@ pub struct Catalog {
     redis: RedisStore,
     keys: RedisKeys,
     cache: Cache,
+    /// Since when the change feed keeps the snapshots read current (`live/feed.rs`):
+    /// `None` while it is down or catching up.
+    followed_since: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Catalog {
@@ -79,6 +94,27 @@ impl Catalog {
             redis,
             keys,
             cache: Arc::default(),
+            followed_since: Arc::default(),
+        }
+    }
+
+    /// The change feed keeps every snapshot read from `from` on current: they stay
+    /// fresh, whatever their age, until the feed announces a change or stops.
+    pub fn follow(&self, from: Instant) {
+        *self.followed_since.lock().expect("cache poisoned") = Some(from);
+    }
+
+    /// The change feed stopped (or Redis lost its data): snapshots are fresh for
+    /// [`CACHE_MAX_AGE`] only, as read.
+    pub fn unfollow(&self) {
+        *self.followed_since.lock().expect("cache poisoned") = None;
+    }
+
+    /// The change feed announced a change of `event`: its snapshot is fresh no longer
+    /// than its age allows.
+    pub fn notice(&self, event: &EventId) {
+        if let Some(e) = self.cache.lock().expect("cache poisoned").get_mut(event) {
+            e.noticed = true;
         }
     }
 
@@ -104,14 +140,27 @@ impl Catalog {
         Ok(Some(self.store(config, availability)))
     }
 
-    /// The cached event if at most [`CACHE_MAX_AGE`] old; never calls Redis.
+    /// The cached event if at most [`CACHE_MAX_AGE`] old, or kept current by the change
+    /// feed since it was read; never calls Redis.
     pub fn fresh(&self, event: &EventId) -> Option<Arc<EventSnapshot>> {
+        let since = *self.followed_since.lock().expect("cache poisoned");
         self.cache
             .lock()
             .expect("cache poisoned")
             .get(event)
-            .filter(|(at, _)| at.elapsed() <= CACHE_MAX_AGE)
-            .map(|(_, s)| s.clone())
+            .filter(|e| {
+                e.read_at.elapsed() <= CACHE_MAX_AGE
+                    || (!e.noticed && since.is_some_and(|t| e.read_at >= t))
+            })
+            .map(|e| e.snapshot.clone())
+    }
+
+    /// Whether the change feed keeps snapshots current now.
+    pub fn followed(&self) -> bool {
+        self.followed_since
+            .lock()
+            .expect("cache poisoned")
+            .is_some()
     }
 
     /// Caches `config` and `availability` as read now (the watcher, and [`Catalog::fetch`]).
@@ -125,10 +174,14 @@ impl Catalog {
             config,
             availability,
         });
-        self.cache
-            .lock()
-            .expect("cache poisoned")
-            .insert(id, (Instant::now(), snapshot.clone()));
+        self.cache.lock().expect("cache poisoned").insert(
+            id,
+            Entry {
+                read_at: Instant::now(),
+                snapshot: snapshot.clone(),
+                noticed: false,
+            },
+        );
         snapshot
     }
 
@@ -171,7 +224,7 @@ impl Catalog {
             .lock()
             .expect("cache poisoned")
             .get(event)
-            .map(|(_, s)| s.clone())
+            .map(|e| e.snapshot.clone())
     }
 
     /// Records a configuration the worker just replied with (create/patch), keeping the
@@ -180,13 +233,20 @@ impl Catalog {
         let mut cache = self.cache.lock().expect("cache poisoned");
         let availability = cache
             .get(&config.id)
-            .and_then(|(_, s)| s.availability.clone());
+            .and_then(|e| e.snapshot.availability.clone());
         let id = config.id;
         let snapshot = Arc::new(EventSnapshot {
             config,
             availability,
         });
-        cache.insert(id, (Instant::now(), snapshot.clone()));
+        cache.insert(
+            id,
+            Entry {
+                read_at: Instant::now(),
+                snapshot: snapshot.clone(),
+                noticed: false,
+            },
+        );
         snapshot
     }
 }

@@ -2,19 +2,25 @@
 //!
 //! - [`hub`]: [`Live`], the per-replica cache of queue views, lottery records, seat
 //!   feeds, and buffered "seen" marks.
-//! - [`watcher`]: the background loop that refreshes it (one `view.lua` call per event a
-//!   few times a second, the availability snapshot when its version changes, one
-//!   `seen.lua` flush per event per second).
+//! - [`watcher`]: the background loop that refreshes it (one `view.lua` call per
+//!   watched or changed event a few times a second, the availability snapshot when its
+//!   version changes, one `seen.lua` flush per event per second).
 //! - [`place`]: a fan's Status, from the cache when possible, else from Redis.
 //! - [`catalog`]: event configs and availability, cached per replica.
 //! - [`seat_feed`]: the latest seat map of each event and its deltas, for the seats
 //!   stream.
+//! - [`feed`]: the change feed, by which the worker's writes reach every replica without
+//!   polling each event.
+//! - [`interest`]: which events this replica watches closely (those with fans), so that
+//!   an idle event costs nothing.
 //!
 //! Everything here takes a [`Replica`]: the cache and the handles it is computed from,
 //! not the application state.
 
 pub mod catalog;
+pub mod feed;
 pub mod hub;
+pub mod interest;
 pub mod place;
 pub mod seat_feed;
 pub mod watcher;
@@ -52,6 +58,10 @@ pub struct Replica {
     pub keys: RedisKeys,
     /// Redis adapter.
     pub redis: RedisStore,
+    /// The change feed's state (changed events, owed re-reads).
+    pub feed: feed::Feed,
+    /// Which events this replica watches.
+    pub interest: interest::Interest,
 }
 
 impl Replica {
@@ -87,6 +97,8 @@ impl Replica {
             metrics,
             keys,
             redis,
+            feed: feed::Feed::new(),
+            interest: interest::Interest::default(),
         })
     }
 }

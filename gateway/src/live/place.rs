@@ -86,6 +86,7 @@ pub async fn resolve(
 ) -> Result<(Status, TicketView), LiveError> {
     let event = snapshot.config.id;
     let now = Utc::now();
+    replica.interest.demand(&event);
     let live = replica.live.event(&event);
     let view = live.view();
     let from_view = !replica.live.is_settled(&ticket)

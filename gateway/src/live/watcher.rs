@@ -1,19 +1,24 @@
 //! The watcher: one background loop per replica that keeps [`super::Live`] and the
 //! catalog fresh, so status polls and streams need no Redis call of their own.
 //!
-//! Every [`REFRESH`] (250 ms), for every event (`SMEMBERS events`): one `view.lua` call
-//! (config, availability version, head line, counts); the availability document only
-//! when its version changed (then diffed for the seats streams); the lottery record once,
-//! after the shuffle. Every [`FLUSH`] (1 s): the fans seen since the last flush, one
-//! `seen.lua` call per event (per 2 000 fans); those no longer waiting are settled.
+//! Every [`REFRESH`] (250 ms), for every *watched* event (fans ask about it or wait in
+//! it, `live/interest.rs`) and every event the change feed announced since the last tick
+//! (`live/feed.rs`): one `view.lua` call (config, availability version, head line,
+//! counts); the availability document only when its version changed (then diffed for
+//! the seats streams); the lottery record once, after the shuffle. Every other event
+//! costs nothing. When the feed owes a full re-read (it (re)subscribed, or Redis lost its
+//! data), that tick reads every event (`SMEMBERS events`) instead. Every [`FLUSH`] (1 s):
+//! the fans seen since the last flush, one `seen.lua` call per event (per 2 000 fans);
+//! those no longer waiting are settled.
 //!
 //! Each view is compared with the last one: a queue whose arrival counter or admitted
 //! count went back lost its keys with Redis's data (counters never go back otherwise),
 //! and is written back from this replica's memory before the view is used
 //! (`Queue::restore_event`, see `queue/restore.rs`).
 //!
-//! Redis load per replica: 4 calls per event per second plus 1 per event with pollers,
-//! whatever the number of fans.
+//! Redis load per replica: 4 calls per watched event per second, 1 per changed event,
+//! plus 1 per event with pollers per second, whatever the number of fans and of idle
+//! events.
 
 use crate::adapters::redis_store::{parse_json, StoreError, Throttled};
 use crate::live::Replica;
@@ -51,7 +56,7 @@ pub async fn run(replica: Replica, shutdown: CancellationToken) {
                 return;
             }
             _ = refresh.tick() => {
-                if let Err(e) = refresh_all(&replica).await {
+                if let Err(e) = refresh_tick(&replica).await {
                     warnings.warn(&format!("queue view refresh failed: {e}"));
                 }
             }
@@ -68,6 +73,34 @@ pub async fn run(replica: Replica, shutdown: CancellationToken) {
     }
 }
 
+/// One tick: announces the events fans started asking about, then re-reads every event
+/// if the change feed owes it, else the watched and the changed events.
+///
+/// # Errors
+/// The first failure.
+pub async fn refresh_tick(replica: &Replica) -> Result<(), StoreError> {
+    let outbox = replica.interest.take_outbox();
+    if let Err(e) = super::feed::announce(replica, &outbox).await {
+        tracing::debug!(error = %e, "could not announce activity");
+    }
+    if let Some(resync) = replica.feed.take_resync() {
+        // Events announced meanwhile are read by this pass.
+        drop(replica.feed.take_dirty());
+        match refresh_all(replica).await {
+            Ok(()) if replica.feed.is_current(&resync) => replica.catalog.follow(resync.from),
+            Ok(()) => {}
+            Err(e) => {
+                replica.feed.retry(resync);
+                return Err(e);
+            }
+        }
+        return Ok(());
+    }
+    let mut events = replica.feed.take_dirty();
+    events.extend(replica.interest.watched());
+    refresh_events(replica, events.into_iter().collect()).await
+}
+
 /// Refreshes every known event.
 ///
 /// # Errors
@@ -79,8 +112,29 @@ pub async fn refresh_all(replica: &Replica) -> Result<(), StoreError> {
         .call(|mut c| async move { redis::cmd("SMEMBERS").arg(key).query_async(&mut c).await })
         .await?;
     let events: Vec<EventId> = members.iter().filter_map(|m| m.parse().ok()).collect();
+    refresh_events(replica, events).await
+}
+
+/// Refreshes `events`, then watches those whose queue serves fans.
+///
+/// # Errors
+/// The first failure.
+async fn refresh_events(replica: &Replica, events: Vec<EventId>) -> Result<(), StoreError> {
     let results: Vec<Result<(), StoreError>> = futures::stream::iter(events)
-        .map(|event| async move { refresh_event(replica, &event).await })
+        .map(|event| async move {
+            refresh_event(replica, &event).await?;
+            let state = replica
+                .catalog
+                .last_known(&event)
+                .map(|s| s.state(chrono::Utc::now()));
+            let view = replica.live.event(&event).last_view();
+            let busy =
+                matches!((state, view), (Some(s), Some(v)) if super::interest::has_fans(s, &v));
+            if busy {
+                replica.interest.keep(&event);
+            }
+            Ok(())
+        })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
@@ -104,6 +158,11 @@ pub async fn refresh_event(replica: &Replica, event: &EventId) -> Result<(), Sto
         return Ok(());
     };
     let config: EventConfig = parse_json(&replica.keys.config(event), &json)?;
+    if super::interest::may_need_watching(&config) {
+        replica.interest.unignore(event);
+    } else if replica.interest.ignore(event) {
+        crate::admission::admitter::forget_metrics(&replica.metrics, event);
+    }
     let known = replica
         .catalog
         .last_known(event)

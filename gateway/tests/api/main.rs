@@ -14,6 +14,7 @@ mod admin;
 mod admission;
 mod auth;
 mod bad_input;
+mod change_feed;
 mod concurrency;
 mod contention;
 mod durability;

@@ -220,8 +220,9 @@ impl Active {
 
     /// Re-writes every event's config and availability to Redis.
     pub(super) async fn refresh(&mut self) {
-        let pipe = self.cache.refresh(&mut self.engine, Utc::now());
-        self.cache.write(pipe).await;
+        for pipe in self.cache.refresh(&mut self.engine, Utc::now()) {
+            self.cache.write(pipe).await;
+        }
     }
 
     /// A probe stamped `stamp` was read back, in delivery order: moves the watermark to

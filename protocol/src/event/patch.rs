@@ -11,8 +11,8 @@
 //! worker again with its own, which decides.
 
 use super::{
-    check_max_active, check_pass_ttl, check_rate, err, limits, AdminState, CheckoutMode,
-    EventSpec, FieldError,
+    check_max_active, check_pass_ttl, check_rate, err, limits, AdminState, CheckoutMode, EventSpec,
+    FieldError,
 };
 use crate::text::{CheckoutUrl, CurrencyCode};
 use chrono::{DateTime, Duration, FixedOffset, Utc};

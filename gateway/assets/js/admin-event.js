@@ -102,7 +102,7 @@ export class EventPanel {
     const admin = ev.admin_state;
     $('pause-btn').disabled = admin !== 'open';
     $('resume-btn').disabled = admin !== 'paused';
-    $('close-btn').disabled = admin === 'closed';
+    $('close-btn').disabled = admin === 'closed' || admin === 'archived';
     if (admin === 'closed') show($('close-confirm'), false);
   }
 

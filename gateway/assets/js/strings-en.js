@@ -186,6 +186,8 @@ export default {
   f_rows: 'Rows',
   f_seats_per_row: 'Seats per row',
   f_price: 'Price per seat',
+  f_currency: 'Currency',
+  f_currency_hint: 'ISO 4217 code, e.g. KRW or USD. Prices are typed in its main unit (won, dollars).',
   f_add_section: 'Add a section',
   f_remove_section: 'Remove this section',
   f_create: 'Create the event',

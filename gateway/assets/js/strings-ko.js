@@ -177,6 +177,8 @@ export default {
   f_rows: '열 수',
   f_seats_per_row: '열당 좌석 수',
   f_price: '좌석 가격',
+  f_currency: '통화',
+  f_currency_hint: 'ISO 4217 코드 (예: KRW, USD). 가격은 기본 단위(원, 달러)로 입력합니다.',
   f_add_section: '구역 추가',
   f_remove_section: '이 구역 삭제',
   f_create: '이벤트 만들기',

@@ -8,7 +8,7 @@
 //! `admin`, `openapi` (OpenAPI paths, pass verified with the JWKS alone), `admission`,
 //! `queue_life`, `streams`, `release`, `revocation`, `rotation`, `identity_required`,
 //! `contention`, `timing`, `durability`, `failover`, `recovery`, `redis_loss`,
-//! `odd_requests`, `hygiene`.
+//! `odd_requests`, `hygiene`, `event_management` (PATCH as a merge, postpone, archive).
 
 mod admin;
 mod admission;
@@ -17,6 +17,7 @@ mod bad_input;
 mod concurrency;
 mod contention;
 mod durability;
+mod event_management;
 mod expiry;
 mod failover;
 mod flow;

@@ -106,7 +106,10 @@ async fn patch_is_a_merge() {
     })
     .await;
     assert_eq!(public.body["currency_minor_units"], 0);
-    assert_eq!(public.body["checkout"], json!({"mode": "origin", "url": url}));
+    assert_eq!(
+        public.body["checkout"],
+        json!({"mode": "origin", "url": url})
+    );
 
     // After the first hold the currency is fixed; other fields still merge.
     app.patch_event(&event, &json!({"checkout": {"mode": "fan"}}))
@@ -142,11 +145,21 @@ async fn an_on_sale_is_postponed_before_it_opens() {
     let stored = |field: &str| {
         DateTime::parse_from_rfc3339(spec_row[field].as_str().expect("a time")).expect("RFC 3339")
     };
-    assert_eq!((stored("prequeue_opens_at"), stored("opens_at")), (pq, open));
-    assert_eq!(commitment_after, commitment, "the lottery keeps its commitment");
+    assert_eq!(
+        (stored("prequeue_opens_at"), stored("opens_at")),
+        (pq, open)
+    );
+    assert_eq!(
+        commitment_after, commitment,
+        "the lottery keeps its commitment"
+    );
     eventually(Duration::from_millis(1500), "the new times", || async {
         let p = app.public_event(&event).await;
-        let at = |f: &str| p.body[f].as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok());
+        let at = |f: &str| {
+            p.body[f]
+                .as_str()
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        };
         (at("opens_at") == Some(open) && at("prequeue_opens_at") == Some(pq)).then_some(())
     })
     .await;
@@ -228,11 +241,10 @@ async fn a_finished_event_is_archived_and_its_orders_stay() {
     app.join(&event).await.assert_error(409, "queue_closed");
 
     // The order is still there, as confirmed.
-    let orders: Vec<(i64,)> =
-        sqlx::query_as("SELECT total_cents FROM orders WHERE event_id = $1")
-            .bind(event.0)
-            .fetch_all(app.sql())
-            .await
-            .unwrap();
+    let orders: Vec<(i64,)> = sqlx::query_as("SELECT total_cents FROM orders WHERE event_id = $1")
+        .bind(event.0)
+        .fetch_all(app.sql())
+        .await
+        .unwrap();
     assert_eq!(orders, [(30_000,)]);
 }

@@ -98,7 +98,11 @@ pub async fn list_events(
 /// `422 invalid_field` for another value or another parameter.
 fn include_archived(query: Option<&str>) -> Result<bool, ApiError> {
     let mut include = false;
-    for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let field = |message: &str| FieldError {
             field: name.chars().take(64).collect(),

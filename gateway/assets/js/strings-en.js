@@ -217,6 +217,8 @@ export default {
   saved_admission: 'Saved: {rate} fans per minute.',
   saved_hold_ttl: 'Saved: new holds last the new time.',
   saved_paused: 'The queue is paused.',
+  archive: 'Archive',
+  saved_archived: 'The event is archived: it leaves the event list, its orders are kept.',
   saved_resumed: 'The queue is running again.',
   saved_closed: 'The queue is closed.',
   stat_state: 'State',

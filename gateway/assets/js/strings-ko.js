@@ -208,6 +208,8 @@ export default {
   saved_admission: '저장됨: 분당 {rate}명.',
   saved_hold_ttl: '저장됨: 새 선점부터 바뀐 시간이 적용됩니다.',
   saved_paused: '대기열을 일시 중지했습니다.',
+  archive: '보관',
+  saved_archived: '이벤트를 보관했습니다. 목록에서 빠지며 주문 내역은 유지됩니다.',
   saved_resumed: '대기열이 다시 진행됩니다.',
   saved_closed: '대기열을 닫았습니다.',
   stat_state: '상태',

@@ -105,6 +105,19 @@ test('the console creates an event; rate and pause reach the waiting fan', async
   // The console works on a phone too.
   await con.setViewportSize({ width: 390, height: 844 });
   await snap(con, '18b-console-on-a-phone');
-  assert.deepEqual(conErrors, []);
   assert.deepEqual(fanErrors, []);
+
+  // Close for good, then archive: the event leaves the default list and stays readable.
+  await con.click('#close-btn');
+  await con.click('#close-confirm');
+  await con.waitForFunction(() => !document.getElementById('archive-btn').disabled);
+  assert.equal((await admin('GET', `/v1/admin/events/${eventId}`)).admin_state, 'closed');
+  await con.click('#archive-btn');
+  await con.waitForFunction(() => /archived/.test(document.getElementById('panel-msg').textContent));
+  assert.equal((await admin('GET', `/v1/admin/events/${eventId}`)).admin_state, 'archived');
+  const ids = async (path) => (await admin('GET', path)).events.map((e) => e.id);
+  assert.ok(!(await ids('/v1/admin/events')).includes(eventId));
+  assert.ok((await ids('/v1/admin/events?include_archived=true')).includes(eventId));
+  assert.equal(await con.locator('#archive-btn').isDisabled(), true);
+  assert.deepEqual(conErrors, []);
 });

@@ -8,6 +8,9 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+mod patch;
+pub use patch::{AdmissionPatch, CheckoutPatch, EventPatch, RESCHEDULE_NOTICE_SECONDS};
+
 /// Admission settings: the outflow rate and its caps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Admission {
@@ -249,21 +252,33 @@ fn err(field: impl Into<String>, message: impl Into<String>) -> FieldError {
 impl Admission {
     /// Checks ranges; every problem is reported.
     pub fn validate(&self, errors: &mut Vec<FieldError>) {
-        if self.rate_per_minute == 0 || self.rate_per_minute > limits::MAX_RATE_PER_MINUTE {
-            errors.push(err(
-                "admission.rate_per_minute",
-                "must be between 1 and 1000000",
-            ));
-        }
-        if self.max_active == 0 {
-            errors.push(err("admission.max_active", "must be at least 1"));
-        }
-        if self.pass_ttl_seconds < 30 || self.pass_ttl_seconds > limits::MAX_PASS_TTL_SECONDS {
-            errors.push(err(
-                "admission.pass_ttl_seconds",
-                "must be between 30 and 86400",
-            ));
-        }
+        check_rate(self.rate_per_minute, errors);
+        check_max_active(self.max_active, errors);
+        check_pass_ttl(self.pass_ttl_seconds, errors);
+    }
+}
+
+fn check_rate(rate_per_minute: u32, errors: &mut Vec<FieldError>) {
+    if rate_per_minute == 0 || rate_per_minute > limits::MAX_RATE_PER_MINUTE {
+        errors.push(err(
+            "admission.rate_per_minute",
+            "must be between 1 and 1000000",
+        ));
+    }
+}
+
+fn check_max_active(max_active: u32, errors: &mut Vec<FieldError>) {
+    if max_active == 0 {
+        errors.push(err("admission.max_active", "must be at least 1"));
+    }
+}
+
+fn check_pass_ttl(pass_ttl_seconds: u32, errors: &mut Vec<FieldError>) {
+    if !(30..=limits::MAX_PASS_TTL_SECONDS).contains(&pass_ttl_seconds) {
+        errors.push(err(
+            "admission.pass_ttl_seconds",
+            "must be between 30 and 86400",
+        ));
     }
 }
 
@@ -338,6 +353,18 @@ pub enum AdminState {
     Paused,
     /// Queue closed for good; waiting fans are told.
     Closed,
+    /// Finished and put away: the queue stays closed, the event leaves the default
+    /// admin list, its orders stay readable. Reached only from `closed`, or from a sold
+    /// out event with no active hold; final (no later change is accepted).
+    Archived,
+}
+
+impl AdminState {
+    /// Whether sales and the queue are shut for good (`closed` or `archived`): no hold,
+    /// no join, no admission.
+    pub fn is_closed(self) -> bool {
+        matches!(self, AdminState::Closed | AdminState::Archived)
+    }
 }
 
 /// The public state of an event (docs/API.md `state`).
@@ -354,7 +381,7 @@ pub enum PublicState {
     Paused,
     /// No seats available and none held.
     SoldOut,
-    /// Closed by the venue.
+    /// Closed by the venue (also shown for an archived event).
     Closed,
 }
 
@@ -381,11 +408,17 @@ pub struct EventConfig {
 }
 
 impl EventConfig {
+    /// Whether the venue archived the event: its queue is closed for good and nothing
+    /// about it changes any more, so a replica may stop watching it.
+    pub fn is_archived(&self) -> bool {
+        self.admin_state == AdminState::Archived
+    }
+
     /// The public state at `now`, given whether the availability snapshot shows the
     /// event sold out (no seat available and none held).
     pub fn public_state(&self, now: DateTime<Utc>, sold_out: bool) -> PublicState {
         match self.admin_state {
-            AdminState::Closed => PublicState::Closed,
+            AdminState::Closed | AdminState::Archived => PublicState::Closed,
             _ if sold_out => PublicState::SoldOut,
             AdminState::Paused => PublicState::Paused,
             AdminState::Open => {
@@ -397,62 +430,6 @@ impl EventConfig {
                     PublicState::Scheduled
                 }
             }
-        }
-    }
-}
-
-/// Body of `PATCH /v1/admin/events/{id}`: any subset of these.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct EventPatch {
-    /// New admission settings (all three fields).
-    #[serde(default)]
-    pub admission: Option<Admission>,
-    /// New venue state.
-    #[serde(default)]
-    pub state: Option<AdminState>,
-    /// New hold lifetime in seconds (applies to holds made afterwards).
-    #[serde(default)]
-    pub hold_ttl_seconds: Option<u32>,
-    /// Require (or stop requiring) a signed user reference to join (applies to joins
-    /// made afterwards).
-    #[serde(default)]
-    pub require_identity: Option<bool>,
-    /// New checkout settings (both fields; applies to confirms accepted afterwards).
-    #[serde(default)]
-    pub checkout: Option<Checkout>,
-}
-
-impl EventPatch {
-    /// Validates ranges; `Err` lists every problem.
-    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
-        let mut errors = Vec::new();
-        if let Some(a) = &self.admission {
-            a.validate(&mut errors);
-        }
-        if let Some(c) = &self.checkout {
-            c.validate(&mut errors);
-        }
-        if let Some(t) = self.hold_ttl_seconds {
-            if !(10..=limits::MAX_HOLD_TTL_SECONDS).contains(&t) {
-                errors.push(err("hold_ttl_seconds", "must be between 10 and 3600"));
-            }
-        }
-        if self.admission.is_none()
-            && self.state.is_none()
-            && self.hold_ttl_seconds.is_none()
-            && self.require_identity.is_none()
-            && self.checkout.is_none()
-        {
-            errors.push(err(
-                "",
-                "nothing to change: give admission, state, hold_ttl_seconds, require_identity or checkout",
-            ));
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
         }
     }
 }
@@ -542,5 +519,9 @@ mod tests {
         assert_eq!(c.public_state(open, false), PublicState::Paused);
         c.admin_state = AdminState::Closed;
         assert_eq!(c.public_state(open, true), PublicState::Closed);
+        assert!(!c.is_archived());
+        c.admin_state = AdminState::Archived;
+        assert_eq!(c.public_state(open, false), PublicState::Closed);
+        assert!(c.is_archived());
     }
 }

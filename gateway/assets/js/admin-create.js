@@ -5,9 +5,11 @@
 // currency units and sent in cents. A 422's `details.fields` are shown next to their
 // inputs.
 
-import { $, el, show, viewerTimeZone } from './format.js';
+import { $, currencyDigits, el, show, viewerTimeZone } from './format.js';
 import { applyStatic, t } from './i18n.js';
 
+/** Suggested ISO 4217 currencies (any other code may be typed). */
+const CURRENCIES = ['KRW', 'USD', 'EUR', 'JPY', 'GBP'];
 const ZONES = ['Asia/Seoul', 'Asia/Tokyo', 'UTC', 'Europe/London', 'Europe/Berlin', 'America/New_York', 'America/Los_Angeles'];
 
 /** Offset of `tz` from UTC at `utcMs`, in minutes. */
@@ -88,6 +90,9 @@ export class CreateForm {
     ZONES.forEach((z) => zones.append(new Option(z, z)));
     const tzInput = input('text', { list: 'zones', required: '', value: tz, autocomplete: 'off' });
     const soon = wallTime(Date.now() + 5 * 60000, tz);
+    const currencies = el('datalist');
+    currencies.id = 'currencies';
+    CURRENCIES.forEach((c) => currencies.append(new Option(c, c)));
     f.append(
       field('f-name', 'f_name', input('text', { required: '', maxlength: '200' })),
       field('f-venue', 'f_venue', input('text', { required: '', maxlength: '200' })),
@@ -100,6 +105,10 @@ export class CreateForm {
       field('f-pass_ttl', 'pass_ttl', input('number', { min: '1', required: '', value: '600' })),
       field('f-hold_ttl', 'hold_ttl', input('number', { min: '1', required: '', value: '300' })),
       field('f-max_seats', 'f_max_seats', input('number', { min: '1', max: '20', required: '', value: '4' })),
+      field('f-currency', 'f_currency',
+        input('text', { required: '', value: 'USD', maxlength: '3', pattern: '[A-Z]{3}', list: 'currencies', autocomplete: 'off' }),
+        'f_currency_hint'),
+      currencies,
     );
     const fs = el('fieldset', 'sections');
     const legend = el('legend', '', t('f_sections'));
@@ -125,7 +134,7 @@ export class CreateForm {
       field(`f-s${i}-name`, 'f_section_name', input('text', { required: '', value: name, maxlength: '20' })),
       field(`f-s${i}-rows`, 'f_rows', input('number', { min: '1', required: '', value: String(rows) })),
       field(`f-s${i}-seats`, 'f_seats_per_row', input('number', { min: '1', required: '', value: String(perRow) })),
-      field(`f-s${i}-price`, 'f_price', input('number', { min: '0', step: '0.01', required: '', value: price })),
+      field(`f-s${i}-price`, 'f_price', input('number', { min: '0', step: 'any', required: '', value: price })),
     );
     const remove = el('button', 'secondary small', t('f_remove_section'));
     remove.type = 'button';
@@ -147,13 +156,16 @@ export class CreateForm {
     const v = (id) => $(id).value.trim();
     const num = (id) => Number(v(id));
     const tz = v('f-timezone');
+    const currency = v('f-currency').toUpperCase();
+    // Prices are typed in the currency's main unit; the API counts its minor unit.
+    const scale = 10 ** currencyDigits(currency);
     const sections = [...this.sectionList.querySelectorAll('.section-row')].map((row) => {
       const i = row.dataset.index;
       return {
         name: v(`f-s${i}-name`),
         rows: num(`f-s${i}-rows`),
         seats_per_row: num(`f-s${i}-seats`),
-        price_cents: Math.round(num(`f-s${i}-price`) * 100),
+        price_cents: Math.round(num(`f-s${i}-price`) * scale),
       };
     });
     const spec = {
@@ -165,6 +177,7 @@ export class CreateForm {
       hold_ttl_seconds: num('f-hold_ttl'),
       max_seats_per_hold: num('f-max_seats'),
       seating: { sections },
+      currency,
     };
     if (v('f-prequeue_opens_at')) spec.prequeue_opens_at = zonedToRfc3339(v('f-prequeue_opens_at'), tz);
     return spec;
@@ -183,7 +196,7 @@ export class CreateForm {
       name: 'f-name', venue: 'f-venue', timezone: 'f-timezone', opens_at: 'f-opens_at',
       prequeue_opens_at: 'f-prequeue_opens_at', 'admission.rate_per_minute': 'f-rate',
       'admission.max_active': 'f-max_active', 'admission.pass_ttl_seconds': 'f-pass_ttl',
-      hold_ttl_seconds: 'f-hold_ttl', max_seats_per_hold: 'f-max_seats',
+      hold_ttl_seconds: 'f-hold_ttl', max_seats_per_hold: 'f-max_seats', currency: 'f-currency',
     };
     return map[path] ? $(map[path]) : null;
   }

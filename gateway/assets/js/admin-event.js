@@ -42,6 +42,8 @@ export class EventPanel {
       show($('close-confirm'), true);
       $('close-confirm').focus();
     });
+    // Archiving puts a finished event away: out of the default list, orders kept.
+    $('archive-btn').addEventListener('click', () => this.patch({ state: 'archived' }, 'saved_archived'));
     $('close-confirm').addEventListener('click', () => {
       show($('close-confirm'), false);
       this.patch({ state: 'closed' }, 'saved_closed');
@@ -102,8 +104,9 @@ export class EventPanel {
     const admin = ev.admin_state;
     $('pause-btn').disabled = admin !== 'open';
     $('resume-btn').disabled = admin !== 'paused';
-    $('close-btn').disabled = admin === 'closed';
+    $('close-btn').disabled = admin === 'closed' || admin === 'archived';
     if (admin === 'closed') show($('close-confirm'), false);
+    $('archive-btn').disabled = !(admin === 'closed' || (admin !== 'archived' && ev.state === 'sold_out'));
   }
 
   async patch(body, savedKey) {

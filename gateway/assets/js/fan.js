@@ -9,7 +9,7 @@
 import { api, isUuid, serverNow, withRetry } from './api.js';
 import { Checkout } from './checkout.js';
 import { LiveFeed } from './fan-live.js';
-import { $ } from './format.js';
+import { $, setCurrency } from './format.js';
 import { initI18n, onLangChange, t } from './i18n.js';
 import { SeatsView } from './fan-seats.js';
 import {
@@ -56,6 +56,7 @@ async function checkSeed(ev) {
 async function setEvent(ev) {
   const prev = app.event;
   app.event = ev;
+  setCurrency(ev.currency, ev.currency_minor_units);
   if (ev.shuffle_seed && ev.shuffle_seed !== prev?.shuffle_seed) app.seedOk = await checkSeed(ev);
   renderEvent(ev);
   return prev;

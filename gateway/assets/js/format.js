@@ -60,12 +60,40 @@ export function etaRange(range, seconds) {
   return a === b ? t('eta_about', { d: a }) : t('eta_between', { a, b });
 }
 
-/** Money from cents, two decimals in the page's language (events carry no currency). */
-export function money(cents) {
+/**
+ * The currency prices are shown in: its ISO 4217 code and the digits of its minor unit,
+ * as the event gives them (`currency`, `currency_minor_units`). USD until an event is read.
+ */
+let currency = { code: 'USD', minorUnits: 2 };
+
+/** Sets the currency of every later `money()`: call with the event as read from the API. */
+export function setCurrency(code, minorUnits) {
+  if (typeof code !== 'string' || !/^[A-Z]{3}$/.test(code)) return;
+  currency = { code, minorUnits: Number.isInteger(minorUnits) && minorUnits >= 0 ? minorUnits : 2 };
+}
+
+/**
+ * An amount counted in the currency's minor unit (`price_cents`, `total_cents`) as money in
+ * the page's language, with the currency's own digits: `$12.50`, `₩150,000`.
+ */
+export function money(minor, cur = currency) {
+  const digits = cur.minorUnits;
   return new Intl.NumberFormat(currentLang(), {
-    minimumFractionDigits: 2,
-    maximumFractionDigits: 2,
-  }).format(cents / 100);
+    style: 'currency',
+    currency: cur.code,
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  }).format(minor / 10 ** digits);
+}
+
+/** Digits of `code`'s minor unit as the browser knows it (2 when it does not). */
+export function currencyDigits(code) {
+  try {
+    return new Intl.NumberFormat('en', { style: 'currency', currency: code }).resolvedOptions()
+      .maximumFractionDigits;
+  } catch {
+    return 2;
+  }
 }
 
 /** A whole number in the page's language. */

@@ -3,7 +3,7 @@
 
 use crate::live::catalog::EventSnapshot;
 use chrono::{DateTime, Utc};
-use protocol::event::{AdminState, EventSpec, PublicState};
+use protocol::event::{AdminState, CheckoutMode, EventSpec, PublicState};
 use protocol::ids::{EventId, RequestId};
 use protocol::reply::{ErrorBody, ErrorCode, ErrorDetail};
 use serde::Serialize;
@@ -44,6 +44,10 @@ pub struct AdminEvent {
     pub version: u64,
     /// Seat counts.
     pub seats: SeatCounts,
+    /// Digits after the decimal point of `currency`'s minor unit (ISO 4217: 0 for
+    /// KRW, 2 for USD): a price of `price_cents` is `price_cents / 10^currency_minor_units`
+    /// units of the currency.
+    pub currency_minor_units: u32,
     /// Created at.
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
@@ -90,6 +94,25 @@ pub struct PublicEvent {
     pub shuffle_commitment: Option<String>,
     /// The seed, `null` until the event opens.
     pub shuffle_seed: Option<String>,
+    /// ISO 4217 currency of every price (`price_cents`, `total_cents`).
+    #[schema(example = "KRW")]
+    pub currency: String,
+    /// Digits after the decimal point of the currency's minor unit (0 for KRW, 2 for
+    /// USD): prices count that unit.
+    pub currency_minor_units: u32,
+    /// How holds of this event are confirmed.
+    pub checkout: PublicCheckout,
+}
+
+/// The public checkout settings: the mode, and in `origin` mode the venue's payment
+/// page (public anyway: the fan page sends the fan's browser there).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PublicCheckout {
+    /// `fan` (the fan confirms) or `origin` (the venue's server confirms).
+    pub mode: CheckoutMode,
+    /// The venue's payment page, in `origin` mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 fn seat_counts(s: &EventSnapshot) -> SeatCounts {
@@ -113,6 +136,7 @@ impl AdminEvent {
             shuffle_seed: s.public_seed(now),
             version: c.version,
             seats: seat_counts(s),
+            currency_minor_units: c.spec.currency.minor_units(),
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -139,6 +163,14 @@ impl PublicEvent {
             hold_ttl_seconds: spec.hold_ttl_seconds,
             shuffle_commitment: s.config.shuffle_commitment.clone(),
             shuffle_seed: s.public_seed(now),
+            currency: spec.currency.to_string(),
+            currency_minor_units: spec.currency.minor_units(),
+            checkout: PublicCheckout {
+                mode: spec.checkout.mode,
+                url: (spec.checkout.mode == CheckoutMode::Origin)
+                    .then(|| spec.checkout.url.as_ref().map(ToString::to_string))
+                    .flatten(),
+            },
         }
     }
 }

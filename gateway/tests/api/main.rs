@@ -8,7 +8,7 @@
 //! `admin`, `openapi` (OpenAPI paths, pass verified with the JWKS alone), `admission`,
 //! `queue_life`, `streams`, `release`, `revocation`, `rotation`, `identity_required`,
 //! `contention`, `timing`, `durability`, `failover`, `recovery`, `redis_loss`,
-//! `odd_requests`, `hygiene`.
+//! `odd_requests`, `hygiene`, `event_management` (PATCH as a merge, postpone, archive).
 
 mod admin;
 mod admission;
@@ -18,6 +18,7 @@ mod change_feed;
 mod concurrency;
 mod contention;
 mod durability;
+mod event_management;
 mod expiry;
 mod failover;
 mod flow;

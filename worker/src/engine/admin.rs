@@ -1,4 +1,4 @@
-//! Admin commands: create an event, patch its configuration.
+//! Admin commands: create an event, merge a patch into its configuration.
 //!
 //! The gateway validates first; the worker validates again because it is the writer
 //! (a rejected spec is `422 invalid_field` with `details.fields: [{field, message}]`).
@@ -8,7 +8,7 @@
 use super::effect::Effect;
 use super::event::EventState;
 use chrono::{DateTime, Utc};
-use protocol::event::{EventConfig, EventPatch, EventSpec, FieldError};
+use protocol::event::{AdminState, EventConfig, EventPatch, EventSpec, FieldError};
 use protocol::ids::EventId;
 use protocol::reply::{ErrorCode, ErrorDetail, Outcome};
 use rand::RngCore;
@@ -45,8 +45,15 @@ pub(crate) fn create<R: RngCore + ?Sized>(
     Ok(EventState::new(config))
 }
 
-/// Applies `patch` to `ev` (new `version`, `updated_at = now`) and emits
-/// `EventUpdated`; an invalid patch changes nothing.
+/// Merges `patch` into `ev` (new `version`, `updated_at = now`) and emits
+/// `EventUpdated`; a patch that is invalid, or whose merged result is, changes nothing.
+///
+/// Judged here, by the writer, whatever the gateway checked: the merged spec must be
+/// one that could have been created; a postponement goes by this worker's clock
+/// (`EventPatch::check_schedule`); `archived` is reached only from `closed` or from a
+/// sold-out event with no active hold, and is final (asking for it again changes
+/// nothing and answers the event as it is); `currency` changes only before the first
+/// hold, since holds and orders count its minor unit.
 pub(crate) fn update(
     ev: &mut EventState,
     patch: &EventPatch,
@@ -56,26 +63,72 @@ pub(crate) fn update(
     if let Err(errors) = patch.validate() {
         return invalid(errors);
     }
-    let c = &mut ev.config;
-    if let Some(a) = &patch.admission {
-        c.spec.admission = a.clone();
+    let c = &ev.config;
+    if c.is_archived() {
+        if *patch == archive_only() {
+            return Outcome::EventUpdated(Box::new(c.clone()));
+        }
+        return invalid(vec![FieldError {
+            field: "state".into(),
+            message: "the event is archived and can no longer change".into(),
+        }]);
     }
+    let mut errors = patch.check_schedule(&c.spec, now);
+    if patch.state == Some(AdminState::Archived) && !may_archive(ev) {
+        errors.push(FieldError {
+            field: "state".into(),
+            message: "only a closed event, or a sold-out one with no active hold, can be archived"
+                .into(),
+        });
+    }
+    if patch
+        .currency
+        .as_ref()
+        .is_some_and(|cur| *cur != c.spec.currency)
+        && !before_first_hold(ev)
+    {
+        errors.push(FieldError {
+            field: "currency".into(),
+            message: "can change only before the event's first hold".into(),
+        });
+    }
+    let spec = patch.merged(&c.spec);
+    if let Err(more) = spec.validate() {
+        errors.extend(more);
+    }
+    if !errors.is_empty() {
+        return invalid(errors);
+    }
+    let c = &mut ev.config;
+    c.spec = spec;
     if let Some(s) = patch.state {
         c.admin_state = s;
-    }
-    if let Some(t) = patch.hold_ttl_seconds {
-        c.spec.hold_ttl_seconds = t;
-    }
-    if let Some(required) = patch.require_identity {
-        c.spec.require_identity = required;
-    }
-    if let Some(checkout) = &patch.checkout {
-        c.spec.checkout = checkout.clone();
     }
     c.version += 1;
     c.updated_at = now;
     out.push(Effect::EventUpdated(Box::new(c.clone())));
     Outcome::EventUpdated(Box::new(c.clone()))
+}
+
+/// `{"state": "archived"}` and nothing else.
+fn archive_only() -> EventPatch {
+    EventPatch {
+        state: Some(AdminState::Archived),
+        ..EventPatch::default()
+    }
+}
+
+/// Closed, or nothing left to sell and nothing held.
+fn may_archive(ev: &EventState) -> bool {
+    let counts = ev.counts();
+    ev.config.admin_state == AdminState::Closed
+        || (counts.available == 0 && counts.holds_active == 0)
+}
+
+/// No hold was ever made (none in memory) and nothing is sold.
+fn before_first_hold(ev: &EventState) -> bool {
+    let counts = ev.counts();
+    ev.holds.is_empty() && counts.orders == 0 && counts.sold == 0 && counts.held == 0
 }
 
 /// `422 invalid_field` for one field that could not be decoded: the message starts
@@ -114,3 +167,7 @@ fn invalid(errors: Vec<FieldError>) -> Outcome {
         details: Some(serde_json::json!({ "fields": fields })),
     })
 }
+
+#[cfg(test)]
+#[path = "admin_tests.rs"]
+mod tests;

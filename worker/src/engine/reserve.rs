@@ -86,7 +86,7 @@ pub(crate) fn hold<R: RngCore + ?Sized>(
     rng: &mut R,
     out: &mut Vec<Effect>,
 ) -> Outcome {
-    if ev.config.admin_state == AdminState::Closed {
+    if AdminState::is_closed(ev.config.admin_state) {
         return Outcome::rejected(ErrorCode::QueueClosed, "the event is closed");
     }
     let t = ev.tickets.get(&ticket).copied().unwrap_or_default();

@@ -57,6 +57,7 @@ fn admin_state(s: &str) -> AdminState {
     match s {
         "paused" => AdminState::Paused,
         "closed" => AdminState::Closed,
+        "archived" => AdminState::Archived,
         _ => AdminState::Open,
     }
 }

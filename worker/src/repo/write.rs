@@ -71,6 +71,7 @@ pub(crate) fn admin_state_str(s: AdminState) -> &'static str {
         AdminState::Open => "open",
         AdminState::Paused => "paused",
         AdminState::Closed => "closed",
+        AdminState::Archived => "archived",
     }
 }
 

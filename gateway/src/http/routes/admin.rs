@@ -1,4 +1,4 @@
-//! Venue (admin) endpoints: create, list, read, patch an event; its stats.
+//! Venue (admin) endpoints: create, list, read, patch (merge) an event; its stats.
 //!
 //! Writes are commands to the event's worker shard (the single writer); the answer is the
 //! configuration the worker persisted and pushed to Redis. Reads come from Redis.
@@ -10,13 +10,13 @@ use crate::http::error::{json_response, ApiError};
 use crate::http::extract::{AppJson, PathId};
 use crate::http::state::AppState;
 use crate::views::{Accepted, AdminEvent, AdmissionFigures, EventStats, QueueCounts, SeatFigures};
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use protocol::command::{Command, Envelope};
-use protocol::event::{EventPatch, EventSpec};
+use protocol::event::{EventPatch, EventSpec, FieldError};
 use protocol::ids::EventId;
 use protocol::reply::{ErrorBody, Outcome};
 use serde::Serialize;
@@ -55,18 +55,24 @@ pub struct EventList {
     pub events: Vec<AdminEvent>,
 }
 
-/// List every event (the `events` set in Redis that the worker maintains), newest
-/// first. Additive to docs/API.md; the venue console uses it.
+/// List the events (the `events` set in Redis that the worker maintains), newest
+/// first; archived events only with `?include_archived=true`, so a deployment's past
+/// does not crowd the console.
 #[utoipa::path(get, path = "/v1/admin/events", tag = "admin",
     security(("admin_key" = [])),
+    params(("include_archived" = Option<bool>, Query,
+        description = "`true` lists archived events too (default `false`)")),
     responses(
         (status = 200, description = "The events", body = EventList),
         (status = 401, description = "Bad admin key", body = ErrorBody),
+        (status = 422, description = "Bad query parameter", body = ErrorBody),
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]
 pub async fn list_events(
     State(state): State<AppState>,
     _: AdminAuth,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<EventList>, ApiError> {
+    let include_archived = include_archived(query.as_deref())?;
     let key = state.replica.keys.events();
     let ids: Vec<String> = state
         .replica
@@ -77,11 +83,41 @@ pub async fn list_events(
     let mut events = Vec::with_capacity(ids.len());
     for id in ids.iter().filter_map(|id| id.parse::<EventId>().ok()) {
         if let Some(snapshot) = state.replica.catalog.cached(&id).await? {
-            events.push(AdminEvent::new(&snapshot, now));
+            if include_archived || !snapshot.config.is_archived() {
+                events.push(AdminEvent::new(&snapshot, now));
+            }
         }
     }
     events.sort_by_key(|e| std::cmp::Reverse(e.created_at));
     Ok(Json(EventList { events }))
+}
+
+/// `include_archived` of the list's query string: `true`, `false` or absent (false).
+///
+/// # Errors
+/// `422 invalid_field` for another value or another parameter.
+fn include_archived(query: Option<&str>) -> Result<bool, ApiError> {
+    let mut include = false;
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let field = |message: &str| FieldError {
+            field: name.chars().take(64).collect(),
+            message: message.into(),
+        };
+        match (name, value) {
+            ("include_archived", "true") => include = true,
+            ("include_archived", "false") => include = false,
+            ("include_archived", _) => {
+                return Err(ApiError::fields(&[field("must be true or false")]))
+            }
+            _ => return Err(ApiError::fields(&[field("unknown query parameter")])),
+        }
+    }
+    Ok(include)
 }
 
 /// Read an event (admin view).
@@ -101,7 +137,9 @@ pub async fn get_event(
     Ok(Json(AdminEvent::new(&snapshot, Utc::now())))
 }
 
-/// Change admission, state or hold TTL.
+/// Change an event: the body is merged into it (any subset of the fields, and of the
+/// fields of `admission` and `checkout`). Postponing checks the times against this
+/// replica's clock first; the worker checks again against its own and decides.
 #[utoipa::path(patch, path = "/v1/admin/events/{event_id}", tag = "admin",
     request_body = EventPatch, security(("admin_key" = [])),
     params(("event_id" = String, Path, description = "Event id (UUID)")),
@@ -119,7 +157,11 @@ pub async fn patch_event(
     AppJson(patch): AppJson<EventPatch>,
 ) -> Result<Response, ApiError> {
     patch.validate().map_err(|e| ApiError::fields(&e))?;
-    fetch_event(&state, &event).await?;
+    let snapshot = fetch_event(&state, &event).await?;
+    let schedule = patch.check_schedule(&snapshot.config.spec, Utc::now());
+    if !schedule.is_empty() {
+        return Err(ApiError::fields(&schedule));
+    }
     let envelope = command_envelope(event, Command::UpdateEvent { patch }, chrono::Utc::now());
     admin_command(&state, envelope).await
 }

@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ADMIN_KEY, BASE_URL, apiFan, launch, newPage, openFanPage, snap, text, until,
+  ADMIN_KEY, BASE_URL, admin, apiFan, launch, newPage, openFanPage, snap, text, until,
 } from './helpers.mjs';
 
 let browser;
@@ -37,12 +37,19 @@ test('the console creates an event; rate and pause reach the waiting fan', async
   await con.fill('#f-rate', '1');
   await con.fill('#f-s0-rows', '4');
   await con.fill('#f-s0-seats', '12');
+  // Won have no minor unit: 150000 typed is 150000 counted.
+  await con.fill('#f-currency', 'KRW');
+  await con.fill('#f-s0-price', '150000');
   await snap(con, '13-console-create-form');
   await con.click('#create-form button[type=submit]');
   await con.waitForSelector('#event-panel', { state: 'visible' });
   await con.waitForFunction(() => /event=/.test(location.hash));
   const eventId = /event=([0-9a-f-]{36})/.exec(await con.evaluate(() => location.hash))[1];
   assert.equal(await text(con, '#ev-title'), 'Console Test Night');
+  const created = await admin('GET', `/v1/admin/events/${eventId}`);
+  assert.equal(created.currency, 'KRW');
+  assert.equal(created.currency_minor_units, 0);
+  assert.equal(created.seating.sections[0].price_cents, 150000);
 
   // Two fans ahead (through the API), then the browser fan.
   await apiFan(eventId);
@@ -98,6 +105,19 @@ test('the console creates an event; rate and pause reach the waiting fan', async
   // The console works on a phone too.
   await con.setViewportSize({ width: 390, height: 844 });
   await snap(con, '18b-console-on-a-phone');
-  assert.deepEqual(conErrors, []);
   assert.deepEqual(fanErrors, []);
+
+  // Close for good, then archive: the event leaves the default list and stays readable.
+  await con.click('#close-btn');
+  await con.click('#close-confirm');
+  await con.waitForFunction(() => !document.getElementById('archive-btn').disabled);
+  assert.equal((await admin('GET', `/v1/admin/events/${eventId}`)).admin_state, 'closed');
+  await con.click('#archive-btn');
+  await con.waitForFunction(() => /archived/.test(document.getElementById('panel-msg').textContent));
+  assert.equal((await admin('GET', `/v1/admin/events/${eventId}`)).admin_state, 'archived');
+  const ids = async (path) => (await admin('GET', path)).events.map((e) => e.id);
+  assert.ok(!(await ids('/v1/admin/events')).includes(eventId));
+  assert.ok((await ids('/v1/admin/events?include_archived=true')).includes(eventId));
+  assert.equal(await con.locator('#archive-btn').isDisabled(), true);
+  assert.deepEqual(conErrors, []);
 });

@@ -34,7 +34,7 @@ test('a fan goes from the queue to a confirmed order', async () => {
   assert.match(await text(page, '#pass-left'), /Time left to choose: \d\d:\d\d/);
   assert.match(await text(page, '#selection'), /up to 4 seats/);
   const label = await seat(page, 'A-1-4').getAttribute('aria-label');
-  assert.equal(label, 'Section A, row 1, seat 4, 150.00, available');
+  assert.equal(label, 'Section A, row 1, seat 4, $150.00, available');
   await snap(page, '02-fan-seat-map');
 
   // Live availability: another fan holds A-3-8; this map shows it within 3 s (live stream).
@@ -54,13 +54,13 @@ test('a fan goes from the queue to a confirmed order', async () => {
   await seat(page, 'A-1-5').focus();
   await page.keyboard.press('Enter');
   assert.equal(await seat(page, 'A-1-5').getAttribute('aria-pressed'), 'true');
-  assert.equal(await text(page, '#selection'), 'Your choice: Section A, row 1: seats 4, 5. Total 300.00.');
+  assert.equal(await text(page, '#selection'), 'Your choice: Section A, row 1: seats 4, 5. Total $300.00.');
   await snap(page, '03-fan-seats-chosen');
 
   await page.click('#hold-btn');
   await page.waitForSelector('#view-hold', { state: 'visible' });
   assert.match(await text(page, '#hold-timer'), /^0[12]:\d\d$/);
-  assert.equal(await text(page, '#hold-total'), '300.00');
+  assert.equal(await text(page, '#hold-total'), '$300.00');
   // The payment form checks its fields before paying.
   await page.click('#pay-btn');
   assert.equal(await page.locator('#pay-name').getAttribute('aria-invalid'), 'true');
@@ -72,7 +72,7 @@ test('a fan goes from the queue to a confirmed order', async () => {
   await page.waitForSelector('#view-done', { state: 'visible' });
   const seats = await page.locator('#order-seats li').allInnerTexts();
   assert.deepEqual(seats, ['Section A, row 1, seat 4', 'Section A, row 1, seat 5']);
-  assert.equal(await text(page, '#order-total'), '300.00');
+  assert.equal(await text(page, '#order-total'), '$300.00');
   assert.match(await text(page, '#order-id'), /^[0-9a-f-]{36}$/);
   await snap(page, '05-fan-order-confirmed');
 

@@ -1,0 +1,157 @@
+use super::*;
+use crate::event::tests::spec;
+
+fn patch(json: &str) -> EventPatch {
+    serde_json::from_str(json).unwrap()
+}
+
+fn at(s: &str) -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339(s).unwrap()
+}
+
+#[test]
+fn one_admission_field_alone_is_a_whole_patch() {
+    let p = patch(r#"{"admission": {"rate_per_minute": 60000}}"#);
+    assert_eq!(p.validate(), Ok(()));
+    let merged = p.merged(&spec());
+    // Expected values written out, not derived from the code under test.
+    assert_eq!(merged.admission.rate_per_minute, 60000);
+    assert_eq!(merged.admission.max_active, 2000);
+    assert_eq!(merged.admission.pass_ttl_seconds, 600);
+    let mut rest = merged.clone();
+    rest.admission = spec().admission;
+    assert_eq!(rest, spec(), "nothing else moves");
+}
+
+#[test]
+fn every_field_merges_and_absent_ones_keep_their_value() {
+    let p = patch(
+        r#"{"admission": {"max_active": 5, "pass_ttl_seconds": 30}, "hold_ttl_seconds": 60,
+            "require_identity": true, "checkout": {"mode": "origin", "url": "https://pay.example/x"},
+            "opens_at": "2026-12-02T20:00:00+09:00", "prequeue_opens_at": "2026-12-02T19:00:00+09:00",
+            "currency": "KRW"}"#,
+    );
+    assert_eq!(p.validate(), Ok(()));
+    let m = p.merged(&spec());
+    assert_eq!(
+        (
+            m.admission.rate_per_minute,
+            m.admission.max_active,
+            m.admission.pass_ttl_seconds
+        ),
+        (600, 5, 30)
+    );
+    assert_eq!(m.hold_ttl_seconds, 60);
+    assert!(m.require_identity);
+    assert_eq!(m.checkout.mode, CheckoutMode::Origin);
+    assert_eq!(
+        m.checkout.url.as_ref().map(|u| u.as_str()),
+        Some("https://pay.example/x")
+    );
+    assert_eq!(m.opens_at, at("2026-12-02T20:00:00+09:00"));
+    assert_eq!(m.prequeue_opens_at, Some(at("2026-12-02T19:00:00+09:00")));
+    assert_eq!(m.currency.as_str(), "KRW");
+    assert_eq!(m.validate(), Ok(()));
+}
+
+#[test]
+fn merged_result_is_validated_as_a_whole() {
+    // Origin mode without a url: the patch is fine alone, the merged spec is not.
+    let p = patch(r#"{"checkout": {"mode": "origin"}}"#);
+    assert_eq!(p.validate(), Ok(()));
+    let errors = p.merged(&spec()).validate().unwrap_err();
+    assert_eq!(errors[0].field, "checkout.url");
+    // Opening moved before the pre-queue that stays.
+    let p = patch(r#"{"opens_at": "2026-12-01T19:00:00+09:00"}"#);
+    let errors = p.merged(&spec()).validate().unwrap_err();
+    assert_eq!(errors[0].field, "prequeue_opens_at");
+}
+
+#[test]
+fn bad_ranges_and_empty_parts_are_refused() {
+    let fields = |json: &str| -> Vec<String> {
+        patch(json)
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
+    };
+    assert_eq!(
+        fields(r#"{"admission": {"rate_per_minute": 0, "pass_ttl_seconds": 5}}"#),
+        ["admission.rate_per_minute", "admission.pass_ttl_seconds"]
+    );
+    assert_eq!(fields(r#"{"admission": {}}"#), ["admission"]);
+    assert_eq!(fields(r#"{"checkout": {}}"#), ["checkout"]);
+    assert_eq!(fields("{}"), [""]);
+    assert_eq!(
+        fields(
+            r#"{"opens_at": "2026-12-02T20:00:00Z", "prequeue_opens_at": "2026-12-02T20:00:00Z"}"#
+        ),
+        ["prequeue_opens_at"]
+    );
+    assert!(serde_json::from_str::<EventPatch>(r#"{"admission": {"rate": 1}}"#).is_err());
+    assert!(serde_json::from_str::<EventPatch>(r#"{"currency": "XYZ"}"#).is_err());
+}
+
+#[test]
+fn postponement_follows_the_clock() {
+    let s = spec(); // pre-queue 19:30, opens 20:00 (+09:00) on 2026-12-01
+    let utc = |x: &str| at(x).with_timezone(&Utc);
+    let fields = |json: &str, now: &str| -> Vec<String> {
+        patch(json)
+            .check_schedule(&s, utc(now))
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
+    };
+    let later = r#"{"opens_at": "2026-12-02T20:00:00+09:00", "prequeue_opens_at": "2026-12-02T19:30:00+09:00"}"#;
+    assert!(fields(later, "2026-12-01T19:00:00+09:00").is_empty());
+    // The pre-queue has opened: it cannot move, the opening still can.
+    assert_eq!(
+        fields(later, "2026-12-01T19:45:00+09:00"),
+        ["prequeue_opens_at"]
+    );
+    assert!(fields(
+        r#"{"opens_at": "2026-12-02T20:00:00+09:00"}"#,
+        "2026-12-01T19:45:00+09:00"
+    )
+    .is_empty());
+    // Less than the notice before the opening.
+    assert_eq!(
+        fields(
+            r#"{"opens_at": "2026-12-02T20:00:00+09:00"}"#,
+            "2026-12-01T19:59:55+09:00"
+        ),
+        ["opens_at"]
+    );
+    // New time in the past.
+    assert_eq!(
+        fields(
+            r#"{"opens_at": "2026-12-01T18:00:00+09:00"}"#,
+            "2026-12-01T18:30:00+09:00"
+        ),
+        ["opens_at"]
+    );
+    // Unchanged times pass even once passed (a retried PATCH).
+    assert!(fields(
+        r#"{"opens_at": "2026-12-01T11:00:00Z"}"#,
+        "2026-12-01T21:00:00+09:00"
+    )
+    .is_empty());
+    // No pre-queue to move.
+    let mut without = s.clone();
+    without.prequeue_opens_at = None;
+    let errors = patch(r#"{"prequeue_opens_at": "2026-12-01T19:50:00+09:00"}"#)
+        .check_schedule(&without, utc("2026-12-01T19:00:00+09:00"));
+    assert_eq!(errors[0].field, "prequeue_opens_at");
+}
+
+#[test]
+fn archived_is_closed_for_good() {
+    assert!(AdminState::Archived.is_closed());
+    assert!(AdminState::Closed.is_closed());
+    assert!(!AdminState::Paused.is_closed());
+    let p = patch(r#"{"state": "archived"}"#);
+    assert_eq!(p.state, Some(AdminState::Archived));
+}

@@ -469,6 +469,14 @@ impl CurrencyCode {
     }
 }
 
+text_type!(
+    /// Why the venue cancelled an order (`reason` of an order cancel): 1–500
+    /// characters, not blank, any script. Stored with the order.
+    CancelReason, max = 500,
+    rule = Rule { max: 500, refuse_blank: true, alphabet: None, extra: None },
+    example = "refunded at the fan's request"
+);
+
 #[cfg(test)]
 #[path = "text_tests.rs"]
 mod tests;

@@ -16,6 +16,7 @@ fn view(event: EventId, id: HoldId, seats: &[&str], state: HoldState) -> StoredH
             expires_at: Utc::now(),
             total_cents: 100,
         },
+        user_ref: None,
     }
 }
 
@@ -27,6 +28,7 @@ fn order(v: &StoredHold) -> Order {
         seats: v.hold.seats.clone(),
         total_cents: v.hold.total_cents,
         confirmed_at: Utc::now(),
+        cancelled_at: None,
     }
 }
 

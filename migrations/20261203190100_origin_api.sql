@@ -13,13 +13,17 @@ ALTER TABLE holds ADD COLUMN user_ref text;
 
 -- API keys of the venue's servers, written by the gateway's back office (no shard owns
 -- them). Only the SHA-256 of the secret is kept; `prefix` is the public part of the key
--- (`ak_<prefix>_<secret>`) that finds the row. `events` NULL means every event.
+-- (`ak_<prefix>_<secret>`) that finds the row. `events` NULL means every event. The
+-- `Idempotency-Key` of the create (with its request's fingerprint) makes a retried
+-- create answer the same key instead of making a second one.
 CREATE TABLE api_keys (
-    id            uuid        PRIMARY KEY,
-    name          text        NOT NULL,
-    prefix        text        NOT NULL UNIQUE,
-    secret_sha256 bytea       NOT NULL CHECK (length(secret_sha256) = 32),
-    events        uuid[],
-    created_at    timestamptz NOT NULL,
-    revoked_at    timestamptz
+    id              uuid        PRIMARY KEY,
+    name            text        NOT NULL,
+    prefix          text        NOT NULL UNIQUE,
+    secret_sha256   bytea       NOT NULL CHECK (length(secret_sha256) = 32),
+    events          uuid[],
+    idempotency_key text        UNIQUE,
+    fingerprint     text,
+    created_at      timestamptz NOT NULL,
+    revoked_at      timestamptz
 );

@@ -477,6 +477,14 @@ text_type!(
     example = "refunded at the fan's request"
 );
 
+text_type!(
+    /// The name an admin gives an API key (`name` of `POST /v1/admin/api-keys`), to
+    /// tell keys apart in the console: 1–100 characters, not blank, any script.
+    ApiKeyName, max = 100,
+    rule = Rule { max: 100, refuse_blank: true, alphabet: None, extra: None },
+    example = "box office server"
+);
+
 #[cfg(test)]
 #[path = "text_tests.rs"]
 mod tests;

@@ -122,11 +122,14 @@ pub enum CreateError {
     KeyReused,
 }
 
+/// Prefix → when its row was read, and the row (`None`: no such key).
+type Cache = HashMap<String, (Instant, Option<Arc<Row>>)>;
+
 /// The API key store with this replica's cache of verified keys (cheap to share).
 #[derive(Debug)]
 pub struct ApiKeys {
     back_office: BackOffice,
-    cache: Mutex<HashMap<String, (Instant, Option<Arc<Row>>)>>,
+    cache: Mutex<Cache>,
 }
 
 impl ApiKeys {
@@ -288,7 +291,7 @@ impl ApiKeys {
         }))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Option<Arc<Row>>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
         self.cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -305,7 +305,6 @@ async fn api_keys_hold_to_their_events_and_a_revoked_key_stops_within_a_second()
         Duration::from_secs(5),
         "the revoked key to be refused",
         || {
-            let get = get.clone();
             let key = key.clone();
             async move {
                 let r = get(key, format!("/v1/origin/events/{mine}/orders")).await;
@@ -325,18 +324,21 @@ async fn api_keys_hold_to_their_events_and_a_revoked_key_stops_within_a_second()
         .assert_error(401, "unauthorized");
 }
 
+/// `orders` columns the export is compared on.
+type OrderRow = (
+    Uuid,
+    Uuid,
+    Uuid,
+    Vec<String>,
+    i64,
+    String,
+    Option<chrono::DateTime<chrono::Utc>>,
+    Option<String>,
+);
+
 /// Orders of `event` as direct SQL sees them, oldest first: the oracle of the export.
 async fn orders_in_db(app: &TestApp, event: &EventId) -> Vec<Vec<String>> {
-    let rows: Vec<(
-        Uuid,
-        Uuid,
-        Uuid,
-        Vec<String>,
-        i64,
-        String,
-        Option<chrono::DateTime<chrono::Utc>>,
-        Option<String>,
-    )> = sqlx::query_as(
+    let rows: Vec<OrderRow> = sqlx::query_as(
         "SELECT id, hold_id, ticket_id, seats, total_cents, payment_ref, cancelled_at,
                     cancel_reason
              FROM orders WHERE event_id = $1 ORDER BY id",

@@ -22,14 +22,17 @@ CREATE TEMP TABLE verify_scope AS
 SELECT id AS event_id FROM events
 WHERE NULLIF(:'event_id', '') IS NULL OR id = NULLIF(:'event_id', '')::uuid;
 
--- Seat ids of live holds and of orders, one row per (hold or order, seat).
+-- Seat ids of live holds and of orders, one row per (hold or order, seat). A cancelled
+-- order (and its confirmed hold) no longer owns its seats: they may be sold again.
 CREATE TEMP VIEW verify_hold_seats AS
 SELECT h.event_id, h.id AS hold_id, h.state, unnest(h.seats) AS seat_id
-FROM holds h JOIN verify_scope USING (event_id);
+FROM holds h JOIN verify_scope USING (event_id)
+WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.hold_id = h.id AND o.cancelled_at IS NOT NULL);
 
 CREATE TEMP VIEW verify_order_seats AS
 SELECT o.event_id, o.id AS order_id, o.hold_id, unnest(o.seats) AS seat_id
-FROM orders o JOIN verify_scope USING (event_id);
+FROM orders o JOIN verify_scope USING (event_id)
+WHERE o.cancelled_at IS NULL;
 
 CREATE TEMP TABLE verify_checks (check_name text, kind text, bad bigint);
 

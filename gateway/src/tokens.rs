@@ -201,6 +201,24 @@ impl TokenKeys {
         iat: i64,
         exp: i64,
     ) -> Result<String, TokenError> {
+        self.issue_pass_with_user(event, ticket, jti, iat, exp, None)
+    }
+
+    /// [`TokenKeys::issue_pass`] for a fan whose join carried the signed user reference
+    /// `user_ref`: the pass names it, and the holds made with the pass carry it to the
+    /// venue's server (`GET /v1/origin/holds/{id}`).
+    ///
+    /// # Errors
+    /// `TokenError` if signing fails (a malformed key; prevented by validation).
+    pub fn issue_pass_with_user(
+        &self,
+        event: &EventId,
+        ticket: TicketId,
+        jti: String,
+        iat: i64,
+        exp: i64,
+        user_ref: Option<String>,
+    ) -> Result<String, TokenError> {
         let claims = PassClaims {
             sub: ticket,
             aud: event.to_string(),
@@ -208,6 +226,7 @@ impl TokenKeys {
             iat,
             exp,
             kind: TokenKind::Pass,
+            user_ref,
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid().to_owned());

@@ -50,4 +50,9 @@ pub struct PassClaims {
     pub exp: i64,
     /// Always [`TokenKind::Pass`].
     pub kind: TokenKind,
+    /// The user reference of the fan's signed join, if it carried one: the gateway
+    /// copies it into the hold command so the venue's server can tell whose hold it
+    /// confirms. Absent for anonymous joins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_ref: Option<String>,
 }

@@ -6,8 +6,10 @@
 //! or translate a version it does not know instead of misreading it.
 
 use crate::event::{EventPatch, EventSpec};
-use crate::ids::{EventId, HoldId, RequestId, TicketId};
-use crate::text::{Fingerprint, IdempotencyKey, PaymentRef, SeatId, SectionName};
+use crate::ids::{EventId, HoldId, OrderId, RequestId, TicketId};
+use crate::text::{
+    CancelReason, Fingerprint, IdempotencyKey, PaymentRef, SeatId, SectionName, UserRef,
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -144,6 +146,11 @@ pub enum Command {
         selection: SeatSelection,
         /// Optional idempotency key.
         idempotency: Option<Idempotency>,
+        /// The fan's user reference, when the join carried a signed one (the pass
+        /// names it): stored on the hold for the venue's server to read. Absent in
+        /// messages of gateways that do not carry it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_ref: Option<UserRef>,
     },
     /// Confirm (buy) a hold. Replies `OrderConfirmed` or a rejection.
     Confirm {
@@ -151,10 +158,15 @@ pub enum Command {
         ticket_id: TicketId,
         /// The hold to confirm.
         hold_id: HoldId,
-        /// Payment reference from the (mock) payment step.
+        /// Payment reference from the payment step.
         payment_ref: PaymentRef,
         /// Optional idempotency key.
         idempotency: Option<Idempotency>,
+        /// Who confirms: the fan (with the pass) or the venue's server (with an API
+        /// key). In an event with `checkout.mode = origin` only the venue's server
+        /// may confirm. `fan` when absent, so messages without it keep their meaning.
+        #[serde(default)]
+        by: Confirmer,
     },
     /// Release a hold early. Replies `HoldReleased` or a rejection.
     Release {
@@ -163,6 +175,33 @@ pub enum Command {
         /// The hold to release.
         hold_id: HoldId,
     },
+    /// Cancel a confirmed order (the venue refunded it): its seats go back on sale.
+    /// Only the venue's server sends it. Replies `OrderCancelled` (the same order
+    /// again for an order already cancelled) or a rejection.
+    CancelOrder {
+        /// The ticket that bought the order (the gateway reads it from the order
+        /// row); must match, so a forged pairing is `404`.
+        ticket_id: TicketId,
+        /// The order to cancel.
+        order_id: OrderId,
+        /// Why, in the venue's words (kept with the order).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<CancelReason>,
+        /// Optional idempotency key.
+        idempotency: Option<Idempotency>,
+    },
+}
+
+/// Who confirms a hold (`Command::Confirm::by`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confirmer {
+    /// The fan, with the pass (`POST /v1/holds/{id}/confirm`); refused `403` in an
+    /// event whose checkout is `origin`.
+    #[default]
+    Fan,
+    /// The venue's server, with an API key (`POST /v1/origin/holds/{id}/confirm`).
+    Origin,
 }
 
 impl Command {
@@ -174,6 +213,7 @@ impl Command {
             Command::Hold { .. } => "hold",
             Command::Confirm { .. } => "confirm",
             Command::Release { .. } => "release",
+            Command::CancelOrder { .. } => "cancel_order",
         }
     }
 
@@ -182,7 +222,8 @@ impl Command {
         match self {
             Command::Hold { ticket_id, .. }
             | Command::Confirm { ticket_id, .. }
-            | Command::Release { ticket_id, .. } => Some(*ticket_id),
+            | Command::Release { ticket_id, .. }
+            | Command::CancelOrder { ticket_id, .. } => Some(*ticket_id),
             _ => None,
         }
     }
@@ -204,6 +245,7 @@ mod tests {
                     seats: vec!["A-1-1".parse().unwrap()],
                 },
                 idempotency: None,
+                user_ref: None,
             },
         });
         let v: serde_json::Value = serde_json::to_value(&m).unwrap();
@@ -212,6 +254,24 @@ mod tests {
         assert_eq!(v["command"]["selection"]["seats"][0], "A-1-1");
         let back: CommandMessage = serde_json::from_value(v).unwrap();
         assert_eq!(back, m);
+    }
+
+    #[test]
+    fn a_confirm_without_by_is_the_fans() {
+        let v = serde_json::json!({"type": "confirm", "ticket_id": TicketId::new(),
+            "hold_id": HoldId::new(), "payment_ref": "p", "idempotency": null});
+        let c: Command = serde_json::from_value(v).unwrap();
+        assert!(matches!(
+            c,
+            Command::Confirm {
+                by: Confirmer::Fan,
+                ..
+            }
+        ));
+        let v = serde_json::json!({"type": "cancel_order", "ticket_id": TicketId::new(),
+            "order_id": OrderId::new(), "idempotency": null});
+        let c: Command = serde_json::from_value(v).unwrap();
+        assert_eq!(c.kind(), "cancel_order");
     }
 
     #[test]

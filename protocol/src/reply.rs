@@ -137,6 +137,11 @@ pub struct Order {
     /// When the order was committed.
     #[schema(value_type = String, format = DateTime)]
     pub confirmed_at: DateTime<Utc>,
+    /// When the venue cancelled it (its seats went back on sale then); absent while
+    /// the order stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub cancelled_at: Option<DateTime<Utc>>,
 }
 
 /// What a command led to.
@@ -153,6 +158,8 @@ pub enum Outcome {
     HoldReleased(Hold),
     /// `200`: the hold became an order.
     OrderConfirmed(Order),
+    /// `200`: the order is cancelled (`cancelled_at` set), its seats on sale again.
+    OrderCancelled(Order),
     /// A refusal with its API error.
     Rejected(ErrorDetail),
 }
@@ -171,7 +178,10 @@ impl Outcome {
     pub fn http_status(&self) -> u16 {
         match self {
             Outcome::EventCreated(_) | Outcome::HoldCreated(_) => 201,
-            Outcome::EventUpdated(_) | Outcome::HoldReleased(_) | Outcome::OrderConfirmed(_) => 200,
+            Outcome::EventUpdated(_)
+            | Outcome::HoldReleased(_)
+            | Outcome::OrderConfirmed(_)
+            | Outcome::OrderCancelled(_) => 200,
             Outcome::Rejected(e) => e.code.status(),
         }
     }
@@ -180,9 +190,10 @@ impl Outcome {
     pub fn label(&self) -> &'static str {
         match self {
             Outcome::EventCreated(_) | Outcome::HoldCreated(_) => "created",
-            Outcome::EventUpdated(_) | Outcome::HoldReleased(_) | Outcome::OrderConfirmed(_) => {
-                "ok"
-            }
+            Outcome::EventUpdated(_)
+            | Outcome::HoldReleased(_)
+            | Outcome::OrderConfirmed(_)
+            | Outcome::OrderCancelled(_) => "ok",
             Outcome::Rejected(e) => match e.code {
                 ErrorCode::SeatsUnavailable => "seats_unavailable",
                 ErrorCode::InvalidField => "invalid_field",
@@ -205,7 +216,7 @@ impl Outcome {
         let v = match self {
             Outcome::EventCreated(c) | Outcome::EventUpdated(c) => serde_json::to_value(c),
             Outcome::HoldCreated(h) | Outcome::HoldReleased(h) => serde_json::to_value(h),
-            Outcome::OrderConfirmed(o) => serde_json::to_value(o),
+            Outcome::OrderConfirmed(o) | Outcome::OrderCancelled(o) => serde_json::to_value(o),
             Outcome::Rejected(e) => serde_json::to_value(ErrorBody { error: e.clone() }),
         };
         v.unwrap_or(serde_json::Value::Null)
@@ -220,6 +231,10 @@ pub struct StoredHold {
     pub ticket_id: TicketId,
     /// The public view.
     pub hold: Hold,
+    /// The fan's user reference from a signed join (the pass names it), for the
+    /// venue's server (`GET /v1/origin/holds/{id}`); never shown to fans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_ref: Option<String>,
 }
 
 /// The worker's reply message (AMQP body on the reply queue).

@@ -469,6 +469,22 @@ impl CurrencyCode {
     }
 }
 
+text_type!(
+    /// Why the venue cancelled an order (`reason` of an order cancel): 1–500
+    /// characters, not blank, any script. Stored with the order.
+    CancelReason, max = 500,
+    rule = Rule { max: 500, refuse_blank: true, alphabet: None, extra: None },
+    example = "refunded at the fan's request"
+);
+
+text_type!(
+    /// The name an admin gives an API key (`name` of `POST /v1/admin/api-keys`), to
+    /// tell keys apart in the console: 1–100 characters, not blank, any script.
+    ApiKeyName, max = 100,
+    rule = Rule { max: 100, refuse_blank: true, alphabet: None, extra: None },
+    example = "box office server"
+);
+
 #[cfg(test)]
 #[path = "text_tests.rs"]
 mod tests;

@@ -129,6 +129,8 @@ impl ShardCache {
                     let active = self.keys.active(&hold.hold.event_id);
                     pipe.zrem(active, hold.ticket_id.to_string()).ignore();
                 }
+                // The seats' new statuses reach Redis with the availability snapshot.
+                Effect::OrderCancelled { .. } => {}
                 Effect::Result(r) if r.ticket_id.is_some() => {
                     self.push_result(&mut pipe, &r.stored());
                 }

@@ -5,6 +5,7 @@
 //! handles it reads through ([`Replica`]: Redis, queue, catalog, token keys, metrics),
 //! the command publisher, the abuse limits, the identity secret and the admin key.
 
+use crate::adapters::api_keys::ApiKeys;
 use crate::adapters::back_office::BackOffice;
 use crate::adapters::publisher::Publisher;
 use crate::http::auth::AdminKey;
@@ -40,6 +41,8 @@ pub struct Inner {
     pub admin_key: AdminKey,
     /// The back office's PostgreSQL pool (never used by fan routes).
     pub back_office: BackOffice,
+    /// The venue's API keys, with this replica's cache of verified ones.
+    pub api_keys: Arc<ApiKeys>,
 }
 
 impl Deref for AppState {
@@ -67,6 +70,7 @@ impl AppState {
         let identity = Identity::new(&settings.abuse.identity_secret).map(Arc::new);
         let back_office = BackOffice::new(&settings).context("Invalid database_url")?;
         Ok(Self(Arc::new(Inner {
+            api_keys: Arc::new(ApiKeys::new(back_office.clone())),
             back_office,
             admin_key: AdminKey::new(&settings.admin_key),
             settings,
@@ -81,6 +85,12 @@ impl AppState {
 impl FromRef<AppState> for BackOffice {
     fn from_ref(state: &AppState) -> Self {
         state.back_office.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<ApiKeys> {
+    fn from_ref(state: &AppState) -> Self {
+        state.api_keys.clone()
     }
 }
 

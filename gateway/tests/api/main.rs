@@ -28,6 +28,7 @@ mod idempotency;
 mod identity_required;
 mod odd_requests;
 mod openapi;
+mod origin;
 mod outage;
 mod queue_life;
 mod recovery;

@@ -14,6 +14,7 @@
 use super::admin;
 use super::effect::{CommandResult, Effect};
 use super::event::EventState;
+use super::orders;
 use super::reserve;
 use chrono::{DateTime, Utc};
 use protocol::command::{Command, Envelope, Idempotency};
@@ -242,17 +243,29 @@ fn decide<R: RngCore + ?Sized>(
             ticket_id,
             selection,
             idempotency,
+            user_ref,
         } => keyed(ev, *ticket_id, idempotency.as_ref(), |ev| {
-            reserve::hold(ev, *ticket_id, selection, now, rng, out)
+            let user_ref = user_ref.as_ref().map(|u| u.as_str());
+            reserve::hold(ev, *ticket_id, selection, user_ref, now, rng, out)
         }),
         Command::Confirm {
             ticket_id,
             hold_id,
             payment_ref,
             idempotency,
+            by,
         } => keyed(ev, *ticket_id, idempotency.as_ref(), |ev| {
             let at = reserve::At { accepted, now };
-            reserve::confirm(ev, *ticket_id, *hold_id, payment_ref, at, rng, out)
+            reserve::confirm(ev, *ticket_id, *hold_id, payment_ref, *by, at, rng, out)
+        }),
+        Command::CancelOrder {
+            ticket_id,
+            order_id,
+            reason,
+            idempotency,
+        } => keyed(ev, *ticket_id, idempotency.as_ref(), |ev| {
+            let reason = reason.as_ref().map(|r| r.as_str());
+            orders::cancel(ev, *ticket_id, *order_id, reason, now, out)
         }),
         Command::Release { ticket_id, hold_id } => {
             let at = reserve::At { accepted, now };

@@ -29,6 +29,18 @@ pub enum Effect {
         /// Payment reference given with the confirm.
         payment_ref: String,
     },
+    /// The venue cancelled an order: its claims and sold seats are deleted (the seats
+    /// are available again), the order row gets `cancelled_at` and the reason; the
+    /// hold stays `confirmed` and the ticket's pass stays used up. Announced to the
+    /// venue as `order.cancelled`.
+    OrderCancelled {
+        /// The order, with `cancelled_at` set.
+        order: Order,
+        /// The ticket that bought it.
+        ticket_id: TicketId,
+        /// The venue's reason, if it gave one.
+        reason: Option<String>,
+    },
     /// A hold ended without an order (state `released` or `expired`): its claims are
     /// deleted, its seats are available again.
     HoldEnded(StoredHold),
@@ -42,7 +54,9 @@ impl Effect {
         match self {
             Effect::EventCreated(c) | Effect::EventUpdated(c) => c.id,
             Effect::HoldCreated(h) | Effect::HoldEnded(h) => h.hold.event_id,
-            Effect::OrderConfirmed { order, .. } => order.event_id,
+            Effect::OrderConfirmed { order, .. } | Effect::OrderCancelled { order, .. } => {
+                order.event_id
+            }
             Effect::Result(r) => r.event_id,
         }
     }

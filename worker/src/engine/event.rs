@@ -12,8 +12,8 @@ use super::recent::Recent;
 use chrono::{DateTime, Utc};
 use protocol::availability::{status, Availability, SectionAvailability};
 use protocol::event::EventConfig;
-use protocol::ids::{HoldId, TicketId};
-use protocol::reply::{Hold, HoldState, Outcome, StoredHold};
+use protocol::ids::{HoldId, OrderId, TicketId};
+use protocol::reply::{Hold, HoldState, Order, Outcome, StoredHold};
 use std::collections::{BTreeSet, HashMap};
 
 /// Status of one seat.
@@ -37,6 +37,22 @@ pub(crate) struct HoldRecord {
     pub(crate) total_cents: i64,
     /// Seat indices in the order asked for; emptied once the hold is finished.
     pub(crate) seats: Box<[u32]>,
+    /// The fan's user reference from a signed join, if any (shown to the venue only).
+    pub(crate) user_ref: Option<String>,
+}
+
+/// An order as the engine keeps it: enough to cancel it and to answer a second cancel
+/// with the same order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OrderRecord {
+    pub(crate) hold_id: HoldId,
+    pub(crate) ticket_id: TicketId,
+    /// Seat indices bought, in the hold's order (kept after a cancel, for the view).
+    pub(crate) seats: Box<[u32]>,
+    pub(crate) total_cents: i64,
+    pub(crate) confirmed_at: DateTime<Utc>,
+    /// When the venue cancelled it; its seats are available again from then.
+    pub(crate) cancelled_at: Option<DateTime<Utc>>,
 }
 
 /// Per-ticket counters.
@@ -66,7 +82,7 @@ pub struct Counts {
     pub sold: u64,
     /// Active holds.
     pub holds_active: u64,
-    /// Confirmed orders.
+    /// Confirmed orders that stand (cancelled ones are not counted).
     pub orders: u64,
 }
 
@@ -79,6 +95,7 @@ pub struct EventState {
     pub(crate) row_available: Vec<u32>,
     pub(crate) counts: Counts,
     pub(crate) holds: HashMap<HoldId, HoldRecord>,
+    pub(crate) orders: HashMap<OrderId, OrderRecord>,
     pub(crate) deadlines: BTreeSet<(DateTime<Utc>, HoldId)>,
     pub(crate) tickets: HashMap<TicketId, TicketState>,
     pub(crate) keyed: HashMap<TicketId, HashMap<String, Keyed>>,
@@ -106,6 +123,7 @@ impl EventState {
             },
             layout,
             holds: HashMap::new(),
+            orders: HashMap::new(),
             deadlines: BTreeSet::new(),
             tickets: HashMap::new(),
             keyed: HashMap::new(),
@@ -174,6 +192,24 @@ impl EventState {
                 expires_at: rec.expires_at,
                 total_cents: rec.total_cents,
             },
+            user_ref: rec.user_ref.clone(),
+        }
+    }
+
+    /// The public view of order `id` (seat ids rendered from indices).
+    pub(crate) fn order_view(&self, id: OrderId, rec: &OrderRecord) -> Order {
+        Order {
+            id,
+            hold_id: rec.hold_id,
+            event_id: self.config.id,
+            seats: rec
+                .seats
+                .iter()
+                .map(|&i| self.layout.seat_id(i as usize))
+                .collect(),
+            total_cents: rec.total_cents,
+            confirmed_at: rec.confirmed_at,
+            cancelled_at: rec.cancelled_at,
         }
     }
 

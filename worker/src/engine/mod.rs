@@ -12,6 +12,7 @@ mod best;
 mod effect;
 mod event;
 mod layout;
+mod orders;
 mod recent;
 mod reserve;
 mod restore;
@@ -21,6 +22,8 @@ mod model;
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]
+mod order_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
@@ -28,4 +31,4 @@ mod tests;
 pub use apply::{Engine, SNAPSHOT_EPOCH_SHIFT, UNDECODED_KIND};
 pub use effect::{CommandResult, Effect};
 pub use event::{Counts, EventState, SeatStatus};
-pub use restore::{Restore, RestoreError, RestoredHold, RestoredKey};
+pub use restore::{Restore, RestoreError, RestoredHold, RestoredKey, RestoredOrder};

@@ -8,9 +8,9 @@
 //! the engine's outcome once the rest of the outcome matched ([`Model::adopt`]).
 
 use chrono::{DateTime, Duration, Utc};
-use protocol::command::{Command, Envelope, SeatSelection};
-use protocol::event::EventSpec;
-use protocol::ids::{HoldId, RequestId, TicketId};
+use protocol::command::{Command, Confirmer, Envelope, SeatSelection};
+use protocol::event::{CheckoutMode, EventSpec};
+use protocol::ids::{HoldId, OrderId, RequestId, TicketId};
 use protocol::reply::{ErrorCode, HoldState, Outcome};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -29,6 +29,8 @@ pub(crate) enum Expect {
     Order { hold: HoldId },
     /// Hold `hold` released.
     Released { hold: HoldId },
+    /// Order `order` cancelled (now, or by an earlier cancel whose answer is repeated).
+    Cancelled { order: OrderId },
     /// Refused with this code (`unavailable`: the seats listed in `details.unavailable`).
     Refused {
         code: ErrorCode,
@@ -53,6 +55,14 @@ pub(crate) struct ModelHold {
     pub(crate) total_cents: i64,
 }
 
+#[derive(Debug, Clone)]
+pub(crate) struct ModelOrder {
+    pub(crate) id: OrderId,
+    pub(crate) hold: HoldId,
+    pub(crate) ticket: TicketId,
+    pub(crate) cancelled_at: Option<DateTime<Utc>>,
+}
+
 /// The reference model of one open event.
 pub(crate) struct Model {
     /// Every seat: id → (section, row, number, price).
@@ -61,7 +71,10 @@ pub(crate) struct Model {
     sections: HashMap<String, (u32, u32)>,
     pub(crate) seats: HashMap<String, Seat>,
     pub(crate) holds: Vec<ModelHold>,
+    pub(crate) orders: Vec<ModelOrder>,
     ordered: HashSet<TicketId>,
+    /// Checkout `origin`: only the venue's server confirms.
+    origin_checkout: bool,
     keys: HashMap<(TicketId, String), (String, Outcome)>,
     answered: HashMap<RequestId, Outcome>,
     ttl: Duration,
@@ -95,7 +108,9 @@ impl Model {
                 .map(|s| (s.name.to_string(), (s.rows, s.seats_per_row)))
                 .collect(),
             holds: Vec::new(),
+            orders: Vec::new(),
             ordered: HashSet::new(),
+            origin_checkout: spec.checkout.mode == CheckoutMode::Origin,
             keys: HashMap::new(),
             answered: HashMap::new(),
             ttl: Duration::seconds(i64::from(spec.hold_ttl_seconds)),
@@ -136,6 +151,11 @@ impl Model {
                 ticket_id,
                 idempotency,
                 ..
+            }
+            | Command::CancelOrder {
+                ticket_id,
+                idempotency,
+                ..
             } => (*ticket_id, idempotency.as_ref()),
             _ => (TicketId::new(), None),
         };
@@ -159,6 +179,9 @@ impl Model {
                 ..
             } => self.hold(*ticket_id, selection, now),
             Command::Confirm {
+                by: Confirmer::Fan, ..
+            } if self.origin_checkout => refused(ErrorCode::Forbidden),
+            Command::Confirm {
                 ticket_id, hold_id, ..
             } => match self.own(*ticket_id, *hold_id) {
                 None => refused(ErrorCode::NotFound),
@@ -174,6 +197,14 @@ impl Model {
                     Expect::Released { hold: *hold_id }
                 }
                 Some(_) => refused(ErrorCode::HoldNotActive),
+            },
+            Command::CancelOrder {
+                ticket_id,
+                order_id,
+                ..
+            } => match self.orders.iter().find(|o| o.id == *order_id) {
+                Some(o) if o.ticket == *ticket_id => Expect::Cancelled { order: o.id },
+                _ => refused(ErrorCode::NotFound),
             },
             _ => refused(ErrorCode::InvalidField),
         }
@@ -282,12 +313,36 @@ impl Model {
                     total_cents: h.total_cents,
                 });
             }
-            (Expect::Order { hold }, Outcome::OrderConfirmed(_)) => {
+            (Expect::Order { hold }, Outcome::OrderConfirmed(o)) => {
                 let h = self.holds.iter_mut().find(|h| h.id == *hold).expect("held");
+                self.orders.push(ModelOrder {
+                    id: o.id,
+                    hold: *hold,
+                    ticket: h.ticket,
+                    cancelled_at: None,
+                });
                 h.state = HoldState::Confirmed;
                 self.ordered.insert(h.ticket);
                 for s in &h.seats {
                     self.seats.insert(s.clone(), Seat::Sold);
+                }
+            }
+            (Expect::Cancelled { order }, Outcome::OrderCancelled(o)) => {
+                let m = self
+                    .orders
+                    .iter_mut()
+                    .find(|m| m.id == *order)
+                    .expect("known");
+                if m.cancelled_at.is_none() {
+                    m.cancelled_at = o.cancelled_at;
+                    let h = self
+                        .holds
+                        .iter()
+                        .find(|h| h.id == m.hold)
+                        .expect("its hold");
+                    for s in &h.seats {
+                        self.seats.insert(s.clone(), Seat::Free);
+                    }
                 }
             }
             (Expect::Released { hold }, Outcome::HoldReleased(_)) => {
@@ -309,6 +364,11 @@ impl Model {
                 ticket_id,
                 idempotency,
                 ..
+            }
+            | Command::CancelOrder {
+                ticket_id,
+                idempotency,
+                ..
             } => (Some(*ticket_id), idempotency.as_ref()),
             _ => (None, None),
         };
@@ -323,6 +383,11 @@ impl Model {
             }
         }
         self.answered.insert(env.request_id, outcome.clone());
+    }
+
+    /// The order `id` as the model knows it.
+    pub(crate) fn order_of(&self, id: OrderId) -> Option<&ModelOrder> {
+        self.orders.iter().find(|o| o.id == id)
     }
 
     /// The hold `id` as the model knows it.

@@ -1,5 +1,6 @@
 //! Model-based property test: random sequences of holds (listed seats,
-//! best-available), confirms, releases, watermark advances, replays, idempotency keys
+//! best-available), confirms (by the fan or the venue's server, in an event with fan or
+//! origin checkout), order cancels, releases, watermark advances, replays, idempotency keys
 //! and clock advances, applied both to the engine and to the reference model
 //! (`model.rs`). Confirms and releases carry random accepted times: now, seconds or
 //! minutes ago (a backlog), ahead of the worker's clock (clamped to now), or exactly at
@@ -19,8 +20,8 @@ use super::tests::spec;
 use super::*;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
-use protocol::command::{Command, Envelope, Idempotency, SeatSelection};
-use protocol::ids::{EventId, HoldId, RequestId, TicketId};
+use protocol::command::{Command, Confirmer, Envelope, Idempotency, SeatSelection};
+use protocol::ids::{EventId, HoldId, OrderId, RequestId, TicketId};
 use protocol::reply::{HoldState, Outcome};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -44,6 +45,15 @@ enum Op {
         hold: usize,
         key: Option<(u8, u8)>,
         stamp: Stamp,
+        /// Sent by the venue's server rather than the fan.
+        by_origin: bool,
+    },
+    /// The venue cancels an order (of the named ticket, or of its buyer).
+    Cancel {
+        ticket: usize,
+        own: bool,
+        order: usize,
+        key: Option<(u8, u8)>,
     },
     Release {
         ticket: usize,
@@ -97,8 +107,10 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(ticket, seats, key)| Op::Hold { ticket, seats, key }),
         3 => (0..TICKETS, 0..3usize, 0..6u32, key())
             .prop_map(|(ticket, section, quantity, key)| Op::Best { ticket, section, quantity, key }),
-        4 => (0..TICKETS, prop::bool::weighted(0.9), any::<usize>(), key(), stamp())
-            .prop_map(|(ticket, own, hold, key, stamp)| Op::Confirm { ticket, own, hold, key, stamp }),
+        4 => (0..TICKETS, prop::bool::weighted(0.9), any::<usize>(), key(), stamp(), any::<bool>())
+            .prop_map(|(ticket, own, hold, key, stamp, by_origin)| Op::Confirm { ticket, own, hold, key, stamp, by_origin }),
+        2 => (0..TICKETS, prop::bool::weighted(0.9), any::<usize>(), key())
+            .prop_map(|(ticket, own, order, key)| Op::Cancel { ticket, own, order, key }),
         2 => (0..TICKETS, prop::bool::weighted(0.9), any::<usize>(), stamp())
             .prop_map(|(ticket, own, hold, stamp)| Op::Release { ticket, own, hold, stamp }),
         2 => (0..30_000i64).prop_map(|ms| Op::Advance { ms }),
@@ -146,6 +158,15 @@ fn check(
                 accepted.min(now) < h.expires_at,
                 "confirmed though accepted at or after the deadline"
             );
+        }
+        (Expect::Cancelled { order }, Outcome::OrderCancelled(o)) => {
+            let m = model.order_of(*order).expect("the model knows the order");
+            let h = model.hold_of(m.hold).expect("and its hold");
+            prop_assert_eq!(o.id, *order);
+            prop_assert_eq!(o.hold_id, m.hold);
+            prop_assert_eq!(&o.seats, &h.seats);
+            // The first cancel stamps it; a later one repeats that answer.
+            prop_assert_eq!(o.cancelled_at, Some(m.cancelled_at.unwrap_or(now)));
         }
         (Expect::Released { hold }, Outcome::HoldReleased(h)) => {
             prop_assert_eq!(h.id, *hold);
@@ -195,8 +216,13 @@ proptest! {
     fn the_engine_behaves_like_the_reference_model(
         ops in prop::collection::vec(op(), 1..120),
         seed in any::<u64>(),
+        origin_checkout in prop::bool::weighted(0.25),
     ) {
-        let spec = spec(false);
+        let mut spec = spec(false);
+        if origin_checkout {
+            spec.checkout = serde_json::from_value(serde_json::json!(
+                {"mode": "origin", "url": "https://shop.example.com/pay"})).unwrap();
+        }
         let event = EventId::new();
         let tickets: Vec<TicketId> = (0..TICKETS).map(|_| TicketId::new()).collect();
         let mut seat_ids: Vec<String> = spec.seating.seats().map(|(s, _)| s.to_string()).collect();
@@ -225,13 +251,13 @@ proptest! {
                     ticket_id: tickets[ticket],
                     selection: SeatSelection::Seats { seats: seats.iter().map(|&i| seat_ids[i].parse().unwrap()).collect() },
                     idempotency: idem(key),
-                }),
+                 user_ref: None }),
                 Op::Best { ticket, section, quantity, key } => Some(Command::Hold {
                     ticket_id: tickets[ticket],
                     selection: SeatSelection::Best { section: SECTIONS[section].parse().unwrap(), quantity },
                     idempotency: idem(key),
-                }),
-                Op::Confirm { ticket, own, hold, key, stamp } => {
+                 user_ref: None }),
+                Op::Confirm { ticket, own, hold, key, stamp, by_origin } => {
                     let picked = pick_hold(hold, &model);
                     sent_at = accepted_at(&stamp, picked.map(|p| p.2));
                     let (hold_id, owner, _) = picked.unwrap_or((HoldId::new(), tickets[0], now));
@@ -240,13 +266,23 @@ proptest! {
                         hold_id,
                         payment_ref: "p".parse().unwrap(),
                         idempotency: idem(key),
-                    })
+                     by: if by_origin { Confirmer::Origin } else { Confirmer::Fan } })
                 }
                 Op::Release { ticket, own, hold, stamp } => {
                     let picked = pick_hold(hold, &model);
                     sent_at = accepted_at(&stamp, picked.map(|p| p.2));
                     let (hold_id, owner, _) = picked.unwrap_or((HoldId::new(), tickets[0], now));
                     Some(Command::Release { ticket_id: if own { owner } else { tickets[ticket] }, hold_id })
+                }
+                Op::Cancel { ticket, own, order, key } => {
+                    let picked = model.orders.get(order % model.orders.len().max(1)).map(|o| (o.id, o.ticket));
+                    let (order_id, owner) = picked.unwrap_or((OrderId::new(), tickets[0]));
+                    Some(Command::CancelOrder {
+                        ticket_id: if own { owner } else { tickets[ticket] },
+                        order_id,
+                        reason: Some("refund".parse().unwrap()),
+                        idempotency: idem(key),
+                    })
                 }
                 Op::Advance { ms } => { now += Duration::milliseconds(ms); None }
                 Op::ToDeadline { hold, before } => {

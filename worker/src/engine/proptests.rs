@@ -1,5 +1,5 @@
 //! Property tests: random sequences of hold / best-available / confirm / release /
-//! watermark / replay / clock advance over a small event, confirms accepted now or a
+//! order cancel / watermark / replay / clock advance over a small event, confirms accepted now or a
 //! while ago. After every step:
 //!
 //! - the effects, applied to a model of the database (claims keyed by seat, as the
@@ -9,7 +9,8 @@
 //! - no hold expires before the watermark reaches its deadline, and none outlives the
 //!   watermark; no confirm accepted at or after the deadline makes an order;
 //! - a replayed request gets an identical outcome and changes nothing;
-//! - a confirm accepted at or past its hold's deadline is refused with `hold_expired`.
+//! - a confirm accepted at or past its hold's deadline is refused with `hold_expired`;
+//! - a cancel frees exactly the seats its order sold, once.
 //!
 //! At the end the event is rebuilt from the model (as on shard takeover) and must equal
 //! the live state.
@@ -19,7 +20,7 @@ use super::*;
 use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
 use protocol::command::{Command, Envelope, Idempotency, SeatSelection};
-use protocol::ids::{EventId, HoldId, RequestId, TicketId};
+use protocol::ids::{EventId, HoldId, OrderId, RequestId, TicketId};
 use protocol::reply::{ErrorCode, HoldState, Outcome};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -50,6 +51,12 @@ enum Op {
         own: bool,
         hold: usize,
     },
+    /// The venue cancels an order (of the named ticket, or of its buyer).
+    Cancel {
+        ticket: usize,
+        own: bool,
+        order: usize,
+    },
     /// The watermark moves to this long before now.
     Watermark {
         lag_secs: i64,
@@ -72,6 +79,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(ticket, own, hold, key, ago_secs)| Op::Confirm { ticket, own, hold, key, ago_secs }),
         2 => (0..4usize, prop::bool::weighted(0.9), any::<usize>())
             .prop_map(|(ticket, own, hold)| Op::Release { ticket, own, hold }),
+        2 => (0..4usize, prop::bool::weighted(0.9), any::<usize>())
+            .prop_map(|(ticket, own, order)| Op::Cancel { ticket, own, order }),
         1 => (0..5i64).prop_map(|lag_secs| Op::Watermark { lag_secs }),
         2 => (0..40i64).prop_map(|secs| Op::Advance { secs }),
         1 => any::<usize>().prop_map(|index| Op::Replay { index }),
@@ -88,7 +97,7 @@ struct Model {
     claims: HashMap<String, (HoldId, SeatStatus)>,
     order_seats: HashSet<String>,
     holds: HashMap<HoldId, RestoredHold>,
-    order_tickets: Vec<TicketId>,
+    orders: HashMap<OrderId, RestoredOrder>,
     keys: Vec<RestoredKey>,
 }
 
@@ -110,6 +119,7 @@ impl Model {
                             expires_at: v.hold.expires_at,
                             total_cents: v.hold.total_cents,
                             seats: v.hold.seats.clone(),
+                            user_ref: None,
                         },
                     );
                 }
@@ -131,7 +141,35 @@ impl Model {
                         prop_assert!(self.order_seats.insert(s.clone()), "seat {} sold twice", s);
                     }
                     self.holds.get_mut(&hold.hold.id).unwrap().state = HoldState::Confirmed;
-                    self.order_tickets.push(hold.ticket_id);
+                    self.orders.insert(
+                        order.id,
+                        RestoredOrder {
+                            id: order.id,
+                            hold_id: order.hold_id,
+                            ticket_id: hold.ticket_id,
+                            seats: order.seats.clone(),
+                            total_cents: order.total_cents,
+                            confirmed_at: order.confirmed_at,
+                            cancelled_at: None,
+                        },
+                    );
+                }
+                Effect::OrderCancelled {
+                    order, ticket_id, ..
+                } => {
+                    let row = self.orders.get_mut(&order.id);
+                    prop_assert!(row.is_some(), "cancel of an order never confirmed");
+                    let row = row.unwrap();
+                    prop_assert!(row.cancelled_at.is_none(), "order cancelled twice");
+                    prop_assert_eq!(row.ticket_id, *ticket_id);
+                    row.cancelled_at = order.cancelled_at;
+                    for s in &order.seats {
+                        prop_assert_eq!(
+                            self.claims.remove(s),
+                            Some((order.hold_id, SeatStatus::Sold))
+                        );
+                        prop_assert!(self.order_seats.remove(s), "seat {} was not sold", s);
+                    }
                 }
                 Effect::HoldEnded(v) => {
                     if v.hold.state == HoldState::Expired {
@@ -206,6 +244,7 @@ proptest! {
         let mut model = Model::default();
         let mut sent: Vec<(Envelope, Outcome)> = Vec::new();
         let mut holds: Vec<(HoldId, TicketId)> = Vec::new();
+        let mut orders: Vec<(OrderId, TicketId)> = Vec::new();
         let mut out = Vec::new();
         let env = |command, sent_at| Envelope { request_id: RequestId::new(), event_id: event, sent_at, command };
         let create = env(Command::CreateEvent { spec: spec(false) }, now);
@@ -225,7 +264,7 @@ proptest! {
                     ticket_id: tickets[ticket],
                     selection: SeatSelection::Best { section: if section_b { "B" } else { "A" }.parse().unwrap(), quantity },
                     idempotency: None,
-                }, now)),
+                 user_ref: None }, now)),
                 Op::Confirm { ticket, own, hold, key, ago_secs } => {
                     sent_at = now - Duration::seconds(ago_secs);
                     let (hold_id, owner) = holds.get(hold % holds.len().max(1)).copied().unwrap_or((HoldId::new(), tickets[0]));
@@ -237,11 +276,18 @@ proptest! {
                     Some(env(Command::Confirm {
                         ticket_id, hold_id, payment_ref: "p".parse().unwrap(),
                         idempotency: key.map(|k| Idempotency { key: format!("c{k}").parse().unwrap(), fingerprint: "f".parse().unwrap() }),
-                    }, sent_at))
+                     by: Default::default() }, sent_at))
                 }
                 Op::Release { ticket, own, hold } => {
                     let (hold_id, owner) = holds.get(hold % holds.len().max(1)).copied().unwrap_or((HoldId::new(), tickets[0]));
                     Some(env(Command::Release { ticket_id: if own { owner } else { tickets[ticket] }, hold_id }, now))
+                }
+                Op::Cancel { ticket, own, order } => {
+                    let (order_id, owner) = orders.get(order % orders.len().max(1)).copied().unwrap_or((OrderId::new(), tickets[0]));
+                    Some(env(Command::CancelOrder {
+                        ticket_id: if own { owner } else { tickets[ticket] },
+                        order_id, reason: None, idempotency: None,
+                    }, now))
                 }
                 Op::Watermark { lag_secs } => { engine.advance_watermark(now - Duration::seconds(lag_secs), &mut out); None }
                 Op::Advance { secs } => { now += Duration::seconds(secs); None }
@@ -264,6 +310,11 @@ proptest! {
                         holds.push((h.id, e.command.ticket_id().unwrap()));
                     }
                 }
+                if let Outcome::OrderConfirmed(o) = &outcome {
+                    if !orders.iter().any(|(id, _)| *id == o.id) {
+                        orders.push((o.id, e.command.ticket_id().unwrap()));
+                    }
+                }
                 sent.push((e, outcome));
             }
             model.watermark = engine.watermark();
@@ -277,7 +328,7 @@ proptest! {
             config: live.config().clone(),
             claims: model.claims.iter().map(|(s, (_, st))| (s.clone(), *st)).collect(),
             holds: model.holds.values().cloned().collect(),
-            order_tickets: model.order_tickets.clone(),
+            orders: model.orders.values().cloned().collect(),
             keys: model.keys.clone(),
         }).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(&restored.seats, &live.seats);
@@ -288,5 +339,6 @@ proptest! {
         prop_assert_eq!(used(&restored.tickets), used(&live.tickets));
         prop_assert_eq!(&restored.deadlines, &live.deadlines);
         prop_assert_eq!(&restored.keyed, &live.keyed);
+        prop_assert_eq!(&restored.orders, &live.orders);
     }
 }

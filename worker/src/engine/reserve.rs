@@ -6,12 +6,12 @@
 use super::apply::new_uuid;
 use super::best::best_available;
 use super::effect::Effect;
-use super::event::{EventState, HoldRecord, SeatStatus};
+use super::event::{EventState, HoldRecord, OrderRecord, SeatStatus};
 use chrono::{DateTime, Duration, Utc};
-use protocol::command::SeatSelection;
-use protocol::event::AdminState;
+use protocol::command::{Confirmer, SeatSelection};
+use protocol::event::{AdminState, CheckoutMode};
 use protocol::ids::{HoldId, OrderId, TicketId};
-use protocol::reply::{ErrorCode, ErrorDetail, HoldState, Order, Outcome};
+use protocol::reply::{ErrorCode, ErrorDetail, HoldState, Outcome};
 use rand::RngCore;
 use serde_json::json;
 
@@ -77,11 +77,14 @@ fn pick(ev: &EventState, selection: &SeatSelection, max: u32) -> Result<Vec<usiz
     }
 }
 
-/// Holds seats for `ticket` until `now + hold_ttl_seconds`.
+/// Holds seats for `ticket` until `now + hold_ttl_seconds`, noting the fan's
+/// `user_ref` (from a signed join) on the hold.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn hold<R: RngCore + ?Sized>(
     ev: &mut EventState,
     ticket: TicketId,
     selection: &SeatSelection,
+    user_ref: Option<&str>,
     now: DateTime<Utc>,
     rng: &mut R,
     out: &mut Vec<Effect>,
@@ -133,6 +136,7 @@ pub(crate) fn hold<R: RngCore + ?Sized>(
         expires_at,
         total_cents,
         seats: picked.iter().map(|&i| i as u32).collect(),
+        user_ref: user_ref.map(str::to_owned),
     };
     let view = ev.hold_view(id, &rec);
     ev.holds.insert(id, rec);
@@ -142,6 +146,10 @@ pub(crate) fn hold<R: RngCore + ?Sized>(
     out.push(Effect::HoldCreated(view.clone()));
     Outcome::HoldCreated(view.hold)
 }
+
+/// Message of the `403` for a fan's confirm in an event with origin checkout.
+pub(crate) const ORIGIN_CHECKOUT: &str =
+    "this event's holds are confirmed by the venue's server after payment, not by the fan";
 
 /// The two instants a confirm or release is decided with.
 #[derive(Debug, Clone, Copy)]
@@ -177,15 +185,24 @@ fn not_active(state: HoldState) -> Outcome {
 
 /// Confirms hold `id` of `ticket` into an order (seats sold, pass used up) if the
 /// command was accepted before the hold's deadline and the hold is still held.
+///
+/// In an event whose checkout is `origin`, a fan's confirm is `403 forbidden` whatever
+/// the hold: only the venue's server, which saw the payment, may confirm (the gateway
+/// refuses it too, but the worker trusts no gateway).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn confirm<R: RngCore + ?Sized>(
     ev: &mut EventState,
     ticket: TicketId,
     id: HoldId,
     payment_ref: &str,
+    by: Confirmer,
     at: At,
     rng: &mut R,
     out: &mut Vec<Effect>,
 ) -> Outcome {
+    if by == Confirmer::Fan && ev.config.spec.checkout.mode == CheckoutMode::Origin {
+        return Outcome::rejected(ErrorCode::Forbidden, ORIGIN_CHECKOUT);
+    }
     let h = match own_hold(ev, ticket, id) {
         Ok(h) => h,
         Err(rejection) => return rejection,
@@ -209,14 +226,17 @@ pub(crate) fn confirm<R: RngCore + ?Sized>(
     let t = ev.tickets.entry(ticket).or_default();
     t.held_seats = t.held_seats.saturating_sub(seats.len() as u32);
     t.has_order = true;
-    let order = Order {
-        id: OrderId(new_uuid(now, rng)),
+    let order_id = OrderId(new_uuid(now, rng));
+    let record = OrderRecord {
         hold_id: id,
-        event_id: ev.config.id,
-        seats: view.hold.seats.clone(),
+        ticket_id: ticket,
+        seats,
         total_cents: view.hold.total_cents,
         confirmed_at: now,
+        cancelled_at: None,
     };
+    let order = ev.order_view(order_id, &record);
+    ev.orders.insert(order_id, record);
     out.push(Effect::OrderConfirmed {
         hold: view,
         order: order.clone(),

@@ -2,10 +2,10 @@
 //! failed group commit). The repository reads rows; this module turns them into an
 //! [`EventState`] and checks that claims and holds agree.
 
-use super::event::{EventState, HoldRecord, Keyed, SeatStatus};
+use super::event::{EventState, HoldRecord, Keyed, OrderRecord, SeatStatus};
 use chrono::{DateTime, Utc};
 use protocol::event::EventConfig;
-use protocol::ids::{HoldId, TicketId};
+use protocol::ids::{HoldId, OrderId, TicketId};
 use protocol::reply::{HoldState, Outcome};
 
 /// A hold row.
@@ -23,6 +23,27 @@ pub struct RestoredHold {
     pub total_cents: i64,
     /// Seat ids (needed for active holds only; may be empty for finished ones).
     pub seats: Vec<String>,
+    /// The fan's user reference from a signed join, if any.
+    pub user_ref: Option<String>,
+}
+
+/// An order row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoredOrder {
+    /// Order id.
+    pub id: OrderId,
+    /// The confirmed hold.
+    pub hold_id: HoldId,
+    /// The ticket that bought it.
+    pub ticket_id: TicketId,
+    /// Seat ids bought.
+    pub seats: Vec<String>,
+    /// Amount, in the currency's minor unit.
+    pub total_cents: i64,
+    /// When it was confirmed.
+    pub confirmed_at: DateTime<Utc>,
+    /// When the venue cancelled it, if it did.
+    pub cancelled_at: Option<DateTime<Utc>>,
 }
 
 /// An idempotency key with the first outcome it got.
@@ -47,8 +68,8 @@ pub struct Restore {
     pub claims: Vec<(String, SeatStatus)>,
     /// Holds (all active ones, and recently finished ones).
     pub holds: Vec<RestoredHold>,
-    /// The ticket of every order (one entry per order).
-    pub order_tickets: Vec<TicketId>,
+    /// Every order of the event, cancelled ones included.
+    pub orders: Vec<RestoredOrder>,
     /// Idempotency keys in use.
     pub keys: Vec<RestoredKey>,
 }
@@ -115,6 +136,7 @@ impl EventState {
                     expires_at: h.expires_at,
                     total_cents: h.total_cents,
                     seats: seats.into_boxed_slice(),
+                    user_ref: h.user_ref,
                 },
             );
         }
@@ -130,9 +152,30 @@ impl EventState {
                 held.len()
             )));
         }
-        for t in r.order_tickets {
-            ev.tickets.entry(t).or_default().has_order = true;
-            ev.counts.orders += 1;
+        for o in r.orders {
+            let mut seats = Vec::with_capacity(o.seats.len());
+            for seat_id in &o.seats {
+                let idx = ev
+                    .layout
+                    .locate(seat_id)
+                    .ok_or_else(|| fail(format!("order {} of unknown seat {seat_id}", o.id)))?;
+                seats.push(idx as u32);
+            }
+            ev.tickets.entry(o.ticket_id).or_default().has_order = true;
+            if o.cancelled_at.is_none() {
+                ev.counts.orders += 1;
+            }
+            ev.orders.insert(
+                o.id,
+                OrderRecord {
+                    hold_id: o.hold_id,
+                    ticket_id: o.ticket_id,
+                    seats: seats.into_boxed_slice(),
+                    total_cents: o.total_cents,
+                    confirmed_at: o.confirmed_at,
+                    cancelled_at: o.cancelled_at,
+                },
+            );
         }
         for k in r.keys {
             ev.keyed.entry(k.ticket_id).or_default().insert(

@@ -92,6 +92,7 @@ pub(crate) fn hold_cmd(ticket: TicketId, seats: &[&str], key: Option<(&str, &str
             key: k.parse().unwrap(),
             fingerprint: f.parse().unwrap(),
         }),
+        user_ref: None,
     }
 }
 
@@ -104,6 +105,7 @@ fn confirm_cmd(ticket: TicketId, hold_id: HoldId, key: Option<&str>) -> Command 
             key: k.parse().unwrap(),
             fingerprint: "f".parse().unwrap(),
         }),
+        by: Default::default(),
     }
 }
 
@@ -207,6 +209,7 @@ fn best_available_prefers_adjacent_front_seats() {
             quantity,
         },
         idempotency: None,
+        user_ref: None,
     };
     assert_eq!(held(h.run(best("A", 2))).seats, vec!["A-1-3", "A-1-4"]);
     assert_eq!(held(h.run(best("B", 2))).seats, vec!["B-1-1", "B-1-2"]);

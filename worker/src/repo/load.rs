@@ -1,15 +1,18 @@
 //! Rebuilding a shard's engine from PostgreSQL (takeover, and after a failed commit).
 //!
 //! Five bulk reads for all of the shard's events: events, claims, holds (active ones,
-//! and finished ones recent enough that a pass could still ask about them), order
-//! tickets, and idempotency keys still in their retention window.
+//! and finished ones recent enough that a pass could still ask about them), orders
+//! (with their seats, so a cancel can put them back on sale), and idempotency keys
+//! still in their retention window.
 
 use super::results::outcome_from_stored;
 use super::Repository;
-use crate::engine::{Engine, EventState, Restore, RestoredHold, RestoredKey, SeatStatus};
+use crate::engine::{
+    Engine, EventState, Restore, RestoredHold, RestoredKey, RestoredOrder, SeatStatus,
+};
 use chrono::{DateTime, Duration, Utc};
 use protocol::event::{AdminState, EventConfig, EventSpec};
-use protocol::ids::{EventId, HoldId, TicketId};
+use protocol::ids::{EventId, HoldId, OrderId, TicketId};
 use protocol::reply::HoldState;
 use std::collections::HashMap;
 use tracing::instrument;
@@ -40,6 +43,19 @@ struct HoldRow {
     seats: Vec<String>,
     total_cents: i64,
     expires_at: DateTime<Utc>,
+    user_ref: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct OrderRow {
+    id: Uuid,
+    event_id: Uuid,
+    hold_id: Uuid,
+    ticket_id: Uuid,
+    seats: Vec<String>,
+    total_cents: i64,
+    confirmed_at: DateTime<Utc>,
+    cancelled_at: Option<DateTime<Utc>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -110,7 +126,7 @@ impl Repository {
                     config,
                     claims: Vec::new(),
                     holds: Vec::new(),
-                    order_tickets: Vec::new(),
+                    orders: Vec::new(),
                     keys: Vec::new(),
                 };
                 (e.id, r)
@@ -138,7 +154,7 @@ impl Repository {
         let holds: Vec<HoldRow> = sqlx::query_as(
             "SELECT id, event_id, ticket_id, state,
                     CASE WHEN state = 'held' THEN seats ELSE '{}'::text[] END AS seats,
-                    total_cents, expires_at
+                    total_cents, expires_at, user_ref
              FROM holds
              WHERE event_id = ANY($1) AND (state = 'held' OR updated_at > $2)",
         )
@@ -155,18 +171,30 @@ impl Repository {
                     expires_at: h.expires_at,
                     total_cents: h.total_cents,
                     seats: h.seats,
+                    user_ref: h.user_ref,
                 });
             }
         }
 
-        let orders: Vec<(Uuid, Uuid)> =
-            sqlx::query_as("SELECT event_id, ticket_id FROM orders WHERE event_id = ANY($1)")
-                .bind(&ids)
-                .fetch_all(self.pool())
-                .await?;
-        for (event, ticket) in orders {
-            if let Some(r) = restores.get_mut(&event) {
-                r.order_tickets.push(TicketId(ticket));
+        let orders: Vec<OrderRow> = sqlx::query_as(
+            "SELECT id, event_id, hold_id, ticket_id, seats, total_cents, confirmed_at,
+                    cancelled_at
+             FROM orders WHERE event_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(self.pool())
+        .await?;
+        for o in orders {
+            if let Some(r) = restores.get_mut(&o.event_id) {
+                r.orders.push(RestoredOrder {
+                    id: OrderId(o.id),
+                    hold_id: HoldId(o.hold_id),
+                    ticket_id: TicketId(o.ticket_id),
+                    seats: o.seats,
+                    total_cents: o.total_cents,
+                    confirmed_at: o.confirmed_at,
+                    cancelled_at: o.cancelled_at,
+                });
             }
         }
 

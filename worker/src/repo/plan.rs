@@ -1,5 +1,8 @@
 //! A batch's effects as column arrays, ready for bulk `UNNEST` statements.
 //!
+//! A cancelled order's claims join the freed ones, and its rows are updated before
+//! anything is inserted, so its seats can be held again in the same batch.
+//!
 //! Effects are netted per hold first: a hold created and ended (or confirmed) within the
 //! same batch is inserted once with its final state, and only holds that end up `held`
 //! or `confirmed` insert claims. So the statements can run in a fixed order (delete ended
@@ -9,8 +12,8 @@
 use crate::engine::{CommandResult, Effect};
 use chrono::{DateTime, Utc};
 use protocol::event::EventConfig;
-use protocol::reply::{HoldState, StoredHold};
-use std::collections::HashMap;
+use protocol::reply::{HoldState, Order, StoredHold};
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 /// Text of a hold state in the `holds.state` column.
@@ -49,6 +52,16 @@ impl<'a> Claims<'a> {
         }
     }
 
+    /// The claims of a cancelled order's seats (held by its hold's id).
+    fn push_order(&mut self, order: &'a Order) {
+        for s in &order.seats {
+            self.event_ids.push(order.event_id.0);
+            self.seat_ids.push(s);
+            self.hold_ids.push(order.hold_id.0);
+            self.states.push("");
+        }
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.seat_ids.is_empty()
     }
@@ -58,8 +71,18 @@ impl<'a> Claims<'a> {
 #[derive(Debug)]
 pub(crate) struct NewOrder<'a> {
     pub(crate) hold: &'a StoredHold,
-    pub(crate) order: &'a protocol::reply::Order,
+    pub(crate) order: &'a Order,
     pub(crate) payment_ref: &'a str,
+    /// Set when the same batch also cancelled it: inserted cancelled, without
+    /// `order_seats` rows.
+    pub(crate) cancelled: Option<Cancel<'a>>,
+}
+
+/// A cancel of an order: its `cancelled_at` (in `order`) and reason.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cancel<'a> {
+    pub(crate) order: &'a Order,
+    pub(crate) reason: Option<&'a str>,
 }
 
 /// Everything one batch transaction writes.
@@ -79,6 +102,10 @@ pub(crate) struct WritePlan<'a> {
     /// Claims of new holds still `held` or already `confirmed`: insert.
     pub(crate) claims_new: Claims<'a>,
     pub(crate) orders: Vec<NewOrder<'a>>,
+    /// Cancels of orders committed before the batch: `orders` updated, their
+    /// `order_seats` deleted (their claims are in `claims_freed`). Written before the
+    /// holds and orders, so a seat cancelled and sold again in one batch is free first.
+    pub(crate) cancels: Vec<Cancel<'a>>,
     pub(crate) results: Vec<&'a CommandResult>,
 }
 
@@ -92,6 +119,8 @@ impl<'a> WritePlan<'a> {
         let mut new_index: HashMap<Uuid, usize> = HashMap::new();
         let mut updated: HashMap<Uuid, usize> = HashMap::new();
         let mut existing: HashMap<Uuid, usize> = HashMap::new();
+        let mut new_orders: HashMap<Uuid, usize> = HashMap::new();
+        let mut cancelled_holds: HashSet<Uuid> = HashSet::new();
         for e in effects {
             match e {
                 Effect::EventCreated(c) => p.new_events.push(c),
@@ -119,11 +148,35 @@ impl<'a> WritePlan<'a> {
                             p.claims_sold.push(hold, "sold");
                         }
                     }
+                    new_orders.insert(order.id.0, p.orders.len());
                     p.orders.push(NewOrder {
                         hold,
                         order,
                         payment_ref,
+                        cancelled: None,
                     });
+                }
+                Effect::OrderCancelled { order, reason, .. } => {
+                    let cancel = Cancel {
+                        order,
+                        reason: reason.as_deref(),
+                    };
+                    match new_orders.get(&order.id.0) {
+                        Some(&i) => {
+                            p.orders[i].cancelled = Some(cancel);
+                            if new_index.contains_key(&order.hold_id.0) {
+                                cancelled_holds.insert(order.hold_id.0);
+                            } else {
+                                // Deleted before the batch's `sold` update, which then
+                                // finds nothing to sell.
+                                p.claims_freed.push_order(order);
+                            }
+                        }
+                        None => {
+                            p.claims_freed.push_order(order);
+                            p.cancels.push(cancel);
+                        }
+                    }
                 }
                 Effect::HoldEnded(v) => match new_index.get(&v.hold.id.0) {
                     Some(&i) => p.new_holds.states[i] = v.hold.state,
@@ -138,6 +191,7 @@ impl<'a> WritePlan<'a> {
         for (view, state) in p.new_holds.views.iter().zip(&p.new_holds.states) {
             match state {
                 HoldState::Held => p.claims_new.push(view, "held"),
+                HoldState::Confirmed if cancelled_holds.contains(&view.hold.id.0) => {}
                 HoldState::Confirmed => p.claims_new.push(view, "sold"),
                 HoldState::Released | HoldState::Expired => {}
             }
@@ -168,6 +222,7 @@ impl<'a> WritePlan<'a> {
             && self.new_holds.views.is_empty()
             && self.hold_updates.is_empty()
             && self.orders.is_empty()
+            && self.cancels.is_empty()
             && self.results.is_empty()
     }
 }

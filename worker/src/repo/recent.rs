@@ -20,6 +20,7 @@ struct Row {
     state: String,
     expires_at: DateTime<Utc>,
     total_cents: i64,
+    user_ref: Option<String>,
 }
 
 impl Repository {
@@ -36,7 +37,7 @@ impl Repository {
     ) -> Result<Vec<StoredHold>, sqlx::Error> {
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT h.id, h.event_id, h.ticket_id, h.seats, h.state, h.expires_at,
-                    h.total_cents
+                    h.total_cents, h.user_ref
              FROM holds h JOIN events e ON e.id = h.event_id
              WHERE e.shard = $1 AND h.updated_at > $2",
         )
@@ -56,6 +57,7 @@ impl Repository {
                     expires_at: r.expires_at,
                     total_cents: r.total_cents,
                 },
+                user_ref: r.user_ref,
             })
             .collect())
     }

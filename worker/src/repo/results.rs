@@ -32,6 +32,7 @@ pub fn outcome_from_stored(
         "hold" => Outcome::HoldCreated(serde_json::from_value(body)?),
         "release" => Outcome::HoldReleased(serde_json::from_value(body)?),
         "confirm" => Outcome::OrderConfirmed(serde_json::from_value(body)?),
+        "cancel_order" => Outcome::OrderCancelled(serde_json::from_value(body)?),
         other => {
             return Err(serde_json::Error::custom(format!(
                 "unknown command kind {other:?}"
@@ -109,6 +110,7 @@ mod tests {
                 seats: hold.seats,
                 total_cents: 5,
                 confirmed_at: Utc::now(),
+                cancelled_at: None,
             }),
         );
         round_trip("hold", Outcome::rejected(ErrorCode::SeatsUnavailable, "x"));

@@ -1,7 +1,7 @@
 //! Group commit: one batch's [`WritePlan`] in one transaction, fenced by epoch.
 //!
-//! Statement order matters (see `plan.rs`): fence check, events, freed claims, sold
-//! claims, pre-existing hold states, new holds, new claims, orders and order seats,
+//! Statement order matters (see `plan.rs`): fence check, events, cancelled orders,
+//! freed claims, sold claims, pre-existing hold states, new holds, new claims, orders and order seats,
 //! results. Every statement is a bulk `UNNEST`; empty parts are skipped.
 
 use super::plan::{hold_state_str, Claims, WritePlan};
@@ -106,6 +106,7 @@ impl Repository {
         for c in &plan.updated_events {
             update_event(&mut tx, c).await?;
         }
+        write_cancels(&mut tx, plan).await?;
         write_holds(&mut tx, plan).await?;
         write_orders(&mut tx, plan).await?;
         write_results(&mut tx, plan).await?;
@@ -218,12 +219,12 @@ async fn write_holds(tx: &mut Tx<'_>, plan: &WritePlan<'_>) -> Result<(), sqlx::
         let v = &holds.views;
         sqlx::query(
             "INSERT INTO holds (id, event_id, ticket_id, seats, state, total_cents, expires_at,
-                                created_at, updated_at)
+                                created_at, updated_at, user_ref)
              SELECT id, event_id, ticket_id, string_to_array(seats, ','), state, total_cents,
-                    expires_at, $8, $8
+                    expires_at, $8, $8, user_ref
              FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
-                         $6::bigint[], $7::timestamptz[])
-                  AS n(id, event_id, ticket_id, seats, state, total_cents, expires_at)",
+                         $6::bigint[], $7::timestamptz[], $9::text[])
+                  AS n(id, event_id, ticket_id, seats, state, total_cents, expires_at, user_ref)",
         )
         .bind(v.iter().map(|h| h.hold.id.0).collect::<Vec<_>>())
         .bind(v.iter().map(|h| h.hold.event_id.0).collect::<Vec<_>>())
@@ -239,6 +240,7 @@ async fn write_holds(tx: &mut Tx<'_>, plan: &WritePlan<'_>) -> Result<(), sqlx::
         .bind(v.iter().map(|h| h.hold.total_cents).collect::<Vec<_>>())
         .bind(v.iter().map(|h| h.hold.expires_at).collect::<Vec<_>>())
         .bind(plan.now)
+        .bind(v.iter().map(|h| h.user_ref.as_deref()).collect::<Vec<_>>())
         .execute(&mut **tx)
         .await?;
     }
@@ -276,31 +278,50 @@ async fn write_orders(tx: &mut Tx<'_>, plan: &WritePlan<'_>) -> Result<(), sqlx:
     let o = &plan.orders;
     sqlx::query(
         "INSERT INTO orders (id, hold_id, event_id, ticket_id, seats, total_cents, payment_ref,
-                             confirmed_at)
+                             confirmed_at, cancelled_at, cancel_reason)
          SELECT id, hold_id, event_id, ticket_id, string_to_array(seats, ','), total_cents,
-                payment_ref, confirmed_at
+                payment_ref, confirmed_at, cancelled_at, cancel_reason
          FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::bigint[],
-                     $7::text[], $8::timestamptz[])
-              AS o(id, hold_id, event_id, ticket_id, seats, total_cents, payment_ref, confirmed_at)",
+                     $7::text[], $8::timestamptz[], $9::timestamptz[], $10::text[])
+              AS o(id, hold_id, event_id, ticket_id, seats, total_cents, payment_ref, confirmed_at,
+                   cancelled_at, cancel_reason)",
     )
     .bind(o.iter().map(|x| x.order.id.0).collect::<Vec<_>>())
     .bind(o.iter().map(|x| x.order.hold_id.0).collect::<Vec<_>>())
     .bind(o.iter().map(|x| x.order.event_id.0).collect::<Vec<_>>())
     .bind(o.iter().map(|x| x.hold.ticket_id.0).collect::<Vec<_>>())
-    .bind(o.iter().map(|x| x.order.seats.join(",")).collect::<Vec<_>>())
+    .bind(
+        o.iter()
+            .map(|x| x.order.seats.join(","))
+            .collect::<Vec<_>>(),
+    )
     .bind(o.iter().map(|x| x.order.total_cents).collect::<Vec<_>>())
     .bind(o.iter().map(|x| x.payment_ref).collect::<Vec<_>>())
     .bind(o.iter().map(|x| x.order.confirmed_at).collect::<Vec<_>>())
+    .bind(
+        o.iter()
+            .map(|x| x.cancelled.and_then(|c| c.order.cancelled_at))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        o.iter()
+            .map(|x| x.cancelled.and_then(|c| c.reason))
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut **tx)
     .await?;
     let seats = o
         .iter()
+        .filter(|x| x.cancelled.is_none())
         .flat_map(|x| x.order.seats.iter().map(move |s| (x.order, s)));
     let (mut order_ids, mut event_ids, mut seat_ids) = (Vec::new(), Vec::new(), Vec::new());
     for (order, seat) in seats {
         order_ids.push(order.id.0);
         event_ids.push(order.event_id.0);
         seat_ids.push(seat.as_str());
+    }
+    if order_ids.is_empty() {
+        return Ok(());
     }
     sqlx::query(
         "INSERT INTO order_seats (order_id, event_id, seat_id)
@@ -311,6 +332,31 @@ async fn write_orders(tx: &mut Tx<'_>, plan: &WritePlan<'_>) -> Result<(), sqlx:
     .bind(&seat_ids)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Cancels of orders committed earlier: the order row records when and why, its sold
+/// seats are deleted (their claims go with the freed ones, in `write_holds`).
+async fn write_cancels(tx: &mut Tx<'_>, plan: &WritePlan<'_>) -> Result<(), sqlx::Error> {
+    if plan.cancels.is_empty() {
+        return Ok(());
+    }
+    let c = &plan.cancels;
+    let ids: Vec<Uuid> = c.iter().map(|x| x.order.id.0).collect();
+    sqlx::query(
+        "UPDATE orders o SET cancelled_at = c.cancelled_at, cancel_reason = c.reason
+         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::text[]) AS c(id, cancelled_at, reason)
+         WHERE o.id = c.id",
+    )
+    .bind(&ids)
+    .bind(c.iter().map(|x| x.order.cancelled_at).collect::<Vec<_>>())
+    .bind(c.iter().map(|x| x.reason).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM order_seats WHERE order_id = ANY($1)")
+        .bind(&ids)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

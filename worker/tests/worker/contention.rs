@@ -15,6 +15,7 @@ async fn two_holds_of_the_same_seat_one_wins() {
             seats: seats.iter().map(|s| s.parse().unwrap()).collect(),
         },
         idempotency: None,
+        user_ref: None,
     };
     // Both are in the queue before either is decided.
     let first = TestEnv::envelope(event, hold(&["A-1-1", "A-1-2"]));
@@ -63,6 +64,7 @@ async fn many_concurrent_holds_never_share_a_seat() {
                     quantity: 2,
                 },
                 idempotency: None,
+                user_ref: None,
             },
         );
         env.publish(&e).await;

@@ -22,6 +22,7 @@ async fn an_unconfirmed_hold_expires_and_frees_its_seats() {
             seats: vec!["A-1-1".parse().unwrap()],
         },
         idempotency: None,
+        user_ref: None,
     };
     let hold = match env.send(event, hold).await {
         Outcome::HoldCreated(h) => h,

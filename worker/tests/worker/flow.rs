@@ -42,6 +42,7 @@ async fn create_hold_confirm_round_trip() {
             seats: vec!["A-1-1".parse().unwrap(), "A-1-2".parse().unwrap()],
         },
         idempotency: None,
+        user_ref: None,
     };
     let hold_env = TestEnv::envelope(event, hold_cmd);
     env.publish(&hold_env).await;
@@ -156,6 +157,7 @@ async fn an_event_of_200k_seats_is_created_and_held_from() {
             quantity: 4,
         },
         idempotency: None,
+        user_ref: None,
     };
     match env.send(event, best).await {
         Outcome::HoldCreated(h) => {

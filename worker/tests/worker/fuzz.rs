@@ -145,6 +145,7 @@ async fn arbitrary_strings_in_every_command_get_exactly_one_stored_outcome() {
                     seats: vec![seat.parse().unwrap()],
                 },
                 idempotency: None,
+                user_ref: None,
             },
         );
         env.publish(&hold).await;
@@ -193,6 +194,7 @@ async fn arbitrary_strings_in_every_command_get_exactly_one_stored_outcome() {
                     quantity: 1,
                 },
                 idempotency: None,
+                user_ref: None,
             },
         );
         fuzz_hold["command"]["selection"] = if i % 2 == 0 {
@@ -209,6 +211,7 @@ async fn arbitrary_strings_in_every_command_get_exactly_one_stored_outcome() {
                 hold_id: held.id,
                 payment_ref: "placeholder".parse().unwrap(),
                 idempotency: None,
+                by: Default::default(),
             },
         );
         confirm["command"]["payment_ref"] = json!(c.payment_ref);

@@ -69,6 +69,7 @@ async fn refused_strings_get_a_stored_422_and_the_shard_goes_on() {
             seats: vec!["A-1-1".parse().unwrap()],
         },
         idempotency: None,
+        user_ref: None,
     };
     let Outcome::HoldCreated(held) = env.send(event, hold).await else {
         panic!("hold refused");
@@ -82,6 +83,7 @@ async fn refused_strings_get_a_stored_422_and_the_shard_goes_on() {
             hold_id: held.id,
             payment_ref: "placeholder".parse().unwrap(),
             idempotency: None,
+            by: Default::default(),
         },
     );
     confirm["command"]["payment_ref"] = json!("pay\u{0}ref");
@@ -107,6 +109,7 @@ async fn refused_strings_get_a_stored_422_and_the_shard_goes_on() {
                 seats: vec!["LONE".parse().unwrap()],
             },
             idempotency: None,
+            user_ref: None,
         },
     );
     let lone = serde_json::to_string(&lone)
@@ -125,6 +128,7 @@ async fn refused_strings_get_a_stored_422_and_the_shard_goes_on() {
                 seats: vec!["A-2-1".parse().unwrap()],
             },
             idempotency: None,
+            user_ref: None,
         },
     );
     env.publish(&after).await;
@@ -179,6 +183,7 @@ async fn refused_strings_get_a_stored_422_and_the_shard_goes_on() {
                 hold_id: held.id,
                 payment_ref: "pay-ref".parse().unwrap(),
                 idempotency: None,
+                by: Default::default(),
             },
         )
         .await;

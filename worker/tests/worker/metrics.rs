@@ -33,6 +33,7 @@ async fn consumer_state_takeovers_and_the_oversold_audit_are_exported() {
             seats: vec!["A-1-1".parse().unwrap()],
         },
         idempotency: None,
+        user_ref: None,
     };
     let held = match env.send(event, hold).await {
         Outcome::HoldCreated(h) => h,

@@ -140,6 +140,7 @@ async fn a_new_owner_rewrites_hold_documents_a_crash_left_stale() {
                     seats: vec!["A-1-1".parse().unwrap()],
                 },
                 idempotency: None,
+                user_ref: None,
             },
         )
         .await

@@ -18,6 +18,7 @@ async fn malformed_messages_are_dead_lettered_and_the_shard_goes_on() {
             seats: vec!["A-1-1".parse().unwrap()],
         },
         idempotency: None,
+        user_ref: None,
     };
     assert!(matches!(
         env.send(event, hold).await,
@@ -42,6 +43,7 @@ async fn unknown_events_and_invalid_specs_are_refused() {
             seats: vec!["A-1-1".parse().unwrap()],
         },
         idempotency: None,
+        user_ref: None,
     };
     match env.send(EventId::new(), hold).await {
         Outcome::Rejected(e) => assert_eq!(e.code, ErrorCode::NotFound),

@@ -105,6 +105,7 @@ impl WorkerRun<'_> {
                             .collect(),
                     },
                     idempotency: None,
+                    user_ref: None,
                 };
                 Prepared::new(&envelope(event, hold))
             })

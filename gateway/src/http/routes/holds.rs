@@ -16,14 +16,18 @@ use crate::views::Accepted;
 use axum::extract::State;
 use axum::response::Response;
 use axum::Json;
-use protocol::command::{Command, Idempotency, SeatSelection};
-use protocol::event::EventSpec;
+use protocol::command::{Command, Confirmer, Idempotency, SeatSelection};
+use protocol::event::{CheckoutMode, EventSpec};
 use protocol::ids::{EventId, HoldId};
 use protocol::reply::{ErrorBody, Hold, Order, StoredHold};
-use protocol::text::{Fingerprint, PaymentRef, SeatId};
+use protocol::text::{Fingerprint, PaymentRef, SeatId, UserRef};
 use serde::Deserialize;
 use std::collections::HashSet;
 use utoipa::ToSchema;
+
+/// Message of the `403` for a fan's confirm in an event whose checkout is `origin`.
+pub const ORIGIN_CHECKOUT: &str =
+    "this event's holds are confirmed by the venue's server after payment, not by the fan";
 
 /// Body of `POST /v1/holds/{hold_id}/confirm`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -38,7 +42,7 @@ pub struct ConfirmBody {
 ///
 /// # Errors
 /// `500` if the fingerprint is not one (it is the gateway's own hex SHA-256).
-fn idempotency(
+pub(crate) fn idempotency(
     key: Option<protocol::text::IdempotencyKey>,
     fingerprint: String,
 ) -> Result<Option<Idempotency>, ApiError> {
@@ -132,10 +136,16 @@ pub async fn create_hold(
         Err(e) => return Err(e.into()),
     }
     let ticket_id = pass.claims.sub;
+    let user_ref = pass
+        .claims
+        .user_ref
+        .as_deref()
+        .and_then(|u| UserRef::parse(u).ok());
     let command = Command::Hold {
         ticket_id,
         selection: body.value,
         idempotency: idempotency(key, body.fingerprint)?,
+        user_ref,
     };
     fan_command(
         &state,
@@ -179,7 +189,7 @@ pub async fn get_hold(
         (status = 200, description = "Confirmed", body = Order),
         (status = 202, description = "Decision pending", body = Accepted),
         (status = 401, description = "No valid pass", body = ErrorBody),
-        (status = 403, description = "The pass was given up by leaving the queue", body = ErrorBody),
+        (status = 403, description = "The pass was given up by leaving the queue, or the event's checkout is `origin` (only the venue's server confirms)", body = ErrorBody),
         (status = 404, description = "No such hold of this ticket", body = ErrorBody),
         (status = 409, description = "`hold_not_active`", body = ErrorBody),
         (status = 410, description = "`hold_expired`", body = ErrorBody),
@@ -193,12 +203,25 @@ pub async fn confirm_hold(
     IdempotencyKey(key): IdempotencyKey,
     body: RawJson<ConfirmBody>,
 ) -> Result<Response, ApiError> {
+    // Answered early from the cached config; the worker refuses it too (it trusts no
+    // gateway), and decides alone while Redis is down.
+    if let Ok(Some(snapshot)) = state
+        .replica
+        .catalog
+        .cached_or_last_known(&pass.event)
+        .await
+    {
+        if snapshot.config.spec.checkout.mode == CheckoutMode::Origin {
+            return Err(ApiError::Forbidden(ORIGIN_CHECKOUT));
+        }
+    }
     let ticket_id = pass.claims.sub;
     let command = Command::Confirm {
         ticket_id,
         hold_id,
         payment_ref: body.value.payment_ref,
         idempotency: idempotency(key, body.fingerprint)?,
+        by: Confirmer::Fan,
     };
     fan_command(
         &state,

@@ -2,10 +2,13 @@
 //! group of limited routes under the limit layer of its class.
 
 pub mod admin;
+pub mod api_keys;
 pub mod commands;
 pub mod events;
 pub mod holds;
 pub mod ops;
+pub mod origin;
+pub mod origin_orders;
 pub mod pages;
 pub mod queue;
 pub mod requests;
@@ -14,7 +17,7 @@ use crate::http::extract::not_found;
 use crate::http::limits::{LimitLayer, RouteClass};
 use crate::http::openapi::openapi_json;
 use crate::http::state::AppState;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 /// Every route, with JSON 404s for unknown routes and methods (no middleware: see
@@ -56,6 +59,31 @@ pub fn router(state: &AppState) -> Router<AppState> {
             get(admin::get_event).patch(admin::patch_event),
         )
         .route("/v1/admin/events/{event_id}/stats", get(admin::event_stats))
+        .route(
+            "/v1/admin/api-keys",
+            post(api_keys::create_api_key).get(api_keys::list_api_keys),
+        )
+        .route(
+            "/v1/admin/api-keys/{key_id}",
+            delete(api_keys::revoke_api_key),
+        )
+        .route("/v1/origin/holds/{hold_id}", get(origin::get_hold))
+        .route(
+            "/v1/origin/holds/{hold_id}/confirm",
+            post(origin::confirm_hold),
+        )
+        .route(
+            "/v1/origin/orders/{order_id}/cancel",
+            post(origin::cancel_order),
+        )
+        .route(
+            "/v1/origin/events/{event_id}/orders",
+            get(origin_orders::list_orders),
+        )
+        .route(
+            "/v1/origin/events/{event_id}/orders.csv",
+            get(origin_orders::export_orders),
+        )
         .route("/v1/events/{event_id}", get(events::get_event))
         .route("/v1/events/{event_id}/prequeue", get(events::prequeue))
         .merge(join)

@@ -26,6 +26,7 @@ pub(crate) fn keyed_hold(ticket: TicketId, seat: &str, key: Option<(&str, &str)>
             key: k.parse().unwrap(),
             fingerprint: f.parse().unwrap(),
         }),
+        user_ref: None,
     }
 }
 
@@ -37,6 +38,7 @@ pub(crate) fn confirm(ticket: TicketId, hold: HoldId, payment_ref: &str) -> Comm
         hold_id: hold,
         payment_ref: payment_ref.parse().unwrap(),
         idempotency: None,
+        by: Default::default(),
     }
 }
 

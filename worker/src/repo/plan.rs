@@ -80,6 +80,8 @@ pub(crate) struct WritePlan<'a> {
     pub(crate) claims_new: Claims<'a>,
     pub(crate) orders: Vec<NewOrder<'a>>,
     pub(crate) results: Vec<&'a CommandResult>,
+    /// The effects themselves, in decision order (the webhook outbox announces each).
+    pub(crate) effects: &'a [Effect],
 }
 
 impl<'a> WritePlan<'a> {
@@ -87,6 +89,7 @@ impl<'a> WritePlan<'a> {
     pub(crate) fn new(effects: &'a [Effect], now: DateTime<Utc>) -> Self {
         let mut p = WritePlan {
             now,
+            effects,
             ..Default::default()
         };
         let mut new_index: HashMap<Uuid, usize> = HashMap::new();

@@ -21,7 +21,12 @@ CREATE TABLE webhook_endpoints (
     previous_secret text,
     previous_until timestamptz,
     created_at timestamptz NOT NULL,
-    deleted_at timestamptz
+    deleted_at timestamptz,
+    -- The Idempotency-Key of the create (with the request's fingerprint) and of the
+    -- last rotation, so a retried request gets the first answer again.
+    creation_key text UNIQUE,
+    creation_fingerprint text,
+    rotation_key text
 );
 
 -- Per event: the last sequence number given to an outbox row, and what the outbox

@@ -6,3 +6,4 @@
 pub mod back_office;
 pub mod publisher;
 pub mod redis_store;
+pub mod webhook_store;

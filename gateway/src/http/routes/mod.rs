@@ -9,12 +9,13 @@ pub mod ops;
 pub mod pages;
 pub mod queue;
 pub mod requests;
+pub mod webhooks;
 
 use crate::http::extract::not_found;
 use crate::http::limits::{LimitLayer, RouteClass};
 use crate::http::openapi::openapi_json;
 use crate::http::state::AppState;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 /// Every route, with JSON 404s for unknown routes and methods (no middleware: see
@@ -56,6 +57,26 @@ pub fn router(state: &AppState) -> Router<AppState> {
             get(admin::get_event).patch(admin::patch_event),
         )
         .route("/v1/admin/events/{event_id}/stats", get(admin::event_stats))
+        .route(
+            "/v1/admin/webhooks",
+            post(webhooks::create_webhook).get(webhooks::list_webhooks),
+        )
+        .route(
+            "/v1/admin/webhooks/{webhook_id}",
+            delete(webhooks::delete_webhook),
+        )
+        .route(
+            "/v1/admin/webhooks/{webhook_id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route(
+            "/v1/admin/webhooks/{webhook_id}/deliveries",
+            get(webhooks::list_deliveries),
+        )
+        .route(
+            "/v1/admin/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+            post(webhooks::redeliver),
+        )
         .route("/v1/events/{event_id}", get(events::get_event))
         .route("/v1/events/{event_id}/prequeue", get(events::prequeue))
         .merge(join)

@@ -36,3 +36,4 @@ mod revocation;
 mod rotation;
 mod streams;
 mod timing;
+mod webhooks;

@@ -160,12 +160,25 @@ async fn scan(
 }
 
 /// Puts the deliveries of pending redelivery requests (on `shards`) back to `pending`
-/// with a fresh retry schedule.
+/// with a fresh retry schedule, and gives up the pending deliveries of deleted
+/// endpoints.
 async fn redeliveries(
     pool: &PgPool,
     shards: &[i32],
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE webhook_deliveries d
+         SET state = 'failed', last_error = 'endpoint deleted', leased_until = NULL,
+             updated_at = $2
+         FROM webhook_endpoints w
+         WHERE d.state = 'pending' AND d.shard = ANY($1) AND w.id = d.endpoint_id
+           AND w.deleted_at IS NOT NULL",
+    )
+    .bind(shards)
+    .bind(now)
+    .execute(pool)
+    .await?;
     sqlx::query(
         "WITH asked AS (
              DELETE FROM webhook_redeliveries r USING webhook_deliveries d

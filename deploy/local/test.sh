@@ -31,6 +31,9 @@ readonly LOG="$LOG_DIR/test.log"
 log() { printf 'test: %s\n' "$*"; }
 
 deploy/local/services.sh
+# The webhook tests verify signatures with the Standard Webhooks package from PyPI.
+python3 -c 'import standardwebhooks' 2>/dev/null ||
+    python3 -m pip install --quiet standardwebhooks
 
 leftovers=$(psql "$PG_URL/postgres" -Atqc \
     "select datname from pg_database where datname like 'anteroom\_test\_%'")

@@ -488,3 +488,13 @@ text_type!(
 #[cfg(test)]
 #[path = "text_tests.rs"]
 mod tests;
+
+text_type!(
+    /// A webhook endpoint's URL (`url` of `POST /v1/admin/webhooks`): the same rule as
+    /// [`CheckoutUrl`] (absolute `https://`, or `http://` for a loopback host; no
+    /// credentials, no fragment; at most 2,048 characters), since messages carry order
+    /// details and payment references.
+    WebhookUrl, max = 2048,
+    rule = Rule { max: 2048, refuse_blank: true, alphabet: None, extra: Some(checkout_url) },
+    example = "https://shop.example.com/anteroom/webhooks"
+);

@@ -26,6 +26,7 @@ pub mod repo;
 pub mod settings;
 mod shard;
 pub mod startup;
+pub mod webhooks;
 
 pub use redis_link::delete_namespace;
 pub use settings::{ConfigErrors, Settings};

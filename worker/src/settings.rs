@@ -65,6 +65,20 @@ result_ttl_secs = 604800
 # Lifetime (s) in Redis of the results of refused requests (5 min: read only by the fan
 # polling its request URL; a misbehaving client makes refusals at will).
 refusal_ttl_secs = 300
+# Webhooks (docs/WEBHOOKS.md): delays (s) between the attempts of one delivery, each
+# stretched or shortened by up to 20 % at random; after the last delay's attempt fails
+# the delivery is marked failed. The default spans about 27 h.
+webhook_retry_delays_secs = [5, 300, 1800, 7200, 18000, 36000, 36000]
+# Timeout (ms) of one webhook attempt: connecting, sending, and the endpoint's answer.
+webhook_timeout_ms = 10000
+# Most webhook attempts in flight at once in one worker, all endpoints together.
+webhook_concurrency = 32
+# How often (ms) a worker looks for webhook deliveries due on the shards it owns.
+webhook_poll_ms = 500
+# Hosts webhooks may be sent to (exact names or IP addresses); empty: any host. An
+# endpoint URL is chosen by whoever holds the admin key, and the worker sends to it from
+# inside the deployment's network (docs/WEBHOOKS.md, "Security").
+webhook_allowed_hosts = []
 "#;
 
 /// Shortest accepted `retention_secs` (25 h): a pass lives at most 24 h
@@ -120,6 +134,16 @@ pub struct Settings {
     pub result_ttl_secs: u64,
     /// Redis lifetime of refused requests' results, in seconds.
     pub refusal_ttl_secs: u64,
+    /// Delays between webhook attempts, in seconds (1 to 20 of them).
+    pub webhook_retry_delays_secs: Vec<u64>,
+    /// Timeout of one webhook attempt, in milliseconds.
+    pub webhook_timeout_ms: u64,
+    /// Most webhook attempts in flight per worker.
+    pub webhook_concurrency: usize,
+    /// Interval of the webhook delivery scan, in milliseconds.
+    pub webhook_poll_ms: u64,
+    /// Hosts webhooks may be sent to; empty: any.
+    pub webhook_allowed_hosts: Vec<String>,
 }
 
 impl Default for Settings {
@@ -258,6 +282,30 @@ impl Settings {
             (60..=self.result_ttl_secs).contains(&self.refusal_ttl_secs),
             "must be between 60 and result_ttl_secs",
         );
+        check(
+            "webhook_retry_delays_secs",
+            (1..=20).contains(&self.webhook_retry_delays_secs.len())
+                && self
+                    .webhook_retry_delays_secs
+                    .iter()
+                    .all(|d| (1..=7 * 86_400).contains(d)),
+            "must list 1 to 20 delays, each between 1 and 604800",
+        );
+        check(
+            "webhook_timeout_ms",
+            (100..=120_000).contains(&self.webhook_timeout_ms),
+            "must be between 100 and 120000",
+        );
+        check(
+            "webhook_concurrency",
+            (1..=1000).contains(&self.webhook_concurrency),
+            "must be between 1 and 1000",
+        );
+        check(
+            "webhook_poll_ms",
+            (10..=60_000).contains(&self.webhook_poll_ms),
+            "must be between 10 and 60000",
+        );
         ConfigErrors::check(errors)
     }
 
@@ -271,7 +319,9 @@ impl Settings {
              probe_interval_ms = {}\n\
              audit_interval_secs = {}\nredis_timeout_ms = {}\nlog_json = {}\n\
              retention_secs = {}\nprune_interval_secs = {}\nresult_ttl_secs = {}\n\
-             refusal_ttl_secs = {}\n",
+             refusal_ttl_secs = {}\nwebhook_retry_delays_secs = {:?}\n\
+             webhook_timeout_ms = {}\nwebhook_concurrency = {}\nwebhook_poll_ms = {}\n\
+             webhook_allowed_hosts = [{}]\n",
             url_toml(self.database_url.expose_secret()),
             self.database_max_connections,
             url_toml(&self.redis_url),
@@ -292,7 +342,16 @@ impl Settings {
             self.retention_secs,
             self.prune_interval_secs,
             self.result_ttl_secs,
-            self.refusal_ttl_secs
+            self.refusal_ttl_secs,
+            self.webhook_retry_delays_secs,
+            self.webhook_timeout_ms,
+            self.webhook_concurrency,
+            self.webhook_poll_ms,
+            self.webhook_allowed_hosts
+                .iter()
+                .map(|h| toml_string(h))
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     }
 }

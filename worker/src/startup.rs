@@ -113,6 +113,7 @@ impl Application {
             Duration::from_secs(ctx.settings.prune_interval_secs),
             shutdown.clone(),
         ));
+        tasks.spawn(crate::webhooks::deliver::run(ctx.clone(), shutdown.clone()));
         for shard in 0..ctx.settings.shards {
             tasks.spawn(run_shard(ctx.clone(), shard, shutdown.clone()));
         }

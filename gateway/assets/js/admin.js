@@ -7,6 +7,7 @@
 import { api } from './api.js';
 import { CreateForm } from './admin-create.js';
 import { EventPanel } from './admin-event.js';
+import { WebhooksCard } from './admin-webhooks.js';
 import { $, count, dateTime, el, show } from './format.js';
 import { initI18n, onLangChange, t } from './i18n.js';
 
@@ -72,6 +73,7 @@ async function unlock(candidate) {
   show($('console'), true);
   clearInterval(listTimer);
   listTimer = setInterval(() => loadEvents().catch(() => {}), 5000);
+  webhooks.load().catch(() => {});
   route();
 }
 
@@ -125,6 +127,8 @@ const createForm = new CreateForm({
   },
 });
 
+const webhooks = new WebhooksCard({ adminApi });
+
 function route() {
   const m = /event=([0-9a-f-]{36})/i.exec(location.hash);
   if (m) panel.open(m[1]);
@@ -137,6 +141,7 @@ function start() {
     renderList();
     createForm.rerender();
     panel.rerender();
+    webhooks.rerender();
   });
   $('key-form').addEventListener('submit', (e) => {
     e.preventDefault();

@@ -231,4 +231,23 @@ export default {
   stat_available: 'Seats available',
   stat_orders: 'Orders',
   stat_admitted_total: 'Admitted in total',
+
+  // Webhooks (console)
+  webhooks: 'Webhooks',
+  webhooks_help: 'Your servers receive signed messages about holds, orders and events (Standard Webhooks).',
+  webhook_url: 'Endpoint URL (https://)',
+  webhook_add: 'Add the endpoint',
+  no_webhooks: 'No endpoints yet.',
+  refresh: 'Refresh',
+  webhook_created: 'Endpoint added. Its signing secret, shown only now:',
+  webhook_rotated: 'New signing secret (the old one still signs for 24 hours), shown only now:',
+  webhook_deleted: 'Endpoint deleted.',
+  webhook_all_types: 'All types',
+  webhook_since: 'since {time}',
+  webhook_rotate: 'Rotate the secret',
+  webhook_delete: 'Delete',
+  webhook_failed: 'Deliveries given up: {n}',
+  webhook_attempts: '{n} attempts',
+  webhook_redeliver: 'Send again',
+  webhook_redelivery_requested: 'Sending it again.',
 };

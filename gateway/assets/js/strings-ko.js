@@ -222,4 +222,23 @@ export default {
   stat_available: '남은 좌석',
   stat_orders: '주문',
   stat_admitted_total: '누적 입장',
+
+  // Webhooks (console)
+  webhooks: '웹훅',
+  webhooks_help: '홀드, 주문, 이벤트 소식을 서명된 메시지로 귀사 서버에 보냅니다 (Standard Webhooks).',
+  webhook_url: '엔드포인트 URL (https://)',
+  webhook_add: '엔드포인트 추가',
+  no_webhooks: '아직 엔드포인트가 없습니다.',
+  refresh: '새로 고침',
+  webhook_created: '엔드포인트를 추가했습니다. 서명 비밀 키는 지금만 표시됩니다:',
+  webhook_rotated: '새 서명 비밀 키입니다 (이전 키도 24시간 동안 서명합니다). 지금만 표시됩니다:',
+  webhook_deleted: '엔드포인트를 삭제했습니다.',
+  webhook_all_types: '모든 종류',
+  webhook_since: '{time}부터',
+  webhook_rotate: '비밀 키 교체',
+  webhook_delete: '삭제',
+  webhook_failed: '전송을 포기한 메시지: {n}건',
+  webhook_attempts: '{n}회 시도',
+  webhook_redeliver: '다시 보내기',
+  webhook_redelivery_requested: '다시 보내는 중입니다.',
 };

@@ -7,3 +7,4 @@ pub mod api_keys;
 pub mod back_office;
 pub mod publisher;
 pub mod redis_store;
+pub mod webhook_store;

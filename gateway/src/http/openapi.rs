@@ -2,7 +2,7 @@
 //! `#[utoipa::path]` annotations and the protocol's `ToSchema` types.
 
 use crate::http::routes::{
-    admin, api_keys, events, holds, ops, origin, origin_orders, queue, requests,
+    admin, api_keys, events, holds, ops, origin, origin_orders, queue, requests, webhooks,
 };
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -23,6 +23,8 @@ use utoipa::{Modify, OpenApi};
         api_keys::create_api_key, api_keys::list_api_keys, api_keys::revoke_api_key,
         origin::get_hold, origin::confirm_hold, origin::cancel_order,
         origin_orders::list_orders, origin_orders::export_orders,
+        webhooks::create_webhook, webhooks::list_webhooks, webhooks::delete_webhook,
+        webhooks::rotate_secret, webhooks::list_deliveries, webhooks::redeliver,
     ),
     modifiers(&BearerSchemes),
     tags(

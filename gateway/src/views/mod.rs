@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 pub mod prequeue;
 mod seats;
 mod stats;
+pub mod webhooks;
 pub use seats::{SeatMap, SeatView, SectionView};
 pub use stats::{AdmissionFigures, EventStats, QueueCounts, SeatFigures};
 

@@ -39,3 +39,4 @@ mod revocation;
 mod rotation;
 mod streams;
 mod timing;
+mod webhooks;

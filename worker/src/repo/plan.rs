@@ -107,6 +107,8 @@ pub(crate) struct WritePlan<'a> {
     /// holds and orders, so a seat cancelled and sold again in one batch is free first.
     pub(crate) cancels: Vec<Cancel<'a>>,
     pub(crate) results: Vec<&'a CommandResult>,
+    /// The effects themselves, in decision order (the webhook outbox announces each).
+    pub(crate) effects: &'a [Effect],
 }
 
 impl<'a> WritePlan<'a> {
@@ -114,6 +116,7 @@ impl<'a> WritePlan<'a> {
     pub(crate) fn new(effects: &'a [Effect], now: DateTime<Utc>) -> Self {
         let mut p = WritePlan {
             now,
+            effects,
             ..Default::default()
         };
         let mut new_index: HashMap<Uuid, usize> = HashMap::new();

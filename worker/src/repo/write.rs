@@ -103,6 +103,8 @@ impl Repository {
         for c in &plan.new_events {
             insert_event(&mut tx, shard, c).await?;
         }
+        // Before the updates: the outbox compares admin states with the stored ones.
+        crate::webhooks::outbox::write(&mut tx, shard, plan.effects, plan.now).await?;
         for c in &plan.updated_events {
             update_event(&mut tx, c).await?;
         }

@@ -21,3 +21,4 @@ mod robustness;
 mod soak;
 mod storage;
 mod takeover;
+mod webhooks;

@@ -12,6 +12,7 @@ pub mod origin_orders;
 pub mod pages;
 pub mod queue;
 pub mod requests;
+pub mod webhooks;
 
 use crate::http::extract::not_found;
 use crate::http::limits::{LimitLayer, RouteClass};
@@ -83,6 +84,26 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(
             "/v1/origin/events/{event_id}/orders.csv",
             get(origin_orders::export_orders),
+        )
+        .route(
+            "/v1/admin/webhooks",
+            post(webhooks::create_webhook).get(webhooks::list_webhooks),
+        )
+        .route(
+            "/v1/admin/webhooks/{webhook_id}",
+            delete(webhooks::delete_webhook),
+        )
+        .route(
+            "/v1/admin/webhooks/{webhook_id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route(
+            "/v1/admin/webhooks/{webhook_id}/deliveries",
+            get(webhooks::list_deliveries),
+        )
+        .route(
+            "/v1/admin/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+            post(webhooks::redeliver),
         )
         .route("/v1/events/{event_id}", get(events::get_event))
         .route("/v1/events/{event_id}/prequeue", get(events::prequeue))

@@ -1,0 +1,378 @@
+//! The delivery runner: sends the pending deliveries of the shards this worker owns.
+//!
+//! - **Order**: per endpoint and event, only the pending delivery with the lowest
+//!   sequence number is sent; the next waits until it is delivered or given up.
+//! - **At least once**: a delivery is `delivered` only after a `2xx` answer; the state
+//!   lives in PostgreSQL, so after a crash or a takeover the next owner sends what was
+//!   not acknowledged (a delivery whose answer was lost is sent again: receivers
+//!   deduplicate by `webhook-id`).
+//! - **Retries**: after a failed attempt the next one waits the next delay of
+//!   `webhook_retry_delays_secs`, with jitter; after the last one the delivery is
+//!   `failed` and its lane moves on.
+//! - **Isolation**: every attempt is its own task with a timeout, at most
+//!   `webhook_concurrency` at once; the runner never touches the shard's batch loop, so
+//!   a slow or dead endpoint delays only its own lanes.
+//! - **Leases**: an attempt holds its row for the timeout plus a margin, so two workers
+//!   that both believe they own a shard (a takeover in progress) do not send the same
+//!   delivery at once.
+
+use super::sign;
+use crate::shard::ShardContext;
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use sqlx::PgPool;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// A claimed delivery, with what sending it needs.
+#[derive(Debug, sqlx::FromRow)]
+struct Job {
+    id: Uuid,
+    endpoint_id: Uuid,
+    event_id: Uuid,
+    attempts: i32,
+    message_id: Uuid,
+    body: String,
+    url: String,
+    secret: String,
+    previous_secret: Option<String>,
+    previous_until: Option<DateTime<Utc>>,
+    deleted: bool,
+}
+
+/// How an attempt ended.
+#[derive(Debug)]
+struct Attempt {
+    delivered: bool,
+    status: Option<i32>,
+    error: Option<String>,
+    /// No retry can help (endpoint deleted, host not allowed).
+    final_failure: bool,
+}
+
+/// Runs until `shutdown`; attempts in flight then finish or are abandoned (their leases
+/// run out and the next owner sends them again).
+pub(crate) async fn run(ctx: Arc<ShardContext>, shutdown: CancellationToken) {
+    let s = &ctx.settings;
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_millis(s.webhook_timeout_ms))
+        .connect_timeout(Duration::from_millis(s.webhook_timeout_ms))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("anteroom-webhooks")
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "webhook HTTP client could not be built; no deliveries");
+            return;
+        }
+    };
+    let permits = Arc::new(Semaphore::new(s.webhook_concurrency));
+    let lanes: Arc<Mutex<HashSet<(Uuid, Uuid)>>> = Arc::default();
+    let mut tick = tokio::time::interval(Duration::from_millis(s.webhook_poll_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let shards: Vec<i32> = ctx.owned_shards().into_iter().map(i32::from).collect();
+        if shards.is_empty() {
+            continue;
+        }
+        if let Err(e) = scan(&ctx, &client, &permits, &lanes, &shards).await {
+            tracing::warn!(error = %e, "webhook delivery scan failed; retrying at the next tick");
+        }
+    }
+}
+
+/// One scan: applies redelivery requests, then starts an attempt for each lane whose
+/// head is due, while permits last.
+async fn scan(
+    ctx: &Arc<ShardContext>,
+    client: &reqwest::Client,
+    permits: &Arc<Semaphore>,
+    lanes: &Arc<Mutex<HashSet<(Uuid, Uuid)>>>,
+    shards: &[i32],
+) -> Result<(), sqlx::Error> {
+    let pool = ctx.repo.pool();
+    let now = Utc::now();
+    redeliveries(pool, shards, now).await?;
+    let free = permits.available_permits();
+    if free == 0 {
+        return Ok(());
+    }
+    let heads: Vec<(Uuid, Uuid, Uuid)> = sqlx::query_as(
+        "SELECT id, endpoint_id, event_id FROM (
+             SELECT DISTINCT ON (endpoint_id, event_id)
+                    id, endpoint_id, event_id, next_attempt_at, leased_until
+             FROM webhook_deliveries
+             WHERE state = 'pending' AND shard = ANY($1)
+             ORDER BY endpoint_id, event_id, seq
+         ) h
+         WHERE next_attempt_at <= $2 AND (leased_until IS NULL OR leased_until < $2)
+         ORDER BY next_attempt_at
+         LIMIT $3",
+    )
+    .bind(shards)
+    .bind(now)
+    .bind(i64::try_from(free).unwrap_or(i64::MAX))
+    .fetch_all(pool)
+    .await?;
+    let lease = chrono::Duration::milliseconds(
+        i64::try_from(ctx.settings.webhook_timeout_ms).unwrap_or(i64::MAX / 2) + 5_000,
+    );
+    for (id, endpoint_id, event_id) in heads {
+        let lane = (endpoint_id, event_id);
+        if lanes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&lane)
+        {
+            continue;
+        }
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            break;
+        };
+        let Some(job) = claim(pool, id, now, now + lease).await? else {
+            continue;
+        };
+        lanes.lock().unwrap_or_else(|p| p.into_inner()).insert(lane);
+        let (ctx, client, lanes) = (ctx.clone(), client.clone(), lanes.clone());
+        tokio::spawn(async move {
+            let attempt = send(&ctx, &client, &job).await;
+            if let Err(e) = record(&ctx, &job, &attempt).await {
+                // The lease runs out and the delivery is sent again: at least once.
+                tracing::warn!(error = %e, delivery = %job.id, "webhook result not stored");
+            }
+            lanes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&lane);
+            drop(permit);
+        });
+    }
+    Ok(())
+}
+
+/// Puts the deliveries of pending redelivery requests (on `shards`) back to `pending`
+/// with a fresh retry schedule, and gives up the pending deliveries of deleted
+/// endpoints.
+async fn redeliveries(
+    pool: &PgPool,
+    shards: &[i32],
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE webhook_deliveries d
+         SET state = 'failed', last_error = 'endpoint deleted', leased_until = NULL,
+             updated_at = $2
+         FROM webhook_endpoints w
+         WHERE d.state = 'pending' AND d.shard = ANY($1) AND w.id = d.endpoint_id
+           AND w.deleted_at IS NOT NULL",
+    )
+    .bind(shards)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "WITH asked AS (
+             DELETE FROM webhook_redeliveries r USING webhook_deliveries d
+             WHERE r.delivery_id = d.id AND d.shard = ANY($1)
+             RETURNING d.id
+         )
+         UPDATE webhook_deliveries d
+         SET state = 'pending', attempts = 0, next_attempt_at = $2, leased_until = NULL,
+             updated_at = $2
+         FROM asked WHERE d.id = asked.id AND d.state <> 'pending'",
+    )
+    .bind(shards)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Leases delivery `id` until `until` if it is still pending and free.
+async fn claim(
+    pool: &PgPool,
+    id: Uuid,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Option<Job>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE webhook_deliveries d SET leased_until = $3
+         FROM webhook_outbox m, webhook_endpoints w
+         WHERE d.id = $1 AND d.state = 'pending'
+           AND (d.leased_until IS NULL OR d.leased_until < $2)
+           AND m.id = d.message_id AND w.id = d.endpoint_id
+         RETURNING d.id, d.endpoint_id, d.event_id, d.attempts, m.id AS message_id, m.body,
+                   w.url, w.secret, w.previous_secret, w.previous_until,
+                   w.deleted_at IS NOT NULL AS deleted",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(until)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Whether `url` may be sent to: http or https, and its host in `allowed` (if any).
+pub(crate) fn allowed(url: &reqwest::Url, allowed: &[String]) -> bool {
+    if !matches!(url.scheme(), "http" | "https") {
+        return false;
+    }
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    allowed.is_empty() || allowed.iter().any(|a| a.eq_ignore_ascii_case(host))
+}
+
+fn failure(error: impl Into<String>, final_failure: bool) -> Attempt {
+    Attempt {
+        delivered: false,
+        status: None,
+        error: Some(error.into()),
+        final_failure,
+    }
+}
+
+/// Signs and POSTs the message once.
+async fn send(ctx: &ShardContext, client: &reqwest::Client, job: &Job) -> Attempt {
+    if job.deleted {
+        return failure("endpoint deleted", true);
+    }
+    let url = match reqwest::Url::parse(&job.url) {
+        Ok(u) if allowed(&u, &ctx.settings.webhook_allowed_hosts) => u,
+        Ok(_) => return failure("host not allowed (webhook_allowed_hosts)", true),
+        Err(e) => return failure(format!("invalid URL: {e}"), true),
+    };
+    let now = Utc::now();
+    let mut secrets = vec![job.secret.as_str()];
+    if let (Some(old), Some(until)) = (&job.previous_secret, job.previous_until) {
+        if now < until {
+            secrets.push(old);
+        }
+    }
+    let msg_id = sign::message_id(job.message_id);
+    let timestamp = now.timestamp();
+    let signature = match sign::signature(&secrets, &msg_id, timestamp, &job.body) {
+        Ok(s) => s,
+        Err(e) => return failure(format!("cannot sign: {e}"), true),
+    };
+    let sent = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &msg_id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(job.body.clone())
+        .send()
+        .await;
+    match sent {
+        Ok(r) => {
+            let status = r.status();
+            Attempt {
+                delivered: status.is_success(),
+                status: Some(i32::from(status.as_u16())),
+                error: (!status.is_success()).then(|| format!("answered {status}")),
+                final_failure: false,
+            }
+        }
+        Err(e) => {
+            let what = if e.is_timeout() {
+                "timed out"
+            } else if e.is_connect() {
+                "connection failed"
+            } else {
+                "request failed"
+            };
+            failure(what, false)
+        }
+    }
+}
+
+/// The delay before the attempt after `attempts` failed ones, or `None` when the
+/// schedule is exhausted. Each delay is scaled by a random factor in [0.8, 1.2].
+pub(crate) fn next_delay(delays: &[u64], attempts: usize) -> Option<Duration> {
+    let base = *delays.get(attempts.checked_sub(1)?)?;
+    let factor = rand::thread_rng().gen_range(0.8..=1.2);
+    Some(Duration::from_secs_f64(base as f64 * factor))
+}
+
+/// Stores the attempt's outcome and frees the lease.
+async fn record(ctx: &ShardContext, job: &Job, attempt: &Attempt) -> Result<(), sqlx::Error> {
+    let now = Utc::now();
+    let attempts = usize::try_from(job.attempts).unwrap_or(0) + 1;
+    let (state, next) = if attempt.delivered {
+        ("delivered", now)
+    } else if attempt.final_failure {
+        ("failed", now)
+    } else {
+        match next_delay(&ctx.settings.webhook_retry_delays_secs, attempts) {
+            Some(d) => (
+                "pending",
+                now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero()),
+            ),
+            None => ("failed", now),
+        }
+    };
+    if state == "failed" {
+        tracing::warn!(
+            delivery = %job.id,
+            endpoint = %job.endpoint_id,
+            event = %job.event_id,
+            error = attempt.error.as_deref().unwrap_or(""),
+            "webhook delivery given up"
+        );
+    }
+    sqlx::query(
+        "UPDATE webhook_deliveries
+         SET state = $2, attempts = attempts + 1, next_attempt_at = $3, leased_until = NULL,
+             last_status = $4, last_error = $5, updated_at = $6
+         WHERE id = $1",
+    )
+    .bind(job.id)
+    .bind(state)
+    .bind(next)
+    .bind(attempt.status)
+    .bind(attempt.error.as_deref())
+    .bind(now)
+    .execute(ctx.repo.pool())
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_follow_the_schedule_with_jitter_then_stop() {
+        let delays = [5, 300];
+        for _ in 0..100 {
+            let first = next_delay(&delays, 1).unwrap().as_secs_f64();
+            assert!((4.0..=6.0).contains(&first), "{first}");
+            let second = next_delay(&delays, 2).unwrap().as_secs_f64();
+            assert!((240.0..=360.0).contains(&second), "{second}");
+        }
+        assert_eq!(next_delay(&delays, 3), None);
+        assert_eq!(next_delay(&delays, 0), None);
+    }
+
+    #[test]
+    fn only_http_urls_to_allowed_hosts() {
+        let u = |s: &str| reqwest::Url::parse(s).unwrap();
+        assert!(allowed(&u("https://shop.example/hooks"), &[]));
+        assert!(!allowed(&u("ftp://shop.example/hooks"), &[]));
+        let list = vec!["shop.example".to_owned(), "::1".to_owned()];
+        assert!(allowed(&u("https://SHOP.example/hooks"), &list));
+        assert!(allowed(&u("http://[::1]:8080/"), &list));
+        assert!(!allowed(&u("http://169.254.169.254/latest"), &list));
+    }
+}

@@ -1,0 +1,13 @@
+//! Webhooks following the Standard Webhooks specification (docs/WEBHOOKS.md).
+//!
+//! - [`payload`]: the messages, one per decision and type, and their JSON bodies;
+//! - [`outbox`]: the group commit writes the messages of its decisions, and one delivery
+//!   per matching endpoint, in the batch's own transaction;
+//! - [`sign`]: the `webhook-signature` header (both secrets during a rotation);
+//! - `deliver`: the runner that sends the deliveries of the shards this worker owns,
+//!   in order per endpoint and event, with retries, off the batch loop.
+
+pub(crate) mod deliver;
+pub mod outbox;
+pub mod payload;
+pub mod sign;

@@ -2,6 +2,7 @@
 //! group of limited routes under the limit layer of its class.
 
 pub mod admin;
+pub mod checkout;
 pub mod commands;
 pub mod events;
 pub mod holds;
@@ -45,6 +46,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
             get(holds::get_hold).delete(holds::release_hold),
         )
         .route("/v1/holds/{hold_id}/confirm", post(holds::confirm_hold))
+        .route(
+            "/v1/holds/{hold_id}/checkout",
+            post(checkout::start_checkout),
+        )
         .route_layer(limit(RouteClass::Holds));
     Router::new()
         .route(

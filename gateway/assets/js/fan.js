@@ -8,6 +8,7 @@
 
 import { api, isUuid, serverNow, withRetry } from './api.js';
 import { Checkout } from './checkout.js';
+import { HandOff } from './handoff.js';
 import { LiveFeed } from './fan-live.js';
 import { $ } from './format.js';
 import { initI18n, onLangChange, t } from './i18n.js';
@@ -238,6 +239,14 @@ const checkout = new Checkout({
   onWait: waitNote,
   save,
   onDone: () => seats.stop(),
+  holdShown: (h, fresh) => handOff.shown(h, fresh),
+});
+
+const handOff = new HandOff({
+  event: () => app.event,
+  pass: () => app.pass,
+  onWait: waitNote,
+  alive: (holdId) => checkout.hold?.id === holdId,
 });
 
 // --- clock, language, start -------------------------------------------------------
@@ -274,6 +283,7 @@ function rerender() {
   }
   if (view === 'seats' || view === 'hold') seats.rerender();
   if (view === 'hold') checkout.rerender();
+  if (view === 'hold') handOff.rerender();
   if (view === 'done' && saved().order) checkout.renderDone(saved().order);
   if (view === 'end' && app.end) renderEnd(app.end.kind, app.end.action);
   renderLiveMode(...app.liveMode);

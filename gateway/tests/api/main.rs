@@ -20,6 +20,7 @@ mod durability;
 mod expiry;
 mod failover;
 mod flow;
+mod handoff;
 mod helpers;
 mod hygiene;
 mod idempotency;

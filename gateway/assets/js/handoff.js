@@ -34,6 +34,11 @@ export class HandOff {
     this.hold = null;
     // A token is short-lived: the button asks for a fresh one rather than reusing a URL.
     $('handoff-btn').addEventListener('click', () => this.hold && this.shown(this.hold, true));
+    // Back from the payment page, a page restored from the back/forward cache still says
+    // it is on its way there: offer the button instead.
+    window.addEventListener('pageshow', (e) => {
+      if (e.persisted && this.hold) this.box('handoff_text');
+    });
   }
 
   /** Back to the fan checkout look (the demo payment form). */

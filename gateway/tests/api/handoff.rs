@@ -4,6 +4,7 @@
 //! `deploy/examples/hold-token/` (PyJWT and `jose`, implementations nobody on the
 //! project wrote), which also refuse a pass, a token of another event and a forged one.
 
+use crate::helpers::tokens::payload;
 use crate::helpers::{spawn_app, ApiResponse, TestApp};
 use protocol::event::{Checkout, CheckoutMode};
 use protocol::ids::{EventId, HoldId};
@@ -16,8 +17,10 @@ const VERIFIER_DEADLINE: Duration = Duration::from_secs(300);
 
 const CHECKOUT_URL: &str = "http://127.0.0.1:9/pay?venue=olympic";
 
-async fn origin_event(app: &TestApp) -> EventId {
+/// An event in origin checkout whose holds last `hold_ttl_seconds`.
+async fn origin_event(app: &TestApp, hold_ttl_seconds: u32) -> EventId {
     let mut spec = crate::helpers::open_event_spec(2, 4);
+    spec.hold_ttl_seconds = hold_ttl_seconds;
     spec.checkout = Checkout {
         mode: CheckoutMode::Origin,
         url: Some(CHECKOUT_URL.parse().expect("a checkout URL")),
@@ -72,7 +75,8 @@ async fn verify(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hold_token_verifies_with_the_jwks_in_python_and_node() {
     let app = spawn_app().await;
-    let event = origin_event(&app).await;
+    // Holds of an hour: the token's 15 minutes end first.
+    let event = origin_event(&app, 3600).await;
     let fan = app.admitted_fan(&event).await;
     let held = app.hold_seats(&fan, &["A-1-1", "A-1-2"]).await;
     held.assert_status(201);
@@ -129,10 +133,8 @@ async fn the_hold_token_verifies_with_the_jwks_in_python_and_node() {
             exp, expires_at,
             "{verifier}: exp is the answer's expires_at"
         );
-        assert!(
-            exp <= hold_expires && exp <= iat + 15 * 60,
-            "{verifier}: {claims}"
-        );
+        assert_eq!(exp, iat + 15 * 60, "{verifier}: {claims}");
+        assert!(exp < hold_expires, "{verifier}: {claims}");
 
         // Refused: another event, another hold, the fan's pass, a forged signature.
         let other_event = EventId::new().to_string();
@@ -174,7 +176,7 @@ fn forge(token: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn checkout_is_refused_in_fan_mode_and_for_holds_not_held() {
+async fn checkout_is_refused_in_fan_mode_and_for_holds_not_held_and_ends_with_the_hold() {
     let app = spawn_app().await;
     // Fan checkout (the default): 409 checkout_not_origin.
     let fan_event = app
@@ -188,7 +190,8 @@ async fn checkout_is_refused_in_fan_mode_and_for_holds_not_held() {
         .await
         .assert_error(409, "checkout_not_origin");
 
-    let event = origin_event(&app).await;
+    // Holds of a minute: the token ends with the hold.
+    let event = origin_event(&app, 60).await;
     let (fan, other) = (
         app.admitted_fan(&event).await,
         app.admitted_fan(&event).await,
@@ -196,6 +199,14 @@ async fn checkout_is_refused_in_fan_mode_and_for_holds_not_held() {
     let held = app.hold_seats(&fan, &["A-1-1"]).await;
     held.assert_status(201);
     let hold = held.body["id"].as_str().unwrap().to_owned();
+    let started = start_checkout(&app, &hold, Some(&fan.pass)).await;
+    started.assert_status(200);
+    let claims = payload(started.body["hold_token"].as_str().unwrap());
+    let hold_expires =
+        chrono::DateTime::parse_from_rfc3339(held.body["expires_at"].as_str().unwrap())
+            .unwrap()
+            .timestamp();
+    assert_eq!(claims["exp"].as_i64(), Some(hold_expires), "{claims}");
     // Without a pass, with another fan's pass, for a hold that does not exist.
     start_checkout(&app, &hold, None)
         .await

@@ -127,6 +127,19 @@ test('origin checkout: seat map → venue payment page → order page in Korean,
   assert.equal(stats.seats.held, 1);
   await shot(page, '30-handoff-venue-payment-page');
 
+  // Back to Anteroom without paying: the hold is still there, with a button to the
+  // payment page (not sent away again by itself, which would trap the Back button).
+  await page.goBack();
+  await page.waitForSelector('#handoff-btn', { state: 'visible' });
+  assert.equal(await page.locator('#pay-form').isHidden(), true, 'no demo payment in origin checkout');
+  assert.equal(await text(page, '#handoff-btn'), '결제 페이지로 이동');
+  await snap(page, '30b-handoff-back-on-the-hold');
+  await page.click('#handoff-btn');
+  await page.waitForURL((u) => u.href.startsWith(`${venue.base}/pay?`), { timeout: 15000 });
+  await page.waitForSelector('#pay');
+  assert.equal(venue.state.seen.length, 2);
+  assert.equal(venue.state.seen[1].query.hold_id, holdId, 'the same hold, a fresh token');
+
   // Paid: back on Anteroom's order page, which waits for the venue's confirm.
   await page.click('#pay');
   await page.waitForURL(query.return_url);

@@ -34,7 +34,7 @@ function pass() {
  * number of decimals (₩150,000; $12.50). An event view without a currency is shown
  * as the rest of the fan page shows prices.
  */
-export function price(minor, currency) {
+function price(minor, currency) {
   if (!currency) return money(minor);
   try {
     const fmt = new Intl.NumberFormat(currentLang(), { style: 'currency', currency });

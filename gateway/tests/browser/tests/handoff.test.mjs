@@ -160,12 +160,17 @@ test('origin checkout: seat map → venue payment page → order page in Korean,
   assert.equal(await text(page, '#order-total'), '₩150,000');
   assert.equal(await text(page, '#order-ref'), holdId);
   await snap(page, '32-handoff-order-confirmed-ko');
+  // The language switch re-renders the order in English, the amount still in won.
+  await page.click('[data-set-lang="en"]');
+  assert.equal(await text(page, '#order-title'), 'Order confirmed');
+  assert.deepEqual(await page.locator('#order-seats li').allInnerTexts(), ['Section A, row 1, seat 1']);
+  assert.equal(await text(page, '#order-total'), '₩150,000');
 
-  const after = await until('the order in the stats', async () => {
+  const sold = await until('the order in the stats', async () => {
     const s = await admin('GET', `/v1/admin/events/${ev.id}/stats`);
     return s.orders === 1 ? s : null;
   });
-  assert.equal(after.seats.sold, 1);
+  assert.equal(sold.seats.sold, 1);
   assert.deepEqual(venue.state.paid, [holdId]);
   assert.deepEqual(errors, []);
 });

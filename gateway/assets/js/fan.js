@@ -225,6 +225,8 @@ const seats = new SeatsView({
   savedHold: () => saved().holdId,
   forgetHold: () => save({ holdId: null }),
   showHold: (h) => checkout.show(h),
+  // Confirmed by the venue's server (origin checkout): the order is on the order page.
+  confirmedElsewhere: (h) => window.location.assign(`/e/${eventId}/orders/${h.id}`),
 });
 
 const checkout = new Checkout({

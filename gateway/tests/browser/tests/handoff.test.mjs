@@ -166,6 +166,11 @@ test('origin checkout: seat map → venue payment page → order page in Korean,
   assert.deepEqual(await page.locator('#order-seats li').allInnerTexts(), ['Section A, row 1, seat 1']);
   assert.equal(await text(page, '#order-total'), '₩150,000');
 
+  // The fan page of the event, opened again, leads to the order.
+  await page.goto(`${BASE_URL}/e/${ev.id}`);
+  await page.waitForURL(query.return_url);
+  await page.waitForSelector('#view-order', { state: 'visible' });
+
   const sold = await until('the order in the stats', async () => {
     const s = await admin('GET', `/v1/admin/events/${ev.id}/stats`);
     return s.orders === 1 ? s : null;

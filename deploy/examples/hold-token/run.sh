@@ -7,7 +7,7 @@
 #
 # Python: a virtualenv under $CARGO_TARGET_DIR (default target/) with requirements.txt
 # (PyJWT with its cryptography extra). Node: `npm ci` here (jose, pinned by
-# package-lock.json). Each is installed once and reused while its pins are unchanged,
+# package-lock.json). Missing python3, its venv module, node or npm come from apt. Each is installed once and reused while its pins are unchanged,
 # so runs after the first need no network. The verifier's exit status is this
 # script's: 0 with the claims as JSON on stdout, 1 with the reason on stderr.
 set -euo pipefail
@@ -16,6 +16,15 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
 readonly HERE ROOT
 readonly VENV="${CARGO_TARGET_DIR:-$ROOT/target}/hold-token-verifier/venv"
+
+as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo -n "$@"; fi; }
+
+# apt_install PACKAGE...: Debian's packages, for a machine that lacks the tools.
+apt_install() {
+    echo "hold-token verifier: installing $* with apt" >&2
+    as_root apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >&2
+}
 
 # Installs are serialised: tests run in parallel may call this at the same time.
 lock() {
@@ -33,7 +42,13 @@ setup_python() {
     lock
     python_ready && return 0
     rm -rf "$VENV"
-    python3 -m venv "$VENV"
+    command -v python3 >/dev/null 2>&1 || apt_install python3
+    # Debian's python3 leaves the venv module to a package of its own.
+    python3 -m venv "$VENV" >&2 || {
+        rm -rf "$VENV"
+        apt_install python3-venv
+        python3 -m venv "$VENV" >&2
+    }
     "$VENV/bin/pip" install -q --disable-pip-version-check -r "$HERE/requirements.txt" >&2
     cp "$HERE/requirements.txt" "$VENV/requirements.txt"
 }
@@ -47,6 +62,7 @@ setup_node() {
     node_ready && return 0
     lock
     node_ready && return 0
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
     (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error >&2)
     cp "$HERE/package-lock.json" "$HERE/node_modules/.package-lock.json.installed"
 }

@@ -62,7 +62,10 @@ export class HandOff {
    */
   async shown(h, fresh) {
     this.reset();
-    if (statedMode(this.ctx.event()) === 'fan') return;
+    const mode = statedMode(this.ctx.event());
+    if (mode === 'fan') return;
+    // A stated origin mode hides the demo payment form at once, not after the answer.
+    if (mode === 'origin') this.box(fresh ? 'handoff_going' : 'handoff_text');
     let start;
     try {
       const r = await withRetry(

@@ -77,7 +77,9 @@ export class HandOff {
       start = r.body;
     } catch (e) {
       note(null);
-      if (e.code === 'checkout_not_origin' || !this.ctx.alive(h.id)) return;
+      // Fan checkout after all (the venue switched the event back): the form returns.
+      if (e.code === 'checkout_not_origin') return this.reset();
+      if (!this.ctx.alive(h.id)) return;
       this.hold = h;
       this.box('handoff_text');
       alertMsg(t('handoff_failed', { message: e.message }));

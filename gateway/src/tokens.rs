@@ -10,6 +10,9 @@
 //!   the passes they signed and stay in the JWKS, current key first. A pass is checked
 //!   against the key its `kid` names. The operator's procedure is in `docs/OPERATIONS.md`
 //!   ("Rotating the pass signing key").
+//! - Hold token: JWT EdDSA with the pass key and `kid`, claims
+//!   [`protocol::claims::HoldClaims`] (`tokens/hold.rs`): names a hold for the venue's
+//!   payment page in origin checkout.
 //!
 //! Verification pins the algorithm (`Validation::new(HS256)` / `new(EdDSA)`: a token
 //! signed otherwise, or with `alg: none`, is refused), requires `exp` with no leeway,
@@ -36,8 +39,10 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 mod cache;
+mod hold;
 
 pub use cache::VerifiedTokens;
+pub use hold::{hold_token_expiry, HOLD_TOKEN_TTL_SECONDS};
 
 /// A token that must not be accepted (forged, expired, wrong kind, wrong event, ...).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -56,3 +56,34 @@ pub struct PassClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_ref: Option<String>,
 }
+
+/// The `kind` of a hold token: its own type, so that neither a pass nor a queue token
+/// ever decodes as a hold token, nor a hold token as either of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldTokenKind {
+    /// Names a held hold for the venue's payment page.
+    Hold,
+}
+
+/// Claims of a hold token: an EdDSA JWT signed with the pass key (same `kid`, same
+/// JWKS) that the fan page hands to the venue's payment page with the hold id, so the
+/// page knows which hold it charges without trusting the query string.
+///
+/// Short-lived: `exp` is the hold's `expires_at` or 15 minutes after issue, whichever
+/// comes first. Verifiers pin `alg: EdDSA`, the audience (the event id) and `kind`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldClaims {
+    /// Hold id.
+    pub sub: crate::ids::HoldId,
+    /// Event id (text).
+    pub aud: String,
+    /// The ticket that holds it (the pass's `sub`).
+    pub ticket_id: TicketId,
+    /// Issued at, Unix seconds.
+    pub iat: i64,
+    /// Expires at, Unix seconds.
+    pub exp: i64,
+    /// Always [`HoldTokenKind::Hold`].
+    pub kind: HoldTokenKind,
+}

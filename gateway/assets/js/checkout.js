@@ -18,7 +18,7 @@ export class Checkout {
    *   seatMap: () => import('./seats.js').SeatMap, backToSeats: () => void,
    *   refreshMap: () => void, end: (kind: string) => void,
    *   onWait: (e: any, s: number) => void, save: (patch: object) => void,
-   *   onDone: () => void}} ctx
+   *   onDone: () => void, holdShown?: (h: any, fresh: boolean) => void}} ctx
    */
   constructor(ctx) {
     this.ctx = ctx;
@@ -54,7 +54,7 @@ export class Checkout {
       );
       const done = await settle(first, token);
       note(null);
-      this.show(done.body);
+      this.show(done.body, 'fresh');
     } catch (e) {
       note(null);
       this.refused(e, body);
@@ -92,8 +92,11 @@ export class Checkout {
     }
   }
 
-  /** Shows hold `h` with its countdown and the payment form. */
-  show(h) {
+  /**
+   * Shows hold `h` with its countdown and the payment form; `how` is `fresh` (just
+   * made), `shown` (again, after a reload) or `rerender` (a language change).
+   */
+  show(h, how = 'shown') {
     this.hold = h;
     this.confirmKey = newKey();
     this.ctx.save({ holdId: h.id });
@@ -122,11 +125,12 @@ export class Checkout {
     };
     tick();
     this.timer = setInterval(tick, 250);
+    if (how !== 'rerender' && this.ctx.holdShown) this.ctx.holdShown(h, how === 'fresh');
   }
 
   /** Re-renders the hold view's dynamic text (language change). */
   rerender() {
-    if (this.hold) this.show(this.hold);
+    if (this.hold) this.show(this.hold, 'rerender');
   }
 
   stopTimer() {

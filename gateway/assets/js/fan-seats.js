@@ -65,6 +65,7 @@ export class SeatsView {
     try {
       const h = await api('GET', `/v1/holds/${holdId}`, { token: this.ctx.pass() });
       if (h.body.state === 'held') this.ctx.showHold(h.body);
+      else if (h.body.state === 'confirmed' && this.ctx.confirmedElsewhere) this.ctx.confirmedElsewhere(h.body);
       else this.ctx.forgetHold();
     } catch {
       this.ctx.forgetHold();

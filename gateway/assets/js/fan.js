@@ -8,6 +8,7 @@
 
 import { api, isUuid, serverNow, withRetry } from './api.js';
 import { Checkout } from './checkout.js';
+import { HandOff } from './handoff.js';
 import { LiveFeed } from './fan-live.js';
 import { $, setCurrency } from './format.js';
 import { initI18n, onLangChange, t } from './i18n.js';
@@ -225,6 +226,8 @@ const seats = new SeatsView({
   savedHold: () => saved().holdId,
   forgetHold: () => save({ holdId: null }),
   showHold: (h) => checkout.show(h),
+  // Confirmed by the venue's server (origin checkout): the order is on the order page.
+  confirmedElsewhere: (h) => window.location.assign(`/e/${eventId}/orders/${h.id}`),
 });
 
 const checkout = new Checkout({
@@ -239,6 +242,14 @@ const checkout = new Checkout({
   onWait: waitNote,
   save,
   onDone: () => seats.stop(),
+  holdShown: (h, fresh) => handOff.shown(h, fresh),
+});
+
+const handOff = new HandOff({
+  event: () => app.event,
+  pass: () => app.pass,
+  onWait: waitNote,
+  alive: (holdId) => checkout.hold?.id === holdId,
 });
 
 // --- clock, language, start -------------------------------------------------------
@@ -275,6 +286,7 @@ function rerender() {
   }
   if (view === 'seats' || view === 'hold') seats.rerender();
   if (view === 'hold') checkout.rerender();
+  if (view === 'hold') handOff.rerender();
   if (view === 'done' && saved().order) checkout.renderDone(saved().order);
   if (view === 'end' && app.end) renderEnd(app.end.kind, app.end.action);
   renderLiveMode(...app.liveMode);

@@ -81,3 +81,13 @@ export function initI18n() {
   });
   applyStatic();
 }
+
+/**
+ * Adds strings of a page part kept in its own file: `{en: {...}, ko: {...}}`. Keys
+ * already in the tables keep their text.
+ */
+export function addStrings(tables) {
+  for (const [l, strings] of Object.entries(tables)) {
+    if (TABLES[l]) TABLES[l] = { ...strings, ...TABLES[l] };
+  }
+}

@@ -2,7 +2,8 @@
 //! `#[utoipa::path]` annotations and the protocol's `ToSchema` types.
 
 use crate::http::routes::{
-    admin, api_keys, events, holds, ops, origin, origin_orders, queue, requests, webhooks,
+    admin, api_keys, checkout, events, holds, ops, origin, origin_orders, queue, requests,
+    webhooks,
 };
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -25,6 +26,7 @@ use utoipa::{Modify, OpenApi};
         origin_orders::list_orders, origin_orders::export_orders,
         webhooks::create_webhook, webhooks::list_webhooks, webhooks::delete_webhook,
         webhooks::rotate_secret, webhooks::list_deliveries, webhooks::redeliver,
+        checkout::start_checkout,
     ),
     modifiers(&BearerSchemes),
     tags(
@@ -90,6 +92,7 @@ mod tests {
             "/readyz",
             "/metrics",
             "/.well-known/jwks.json",
+            "/v1/holds/{hold_id}/checkout",
         ] {
             assert!(doc["paths"][path].is_object(), "{path} missing");
         }

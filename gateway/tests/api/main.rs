@@ -22,6 +22,7 @@ mod event_management;
 mod expiry;
 mod failover;
 mod flow;
+mod handoff;
 mod helpers;
 mod hygiene;
 mod idempotency;

@@ -157,9 +157,10 @@ main() {
     worker_port=$(port_from_log worker "$WORKER_PID" metrics_port)
     wait_ready worker "http://127.0.0.1:$worker_port/readyz" "$WORKER_PID"
 
+    # The gateway's back office (API keys of the venue's servers) reads the same database.
     start gateway GATEWAY_PID "${common[@]}" ANTEROOM_HOST=127.0.0.1 ANTEROOM_PORT=0 \
         ANTEROOM_ADMIN_KEY="$admin_key" ANTEROOM_QUEUE_TOKEN_SECRET="$(rand_hex 32)" \
-        ANTEROOM_PASS_SIGNING_KEY="$(rand_hex 32)"
+        ANTEROOM_PASS_SIGNING_KEY="$(rand_hex 32)" ANTEROOM_DATABASE_URL="$PG_BASE/$DB_NAME"
     local port
     port=$(port_from_log gateway "$GATEWAY_PID" port)
     wait_ready gateway "http://127.0.0.1:$port/readyz" "$GATEWAY_PID"

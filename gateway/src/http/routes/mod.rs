@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod api_keys;
+pub mod checkout;
 pub mod commands;
 pub mod events;
 pub mod holds;
@@ -49,6 +50,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
             get(holds::get_hold).delete(holds::release_hold),
         )
         .route("/v1/holds/{hold_id}/confirm", post(holds::confirm_hold))
+        .route(
+            "/v1/holds/{hold_id}/checkout",
+            post(checkout::start_checkout),
+        )
         .route_layer(limit(RouteClass::Holds));
     Router::new()
         .route(

@@ -1,5 +1,6 @@
-//! The pages people see: the fan page `GET /e/{event_id}`, the venue console
-//! `GET /admin`, and their static files under `GET /assets/*`.
+//! The pages people see: the fan page `GET /e/{event_id}`, the order page of origin
+//! checkout `GET /e/{event_id}/orders/{hold_id}`, the venue console `GET /admin`, and
+//! their static files under `GET /assets/*`.
 //!
 //! Everything is embedded in the binary (`include_bytes!`): no CDN and no file system at
 //! run time. The pages are plain HTML/CSS/JS that call only the public API (docs/API.md).
@@ -17,7 +18,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use protocol::ids::EventId;
+use protocol::ids::{EventId, HoldId};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -66,6 +67,10 @@ static ASSETS: &[Asset] = &[
     asset!("js/admin-event.js", JS),
     asset!("js/admin-webhooks.js", JS),
     asset!("js/chart.js", JS),
+    asset!("order.html", "text/html; charset=utf-8"),
+    asset!("js/order.js", JS),
+    asset!("js/handoff.js", JS),
+    asset!("js/strings-order.js", JS),
 ];
 
 /// Strong ETags by asset path, computed once.
@@ -131,6 +136,7 @@ pub fn pick_language(accept_language: Option<&str>) -> Lang {
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/e/{event_id}", get(fan_page))
+        .route("/e/{event_id}/orders/{hold_id}", get(order_page))
         .route("/admin", get(admin_page))
         .route("/assets/{*path}", get(asset_file))
 }
@@ -183,6 +189,22 @@ pub async fn fan_page(Path(event_id): Path<String>, headers: HeaderMap) -> Respo
         StatusCode::NOT_FOUND
     };
     html_page("fan.html", status, &headers)
+}
+
+/// `GET /e/{event_id}/orders/{hold_id}`: the order page the venue's payment page sends
+/// the fan back to in origin checkout ("waiting for the payment", then the order).
+/// Malformed ids get the same page with status `404` (the page then says so).
+pub async fn order_page(
+    Path((event_id, hold_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let ok = event_id.parse::<EventId>().is_ok() && hold_id.parse::<HoldId>().is_ok();
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    };
+    html_page("order.html", status, &headers)
 }
 
 /// `GET /admin`: the venue console.
@@ -287,6 +309,17 @@ mod tests {
         assert_eq!(status, StatusCode::OK);
         assert!(body.contains("<html lang=\"en\""));
         let (status, _, _) = get("/e/not-a-uuid", &[]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let hold = HoldId::new();
+        let (status, headers, body) = get(
+            &format!("/e/{id}/orders/{hold}"),
+            &[("accept-language", "ko")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("<html lang=\"ko\"") && body.contains("/assets/js/order.js"));
+        assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+        let (status, _, _) = get(&format!("/e/{id}/orders/nope"), &[]).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
 

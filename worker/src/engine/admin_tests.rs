@@ -182,6 +182,7 @@ fn a_sold_out_event_is_archived_once_no_hold_is_active() {
             hold_id: id,
             payment_ref: "p-1".parse().unwrap(),
             idempotency: None,
+            by: Default::default(),
         });
         assert!(matches!(o, Outcome::OrderConfirmed(_)), "{o:?}");
     }

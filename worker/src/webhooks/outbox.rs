@@ -105,6 +105,12 @@ impl Batch {
                     ));
                 }
             }
+            Effect::OrderCancelled {
+                order, ticket_id, ..
+            } => {
+                let at = order.cancelled_at.unwrap_or(order.confirmed_at);
+                self.order_cancelled(order, *ticket_id, at);
+            }
             Effect::EventCreated(_) | Effect::Result(_) => {}
         }
     }

@@ -24,7 +24,7 @@ pub const ORDER_CONFIRMED: &str = "order.confirmed";
 pub const ORDER_CANCELLED: &str = "order.cancelled";
 /// `event.sold_out`: the event's last seat was sold.
 pub const EVENT_SOLD_OUT: &str = "event.sold_out";
-/// `event.state_changed`: the venue opened, paused or closed the event.
+/// `event.state_changed`: the venue opened, paused, closed or archived the event.
 pub const EVENT_STATE_CHANGED: &str = "event.state_changed";
 
 /// Every type, in the order docs/WEBHOOKS.md lists them (what an endpoint may filter on).
@@ -59,6 +59,7 @@ pub fn admin_state_str(s: AdminState) -> &'static str {
         AdminState::Open => "open",
         AdminState::Paused => "paused",
         AdminState::Closed => "closed",
+        AdminState::Archived => "archived",
     }
 }
 
@@ -205,6 +206,7 @@ mod tests {
                 expires_at: Utc::now(),
                 total_cents: 150_000,
             },
+            user_ref: None,
         }
     }
 
@@ -244,6 +246,7 @@ mod tests {
             seats: vec!["A-1-1".into()],
             total_cents: 1500,
             confirmed_at: Utc::now(),
+            cancelled_at: None,
         };
         let t = TicketId::new();
         let confirmed = Message::order_confirmed(&order, t, "pay-1", "USD");

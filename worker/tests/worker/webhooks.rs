@@ -177,6 +177,7 @@ async fn a_batch_whose_transaction_fails_leaves_no_outbox_row() {
             expires_at: Utc::now() + chrono::Duration::minutes(5),
             total_cents: 1500,
         },
+        user_ref: None,
     };
     let (good, bad) = (view("A-1-3"), view("A-1-4"));
     // The same hold twice in one batch: PostgreSQL refuses the second insert, after the

@@ -1,6 +1,7 @@
 //! Printing the settings without their secrets (`print-config`, `Debug`).
 
 use super::Settings;
+use secrecy::ExposeSecret;
 use runtime::redact::{secret_toml as redact, toml_string as q, url_toml};
 
 impl Settings {
@@ -8,7 +9,8 @@ impl Settings {
     /// (`anteroom-gateway print-config`).
     pub fn redacted_toml(&self) -> String {
         format!(
-            "host = {}\nport = {}\nredis_url = {}\namqp_url = {}\nnamespace = {}\nshards = {}\n\
+            "host = {}\nport = {}\nredis_url = {}\namqp_url = {}\ndatabase_url = {}\n\
+             database_max_connections = {}\nnamespace = {}\nshards = {}\n\
              admin_key = {}\nqueue_token_secret = {}\npass_signing_key = {}\n\
              pass_previous_keys = {}\n\
              reply_timeout_ms = {}\nadmin_reply_timeout_ms = {}\nadmit_interval_ms = {}\n\
@@ -18,6 +20,8 @@ impl Settings {
             self.port,
             url_toml(&self.redis_url),
             url_toml(&self.amqp_url),
+            url_toml(self.database_url.expose_secret()),
+            self.database_max_connections,
             q(&self.namespace),
             self.shards,
             redact(&self.admin_key),

@@ -14,6 +14,8 @@ import { initI18n, onLangChange, t } from './i18n.js';
 const KEY_STORE = 'anteroom.adminKey';
 let listTimer = null;
 let events = [];
+/** Archived events are listed only on request: a deployment's past would crowd the list. */
+let showArchived = false;
 
 function key() {
   try {
@@ -78,7 +80,7 @@ async function unlock(candidate) {
 }
 
 async function loadEvents() {
-  const r = await adminApi('GET', '/v1/admin/events');
+  const r = await adminApi('GET', showArchived ? '/v1/admin/events?include_archived=true' : '/v1/admin/events');
   events = r.body.events;
   renderList();
 }
@@ -95,7 +97,7 @@ function renderList() {
     const name = el('td');
     name.append(el('strong', '', ev.name), el('span', 'muted block', ev.venue));
     const st = el('td');
-    st.append(stateBadge(ev.state));
+    st.append(stateBadge(ev.admin_state === 'archived' ? 'archived' : ev.state));
     const manage = el('button', 'secondary small', t('manage'));
     manage.type = 'button';
     manage.setAttribute('aria-label', t('manage_named', { name: ev.name }));
@@ -149,6 +151,11 @@ function start() {
     if (k) unlock(k);
   });
   $('lock-btn').addEventListener('click', () => lock(null));
+  $('archived-btn').addEventListener('click', () => {
+    showArchived = !showArchived;
+    $('archived-btn').setAttribute('aria-pressed', String(showArchived));
+    loadEvents().catch(() => {});
+  });
   $('new-event-btn').addEventListener('click', () => {
     const card = $('create-card');
     show(card, card.hidden);

@@ -172,6 +172,8 @@ export default {
   state_paused: 'Paused',
   state_sold_out: 'Sold out',
   state_closed: 'Closed',
+  state_archived: 'Archived',
+  show_archived: 'Show archived events',
   f_name: 'Event name',
   f_venue: 'Venue',
   f_timezone: 'Time zone (IANA)',

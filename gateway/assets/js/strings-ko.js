@@ -163,6 +163,8 @@ export default {
   state_paused: '일시 중지',
   state_sold_out: '매진',
   state_closed: '종료',
+  state_archived: '보관됨',
+  show_archived: '보관된 이벤트 보기',
   f_name: '이벤트 이름',
   f_venue: '공연장',
   f_timezone: '시간대 (IANA)',

@@ -3,7 +3,7 @@
 //! The oracle is the worker's `events` row, read with SQL, and the values written here.
 
 use crate::helpers::{eventually, open_event_spec, spawn_app, ApiResponse, TestApp};
-use chrono::{DateTime, Duration as Span, FixedOffset, Utc};
+use chrono::{DateTime, Duration as Span, FixedOffset, Timelike, Utc};
 use protocol::ids::{EventId, HoldId};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -51,18 +51,8 @@ fn in_seoul(minutes_from_now: i64) -> DateTime<FixedOffset> {
     let seoul = FixedOffset::east_opt(9 * 3600).unwrap();
     (Utc::now() + Span::minutes(minutes_from_now))
         .with_timezone(&seoul)
-        .with_nanosecond_zero()
-}
-
-trait NoNanos {
-    fn with_nanosecond_zero(self) -> Self;
-}
-
-impl NoNanos for DateTime<FixedOffset> {
-    fn with_nanosecond_zero(self) -> Self {
-        use chrono::Timelike;
-        self.with_nanosecond(0).expect("0 ns is valid")
-    }
+        .with_nanosecond(0)
+        .expect("0 ns is valid")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,6 +122,13 @@ async fn an_on_sale_is_postponed_before_it_opens() {
     let event = app.create_event(&spec).await;
     let (_, _, _, commitment) = row(&app, &event).await;
     assert!(commitment.is_some());
+    // A second replica that has read the event before the change.
+    let second = app.spawn_ready_gateway(app.gateway_settings.clone()).await;
+    let public_on = |base: String| {
+        let req = app.client.get(format!("{base}/v1/events/{event}"));
+        app.send(req)
+    };
+    public_on(second.clone()).await.assert_status(200);
 
     let (pq, open) = (in_seoul(24 * 60 + 30), in_seoul(24 * 60 + 60));
     let patched = app
@@ -153,16 +150,18 @@ async fn an_on_sale_is_postponed_before_it_opens() {
         commitment_after, commitment,
         "the lottery keeps its commitment"
     );
-    eventually(Duration::from_millis(1500), "the new times", || async {
-        let p = app.public_event(&event).await;
-        let at = |f: &str| {
-            p.body[f]
-                .as_str()
-                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        };
-        (at("opens_at") == Some(open) && at("prequeue_opens_at") == Some(pq)).then_some(())
-    })
-    .await;
+    for base in [app.address.clone(), second] {
+        eventually(Duration::from_millis(1500), "the new times", || async {
+            let p = public_on(base.clone()).await;
+            let at = |f: &str| {
+                p.body[f]
+                    .as_str()
+                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            };
+            (at("opens_at") == Some(open) && at("prequeue_opens_at") == Some(pq)).then_some(())
+        })
+        .await;
+    }
 
     // Into the past, or the pre-queue after the opening: refused, nothing moves.
     let past = app

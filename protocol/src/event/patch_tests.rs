@@ -155,3 +155,67 @@ fn archived_is_closed_for_good() {
     let p = patch(r#"{"state": "archived"}"#);
     assert_eq!(p.state, Some(AdminState::Archived));
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn admission_patch() -> impl Strategy<Value = AdmissionPatch> {
+        (
+            proptest::option::of(1u32..=1_000_000),
+            proptest::option::of(1u32..=100_000),
+            proptest::option::of(30u32..=86_400),
+        )
+            .prop_map(
+                |(rate_per_minute, max_active, pass_ttl_seconds)| AdmissionPatch {
+                    rate_per_minute,
+                    max_active,
+                    pass_ttl_seconds,
+                },
+            )
+    }
+
+    proptest! {
+        /// Any subset of valid admission fields: the ones given take their new value,
+        /// the others keep the event's, nothing else in the spec moves, and a valid
+        /// event stays valid.
+        #[test]
+        fn any_subset_of_admission_fields_merges(
+            a in admission_patch(),
+            hold_ttl in proptest::option::of(10u32..=3600),
+        ) {
+            let p = EventPatch {
+                admission: Some(a.clone()),
+                hold_ttl_seconds: hold_ttl,
+                ..EventPatch::default()
+            };
+            let before = spec();
+            let empty = a == AdmissionPatch::default();
+            prop_assert_eq!(p.validate().is_ok(), !empty);
+            let m = p.merged(&before);
+            let was = &before.admission;
+            prop_assert_eq!(m.admission.rate_per_minute, a.rate_per_minute.unwrap_or(was.rate_per_minute));
+            prop_assert_eq!(m.admission.max_active, a.max_active.unwrap_or(was.max_active));
+            prop_assert_eq!(m.admission.pass_ttl_seconds, a.pass_ttl_seconds.unwrap_or(was.pass_ttl_seconds));
+            prop_assert_eq!(m.hold_ttl_seconds, hold_ttl.unwrap_or(before.hold_ttl_seconds));
+            let mut rest = m.clone();
+            rest.admission = before.admission.clone();
+            rest.hold_ttl_seconds = before.hold_ttl_seconds;
+            prop_assert_eq!(&rest, &before);
+            prop_assert_eq!(m.validate(), Ok(()));
+        }
+
+        /// A time given unchanged never blocks a patch, whatever the clock says.
+        #[test]
+        fn unchanged_times_always_pass(offset_minutes in -100_000i64..100_000) {
+            let s = spec();
+            let p = EventPatch {
+                opens_at: Some(s.opens_at),
+                prequeue_opens_at: s.prequeue_opens_at,
+                ..EventPatch::default()
+            };
+            let now = s.opens_at.with_timezone(&Utc) + Duration::minutes(offset_minutes);
+            prop_assert!(p.check_schedule(&s, now).is_empty());
+        }
+    }
+}

@@ -119,5 +119,11 @@ test('the console creates an event; rate and pause reach the waiting fan', async
   assert.ok(!(await ids('/v1/admin/events')).includes(eventId));
   assert.ok((await ids('/v1/admin/events?include_archived=true')).includes(eventId));
   assert.equal(await con.locator('#archive-btn').isDisabled(), true);
+  // The console's list shows it only on request.
+  const row = `#events-table tr:has-text("Console Test Night")`;
+  await con.waitForSelector(row, { state: 'detached', timeout: 7000 });
+  await con.click('#archived-btn');
+  await con.waitForSelector(row, { timeout: 5000 });
+  assert.match(await text(con, row), /Archived/);
   assert.deepEqual(conErrors, []);
 });

@@ -9,8 +9,8 @@
 // nothing was bought.
 
 import { api, serverNow, sleep, withRetry } from './api.js';
-import { $, clock, el, money, seatWords, show } from './format.js';
-import { addStrings, currentLang, initI18n, onLangChange, t } from './i18n.js';
+import { $, clock, el, money, seatWords, setCurrency, show } from './format.js';
+import { addStrings, initI18n, onLangChange, t } from './i18n.js';
 import strings from './strings-order.js';
 
 addStrings(strings);
@@ -26,22 +26,6 @@ function pass() {
     return JSON.parse(sessionStorage.getItem(`anteroom.fan.${eventId}`))?.pass || undefined;
   } catch {
     return undefined;
-  }
-}
-
-/**
- * `minor` units of the event's currency in the page's language: the currency's own
- * number of decimals (₩150,000; $12.50). An event view without a currency is shown
- * as the rest of the fan page shows prices.
- */
-function price(minor, currency) {
-  if (!currency) return money(minor);
-  try {
-    const fmt = new Intl.NumberFormat(currentLang(), { style: 'currency', currency });
-    const digits = fmt.resolvedOptions().maximumFractionDigits;
-    return fmt.format(minor / 10 ** digits);
-  } catch {
-    return money(minor);
   }
 }
 
@@ -73,7 +57,7 @@ function renderEvent() {
 function renderSummary(h) {
   $('order-ref').textContent = h.id;
   $('order-seats').replaceChildren(...h.seats.map((id) => el('li', '', seatWords(id))));
-  $('order-total').textContent = price(h.total_cents, page.event?.currency);
+  $('order-total').textContent = money(h.total_cents);
 }
 
 function renderEnd(kind) {
@@ -139,6 +123,7 @@ async function start() {
   if (!uuid.test(eventId || '') || !uuid.test(holdId || '')) return renderEnd('not_found');
   try {
     page.event = (await withRetry(() => api('GET', `/v1/events/${eventId}`), waitNote)).body;
+    setCurrency(page.event?.currency, page.event?.currency_minor_units);
     note(null);
   } catch {
     return renderEnd('not_found');

@@ -8,7 +8,7 @@
 //! `admin`, `openapi` (OpenAPI paths, pass verified with the JWKS alone), `admission`,
 //! `queue_life`, `streams`, `release`, `revocation`, `rotation`, `identity_required`,
 //! `contention`, `timing`, `durability`, `failover`, `recovery`, `redis_loss`,
-//! `odd_requests`, `hygiene`.
+//! `odd_requests`, `hygiene`, `change_feed`.
 
 mod admin;
 mod admission;

@@ -27,7 +27,8 @@ database and AMQP queues deleted.
 Knobs (environment): BIN, BEFORE_BIN, PAST_EVENTS (10000), BEFORE_PAST_EVENTS (as
 PAST_EVENTS: a build that reads every event four times a second saturates a small machine
 long before 10 000), LIVE_EVENTS (10),
-SETTLE_SECONDS (15), MEASURE_SECONDS (20), PATCHES (10), SHARDS (4), CREATE_THREADS (16),
+SETTLE_SECONDS (15), MEASURE_SECONDS (30: the worker rewrites its mirror every 30 s, so the sample
+holds one such rewrite), PATCHES (10), SHARDS (4), CREATE_THREADS (16),
 BASE_PORT (18300: G1, +1 G2, +2 worker metrics, +3 Redis).
 """
 
@@ -50,7 +51,7 @@ AMQP = "amqp://guest:guest@127.0.0.1:5672/%2f"
 PAST = int(os.environ.get("PAST_EVENTS", "10000"))
 LIVE = int(os.environ.get("LIVE_EVENTS", "10"))
 SETTLE = float(os.environ.get("SETTLE_SECONDS", "15"))
-MEASURE = float(os.environ.get("MEASURE_SECONDS", "20"))
+MEASURE = float(os.environ.get("MEASURE_SECONDS", "30"))
 PATCHES = int(os.environ.get("PATCHES", "10"))
 SHARDS = int(os.environ.get("SHARDS", "4"))
 THREADS = int(os.environ.get("CREATE_THREADS", "16"))

@@ -294,3 +294,6 @@ pub async fn announce(
         .await
         .map(|_| ())
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,10 +1,12 @@
 //! Replicas learn of changes from the change feed, not by reading every event over and
 //! over: idle events cost Redis nothing (counted by Redis itself, `INFO commandstats`,
 //! on a private Redis no other test shares), a `PATCH` still reaches a second replica
-//! within a second, and a change whose announcement was lost (the subscription dropped)
-//! reaches it after the feed reconnects.
+//! within a second, a change whose announcement was lost (the subscription dropped)
+//! reaches it after the feed reconnects, and the worker's periodic rewrite announces
+//! only the documents Redis lost.
 
 use crate::helpers::{minutes_ago, open_event_spec, spawn_app_with_both, TestApp};
+use futures::StreamExt;
 use protocol::ids::EventId;
 use protocol::names::RedisKeys;
 use serde_json::{json, Value};
@@ -272,4 +274,68 @@ async fn a_change_whose_announcement_was_lost_heals_when_the_feed_reconnects() {
         })
         .await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workers_periodic_rewrite_announces_only_what_redis_lost() {
+    let redis = PrivateRedis::start();
+    let url = redis.url();
+    let (g_url, w_url) = (url.clone(), url);
+    let app = spawn_app_with_both(
+        move |g| g.redis_url = g_url,
+        move |w| {
+            w.redis_url = w_url;
+            w.config_refresh_secs = 1;
+        },
+    )
+    .await;
+    let event = idle_events(&app).await;
+    let keys = RedisKeys::new(app.namespace.clone());
+    let mut pubsub = redis::Client::open(redis.url())
+        .expect("redis url")
+        .get_async_pubsub()
+        .await
+        .expect("subscribe");
+    pubsub.subscribe(keys.changes()).await.expect("subscribe");
+    let mut messages = pubsub.on_message();
+
+    // Three rewrites of every event's mirror: nothing differs, nothing is announced
+    // (heartbeats of the gateway aside).
+    let quiet_until = Instant::now() + Duration::from_secs(3);
+    while let Ok(Some(m)) = tokio::time::timeout_at(quiet_until.into(), messages.next()).await {
+        let payload: String = m.get_payload().expect("text");
+        assert!(payload.starts_with("h "), "announced while idle: {payload}");
+    }
+
+    // Redis loses one event's documents: the next rewrite puts them back and announces
+    // that event alone.
+    let mut conn = redis.conn().await;
+    let deleted: u64 = redis::cmd("DEL")
+        .arg(keys.config(&event))
+        .arg(keys.availability(&event))
+        .query_async(&mut conn)
+        .await
+        .expect("DEL");
+    assert_eq!(deleted, 2);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let announced = loop {
+        let m = tokio::time::timeout_at(deadline.into(), messages.next())
+            .await
+            .expect("no announcement within 5 s")
+            .expect("subscription open");
+        let payload: String = m.get_payload().expect("text");
+        if !payload.starts_with("h ") {
+            break payload;
+        }
+    };
+    assert_eq!(announced, format!("c {event}"));
+    let exists: u64 = redis::cmd("EXISTS")
+        .arg(keys.config(&event))
+        .arg(keys.availability(&event))
+        .query_async(&mut conn)
+        .await
+        .expect("EXISTS");
+    assert_eq!(exists, 2, "both documents written back");
+    let p = public_at(&app, &app.address, &event).await;
+    assert_eq!(p["seats"]["total"], 10);
 }

@@ -8,7 +8,8 @@
 //! `admin`, `openapi` (OpenAPI paths, pass verified with the JWKS alone), `admission`,
 //! `queue_life`, `streams`, `release`, `revocation`, `rotation`, `identity_required`,
 //! `contention`, `timing`, `durability`, `failover`, `recovery`, `redis_loss`,
-//! `odd_requests`, `hygiene`, `event_management` (PATCH as a merge, postpone, archive).
+//! `odd_requests`, `hygiene`, `event_management` (PATCH as a merge, postpone, archive),
+//! `change_feed`.
 
 mod admin;
 mod admission;

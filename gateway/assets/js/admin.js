@@ -7,6 +7,7 @@
 import { api } from './api.js';
 import { CreateForm } from './admin-create.js';
 import { EventPanel } from './admin-event.js';
+import { ApiKeysCard } from './admin-keys.js';
 import { $, count, dateTime, el, show } from './format.js';
 import { initI18n, onLangChange, t } from './i18n.js';
 
@@ -23,9 +24,9 @@ function key() {
 }
 
 /** An admin API call with the stored key; a 401 locks the console. */
-export async function adminApi(method, path, body) {
+export async function adminApi(method, path, body, idempotencyKey) {
   try {
-    return await api(method, path, { token: key(), body });
+    return await api(method, path, { token: key(), body, idempotencyKey });
   } catch (e) {
     if (e.status === 401) lock(t('key_rejected'));
     throw e;
@@ -70,6 +71,7 @@ async function unlock(candidate) {
   show($('key-view'), false);
   show($('key-error'), false);
   show($('console'), true);
+  apiKeys.load().catch(() => {});
   clearInterval(listTimer);
   listTimer = setInterval(() => loadEvents().catch(() => {}), 5000);
   route();
@@ -114,6 +116,7 @@ function renderList() {
   show($('events-empty'), events.length === 0);
 }
 
+const apiKeys = new ApiKeysCard({ adminApi });
 const panel = new EventPanel({ adminApi, onChanged: () => loadEvents().catch(() => {}) });
 const createForm = new CreateForm({
   adminApi,
@@ -135,6 +138,7 @@ function start() {
   initI18n();
   onLangChange(() => {
     renderList();
+    apiKeys.render();
     createForm.rerender();
     panel.rerender();
   });

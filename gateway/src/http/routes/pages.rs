@@ -64,6 +64,7 @@ static ASSETS: &[Asset] = &[
     asset!("js/admin.js", JS),
     asset!("js/admin-create.js", JS),
     asset!("js/admin-event.js", JS),
+    asset!("js/admin-keys.js", JS),
     asset!("js/chart.js", JS),
 ];
 

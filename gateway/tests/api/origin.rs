@@ -485,3 +485,60 @@ async fn the_csv_export_and_the_pages_equal_the_orders_in_the_database() {
     .await
     .assert_error(422, "invalid_field");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_ref_a_pass_names_reaches_the_venue_with_the_hold_and_the_order() {
+    let app = spawn_app().await;
+    let event = app.create_event(&open_event_spec(1, 4)).await;
+    let key = app.create_api_key(json!({"name": "shop"})).await;
+    let key = key["key"].as_str().unwrap().to_owned();
+    let fan = app.admitted_fan(&event).await;
+    // The pass the gateway would sign for a fan whose join carried `user_ref`.
+    let mut claims = crate::helpers::tokens::payload(&fan.pass);
+    claims["user_ref"] = json!("member-77");
+    let pass = crate::helpers::tokens::eddsa(&app.pass_seed, &claims);
+    let hold = hold_id(
+        &app.hold(&event, &pass, &crate::helpers::select(&["A-1-3"]), None)
+            .await,
+    );
+    let read = app
+        .as_key(
+            &key,
+            reqwest::Method::GET,
+            &format!("/v1/origin/holds/{hold}"),
+            None,
+            None,
+        )
+        .await;
+    read.assert_status(200);
+    assert_eq!(read.body["user_ref"], "member-77");
+    let stored: Option<String> = sqlx::query_scalar("SELECT user_ref FROM holds WHERE id = $1")
+        .bind(hold.0)
+        .fetch_one(app.sql())
+        .await
+        .unwrap();
+    assert_eq!(stored.as_deref(), Some("member-77"));
+    // The fan's own view of the hold does not show it.
+    let own = app.get_hold(&hold, &pass).await;
+    own.assert_status(200);
+    assert!(own.body.get("user_ref").is_none(), "{}", own.body);
+    app.as_key(
+        &key,
+        reqwest::Method::POST,
+        &format!("/v1/origin/holds/{hold}/confirm"),
+        Some(json!({"payment_ref": "psp-9"})),
+        None,
+    )
+    .await
+    .assert_status(200);
+    let page = app
+        .as_key(
+            &key,
+            reqwest::Method::GET,
+            &format!("/v1/origin/events/{event}/orders"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(page.body["orders"][0]["user_ref"], "member-77");
+}

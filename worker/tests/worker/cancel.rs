@@ -78,4 +78,11 @@ async fn a_cancel_is_committed_and_a_new_owner_rebuilds_it() {
             .unwrap();
     assert_eq!(sold.len(), 1);
     assert_ne!(sold[0].1, order.id.0);
+    // The oversold audit does not count a seat sold again after a cancel.
+    let repo = worker::repo::Repository::connect(&env.settings)
+        .await
+        .unwrap();
+    let shard = protocol::shard_of(&event, crate::helpers::SHARDS);
+    let oversold = repo.oversold_by_shard(&[shard]).await.unwrap();
+    assert_eq!(oversold.get(&shard), Some(&0));
 }

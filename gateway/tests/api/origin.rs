@@ -542,3 +542,36 @@ async fn the_user_ref_a_pass_names_reaches_the_venue_with_the_hold_and_the_order
         .await;
     assert_eq!(page.body["orders"][0]["user_ref"], "member-77");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_postgresql_the_back_office_answers_503_and_lets_no_key_through() {
+    // A gateway whose back-office pool points at a port nobody listens on.
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.database_url = "postgres://postgres@127.0.0.1:9/anteroom".to_owned().into();
+    })
+    .await;
+    let event = app.create_event(&open_event_spec(1, 4)).await;
+    let create = app
+        .send(
+            app.client
+                .post(app.url("/v1/admin/api-keys"))
+                .bearer_auth(&app.admin_key)
+                .json(&json!({"name": "k"})),
+        )
+        .await;
+    create.assert_error(503, "unavailable").assert_retry_after();
+    let key = "ak_0123456789abcdef_c2VjcmV0c2VjcmV0c2VjcmV0";
+    let read = app
+        .as_key(
+            key,
+            reqwest::Method::GET,
+            &format!("/v1/origin/events/{event}/orders"),
+            None,
+            None,
+        )
+        .await;
+    read.assert_error(503, "unavailable").assert_retry_after();
+    // The fans' routes never touch PostgreSQL.
+    let fan = app.admitted_fan(&event).await;
+    hold_id(&app.hold_seats(&fan, &["A-1-1"]).await);
+}

@@ -198,6 +198,22 @@ async fn a_cancel_is_idempotent_and_its_seats_can_be_held_again() {
     .unwrap();
     assert_eq!((sold, claimed), (0, 0), "the seats are no longer sold");
 
+    // The seat map (the worker's availability snapshot in Redis) shows them free.
+    eventually(
+        Duration::from_secs(5),
+        "the cancelled seats on the map",
+        || async {
+            let map = app.seats(&event, &late.pass).await;
+            let seats = map.body["sections"][0]["seats"].as_array()?.clone();
+            let free = |id: &str| {
+                seats
+                    .iter()
+                    .any(|s| s["id"] == id && s["status"] == "available")
+            };
+            (free("A-1-1") && free("A-1-2")).then_some(())
+        },
+    )
+    .await;
     let resold = hold_id(&app.hold_seats(&late, &["A-1-1", "A-1-2"]).await);
     app.confirm(&resold, &late.pass, "mock-2", None)
         .await
@@ -291,6 +307,15 @@ async fn api_keys_hold_to_their_events_and_a_revoked_key_stops_within_a_second()
         .await
         .assert_error(401, "unauthorized");
 
+    // A second replica has verified (and cached) the key before the revoke.
+    let replica = app.spawn_ready_gateway(app.gateway_settings.clone()).await;
+    let on_replica = |k: String| {
+        let app = &app;
+        let url = format!("{replica}/v1/origin/events/{mine}/orders");
+        async move { app.send(app.client.get(url).bearer_auth(k)).await }
+    };
+    on_replica(key.clone()).await.assert_status(200);
+
     let revoked = app
         .send(
             app.client
@@ -316,6 +341,21 @@ async fn api_keys_hold_to_their_events_and_a_revoked_key_stops_within_a_second()
     assert!(
         at.elapsed() < Duration::from_millis(1_500),
         "{:?}",
+        at.elapsed()
+    );
+    eventually(
+        Duration::from_secs(5),
+        "the other replica to refuse it",
+        || {
+            let key = key.clone();
+            async move { (on_replica(key).await.status == 401).then_some(()) }
+        },
+    )
+    .await;
+    // 1 s of cache, plus the 200 ms between polls and the requests themselves.
+    assert!(
+        at.elapsed() < Duration::from_millis(2_000),
+        "every replica refuses a revoked key within a second: {:?}",
         at.elapsed()
     );
     // Stays refused.

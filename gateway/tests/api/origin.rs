@@ -615,3 +615,35 @@ async fn without_postgresql_the_back_office_answers_503_and_lets_no_key_through(
     let fan = app.admitted_fan(&event).await;
     hold_id(&app.hold_seats(&fan, &["A-1-1"]).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_key_create_makes_no_second_key() {
+    let app = spawn_app().await;
+    let create = |body: Value| {
+        let app = &app;
+        async move {
+            let req = app
+                .client
+                .post(app.url("/v1/admin/api-keys"))
+                .bearer_auth(&app.admin_key)
+                .header("idempotency-key", "create-1")
+                .json(&body);
+            app.send(req).await
+        }
+    };
+    let first = create(json!({"name": "shop"})).await;
+    first.assert_status(201);
+    assert!(first.body["key"].is_string());
+    let again = create(json!({"name": "shop"})).await;
+    again.assert_status(201);
+    assert_eq!(again.body["id"], first.body["id"]);
+    assert!(again.body["key"].is_null(), "the secret is shown once");
+    create(json!({"name": "other"}))
+        .await
+        .assert_error(422, "idempotency_key_reused");
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys")
+        .fetch_one(app.sql())
+        .await
+        .unwrap();
+    assert_eq!(keys, 1);
+}

@@ -12,6 +12,7 @@
 
 mod admin;
 mod admission;
+mod api_keys;
 mod auth;
 mod bad_input;
 mod concurrency;

@@ -177,7 +177,14 @@ fn request_path(path: &str) -> String {
 }
 
 /// Command kinds of version 1, as `Command::kind` names them.
-const KINDS: &[&str] = &["create_event", "update_event", "hold", "confirm", "release"];
+const KINDS: &[&str] = &[
+    "create_event",
+    "update_event",
+    "hold",
+    "confirm",
+    "release",
+    "cancel_order",
+];
 
 /// For a body that failed to decode as a `CommandMessage` with `failure`: the refusal
 /// to answer it with, if it is a version-1 message whose request id and event id are

@@ -154,6 +154,14 @@ struct CommandFields {
     payment_ref: Option<PaymentRef>,
     #[serde(default)]
     idempotency: Option<Idempotency>,
+    #[serde(default)]
+    user_ref: Option<crate::text::UserRef>,
+    #[serde(default)]
+    by: Option<crate::command::Confirmer>,
+    #[serde(default)]
+    order_id: Option<crate::ids::OrderId>,
+    #[serde(default)]
+    reason: Option<crate::text::CancelReason>,
 }
 
 /// The path of a field of a command message as the HTTP request named it:

@@ -86,3 +86,47 @@ async fn a_cancel_is_committed_and_a_new_owner_rebuilds_it() {
     let oversold = repo.oversold_by_shard(&[shard]).await.unwrap();
     assert_eq!(oversold.get(&shard), Some(&0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_with_a_refused_reason_gets_a_stored_422_and_the_order_stands() {
+    let mut env = TestEnv::start().await;
+    let event = env.create_event(&spec(1, 4, 300)).await;
+    let buyer = TicketId::new();
+    let Outcome::HoldCreated(held) = env.send(event, hold_for(buyer, "A-1-1")).await else {
+        panic!("hold refused");
+    };
+    let Outcome::OrderConfirmed(order) = env.send(event, confirm(buyer, held.id, "p")).await else {
+        panic!("confirm refused");
+    };
+    // A reason with a NUL (PostgreSQL `text` cannot store it), published as another
+    // publisher than the gateway might.
+    let (id, mut message) = crate::hygiene::message(
+        event,
+        Command::CancelOrder {
+            ticket_id: buyer,
+            order_id: order.id,
+            reason: Some("placeholder".parse().unwrap()),
+            idempotency: None,
+        },
+    );
+    message["command"]["reason"] = serde_json::json!("refund\u{0}");
+    env.publish_raw(event, &serde_json::to_vec(&message).unwrap())
+        .await;
+    let reply = env.reply(id).await;
+    let Outcome::Rejected(e) = &reply.outcome else {
+        panic!("expected a refusal, got {:?}", reply.outcome);
+    };
+    assert_eq!(
+        (e.code, e.details.as_ref().unwrap()["field"].as_str()),
+        (ErrorCode::InvalidField, Some("reason"))
+    );
+    let (status, kind, _) = crate::hygiene::stored(&env, id).await.expect("stored");
+    assert_eq!((status, kind.as_str()), (422, "cancel_order"));
+    let cancelled: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT cancelled_at FROM orders WHERE id = $1")
+            .bind(order.id.0)
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(cancelled, None, "the refused cancel changed nothing");
+}

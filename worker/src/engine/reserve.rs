@@ -79,7 +79,6 @@ fn pick(ev: &EventState, selection: &SeatSelection, max: u32) -> Result<Vec<usiz
 
 /// Holds seats for `ticket` until `now + hold_ttl_seconds`, noting the fan's
 /// `user_ref` (from a signed join) on the hold.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn hold<R: RngCore + ?Sized>(
     ev: &mut EventState,
     ticket: TicketId,

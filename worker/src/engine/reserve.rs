@@ -215,7 +215,9 @@ pub(crate) fn confirm<R: RngCore + ?Sized>(
     let mut view = ev.hold_view(id, h);
     view.hold.state = HoldState::Confirmed;
     let seats = std::mem::take(&mut ev.holds.get_mut(&id).expect("looked up above").seats);
-    ev.holds.get_mut(&id).expect("looked up above").state = HoldState::Confirmed;
+    let rec = ev.holds.get_mut(&id).expect("looked up above");
+    rec.state = HoldState::Confirmed;
+    rec.user_ref = None; // in the effect's view; a finished hold keeps only what it must
     for &i in seats.iter() {
         ev.set_seat(i as usize, SeatStatus::Sold);
     }

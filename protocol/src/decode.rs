@@ -154,6 +154,14 @@ struct CommandFields {
     payment_ref: Option<PaymentRef>,
     #[serde(default)]
     idempotency: Option<Idempotency>,
+    #[serde(default)]
+    user_ref: Option<crate::text::UserRef>,
+    #[serde(default)]
+    by: Option<crate::command::Confirmer>,
+    #[serde(default)]
+    order_id: Option<crate::ids::OrderId>,
+    #[serde(default)]
+    reason: Option<crate::text::CancelReason>,
 }
 
 /// The path of a field of a command message as the HTTP request named it:
@@ -177,7 +185,14 @@ fn request_path(path: &str) -> String {
 }
 
 /// Command kinds of version 1, as `Command::kind` names them.
-const KINDS: &[&str] = &["create_event", "update_event", "hold", "confirm", "release"];
+const KINDS: &[&str] = &[
+    "create_event",
+    "update_event",
+    "hold",
+    "confirm",
+    "release",
+    "cancel_order",
+];
 
 /// For a body that failed to decode as a `CommandMessage` with `failure`: the refusal
 /// to answer it with, if it is a version-1 message whose request id and event id are

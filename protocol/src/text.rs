@@ -407,7 +407,8 @@ text_type!(
 
 text_type!(
     /// The ticketing site's reference of a user (`user_ref` of the join body): 1–256
-    /// characters, any script. Only its keyed hash is stored.
+    /// characters, any script. The queue keeps only its keyed hash; a pass that names it
+    /// carries it to the holds made with it, for the venue's server.
     UserRef, max = 256,
     rule = Rule { max: 256, refuse_blank: false, alphabet: None, extra: None },
     example = "user-42"

@@ -8,6 +8,7 @@ import { api } from './api.js';
 import { CreateForm } from './admin-create.js';
 import { EventPanel } from './admin-event.js';
 import { WebhooksCard } from './admin-webhooks.js';
+import { ApiKeysCard } from './admin-keys.js';
 import { $, count, dateTime, el, show } from './format.js';
 import { initI18n, onLangChange, t } from './i18n.js';
 
@@ -26,9 +27,9 @@ function key() {
 }
 
 /** An admin API call with the stored key; a 401 locks the console. */
-export async function adminApi(method, path, body) {
+export async function adminApi(method, path, body, idempotencyKey) {
   try {
-    return await api(method, path, { token: key(), body });
+    return await api(method, path, { token: key(), body, idempotencyKey });
   } catch (e) {
     if (e.status === 401) lock(t('key_rejected'));
     throw e;
@@ -73,6 +74,7 @@ async function unlock(candidate) {
   show($('key-view'), false);
   show($('key-error'), false);
   show($('console'), true);
+  apiKeys.load().catch(() => {});
   clearInterval(listTimer);
   listTimer = setInterval(() => loadEvents().catch(() => {}), 5000);
   webhooks.load().catch(() => {});
@@ -118,6 +120,7 @@ function renderList() {
   show($('events-empty'), events.length === 0);
 }
 
+const apiKeys = new ApiKeysCard({ adminApi });
 const panel = new EventPanel({ adminApi, onChanged: () => loadEvents().catch(() => {}) });
 const createForm = new CreateForm({
   adminApi,
@@ -141,6 +144,7 @@ function start() {
   initI18n();
   onLangChange(() => {
     renderList();
+    apiKeys.render();
     createForm.rerender();
     panel.rerender();
     webhooks.rerender();

@@ -10,6 +10,7 @@
 //!   extractors with the API's rejections.
 //! - [`error`]: [`error::ApiError`] and the JSON error body; [`openapi`]: the served
 //!   OpenAPI document.
+//! - [`venue_auth`]: the credentials of the venue's servers (API keys).
 
 pub mod auth;
 pub mod error;
@@ -19,3 +20,4 @@ pub mod middleware;
 pub mod openapi;
 pub mod routes;
 pub mod state;
+pub mod venue_auth;

@@ -93,11 +93,19 @@ mod tests {
             "/metrics",
             "/.well-known/jwks.json",
             "/v1/holds/{hold_id}/checkout",
+            "/v1/admin/api-keys",
+            "/v1/admin/api-keys/{key_id}",
+            "/v1/origin/holds/{hold_id}",
+            "/v1/origin/holds/{hold_id}/confirm",
+            "/v1/origin/orders/{order_id}/cancel",
+            "/v1/origin/events/{event_id}/orders",
+            "/v1/origin/events/{event_id}/orders.csv",
         ] {
             assert!(doc["paths"][path].is_object(), "{path} missing");
         }
         assert!(doc["components"]["schemas"]["Hold"].is_object());
         assert!(doc["components"]["securitySchemes"]["pass"].is_object());
+        assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
     }
 
     #[test]
@@ -112,6 +120,8 @@ mod tests {
             ("SeatId", 40),
             ("PaymentRef", 200),
             ("UserRef", 256),
+            ("CancelReason", 500),
+            ("ApiKeyName", 100),
         ] {
             assert_eq!(schemas[name]["type"], "string", "{name}");
             assert_eq!(schemas[name]["maxLength"], max, "{name}");

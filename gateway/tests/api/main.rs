@@ -13,6 +13,7 @@
 
 mod admin;
 mod admission;
+mod api_keys;
 mod auth;
 mod bad_input;
 mod change_feed;

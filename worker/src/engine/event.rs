@@ -37,7 +37,8 @@ pub(crate) struct HoldRecord {
     pub(crate) total_cents: i64,
     /// Seat indices in the order asked for; emptied once the hold is finished.
     pub(crate) seats: Box<[u32]>,
-    /// The fan's user reference from a signed join, if any (shown to the venue only).
+    /// The fan's user reference from a signed join, if any (shown to the venue only);
+    /// dropped, like the seats, once the hold is finished.
     pub(crate) user_ref: Option<String>,
 }
 
@@ -229,6 +230,7 @@ impl EventState {
         view.hold.state = state;
         let rec = self.holds.get_mut(&id)?;
         rec.state = state;
+        rec.user_ref = None;
         let seats = std::mem::take(&mut rec.seats);
         let (ticket, expires_at) = (rec.ticket_id, rec.expires_at);
         for &i in seats.iter() {

@@ -79,7 +79,6 @@ fn pick(ev: &EventState, selection: &SeatSelection, max: u32) -> Result<Vec<usiz
 
 /// Holds seats for `ticket` until `now + hold_ttl_seconds`, noting the fan's
 /// `user_ref` (from a signed join) on the hold.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn hold<R: RngCore + ?Sized>(
     ev: &mut EventState,
     ticket: TicketId,
@@ -216,7 +215,9 @@ pub(crate) fn confirm<R: RngCore + ?Sized>(
     let mut view = ev.hold_view(id, h);
     view.hold.state = HoldState::Confirmed;
     let seats = std::mem::take(&mut ev.holds.get_mut(&id).expect("looked up above").seats);
-    ev.holds.get_mut(&id).expect("looked up above").state = HoldState::Confirmed;
+    let rec = ev.holds.get_mut(&id).expect("looked up above");
+    rec.state = HoldState::Confirmed;
+    rec.user_ref = None; // in the effect's view; a finished hold keeps only what it must
     for &i in seats.iter() {
         ev.set_seat(i as usize, SeatStatus::Sold);
     }

@@ -136,7 +136,7 @@ impl EventState {
                     expires_at: h.expires_at,
                     total_cents: h.total_cents,
                     seats: seats.into_boxed_slice(),
-                    user_ref: h.user_ref,
+                    user_ref: h.user_ref.filter(|_| h.state == HoldState::Held),
                 },
             );
         }

@@ -3,7 +3,8 @@
 //!
 //! The keys of `seat_claims` and `order_seats` make most double sales impossible; the
 //! audit also looks where no key protects: seat lists of live holds and of orders, and
-//! an event with more claims than seats. One read-only statement, so one snapshot.
+//! an event with more claims than seats. A cancelled order (and its confirmed hold) no
+//! longer owns its seats, which may be sold again. One read-only statement, so one snapshot.
 
 use super::Repository;
 use std::collections::BTreeMap;
@@ -35,11 +36,14 @@ impl Repository {
                + (SELECT count(*) FROM (SELECT 1 FROM order_seats s WHERE s.event_id = e.id
                                         GROUP BY s.seat_id HAVING count(*) > 1) x)
                + (SELECT count(*) FROM (SELECT 1 FROM orders o, unnest(o.seats) AS seat
-                                        WHERE o.event_id = e.id
+                                        WHERE o.event_id = e.id AND o.cancelled_at IS NULL
                                         GROUP BY seat HAVING count(*) > 1) x)
                + (SELECT count(*) FROM (SELECT 1 FROM holds h, unnest(h.seats) AS seat
                                         WHERE h.event_id = e.id
                                           AND h.state IN ('held', 'confirmed')
+                                          AND NOT EXISTS (
+                                              SELECT 1 FROM orders o WHERE o.hold_id = h.id
+                                                AND o.cancelled_at IS NOT NULL)
                                         GROUP BY seat HAVING count(*) > 1) x)
                + GREATEST(0, (SELECT count(*) FROM seat_claims c WHERE c.event_id = e.id)
                            - (SELECT count(*) FROM seats s WHERE s.event_id = e.id))

@@ -10,10 +10,10 @@
 //! the last line then lacks its newline).
 
 use crate::adapters::back_office::{BackOffice, BackOfficeError};
-use crate::http::auth::VenueAuth;
 use crate::http::error::ApiError;
 use crate::http::extract::PathId;
 use crate::http::state::AppState;
+use crate::http::venue_auth::VenueAuth;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::header;

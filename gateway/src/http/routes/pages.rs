@@ -66,6 +66,7 @@ static ASSETS: &[Asset] = &[
     asset!("js/admin-create.js", JS),
     asset!("js/admin-event.js", JS),
     asset!("js/admin-webhooks.js", JS),
+    asset!("js/admin-keys.js", JS),
     asset!("js/chart.js", JS),
     asset!("order.html", "text/html; charset=utf-8"),
     asset!("js/order.js", JS),

@@ -274,13 +274,88 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The worker binary as a child process on `settings` (so it can be killed with
+/// SIGKILL), its output discarded unless `TEST_LOG` is set.
+fn worker_process(settings: &worker::Settings) -> tokio::process::Child {
+    use secrecy::ExposeSecret;
+    let list = |v: &[u64]| {
+        let items: Vec<String> = v.iter().map(u64::to_string).collect();
+        format!("[{}]", items.join(","))
+    };
+    let output = || {
+        if std::env::var_os("TEST_LOG").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        }
+    };
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_anteroom-worker"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ANTEROOM_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.arg("serve")
+        .env(
+            "ANTEROOM_DATABASE_URL",
+            settings.database_url.expose_secret(),
+        )
+        .env("ANTEROOM_REDIS_URL", &settings.redis_url)
+        .env("ANTEROOM_AMQP_URL", &settings.amqp_url)
+        .env("ANTEROOM_NAMESPACE", &settings.namespace)
+        .env("ANTEROOM_SHARDS", settings.shards.to_string())
+        .env("ANTEROOM_METRICS_PORT", "0")
+        .env(
+            "ANTEROOM_PROBE_INTERVAL_MS",
+            settings.probe_interval_ms.to_string(),
+        )
+        .env(
+            "ANTEROOM_WEBHOOK_POLL_MS",
+            settings.webhook_poll_ms.to_string(),
+        )
+        .env(
+            "ANTEROOM_WEBHOOK_TIMEOUT_MS",
+            settings.webhook_timeout_ms.to_string(),
+        )
+        .env(
+            "ANTEROOM_WEBHOOK_RETRY_DELAYS_SECS",
+            list(&settings.webhook_retry_delays_secs),
+        )
+        .stdin(Stdio::null())
+        .stdout(output())
+        .stderr(output())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the worker binary")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deliveries_survive_a_receiver_outage_and_a_worker_change_in_order() {
+async fn deliveries_survive_a_receiver_outage_and_a_killed_worker_in_order() {
     let mut env = TestEnv::without_worker().await;
     env.settings.webhook_poll_ms = 50;
     env.settings.webhook_timeout_ms = 2_000;
     env.settings.webhook_retry_delays_secs = vec![1, 2, 4, 8, 8, 8, 8, 8, 8, 8, 8];
-    env.worker = Some(env.spawn_worker().await);
+    let mut killed = worker_process(&env.settings);
+    let down_since = tokio::time::Instant::now();
+    let owns_every_shard = || {
+        let pool = env.pool.clone();
+        async move {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM shard_epochs")
+                .fetch_one(&pool)
+                .await
+                .ok()?;
+            (n == i64::from(crate::helpers::SHARDS)).then_some(())
+        }
+    };
+    eventually(
+        Duration::from_secs(30),
+        "the worker process to own its shards",
+        owns_every_shard,
+    )
+    .await;
+    // The events exist before the endpoint (their creation announces nothing).
+    let first = env.create_event(&spec(2, 3, 10)).await;
+    let second = env.create_event(&spec(1, 2, 300)).await;
     let port = free_port();
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     sqlx::query(
@@ -292,11 +367,8 @@ async fn deliveries_survive_a_receiver_outage_and_a_worker_change_in_order() {
     .execute(&env.pool)
     .await
     .unwrap();
-    let down_since = tokio::time::Instant::now();
 
-    // Receiver down: two events, holds, orders, a release and an expiry.
-    let first = env.create_event(&spec(2, 3, 10)).await;
-    let second = env.create_event(&spec(1, 2, 300)).await;
+    // Receiver down: holds, orders, a release, a hold that will expire.
     for seat in ["A-1-1", "A-1-2"] {
         buy(&mut env, first, seat).await;
     }
@@ -304,10 +376,22 @@ async fn deliveries_survive_a_receiver_outage_and_a_worker_change_in_order() {
     hold_seat(&mut env, first, "A-2-1").await; // expires after 10 s
     buy(&mut env, second, "A-1-1").await;
 
-    // The worker that committed them stops before anyone received anything; the next
-    // one delivers.
-    let old = env.worker.take().unwrap();
-    TestEnv::stop(old).await;
+    // The worker process that committed them and tried to send them is killed with
+    // SIGKILL; an in-process worker takes the shards over and delivers.
+    let tried = || {
+        let pool = env.pool.clone();
+        async move {
+            let n: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries WHERE attempts > 0")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            (n > 0).then_some(())
+        }
+    };
+    eventually(Duration::from_secs(10), "a failed attempt", tried).await;
+    killed.start_kill().expect("SIGKILL");
+    killed.wait().await.unwrap();
     env.worker = Some(env.spawn_worker().await);
     buy(&mut env, second, "A-1-2").await; // sells the second event out
     let expired_pending = |env: &TestEnv| {

@@ -75,6 +75,10 @@ pub(crate) async fn run(ctx: Arc<ShardContext>, shutdown: CancellationToken) {
     let lanes: Arc<Mutex<HashSet<(Uuid, Uuid)>>> = Arc::default();
     let mut tick = tokio::time::interval(Duration::from_millis(s.webhook_poll_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let prune_every = Duration::from_secs(s.prune_interval_secs);
+    // Validated to at most 10 years, far inside chrono's range.
+    let retention = chrono::Duration::seconds(i64::try_from(s.retention_secs).unwrap_or(0));
+    let mut pruned_at = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -86,6 +90,13 @@ pub(crate) async fn run(ctx: Arc<ShardContext>, shutdown: CancellationToken) {
         }
         if let Err(e) = scan(&ctx, &client, &permits, &lanes, &shards).await {
             tracing::warn!(error = %e, "webhook delivery scan failed; retrying at the next tick");
+        }
+        if pruned_at.elapsed() >= prune_every {
+            pruned_at = tokio::time::Instant::now();
+            let cutoff = Utc::now() - retention;
+            if let Err(e) = super::prune::prune(ctx.repo.pool(), &shards, cutoff).await {
+                tracing::warn!(error = %e, "webhook retention failed; retrying later");
+            }
         }
     }
 }

@@ -222,3 +222,74 @@ async fn a_batch_whose_transaction_fails_leaves_no_outbox_row() {
     let seqs: Vec<i64> = outbox(&env, event).await.iter().map(|r| r.1).collect();
     assert_eq!(seqs, vec![1, 2, 3]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_deliveries_and_their_messages_go_after_the_retention_period() {
+    let mut env = TestEnv::without_worker().await;
+    env.settings.prune_interval_secs = 1;
+    env.worker = Some(env.spawn_worker().await);
+    let event = env.create_event(&spec(1, 4, 300)).await;
+    let shard = i32::from(protocol::shard_of(&event, crate::helpers::SHARDS));
+    let endpoint = Uuid::now_v7();
+    // (message, delivery state, age in days): old and finished go; pending or young stay.
+    let rows = [
+        (Uuid::now_v7(), "delivered", 30),
+        (Uuid::now_v7(), "failed", 30),
+        (Uuid::now_v7(), "pending", 30),
+        (Uuid::now_v7(), "delivered", 1),
+    ];
+    for (seq, (message, state, days)) in rows.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO webhook_outbox (id, event_id, shard, seq, type, subject, body, created_at)
+             VALUES ($1, $2, $3, $4, 'hold.created', $1::text, '{}', now() - make_interval(days => $5))",
+        )
+        .bind(message)
+        .bind(event.0)
+        .bind(shard)
+        .bind(1000 + seq as i64)
+        .bind(*days)
+        .execute(&env.pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (id, endpoint_id, message_id, event_id, shard, seq, state,
+                                             next_attempt_at, created_at, updated_at)
+             VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, now() + interval '1 day',
+                     now() - make_interval(days => $7), now() - make_interval(days => $7))",
+        )
+        .bind(endpoint)
+        .bind(message)
+        .bind(event.0)
+        .bind(shard)
+        .bind(1000 + seq as i64)
+        .bind(*state)
+        .bind(*days)
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    }
+    let left = || {
+        let pool = env.pool.clone();
+        async move {
+            let messages: Vec<(Uuid,)> =
+                sqlx::query_as("SELECT id FROM webhook_outbox WHERE seq >= 1000 ORDER BY seq")
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+            (messages.len() == 2).then_some(messages)
+        }
+    };
+    let messages = crate::helpers::eventually(
+        std::time::Duration::from_secs(15),
+        "the retention to run",
+        left,
+    )
+    .await;
+    assert_eq!(messages, vec![(rows[2].0,), (rows[3].0,)]);
+    let deliveries: Vec<(String,)> =
+        sqlx::query_as("SELECT state FROM webhook_deliveries WHERE seq >= 1000 ORDER BY seq")
+            .fetch_all(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(deliveries, vec![("pending".into(),), ("delivered".into(),)]);
+}

@@ -2,7 +2,9 @@
 //!
 //! Statement order matters (see `plan.rs`): fence check, events, freed claims, sold
 //! claims, pre-existing hold states, new holds, new claims, orders and order seats,
-//! results. Every statement is a bulk `UNNEST`; empty parts are skipped.
+//! results. Every statement is a bulk `UNNEST`; empty parts are skipped. The webhook
+//! outbox (`crate::webhooks::outbox`) is written in the same transaction, between the
+//! new events and the updated ones.
 
 use super::plan::{hold_state_str, Claims, WritePlan};
 use super::Repository;

@@ -14,6 +14,7 @@ pub(super) struct Job {
     pub(super) id: Uuid,
     pub(super) endpoint_id: Uuid,
     pub(super) event_id: Uuid,
+    pub(super) shard: i32,
     pub(super) attempts: i32,
     pub(super) message_id: Uuid,
     pub(super) body: String,

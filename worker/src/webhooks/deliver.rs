@@ -1,7 +1,9 @@
 //! The delivery runner: sends the pending deliveries of the shards this worker owns.
 //!
-//! - **Order**: per endpoint and event, only the pending delivery with the lowest
-//!   sequence number is sent; the next waits until it is delivered or given up.
+//! - **Order**: per endpoint and event (a lane), only the pending delivery with the
+//!   lowest sequence number is sent; the next waits until it is delivered or given up,
+//!   and is then sent by the same task at once (a backlog drains at the endpoint's
+//!   pace, not one message per scan).
 //! - **At least once**: a delivery is `delivered` only after a `2xx` answer; the state
 //!   lives in PostgreSQL, so after a crash or a takeover the next owner sends what was
 //!   not acknowledged (a delivery whose answer was lost is sent again: receivers
@@ -128,11 +130,7 @@ async fn scan(
         lanes.lock().unwrap_or_else(|p| p.into_inner()).insert(lane);
         let (ctx, client, lanes) = (ctx.clone(), client.clone(), lanes.clone());
         tokio::spawn(async move {
-            let attempt = send(&ctx, &client, &job).await;
-            if let Err(e) = record(&ctx, &job, &attempt).await {
-                // The lease runs out and the delivery is sent again: at least once.
-                tracing::warn!(error = %e, delivery = %job.id, "webhook result not stored");
-            }
+            drain_lane(&ctx, &client, job, lease).await;
             lanes
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -141,6 +139,75 @@ async fn scan(
         });
     }
     Ok(())
+}
+
+/// Sends `job`, then the next pending deliveries of its lane (same endpoint and event)
+/// one after the other, as long as each ends (delivered or given up), the next is due
+/// and this worker still owns the shard: a lane's backlog goes out at the endpoint's
+/// pace, not one message per scan.
+async fn drain_lane(
+    ctx: &ShardContext,
+    client: &reqwest::Client,
+    mut job: Job,
+    lease: chrono::Duration,
+) {
+    loop {
+        let attempt = send(ctx, client, &job).await;
+        let state = match record(ctx, &job, &attempt).await {
+            Ok(state) => state,
+            Err(e) => {
+                // The lease runs out and the delivery is sent again: at least once.
+                tracing::warn!(error = %e, delivery = %job.id, "webhook result not stored");
+                return;
+            }
+        };
+        let owned = u16::try_from(job.shard)
+            .map(|s| ctx.owned_shards().contains(&s))
+            .unwrap_or(false);
+        if state == "pending" || !owned {
+            return;
+        }
+        let now = Utc::now();
+        match claim_next(ctx.repo.pool(), &job, now, now + lease).await {
+            Ok(Some(next)) => job = next,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "webhook lane scan failed; the next scan resumes it");
+                return;
+            }
+        }
+    }
+}
+
+/// Leases the lane's next pending delivery after `job` if it is due and free.
+async fn claim_next(
+    pool: &PgPool,
+    job: &Job,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Option<Job>, sqlx::Error> {
+    sqlx::query_as(
+        "WITH head AS (
+             SELECT id FROM webhook_deliveries
+             WHERE state = 'pending' AND shard = $1 AND endpoint_id = $2 AND event_id = $3
+             ORDER BY seq LIMIT 1
+         )
+         UPDATE webhook_deliveries d SET leased_until = $5
+         FROM head, webhook_outbox m, webhook_endpoints w
+         WHERE d.id = head.id AND d.next_attempt_at <= $4
+           AND (d.leased_until IS NULL OR d.leased_until < $4)
+           AND m.id = d.message_id AND w.id = d.endpoint_id
+         RETURNING d.id, d.endpoint_id, d.event_id, d.shard, d.attempts, m.id AS message_id,
+                   m.body, w.url, w.secret, w.previous_secret, w.previous_until,
+                   w.deleted_at IS NOT NULL AS deleted",
+    )
+    .bind(job.shard)
+    .bind(job.endpoint_id)
+    .bind(job.event_id)
+    .bind(now)
+    .bind(until)
+    .fetch_optional(pool)
+    .await
 }
 
 /// Puts the deliveries of pending redelivery requests (on `shards`) back to `pending`
@@ -194,8 +261,8 @@ async fn claim(
          WHERE d.id = $1 AND d.state = 'pending'
            AND (d.leased_until IS NULL OR d.leased_until < $2)
            AND m.id = d.message_id AND w.id = d.endpoint_id
-         RETURNING d.id, d.endpoint_id, d.event_id, d.attempts, m.id AS message_id, m.body,
-                   w.url, w.secret, w.previous_secret, w.previous_until,
+         RETURNING d.id, d.endpoint_id, d.event_id, d.shard, d.attempts, m.id AS message_id,
+                   m.body, w.url, w.secret, w.previous_secret, w.previous_until,
                    w.deleted_at IS NOT NULL AS deleted",
     )
     .bind(id)
@@ -205,8 +272,12 @@ async fn claim(
     .await
 }
 
-/// Stores the attempt's outcome and frees the lease.
-async fn record(ctx: &ShardContext, job: &Job, attempt: &Attempt) -> Result<(), sqlx::Error> {
+/// Stores the attempt's outcome and frees the lease; returns the delivery's new state.
+async fn record(
+    ctx: &ShardContext,
+    job: &Job,
+    attempt: &Attempt,
+) -> Result<&'static str, sqlx::Error> {
     let now = Utc::now();
     let attempts = usize::try_from(job.attempts).unwrap_or(0) + 1;
     let (state, next) = if attempt.delivered {
@@ -245,5 +316,5 @@ async fn record(ctx: &ShardContext, job: &Job, attempt: &Attempt) -> Result<(), 
     .bind(now)
     .execute(ctx.repo.pool())
     .await?;
-    Ok(())
+    Ok(state)
 }

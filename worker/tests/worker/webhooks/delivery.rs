@@ -272,3 +272,43 @@ async fn a_rotation_signs_with_both_secrets_and_a_redelivery_arrives_again() {
     assert_eq!(last[1].signatures, 1);
     assert!(received.lock().unwrap().iter().all(|r| r.valid));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_goes_out_at_the_endpoints_pace_not_one_message_per_scan() {
+    let mut env = TestEnv::without_worker().await;
+    // One scan every 2 s: a lane that waited for the next scan after each message
+    // would need a minute for the backlog below.
+    env.settings.webhook_poll_ms = 2_000;
+    env.worker = Some(env.spawn_worker().await);
+    let event = env.create_event(&spec(3, 10, 300)).await;
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let port = free_port();
+    sqlx::query(
+        "INSERT INTO webhook_endpoints (id, url, secret, created_at) VALUES ($1, $2, $3, now())",
+    )
+    .bind(Uuid::now_v7())
+    .bind(format!("http://127.0.0.1:{port}/hooks"))
+    .bind(secret)
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    for row in 1..=3 {
+        for seat in 1..=10 {
+            buy(&mut env, event, &format!("A-{row}-{seat}")).await;
+        }
+    }
+    // 30 holds, 30 orders, the sale of the last seat: one lane of 61 messages.
+    let started = tokio::time::Instant::now();
+    let (_receiver, received) = start_receiver(port, secret);
+    let all = valid_messages(&received, 61).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "61 messages took {:?}",
+        started.elapsed()
+    );
+    let seqs: Vec<i64> = all
+        .iter()
+        .map(|r| r.body["data"]["sequence"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=61).collect::<Vec<i64>>());
+}

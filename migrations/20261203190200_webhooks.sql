@@ -88,3 +88,10 @@ CREATE TABLE webhook_redeliveries (
     delivery_id uuid NOT NULL,
     requested_at timestamptz NOT NULL
 );
+
+-- Retention (worker/src/webhooks/prune.rs): finished deliveries by age, then messages
+-- by age once no delivery refers to them.
+CREATE INDEX webhook_deliveries_finished_idx
+    ON webhook_deliveries (updated_at) WHERE state <> 'pending';
+CREATE INDEX webhook_deliveries_message_idx ON webhook_deliveries (message_id);
+CREATE INDEX webhook_outbox_created_idx ON webhook_outbox (created_at);

@@ -6,6 +6,7 @@
 use crate::helpers::{eventually, open_event_spec, spawn_app, ApiResponse, TestApp};
 use serde_json::{json, Value};
 use std::time::Duration;
+use utoipa::OpenApi;
 use uuid::Uuid;
 
 impl TestApp {
@@ -244,4 +245,20 @@ async fn endpoints_are_created_listed_rotated_and_deleted() {
     app.send(app.client.get(app.url("/v1/admin/webhooks")))
         .await
         .assert_error(401, "unauthorized");
+}
+
+#[test]
+fn the_types_an_endpoint_may_choose_are_the_types_the_worker_sends() {
+    let doc = serde_json::to_value(gateway::http::openapi::ApiDoc::openapi()).unwrap();
+    let listed: Vec<&str> = doc["components"]["schemas"]["WebhookType"]["enum"]
+        .as_array()
+        .expect("WebhookType is an enum")
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let mut sent = worker::webhooks::payload::TYPES.to_vec();
+    let mut chosen = listed.clone();
+    sent.sort_unstable();
+    chosen.sort_unstable();
+    assert_eq!(chosen, sent);
 }

@@ -1,8 +1,10 @@
 //! Group commit: one batch's [`WritePlan`] in one transaction, fenced by epoch.
 //!
 //! Statement order matters (see `plan.rs`): fence check, events, cancelled orders,
-//! freed claims, sold claims, pre-existing hold states, new holds, new claims, orders and order seats,
-//! results. Every statement is a bulk `UNNEST`; empty parts are skipped.
+//! freed claims, sold claims, pre-existing hold states, new holds, new claims, orders and
+//! order seats, results. Every statement is a bulk `UNNEST`; empty parts are skipped.
+//! The webhook outbox (`crate::webhooks::outbox`) is written in the same transaction,
+//! between the new events and the updated ones.
 
 use super::plan::{hold_state_str, Claims, WritePlan};
 use super::Repository;

@@ -1,7 +1,9 @@
 //! The delivery runner: sends the pending deliveries of the shards this worker owns.
 //!
-//! - **Order**: per endpoint and event, only the pending delivery with the lowest
-//!   sequence number is sent; the next waits until it is delivered or given up.
+//! - **Order**: per endpoint and event (a lane), only the pending delivery with the
+//!   lowest sequence number is sent; the next waits until it is delivered or given up,
+//!   and is then sent by the same task at once (a backlog drains at the endpoint's
+//!   pace, not one message per scan).
 //! - **At least once**: a delivery is `delivered` only after a `2xx` answer; the state
 //!   lives in PostgreSQL, so after a crash or a takeover the next owner sends what was
 //!   not acknowledged (a delivery whose answer was lost is sent again: receivers
@@ -16,10 +18,9 @@
 //!   that both believe they own a shard (a takeover in progress) do not send the same
 //!   delivery at once.
 
-use super::sign;
+use super::attempt::{next_delay, send, Attempt, Job};
 use crate::shard::ShardContext;
 use chrono::{DateTime, Utc};
-use rand::Rng;
 use sqlx::PgPool;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -27,32 +28,6 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-
-/// A claimed delivery, with what sending it needs.
-#[derive(Debug, sqlx::FromRow)]
-struct Job {
-    id: Uuid,
-    endpoint_id: Uuid,
-    event_id: Uuid,
-    attempts: i32,
-    message_id: Uuid,
-    body: String,
-    url: String,
-    secret: String,
-    previous_secret: Option<String>,
-    previous_until: Option<DateTime<Utc>>,
-    deleted: bool,
-}
-
-/// How an attempt ended.
-#[derive(Debug)]
-struct Attempt {
-    delivered: bool,
-    status: Option<i32>,
-    error: Option<String>,
-    /// No retry can help (endpoint deleted, host not allowed).
-    final_failure: bool,
-}
 
 /// Runs until `shutdown`; attempts in flight then finish or are abandoned (their leases
 /// run out and the next owner sends them again).
@@ -75,6 +50,10 @@ pub(crate) async fn run(ctx: Arc<ShardContext>, shutdown: CancellationToken) {
     let lanes: Arc<Mutex<HashSet<(Uuid, Uuid)>>> = Arc::default();
     let mut tick = tokio::time::interval(Duration::from_millis(s.webhook_poll_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let prune_every = Duration::from_secs(s.prune_interval_secs);
+    // Validated to at most 10 years, far inside chrono's range.
+    let retention = chrono::Duration::seconds(i64::try_from(s.retention_secs).unwrap_or(0));
+    let mut pruned_at = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -86,6 +65,13 @@ pub(crate) async fn run(ctx: Arc<ShardContext>, shutdown: CancellationToken) {
         }
         if let Err(e) = scan(&ctx, &client, &permits, &lanes, &shards).await {
             tracing::warn!(error = %e, "webhook delivery scan failed; retrying at the next tick");
+        }
+        if pruned_at.elapsed() >= prune_every {
+            pruned_at = tokio::time::Instant::now();
+            let cutoff = Utc::now() - retention;
+            if let Err(e) = super::prune::prune(ctx.repo.pool(), &shards, cutoff).await {
+                tracing::warn!(error = %e, "webhook retention failed; retrying later");
+            }
         }
     }
 }
@@ -144,11 +130,7 @@ async fn scan(
         lanes.lock().unwrap_or_else(|p| p.into_inner()).insert(lane);
         let (ctx, client, lanes) = (ctx.clone(), client.clone(), lanes.clone());
         tokio::spawn(async move {
-            let attempt = send(&ctx, &client, &job).await;
-            if let Err(e) = record(&ctx, &job, &attempt).await {
-                // The lease runs out and the delivery is sent again: at least once.
-                tracing::warn!(error = %e, delivery = %job.id, "webhook result not stored");
-            }
+            drain_lane(&ctx, &client, job, lease).await;
             lanes
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -157,6 +139,75 @@ async fn scan(
         });
     }
     Ok(())
+}
+
+/// Sends `job`, then the next pending deliveries of its lane (same endpoint and event)
+/// one after the other, as long as each ends (delivered or given up), the next is due
+/// and this worker still owns the shard: a lane's backlog goes out at the endpoint's
+/// pace, not one message per scan.
+async fn drain_lane(
+    ctx: &ShardContext,
+    client: &reqwest::Client,
+    mut job: Job,
+    lease: chrono::Duration,
+) {
+    loop {
+        let attempt = send(ctx, client, &job).await;
+        let state = match record(ctx, &job, &attempt).await {
+            Ok(state) => state,
+            Err(e) => {
+                // The lease runs out and the delivery is sent again: at least once.
+                tracing::warn!(error = %e, delivery = %job.id, "webhook result not stored");
+                return;
+            }
+        };
+        let owned = u16::try_from(job.shard)
+            .map(|s| ctx.owned_shards().contains(&s))
+            .unwrap_or(false);
+        if state == "pending" || !owned {
+            return;
+        }
+        let now = Utc::now();
+        match claim_next(ctx.repo.pool(), &job, now, now + lease).await {
+            Ok(Some(next)) => job = next,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "webhook lane scan failed; the next scan resumes it");
+                return;
+            }
+        }
+    }
+}
+
+/// Leases the lane's next pending delivery after `job` if it is due and free.
+async fn claim_next(
+    pool: &PgPool,
+    job: &Job,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Option<Job>, sqlx::Error> {
+    sqlx::query_as(
+        "WITH head AS (
+             SELECT id FROM webhook_deliveries
+             WHERE state = 'pending' AND shard = $1 AND endpoint_id = $2 AND event_id = $3
+             ORDER BY seq LIMIT 1
+         )
+         UPDATE webhook_deliveries d SET leased_until = $5
+         FROM head, webhook_outbox m, webhook_endpoints w
+         WHERE d.id = head.id AND d.next_attempt_at <= $4
+           AND (d.leased_until IS NULL OR d.leased_until < $4)
+           AND m.id = d.message_id AND w.id = d.endpoint_id
+         RETURNING d.id, d.endpoint_id, d.event_id, d.shard, d.attempts, m.id AS message_id,
+                   m.body, w.url, w.secret, w.previous_secret, w.previous_until,
+                   w.deleted_at IS NOT NULL AS deleted",
+    )
+    .bind(job.shard)
+    .bind(job.endpoint_id)
+    .bind(job.event_id)
+    .bind(now)
+    .bind(until)
+    .fetch_optional(pool)
+    .await
 }
 
 /// Puts the deliveries of pending redelivery requests (on `shards`) back to `pending`
@@ -210,8 +261,8 @@ async fn claim(
          WHERE d.id = $1 AND d.state = 'pending'
            AND (d.leased_until IS NULL OR d.leased_until < $2)
            AND m.id = d.message_id AND w.id = d.endpoint_id
-         RETURNING d.id, d.endpoint_id, d.event_id, d.attempts, m.id AS message_id, m.body,
-                   w.url, w.secret, w.previous_secret, w.previous_until,
+         RETURNING d.id, d.endpoint_id, d.event_id, d.shard, d.attempts, m.id AS message_id,
+                   m.body, w.url, w.secret, w.previous_secret, w.previous_until,
                    w.deleted_at IS NOT NULL AS deleted",
     )
     .bind(id)
@@ -221,92 +272,12 @@ async fn claim(
     .await
 }
 
-/// Whether `url` may be sent to: http or https, and its host in `allowed` (if any).
-pub(crate) fn allowed(url: &reqwest::Url, allowed: &[String]) -> bool {
-    if !matches!(url.scheme(), "http" | "https") {
-        return false;
-    }
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    allowed.is_empty() || allowed.iter().any(|a| a.eq_ignore_ascii_case(host))
-}
-
-fn failure(error: impl Into<String>, final_failure: bool) -> Attempt {
-    Attempt {
-        delivered: false,
-        status: None,
-        error: Some(error.into()),
-        final_failure,
-    }
-}
-
-/// Signs and POSTs the message once.
-async fn send(ctx: &ShardContext, client: &reqwest::Client, job: &Job) -> Attempt {
-    if job.deleted {
-        return failure("endpoint deleted", true);
-    }
-    let url = match reqwest::Url::parse(&job.url) {
-        Ok(u) if allowed(&u, &ctx.settings.webhook_allowed_hosts) => u,
-        Ok(_) => return failure("host not allowed (webhook_allowed_hosts)", true),
-        Err(e) => return failure(format!("invalid URL: {e}"), true),
-    };
-    let now = Utc::now();
-    let mut secrets = vec![job.secret.as_str()];
-    if let (Some(old), Some(until)) = (&job.previous_secret, job.previous_until) {
-        if now < until {
-            secrets.push(old);
-        }
-    }
-    let msg_id = sign::message_id(job.message_id);
-    let timestamp = now.timestamp();
-    let signature = match sign::signature(&secrets, &msg_id, timestamp, &job.body) {
-        Ok(s) => s,
-        Err(e) => return failure(format!("cannot sign: {e}"), true),
-    };
-    let sent = client
-        .post(url)
-        .header("content-type", "application/json")
-        .header("webhook-id", &msg_id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signature)
-        .body(job.body.clone())
-        .send()
-        .await;
-    match sent {
-        Ok(r) => {
-            let status = r.status();
-            Attempt {
-                delivered: status.is_success(),
-                status: Some(i32::from(status.as_u16())),
-                error: (!status.is_success()).then(|| format!("answered {status}")),
-                final_failure: false,
-            }
-        }
-        Err(e) => {
-            let what = if e.is_timeout() {
-                "timed out"
-            } else if e.is_connect() {
-                "connection failed"
-            } else {
-                "request failed"
-            };
-            failure(what, false)
-        }
-    }
-}
-
-/// The delay before the attempt after `attempts` failed ones, or `None` when the
-/// schedule is exhausted. Each delay is scaled by a random factor in [0.8, 1.2].
-pub(crate) fn next_delay(delays: &[u64], attempts: usize) -> Option<Duration> {
-    let base = *delays.get(attempts.checked_sub(1)?)?;
-    let factor = rand::thread_rng().gen_range(0.8..=1.2);
-    Some(Duration::from_secs_f64(base as f64 * factor))
-}
-
-/// Stores the attempt's outcome and frees the lease.
-async fn record(ctx: &ShardContext, job: &Job, attempt: &Attempt) -> Result<(), sqlx::Error> {
+/// Stores the attempt's outcome and frees the lease; returns the delivery's new state.
+async fn record(
+    ctx: &ShardContext,
+    job: &Job,
+    attempt: &Attempt,
+) -> Result<&'static str, sqlx::Error> {
     let now = Utc::now();
     let attempts = usize::try_from(job.attempts).unwrap_or(0) + 1;
     let (state, next) = if attempt.delivered {
@@ -345,34 +316,5 @@ async fn record(ctx: &ShardContext, job: &Job, attempt: &Attempt) -> Result<(), 
     .bind(now)
     .execute(ctx.repo.pool())
     .await?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn delays_follow_the_schedule_with_jitter_then_stop() {
-        let delays = [5, 300];
-        for _ in 0..100 {
-            let first = next_delay(&delays, 1).unwrap().as_secs_f64();
-            assert!((4.0..=6.0).contains(&first), "{first}");
-            let second = next_delay(&delays, 2).unwrap().as_secs_f64();
-            assert!((240.0..=360.0).contains(&second), "{second}");
-        }
-        assert_eq!(next_delay(&delays, 3), None);
-        assert_eq!(next_delay(&delays, 0), None);
-    }
-
-    #[test]
-    fn only_http_urls_to_allowed_hosts() {
-        let u = |s: &str| reqwest::Url::parse(s).unwrap();
-        assert!(allowed(&u("https://shop.example/hooks"), &[]));
-        assert!(!allowed(&u("ftp://shop.example/hooks"), &[]));
-        let list = vec!["shop.example".to_owned(), "::1".to_owned()];
-        assert!(allowed(&u("https://SHOP.example/hooks"), &list));
-        assert!(allowed(&u("http://[::1]:8080/"), &list));
-        assert!(!allowed(&u("http://169.254.169.254/latest"), &list));
-    }
+    Ok(state)
 }

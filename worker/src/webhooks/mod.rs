@@ -5,9 +5,13 @@
 //!   per matching endpoint, in the batch's own transaction;
 //! - [`sign`]: the `webhook-signature` header (both secrets during a rotation);
 //! - `deliver`: the runner that sends the deliveries of the shards this worker owns,
-//!   in order per endpoint and event, with retries, off the batch loop.
+//!   in order per endpoint and event, with retries, off the batch loop; `attempt`: one
+//!   attempt (URL check, signature, POST, the next delay);
+//! - `prune`: retention of the delivered and given-up rows.
 
+mod attempt;
 pub(crate) mod deliver;
 pub mod outbox;
 pub mod payload;
+mod prune;
 pub mod sign;

@@ -8,7 +8,7 @@ Listens on 127.0.0.1:PORT. Each POST is verified with SECRET (the package checks
 signature over `{webhook-id}.{webhook-timestamp}.{body}` and the timestamp's age);
 a valid one is answered 204, an invalid one 400. Every request is printed on stdout as
 one JSON line: {"valid": bool, "id": webhook-id, "body": parsed body or null,
-"error": text or null}. The line is printed before the answer is sent, so a test that
+"error": text or null, "signatures": how many signatures the header carries}. The line is printed before the answer is sent, so a test that
 saw a delivery marked delivered has already been able to read its line.
 """
 
@@ -27,7 +27,8 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length", "0"))
         raw = self.rfile.read(length)
         headers = {k.lower(): v for k, v in self.headers.items()}
-        line = {"valid": False, "id": headers.get("webhook-id"), "body": None, "error": None}
+        line = {"valid": False, "id": headers.get("webhook-id"), "body": None, "error": None,
+                "signatures": len(headers.get("webhook-signature", "").split())}
         try:
             line["body"] = HOOK.verify(raw, headers)
             line["valid"] = True

@@ -31,14 +31,7 @@ const ANNOUNCE_EVERY: Duration = Duration::from_secs(10);
 /// event's queue is over for good: it is never watched, never admitted, and its
 /// per-event metrics series are removed.
 pub fn may_need_watching(config: &EventConfig) -> bool {
-    !is_archived(config)
-}
-
-/// Whether `config` is archived. The venue's state switch has no archived state in this
-/// build; when it gets one, this is `config.admin_state == AdminState::Archived`.
-fn is_archived(config: &EventConfig) -> bool {
-    let _ = config;
-    false
+    !config.is_archived()
 }
 
 /// Whether an event in `state` whose queue shows `view` needs a replica's attention:
@@ -173,5 +166,31 @@ mod tests {
         interest.unignore(&a);
         interest.keep(&a);
         assert_eq!(interest.watched(), vec![a]);
+    }
+
+    #[test]
+    fn an_archived_event_never_needs_watching() {
+        let config = |state: &str| -> EventConfig {
+            serde_json::from_value(serde_json::json!({
+                "id": EventId::new(),
+                "spec": {
+                    "name": "n", "venue": "v", "timezone": "UTC",
+                    "opens_at": "2026-01-01T00:00:00Z",
+                    "admission": {"rate_per_minute": 60, "max_active": 10, "pass_ttl_seconds": 600},
+                    "hold_ttl_seconds": 60, "max_seats_per_hold": 2,
+                    "seating": {"sections": [
+                        {"name": "A", "rows": 1, "seats_per_row": 10, "price_cents": 1}
+                    ]}
+                },
+                "admin_state": state,
+                "shuffle_commitment": null, "shuffle_seed": null, "version": 1,
+                "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"
+            }))
+            .expect("a valid config")
+        };
+        for state in ["open", "paused", "closed"] {
+            assert!(may_need_watching(&config(state)), "{state}");
+        }
+        assert!(!may_need_watching(&config("archived")));
     }
 }

@@ -40,6 +40,8 @@ pub enum ErrorCode {
     HoldExpired,
     /// 409: the hold was released or already confirmed.
     HoldNotActive,
+    /// 409: a checkout hand-off asked for in an event whose checkout mode is `fan`.
+    CheckoutNotOrigin,
     /// 429: too many requests; see `Retry-After`.
     RateLimited,
     /// 503: a dependency is unavailable; see `Retry-After`.
@@ -59,7 +61,8 @@ impl ErrorCode {
             ErrorCode::QueueClosed
             | ErrorCode::SoldOut
             | ErrorCode::SeatsUnavailable
-            | ErrorCode::HoldNotActive => 409,
+            | ErrorCode::HoldNotActive
+            | ErrorCode::CheckoutNotOrigin => 409,
             ErrorCode::HoldExpired => 410,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::InvalidField | ErrorCode::IdempotencyKeyReused => 422,

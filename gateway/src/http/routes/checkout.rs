@@ -33,9 +33,6 @@ use protocol::reply::{ErrorBody, ErrorCode, ErrorDetail, HoldState, StoredHold};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// Error code of a checkout asked for in an event whose checkout mode is `fan` (`409`).
-pub const CHECKOUT_NOT_ORIGIN: &str = "checkout_not_origin";
-
 /// Query parameters added to the event's checkout URL (any the venue's URL already has
 /// under these names are replaced, so the payment page reads exactly one of each).
 pub const CHECKOUT_PARAMS: [&str; 3] = ["hold_id", "hold_token", "return_url"];
@@ -202,14 +199,10 @@ fn refusal(code: ErrorCode, message: &str) -> Response {
 
 /// `409 checkout_not_origin`: the fan page takes the payment itself in fan mode.
 fn not_origin() -> Response {
-    json_response(
-        409,
-        serde_json::json!({"error": {
-            "code": CHECKOUT_NOT_ORIGIN,
-            "message": "this event's checkout mode is fan: the hold is confirmed on the fan page, \
-                        not handed to a checkout page",
-            "details": {"checkout_mode": "fan"},
-        }}),
+    refusal(
+        ErrorCode::CheckoutNotOrigin,
+        "this event's checkout mode is fan: the hold is confirmed on the fan page, \
+         not handed to a checkout page",
     )
 }
 

@@ -2,8 +2,7 @@
 //! `#[utoipa::path]` annotations and the protocol's `ToSchema` types.
 
 use crate::http::routes::{
-    admin, api_keys, checkout, events, holds, ops, origin, origin_orders, queue, requests,
-    webhooks,
+    admin, api_keys, checkout, events, holds, ops, origin, origin_orders, queue, requests, webhooks,
 };
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};

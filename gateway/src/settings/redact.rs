@@ -1,8 +1,8 @@
 //! Printing the settings without their secrets (`print-config`, `Debug`).
 
 use super::Settings;
-use secrecy::ExposeSecret;
 use runtime::redact::{secret_toml as redact, toml_string as q, url_toml};
+use secrecy::ExposeSecret;
 
 impl Settings {
     /// The settings as TOML with every secret replaced by `"[redacted]"`

@@ -2,9 +2,10 @@
 //!
 //! Results are stored by the worker (`request(E,R)`, a `StoredResult`); until then the
 //! gateway's own marker (`pending(E,R)`, written when it answered `202`, deleted by the
-//! worker with the result) says the request is pending. Only the ticket that made the request may read it; anyone else
+//! worker with the result) says the request is pending; both are read by one `MGET`. Only the ticket that made the request may read it; anyone else
 //! gets `404`, as for an unknown id.
 
+use crate::adapters::redis_store::parse_json;
 use crate::http::auth::PassAuth;
 use crate::http::error::ApiError;
 use crate::http::extract::PathId;
@@ -30,12 +31,20 @@ pub async fn get_request(
     pass: PassAuth,
 ) -> Result<Json<RequestState>, ApiError> {
     let ticket = pass.claims.sub;
-    let stored: Option<StoredResult> = state
+    // One MGET reads the result and the marker at the same instant: read one after the
+    // other, the worker could store the result and delete the marker in between, and a
+    // pending request would look unknown.
+    let result_key = state.replica.keys.request(&pass.event, &request);
+    let marker_key = state.replica.keys.pending(&pass.event, &request);
+    let mut raw = state
         .replica
         .redis
-        .get_json(&state.replica.keys.request(&pass.event, &request))
-        .await?;
-    if let Some(result) = stored {
+        .mget_raw(&[result_key.clone(), marker_key])
+        .await?
+        .into_iter();
+    let (stored, marker) = (raw.next().flatten(), raw.next().flatten());
+    if let Some(stored) = stored {
+        let result: StoredResult = parse_json(&result_key, &stored)?;
         return if result.ticket_id == Some(ticket) {
             Ok(Json(RequestState::Done {
                 status: result.status,
@@ -45,12 +54,6 @@ pub async fn get_request(
             Err(ApiError::NotFound("request".into()))
         };
     }
-    let marker_key = state.replica.keys.pending(&pass.event, &request);
-    let marker: Option<String> = state
-        .replica
-        .redis
-        .call(|mut c| async move { redis::cmd("GET").arg(marker_key).query_async(&mut c).await })
-        .await?;
     match marker.and_then(|m| m.parse::<TicketId>().ok()) {
         Some(owner) if owner == ticket => Ok(Json(RequestState::Pending)),
         _ => Err(ApiError::NotFound("request".into())),

@@ -72,6 +72,9 @@ pub struct JoinRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedUser {
     hash: String,
+    /// The reference itself (already checked as a `UserRef`: no control characters),
+    /// carried by the queue token and the pass to the holds, for the venue's server.
+    pub user_ref: String,
     /// Whether the signature carried an expiry (`user_exp`), which events with
     /// `require_identity` insist on.
     pub expiring: bool,
@@ -191,6 +194,7 @@ impl Identity {
         key.update(user_ref.as_bytes());
         Ok(VerifiedUser {
             hash: hex::encode(&key.finalize().into_bytes()[..16]),
+            user_ref: user_ref.to_owned(),
             expiring: user_exp.is_some(),
         })
     }

@@ -51,12 +51,14 @@ pub struct TokenError(pub &'static str);
 
 /// What a valid queue token proves (its `sub` and `seq` claims), for the event it was
 /// checked against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuePlace {
     /// The ticket (`sub`).
     pub ticket: TicketId,
     /// Arrival number (`seq`): the ticket's score in the waiting set.
     pub seq: u64,
+    /// The signed user reference the join carried (`user_ref`), if any.
+    pub user_ref: Option<Arc<str>>,
 }
 
 /// Parses the hex of a 32-byte Ed25519 seed; `None` if it is not exactly that.
@@ -179,8 +181,16 @@ impl TokenKeys {
         serde_json::json!({ "keys": keys })
     }
 
-    /// A queue token for `ticket` with arrival number `seq`, issued at `now` (Unix s).
-    pub fn issue_queue(&self, event: &EventId, ticket: TicketId, seq: u64, now: i64) -> String {
+    /// A queue token for `ticket` with arrival number `seq`, issued at `now` (Unix s),
+    /// naming `user_ref` when the join carried a signed user reference.
+    pub fn issue_queue(
+        &self,
+        event: &EventId,
+        ticket: TicketId,
+        seq: u64,
+        now: i64,
+        user_ref: Option<&str>,
+    ) -> String {
         let claims = QueueClaims {
             sub: ticket,
             aud: event.to_string(),
@@ -188,6 +198,7 @@ impl TokenKeys {
             iat: now,
             exp: now + self.queue_ttl_seconds,
             kind: TokenKind::Queue,
+            user_ref: user_ref.map(str::to_owned),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.queue_enc)
             .expect("HS256 signing cannot fail")
@@ -272,11 +283,12 @@ impl TokenKeys {
         let place = QueuePlace {
             ticket: claims.sub,
             seq: claims.seq,
+            user_ref: claims.user_ref.map(Arc::from),
         };
         self.verified.insert(
             token,
             cache::Verified {
-                place,
+                place: place.clone(),
                 event: *event,
                 exp: claims.exp,
             },

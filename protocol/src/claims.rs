@@ -33,6 +33,12 @@ pub struct QueueClaims {
     pub exp: i64,
     /// Always [`TokenKind::Queue`].
     pub kind: TokenKind,
+    /// The ticketing site's reference of the user, when the join carried a signed one:
+    /// the pass issued on admission names it too (and the holds made with that pass),
+    /// so the venue's server learns which of its users holds the seats. Absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_ref: Option<String>,
 }
 
 /// Claims of a pass.

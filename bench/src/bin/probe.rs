@@ -75,6 +75,8 @@ async fn join(State(p): State<Arc<Probe>>) -> Result<(StatusCode, Json<Joined>),
         iat: now,
         exp: now + 86_400,
         kind: TokenKind::Queue,
+
+        user_ref: None,
     };
     let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &p.signing)
         .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;

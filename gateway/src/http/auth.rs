@@ -221,7 +221,7 @@ fn limit_token(parts: &Parts, limits: &Limits, ticket: &TicketId) -> Result<(), 
 }
 
 /// A valid queue token for the path's event.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct QueueAuth {
     /// What the token proves: its ticket and arrival number.
     pub place: QueuePlace,

@@ -20,6 +20,7 @@ use crate::queue::{
     derive_state, estimate, eta, poll_after_ms, Claim, Estimate, PresentedPass, QueueState,
     Restored, TicketState, TicketView,
 };
+use crate::tokens::QueuePlace;
 use chrono::{DateTime, Utc};
 use protocol::event::PublicState;
 use protocol::ids::EventId;
@@ -71,7 +72,8 @@ pub enum Via {
 }
 
 /// The Status of `ticket` (arrival number `seq`) in `snapshot`'s event, and the ticket
-/// view it was rendered from.
+/// view it was rendered from. A pass it carries names `user_ref`, the signed user
+/// reference of the fan's join, if any.
 ///
 /// # Errors
 /// [`LiveError::NotFound`] if the ticket is unknown (left, or expired);
@@ -82,6 +84,7 @@ pub async fn resolve(
     snapshot: &EventSnapshot,
     ticket: TicketId,
     seq: u64,
+    user_ref: Option<&str>,
     via: Via,
 ) -> Result<(Status, TicketView), LiveError> {
     let event = snapshot.config.id;
@@ -120,7 +123,7 @@ pub async fn resolve(
                 now_ms: now.timestamp_millis(),
             };
             let observed = view.observed_per_minute();
-            let status = build_status(replica, snapshot, ticket, &tv, observed, now)?;
+            let status = build_status(replica, snapshot, ticket, user_ref, &tv, observed, now)?;
             return Ok((status, tv));
         }
     }
@@ -137,12 +140,13 @@ pub async fn resolve(
     }
     let observed = view.and_then(|v| v.observed_per_minute());
     Ok((
-        build_status(replica, snapshot, ticket, &tv, observed, now)?,
+        build_status(replica, snapshot, ticket, user_ref, &tv, observed, now)?,
         tv,
     ))
 }
 
-/// [`resolve`] for the holder of a valid queue token for `ticket` (arrival number `seq`),
+/// [`resolve`] for the holder of a valid queue token proving `place` (ticket, arrival
+/// number, user reference),
 /// with the raw pass it presented, if any: if the ticket is unknown and Redis lost it,
 /// it is put back first (`Queue::restore`: at its place, or admitted again if the pass
 /// is live) and resolved again.
@@ -153,16 +157,16 @@ pub async fn resolve(
 pub async fn resolve_claim(
     replica: &Replica,
     snapshot: &EventSnapshot,
-    ticket: TicketId,
-    seq: u64,
+    place: &QueuePlace,
     pass: Option<&str>,
     via: Via,
 ) -> Result<(Status, TicketView), LiveError> {
-    match resolve(replica, snapshot, ticket, seq, via).await {
+    let (ticket, seq, user_ref) = (place.ticket, place.seq, place.user_ref.as_deref());
+    match resolve(replica, snapshot, ticket, seq, user_ref, via).await {
         Err(LiveError::NotFound(what)) if what == "ticket" => {
             match restore_claim(replica, snapshot, ticket, seq, pass).await? {
                 Restored::Gone => Err(LiveError::NotFound(what)),
-                _ => resolve(replica, snapshot, ticket, seq, via).await,
+                _ => resolve(replica, snapshot, ticket, seq, user_ref, via).await,
             }
         }
         other => other,
@@ -270,6 +274,7 @@ pub fn build_status(
     replica: &Replica,
     snapshot: &EventSnapshot,
     ticket: TicketId,
+    user_ref: Option<&str>,
     view: &TicketView,
     observed: Option<f64>,
     now: DateTime<Utc>,
@@ -304,7 +309,14 @@ pub fn build_status(
         let jti = pass_jti(ticket, admitted_ms);
         let pass = replica
             .tokens
-            .issue_pass(&event, ticket, jti, admitted_ms / 1000, exp_ms / 1000)
+            .issue_pass_with_user(
+                &event,
+                ticket,
+                jti,
+                admitted_ms / 1000,
+                exp_ms / 1000,
+                user_ref.map(str::to_owned),
+            )
             .map_err(|e| LiveError::Internal(e.into()))?;
         status.pass = Some(pass);
         status.pass_expires_at = DateTime::from_timestamp(exp_ms / 1000, 0);

@@ -16,10 +16,11 @@ use crate::live::place::Status;
 use crate::live::place::{resolve_claim, Via};
 use crate::live::{snapshot_for_token_holder, LiveError, Replica};
 use crate::queue::QueueState;
+use crate::tokens::QueuePlace;
 use axum::response::sse::Event;
 use chrono::Utc;
 use futures::Stream;
-use protocol::ids::{EventId, TicketId};
+use protocol::ids::EventId;
 use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -36,8 +37,7 @@ const RETRY: Duration = Duration::from_secs(2);
 struct Follow {
     replica: Replica,
     event: EventId,
-    ticket: TicketId,
-    seq: u64,
+    place: QueuePlace,
     signal: Option<watch::Receiver<Signal>>,
     closing: CancellationToken,
     first: Option<Event>,
@@ -58,12 +58,11 @@ fn cadence(status: &Status) -> Duration {
     Duration::from_millis(status.poll_after_ms).min(HEARTBEAT)
 }
 
-/// The stream of status events of `ticket` (arrival number `seq`), starting with `first`.
+/// The stream of status events of the ticket `place` proves, starting with `first`.
 pub fn status_events(
     replica: Replica,
     event: EventId,
-    ticket: TicketId,
-    seq: u64,
+    place: QueuePlace,
     first: &Status,
 ) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
     let json = serde_json::to_string(first).expect("Status serialises");
@@ -82,8 +81,7 @@ pub fn status_events(
         _open: OpenGuard(gauge),
         replica,
         event,
-        ticket,
-        seq,
+        place,
     };
     futures::stream::unfold(follow, |mut f| async move {
         if let Some(first) = f.first.take() {
@@ -151,8 +149,7 @@ impl Follow {
             }
         }
         let snapshot = snapshot_for_token_holder(replica, &self.event).await?;
-        let (status, _) =
-            resolve_claim(replica, &snapshot, self.ticket, self.seq, None, Via::Status).await?;
+        let (status, _) = resolve_claim(replica, &snapshot, &self.place, None, Via::Status).await?;
         self.admitted = (status.state == QueueState::Admitted).then(|| status.clone());
         Ok(status)
     }

@@ -50,7 +50,7 @@ struct Entry {
 }
 
 /// What a cached token was verified to prove.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Verified {
     /// Its ticket and arrival number.
     pub place: QueuePlace,
@@ -78,7 +78,8 @@ impl VerifiedTokens {
             .current
             .get(&key)
             .or_else(|| generations.previous.get(&key))?;
-        (entry.token.as_bytes() == token && entry.verified.exp >= now).then_some(entry.verified)
+        (entry.token.as_bytes() == token && entry.verified.exp >= now)
+            .then(|| entry.verified.clone())
     }
 
     /// Remembers `token`, which was just verified to prove `verified`.
@@ -121,6 +122,7 @@ mod tests {
             place: QueuePlace {
                 ticket: TicketId::new(),
                 seq: 1,
+                user_ref: None,
             },
             event: EventId::new(),
             exp,
@@ -131,8 +133,8 @@ mod tests {
     fn a_hit_needs_the_whole_token_and_an_unexpired_exp() {
         let cache = VerifiedTokens::default();
         let v = verified(100);
-        cache.insert("h.p.signature", v);
-        assert_eq!(cache.get(b"h.p.signature", 100), Some(v));
+        cache.insert("h.p.signature", v.clone());
+        assert_eq!(cache.get(b"h.p.signature", 100), Some(v.clone()));
         // Same signature segment, another payload: a miss.
         assert_eq!(cache.get(b"h.other.signature", 100), None);
         assert_eq!(cache.get(b"h.p.signature", 101), None, "expired");
@@ -150,7 +152,7 @@ mod tests {
         let cache = VerifiedTokens::default();
         let (a, b) = (verified(100), verified(100));
         cache.insert("h.p.12345678a", a);
-        cache.insert("h.q.12345678b", b);
+        cache.insert("h.q.12345678b", b.clone());
         assert_eq!(cache.get(b"h.p.12345678a", 0), None);
         assert_eq!(cache.get(b"h.q.12345678b", 0), Some(b));
     }
@@ -159,14 +161,14 @@ mod tests {
     fn old_tokens_fall_out_after_two_generations() {
         let cache = VerifiedTokens::default();
         let v = verified(i64::MAX);
-        cache.insert("h.p.first___", v);
+        cache.insert("h.p.first___", v.clone());
         for i in 0..GENERATION {
-            cache.insert(&format!("h.p.{i:08}"), v);
+            cache.insert(&format!("h.p.{i:08}"), v.clone());
         }
         // One generation later: still held (previous generation).
         assert!(cache.get(b"h.p.first___", 0).is_some());
         for i in 0..GENERATION {
-            cache.insert(&format!("h.q.{:08}", GENERATION + i), v);
+            cache.insert(&format!("h.q.{:08}", GENERATION + i), v.clone());
         }
         assert!(cache.get(b"h.p.first___", 0).is_none());
         assert!(cache.len() <= 2 * GENERATION);

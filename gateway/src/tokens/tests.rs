@@ -20,7 +20,7 @@ fn now() -> i64 {
 fn queue_token_round_trip_and_event_pinning() {
     let k = keys();
     let (e, t) = (EventId::new(), TicketId::new());
-    let tok = k.issue_queue(&e, t, 7, now());
+    let tok = k.issue_queue(&e, t, 7, now(), None);
     let c = k.verify_queue(&tok, &e).unwrap();
     assert_eq!((c.ticket, c.seq), (t, 7));
     assert!(k.verify_queue(&tok, &EventId::new()).is_err());
@@ -51,7 +51,7 @@ fn pass_round_trip_kid_and_aud() {
 fn expired_tokens_are_refused() {
     let k = keys();
     let e = EventId::new();
-    let q = k.issue_queue(&e, TicketId::new(), 1, now() - 100_000);
+    let q = k.issue_queue(&e, TicketId::new(), 1, now() - 100_000, None);
     assert!(k.verify_queue(&q, &e).is_err());
     let p = k
         .issue_pass(&e, TicketId::new(), "j".into(), now() - 100, now() - 1)
@@ -69,7 +69,7 @@ fn forged_and_alg_none_tokens_are_refused() {
         3600,
     )
     .unwrap();
-    let q = other.issue_queue(&e, TicketId::new(), 1, now());
+    let q = other.issue_queue(&e, TicketId::new(), 1, now(), None);
     assert!(k.verify_queue(&q, &e).is_err());
     let p = other
         .issue_pass(&e, TicketId::new(), "j".into(), now(), now() + 60)
@@ -122,6 +122,8 @@ fn wrong_kind_with_valid_signature_is_refused() {
         iat: now(),
         exp: now() + 60,
         kind: TokenKind::Pass,
+
+        user_ref: None,
     };
     let t = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &k.queue_enc).unwrap();
     assert!(k.verify_queue(&t, &e).is_err());
@@ -148,7 +150,7 @@ fn queue_fast_path_agrees_with_jsonwebtoken_decode() {
         serde_json::json!({"sub": TicketId::new(), "aud": e.to_string(), "seq": 3,
             "iat": now(), "exp": exp, "kind": "queue"})
     };
-    let valid = k.issue_queue(&e, TicketId::new(), 9, now());
+    let valid = k.issue_queue(&e, TicketId::new(), 9, now(), None);
     let mut missing_aud = claims(now() + 60);
     missing_aud.as_object_mut().unwrap().remove("aud");
     let mut string_exp = claims(now() + 60);
@@ -183,7 +185,7 @@ fn queue_fast_path_agrees_with_jsonwebtoken_decode() {
                 3600,
             )
             .unwrap();
-            other.issue_queue(&e, TicketId::new(), 1, now())
+            other.issue_queue(&e, TicketId::new(), 1, now(), None)
         }),
     ];
     for (name, token) in cases {

@@ -451,3 +451,55 @@ async fn the_user_ref_a_pass_names_reaches_the_venue_with_the_hold_and_the_order
         .await;
     assert_eq!(page.body["orders"][0]["user_ref"], "member-77");
 }
+
+/// The whole way of a user reference, with nothing minted by the test: a join signed by
+/// the ticketing site → the queue token → the pass issued on admission → the hold → the
+/// venue's read of the hold. The site's signature is made with the project's `Identity`
+/// as the site would make it (HMAC with the shared secret).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_joins_user_ref_reaches_the_venue_through_the_pass() {
+    use secrecy::SecretString;
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.abuse.identity_secret = SecretString::from(secret.clone());
+    })
+    .await;
+    let site = gateway::identity::Identity::new(&SecretString::from(secret)).unwrap();
+    let event = app.create_event(&open_event_spec(1, 4)).await;
+    let key = app.create_api_key(json!({"name": "shop"})).await;
+    let key = key["key"].as_str().unwrap().to_owned();
+    let body = json!({"user_ref": "member-1234", "user_sig": site.sign("member-1234", &event)});
+    let req = app
+        .client
+        .post(app.url(&format!("/v1/events/{event}/queue")))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    let joined = app.send(req).await;
+    joined.assert_status(201);
+    let token = joined.body["queue_token"].as_str().unwrap().to_owned();
+    let fan = app.wait_admitted(&event, &token).await;
+    // The pass itself names the user (its claims, read without the gateway).
+    let claims = crate::helpers::tokens::payload(&fan.pass);
+    assert_eq!(claims["user_ref"], "member-1234", "{claims}");
+    let hold = hold_id(
+        &app.hold(&event, &fan.pass, &crate::helpers::select(&["A-1-2"]), None)
+            .await,
+    );
+    let read = app
+        .as_key(
+            &key,
+            reqwest::Method::GET,
+            &format!("/v1/origin/holds/{hold}"),
+            None,
+            None,
+        )
+        .await;
+    read.assert_status(200);
+    assert_eq!(read.body["user_ref"], "member-1234");
+    let stored: Option<String> = sqlx::query_scalar("SELECT user_ref FROM holds WHERE id = $1")
+        .bind(hold.0)
+        .fetch_one(app.sql())
+        .await
+        .unwrap();
+    assert_eq!(stored.as_deref(), Some("member-1234"));
+}

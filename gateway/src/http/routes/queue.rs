@@ -31,6 +31,7 @@ use protocol::event::PublicState;
 use protocol::ids::EventId;
 use protocol::reply::ErrorBody;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Join the queue (or rejoin with a valid queue token).
@@ -72,7 +73,7 @@ pub async fn join(
         PublicState::SoldOut => return Err(ApiError::SoldOut),
     };
     crate::identity::check_required(snapshot.config.spec.require_identity, user.as_ref())?;
-    if let (Some(place), None) = (rejoin, &user) {
+    if let (Some(place), None) = (&rejoin, &user) {
         // A rejoin whose ticket Redis lost gets it back (one call; nothing if known).
         let pass = crate::http::auth::cookie(&headers, PASS_COOKIE);
         restore_claim(&state.replica, &snapshot, place.ticket, place.seq, pass).await?;
@@ -88,23 +89,31 @@ pub async fn join(
             state
                 .replica
                 .queue
-                .join(&event, prequeue, rejoin.map(|p| p.ticket))
+                .join(&event, prequeue, rejoin.as_ref().map(|p| p.ticket))
                 .await?
         }
     };
     if joined.created {
         state.replica.metrics.queue_joins.inc();
     }
-    let token =
-        state
-            .replica
-            .tokens
-            .issue_queue(&event, joined.ticket, joined.seq, now.timestamp());
+    // A signed join names its user; a rejoin keeps the name its token carried.
+    let user_ref: Option<Arc<str>> = match &user {
+        Some(u) => Some(Arc::from(u.user_ref.as_str())),
+        None => rejoin.as_ref().and_then(|p| p.user_ref.clone()),
+    };
+    let token = state.replica.tokens.issue_queue(
+        &event,
+        joined.ticket,
+        joined.seq,
+        now.timestamp(),
+        user_ref.as_deref(),
+    );
     let (mut status, view) = resolve(
         &state.replica,
         &snapshot,
         joined.ticket,
         joined.seq,
+        user_ref.as_deref(),
         Via::Join(joined.state),
     )
     .await
@@ -159,8 +168,7 @@ pub async fn status(
     let (status, view) = resolve_claim(
         &state.replica,
         &snapshot,
-        auth.place.ticket,
-        auth.place.seq,
+        &auth.place,
         pass.as_deref(),
         Via::Status,
     )
@@ -189,7 +197,7 @@ pub async fn stream(
     PassCookie(pass): PassCookie,
 ) -> Result<Response, Response> {
     let event = auth.event;
-    let (ticket, seq) = (auth.place.ticket, auth.place.seq);
+    let ticket = auth.place.ticket;
     let slot = state
         .limits
         .open_stream(ticket, client)
@@ -201,14 +209,13 @@ pub async fn stream(
     let (first, _) = resolve_claim(
         &state.replica,
         &snapshot,
-        ticket,
-        seq,
+        &auth.place,
         pass.as_deref(),
         Via::Status,
     )
     .await
     .map_err(|e| ApiError::from(e).into_response())?;
-    let events = status_events(state.replica.clone(), event, ticket, seq, &first);
+    let events = status_events(state.replica.clone(), event, auth.place, &first);
     Ok(sse_response(holding(events, slot)))
 }
 

@@ -11,6 +11,7 @@ use axum::response::IntoResponse;
 use chrono::Duration as Minutes;
 use http_body_util::BodyExt;
 use protocol::event::{AdminState, Admission, EventConfig, EventSpec, Seating, Section};
+use protocol::ids::TicketId;
 
 fn replica() -> Replica {
     Replica::new(&Settings {
@@ -91,11 +92,20 @@ async fn heartbeat_cadence_and_state_changes() {
         QueueView::empty(chrono::Utc::now().timestamp_millis()),
     );
     let snapshot = replica.catalog.fresh(&event).unwrap();
-    let (first, _) = resolve(&replica, &snapshot, ticket, 5, Via::Status)
+    let (first, _) = resolve(&replica, &snapshot, ticket, 5, None, Via::Status)
         .await
         .unwrap();
     assert_eq!((first.position, first.poll_after_ms), (Some(5), 8_000));
-    let events = status_events(replica.clone(), event, ticket, 5, &first);
+    let events = status_events(
+        replica.clone(),
+        event,
+        crate::tokens::QueuePlace {
+            ticket,
+            seq: 5,
+            user_ref: None,
+        },
+        &first,
+    );
     let mut body = Sse::new(events).into_response().into_body();
     let start = Instant::now();
     let (name, s) = next(&mut body).await;

@@ -25,6 +25,7 @@ pub(crate) fn queue_claims(event: &str, iat: i64, exp: i64) -> QueueClaims {
         iat,
         exp,
         kind: TokenKind::Queue,
+        user_ref: None,
     }
 }
 

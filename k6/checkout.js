@@ -115,25 +115,41 @@ function originConfirm(apiKey, holdId, key) {
   return { status: res.status, body, headers: res.headers, res };
 }
 
-/** The fan page's part: try the fan's own confirm (refused), then the hand-off. */
+/** How a buyer's hold gets paid: the fan page's hand-off once, then the payment server. */
 function confirmFor(setupData) {
-  return (pass, hold) => (key) => {
-    if (Math.random() < fanConfirmShare) {
-      const a = api.confirm(pass, hold.id, `fan-${hold.id}`, uuid());
-      const refused = a.status === 403 && errorCode(a) === 'forbidden';
-      if (!judge(a, refused || a.status === 429, 'fan_confirm_refused') && a.status < 500) fanConfirmsAccepted.add(1);
-    }
-    const h = http.post(`${config.baseUrl}/v1/holds/${hold.id}/checkout`, null, {
-      headers: { Authorization: `Bearer ${pass}` },
-      tags: { name: 'checkout' },
-    });
-    if (h.status >= 500) m.http5xx.add(1, { endpoint: 'checkout' });
-    if (h.status === 429) return { status: 429, body: null, headers: h.headers, res: h };
-    const handedOff = h.status === 200 && String(h.json('checkout_url') || '').includes(hold.id);
-    judge({ status: h.status, res: h }, handedOff, 'checkout');
-    if (handedOff) handoffsOk.add(1);
-    return originConfirm(setupData.api_key, hold.id, key);
+  return (pass, hold) => {
+    // The fan page's part happens once per hold; a repeat (the same Idempotency-Key, or
+    // after a 429) is the payment server's confirm alone.
+    let handedOff = false;
+    return (key) => {
+      if (!handedOff) {
+        handedOff = true;
+        const refusal = handOff(pass, hold);
+        if (refusal) return refusal;
+      }
+      return originConfirm(setupData.api_key, hold.id, key);
+    };
   };
+}
+
+/** The fan's own confirm (some of the time; must be refused) and the hand-off; an
+ * answer to give back instead of confirming (a 429), or null. */
+function handOff(pass, hold) {
+  if (Math.random() < fanConfirmShare) {
+    const a = api.confirm(pass, hold.id, `fan-${hold.id}`, uuid());
+    const refused = a.status === 403 && errorCode(a) === 'forbidden';
+    if (!judge(a, refused || a.status === 429, 'fan_confirm_refused') && a.status < 500) fanConfirmsAccepted.add(1);
+  }
+  const h = http.post(`${config.baseUrl}/v1/holds/${hold.id}/checkout`, null, {
+    headers: { Authorization: `Bearer ${pass}` },
+    tags: { name: 'checkout' },
+  });
+  if (h.status >= 500) m.http5xx.add(1, { endpoint: 'checkout' });
+  if (h.status === 429) return { status: 429, body: null, headers: h.headers, res: h };
+  const ok = h.status === 200 && String(h.json('checkout_url') || '').includes(hold.id);
+  judge({ status: h.status, res: h }, ok, 'checkout');
+  if (ok) handoffsOk.add(1);
+  return null;
 }
 
 export default function (setupData) {

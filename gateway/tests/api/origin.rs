@@ -410,23 +410,7 @@ async fn the_user_ref_a_pass_names_reaches_the_venue_with_the_hold_and_the_order
         &app.hold(&event, &pass, &crate::helpers::select(&["A-1-3"]), None)
             .await,
     );
-    let read = app
-        .as_key(
-            &key,
-            reqwest::Method::GET,
-            &format!("/v1/origin/holds/{hold}"),
-            None,
-            None,
-        )
-        .await;
-    read.assert_status(200);
-    assert_eq!(read.body["user_ref"], "member-77");
-    let stored: Option<String> = sqlx::query_scalar("SELECT user_ref FROM holds WHERE id = $1")
-        .bind(hold.0)
-        .fetch_one(app.sql())
-        .await
-        .unwrap();
-    assert_eq!(stored.as_deref(), Some("member-77"));
+    venue_sees_user_ref(&app, &key, hold, "member-77").await;
     // The fan's own view of the hold does not show it.
     let own = app.get_hold(&hold, &pass).await;
     own.assert_status(200);
@@ -485,9 +469,15 @@ async fn a_signed_joins_user_ref_reaches_the_venue_through_the_pass() {
         &app.hold(&event, &fan.pass, &crate::helpers::select(&["A-1-2"]), None)
             .await,
     );
+    venue_sees_user_ref(&app, &key, hold, "member-1234").await;
+}
+
+/// The venue's read of `hold` with `key` names `user_ref`, and so does the hold's row
+/// in PostgreSQL.
+async fn venue_sees_user_ref(app: &TestApp, key: &str, hold: HoldId, user_ref: &str) {
     let read = app
         .as_key(
-            &key,
+            key,
             reqwest::Method::GET,
             &format!("/v1/origin/holds/{hold}"),
             None,
@@ -495,11 +485,11 @@ async fn a_signed_joins_user_ref_reaches_the_venue_through_the_pass() {
         )
         .await;
     read.assert_status(200);
-    assert_eq!(read.body["user_ref"], "member-1234");
+    assert_eq!(read.body["user_ref"], user_ref);
     let stored: Option<String> = sqlx::query_scalar("SELECT user_ref FROM holds WHERE id = $1")
         .bind(hold.0)
         .fetch_one(app.sql())
         .await
         .unwrap();
-    assert_eq!(stored.as_deref(), Some("member-1234"));
+    assert_eq!(stored.as_deref(), Some(user_ref));
 }

@@ -339,11 +339,19 @@ impl PassAuth {
 /// fans who are admitted, leave and join again. A pass used up by an order is refused
 /// by the worker instead (`403` as well).
 ///
-/// If Redis cannot be reached the revocation is not checked and the pass is accepted:
-/// passes already issued keep working for holds while Redis is down (a hold needs only
-/// the broker), and nobody is admitted meanwhile, so no new pass joins them.
+/// If Redis cannot be reached, or does not answer within [`REVOCATION_WAIT`], the
+/// revocation is not checked and the pass is accepted: passes already issued keep
+/// working for holds while Redis is down or slow (a hold needs only the broker), and
+/// nobody is admitted meanwhile, so no new pass joins them.
 #[derive(Debug, Clone)]
 pub struct LivePass(pub PassAuth);
+
+/// Longest wait for the revocation lookup, shorter than the Redis call timeout: a
+/// confirm is judged by when the gateway received it, and the publisher moves that
+/// stamp up once the command has waited `publisher::STAMP_MAX_AGE` (1.5 s) to reach
+/// the broker. This wait plus the publisher's channel wait (1 s) stays inside it, so a
+/// slow Redis never costs a fan the moment they confirmed at.
+pub const REVOCATION_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Message of the `403` for a revoked pass.
 pub const PASS_GIVEN_UP: &str =
@@ -360,14 +368,17 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
         let pass = PassAuth::from_request_parts(parts, state).await?;
-        match Queue::from_ref(state)
-            .pass_revoked(&pass.event, &pass.claims.sub)
-            .await
-        {
-            Ok(false) => Ok(LivePass(pass)),
-            Ok(true) => Err(ApiError::Forbidden(PASS_GIVEN_UP).into_response()),
-            Err(e) => {
+        let queue = Queue::from_ref(state);
+        let lookup = queue.pass_revoked(&pass.event, &pass.claims.sub);
+        match tokio::time::timeout(REVOCATION_WAIT, lookup).await {
+            Ok(Ok(false)) => Ok(LivePass(pass)),
+            Ok(Ok(true)) => Err(ApiError::Forbidden(PASS_GIVEN_UP).into_response()),
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, "pass revocation not checked: Redis unavailable");
+                Ok(LivePass(pass))
+            }
+            Err(_) => {
+                tracing::warn!("pass revocation not checked: Redis did not answer in time");
                 Ok(LivePass(pass))
             }
         }

@@ -22,10 +22,69 @@
 //! Confirms sent before `expires_at` whose upper bound is not earlier are counted, not
 //! judged; the report says how many got `410`, and how many were sent more than
 //! [`TRANSIT_MS`] before `expires_at` (the typical way from client to gateway).
+//!
+//! The promise rests on one bound (docs/RESERVATIONS.md): a command reaches the shard
+//! queue within the worker's `accept_skew_ms` of its stamp. A command the broker queued
+//! later (a publish stuck on its way while the worker's probes went through) may find
+//! its hold expired, by design. The workers log every such command with its request id
+//! ([`late_requests`] reads their logs); a `410` for one of them is reported apart, with
+//! the gateway's own log of its publish, and is not a violation of the rule above.
 
 use crate::checks::Report;
 use crate::log::{Attempt, Record};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+/// What a worker logs for a command read after its shard's watermark had passed the
+/// command's stamp (`worker/src/shard/session.rs`, `note_late`).
+const LATE_LINE: &str = "command queued later than accept_skew_ms";
+/// What a gateway logs when the broker did not confirm a publish in time
+/// (`gateway/src/adapters/publisher/mod.rs`).
+const UNCONFIRMED_LINE: &str = "no publisher confirm in time";
+
+/// Request ids (lower-case hex, no hyphens) on the lines of the `*.log` files in `dir`
+/// whose name starts with `prefix` and that contain `marker`.
+fn logged_requests(dir: &Path, prefix: &str, marker: &str) -> HashSet<String> {
+    let mut ids = HashSet::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return ids;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(prefix) || !name.ends_with(".log") {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        for line in text.lines().filter(|l| l.contains(marker)) {
+            if let Some(rest) = line.split("request_id=").nth(1) {
+                let id: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_hexdigit() || *c == '-')
+                    .filter(char::is_ascii_hexdigit)
+                    .collect();
+                ids.insert(id.to_ascii_lowercase());
+            }
+        }
+    }
+    ids
+}
+
+/// The request ids the workers logged as read after the watermark had passed their
+/// stamp, and those whose publish the gateways logged as unconfirmed in time, from the
+/// process logs in `artifacts`.
+pub(crate) fn late_requests(artifacts: &Path) -> (HashSet<String>, HashSet<String>) {
+    (
+        logged_requests(artifacts, "worker-", LATE_LINE),
+        logged_requests(artifacts, "gateway-", UNCONFIRMED_LINE),
+    )
+}
+
+fn plain(id: &str) -> String {
+    id.chars()
+        .filter(char::is_ascii_hexdigit)
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
 
 /// The typical time from the client's send to the gateway's accepted stamp, in ms: only
 /// used to describe the confirms the checks cannot judge.
@@ -54,8 +113,14 @@ fn accepted_by(attempt: &Attempt) -> i64 {
     from_request_id.map_or(answered, |by| by.min(answered))
 }
 
-/// Runs the check over the buyers' records.
-pub(crate) fn confirms(records: &[Record], r: &mut Report) {
+/// Runs the check over the buyers' records; `late` and `unconfirmed` are the request
+/// ids of [`late_requests`].
+pub(crate) fn confirms(
+    records: &[Record],
+    queued_after: &HashSet<String>,
+    unconfirmed: &HashSet<String>,
+    r: &mut Report,
+) {
     let expires: HashMap<&str, i64> = records
         .iter()
         .filter(|rec| rec.kind == "hold")
@@ -67,6 +132,7 @@ pub(crate) fn confirms(records: &[Record], r: &mut Report) {
     let (mut in_time, mut last_1s, mut last_2s, mut late) = (0, 0, 0, 0);
     let (mut unjudged, mut unjudged_410, mut unjudged_early) = (0, 0, 0);
     let mut lost = Vec::new();
+    let mut queued_late = Vec::new();
     let mut sold_late = Vec::new();
     for rec in records.iter().filter(|rec| rec.kind == "confirm") {
         let (Some(f), Some(first), Some(last)) =
@@ -85,11 +151,19 @@ pub(crate) fn confirms(records: &[Record], r: &mut Report) {
             last_1s += i32::from(lead <= 1_000);
             last_2s += i32::from(lead <= 2_000);
             if f.status == 410 {
-                lost.push(format!(
+                let request = last.request_id.as_deref().map(plain).unwrap_or_default();
+                let line = format!(
                     "hold {hold}: sent {lead} ms and accepted at least {} ms before \
-                     expires_at, answered 410",
-                    expires_at - bound
-                ));
+                     expires_at, answered 410 (request {request}; publish unconfirmed in \
+                     time by the broker: {})",
+                    expires_at - bound,
+                    unconfirmed.contains(&request)
+                );
+                if queued_after.contains(&request) {
+                    queued_late.push(line);
+                } else {
+                    lost.push(line);
+                }
             }
         } else if lead > 0 {
             unjudged += 1;
@@ -114,6 +188,20 @@ pub(crate) fn confirms(records: &[Record], r: &mut Report) {
         lost.len(),
         sold_late.len()
     ));
+    r.case(format!(
+        "commands the workers read after the watermark had passed their stamp (queued \
+         later than accept_skew_ms): {}; publishes the gateways saw unconfirmed in time: \
+         {}; in-time confirms among the late answered 410: {}{}",
+        queued_after.len(),
+        unconfirmed.len(),
+        queued_late.len(),
+        queued_late
+            .iter()
+            .take(3)
+            .map(|l| format!("\n    {l}"))
+            .collect::<String>()
+    ));
+    r.set("in-time confirms queued late answered 410", queued_late.len() as i64);
     r.expect_zero("confirms accepted in time answered 410", lost.len(), &lost);
     r.expect_zero(
         "confirms first sent after expires_at answered 200",

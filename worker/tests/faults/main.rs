@@ -218,7 +218,8 @@ async fn fault_run() {
         REDIS_TIMEOUT_MS,
         &mut report,
     );
-    in_time::confirms(&records, &mut report);
+    let (late, unconfirmed) = in_time::late_requests(&artifacts);
+    in_time::confirms(&records, &late, &unconfirmed, &mut report);
     checks::against_postgres(&db, event_id, &records, &mut report)
         .await
         .expect("checks against PostgreSQL");

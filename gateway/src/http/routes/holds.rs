@@ -203,14 +203,11 @@ pub async fn confirm_hold(
     IdempotencyKey(key): IdempotencyKey,
     body: RawJson<ConfirmBody>,
 ) -> Result<Response, ApiError> {
-    // Answered early from the cached config; the worker refuses it too (it trusts no
-    // gateway), and decides alone while Redis is down.
-    if let Ok(Some(snapshot)) = state
-        .replica
-        .catalog
-        .cached_or_last_known(&pass.event)
-        .await
-    {
+    // Answered early from the config this replica last saw (the change feed keeps it
+    // current), without a Redis call: a confirm waiting on Redis would be stamped later
+    // than it was received (see `auth::REVOCATION_WAIT`). The worker refuses it too (it trusts
+    // no gateway), also when this replica has not seen the event.
+    if let Some(snapshot) = state.replica.catalog.last_known(&pass.event) {
         if snapshot.config.spec.checkout.mode == CheckoutMode::Origin {
             return Err(ApiError::Forbidden(ORIGIN_CHECKOUT));
         }

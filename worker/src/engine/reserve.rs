@@ -182,6 +182,25 @@ fn not_active(state: HoldState) -> Outcome {
     }
 }
 
+/// Adds to a `410 hold_expired` the two instants it was decided by, as
+/// `details: {"accepted_at", "expires_at"}` (RFC 3339, UTC): when the gateway accepted
+/// the confirm, and the hold's deadline. A fan (or their support) can see which came
+/// first; an `accepted_at` before `expires_at` means the hold had already expired
+/// because the command reached the queue too late (docs/RESERVATIONS.md).
+fn with_times(outcome: Outcome, accepted: DateTime<Utc>, expires_at: DateTime<Utc>) -> Outcome {
+    match outcome {
+        Outcome::Rejected(mut e) if e.code == ErrorCode::HoldExpired => {
+            let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            e.details = Some(serde_json::json!({
+                "accepted_at": stamp(accepted),
+                "expires_at": stamp(expires_at),
+            }));
+            Outcome::Rejected(e)
+        }
+        other => other,
+    }
+}
+
 /// Confirms hold `id` of `ticket` into an order (seats sold, pass used up) if the
 /// command was accepted before the hold's deadline and the hold is still held.
 ///
@@ -209,7 +228,7 @@ pub(crate) fn confirm<R: RngCore + ?Sized>(
     // Too late is answered without ending the hold: a confirm accepted in time may
     // still be behind this one in the queue (the watermark expires the hold).
     if h.state != HoldState::Held || at.accepted >= h.expires_at {
-        return not_active(h.state);
+        return with_times(not_active(h.state), at.accepted, h.expires_at);
     }
     let now = at.now;
     let mut view = ev.hold_view(id, h);

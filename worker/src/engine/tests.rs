@@ -287,7 +287,18 @@ fn a_confirm_accepted_after_the_deadline_is_refused_and_leaves_the_hold_to_the_w
     late.sent_at = hold.expires_at + Duration::milliseconds(1);
     h.now = hold.expires_at + Duration::milliseconds(5);
     h.effects.clear();
-    assert_eq!(code(&h.send(&late)), Some(ErrorCode::HoldExpired));
+    let refused = h.send(&late);
+    assert_eq!(code(&refused), Some(ErrorCode::HoldExpired));
+    // The answer says which came first, in the instants the engine was given.
+    let Outcome::Rejected(detail) = &refused else {
+        panic!("{refused:?}")
+    };
+    let details = detail.details.clone().expect("times of a 410");
+    let instant = |k: &str| {
+        chrono::DateTime::parse_from_rfc3339(details[k].as_str().expect(k)).expect(k)
+    };
+    assert_eq!(instant("accepted_at"), late.sent_at);
+    assert_eq!(instant("expires_at"), hold.expires_at);
     // Only the stored result: the hold is left held, so a confirm accepted in time and
     // still behind this one in the queue is decided by its own accepted time.
     assert!(

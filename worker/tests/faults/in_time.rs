@@ -134,6 +134,11 @@ pub(crate) fn confirms(
     let mut lost = Vec::new();
     let mut queued_late = Vec::new();
     let mut sold_late = Vec::new();
+    // By the engine's own account (the times in a 410's details): refusals of confirms
+    // it was told were accepted before the deadline, and how long the others waited
+    // between the client's send and the gateway's stamp.
+    let mut refused_in_time = Vec::new();
+    let (mut stamped_late, mut stamp_wait_max) = (0, 0_i64);
     for rec in records.iter().filter(|rec| rec.kind == "confirm") {
         let (Some(f), Some(first), Some(last)) =
             (&rec.outcome, rec.attempts.first(), rec.attempts.last())
@@ -145,6 +150,25 @@ pub(crate) fn confirms(
         };
         let hold = rec.hold_id.as_deref().unwrap_or("?");
         let lead = expires_at - last.unix_ms;
+        if f.status == 410 {
+            let details = &f.body["error"]["details"];
+            if let (Some(accepted), Some(deadline)) = (
+                unix_ms(&details["accepted_at"]),
+                unix_ms(&details["expires_at"]),
+            ) {
+                let request = last.request_id.as_deref().map(plain).unwrap_or_default();
+                if accepted < deadline && !queued_after.contains(&request) {
+                    refused_in_time.push(format!(
+                        "hold {hold}: accepted {} ms before expires_at by the engine's own \
+                         account, answered 410 (request {request})",
+                        deadline - accepted
+                    ));
+                } else if last.unix_ms < deadline {
+                    stamped_late += 1;
+                    stamp_wait_max = stamp_wait_max.max(accepted - last.unix_ms);
+                }
+            }
+        }
         let bound = accepted_by(last);
         if bound < expires_at {
             in_time += 1;
@@ -202,6 +226,18 @@ pub(crate) fn confirms(
             .collect::<String>()
     ));
     r.set("in-time confirms queued late answered 410", queued_late.len() as i64);
+    r.case(format!(
+        "410s by the engine's own times (details.accepted_at against details.expires_at): \
+         accepted before the deadline: {}; sent before it but stamped by the gateway at or \
+         after it: {stamped_late} (longest wait from the client's send to the stamp: \
+         {stamp_wait_max} ms)",
+        refused_in_time.len()
+    ));
+    r.expect_zero(
+        "confirms the engine refused with 410 though accepted before expires_at",
+        refused_in_time.len(),
+        &refused_in_time,
+    );
     r.expect_zero("confirms accepted in time answered 410", lost.len(), &lost);
     r.expect_zero(
         "confirms first sent after expires_at answered 200",

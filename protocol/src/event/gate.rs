@@ -15,12 +15,10 @@ use utoipa::ToSchema;
 pub struct Gate {
     /// The venue's shop: admitted fans are sent there with `anteroom_pass=<pass>` added
     /// to its query (its own query is kept).
-    #[schema(value_type = String, example = "https://shop.example.com/tickets")]
     pub target_url: GateUrl,
     /// `Domain` of the `anteroom_pass` cookie set on the hand-off and by the check, so
     /// the shop's hosts receive it; host-only cookies when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, example = "example.com")]
     pub cookie_domain: Option<CookieDomain>,
 }
 

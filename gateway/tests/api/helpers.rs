@@ -13,7 +13,7 @@ mod response;
 pub(crate) mod sse;
 pub(crate) mod tokens;
 
-pub(crate) use fans::select;
+pub(crate) use fans::{select, Fan};
 pub(crate) use response::ApiResponse;
 pub(crate) use testkit::{amqp_url, maintenance_db_url, redis_url};
 
@@ -183,6 +183,7 @@ pub(crate) fn open_event_spec(rows: u32, seats_per_row: u32) -> EventSpec {
         require_identity: false,
         checkout: Default::default(),
         currency: "USD".parse().expect("a currency code"),
+        gate: None,
     }
 }
 

@@ -9,7 +9,7 @@
 //! `queue_life`, `streams`, `release`, `revocation`, `rotation`, `identity_required`,
 //! `contention`, `timing`, `durability`, `failover`, `recovery`, `redis_loss`,
 //! `odd_requests`, `hygiene`, `event_management` (PATCH as a merge, postpone, archive),
-//! `change_feed`.
+//! `change_feed`, `gate`, `gate_refusals` and `gate_revoke` (gate mode: hand-off, check, revoke).
 
 mod admin;
 mod admission;
@@ -24,6 +24,9 @@ mod event_management;
 mod expiry;
 mod failover;
 mod flow;
+mod gate;
+mod gate_refusals;
+mod gate_revoke;
 mod handoff;
 mod helpers;
 mod hygiene;

@@ -213,7 +213,8 @@ async fn nginx_fails_closed_with_a_page_or_open_by_the_switch_when_the_gateway_i
 async fn verify(program: &str, script: &str, jwks: &str, event: &str, token: &str) -> (bool, String) {
     let path = format!("{}/../deploy/gate/verify/{script}", env!("CARGO_MANIFEST_DIR"));
     let out = tokio::process::Command::new(program)
-        .args([&path, jwks, event, token])
+        .arg(&path)
+        .args([jwks, event, token])
         .output()
         .await
         .unwrap_or_else(|e| panic!("Failed to run {program} {script}: {e}"));

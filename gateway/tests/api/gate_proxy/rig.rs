@@ -91,7 +91,10 @@ impl Nginx {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/gate/run-nginx.sh");
         let prefix = std::env::temp_dir().join(format!("anteroom-gate-{}", testkit::random_hex(6)));
         let out = tokio::process::Command::new(script)
-            .args([&port.to_string(), gateway, &shop.to_string(), &event.to_string()])
+            .arg(port.to_string())
+            .arg(gateway)
+            .arg(shop.to_string())
+            .arg(event.to_string())
             .arg(&prefix)
             .arg(mode)
             .output()
@@ -125,7 +128,7 @@ impl Drop for Nginx {
             eprintln!("nginx error log:\n{}", log.unwrap_or_default());
         }
         let _ = std::process::Command::new("kill")
-            .args(["-QUIT", &self.pid])
+            .args(["-QUIT", self.pid.as_str()])
             .status();
         let _ = std::fs::remove_dir_all(&self.prefix);
     }

@@ -164,6 +164,17 @@ async fn nginx_sends_expired_foreign_forged_and_revoked_passes_to_the_queue() {
     }
     let tickets: Vec<_> = shop.seen().into_iter().map(|s| s.ticket).collect();
     assert!(tickets.iter().all(|t| t.as_deref() == Some(fan.ticket_id.as_str())), "{tickets:?}");
+
+    // Admitted again, the fan's hand-off gets in although the ended pass is still the
+    // browser's cookie (the query's pass is checked, and replaces the cookie).
+    let again = app.admitted_fan(&event).await;
+    let page = browser.get(&nginx.url(&format!("/tickets?anteroom_pass={}", again.pass)), &[]).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    assert_eq!(browser.cookie(&nginx.base, "anteroom_pass"), Some(again.pass.as_str()));
+    let page = browser.get(&nginx.url("/tickets"), &[]).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    let last = shop.seen().last().and_then(|s| s.ticket.clone());
+    assert_eq!(last, Some(again.ticket_id));
 }
 
 #[tokio::test]

@@ -4,9 +4,9 @@
 //! `GET /v1/gate/check` (any method, and any path below it: Envoy's HTTP ext_authz
 //! forwards the original method, and the original path as a suffix). The event is
 //! `X-Anteroom-Event` or the check's own `event` query parameter. The pass is the first
-//! of: `Authorization: Bearer`, cookie `anteroom_pass`, query parameter `anteroom_pass`
-//! of the original URI (`X-Original-URI` from nginx, `X-Forwarded-Uri` from Traefik, or
-//! the check's own path and query from Envoy).
+//! good one of: query parameter `anteroom_pass` of the original URI (`X-Original-URI`
+//! from nginx, `X-Forwarded-Uri` from Traefik, or the check's own path and query from
+//! Envoy: the hand-off), `Authorization: Bearer`, cookie `anteroom_pass`.
 //!
 //! As cheap as a status poll: the gate comes from the catalog cache, the pass from the
 //! verified-pass cache (`tokens/cache.rs`), the revocation from this replica's copy of
@@ -77,38 +77,43 @@ pub async fn check(State(state): State<AppState>, request: Request) -> Response 
         return ApiError::NotFound("gated event".into()).into_response();
     };
     let original = original_uri(headers, &parts.uri);
-    let (token, from_query) =
-        match bearer_bytes(headers).or_else(|| cookie(headers, PASS_COOKIE).map(str::as_bytes)) {
-            Some(t) => (Some(Cow::Borrowed(t)), false),
-            None => {
-                let query = original.split_once('?').map(|(_, q)| q);
-                let param = query.and_then(|q| query_param(q, PASS_PARAM));
-                (param.map(|p| Cow::Owned(p.into_owned().into_bytes())), true)
-            }
+    // The hand-off's pass in the URL comes first: it is the newest, and a cookie left
+    // from a pass that was ended would otherwise send a fan admitted again back to the
+    // queue. Bearer and cookie follow; the first good, unrevoked one wins.
+    let from_url = original
+        .split_once('?')
+        .and_then(|(_, q)| query_param(q, PASS_PARAM))
+        .map(|p| Cow::Owned(p.into_owned().into_bytes()));
+    let candidates = [
+        (from_url, true),
+        (bearer_bytes(headers).map(Cow::Borrowed), false),
+        (cookie(headers, PASS_COOKIE).map(|c| Cow::Borrowed(c.as_bytes())), false),
+    ];
+    let mut refusal = "no pass";
+    let mut good = None;
+    for (token, from_query) in candidates {
+        let Some(token) = token else { continue };
+        let Ok(claims) = state.replica.tokens.verify_pass_cached(&token, &event) else {
+            refusal = "missing or invalid pass";
+            continue;
         };
-    let Some(token) = token else {
-        return refused(&state, headers, &event, gate, &original, "no pass");
-    };
-    let Ok(claims) = state.replica.tokens.verify_pass_cached(&token, &event) else {
-        return refused(
-            &state,
-            headers,
-            &event,
-            gate,
-            &original,
-            "missing or invalid pass",
-        );
-    };
-    if let Err(limited) = state.limits.check_token(RouteClass::Gate, &claims.sub) {
-        return limited.into_response();
+        if let Err(limited) = state.limits.check_token(RouteClass::Gate, &claims.sub) {
+            return limited.into_response();
+        }
+        if state
+            .revoked
+            .is_revoked(&state.replica.queue, &event, &claims.sub)
+            .await
+        {
+            refusal = PASS_ENDED;
+            continue;
+        }
+        good = Some((token, from_query, claims));
+        break;
     }
-    if state
-        .revoked
-        .is_revoked(&state.replica.queue, &event, &claims.sub)
-        .await
-    {
-        return refused(&state, headers, &event, gate, &original, PASS_ENDED);
-    }
+    let Some((token, from_query, claims)) = good else {
+        return refused(&state, headers, &event, gate, &original, refusal);
+    };
     let mut res = StatusCode::NO_CONTENT.into_response();
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -73,6 +73,8 @@ export default {
   sections: '구역',
   section_tab: '{name}구역 ({n}석 남음)',
   row_label: '{section}구역 {row}열',
+  grid_label: '{section}구역 {first}–{last}열 (전체 {rows}열)',
+  canvas_hint: '지도에서 좌석을 누르면 선택됩니다. 그 주변 열의 좌석이 아래에 하나씩 나옵니다.',
   seat_label: '{section}구역 {row}열 {number}번, {price}, {state}',
   seat_available: '선택 가능',
   seat_held: '다른 분이 선점 중',

@@ -36,6 +36,10 @@ export class SeatsView {
       poll: () => this.fetchState(),
       onData: (d, via, name) => (name === 'delta' ? this.takeDelta(d) : this.takeState(d)),
       nextPollMs: () => 2000,
+      // A quiet event sends no seat events (only keep-alive comments, which EventSource
+      // does not surface): allow a minute of silence before reconnecting; with `since`
+      // a reconnection costs no state.
+      quietMs: 60000,
       onWait: ctx.onWait,
       onFail: (e) => (e.status === 401 ? ctx.expired() : null),
     });

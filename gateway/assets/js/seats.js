@@ -224,7 +224,8 @@ export class SeatMap {
     const sections = this.model.sections;
     this.o.overview.hidden = sections.length < 2;
     if (sections.length > 1) this.overview.show(sections, this.model.free, this.current, this.width);
-    this.canvas.show(sections[this.current], this.width);
+    // The wrap pads the canvas by 3 px on the left (room for the lens's border).
+    this.canvas.show(sections[this.current], this.width - 6);
     this.placeLens();
   }
 

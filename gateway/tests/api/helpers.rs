@@ -12,8 +12,9 @@ mod fans;
 mod response;
 pub(crate) mod sse;
 pub(crate) mod tokens;
+pub(crate) mod wire;
 
-pub(crate) use fans::select;
+pub(crate) use fans::{select, Fan};
 pub(crate) use response::ApiResponse;
 pub(crate) use testkit::{amqp_url, maintenance_db_url, redis_url};
 

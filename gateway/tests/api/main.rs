@@ -9,7 +9,7 @@
 //! `queue_life`, `streams`, `release`, `revocation`, `rotation`, `identity_required`,
 //! `contention`, `timing`, `durability`, `failover`, `recovery`, `redis_loss`,
 //! `odd_requests`, `hygiene`, `event_management` (PATCH as a merge, postpone, archive),
-//! `change_feed`.
+//! `change_feed`, `seat_map` (compression, layout, two-bit state, compact stream).
 
 mod admin;
 mod admission;
@@ -40,6 +40,7 @@ mod reference;
 mod release;
 mod revocation;
 mod rotation;
+mod seat_map;
 mod streams;
 mod timing;
 mod webhooks;

@@ -3,7 +3,7 @@
 // The numbers live in a SeatModel (layout + one status byte per seat). The fan sees:
 // - the sections list (tabs with the free seats of each: the keyboard's way in);
 // - for a venue whose sections outgrow the seat grid's window: a venue overview canvas
-//   (a click picks a section) and the section's canvas (every seat a small square; a
+//   (a click picks a section; the tabs turn compact) and the section's canvas (every seat a small square; a
 //   click chooses the seat under it and slides the grid's window there);
 // - the accessible seat grid of the section (seat-grid.js), the whole section when it
 //   is small, else a window of rows outlined on the canvas.
@@ -11,7 +11,7 @@
 // seats that changed are repainted. A chosen seat that someone else takes is dropped
 // from the choice and reported through `onLost`.
 
-import { el, money, parseSeat } from './format.js';
+import { count, el, money, parseSeat } from './format.js';
 import { t } from './i18n.js';
 import { SectionCanvas, VenueOverview } from './seat-canvas.js';
 import { SeatGrid, windowRows } from './seat-grid.js';
@@ -214,6 +214,8 @@ export class SeatMap {
     const sec = this.model.sections[this.current];
     this.grid.show(sec, this.grid.sec === sec ? this.grid.start : 1);
     this.o.venue.hidden = !this.large;
+    this.o.overview.hidden = !this.large || this.model.sections.length < 2;
+    tabs.classList.toggle('compact', this.large);
     if (this.large) this.drawCanvases();
     const { grid, scrollHint: hint } = this.o;
     if (hint) requestAnimationFrame(() => { hint.hidden = grid.scrollWidth <= grid.clientWidth + 1; });
@@ -222,7 +224,6 @@ export class SeatMap {
   drawCanvases() {
     this.width = this.measure();
     const sections = this.model.sections;
-    this.o.overview.hidden = sections.length < 2;
     if (sections.length > 1) this.overview.show(sections, this.model.free, this.current, this.width);
     // The wrap pads the canvas by 3 px on the left (room for the lens's border).
     this.canvas.show(sections[this.current], this.width - 6);
@@ -244,6 +245,6 @@ export class SeatMap {
   tabText(k) {
     const b = this.o.tabs.children[k];
     const sec = this.model.sections[k];
-    if (b) b.textContent = t('section_tab', { name: sec.name, n: this.model.free[k] });
+    if (b) b.textContent = t('section_tab', { name: sec.name, n: count(this.model.free[k]) });
   }
 }

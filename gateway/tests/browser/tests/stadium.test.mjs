@@ -115,6 +115,7 @@ test('a 100,000-seat map on a phone: fast, choosable by mouse and keyboard, live
   const shownMs = Date.now() - heldAt;
   console.log(`another fan's hold shown on the stadium map after ${shownMs} ms (in GET /seats/state after ${await served} ms)`);
   assert.ok(shownMs <= 1000, `hold shown after ${shownMs} ms`);
+  await snap(page, '41-fan-stadium-chosen');
 
   // The hold flow still works from the canvas map.
   await page.click('#hold-btn');
@@ -123,7 +124,7 @@ test('a 100,000-seat map on a phone: fast, choosable by mouse and keyboard, live
   assert.equal(heldSeats.length, 2);
   assert.match(heldSeats[0], /^Section A, row 50, seat 50\s*\$80\.00$/);
   assert.match(heldSeats[1], /^Section B, row 4, seat 2\s*\$80\.00$/);
-  await snap(page, '41-fan-stadium-hold');
+  await snap(page, '42-fan-stadium-hold');
 
   // Repeat visit: the layout is revalidated (a 304, headers only), the state is fresh.
   await page.reload();

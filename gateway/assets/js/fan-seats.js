@@ -75,13 +75,20 @@ export class SeatsView {
 
   /** Loads the map and shows the view (then resumes a hold kept from before a reload). */
   async enter() {
-    this.map = new SeatMap({
+    // One SeatMap per page: it listens on the view's canvases and buttons.
+    if (this.map) {
+      this.map.o.max = this.max();
+      if (this.map.model) this.map.clearSelection();
+    }
+    this.map ??= new SeatMap({
       tabs: $('section-tabs'),
       grid: $('seat-grid'),
       venue: $('seat-venue'),
       overview: $('venue-overview'),
       canvas: $('section-canvas'),
       lens: $('seat-lens'),
+      zoomIn: $('zoom-in'),
+      zoomOut: $('zoom-out'),
       scrollHint: $('seat-scroll-hint'),
       max: this.max(),
       onChange: (ids) => this.renderSelection(ids),

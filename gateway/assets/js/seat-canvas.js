@@ -117,11 +117,14 @@ export class SectionCanvas {
     this.sec = null;
   }
 
-  /** Shows section `sec` (a SeatModel section) fitted to `width` CSS px; draws every seat. */
-  show(sec, width) {
+  /**
+   * Shows section `sec` (a SeatModel section) and draws every seat: fitted to `width` CSS
+   * px, or `cell` px a seat when given (zoomed in; the wrap scrolls).
+   */
+  show(sec, width, cell = 0) {
     this.sec = sec;
     // At least 3 px a seat (2 px square + 1 px gap), at most 16: a wider section scrolls.
-    this.cell = Math.max(3, Math.min(16, Math.floor(width / sec.seats_per_row)));
+    this.cell = cell || Math.max(3, Math.min(16, Math.floor(width / sec.seats_per_row)));
     this.ctx = sizeCanvas(this.canvas, sec.seats_per_row * this.cell, sec.rows * this.cell);
     this.drawAll();
   }

@@ -17,10 +17,14 @@ import { SectionCanvas, VenueOverview } from './seat-canvas.js';
 import { SeatGrid, windowRows } from './seat-grid.js';
 import { SeatModel } from './seat-model.js';
 
+/** Seat pitch (CSS px) of each zoom level; 0 fits the section to the card. */
+const ZOOM_CELLS = [0, 8, 16];
+
 export class SeatMap {
   /**
    * @param {{tabs: HTMLElement, grid: HTMLElement, venue: HTMLElement,
    *   overview: HTMLCanvasElement, canvas: HTMLCanvasElement, lens: HTMLElement,
+   *   zoomIn: HTMLButtonElement, zoomOut: HTMLButtonElement,
    *   scrollHint?: HTMLElement, max: number,
    *   onChange: (ids: string[]) => void, onLost: (ids: string[]) => void,
    *   onLimit: (max: number) => void}} o
@@ -31,6 +35,7 @@ export class SeatMap {
     this.selected = new Set(); // layout indices
     this.current = 0;
     this.width = 0;
+    this.zoom = 0; // index into ZOOM_CELLS
     this.overview = new VenueOverview(o.overview);
     this.canvas = new SectionCanvas(o.canvas, (i) => this.look(i));
     this.grid = new SeatGrid(o.grid, {
@@ -50,6 +55,8 @@ export class SeatMap {
       this.grid.reveal(i, false);
       this.toggle(i);
     });
+    o.zoomIn.addEventListener('click', () => this.setZoom(this.zoom + 1));
+    o.zoomOut.addEventListener('click', () => this.setZoom(this.zoom - 1));
     // Canvases follow the card's width (a rotated phone, the view becoming visible).
     new ResizeObserver(() => {
       if (this.model && this.large && this.measure() !== this.width) this.drawCanvases();
@@ -226,8 +233,21 @@ export class SeatMap {
     const sections = this.model.sections;
     if (sections.length > 1) this.overview.show(sections, this.model.free, this.current, this.width);
     // The wrap pads the canvas by 3 px on the left (room for the lens's border).
-    this.canvas.show(sections[this.current], this.width - 6);
+    this.canvas.show(sections[this.current], this.width - 6, ZOOM_CELLS[this.zoom]);
     this.placeLens();
+  }
+
+  /** Zoom level `z` (0 fits the card); keeps the grid's window in sight. */
+  setZoom(z) {
+    this.zoom = Math.max(0, Math.min(ZOOM_CELLS.length - 1, z));
+    this.o.zoomOut.disabled = this.zoom === 0;
+    this.o.zoomIn.disabled = this.zoom === ZOOM_CELLS.length - 1;
+    this.drawCanvases();
+    const i = this.grid.tabStop;
+    const b = this.canvas.box(i);
+    const wrap = this.o.canvas.parentElement;
+    if (b) wrap.scrollLeft = Math.max(0, b.x - wrap.clientWidth / 2);
+    this.o.lens.scrollIntoView({ block: 'nearest' });
   }
 
   /** Outlines the grid's window of rows on the section canvas. */

@@ -79,6 +79,8 @@ export default {
   section_tab: '{name} ({n} free)',
   row_label: 'Section {section}, row {row}',
   grid_label: 'Section {section}, rows {first} to {last} of {rows}',
+  zoom_in: 'Zoom in',
+  zoom_out: 'Zoom out',
   canvas_hint: 'Tap a seat on the map to choose it. The rows around it appear below, seat by seat.',
   seat_label: 'Section {section}, row {row}, seat {number}, {price}, {state}',
   seat_available: 'available',

@@ -74,6 +74,8 @@ export default {
   section_tab: '{name}구역 ({n}석 남음)',
   row_label: '{section}구역 {row}열',
   grid_label: '{section}구역 {first}–{last}열 (전체 {rows}열)',
+  zoom_in: '확대',
+  zoom_out: '축소',
   canvas_hint: '지도에서 좌석을 누르면 선택됩니다. 그 주변 열의 좌석이 아래에 하나씩 나옵니다.',
   seat_label: '{section}구역 {row}열 {number}번, {price}, {state}',
   seat_available: '선택 가능',

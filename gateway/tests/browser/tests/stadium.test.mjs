@@ -117,6 +117,36 @@ test('a 100,000-seat map on a phone: fast, choosable by mouse and keyboard, live
   assert.ok(shownMs <= 1000, `hold shown after ${shownMs} ms`);
   await snap(page, '41-fan-stadium-chosen');
 
+  // Every seat of the page's model against the v1 JSON map (an independent reading of
+  // the same replica): the chosen seats are available to the server.
+  const v1 = await api('GET', `/v1/events/${ev.id}/seats`, { token: otherPass });
+  const expected = v1.body.sections.flatMap((sec) => sec.seats.map((x) => [x.id, x.status]));
+  assert.equal(expected.length, 100000);
+  const mismatches = await page.evaluate((exp) => exp.filter(([id, status]) => {
+    const look = window.__seatMap.statusOf(id);
+    return (look === 'selected' ? 'available' : look) !== status;
+  }).map(([id]) => id), expected);
+  assert.deepEqual(mismatches, []);
+
+  // Zoomed in, seats are bigger and a click at one still chooses it (and again un-chooses).
+  await page.click('#zoom-in');
+  await page.click('#zoom-in');
+  assert.equal(await page.locator('#zoom-in').isDisabled(), true);
+  const box = await page.evaluate(() => {
+    const b = document.getElementById('section-canvas').getBoundingClientRect();
+    return { width: b.width, height: b.height };
+  });
+  assert.deepEqual(box, { width: 1600, height: 1600 });
+  const z = await page.evaluate(() => window.__seatMap.pointOf('B-4-3'));
+  await page.mouse.click(z.x, z.y);
+  assert.equal(await page.evaluate(() => window.__seatMap.pixelOf('B-4-3')), SELECTED_FILL);
+  await snap(page, '42-fan-stadium-zoomed');
+  await page.mouse.click(z.x, z.y);
+  assert.equal(await page.evaluate(() => window.__seatMap.statusOf('B-4-3')), 'available');
+  await page.click('#zoom-out');
+  await page.click('#zoom-out');
+  assert.equal(await page.locator('#zoom-out').isDisabled(), true);
+
   // The hold flow still works from the canvas map.
   await page.click('#hold-btn');
   await page.waitForSelector('#view-hold', { state: 'visible', timeout: 10000 });
@@ -124,7 +154,7 @@ test('a 100,000-seat map on a phone: fast, choosable by mouse and keyboard, live
   assert.equal(heldSeats.length, 2);
   assert.match(heldSeats[0], /^Section A, row 50, seat 50\s*\$80\.00$/);
   assert.match(heldSeats[1], /^Section B, row 4, seat 2\s*\$80\.00$/);
-  await snap(page, '42-fan-stadium-hold');
+  await snap(page, '43-fan-stadium-hold');
 
   // Repeat visit: the layout is revalidated (a 304, headers only), the state is fresh.
   await page.reload();

@@ -221,6 +221,7 @@ export class SeatMap {
     const sec = this.model.sections[this.current];
     this.grid.show(sec, this.grid.sec === sec ? this.grid.start : 1);
     this.o.venue.hidden = !this.large;
+    this.o.zoomIn.parentElement.hidden = !this.large;
     this.o.overview.hidden = !this.large || this.model.sections.length < 2;
     tabs.classList.toggle('compact', this.large);
     if (this.large) this.drawCanvases();

@@ -88,13 +88,26 @@ export class SeatGrid {
     }
   }
 
-  /** Repaints seat index `i`'s button if it is in the window. */
+  /**
+   * Repaints seat index `i`'s button if it is in the window. A seat taken under the
+   * keyboard's focus or tab stop hands both to the nearest free seat of its row.
+   */
   paint(i) {
     const b = this.buttons.get(i);
     if (!b) return;
     const look = this.o.look(i);
+    const focused = document.activeElement === b;
     b.className = `seat ${look}`;
     b.disabled = look === 'held' || look === 'sold';
+    if (b.disabled && (focused || this.tabStop === i)) {
+      const sec = this.sec;
+      const k = i - sec.base;
+      const next = this.nearestIn(Math.floor(k / sec.seats_per_row) + 1, k % sec.seats_per_row);
+      if (next >= 0 && this.buttons.has(next)) {
+        this.setTabStop(next);
+        if (focused) this.buttons.get(next).focus();
+      }
+    }
     b.setAttribute('aria-pressed', String(look === 'selected'));
     const label = this.o.label(i);
     b.setAttribute('aria-label', label);

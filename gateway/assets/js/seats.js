@@ -55,6 +55,12 @@ export class SeatMap {
       this.grid.reveal(i, false);
       this.toggle(i);
     });
+    // A pinch on a trackpad arrives as a wheel event with ctrlKey: zoom, not page zoom.
+    o.canvas.addEventListener('wheel', (e) => {
+      if (!e.ctrlKey) return;
+      e.preventDefault();
+      this.setZoom(this.zoom + (e.deltaY < 0 ? 1 : -1));
+    }, { passive: false });
     o.zoomIn.addEventListener('click', () => this.setZoom(this.zoom + 1));
     o.zoomOut.addEventListener('click', () => this.setZoom(this.zoom - 1));
     // Canvases follow the card's width (a rotated phone, the view becoming visible).

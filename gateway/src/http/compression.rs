@@ -1,5 +1,6 @@
 //! Response compression: gzip or Brotli, as the client's `Accept-Encoding` asks, for
-//! every answer worth compressing (tower-http's `CompressionLayer`).
+//! every answer worth compressing (tower-http's `CompressionLayer`; on unless the
+//! `compression` setting is off, for a proxy in front that compresses).
 //!
 //! - **What**: any body of at least [`MIN_BYTES`] (its exact size, or its
 //!   `Content-Length`) and any streamed body of unknown size, Server-Sent Events

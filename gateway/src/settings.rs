@@ -64,6 +64,9 @@ queue_token_ttl_seconds = 86400
 redis_timeout_ms = 1000
 # JSON logs (production) instead of human-readable ones.
 log_json = false
+# Compress answers of 1 KiB or more, and streams, with gzip or Brotli when the client
+# accepts it. Turn it off when a proxy in front of the gateway compresses.
+compression = true
 "#;
 
 /// Gateway settings (see [`DEFAULTS_TOML`] for each field's meaning and default).
@@ -117,6 +120,8 @@ pub struct Settings {
     pub abuse: AbuseSettings,
     /// JSON logs.
     pub log_json: bool,
+    /// gzip/Brotli of answers of 1 KiB or more and of streams (`http/compression.rs`).
+    pub compression: bool,
 }
 
 fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {

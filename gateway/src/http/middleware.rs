@@ -44,14 +44,22 @@ use tower::{Layer, Service};
 /// The request id header, set by the outermost layer.
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Wraps `router` in every middleware; `metrics` receives the HTTP metrics.
-pub fn apply<S: Clone + Send + Sync + 'static>(router: Router<S>, metrics: Metrics) -> Router<S> {
-    router
-        .layer(crate::http::compression::layer())
-        .layer(ObserveLayer(Arc::new(Shared {
-            metrics,
-            ids: RequestIds::new(),
-        })))
+/// Wraps `router` in every middleware; `metrics` receives the HTTP metrics; `compress`
+/// (the `compression` setting) adds the response compression.
+pub fn apply<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    metrics: Metrics,
+    compress: bool,
+) -> Router<S> {
+    let router = if compress {
+        router.layer(crate::http::compression::layer())
+    } else {
+        router
+    };
+    router.layer(ObserveLayer(Arc::new(Shared {
+        metrics,
+        ids: RequestIds::new(),
+    })))
 }
 
 /// Makes request ids: 16 hex digits of a random per-process prefix, then 16 of a

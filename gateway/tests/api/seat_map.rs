@@ -179,6 +179,15 @@ async fn a_stadium_map_is_small_on_the_wire_and_revalidates() {
     let anonymous = app.client.get(app.url(&layout_path)).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
 
+    // Pages and their scripts are compressed too.
+    for page in [format!("/e/{event}"), "/assets/js/fan-seats.js".to_owned()] {
+        let plain = app.get_wire(&page, &fan.pass, None, &[]).await;
+        let packed = app.get_wire(&page, &fan.pass, Some("gzip"), &[]).await;
+        assert_eq!((plain.status, packed.status), (200, 200), "{page}");
+        assert_eq!(packed.header("content-encoding"), Some("gzip"), "{page}");
+        assert_eq!(packed.decoded(), plain.raw, "{page}");
+    }
+
     // A status poll stays uncompressed, even when the client accepts compression.
     let poll = app
         .get_wire(

@@ -70,6 +70,12 @@ test('a 100,000-seat map on a phone: fast, choosable by mouse and keyboard, live
   const layout1 = await wire(page, '/seats/layout');
   const state1 = await wire(page, '/seats/state');
   console.log(`first visit: layout ${kb(layout1.transfer)} (${kb(layout1.decoded)} decoded), state ${kb(state1.transfer)} (${kb(state1.decoded)} decoded), together ${kb(layout1.transfer + state1.transfer)}`);
+  // The whole first load: the page, its scripts and styles, every API answer so far.
+  const page1 = await page.evaluate(() => [
+    ...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource'),
+  ].reduce((sum, e) => sum + e.transferSize, 0));
+  console.log(`first visit, whole page (document, scripts, styles, API answers): ${kb(page1)}`);
+  assert.ok(page1 <= 300 * 1024, `first load ${page1} bytes`);
   assert.ok(state1.transfer > 0 && state1.transfer <= 50 * 1024, `state ${state1.transfer} bytes`);
   assert.ok(layout1.transfer + state1.transfer <= 300 * 1024, `layout + state ${layout1.transfer + state1.transfer} bytes`);
   await snap(page, '40-fan-stadium-map');

@@ -153,7 +153,9 @@ export class SeatGrid {
     const model = this.o.model();
     for (let d = 0; d < sec.seats_per_row; d++) {
       for (const c of [col - d, col + d]) {
-        if (c >= 0 && c < sec.seats_per_row && this.focusable(model.at(sec, row, c + 1))) return model.at(sec, row, c + 1);
+        if (c < 0 || c >= sec.seats_per_row) continue;
+        const i = model.at(sec, row, c + 1);
+        if (this.focusable(i)) return i;
       }
     }
     return -1;

@@ -3,8 +3,9 @@
 // The numbers live in a SeatModel (layout + one status byte per seat). The fan sees:
 // - the sections list (tabs with the free seats of each: the keyboard's way in);
 // - for a venue whose sections outgrow the seat grid's window: a venue overview canvas
-//   (a click picks a section; the tabs turn compact) and the section's canvas (every seat a small square; a
-//   click chooses the seat under it and slides the grid's window there);
+//   (a click picks a section; the tabs turn compact) and the section's canvas (every
+//   seat a small square; a click chooses the seat under it and slides the grid's
+//   window there; three zoom levels);
 // - the accessible seat grid of the section (seat-grid.js), the whole section when it
 //   is small, else a window of rows outlined on the canvas.
 // Statuses arrive as a whole state (`loadState`) or deltas (`applyDelta`); only the

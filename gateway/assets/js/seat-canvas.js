@@ -123,8 +123,10 @@ export class SectionCanvas {
    */
   show(sec, width, cell = 0) {
     this.sec = sec;
-    // At least 3 px a seat (2 px square + 1 px gap), at most 16: a wider section scrolls.
-    this.cell = cell || Math.max(3, Math.min(16, Math.floor(width / sec.seats_per_row)));
+    // At least 3 px a seat (2 px square + 1 px gap), at most 16, and no taller than about
+    // a phone's screen unless that means less than 3 px: a larger section scrolls.
+    const fit = Math.min(16, Math.floor(width / sec.seats_per_row), Math.floor(640 / sec.rows));
+    this.cell = cell || Math.max(3, fit);
     this.ctx = sizeCanvas(this.canvas, sec.seats_per_row * this.cell, sec.rows * this.cell);
     this.drawAll();
   }

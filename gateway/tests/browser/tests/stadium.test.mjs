@@ -8,7 +8,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  api, apiAdmitted, apiFan, createEvent, joinAndWaitForSeats, launch, newPage, openFanPage, seat, snap, text, until,
+  PHONE, api, apiAdmitted, apiFan, createEvent, joinAndWaitForSeats, launch, newPage, openFanPage, seat, snap, text,
+  until,
 } from './helpers.mjs';
 
 const SECTIONS = 'ABCDEFGHIJ'.split('').map((name) => ({ name, rows: 100, seats_per_row: 100, price_cents: 8000 }));
@@ -181,4 +182,20 @@ test('a 100,000-seat map on a phone: fast, choosable by mouse and keyboard, live
   assert.equal(layout2.decoded, layout1.decoded);
   assert.equal(await page.locator('#view-hold').isVisible(), true);
   assert.deepEqual(errors, []);
+
+  // A touch phone: a tap zooms in, a tap on a seat chooses it.
+  const phone = await browser.newContext({
+    viewport: PHONE, deviceScaleFactor: 2, hasTouch: true, isMobile: true, locale: 'en-US',
+  });
+  const fan2 = await phone.newPage();
+  await openFanPage(fan2, ev.id);
+  await joinAndWaitForSeats(fan2, 30000);
+  await fan2.tap('#zoom-in');
+  await fan2.locator('#section-canvas').scrollIntoViewIfNeeded();
+  const t = await fan2.evaluate(() => window.__seatMap.pointOf('A-2-3'));
+  await fan2.touchscreen.tap(t.x, t.y);
+  assert.equal(await fan2.evaluate(() => window.__seatMap.statusOf('A-2-3')), 'selected');
+  // Drawn at the device's pixel ratio: the seat's own pixels are the choice's colour.
+  assert.equal(await fan2.evaluate(() => window.__seatMap.pixelOf('A-2-3')), SELECTED_FILL);
+  await phone.close();
 });

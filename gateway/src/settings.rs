@@ -68,6 +68,9 @@ log_json = false
 # optional port and path, no query): gate mode's check sends a fan without a good pass
 # to <public_url>/e/{event_id}. Empty: http:// and the Host of the check request.
 public_url = ""
+# Compress answers of 1 KiB or more, and streams, with gzip or Brotli when the client
+# accepts it. Turn it off when a proxy in front of the gateway compresses.
+compression = true
 "#;
 
 /// Gateway settings (see [`DEFAULTS_TOML`] for each field's meaning and default).
@@ -123,6 +126,8 @@ pub struct Settings {
     pub log_json: bool,
     /// Public base URL of the fan pages (gate mode's redirect); empty = from `Host`.
     pub public_url: String,
+    /// gzip/Brotli of answers of 1 KiB or more and of streams (`http/compression.rs`).
+    pub compression: bool,
 }
 
 fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {

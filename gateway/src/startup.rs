@@ -35,6 +35,7 @@ impl Application {
     /// Invalid settings, or the address cannot be bound.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let addr = format!("{}:{}", settings.host, settings.port);
+        let compression = settings.compression;
         let state = AppState::new(settings)?;
         let listener = TcpListener::bind(&addr)
             .await
@@ -43,8 +44,12 @@ impl Application {
             .local_addr()
             .context("Failed to read the bound address")?
             .port();
-        let router = middleware::apply(routes::router(&state), state.replica.metrics.clone())
-            .with_state(state.clone());
+        let router = middleware::apply(
+            routes::router(&state),
+            state.replica.metrics.clone(),
+            compression,
+        )
+        .with_state(state.clone());
         Ok(Application {
             port,
             listener,

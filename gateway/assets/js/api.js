@@ -54,7 +54,9 @@ function parseRetryAfter(value) {
  * One API call. Resolves to {status, body} for 2xx; rejects with ApiError otherwise.
  * @param {string} method
  * @param {string} path  e.g. `/v1/events/{id}/queue`
- * @param {{token?: string, body?: any, idempotencyKey?: string}} [opts]
+ * `cache` is fetch's cache mode: `no-store` unless given (`no-cache` revalidates a
+ * cached answer with its ETag, for the cacheable seat layout).
+ * @param {{token?: string, body?: any, idempotencyKey?: string, cache?: RequestCache}} [opts]
  */
 export async function api(method, path, opts = {}) {
   const headers = { Accept: 'application/json' };
@@ -69,7 +71,7 @@ export async function api(method, path, opts = {}) {
       headers,
       body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
       credentials: 'same-origin',
-      cache: 'no-store',
+      cache: opts.cache || 'no-store',
     });
   } catch (e) {
     throw new ApiError(0, 'network', String(e), null, null);

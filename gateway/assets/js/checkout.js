@@ -105,7 +105,7 @@ export class Checkout {
     list.replaceChildren();
     for (const id of h.seats) {
       const li = el('li', '', seatWords(id));
-      const seat = map && map.seats.get(id);
+      const seat = map && map.seat(id);
       if (seat) li.append(el('span', 'price', money(seat.price_cents)));
       list.append(li);
     }

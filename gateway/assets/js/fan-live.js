@@ -1,7 +1,8 @@
 // fan-live.js: live updates over SSE, falling back to polling, reconnecting by itself.
 //
-// A LiveFeed opens an EventSource on `sseUrl` (the browser sends the credential
-// cookies) and hands each `eventName` message's JSON to `onData`. When the stream
+// A LiveFeed opens an EventSource on `sseUrl` (a string, or a function asked at each
+// (re)connection; the browser sends the credential cookies) and hands each message of
+// `eventName` (one name or several) to `onData(json, via, name)`. When the stream
 // fails (not served, 401, network) or goes quiet for longer than `quietMs` (the server
 // sends at least every 15 s), it closes it, polls with `poll()` instead (every
 // `nextPollMs()` ms) and tries SSE again after 5, 10, 20 … 60 s. `onMode` is told
@@ -13,8 +14,9 @@ import { isTransient } from './api.js';
 
 export class LiveFeed {
   /**
-   * @param {{sseUrl: string, eventName: string, poll: () => Promise<any>,
-   *   onData: (data: any, via: string) => void, nextPollMs: () => number,
+   * @param {{sseUrl: string|(() => string), eventName: string|string[],
+   *   poll: () => Promise<any>,
+   *   onData: (data: any, via: string, name?: string) => void, nextPollMs: () => number,
    *   onMode?: (mode: string, seconds?: number) => void,
    *   onWait?: (err: any, seconds: number) => void, onFail?: (err: any) => void,
    *   quietMs?: number}} o
@@ -56,7 +58,8 @@ export class LiveFeed {
 
   openSse() {
     if (!this.running) return;
-    const es = new EventSource(this.o.sseUrl);
+    const url = typeof this.o.sseUrl === 'function' ? this.o.sseUrl() : this.o.sseUrl;
+    const es = new EventSource(url);
     this.es = es;
     this.lastMessage = Date.now();
     es.addEventListener('open', () => {
@@ -64,7 +67,7 @@ export class LiveFeed {
       this.lastMessage = Date.now();
       this.o.onMode('live');
     });
-    es.addEventListener(this.o.eventName, (e) => {
+    const onMessage = (e) => {
       if (this.es !== es || !this.running) return;
       this.lastMessage = Date.now();
       this.sseFailures = 0;
@@ -77,8 +80,9 @@ export class LiveFeed {
       } catch {
         return;
       }
-      this.o.onData(data, 'sse');
-    });
+      this.o.onData(data, 'sse', e.type);
+    };
+    [this.o.eventName].flat().forEach((name) => es.addEventListener(name, onMessage));
     es.addEventListener('error', () => {
       if (this.es === es) this.sseFailed();
     });

@@ -115,7 +115,7 @@ const queueFeed = new LiveFeed({
   sseUrl: `/v1/events/${eventId}/queue/stream`,
   eventName: 'status',
   poll: async () => (await api('GET', `/v1/events/${eventId}/queue`, { token: app.token })).body,
-  onData: (st) => onStatus(st),
+  onData: (st, via) => onStatus(st, via),
   nextPollMs: () => app.status?.poll_after_ms ?? 5000,
   onMode: (mode, s) => {
     app.liveMode = [mode, s];
@@ -135,7 +135,7 @@ function speak(st) {
   $('q-live').textContent = sentence;
 }
 
-function onStatus(st) {
+function onStatus(st, via) {
   if (['seats', 'hold', 'done'].includes(currentView()) && st.state !== 'admitted') return;
   if (st.queue_token) {
     app.token = st.queue_token;
@@ -164,7 +164,17 @@ function onStatus(st) {
       save({ pass: app.pass, passExp: app.passExp });
       // Gate mode: the venue's own shop takes over; the gateway hands the pass over.
       if (app.event && app.event.gate) return location.assign(enterUrl());
-      if (!['seats', 'hold', 'done'].includes(currentView())) seats.enter();
+      if (app.entering || ['seats', 'hold', 'done'].includes(currentView())) return;
+      app.entering = true;
+      // A status pushed over SSE sets no cookie, and the seat stream (an EventSource,
+      // which sends no Authorization header) needs the pass cookie: one status read
+      // sets it.
+      if (via === 'sse') {
+        api('GET', `/v1/events/${eventId}/queue`, { token: app.token }).catch(() => null)
+          .then(() => seats.enter()).finally(() => { app.entering = false; });
+      } else {
+        seats.enter().finally(() => { app.entering = false; });
+      }
       return;
     case 'sold_out':
     case 'closed':

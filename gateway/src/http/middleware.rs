@@ -17,6 +17,9 @@
 //!    from `ApiError` in an `ErrorLog` extension), logged in that span and carrying the
 //!    request id itself, so it is there when the span is off.
 //!
+//! Inside it, around the router, the response compression (`compression.rs`): the
+//! metrics and the log line see the handler's answer, not the compressor's.
+//!
 //! The body limit (64 KiB → `413`) is applied where a body is read
 //! (`extract::body_bytes`).
 
@@ -41,8 +44,18 @@ use tower::{Layer, Service};
 /// The request id header, set by the outermost layer.
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Wraps `router` in every middleware; `metrics` receives the HTTP metrics.
-pub fn apply<S: Clone + Send + Sync + 'static>(router: Router<S>, metrics: Metrics) -> Router<S> {
+/// Wraps `router` in every middleware; `metrics` receives the HTTP metrics; `compress`
+/// (the `compression` setting) adds the response compression.
+pub fn apply<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    metrics: Metrics,
+    compress: bool,
+) -> Router<S> {
+    let router = if compress {
+        router.layer(crate::http::compression::layer())
+    } else {
+        router
+    };
     router.layer(ObserveLayer(Arc::new(Shared {
         metrics,
         ids: RequestIds::new(),

@@ -6,6 +6,7 @@
 //! - [`limits`]: abuse limits (per client IP, per token, the shared join quota, open
 //!   streams, failed admin keys).
 //! - [`middleware`]: request id, span, panic catching, HTTP metrics, the error log line.
+//! - [`compression`]: gzip and Brotli of every answer worth it, streams included.
 //! - [`auth`]: credential extractors that verify themselves; [`extract`]: body and path
 //!   extractors with the API's rejections.
 //! - [`error`]: [`error::ApiError`] and the JSON error body; [`openapi`]: the served
@@ -13,6 +14,7 @@
 //! - [`venue_auth`]: the credentials of the venue's servers (API keys).
 
 pub mod auth;
+pub mod compression;
 pub mod error;
 pub mod extract;
 pub mod limits;

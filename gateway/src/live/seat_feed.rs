@@ -7,7 +7,13 @@
 //! previous one and broadcasts the delta (serialised once) to every subscriber of this
 //! replica ([`SeatFeed`]: a `watch` of the latest map, a `broadcast` of deltas). A
 //! subscriber that falls behind (lagged, or a version gap) gets the full map again.
+//!
+//! The compact form of the same feed (`stream/compact_seats.rs`, `views/seat_state.rs`):
+//! the latest snapshot packed two bits per seat (base64, made once per snapshot, also
+//! the body of `GET …/seats/state`), and a second `broadcast` of deltas as `[layout
+//! index, code]` pairs. Each form's deltas are made only while it has subscribers.
 
+use crate::views::seat_state::{changes, pack_base64, SeatDelta};
 use chrono::{DateTime, Utc};
 use protocol::availability::{status, Availability};
 use protocol::event::Seating;
@@ -54,16 +60,19 @@ pub struct Frame {
     pub json: Arc<str>,
 }
 
-/// The latest snapshot of an event, with its full map serialised on first use.
+/// The latest snapshot of an event, with its full map and its packed state made on
+/// first use.
 struct Latest {
     availability: Arc<Availability>,
     full: OnceLock<Frame>,
+    packed: OnceLock<Arc<str>>,
 }
 
 /// Latest map and deltas of one event on this replica.
 pub struct SeatFeed {
     latest: watch::Sender<Option<Arc<Latest>>>,
     deltas: broadcast::Sender<Frame>,
+    compact: broadcast::Sender<Frame>,
 }
 
 impl Default for SeatFeed {
@@ -132,6 +141,7 @@ impl SeatFeed {
         Self {
             latest: watch::Sender::new(None),
             deltas: broadcast::channel(DELTA_BACKLOG).0,
+            compact: broadcast::channel(DELTA_BACKLOG).0,
         }
     }
 
@@ -143,8 +153,8 @@ impl SeatFeed {
             .map(|l| l.availability.version)
     }
 
-    /// Publishes a new snapshot (ignored unless newer) and, if anyone subscribes,
-    /// broadcasts the seats that changed since the previous one.
+    /// Publishes a new snapshot (ignored unless newer) and, to each form that has
+    /// subscribers, broadcasts the seats that changed since the previous one.
     pub fn publish(&self, seating: &Seating, new: Arc<Availability>) {
         let previous = self.latest.borrow().clone();
         if let Some(p) = &previous {
@@ -158,9 +168,34 @@ impl SeatFeed {
                     .send(frame(p.availability.version, &new, false, changed));
             }
         }
+        if self.compact.receiver_count() > 0 {
+            // The first snapshot this replica sees is a delta from version 0, every seat
+            // available: what a compact stream opened before it started from.
+            let empty;
+            let old = match &previous {
+                Some(p) => &*p.availability,
+                None => {
+                    empty = nothing_sold(new.event_id, new.as_of, 0, seating);
+                    &empty
+                }
+            };
+            let delta = SeatDelta {
+                from: old.version,
+                to: new.version,
+                as_of: new.as_of,
+                changes: changes(seating, old, &new),
+            };
+            let json = serde_json::to_string(&delta).expect("seat deltas serialise");
+            let _ = self.compact.send(Frame {
+                from: delta.from,
+                to: delta.to,
+                json: json.into(),
+            });
+        }
         self.latest.send_replace(Some(Arc::new(Latest {
             availability: new,
             full: OnceLock::new(),
+            packed: OnceLock::new(),
         })));
     }
 
@@ -184,14 +219,45 @@ impl SeatFeed {
     pub fn subscribe(&self) -> broadcast::Receiver<Frame> {
         self.deltas.subscribe()
     }
+
+    /// Subscribes to the compact deltas: frames of [`SeatDelta`] JSON.
+    pub fn subscribe_compact(&self) -> broadcast::Receiver<Frame> {
+        self.compact.subscribe()
+    }
+
+    /// The latest snapshot and its `2bit` state in base64 (packed once per snapshot),
+    /// if any.
+    pub fn packed(&self, seating: &Seating) -> Option<(Arc<Availability>, Arc<str>)> {
+        let latest = self.latest.borrow().clone()?;
+        let packed = latest
+            .packed
+            .get_or_init(|| pack_base64(seating, Some(&latest.availability)).into())
+            .clone();
+        Some((latest.availability.clone(), packed))
+    }
+
+    /// The `2bit` state of `a` in base64: the one packed for the latest snapshot when
+    /// `a` has its version, else packed now.
+    pub fn packed_of(&self, seating: &Seating, a: &Availability) -> Arc<str> {
+        let same = self.version() == Some(a.version);
+        match self.packed(seating).filter(|_| same) {
+            Some((latest, packed)) if latest.version == a.version => packed,
+            _ => pack_base64(seating, Some(a)).into(),
+        }
+    }
 }
 
-/// A frame with every seat available, for an event the worker has not snapshotted yet.
-pub fn all_available(seating: &Seating, event: EventId, as_of: DateTime<Utc>) -> Frame {
-    let empty = Availability {
+/// A snapshot of `version` with every seat available.
+fn nothing_sold(
+    event: EventId,
+    as_of: DateTime<Utc>,
+    version: u64,
+    seating: &Seating,
+) -> Availability {
+    Availability {
         event_id: event,
         as_of,
-        version: 0,
+        version,
         total: seating.total_seats(),
         available: seating.total_seats(),
         held: 0,
@@ -199,8 +265,12 @@ pub fn all_available(seating: &Seating, event: EventId, as_of: DateTime<Utc>) ->
         holds_active: 0,
         orders: 0,
         sections: Vec::new(),
-    };
-    SeatFeed::full_of(seating, &empty)
+    }
+}
+
+/// A frame with every seat available, for an event the worker has not snapshotted yet.
+pub fn all_available(seating: &Seating, event: EventId, as_of: DateTime<Utc>) -> Frame {
+    SeatFeed::full_of(seating, &nothing_sold(event, as_of, 0, seating))
 }
 
 #[cfg(test)]

@@ -2,11 +2,13 @@
 //!
 //! - [`status`]: `GET /v1/events/{id}/queue/stream` (`event: status`).
 //! - [`seats`]: `GET /v1/events/{id}/seats/stream` (`event: seats`).
+//! - [`compact_seats`]: the same with `?format=compact` (`event: state`, `event: delta`).
 //! - [`slots`]: caps on open streams per ticket, per client IP and per replica.
 //!
 //! Neither stream runs a task per subscriber: each response body is a stream that waits
 //! on the shared `watch`/`broadcast` channels the watcher feeds.
 
+pub mod compact_seats;
 pub mod seats;
 pub mod slots;
 pub mod status;

@@ -10,6 +10,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 pub mod prequeue;
+pub mod seat_layout;
+pub mod seat_state;
 mod seats;
 mod stats;
 pub mod webhooks;

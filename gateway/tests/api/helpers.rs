@@ -12,6 +12,7 @@ mod fans;
 mod response;
 pub(crate) mod sse;
 pub(crate) mod tokens;
+pub(crate) mod wire;
 
 pub(crate) use fans::{select, Fan};
 pub(crate) use response::ApiResponse;

@@ -11,6 +11,7 @@
 //! `odd_requests`, `hygiene`, `event_management` (PATCH as a merge, postpone, archive),
 //! `change_feed`, `gate`, `gate_refusals` and `gate_revoke` (gate mode: hand-off, check,
 //! revoke), `gate_proxy` (gate mode through a real nginx, the pass verifiers).
+//! `seat_map` (compression, layout, two-bit state, compact stream).
 
 mod admin;
 mod admission;
@@ -45,6 +46,7 @@ mod reference;
 mod release;
 mod revocation;
 mod rotation;
+mod seat_map;
 mod streams;
 mod timing;
 mod webhooks;

@@ -62,6 +62,8 @@ pub fn classify(method: &Method, route: &str) -> Option<RouteClass> {
         }
         "/v1/events/{event_id}/seats"
         | "/v1/events/{event_id}/seats/stream"
+        | "/v1/events/{event_id}/seats/layout"
+        | "/v1/events/{event_id}/seats/state"
         | "/v1/events/{event_id}/holds"
         | "/v1/holds/{hold_id}"
         | "/v1/holds/{hold_id}/confirm"

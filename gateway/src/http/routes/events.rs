@@ -6,13 +6,14 @@ use crate::http::error::ApiError;
 use crate::http::extract::PathId;
 use crate::http::limits::ClientAddr;
 use crate::http::routes::queue::sse_response;
+use crate::http::routes::seat_map::{compact_stream, StreamQuery};
 use crate::http::state::AppState;
 use crate::live::seat_feed::{all_available, SeatFeed, SeatsEvent};
 use crate::stream::seats::seat_events;
 use crate::stream::slots::holding;
 use crate::views::prequeue::PrequeueRecord;
 use crate::views::{PublicEvent, SeatMap};
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
@@ -104,14 +105,24 @@ pub async fn seats(
 /// [{id, status}]}`; the first event is the full map, later ones only the seats that
 /// changed (a subscriber that falls behind gets the full map again). Driven by the
 /// worker's availability snapshots as this replica's watcher reads them (≤ 250 ms).
+///
+/// With `format=compact`: `event: state` (the body of `GET …/seats/state`), then `event:
+/// delta` with `{from, to, as_of, changes: [[layout index, code], …]}`, and `event:
+/// state` again after a gap; `since=<version>` skips the first state when this replica's
+/// latest is that version (`routes/seat_map.rs`).
 #[utoipa::path(get, path = "/v1/events/{event_id}/seats/stream", tag = "fans",
     security(("pass" = [])),
-    params(("event_id" = String, Path, description = "Event id (UUID)")),
+    params(("event_id" = String, Path, description = "Event id (UUID)"),
+        ("format" = Option<String>, Query,
+            description = "`v1` (default): `event: seats`; `compact`: `event: state` and `event: delta`"),
+        ("since" = Option<u64>, Query,
+            description = "With `format=compact`: the state version the client holds")),
     responses(
-        (status = 200, description = "`text/event-stream` of `event: seats`",
+        (status = 200, description = "`text/event-stream` of `event: seats` (or `state` and `delta`)",
             content_type = "text/event-stream", body = SeatsEvent),
         (status = 401, description = "No valid pass for this event", body = ErrorBody),
         (status = 404, description = "No such event", body = ErrorBody),
+        (status = 422, description = "Bad `format` or `since`", body = ErrorBody),
         (status = 429, description = "Too many open streams for this pass, client or replica", body = ErrorBody),
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]
 pub async fn seats_stream(
@@ -119,7 +130,9 @@ pub async fn seats_stream(
     PathId(event): PathId<EventId>,
     ClientAddr(client): ClientAddr,
     pass: PassAuth,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, Response> {
+    let query = StreamQuery::parse(query.as_deref()).map_err(IntoResponse::into_response)?;
     let slot = state
         .limits
         .open_stream(pass.claims.sub, client)
@@ -132,6 +145,10 @@ pub async fn seats_stream(
         .map_err(|e| ApiError::from(e).into_response())?
         .filter(|_| pass.event == event)
         .ok_or_else(|| ApiError::NotFound("event".into()).into_response())?;
+    if query.compact {
+        let events = compact_stream(&state, event, &snapshot, query.since);
+        return Ok(sse_response(holding(events, slot)));
+    }
     let seating = snapshot.config.spec.seating.clone();
     let live = state.replica.live.event(&event);
     // Subscribe first: a change between the full map and the subscription is not lost.

@@ -16,6 +16,7 @@ pub mod origin_passes;
 pub mod pages;
 pub mod queue;
 pub mod requests;
+pub mod seat_map;
 pub mod webhooks;
 
 use crate::http::extract::not_found;
@@ -46,6 +47,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/v1/events/{event_id}/seats/stream",
             get(events::seats_stream),
         )
+        .route("/v1/events/{event_id}/seats/layout", get(seat_map::layout))
+        .route("/v1/events/{event_id}/seats/state", get(seat_map::state))
         .route("/v1/events/{event_id}/holds", post(holds::create_hold))
         .route("/v1/requests/{request_id}", get(requests::get_request))
         .route(

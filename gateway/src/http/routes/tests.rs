@@ -36,7 +36,7 @@ fn app_with(configure: impl FnOnce(&mut Settings)) -> Router {
             ""
         }),
     );
-    crate::http::middleware::apply(router, state.replica.metrics.clone()).with_state(state)
+    crate::http::middleware::apply(router, state.replica.metrics.clone(), true).with_state(state)
 }
 
 async fn call(req: Request<Body>) -> (StatusCode, serde_json::Value) {

@@ -108,3 +108,29 @@ async fn subscribers_get_deltas_and_stale_snapshots_are_ignored() {
     assert_eq!(body["seats"].as_array().unwrap().len(), 8);
     assert_eq!(feed.version(), Some(7));
 }
+
+#[tokio::test]
+async fn compact_subscribers_get_index_deltas_the_first_from_version_zero() {
+    let s = seating();
+    let feed = SeatFeed::new();
+    let mut rx = feed.subscribe_compact();
+    // Nothing seen before: the first snapshot comes as changes from every seat available.
+    feed.publish(&s, Arc::new(snapshot(3, "aahaaa", "as")));
+    let d = rx.recv().await.unwrap();
+    assert_eq!((d.from, d.to), (0, 3));
+    let body: serde_json::Value = serde_json::from_str(&d.json).unwrap();
+    assert_eq!(body["changes"], serde_json::json!([[2, 1], [7, 2]]));
+    feed.publish(&s, Arc::new(snapshot(4, "aaaaaa", "ss")));
+    let d = rx.recv().await.unwrap();
+    assert_eq!((d.from, d.to), (3, 4));
+    let body: serde_json::Value = serde_json::from_str(&d.json).unwrap();
+    assert_eq!(body["changes"], serde_json::json!([[2, 0], [6, 2]]));
+    assert_eq!(body["as_of"], serde_json::json!(snapshot(4, "", "").as_of));
+    // The packed state of the latest snapshot, made once and shared.
+    let (latest, packed) = feed.packed(&s).unwrap();
+    assert_eq!(latest.version, 4);
+    assert!(Arc::ptr_eq(&packed, &feed.packed(&s).unwrap().1));
+    assert!(Arc::ptr_eq(&packed, &feed.packed_of(&s, &latest)));
+    let older = snapshot(3, "aahaaa", "as");
+    assert_ne!(&*feed.packed_of(&s, &older), &*packed);
+}

@@ -84,8 +84,12 @@ export async function admin(method, path, body, expect = 200) {
 /** RFC 3339 (UTC) of now + `seconds`. */
 export const at = (seconds) => new Date(Date.now() + seconds * 1000).toISOString();
 
-/** Creates an open event (overrides are shallow-merged into the spec). */
-export function createEvent(overrides = {}) {
+/**
+ * Creates an open event (overrides are shallow-merged into the spec). A `202` (the worker
+ * took longer than the API waits, e.g. for a large plan on a busy machine) is followed
+ * through its `status_url` until the event exists.
+ */
+export async function createEvent(overrides = {}) {
   const spec = {
     name: 'Winter Concert, Day 1',
     venue: 'Olympic Hall',
@@ -97,7 +101,16 @@ export function createEvent(overrides = {}) {
     seating: { sections: [{ name: 'A', rows: 3, seats_per_row: 8, price_cents: 15000 }] },
     ...overrides,
   };
-  return admin('POST', '/v1/admin/events', spec, 201);
+  const r = await api('POST', '/v1/admin/events', { token: ADMIN_KEY, body: spec });
+  if (r.status === 202) {
+    return until('the event to be created', async () => {
+      const s = await api('GET', r.body.status_url, { token: ADMIN_KEY });
+      if (s.status === 200 && s.body?.state === 'done') return s.body.body;
+      return s.status === 200 && s.body?.id ? s.body : null;
+    }, 60000, 250);
+  }
+  assert.equal(r.status, 201, `POST /v1/admin/events: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
 }
 
 /** PATCHes an event (admin). */

@@ -9,7 +9,7 @@
 #
 # Settings (environment): FANS (10000), RATE (admissions per minute, 600), MAX_ACTIVE
 # (200), PASS_TTL_SECONDS (600), ARRIVAL_SECONDS (60), VUS (virtual users, each driving
-# FANS / VUS fans; 200), THINK_S (mean pause between shop pages, 1 s), AFTER_MS (when a
+# FANS / VUS fans; FANS / 50, at most 200), THINK_S (mean pause between shop pages, 1 s), AFTER_MS (when a
 # fan who bought tries the shop again, 1500). Further arguments go to `k6 run`.
 # Exit status: non-zero if k6's thresholds, deploy/verify.sql or the gate check failed.
 set -euo pipefail

@@ -4,8 +4,9 @@
 # fail closed) and fills GATE_K6_ARGS; `gate_check` runs k6/gate_check.py on the shop's
 # log and the passes k6 logged. Both processes are added to local.sh's `pids`, so its
 # cleanup stops them. Settings (environment): FANS (10000), RATE or RATE_PER_MINUTE
-# (600), MAX_ACTIVE (200), PASS_TTL_SECONDS (600), ARRIVAL_SECONDS (60), VUS (200),
-# THINK_S (1). Uses local.sh's DIR, admin_key, urls, pids, log and free_port.
+# (600), MAX_ACTIVE (200), PASS_TTL_SECONDS (600), ARRIVAL_SECONDS (60), VUS (FANS / 50,
+# at most 200), THINK_S (1), AFTER_MS (1500). Uses local.sh's DIR, admin_key, urls, pids,
+# log and free_port.
 
 GATE_FANS=${FANS:-10000}
 GATE_RATE=${RATE:-${RATE_PER_MINUTE:-600}}

@@ -21,8 +21,11 @@
 #     (deploy/oracles/lottery.py); no import cycle between the gateway's modules, and no
 #     comment cites an issue number or a document outside the repository
 #     (deploy/check_sources.py).
+#  9. Gate mode (deploy/gate/): the nginx template renders and passes `nginx -t`; the
+#     Traefik and Envoy snippets parse and keep to the check's contract
+#     (deploy/gate/check_snippets.py); the pass verifiers compile.
 #
-# Missing tools are installed (apt: prometheus for promtool, docker-compose; pip:
+# Missing tools are installed (apt: prometheus for promtool, docker-compose, nginx; pip:
 # kubernetes-validate into target/tools). A check whose tool cannot be had is SKIPPED
 # with the reason. Last line: `deploy checks: N passed, N failed` (N skipped follows);
 # exit non-zero when any check failed.
@@ -189,6 +192,27 @@ check "no import cycle between the gateway's modules (deploy/check_sources.py)" 
     python3 deploy/check_sources.py --only cycles
 check "no comment cites an issue or a document outside the repo (deploy/check_sources.py)" \
     python3 deploy/check_sources.py --only comments
+
+# ---- 9. gate mode ----
+gate_nginx_t() {
+    local prefix="$TOOLS/gate-nginx"
+    rm -rf "$prefix"
+    RUN_NGINX_CHECK_ONLY=1 deploy/gate/run-nginx.sh 18080 127.0.0.1:8080 127.0.0.1:8000 \
+        00000000-0000-0000-0000-000000000000 "$prefix" closed
+}
+if apt_install nginx nginx; then
+    check "gate: nginx template renders and passes nginx -t" gate_nginx_t
+else
+    skip "gate: nginx -t" "nginx missing and 'apt-get install nginx' failed"
+fi
+check "gate: Traefik and Envoy snippets parse, keep to the check contract" \
+    env PYTHONPATH="$yaml_path" python3 deploy/gate/check_snippets.py
+gate_verifiers_compile() {
+    python3 -c "import ast, sys; ast.parse(open(sys.argv[1]).read())" \
+        deploy/gate/verify/python/verify.py &&
+        node --check deploy/gate/verify/node/verify.mjs
+}
+check "gate: pass verifiers compile (Python, Node)" gate_verifiers_compile
 
 if ((${#failures[@]} > 0)); then log "FAILED: ${failures[*]}"; fi
 echo "deploy checks: $passed passed, $failed failed, $skipped skipped"

@@ -13,7 +13,8 @@
 #
 # Renders PREFIX_DIR/nginx.conf, starts `nginx -p PREFIX_DIR -c nginx.conf` as a daemon,
 # waits (10 s at most) until LISTEN accepts connections and prints the master's pid.
-# Stop it with `kill -QUIT "$(cat PREFIX_DIR/nginx.pid)"`. Installs Debian's nginx with apt
+# Stop it with `kill -QUIT "$(cat PREFIX_DIR/nginx.pid)"`. With RUN_NGINX_CHECK_ONLY=1
+# it only renders the configuration and tests it (`nginx -t`), starting nothing. Installs Debian's nginx with apt
 # when no nginx with the auth_request module is on PATH; a system nginx (its
 # configuration, pid or service) is never used or signalled.
 set -euo pipefail
@@ -66,6 +67,7 @@ sed -e "s|@LISTEN@|$listen|g" -e "s|@GATEWAY@|$gateway|g" -e "s|@UPSTREAM@|$upst
 # -e: nginx's own start-up messages go to the prefix's log too, not to the system's.
 nginx -q -t -p "$prefix" -c nginx.conf -e "$prefix/logs/error.log" ||
     fail "nginx -t refused $prefix/nginx.conf (see above)"
+[[ ${RUN_NGINX_CHECK_ONLY:-0} == 1 ]] && exit 0
 rm -f "$prefix/nginx.pid"
 nginx -p "$prefix" -c nginx.conf -e "$prefix/logs/error.log"
 

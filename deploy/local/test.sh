@@ -34,6 +34,14 @@ deploy/local/services.sh
 # The webhook tests verify signatures with the Standard Webhooks package from PyPI.
 python3 -c 'import standardwebhooks' 2>/dev/null ||
     python3 -m pip install --quiet standardwebhooks
+# The gate's test through a real nginx (gateway/tests/api/gate_proxy.rs) runs nginx and
+# both pass verifiers of deploy/gate/verify.
+command -v nginx >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends nginx; } >/dev/null
+python3 -c 'from jwt.algorithms import OKPAlgorithm' 2>/dev/null ||
+    python3 -m pip install --quiet -r deploy/gate/verify/python/requirements.txt
+[[ -d deploy/gate/verify/node/node_modules/jose ]] ||
+    (cd deploy/gate/verify/node && npm ci --silent --no-audit --no-fund)
 
 leftovers=$(psql "$PG_URL/postgres" -Atqc \
     "select datname from pg_database where datname like 'anteroom\_test\_%'")

@@ -19,10 +19,12 @@
 //!   and passes (EdDSA, JWKS).
 //! - [`adapters`]: Redis ([`adapters::redis_store`]) and AMQP ([`adapters::publisher`]:
 //!   commands with publisher confirms and direct reply-to).
+//! - [`gate`]: gate mode's URL rules and each replica's copy of the revoked passes.
 //! - [`views`]: response bodies; [`metrics`]: the Prometheus registry.
 
 pub mod adapters;
 pub mod admission;
+pub mod gate;
 pub mod http;
 pub mod identity;
 pub mod live;

@@ -64,6 +64,10 @@ queue_token_ttl_seconds = 86400
 redis_timeout_ms = 1000
 # JSON logs (production) instead of human-readable ones.
 log_json = false
+# Public base URL of the fan pages, e.g. "https://queue.example.com" (scheme and host,
+# optional port and path, no query): gate mode's check sends a fan without a good pass
+# to <public_url>/e/{event_id}. Empty: http:// and the Host of the check request.
+public_url = ""
 "#;
 
 /// Gateway settings (see [`DEFAULTS_TOML`] for each field's meaning and default).
@@ -117,6 +121,8 @@ pub struct Settings {
     pub abuse: AbuseSettings,
     /// JSON logs.
     pub log_json: bool,
+    /// Public base URL of the fan pages (gate mode's redirect); empty = from `Host`.
+    pub public_url: String,
 }
 
 fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
@@ -279,6 +285,14 @@ impl Settings {
                 &mut errors,
                 "redis_timeout_ms",
                 "must be between 1 and 30000",
+            );
+        }
+        if !self.public_url.is_empty() && crate::gate::PublicUrl::parse(&self.public_url).is_none()
+        {
+            bad(
+                &mut errors,
+                "public_url",
+                "must be an absolute http:// or https:// URL without user, query or fragment",
             );
         }
         self.abuse.validate(&mut errors);

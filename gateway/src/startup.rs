@@ -90,6 +90,11 @@ impl Application {
             ));
             tracker.spawn(watcher::run(state.replica.clone(), tasks.clone()));
             tracker.spawn(crate::live::feed::run(state.replica.clone(), tasks.clone()));
+            tracker.spawn(crate::gate::revoked::run(
+                state.revoked.clone(),
+                state.replica.queue.clone(),
+                tasks.clone(),
+            ));
             tracker.spawn(limits::run_housekeeping(
                 state.limits.clone(),
                 tasks.clone(),

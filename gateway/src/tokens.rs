@@ -110,6 +110,8 @@ pub struct TokenKeys {
     queue_header: String,
     /// Queue tokens verified here (shared by the clones).
     verified: Arc<VerifiedTokens>,
+    /// Passes verified here by [`TokenKeys::verify_pass_cached`] (shared by the clones).
+    verified_passes: Arc<VerifiedTokens<Arc<PassClaims>>>,
 }
 
 impl TokenKeys {
@@ -138,6 +140,7 @@ impl TokenKeys {
             queue_ttl_seconds: i64::try_from(queue_ttl_seconds).unwrap_or(86_400),
             queue_header,
             verified: Arc::default(),
+            verified_passes: Arc::default(),
         })
     }
 
@@ -355,6 +358,41 @@ impl TokenKeys {
             return Err(TokenError("pass for another event"));
         }
         Ok((claims, aud))
+    }
+}
+
+impl TokenKeys {
+    /// [`TokenKeys::verify_pass`] for `event`, answered from a per-replica cache of the
+    /// passes verified here (`tokens/cache.rs`): a pass presented again costs a hash and
+    /// a comparison instead of an Ed25519 verification. `exp` is checked on every hit.
+    /// For gate mode's check, where a reverse proxy asks about every shop request.
+    ///
+    /// # Errors
+    /// `TokenError` if forged, expired, not EdDSA, not a pass or for another event.
+    pub fn verify_pass_cached(
+        &self,
+        token: &[u8],
+        event: &EventId,
+    ) -> Result<Arc<PassClaims>, TokenError> {
+        if let Some(hit) = self.verified_passes.get(token, unix_seconds()) {
+            return if hit.event == *event {
+                Ok(hit.place)
+            } else {
+                Err(TokenError("pass for another event"))
+            };
+        }
+        let token = std::str::from_utf8(token).map_err(|_| TokenError("not UTF-8"))?;
+        let (claims, aud) = self.verify_pass(token, Some(event))?;
+        let claims = Arc::new(claims);
+        self.verified_passes.insert(
+            token,
+            cache::Verified {
+                place: claims.clone(),
+                event: aud,
+                exp: claims.exp,
+            },
+        );
+        Ok(claims)
     }
 }
 

@@ -8,7 +8,9 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+mod gate;
 mod patch;
+pub use gate::Gate;
 pub use patch::{AdmissionPatch, CheckoutPatch, EventPatch, RESCHEDULE_NOTICE_SECONDS};
 
 /// Admission settings: the outflow rate and its caps.
@@ -169,6 +171,10 @@ pub struct EventSpec {
     #[serde(default = "default_currency")]
     #[schema(value_type = String, example = "KRW")]
     pub currency: CurrencyCode,
+    /// Gate mode: admitted fans go to the venue's own shop, whose reverse proxy checks
+    /// their pass (docs/API.md, "Gate mode"). No gate when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<Gate>,
 }
 
 fn default_currency() -> CurrencyCode {

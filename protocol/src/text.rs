@@ -499,3 +499,46 @@ text_type!(
     rule = Rule { max: 2048, refuse_blank: true, alphabet: None, extra: Some(checkout_url) },
     example = "https://shop.example.com/anteroom/webhooks"
 );
+
+text_type!(
+    /// Where a gated event sends admitted fans (`gate.target_url`): the venue's own
+    /// shop, with the same rule as [`CheckoutUrl`] (absolute `https://`, or `http://`
+    /// for a loopback host; no credentials, no fragment; at most 2,048 characters). The
+    /// hand-off adds `anteroom_pass` to its query.
+    GateUrl, max = 2048,
+    rule = Rule { max: 2048, refuse_blank: true, alphabet: None, extra: Some(checkout_url) },
+    example = "https://shop.example.com/tickets"
+);
+
+text_type!(
+    /// The `Domain` of the pass cookie a gated event sets for its shop
+    /// (`gate.cookie_domain`), e.g. `example.com`: at most 253 ASCII letters, digits,
+    /// hyphens and dots, in labels of 1–63 characters that neither start nor end with a
+    /// hyphen. One leading dot is tolerated (browsers ignore it).
+    CookieDomain, max = 253,
+    rule = Rule {
+        max: 253,
+        refuse_blank: true,
+        alphabet: Some((domain_char, "must be a domain name of letters, digits, '-' and '.'")),
+        extra: Some(domain_labels),
+    },
+    example = "example.com"
+);
+
+fn domain_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '.')
+}
+
+fn domain_labels(s: &str) -> Result<(), TextError> {
+    const SAYS: &str = "must be a domain name: labels of 1 to 63 letters, digits or '-', \
+                        separated by dots, not starting or ending with '-'";
+    let name = s.strip_prefix('.').unwrap_or(s);
+    let ok = name.split('.').all(|label| {
+        (1..=63).contains(&label.len()) && !label.starts_with('-') && !label.ends_with('-')
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(TextError::Alphabet(SAYS))
+    }
+}

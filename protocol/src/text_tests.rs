@@ -185,3 +185,54 @@ proptest! {
         prop_assert!(SectionName::parse(section.as_str()).is_ok());
     }
 }
+
+#[test]
+fn cookie_domains_are_domain_names() {
+    for ok in [
+        "example.com",
+        ".example.com",
+        "shop-1.example.co.kr",
+        "localhost",
+    ] {
+        assert!(CookieDomain::parse(ok).is_ok(), "{ok}");
+    }
+    let long_label = format!("{}.com", "a".repeat(64));
+    let too_long = format!("{}.com", ["abc"; 63].join("."));
+    for bad in [
+        "",
+        "exa mple.com",
+        "example.com/",
+        "https://example.com",
+        "example..com",
+        "-example.com",
+        "example-.com",
+        "..example.com",
+        "example.com:443",
+        "ex_ample.com",
+        "例え.jp",
+        long_label.as_str(),
+        too_long.as_str(),
+    ] {
+        assert!(CookieDomain::parse(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn gate_urls_follow_the_checkout_rule() {
+    for ok in [
+        "https://shop.example.com/tickets?x=1",
+        "http://127.0.0.1:8080/shop",
+        "http://localhost/shop",
+    ] {
+        assert!(GateUrl::parse(ok).is_ok(), "{ok}");
+    }
+    for bad in [
+        "http://shop.example.com/",
+        "/relative",
+        "https://user:pw@shop.example.com/",
+        "https://shop.example.com/#frag",
+        "javascript:alert(1)",
+    ] {
+        assert!(GateUrl::parse(bad).is_err(), "{bad}");
+    }
+}

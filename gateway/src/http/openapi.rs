@@ -2,7 +2,8 @@
 //! `#[utoipa::path]` annotations and the protocol's `ToSchema` types.
 
 use crate::http::routes::{
-    admin, api_keys, checkout, events, holds, ops, origin, origin_orders, queue, requests, webhooks,
+    admin, api_keys, checkout, events, gate, holds, ops, origin, origin_orders, origin_passes,
+    queue, requests, webhooks,
 };
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -26,6 +27,7 @@ use utoipa::{Modify, OpenApi};
         webhooks::create_webhook, webhooks::list_webhooks, webhooks::delete_webhook,
         webhooks::rotate_secret, webhooks::list_deliveries, webhooks::redeliver,
         checkout::start_checkout,
+        gate::check, origin_passes::revoke_pass,
     ),
     modifiers(&BearerSchemes),
     tags(
@@ -34,6 +36,7 @@ use utoipa::{Modify, OpenApi};
         (name = "reservations", description = "Holds and orders (pass)"),
         (name = "ops", description = "Operations"),
         (name = "origin", description = "The venue's servers (API key)"),
+        (name = "gate", description = "Gate mode: the check asked by the venue's reverse proxy"),
     )
 )]
 pub struct ApiDoc;
@@ -99,6 +102,8 @@ mod tests {
             "/v1/origin/orders/{order_id}/cancel",
             "/v1/origin/events/{event_id}/orders",
             "/v1/origin/events/{event_id}/orders.csv",
+            "/v1/gate/check",
+            "/v1/origin/events/{event_id}/passes/{ticket_id}/revoke",
         ] {
             assert!(doc["paths"][path].is_object(), "{path} missing");
         }
@@ -121,6 +126,7 @@ mod tests {
             ("UserRef", 256),
             ("CancelReason", 500),
             ("ApiKeyName", 100),
+            ("CookieDomain", 253),
         ] {
             assert_eq!(schemas[name]["type"], "string", "{name}");
             assert_eq!(schemas[name]["maxLength"], max, "{name}");

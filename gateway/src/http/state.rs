@@ -8,6 +8,7 @@
 use crate::adapters::api_keys::ApiKeys;
 use crate::adapters::back_office::BackOffice;
 use crate::adapters::publisher::Publisher;
+use crate::gate::RevokedPasses;
 use crate::http::auth::AdminKey;
 use crate::http::limits::Limits;
 use crate::identity::Identity;
@@ -43,6 +44,8 @@ pub struct Inner {
     pub back_office: BackOffice,
     /// The venue's API keys, with this replica's cache of verified ones.
     pub api_keys: Arc<ApiKeys>,
+    /// This replica's copy of the revoked passes of gated events (gate mode's check).
+    pub revoked: Arc<RevokedPasses>,
 }
 
 impl Deref for AppState {
@@ -71,6 +74,7 @@ impl AppState {
         let back_office = BackOffice::new(&settings).context("Invalid database_url")?;
         Ok(Self(Arc::new(Inner {
             api_keys: Arc::new(ApiKeys::new(back_office.clone())),
+            revoked: Arc::default(),
             back_office,
             admin_key: AdminKey::new(&settings.admin_key),
             settings,

@@ -54,4 +54,27 @@ impl Queue {
             .await?;
         Ok(score.is_some())
     }
+
+    /// The tickets whose pass for `event` is revoked and not yet expired (the revoked
+    /// set's members scored after now): one `ZRANGEBYSCORE`. Members that are not
+    /// ticket ids are skipped.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] if Redis is unavailable.
+    pub async fn revoked_passes(&self, event: &EventId) -> Result<Vec<TicketId>, StoreError> {
+        let key = self.keys(event).revoked();
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let members: Vec<String> = self
+            .redis
+            .call(|mut c| async move {
+                redis::cmd("ZRANGEBYSCORE")
+                    .arg(&key)
+                    .arg(now_ms)
+                    .arg("+inf")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(members.iter().filter_map(|m| m.parse().ok()).collect())
+    }
 }

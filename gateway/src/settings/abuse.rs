@@ -52,6 +52,17 @@ holds_per_ip_burst = 100
 holds_per_token_per_second = 5
 # Pass requests per pass at once.
 holds_per_token_burst = 20
+# Gate checks (gate mode: the venue's reverse proxy asks on every shop request) per
+# client IP per second; 0 = unlimited. Without trusted_proxy_header every check comes
+# from the proxy's own address, so keep this high or set the header.
+gate_per_ip_per_second = 2000
+# Gate checks per client IP at once.
+gate_per_ip_burst = 4000
+# Gate checks per pass (ticket) per second (a shop page may load dozens of files, each
+# checked); 0 = unlimited.
+gate_per_token_per_second = 50
+# Gate checks per pass at once.
+gate_per_token_burst = 200
 # Open SSE streams (status and seats streams together) per ticket, per replica; past it
 # a new stream is refused (429) until one closes. 0 = no cap.
 streams_per_ticket = 4
@@ -109,6 +120,14 @@ pub struct AbuseSettings {
     pub holds_per_token_per_second: u32,
     /// Pass request burst per pass.
     pub holds_per_token_burst: u32,
+    /// Gate checks per IP per second; 0 = unlimited.
+    pub gate_per_ip_per_second: u32,
+    /// Gate check burst per IP.
+    pub gate_per_ip_burst: u32,
+    /// Gate checks per pass per second; 0 = unlimited.
+    pub gate_per_token_per_second: u32,
+    /// Gate check burst per pass.
+    pub gate_per_token_burst: u32,
     /// Open SSE streams per ticket; 0 = no cap.
     pub streams_per_ticket: u32,
     /// Open SSE streams per client IP; 0 = no cap.
@@ -125,7 +144,7 @@ pub struct AbuseSettings {
 }
 
 /// Numeric and boolean keys read from the environment (flat `ANTEROOM_<KEY>` names).
-const TYPED_KEYS: [&str; 20] = [
+const TYPED_KEYS: [&str; 24] = [
     "rate_limits",
     "trusted_proxy_hops",
     "join_per_ip_per_second",
@@ -141,6 +160,10 @@ const TYPED_KEYS: [&str; 20] = [
     "holds_per_ip_burst",
     "holds_per_token_per_second",
     "holds_per_token_burst",
+    "gate_per_ip_per_second",
+    "gate_per_ip_burst",
+    "gate_per_token_per_second",
+    "gate_per_token_burst",
     "streams_per_ticket",
     "streams_per_ip",
     "streams_per_replica",
@@ -242,6 +265,16 @@ impl AbuseSettings {
                 self.holds_per_token_burst,
             ),
             (
+                "gate_per_ip",
+                self.gate_per_ip_per_second,
+                self.gate_per_ip_burst,
+            ),
+            (
+                "gate_per_token",
+                self.gate_per_token_per_second,
+                self.gate_per_token_burst,
+            ),
+            (
                 "admin_failures",
                 self.admin_failures_per_minute,
                 self.admin_failures_burst,
@@ -275,6 +308,8 @@ impl AbuseSettings {
              status_per_token_per_second = {}\nstatus_per_token_burst = {}\n\
              holds_per_ip_per_second = {}\nholds_per_ip_burst = {}\n\
              holds_per_token_per_second = {}\nholds_per_token_burst = {}\n\
+             gate_per_ip_per_second = {}\ngate_per_ip_burst = {}\n\
+             gate_per_token_per_second = {}\ngate_per_token_burst = {}\n\
              streams_per_ticket = {}\nstreams_per_ip = {}\nstreams_per_replica = {}\n\
              admin_failures_per_minute = {}\nadmin_failures_burst = {}\n\
              identity_secret = {secret}\n",
@@ -294,6 +329,10 @@ impl AbuseSettings {
             self.holds_per_ip_burst,
             self.holds_per_token_per_second,
             self.holds_per_token_burst,
+            self.gate_per_ip_per_second,
+            self.gate_per_ip_burst,
+            self.gate_per_token_per_second,
+            self.gate_per_token_burst,
             self.streams_per_ticket,
             self.streams_per_ip,
             self.streams_per_replica,

@@ -15,7 +15,7 @@ impl Settings {
              pass_previous_keys = {}\n\
              reply_timeout_ms = {}\nadmin_reply_timeout_ms = {}\nadmit_interval_ms = {}\n\
              abandon_after_seconds = {}\nqueue_token_ttl_seconds = {}\nredis_timeout_ms = {}\n\
-             log_json = {}\n{}",
+             log_json = {}\npublic_url = {}\n{}",
             q(&self.host),
             self.port,
             url_toml(&self.redis_url),
@@ -35,6 +35,7 @@ impl Settings {
             self.queue_token_ttl_seconds,
             self.redis_timeout_ms,
             self.log_json,
+            url_toml(&self.public_url),
             // The [abuse] table comes last: keys after a table header belong to it.
             self.abuse.redacted_toml(),
         )

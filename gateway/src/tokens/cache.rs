@@ -1,4 +1,5 @@
-//! A per-replica cache of verified queue tokens.
+//! A per-replica cache of verified tokens: queue tokens (status polls) and passes (gate
+//! mode's check, asked on every request to the venue's shop).
 //!
 //! A waiting fan polls with the same queue token every few seconds, and verifying it
 //! (HMAC, base64, parsing the claims) is the largest part of a status poll's own CPU
@@ -14,9 +15,11 @@
 //!   the whole token byte for byte, so a token with a valid signature and another payload
 //!   is a miss (and then fails verification). Two tokens with the same fingerprint only
 //!   take each other's place: a miss, and the token is verified in full.
-//! - An entry is the token and 48 bytes of what it proves, with no other allocation: a
-//!   hit touches the table's slot and the token's bytes, and copies no string (per fan,
-//!   the cache is memory the probe never touches).
+//! - An entry is the token and what it proves (48 bytes for a queue token, a shared
+//!   pointer to the claims for a pass), with no other allocation: a hit touches the
+//!   table's slot and the token's bytes, and copies no string (per fan, the cache is
+//!   memory the probe never touches). Passes are worth it most: an Ed25519 verification
+//!   costs 40–70 µs where the look-up costs well under one.
 //! - Two generations of at most [`GENERATION`] tokens each: when the current one is full
 //!   it becomes the previous one and the oldest is dropped. At most 2 × 32,768 tokens,
 //!   about 20 MB. A replica serving more fans than that verifies the rest in full.
@@ -32,28 +35,38 @@ use std::sync::Mutex;
 /// Tokens per generation.
 pub(crate) const GENERATION: usize = 32_768;
 
-/// Verified queue tokens (see the module doc).
-#[derive(Default)]
-pub struct VerifiedTokens {
-    generations: Mutex<Generations>,
+/// Verified tokens (see the module doc); `P` is what one proves (a queue token's
+/// [`QueuePlace`], a pass's shared claims).
+pub struct VerifiedTokens<P = QueuePlace> {
+    generations: Mutex<Generations<P>>,
 }
 
-#[derive(Default)]
-struct Generations {
-    current: HashMap<u64, Entry, FastHash>,
-    previous: HashMap<u64, Entry, FastHash>,
+impl<P> Default for VerifiedTokens<P> {
+    fn default() -> Self {
+        Self {
+            generations: Mutex::new(Generations {
+                current: HashMap::default(),
+                previous: HashMap::default(),
+            }),
+        }
+    }
 }
 
-struct Entry {
+struct Generations<P> {
+    current: HashMap<u64, Entry<P>, FastHash>,
+    previous: HashMap<u64, Entry<P>, FastHash>,
+}
+
+struct Entry<P> {
     token: Box<str>,
-    verified: Verified,
+    verified: Verified<P>,
 }
 
 /// What a cached token was verified to prove.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Verified {
-    /// Its ticket and arrival number.
-    pub place: QueuePlace,
+pub(crate) struct Verified<P> {
+    /// What it proves (a queue token's ticket and arrival number; a pass's claims).
+    pub place: P,
     /// The event it was checked against (`aud`).
     pub event: EventId,
     /// Expires at, Unix seconds.
@@ -68,10 +81,10 @@ fn fingerprint(token: &[u8]) -> Option<u64> {
     Some(u64::from_le_bytes(head))
 }
 
-impl VerifiedTokens {
+impl<P: Clone> VerifiedTokens<P> {
     /// What `token` proves, if it was verified here and has not expired at `now` (Unix
     /// seconds). The caller checks the event.
-    pub(crate) fn get(&self, token: &[u8], now: i64) -> Option<Verified> {
+    pub(crate) fn get(&self, token: &[u8], now: i64) -> Option<Verified<P>> {
         let key = fingerprint(token)?;
         let generations = self.generations.lock().expect("token cache poisoned");
         let entry = generations
@@ -83,7 +96,7 @@ impl VerifiedTokens {
     }
 
     /// Remembers `token`, which was just verified to prove `verified`.
-    pub(crate) fn insert(&self, token: &str, verified: Verified) {
+    pub(crate) fn insert(&self, token: &str, verified: Verified<P>) {
         let Some(key) = fingerprint(token.as_bytes()) else {
             return;
         };
@@ -117,7 +130,7 @@ mod tests {
     use super::*;
     use protocol::ids::TicketId;
 
-    fn verified(exp: i64) -> Verified {
+    fn verified(exp: i64) -> Verified<QueuePlace> {
         Verified {
             place: QueuePlace {
                 ticket: TicketId::new(),
@@ -131,7 +144,7 @@ mod tests {
 
     #[test]
     fn a_hit_needs_the_whole_token_and_an_unexpired_exp() {
-        let cache = VerifiedTokens::default();
+        let cache = VerifiedTokens::<QueuePlace>::default();
         let v = verified(100);
         cache.insert("h.p.signature", v.clone());
         assert_eq!(cache.get(b"h.p.signature", 100), Some(v.clone()));
@@ -149,7 +162,7 @@ mod tests {
 
     #[test]
     fn a_token_with_the_same_fingerprint_takes_the_place() {
-        let cache = VerifiedTokens::default();
+        let cache = VerifiedTokens::<QueuePlace>::default();
         let (a, b) = (verified(100), verified(100));
         cache.insert("h.p.12345678a", a);
         cache.insert("h.q.12345678b", b.clone());
@@ -159,7 +172,7 @@ mod tests {
 
     #[test]
     fn old_tokens_fall_out_after_two_generations() {
-        let cache = VerifiedTokens::default();
+        let cache = VerifiedTokens::<QueuePlace>::default();
         let v = verified(i64::MAX);
         cache.insert("h.p.first___", v.clone());
         for i in 0..GENERATION {

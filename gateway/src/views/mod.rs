@@ -3,7 +3,7 @@
 
 use crate::live::catalog::EventSnapshot;
 use chrono::{DateTime, Utc};
-use protocol::event::{AdminState, CheckoutMode, EventSpec, PublicState};
+use protocol::event::{AdminState, CheckoutMode, EventSpec, Gate, PublicState};
 use protocol::ids::{EventId, RequestId};
 use protocol::reply::{ErrorBody, ErrorCode, ErrorDetail};
 use serde::Serialize;
@@ -103,6 +103,9 @@ pub struct PublicEvent {
     pub currency_minor_units: u32,
     /// How holds of this event are confirmed.
     pub checkout: PublicCheckout,
+    /// Gate mode: the venue's shop admitted fans are sent to (through
+    /// `/e/{event_id}/enter`); `null` for an event without a gate.
+    pub gate: Option<Gate>,
 }
 
 /// The public checkout settings: the mode, and in `origin` mode the venue's payment
@@ -172,6 +175,7 @@ impl PublicEvent {
                     .then(|| spec.checkout.url.as_ref().map(ToString::to_string))
                     .flatten(),
             },
+            gate: spec.gate.clone(),
         }
     }
 }

@@ -117,6 +117,7 @@ pub(crate) fn open_event(rows: u32, seats_per_row: u32, admission: Admission) ->
         require_identity: false,
         checkout: Default::default(),
         currency: "USD".parse().expect("a currency code"),
+        gate: None,
     }
 }
 

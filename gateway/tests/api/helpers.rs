@@ -183,6 +183,7 @@ pub(crate) fn open_event_spec(rows: u32, seats_per_row: u32) -> EventSpec {
         require_identity: false,
         checkout: Default::default(),
         currency: "USD".parse().expect("a currency code"),
+        gate: None,
     }
 }
 

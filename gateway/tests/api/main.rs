@@ -9,7 +9,7 @@
 //! `queue_life`, `streams`, `release`, `revocation`, `rotation`, `identity_required`,
 //! `contention`, `timing`, `durability`, `failover`, `recovery`, `redis_loss`,
 //! `odd_requests`, `hygiene`, `event_management` (PATCH as a merge, postpone, archive),
-//! `change_feed`.
+//! `change_feed`, `gate_proxy` (gate mode through a real nginx, the pass verifiers).
 
 mod admin;
 mod admission;
@@ -24,6 +24,7 @@ mod event_management;
 mod expiry;
 mod failover;
 mod flow;
+mod gate_proxy;
 mod handoff;
 mod helpers;
 mod hygiene;

@@ -1,8 +1,9 @@
 //! `PATCH /v1/admin/events/{id}`: a merge into the event's spec.
 //!
 //! Every field is optional, and so is every field of `admission` and `checkout`: what is
-//! absent keeps its value. The worker merges the patch into the spec it owns
-//! ([`EventPatch::merged`]) and validates the result as a whole ([`EventSpec::validate`]),
+//! absent keeps its value. `gate` is replaced whole, and `"gate": null` removes it. The
+//! worker merges the patch into the spec it owns ([`EventPatch::merged`]) and validates
+//! the result as a whole ([`EventSpec::validate`]),
 //! so `{"admission": {"rate_per_minute": 60000}}` alone is a complete request and a patch
 //! can never leave an event that could not have been created.
 //!
@@ -10,9 +11,10 @@
 //! ([`EventPatch::check_schedule`]): the gateway with its own for an early answer, the
 //! worker again with its own, which decides.
 
+use super::gate::absent_null_or;
 use super::{
     check_max_active, check_pass_ttl, check_rate, err, limits, AdminState, CheckoutMode, EventSpec,
-    FieldError,
+    FieldError, Gate,
 };
 use crate::text::{CheckoutUrl, CurrencyCode};
 use chrono::{DateTime, Duration, FixedOffset, Utc};
@@ -89,6 +91,15 @@ pub struct EventPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, example = "KRW")]
     pub currency: Option<CurrencyCode>,
+    /// Gate mode: an object replaces the whole gate, `null` removes it (the event is no
+    /// longer gated); absent keeps it.
+    #[serde(
+        default,
+        deserialize_with = "absent_null_or",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<Gate>)]
+    pub gate: Option<Option<Gate>>,
 }
 
 impl EventPatch {
@@ -130,7 +141,7 @@ impl EventPatch {
             errors.push(err(
                 "",
                 "nothing to change: give admission, state, hold_ttl_seconds, require_identity, \
-                 checkout, opens_at, prequeue_opens_at or currency",
+                 checkout, opens_at, prequeue_opens_at, currency or gate",
             ));
         }
         if errors.is_empty() {
@@ -172,6 +183,9 @@ impl EventPatch {
         }
         if let Some(currency) = &self.currency {
             s.currency = currency.clone();
+        }
+        if let Some(gate) = &self.gate {
+            s.gate.clone_from(gate);
         }
         s
     }

@@ -219,3 +219,44 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_gate_is_replaced_whole_and_null_removes_it() {
+    let set = patch(
+        r#"{"gate": {"target_url": "https://shop.example.com/t?x=1", "cookie_domain": "example.com"}}"#,
+    );
+    assert_eq!(set.validate(), Ok(()));
+    let gated = set.merged(&spec());
+    let gate = gated.gate.clone().expect("a gate");
+    assert_eq!(gate.target_url.as_str(), "https://shop.example.com/t?x=1");
+    assert_eq!(
+        gate.cookie_domain.as_ref().map(|d| d.as_str()),
+        Some("example.com")
+    );
+    assert_eq!(gated.validate(), Ok(()));
+    // A new gate without cookie_domain replaces the whole object: the domain goes too.
+    let replaced =
+        patch(r#"{"gate": {"target_url": "https://other.example.org/"}}"#).merged(&gated);
+    let gate = replaced.gate.clone().expect("a gate");
+    assert_eq!(gate.target_url.as_str(), "https://other.example.org/");
+    assert_eq!(gate.cookie_domain, None);
+    // Absent keeps it; null removes it.
+    let kept = patch(r#"{"hold_ttl_seconds": 60}"#).merged(&replaced);
+    assert_eq!(kept.gate, replaced.gate);
+    let removed = patch(r#"{"gate": null}"#);
+    assert_eq!(removed.validate(), Ok(()), "null alone is a change");
+    assert_eq!(removed.merged(&replaced).gate, None);
+}
+
+#[test]
+fn a_bad_gate_does_not_decode() {
+    for bad in [
+        r#"{"gate": {"target_url": "http://shop.example.com/"}}"#,
+        r#"{"gate": {"target_url": "https://shop.example.com/", "cookie_domain": "exa mple.com"}}"#,
+        r#"{"gate": {"cookie_domain": "example.com"}}"#,
+        r#"{"gate": {"target_url": "https://shop.example.com/", "extra": 1}}"#,
+        r#"{"gate": "https://shop.example.com/"}"#,
+    ] {
+        assert!(serde_json::from_str::<EventPatch>(bad).is_err(), "{bad}");
+    }
+}

@@ -33,6 +33,9 @@ pub enum RouteClass {
     /// Every route taking a pass: seats, holds, confirm, release, request results (per
     /// IP, per pass).
     Holds,
+    /// Gate mode's check, `/v1/gate/check` (per IP, per pass): asked by the venue's
+    /// reverse proxy on every shop request, so its limits are far above a poll's.
+    Gate,
 }
 
 impl RouteClass {
@@ -42,6 +45,7 @@ impl RouteClass {
             RouteClass::Join => "join",
             RouteClass::Status => "status",
             RouteClass::Holds => "holds",
+            RouteClass::Gate => "gate",
         }
     }
 }
@@ -62,6 +66,7 @@ pub fn classify(method: &Method, route: &str) -> Option<RouteClass> {
         | "/v1/holds/{hold_id}"
         | "/v1/holds/{hold_id}/confirm"
         | "/v1/requests/{request_id}" => Some(RouteClass::Holds),
+        "/v1/gate/check" | "/v1/gate/check/{*rest}" => Some(RouteClass::Gate),
         _ => None,
     }
 }
@@ -218,6 +223,9 @@ mod tests {
                 Some(RouteClass::Holds),
                 "{route}"
             );
+        }
+        for route in ["/v1/gate/check", "/v1/gate/check/{*rest}"] {
+            assert_eq!(classify(&Method::PUT, route), Some(RouteClass::Gate));
         }
         for route in [
             "/v1/admin/events",

@@ -134,6 +134,8 @@ pub struct Limits {
     status_token: TicketLimiter,
     holds_ip: KeyedLimiter<IpAddr>,
     holds_token: TicketLimiter,
+    gate_ip: KeyedLimiter<IpAddr>,
+    gate_token: TicketLimiter,
     quota: JoinQuota,
     admin_failures: FailureThrottle,
     streams: StreamSlots,
@@ -190,6 +192,8 @@ impl Limits {
                 a.holds_per_token_per_second,
                 a.holds_per_token_burst,
             ),
+            gate_ip: KeyedLimiter::new(on, a.gate_per_ip_per_second, a.gate_per_ip_burst),
+            gate_token: KeyedLimiter::new(on, a.gate_per_token_per_second, a.gate_per_token_burst),
             quota: JoinQuota::new(&settings.namespace, quota),
             admin_failures: FailureThrottle::new(
                 a.admin_failures_per_minute,
@@ -262,6 +266,7 @@ impl Limits {
             RouteClass::Join => &self.join_ip,
             RouteClass::Status => &self.status_ip,
             RouteClass::Holds => &self.holds_ip,
+            RouteClass::Gate => &self.gate_ip,
         }
     }
 
@@ -271,6 +276,7 @@ impl Limits {
             RouteClass::Join => &self.join_token,
             RouteClass::Status => &self.status_token,
             RouteClass::Holds => &self.holds_token,
+            RouteClass::Gate => &self.gate_token,
         }
     }
 
@@ -303,7 +309,12 @@ impl Limits {
 
     /// Drops every key whose bucket refilled and publishes how many remain.
     pub fn housekeeping(&self) {
-        for class in [RouteClass::Join, RouteClass::Status, RouteClass::Holds] {
+        for class in [
+            RouteClass::Join,
+            RouteClass::Status,
+            RouteClass::Holds,
+            RouteClass::Gate,
+        ] {
             let ip = self.ip_limiter(class);
             ip.retain_recent();
             let token = self.token_limiter(class);

@@ -6,10 +6,13 @@ pub mod api_keys;
 pub mod checkout;
 pub mod commands;
 pub mod events;
+pub mod gate;
+pub mod gate_enter;
 pub mod holds;
 pub mod ops;
 pub mod origin;
 pub mod origin_orders;
+pub mod origin_passes;
 pub mod pages;
 pub mod queue;
 pub mod requests;
@@ -19,7 +22,7 @@ use crate::http::extract::not_found;
 use crate::http::limits::{LimitLayer, RouteClass};
 use crate::http::openapi::openapi_json;
 use crate::http::state::AppState;
-use axum::routing::{delete, get, post};
+use axum::routing::{any, delete, get, post};
 use axum::Router;
 
 /// Every route, with JSON 404s for unknown routes and methods (no middleware: see
@@ -55,6 +58,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
             post(checkout::start_checkout),
         )
         .route_layer(limit(RouteClass::Holds));
+    let gate = Router::new()
+        .route("/v1/gate/check", any(gate::check))
+        .route("/v1/gate/check/{*rest}", any(gate::check))
+        .route_layer(limit(RouteClass::Gate));
     Router::new()
         .route(
             "/v1/admin/events",
@@ -115,6 +122,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(join)
         .merge(status)
         .merge(holds)
+        .merge(gate)
+        .route(
+            "/v1/origin/events/{event_id}/passes/{ticket_id}/revoke",
+            post(origin_passes::revoke_pass),
+        )
+        .route("/e/{event_id}/enter", get(gate_enter::enter))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

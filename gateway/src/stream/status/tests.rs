@@ -55,6 +55,7 @@ fn config(admin_state: AdminState, version: u64) -> EventConfig {
             require_identity: false,
             checkout: Default::default(),
             currency: "USD".parse().expect("a currency code"),
+            gate: None,
         },
         admin_state,
         shuffle_commitment: None,

@@ -7,7 +7,8 @@
 //          → 2–3 shop pages with the cookie alone → `/done` (the shop revokes the pass)
 //          → one more shop page a little later: nginx must send it back to the queue.
 //
-// Each fan has its own cookie jar. On admission the fan writes `gate-pass <jwt>` to the
+// Each fan has its own cookie jar, on the gateway too: a join answered with the queue
+// token's cookie would otherwise make the VU's next fan the same ticket. On admission the fan writes `gate-pass <jwt>` to the
 // k6 log: k6/gate_check.py reads each ticket's admission time (`iat`) from it.
 import http from 'k6/http';
 import { Counter, Trend } from 'k6/metrics';
@@ -87,11 +88,15 @@ export class Fan {
     });
     switch (this.step) {
       case 'join':
-        return { method: 'POST', url: this.queueUrl, body: null, params: { ...JSON_PARAMS, tags: { name: 'join' } } };
+        return {
+          method: 'POST', url: this.queueUrl, body: null, params: { ...JSON_PARAMS, jar: this.jar, tags: { name: 'join' } },
+        };
       case 'poll':
         return {
           method: 'GET', url: this.queueUrl,
-          params: { ...JSON_PARAMS, headers: { Authorization: `Bearer ${this.token}` }, tags: { name: 'status' } },
+          params: {
+            ...JSON_PARAMS, jar: this.jar, headers: { Authorization: `Bearer ${this.token}` }, tags: { name: 'status' },
+          },
         };
       case 'enter': {
         const sep = this.target.includes('?') ? '&' : '?';

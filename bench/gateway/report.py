@@ -107,6 +107,9 @@ def main():
 
     wrk_row("probe GET /probe/json", pj)
     wrk_row("gateway GET .../queue (status)", st, pj, ">= 0.80 x json", 0.8)
+    gc = wrk(out, "gate_check")
+    if gc[0] is not None:
+        wrk_row("gateway GET /v1/gate/check (pass cookie)", gc, st, ">= 0.90 x status", 0.9)
     wrk_row("probe POST /probe/join", pz)
     wrk_row("gateway POST .../queue (join)", jn, pz, ">= 0.70 x join", 0.7)
 

@@ -14,6 +14,9 @@
 #       probe GET /probe/json      vs  gateway GET  .../queue (status, STATUS_FANS fans
 #                                      waiting, tokens made beforehand: steady state)
 #       probe POST /probe/join     vs  gateway POST .../queue (join)
+#     and, in the same rounds as the status polls, gate mode's check: gateway GET
+#     /v1/gate/check with GATE_FANS admitted fans' passes in the cookie (check.lua),
+#     reported as check ÷ status.
 #     Redis calls per status = Δ anteroom_status_redis_calls_total / Δ anteroom_status_requests_total
 #     on G1 over the status run. Each run also records the CPU time (user + system,
 #     /proc/PID/stat) the server spent: the "server µs/req" column, which moves far
@@ -32,7 +35,7 @@
 # so the default per-IP limits and the Redis join quota are on and exercised but never
 # trip (one address per fan, as behind a load balancer).
 #
-# Knobs (environment): THREADS, CONNECTIONS, DURATION, ROUNDS (wrk), STATUS_FANS, JOIN_RATE,
+# Knobs (environment): THREADS, CONNECTIONS, DURATION, ROUNDS (wrk), STATUS_FANS, GATE_FANS, JOIN_RATE,
 # JOIN_RATE_SECONDS, RATE_CONNECTIONS, SPIKE_FANS, SPIKE_JOIN_SECONDS, SPIKE_RUN_SECONDS,
 # SPIKE_RATE_PER_MINUTE, SPIKE_VUS, GATEWAY_THREADS (runtime threads of each gateway and of
 # the probe, default 1), SHARDS, ports (G1_PORT, G2_PORT, PROBE_PORT,
@@ -58,6 +61,7 @@ DURATION="${DURATION:-8s}"
 readonly ROUNDS="${ROUNDS:-3}"
 readonly COLLECT_SECONDS="${COLLECT_SECONDS:-20}"
 readonly STATUS_FANS="${STATUS_FANS:-20000}"
+readonly GATE_FANS="${GATE_FANS:-4000}"
 readonly JOIN_RATE="${JOIN_RATE:-10000}" JOIN_RATE_SECONDS="${JOIN_RATE_SECONDS:-10}"
 readonly RATE_CONNECTIONS="${RATE_CONNECTIONS:-250}"
 readonly SPIKE_FANS="${SPIKE_FANS:-50000}" SPIKE_JOIN_SECONDS="${SPIKE_JOIN_SECONDS:-20}"
@@ -152,6 +156,23 @@ JSON
     python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' <<<"$resp"
 }
 
+# gate_event: an event open now, gated to a shop, admitting at once; prints its id.
+gate_event() {
+    local body resp
+    body=$(
+        cat <<JSON
+{"name": "bench gate", "venue": "bench", "timezone": "UTC", "opens_at": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
+ "admission": {"rate_per_minute": 600000, "max_active": 1000000, "pass_ttl_seconds": 3600},
+ "hold_ttl_seconds": 120, "max_seats_per_hold": 4,
+ "seating": {"sections": [{"name": "A", "rows": 2, "seats_per_row": 50, "price_cents": 1000}]},
+ "gate": {"target_url": "https://shop.example.com/tickets"}}
+JSON
+    )
+    resp=$(curl -fsS --max-time 30 -X POST "http://127.0.0.1:$G1_PORT/v1/admin/events" \
+        -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' --data-binary "$body")
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' <<<"$resp"
+}
+
 # pause ID: PATCH the event to `paused`.
 pause() {
     curl -fsS --max-time 30 -o /dev/null -X PATCH "http://127.0.0.1:$G1_PORT/v1/admin/events/$1" \
@@ -181,7 +202,7 @@ bench() {
 
 main() {
     mkdir -p "$OUT"
-    rm -f "$OUT"/*.wrk "$OUT"/*.cpu "$OUT"/*.json "$OUT"/tokens*
+    rm -f "$OUT"/*.wrk "$OUT"/*.cpu "$OUT"/*.json "$OUT"/tokens* "$OUT"/gate_tokens* "$OUT"/passes*
     ensure_tools
     if [[ ${SKIP_BUILD:-0} != 1 ]]; then
         log "building release binaries"
@@ -213,7 +234,7 @@ main() {
     wait_http g2 "http://127.0.0.1:$G2_PORT/readyz"
     wait_http probe "http://127.0.0.1:$PROBE_PORT/probe/json"
 
-    local join_event status_event rate_event spike_event
+    local join_event status_event rate_event spike_event gate_ev
     join_event=$(event 60 1000 2)
     # Paused after open: joins are taken, nobody is admitted. The bench's joiners never
     # poll, so an open queue would have the admitter sweep them out as abandoned 60 s
@@ -223,7 +244,8 @@ main() {
     status_event=$(event 1 1000 2)
     rate_event=$(event 60 1000 2)
     spike_event=$(event "$SPIKE_RATE_PER_MINUTE" 1000000 40)
-    log "events: join $join_event, status $status_event, rate $rate_event, spike $spike_event"
+    gate_ev=$(gate_event)
+    log "events: join $join_event, status $status_event, rate $rate_event, spike $spike_event, gate $gate_ev"
     local g1="http://127.0.0.1:$G1_PORT" probe="http://127.0.0.1:$PROBE_PORT"
 
     if has wrk; then
@@ -233,10 +255,19 @@ main() {
             "$OUT/tokens" $((STATUS_FANS / 2)) >"$OUT/collect.wrk" 2>&1
         cat "$OUT"/tokens.* >"$OUT/tokens"
         log "$(wc -l <"$OUT/tokens") tokens"
+        log "making $GATE_FANS admitted fans for the gate check run"
+        wrk -t2 -c16 -d"${COLLECT_SECONDS}s" -s "$BENCH/collect.lua" "$g1/v1/events/$gate_ev/queue" -- \
+            "$OUT/gate_tokens" $((GATE_FANS / 2)) >"$OUT/gate_collect.wrk" 2>&1
+        cat "$OUT"/gate_tokens.* >"$OUT/gate_tokens"
+        wrk -t2 -c16 -d10s -s "$BENCH/passes.lua" "$g1/v1/events/$gate_ev/queue" -- \
+            "$OUT/gate_tokens" "$OUT/passes" $((GATE_FANS / 2)) >"$OUT/gate_passes.wrk" 2>&1
+        cat "$OUT"/passes.* >"$OUT/passes"
+        log "$(wc -l <"$OUT/passes") passes"
 
         # Warm-up (connections, JIT of the scripts, caches), not measured.
         DURATION=3s bench warm_probe status.lua "$probe/probe/json" "$OUT/tokens"
         DURATION=3s bench warm_status status.lua "$g1/v1/events/$status_event/queue" "$OUT/tokens"
+        DURATION=3s bench warm_check check.lua "$g1/v1/gate/check" "$OUT/passes" "$gate_ev"
 
         # Probe and gateway alternate, ROUNDS times: a change in background load hits
         # both sides; the report takes the median of each.
@@ -246,6 +277,7 @@ main() {
         for ((round = 1; round <= ROUNDS; round++)); do
             bench "probe_json.r$round" status.lua "$probe/probe/json" "$OUT/tokens"
             bench "status.r$round" status.lua "$g1/v1/events/$status_event/queue" "$OUT/tokens"
+            bench "gate_check.r$round" check.lua "$g1/v1/gate/check" "$OUT/passes" "$gate_ev"
         done
         calls1=$(metric anteroom_status_redis_calls_total)
         reqs1=$(metric anteroom_status_requests_total)

@@ -109,6 +109,10 @@ export class CreateForm {
         input('text', { required: '', value: 'USD', maxlength: '3', pattern: '[A-Z]{3}', list: 'currencies', autocomplete: 'off' }),
         'f_currency_hint'),
       currencies,
+      field('f-gate_url', 'f_gate_url',
+        input('url', { maxlength: '2048', placeholder: 'https://shop.example.com/tickets' }), 'f_gate_url_hint'),
+      field('f-gate_domain', 'f_gate_domain',
+        input('text', { maxlength: '253', placeholder: 'example.com' }), 'f_gate_domain_hint'),
     );
     const fs = el('fieldset', 'sections');
     const legend = el('legend', '', t('f_sections'));
@@ -180,6 +184,10 @@ export class CreateForm {
       currency,
     };
     if (v('f-prequeue_opens_at')) spec.prequeue_opens_at = zonedToRfc3339(v('f-prequeue_opens_at'), tz);
+    if (v('f-gate_url')) {
+      spec.gate = { target_url: v('f-gate_url') };
+      if (v('f-gate_domain')) spec.gate.cookie_domain = v('f-gate_domain');
+    }
     return spec;
   }
 
@@ -197,6 +205,7 @@ export class CreateForm {
       prequeue_opens_at: 'f-prequeue_opens_at', 'admission.rate_per_minute': 'f-rate',
       'admission.max_active': 'f-max_active', 'admission.pass_ttl_seconds': 'f-pass_ttl',
       hold_ttl_seconds: 'f-hold_ttl', max_seats_per_hold: 'f-max_seats', currency: 'f-currency',
+      gate: 'f-gate_url', 'gate.target_url': 'f-gate_url', 'gate.cookie_domain': 'f-gate_domain',
     };
     return map[path] ? $(map[path]) : null;
   }

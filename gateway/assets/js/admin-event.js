@@ -3,8 +3,8 @@
 // Stats are read every second (GET /v1/admin/events/{id}/stats) and kept for 10
 // minutes; two charts show the last 5: waiting fans, and admitted per minute observed
 // next to the configured rate. Controls PATCH the event: admission (rate, max active,
-// pass lifetime), hold lifetime, and the queue state (pause, resume, close — close asks
-// for a second click).
+// pass lifetime), hold lifetime, the gate (the venue's shop; an empty URL removes it),
+// and the queue state (pause, resume, close — close asks for a second click).
 
 import { lineChart } from './chart.js';
 import { $, count, dateTime, el, show } from './format.js';
@@ -35,6 +35,13 @@ export class EventPanel {
     $('hold-ttl-form').addEventListener('submit', (e) => {
       e.preventDefault();
       this.patch({ hold_ttl_seconds: Number($('ctl-hold-ttl').value) }, 'saved_hold_ttl');
+    });
+    $('gate-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      const url = $('ctl-gate-url').value.trim();
+      const domain = $('ctl-gate-domain').value.trim();
+      const gate = url ? { target_url: url, ...(domain ? { cookie_domain: domain } : {}) } : null;
+      this.patch({ gate }, gate ? 'saved_gate' : 'saved_gate_removed');
     });
     $('pause-btn').addEventListener('click', () => this.patch({ state: 'paused' }, 'saved_paused'));
     $('resume-btn').addEventListener('click', () => this.patch({ state: 'open' }, 'saved_resumed'));
@@ -100,6 +107,8 @@ export class EventPanel {
       $('ctl-max-active').value = ev.admission.max_active;
       $('ctl-pass-ttl').value = ev.admission.pass_ttl_seconds;
       $('ctl-hold-ttl').value = ev.hold_ttl_seconds;
+      $('ctl-gate-url').value = ev.gate ? ev.gate.target_url : '';
+      $('ctl-gate-domain').value = (ev.gate && ev.gate.cookie_domain) || '';
     }
     const admin = ev.admin_state;
     $('pause-btn').disabled = admin !== 'open';

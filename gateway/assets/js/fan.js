@@ -162,6 +162,8 @@ function onStatus(st) {
       app.pass = st.pass;
       app.passExp = st.pass_expires_at;
       save({ pass: app.pass, passExp: app.passExp });
+      // Gate mode: the venue's own shop takes over; the gateway hands the pass over.
+      if (app.event && app.event.gate) return location.assign(enterUrl());
       if (!['seats', 'hold', 'done'].includes(currentView())) seats.enter();
       return;
     case 'sold_out':
@@ -170,6 +172,13 @@ function onStatus(st) {
     default:
       return end('expired', rejoinAction);
   }
+}
+
+/** Gate mode's hand-off, keeping the `return` this page was opened with. */
+function enterUrl() {
+  const back = new URLSearchParams(location.search).get('return');
+  const url = `/e/${encodeURIComponent(eventId)}/enter`;
+  return back ? `${url}?return=${encodeURIComponent(back)}` : url;
 }
 
 async function join() {

@@ -13,7 +13,7 @@ mod response;
 pub(crate) mod sse;
 pub(crate) mod tokens;
 
-pub(crate) use fans::select;
+pub(crate) use fans::{select, Fan};
 pub(crate) use response::ApiResponse;
 pub(crate) use testkit::{amqp_url, maintenance_db_url, redis_url};
 

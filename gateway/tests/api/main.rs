@@ -9,7 +9,8 @@
 //! `queue_life`, `streams`, `release`, `revocation`, `rotation`, `identity_required`,
 //! `contention`, `timing`, `durability`, `failover`, `recovery`, `redis_loss`,
 //! `odd_requests`, `hygiene`, `event_management` (PATCH as a merge, postpone, archive),
-//! `change_feed`, `gate_proxy` (gate mode through a real nginx, the pass verifiers).
+//! `change_feed`, `gate` and `gate_revoke` (gate mode: hand-off, check, revoke),
+//! `gate_proxy` (gate mode through a real nginx, the pass verifiers).
 
 mod admin;
 mod admission;
@@ -24,7 +25,9 @@ mod event_management;
 mod expiry;
 mod failover;
 mod flow;
+mod gate;
 mod gate_proxy;
+mod gate_revoke;
 mod handoff;
 mod helpers;
 mod hygiene;

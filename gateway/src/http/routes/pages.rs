@@ -13,7 +13,7 @@
 //! (`Cache-Control: no-cache`) against a strong `ETag` (SHA-256 of the content), so a
 //! new binary's assets are picked up at once and an unchanged one costs a `304`.
 
-use axum::extract::Path;
+use axum::extract::{Path, RawQuery};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -163,8 +163,14 @@ fn common_headers(res: &mut Response, content_type: &'static str) {
     );
 }
 
-/// Renders the HTML page `name` in the request's language (`__LANG__` placeholder).
-fn html_page(name: &str, status: StatusCode, headers: &HeaderMap) -> Response {
+/// Renders the HTML page `name` in the request's language (`__LANG__` placeholder),
+/// with each `(placeholder, value)` of `fill` put in (values must be HTML-safe).
+fn html_page(
+    name: &str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    fill: &[(&str, &str)],
+) -> Response {
     let Some(asset) = find(name) else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
@@ -172,7 +178,10 @@ fn html_page(name: &str, status: StatusCode, headers: &HeaderMap) -> Response {
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
     let lang = pick_language(accept);
-    let html = String::from_utf8_lossy(asset.body).replace("__LANG__", lang.tag());
+    let mut html = String::from_utf8_lossy(asset.body).replace("__LANG__", lang.tag());
+    for (placeholder, value) in fill {
+        html = html.replace(placeholder, value);
+    }
     let mut res = (status, html).into_response();
     common_headers(&mut res, asset.content_type);
     let h = res.headers_mut();
@@ -183,13 +192,36 @@ fn html_page(name: &str, status: StatusCode, headers: &HeaderMap) -> Response {
 
 /// `GET /e/{event_id}`: the fan page (queue, seat map, checkout). A malformed event id
 /// gets the same page with status `404` (the page then says the event does not exist).
-pub async fn fan_page(Path(event_id): Path<String>, headers: HeaderMap) -> Response {
-    let status = if event_id.parse::<EventId>().is_ok() {
-        StatusCode::OK
-    } else {
-        StatusCode::NOT_FOUND
+/// Its `<noscript>` links to gate mode's hand-off `/e/{event_id}/enter`, keeping
+/// `return`.
+pub async fn fan_page(
+    Path(event_id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(event) = event_id.parse::<EventId>() else {
+        return html_page(
+            "fan.html",
+            StatusCode::NOT_FOUND,
+            &headers,
+            &[("__ENTER__", "#")],
+        );
     };
-    html_page("fan.html", status, &headers)
+    let back = query
+        .as_deref()
+        .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "return"))
+        .map(|(_, v)| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>());
+    // Percent-encoded: only letters, digits and `%*-._+` reach the HTML.
+    let enter = match back {
+        Some(b) => format!("/e/{event}/enter?return={b}"),
+        None => format!("/e/{event}/enter"),
+    };
+    html_page(
+        "fan.html",
+        StatusCode::OK,
+        &headers,
+        &[("__ENTER__", &enter)],
+    )
 }
 
 /// `GET /e/{event_id}/orders/{hold_id}`: the order page the venue's payment page sends
@@ -205,12 +237,12 @@ pub async fn order_page(
     } else {
         StatusCode::NOT_FOUND
     };
-    html_page("order.html", status, &headers)
+    html_page("order.html", status, &headers, &[])
 }
 
 /// `GET /admin`: the venue console.
 pub async fn admin_page(headers: HeaderMap) -> Response {
-    html_page("admin.html", StatusCode::OK, &headers)
+    html_page("admin.html", StatusCode::OK, &headers, &[])
 }
 
 /// `GET /assets/{path}`: an embedded file, `304` when `If-None-Match` matches, JSON
@@ -302,6 +334,14 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::OK);
         assert!(body.contains("<html lang=\"ko\""), "{body}");
+        assert!(body.contains(&format!("href=\"/e/{id}/enter\"")), "{body}");
+        let (_, _, body) = get(&format!("/e/{id}?return=https://a.example/%22x"), &[]).await;
+        assert!(
+            body.contains(&format!(
+                "href=\"/e/{id}/enter?return=https%3A%2F%2Fa.example%2F%22x\""
+            )),
+            "{body}"
+        );
         assert!(headers[header::CONTENT_SECURITY_POLICY]
             .to_str()
             .unwrap()

@@ -17,7 +17,8 @@
 #  5. Stops both processes and deletes the database, the Redis keys and the AMQP queue.
 #
 # Exits non-zero if anything fails. Knobs: BROWSER_SKIP_BUILD=1 (binaries already
-# built), CHROMIUM (path, default /usr/bin/chromium), CARGO_TARGET_DIR.
+# built), BROWSER_TESTS (test files, default tests/; e.g. tests/gate.test.mjs),
+# CHROMIUM (path, default /usr/bin/chromium), CARGO_TARGET_DIR.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

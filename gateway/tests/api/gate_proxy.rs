@@ -9,6 +9,7 @@
 //! otherwise); without it these tests fail.
 
 mod rig;
+mod verifiers;
 
 use crate::helpers::{open_event_spec, spawn_app, tokens, TestApp};
 use protocol::ids::EventId;
@@ -36,7 +37,9 @@ fn encoded(text: &str) -> String {
 
 /// The value of query parameter `name` of `url`.
 fn query(url: &url::Url, name: &str) -> Option<String> {
-    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// Pass claims for `event`, signed or not by the caller, that expire at `exp`.
@@ -83,20 +86,37 @@ async fn nginx_sends_fans_without_a_pass_to_the_queue_and_lets_the_admitted_thro
     let fan = app.admitted_fan(&event).await;
     browser.set_cookie(&app.address, "anteroom_pass", &fan.pass);
     let enter = browser
-        .get(&app.url(&format!("/e/{event}/enter?return={}", encoded(&wanted))), &[])
+        .get(
+            &app.url(&format!("/e/{event}/enter?return={}", encoded(&wanted))),
+            &[],
+        )
         .await;
     assert_eq!(enter.status, 303, "{enter:?}");
     let handoff = enter.location();
     assert_eq!(handoff.path(), "/tickets/seats");
     assert_eq!(query(&handoff, "section").as_deref(), Some("A"));
-    assert_eq!(query(&handoff, "anteroom_pass").as_deref(), Some(fan.pass.as_str()));
+    assert_eq!(
+        query(&handoff, "anteroom_pass").as_deref(),
+        Some(fan.pass.as_str())
+    );
 
     // nginx moves the pass into a cookie; a client's own ticket header is overwritten.
-    let page = browser.get(handoff.as_str(), &[("x-anteroom-ticket", "not-mine")]).await;
+    let page = browser
+        .get(handoff.as_str(), &[("x-anteroom-ticket", "not-mine")])
+        .await;
     assert_eq!((page.status, page.body.as_str()), (200, "shop"), "{page:?}");
-    let cookie = page.header("set-cookie").expect("the pass cookie").to_ascii_lowercase();
-    assert!(cookie.contains("httponly") && cookie.contains("path=/"), "{cookie}");
-    assert_eq!(browser.cookie(&nginx.base, "anteroom_pass"), Some(fan.pass.as_str()));
+    let cookie = page
+        .header("set-cookie")
+        .expect("the pass cookie")
+        .to_ascii_lowercase();
+    assert!(
+        cookie.contains("httponly") && cookie.contains("path=/"),
+        "{cookie}"
+    );
+    assert_eq!(
+        browser.cookie(&nginx.base, "anteroom_pass"),
+        Some(fan.pass.as_str())
+    );
     assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
 
     // Then the cookie alone.
@@ -111,7 +131,10 @@ async fn nginx_sends_fans_without_a_pass_to_the_queue_and_lets_the_admitted_thro
     };
     assert_eq!(
         shop.seen(),
-        vec![through("/tickets/seats?section=A"), through("/tickets/checkout")]
+        vec![
+            through("/tickets/seats?section=A"),
+            through("/tickets/checkout")
+        ]
     );
 }
 
@@ -127,15 +150,24 @@ async fn nginx_sends_expired_foreign_forged_and_revoked_passes_to_the_queue() {
 
     let expired = tokens::eddsa(&app.pass_seed, &pass_claims(&e, now - 120));
     assert_sent_to_queue(&nginx, &shop, &event, &expired, "an expired pass").await;
-    let foreign = tokens::eddsa(&app.pass_seed, &pass_claims(&EventId::new().to_string(), now + 600));
+    let foreign = tokens::eddsa(
+        &app.pass_seed,
+        &pass_claims(&EventId::new().to_string(), now + 600),
+    );
     assert_sent_to_queue(&nginx, &shop, &event, &foreign, "another event's pass").await;
     let forger = [7u8; 32];
-    let forged = tokens::eddsa_with_kid(&forger, &tokens::kid(&app.pass_seed), &pass_claims(&e, now + 600));
+    let forged = tokens::eddsa_with_kid(
+        &forger,
+        &tokens::kid(&app.pass_seed),
+        &pass_claims(&e, now + 600),
+    );
     assert_sent_to_queue(&nginx, &shop, &event, &forged, "a forged pass").await;
 
     // A forged pass in the hand-off's query gets no cookie either.
     let mut browser = Browser::new();
-    let page = browser.get(&nginx.url(&format!("/tickets?anteroom_pass={forged}")), &[]).await;
+    let page = browser
+        .get(&nginx.url(&format!("/tickets?anteroom_pass={forged}")), &[])
+        .await;
     assert_eq!(page.status, 302, "{page:?}");
     assert_eq!(page.header("set-cookie"), None);
 
@@ -145,7 +177,10 @@ async fn nginx_sends_expired_foreign_forged_and_revoked_passes_to_the_queue() {
     assert_eq!(browser.get(&nginx.url("/tickets"), &[]).await.status, 200);
     let revoked = app
         .client
-        .post(app.url(&format!("/v1/origin/events/{event}/passes/{}/revoke", fan.ticket_id)))
+        .post(app.url(&format!(
+            "/v1/origin/events/{event}/passes/{}/revoke",
+            fan.ticket_id
+        )))
         .bearer_auth(&app.admin_key)
         .send()
         .await
@@ -159,18 +194,34 @@ async fn nginx_sends_expired_foreign_forged_and_revoked_passes_to_the_queue() {
             break;
         }
         assert_eq!(page.status, 200, "{page:?}");
-        assert!(started.elapsed() < Duration::from_secs(3), "a revoked pass still gets through");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "a revoked pass still gets through"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let tickets: Vec<_> = shop.seen().into_iter().map(|s| s.ticket).collect();
-    assert!(tickets.iter().all(|t| t.as_deref() == Some(fan.ticket_id.as_str())), "{tickets:?}");
+    assert!(
+        tickets
+            .iter()
+            .all(|t| t.as_deref() == Some(fan.ticket_id.as_str())),
+        "{tickets:?}"
+    );
 
     // Admitted again, the fan's hand-off gets in although the ended pass is still the
     // browser's cookie (the query's pass is checked, and replaces the cookie).
     let again = app.admitted_fan(&event).await;
-    let page = browser.get(&nginx.url(&format!("/tickets?anteroom_pass={}", again.pass)), &[]).await;
+    let page = browser
+        .get(
+            &nginx.url(&format!("/tickets?anteroom_pass={}", again.pass)),
+            &[],
+        )
+        .await;
     assert_eq!(page.status, 200, "{page:?}");
-    assert_eq!(browser.cookie(&nginx.base, "anteroom_pass"), Some(again.pass.as_str()));
+    assert_eq!(
+        browser.cookie(&nginx.base, "anteroom_pass"),
+        Some(again.pass.as_str())
+    );
     let page = browser.get(&nginx.url("/tickets"), &[]).await;
     assert_eq!(page.status, 200, "{page:?}");
     let last = shop.seen().last().and_then(|s| s.ticket.clone());
@@ -184,7 +235,14 @@ async fn nginx_fails_closed_with_a_page_or_open_by_the_switch_when_the_gateway_i
     let shop = Shop::start().await;
     let (closed_port, open_port) = (free_port(), free_port());
     let event = gated_event(&app, closed_port).await;
-    let closed = Nginx::start(closed_port, authority(&via_proxy), shop.addr, &event, "closed").await;
+    let closed = Nginx::start(
+        closed_port,
+        authority(&via_proxy),
+        shop.addr,
+        &event,
+        "closed",
+    )
+    .await;
     let open = Nginx::start(open_port, authority(&via_proxy), shop.addr, &event, "open").await;
     let fan = app.admitted_fan(&event).await;
     let mut browser = Browser::new();
@@ -203,9 +261,15 @@ async fn nginx_fails_closed_with_a_page_or_open_by_the_switch_when_the_gateway_i
     gateway.switch_off();
     assert_busy_page(&browser.get(&closed.url("/tickets"), &[]).await);
     assert_eq!(shop.seen().len(), 2, "fail closed let a request through");
-    let page = browser.get(&open.url("/tickets?anteroom_pass=x&q=1"), &[]).await;
+    let page = browser
+        .get(&open.url("/tickets?anteroom_pass=x&q=1"), &[])
+        .await;
     assert_eq!((page.status, page.body.as_str()), (200, "shop"), "{page:?}");
-    let unchecked = Seen { path_and_query: "/tickets?q=1".into(), ticket: None, event: None };
+    let unchecked = Seen {
+        path_and_query: "/tickets?q=1".into(),
+        ticket: None,
+        event: None,
+    };
     assert_eq!(shop.seen().last(), Some(&unchecked));
 
     // A gateway that hangs counts as down after nginx's check timeout (2 s).
@@ -213,57 +277,16 @@ async fn nginx_fails_closed_with_a_page_or_open_by_the_switch_when_the_gateway_i
     gateway.freeze();
     let started = Instant::now();
     assert_busy_page(&browser.get(&closed.url("/tickets"), &[]).await);
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     gateway.thaw();
     let page = browser.get(&closed.url("/tickets"), &[]).await;
     assert_eq!(page.status, 200, "{page:?}");
-    assert_eq!(shop.seen().last().and_then(|s| s.ticket.clone()), Some(fan.ticket_id));
-}
-
-/// Runs a verifier CLI (`program args… JWKS_URL EVENT_ID TOKEN`): its exit success and stdout.
-async fn verify(program: &str, script: &str, jwks: &str, event: &str, token: &str) -> (bool, String) {
-    let path = format!("{}/../deploy/gate/verify/{script}", env!("CARGO_MANIFEST_DIR"));
-    let out = tokio::process::Command::new(program)
-        .arg(&path)
-        .args([jwks, event, token])
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("Failed to run {program} {script}: {e}"));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.code().is_some_and(|c| c <= 1),
-        "{program} {script} broke ({}): {stderr} (deploy/local/test.sh installs its packages)",
-        out.status
+    assert_eq!(
+        shop.seen().last().and_then(|s| s.ticket.clone()),
+        Some(fan.ticket_id)
     );
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-#[tokio::test]
-async fn pass_verifiers_accept_the_gateways_pass_and_refuse_the_rest() {
-    let app = spawn_app().await;
-    let event = app.create_event(&open_event_spec(2, 5)).await;
-    let fan = app.admitted_fan(&event).await;
-    let jwks = app.url("/.well-known/jwks.json");
-    let e = event.to_string();
-    let now = tokens::now();
-    let forged = tokens::eddsa_with_kid(&[7u8; 32], &tokens::kid(&app.pass_seed), &pass_claims(&e, now + 600));
-    let expired = tokens::eddsa(&app.pass_seed, &pass_claims(&e, now - 120));
-    let mut queue_kind = pass_claims(&e, now + 600);
-    queue_kind["kind"] = "queue".into();
-    let not_a_pass = tokens::eddsa(&app.pass_seed, &queue_kind);
-    let other_event = EventId::new().to_string();
-
-    for (program, script) in [("python3", "python/verify.py"), ("node", "node/verify.mjs")] {
-        let good = verify(program, script, &jwks, &e, &fan.pass).await;
-        assert_eq!(good, (true, fan.ticket_id.clone()), "{script} refused a good pass");
-        for (token, audience, what) in [
-            (&forged, &e, "a forged pass"),
-            (&expired, &e, "an expired pass"),
-            (&not_a_pass, &e, "a token of another kind"),
-            (&fan.pass, &other_event, "another event's pass"),
-        ] {
-            let (accepted, _) = verify(program, script, &jwks, audience, token).await;
-            assert!(!accepted, "{script} accepted {what}");
-        }
-    }
 }

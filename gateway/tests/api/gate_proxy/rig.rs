@@ -108,7 +108,10 @@ impl Nginx {
             String::from_utf8_lossy(&out.stderr)
         );
         let pid = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-        assert!(pid.parse::<u32>().is_ok(), "run-nginx.sh printed no pid: {pid:?}");
+        assert!(
+            pid.parse::<u32>().is_ok(),
+            "run-nginx.sh printed no pid: {pid:?}"
+        );
         Nginx {
             base: format!("http://127.0.0.1:{port}"),
             prefix,
@@ -144,13 +147,17 @@ pub(super) struct Page {
 
 impl Page {
     pub(super) fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().expect("a text header"))
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().expect("a text header"))
     }
 
     /// The `Location` of a redirect, parsed.
     #[track_caller]
     pub(super) fn location(&self) -> url::Url {
-        let location = self.header("location").expect("a redirect without Location");
+        let location = self
+            .header("location")
+            .expect("a redirect without Location");
         url::Url::parse(location).expect("Location is not an absolute URL")
     }
 }
@@ -178,7 +185,10 @@ impl Browser {
     /// Stores `name=value` for the host of `url`.
     pub(super) fn set_cookie(&mut self, url: &str, name: &str, value: &str) {
         let host = authority(url);
-        self.jar.entry(host).or_default().insert(name.into(), value.into());
+        self.jar
+            .entry(host)
+            .or_default()
+            .insert(name.into(), value.into());
     }
 
     /// The cookie `name` held for the host of `url`.
@@ -224,5 +234,9 @@ impl Browser {
 /// `host:port` of an `http://host:port/...` URL.
 fn authority(url: &str) -> String {
     let url = url::Url::parse(url).expect("an absolute URL");
-    format!("{}:{}", url.host_str().unwrap(), url.port_or_known_default().unwrap())
+    format!(
+        "{}:{}",
+        url.host_str().unwrap(),
+        url.port_or_known_default().unwrap()
+    )
 }

@@ -12,9 +12,9 @@
 //          -e FANS=10000 --log-output=file=k6-console.log k6/gate.js
 //
 // The event must exist and have a `gate` whose `target_url` is the shop through nginx.
-// Memory: one virtual user drives many fans (VUS, default FANS / 50, at most 200; each polls its
-// fans in turn with `http.batch`), and response bodies are discarded except the
-// gateway's JSON, so memory grows with VUS rather than with FANS.
+// Memory: one virtual user drives many fans (VUS, default FANS / 50, at most 200; each
+// polls its fans in turn with `http.batch`), and response bodies are discarded except
+// the gateway's JSON, so memory grows with VUS rather than with FANS.
 //
 // On admission each fan logs `gate-pass <jwt>`: k6/gate_check.py reads every ticket's
 // admission time from it and checks the shop's access log against it (nobody in before

@@ -38,7 +38,9 @@ readonly host_port='^[A-Za-z0-9.-]+:[0-9]{1,5}$|^\[[0-9A-Fa-f:]+\]:[0-9]{1,5}$'
 [[ $event_id =~ ^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$ ]] ||
     fail "EVENT_ID: not a UUID: $event_id"
 [[ $mode == closed || $mode == open ]] || fail "fail mode must be closed or open: $mode"
-[[ $prefix != *[[:space:]\;\'\"\{\}\$\\]* ]] || fail "PREFIX_DIR: no spaces or quotes please"
+# The prefix, also as an absolute path, goes into nginx.conf (and sed) unquoted.
+readonly plain_path='^[A-Za-z0-9._/+@:=-]+$'
+[[ $prefix =~ $plain_path ]] || fail "PREFIX_DIR: letters, digits and ._/+@:=- only: $prefix"
 
 has_auth_request() { command -v nginx >/dev/null 2>&1 && nginx -V 2>&1 | grep -q http_auth_request; }
 if ! has_auth_request; then
@@ -56,6 +58,7 @@ fi
 
 mkdir -p "$prefix/logs" "$prefix/temp"
 prefix=$(cd "$prefix" && pwd)
+[[ $prefix =~ $plain_path ]] || fail "PREFIX_DIR: letters, digits and ._/+@:=- only: $prefix"
 if [[ -s $prefix/nginx.pid ]] && kill -0 "$(cat "$prefix/nginx.pid")" 2>/dev/null; then
     fail "an nginx already runs from $prefix (pid $(cat "$prefix/nginx.pid"))"
 fi

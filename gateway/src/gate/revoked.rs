@@ -69,11 +69,12 @@ impl RevokedPasses {
             Some(revoked) => revoked,
             None => {
                 self.refresh(queue, event).await;
-                self.events
-                    .lock()
-                    .expect("revoked passes poisoned")
-                    .get(event)
-                    .is_some_and(|c| c.tickets.contains(ticket))
+                let mut events = self.events.lock().expect("revoked passes poisoned");
+                let copy = events.entry(*event).or_insert_with(|| EventCopy::new(now));
+                // Unread (Redis unavailable): no revoked pass until `run` reads the set,
+                // rather than one more Redis attempt on every check meanwhile.
+                copy.read = true;
+                copy.tickets.contains(ticket)
             }
         }
     }

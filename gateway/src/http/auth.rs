@@ -333,10 +333,10 @@ impl PassAuth {
     }
 }
 
-/// A valid pass that its fan has not given up by leaving the queue: what holding and
-/// confirming take. Leaving revokes the pass in Redis (`queue/leave.lua`), so every
-/// replica refuses it from the next request on, and `max_active` cannot be bypassed by
-/// fans who are admitted, leave and join again. A pass used up by an order is refused
+/// A valid pass that its fan has not given up by leaving the queue (nor the venue ended,
+/// in gate mode): what holding and confirming take. Leaving revokes the pass in Redis
+/// (`queue/leave.lua`), so every replica refuses it from the next request on, and
+/// `max_active` cannot be bypassed by fans who are admitted, leave and join again. A pass used up by an order is refused
 /// by the worker instead (`403` as well).
 ///
 /// If Redis cannot be reached the revocation is not checked and the pass is accepted:
@@ -346,8 +346,8 @@ impl PassAuth {
 pub struct LivePass(pub PassAuth);
 
 /// Message of the `403` for a revoked pass.
-pub const PASS_GIVEN_UP: &str =
-    "this pass was given up when its holder left the queue; join the queue again";
+pub const PASS_GIVEN_UP: &str = "this pass was given up (its holder left the queue, or the \
+                                  venue ended the session); join the queue again";
 
 impl<S> FromRequestParts<S> for LivePass
 where

@@ -11,7 +11,7 @@
 mod rig;
 mod verifiers;
 
-use crate::helpers::{open_event_spec, spawn_app, tokens, TestApp};
+use crate::helpers::{eventually, open_event_spec, spawn_app, tokens, TestApp};
 use protocol::ids::EventId;
 use rig::{free_port, Browser, Nginx, Seen, Shop};
 use serde_json::{json, Value};
@@ -23,6 +23,22 @@ async fn gated_event(app: &TestApp, port: u16) -> EventId {
     let event = app.create_event(&open_event_spec(2, 5)).await;
     let gate = json!({"gate": {"target_url": format!("http://127.0.0.1:{port}/tickets")}});
     app.patch_event(&event, &gate).await.assert_status(200);
+    // A replica learns of the PATCH within a second (its event cache); until then its
+    // check answers 404 (no gate), which nginx treats as the gateway failing.
+    let check = app.url("/v1/gate/check");
+    eventually(
+        Duration::from_secs(5),
+        "the gate on the replica",
+        || async {
+            let req = app
+                .client
+                .get(&check)
+                .header("x-anteroom-event", event.to_string());
+            let status = req.send().await.ok()?.status();
+            (status == 401).then_some(())
+        },
+    )
+    .await;
     event
 }
 

@@ -81,6 +81,7 @@ async fn a_revoked_pass_is_refused_by_another_replica_within_a_second() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let took = revoked_at.elapsed();
+    eprintln!("the second replica refused the revoked pass after {took:?}");
     assert!(took < Duration::from_secs(1), "refused after {took:?}");
     // The replica that revoked refuses at once.
     let first = app

@@ -127,3 +127,48 @@ pub async fn run(revoked: std::sync::Arc<RevokedPasses>, queue: Queue, cancel: C
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::redis_store::RedisStore;
+    use protocol::names::RedisKeys;
+
+    /// A queue whose Redis never connects (no connector runs): every call is refused
+    /// after the 10 ms timeout.
+    fn unreachable_queue() -> Queue {
+        let redis = RedisStore::new("redis://127.0.0.1:1", Duration::from_millis(10)).unwrap();
+        Queue::new(redis, RedisKeys::new("t"), 60)
+    }
+
+    #[tokio::test]
+    async fn without_redis_the_copy_answers_and_is_kept_while_checked() {
+        let (queue, revoked) = (unreachable_queue(), RevokedPasses::default());
+        let (event, ticket, other) = (EventId::new(), TicketId::new(), TicketId::new());
+        assert!(
+            !revoked.is_revoked(&queue, &event, &ticket).await,
+            "unread: none"
+        );
+        // Once tried, later checks answer from the copy: no Redis wait.
+        let started = Instant::now();
+        revoked.add(&event, ticket);
+        assert!(revoked.is_revoked(&queue, &event, &ticket).await);
+        assert!(!revoked.is_revoked(&queue, &event, &other).await);
+        assert!(
+            started.elapsed() < Duration::from_millis(10),
+            "no Redis call"
+        );
+        // A failed refresh keeps the copy.
+        revoked.refresh(&queue, &event).await;
+        assert!(revoked.is_revoked(&queue, &event, &ticket).await);
+        let now = Instant::now();
+        assert_eq!(revoked.watched(now), vec![event]);
+        assert!(revoked
+            .watched(now + WATCH_FOR + Duration::from_secs(1))
+            .is_empty());
+        // Forgotten: the copy is gone and the next check reads the set afresh (here
+        // Redis is down, so none).
+        revoked.add(&event, other);
+        assert!(!revoked.is_revoked(&queue, &event, &other).await);
+    }
+}

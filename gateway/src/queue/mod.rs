@@ -15,7 +15,7 @@
 //! | `{ns}:{E}:stats` | hash | `admitted_total`, `abandoned_total`, `head_line` (line of the furthest ticket passed), `lottery_total`, `first_admit_ms` |
 //! | `{ns}:{E}:admitted_per_sec` | hash | Unix second → admissions (last 60 s) |
 //! | `{ns}:{E}:pending:{R}` | string | ticket id of a request answered `202` (for `/v1/requests`) |
-//! | `{ns}:{E}:revoked` | zset | ticket → pass expiry (Unix ms): passes given up by leaving the queue (`leave.lua`), refused for holds and confirms; trimmed as they expire |
+//! | `{ns}:{E}:revoked` | zset | ticket → pass expiry (Unix ms): passes given up by leaving the queue or ended by the venue (`leave.lua`), refused for holds and confirms and by gate mode's check (each replica's copy: `gate/revoked.rs`); trimmed as they expire |
 //! | `{ns}:{E}:epoch` | string | Unix ms at which this incarnation of the queue's keys began (set when the arrival counter starts or restarts): a ticket made before it that the queue does not know was lost with Redis's data, not left |
 //! | `{ns}:{E}:restoring` | string | present for a grace period after a loss was detected: admission passes nobody |
 //! | `{ns}:{E}:used_passes` | set | tickets whose pass an order used up, written by the worker when it rewrites its mirror after a loss: not counted again when presented |

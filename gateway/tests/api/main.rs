@@ -9,8 +9,8 @@
 //! `queue_life`, `streams`, `release`, `revocation`, `rotation`, `identity_required`,
 //! `contention`, `timing`, `durability`, `failover`, `recovery`, `redis_loss`,
 //! `odd_requests`, `hygiene`, `event_management` (PATCH as a merge, postpone, archive),
-//! `change_feed`, `gate` and `gate_revoke` (gate mode: hand-off, check, revoke),
-//! `gate_proxy` (gate mode through a real nginx, the pass verifiers).
+//! `change_feed`, `gate`, `gate_refusals` and `gate_revoke` (gate mode: hand-off, check,
+//! revoke), `gate_proxy` (gate mode through a real nginx, the pass verifiers).
 
 mod admin;
 mod admission;
@@ -27,6 +27,7 @@ mod failover;
 mod flow;
 mod gate;
 mod gate_proxy;
+mod gate_refusals;
 mod gate_revoke;
 mod handoff;
 mod helpers;

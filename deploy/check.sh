@@ -15,7 +15,8 @@
 #  6. Kubernetes: `kubectl kustomize` of base and production, each resource validated
 #     against the Kubernetes 1.30 schemas (kubernetes-validate --strict, from PyPI);
 #     neither the Ingress nor compose's nginx routes /metrics (deploy/check_exposure.py).
-#  7. k6 scenarios load (`k6 inspect`), shell scripts parse (`bash -n`).
+#  7. k6 scenarios load (`k6 inspect`), shell scripts parse (`bash -n`), and the gate
+#     run's checker finds each kind of violation in made-up logs (k6/gate_check_test.py).
 #  8. Independent oracles and source hygiene: the lottery vectors the gateway's tests
 #     read are what a separate Python implementation of docs/LOTTERY.md computes
 #     (deploy/oracles/lottery.py); no import cycle between the gateway's modules, and no
@@ -184,6 +185,7 @@ shell_syntax() {
     return $rc
 }
 check "bash -n deploy/**/*.sh k6/*.sh" shell_syntax
+check "k6/gate_check.py finds what it must (k6/gate_check_test.py)" python3 k6/gate_check_test.py
 
 # ---- 8. independent oracles and source hygiene ----
 check "lottery vectors = deploy/oracles/lottery.py (docs/LOTTERY.md in Python)" \

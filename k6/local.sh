@@ -17,7 +17,10 @@
 # with worker/tests/data/webhook_receiver.py (signatures verified by the PyPI
 # `standardwebhooks` package) and, after k6, checks with k6/webhooks_check.py that every
 # order was announced by exactly one `order.confirmed`.
-# Exit status: k6's (thresholds), verify.sql's or the webhook check's, whichever failed.
+# GATE=1 (what k6/gate.sh does) puts the gate in front: a gated event, a shop
+# (k6/gate_shop.py) behind nginx (deploy/gate/run-nginx.sh), the event's id passed to k6,
+# and k6/gate_check.py on the shop's log after k6 (k6/gate_stack.sh).
+# Exit status: k6's (thresholds), verify.sql's, the webhook or the gate check's, whichever failed.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -105,11 +108,18 @@ if [[ ${WEBHOOKS:-0} == 1 ]]; then
     pids+=($!)
     log "webhook receiver on :$hook_port (log $DIR/webhooks.jsonl)"
 fi
+gate_args=()
+if [[ ${GATE:-0} == 1 ]]; then
+    # shellcheck source=k6/gate_stack.sh
+    source k6/gate_stack.sh
+    gate_up
+    gate_args=("${GATE_K6_ARGS[@]}")
+fi
 log "stack up: worker metrics :$metrics_port, gateways $base_urls, database $DB, logs $DIR"
 
 k6_rc=0
 "$K6" run --quiet --no-color -e BASE_URL="${urls[0]}" -e BASE_URLS="$base_urls" \
-    -e ADMIN_KEY="$admin_key" -e SUMMARY_JSON="$DIR/summary.json" "$@" "$scenario" 2>&1 |
+    -e ADMIN_KEY="$admin_key" -e SUMMARY_JSON="$DIR/summary.json" "${gate_args[@]}" "$@" "$scenario" 2>&1 |
     tee "$DIR/k6.log" || k6_rc=$?
 verify_rc=0
 psql "$PG_BASE/$DB" -X -q -v ON_ERROR_STOP=1 -f deploy/verify.sql >"$DIR/verify.txt" 2>&1 || verify_rc=$?
@@ -118,5 +128,9 @@ hooks_rc=0
 if [[ ${WEBHOOKS:-0} == 1 ]]; then
     python3 k6/webhooks_check.py "$DIR/webhooks.jsonl" "$PG_BASE/$DB" | tee "$DIR/webhooks.txt" || hooks_rc=$?
 fi
-log "k6 exit $k6_rc, verify.sql exit $verify_rc, webhooks check exit $hooks_rc (summary $DIR/summary.json)"
-((k6_rc == 0 && verify_rc == 0 && hooks_rc == 0))
+gate_rc=0
+if [[ ${GATE:-0} == 1 ]]; then
+    gate_check || gate_rc=$?
+fi
+log "k6 exit $k6_rc, verify.sql exit $verify_rc, webhooks check exit $hooks_rc, gate check exit $gate_rc (summary $DIR/summary.json)"
+((k6_rc == 0 && verify_rc == 0 && hooks_rc == 0 && gate_rc == 0))

@@ -4,7 +4,8 @@
 #   gateway/tests/browser/run.sh
 #
 #  1. Installs what is missing: Debian's chromium (and a Korean font for readable
-#     screenshots), node + npm; then `npm ci` here (playwright-core only).
+#     screenshots), node + npm, nginx (the gate test); then `npm ci` here
+#     (playwright-core only).
 #  2. deploy/local/services.sh (Redis, RabbitMQ, PostgreSQL on loopback; a no-op when
 #     they answer) and `cargo build` of the gateway and the worker (debug, the same
 #     binaries the Rust tests build).
@@ -16,7 +17,8 @@
 #  5. Stops both processes and deletes the database, the Redis keys and the AMQP queue.
 #
 # Exits non-zero if anything fails. Knobs: BROWSER_SKIP_BUILD=1 (binaries already
-# built), CHROMIUM (path, default /usr/bin/chromium), CARGO_TARGET_DIR.
+# built), BROWSER_TESTS (test files, default tests/; e.g. tests/gate.test.mjs),
+# CHROMIUM (path, default /usr/bin/chromium), CARGO_TARGET_DIR.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -56,6 +58,12 @@ ensure_tools() {
     if [[ ! -x $CHROMIUM ]]; then
         log "installing chromium with apt"
         apt_install chromium
+    fi
+    # The gate test runs nginx (deploy/gate/run-nginx.sh) in front of a shop; Debian's
+    # nginx has the auth_request module it needs.
+    if ! { command -v nginx >/dev/null 2>&1 && nginx -V 2>&1 | grep -q http_auth_request; }; then
+        log "installing nginx with apt"
+        apt_install nginx
     fi
     if command -v fc-list >/dev/null 2>&1 && [[ -z $(fc-list :lang=ko 2>/dev/null) ]]; then
         log "installing a Korean font (fonts-nanum) for the screenshots"

@@ -10,7 +10,7 @@
 //! `contention`, `timing`, `durability`, `failover`, `recovery`, `redis_loss`,
 //! `odd_requests`, `hygiene`, `event_management` (PATCH as a merge, postpone, archive),
 //! `change_feed`, `gate`, `gate_refusals` and `gate_revoke` (gate mode: hand-off, check,
-//! revoke), `gate_proxy` (gate mode through a real nginx, the pass verifiers).
+//! revoke), `gate_proxy` (gate mode through a real nginx, the pass verifiers),
 //! `seat_map` (compression, layout, two-bit state, compact stream).
 
 mod admin;

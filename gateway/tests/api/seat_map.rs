@@ -200,6 +200,19 @@ async fn a_stadium_map_is_small_on_the_wire_and_revalidates() {
     assert_eq!(poll.status, 200);
     assert_eq!(poll.header("content-encoding"), None);
     assert_eq!(poll.json()["state"], "admitted");
+    // The queue's stream is compressed, its events flushed one by one.
+    let stream = app
+        .client
+        .get(app.url(&format!("/v1/events/{event}/queue/stream")))
+        .bearer_auth(&fan.queue_token)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    let first = GzipSse::new(stream)
+        .next(Duration::from_secs(5), "a status")
+        .await;
+    assert_eq!(first.event, "status");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

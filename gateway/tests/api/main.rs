@@ -9,7 +9,8 @@
 //! `queue_life`, `streams`, `release`, `revocation`, `rotation`, `identity_required`,
 //! `contention`, `timing`, `durability`, `failover`, `recovery`, `redis_loss`,
 //! `odd_requests`, `hygiene`, `event_management` (PATCH as a merge, postpone, archive),
-//! `change_feed`, `seat_map` (compression, layout, two-bit state, compact stream).
+//! `change_feed`, `seat_map` (compression, layout, two-bit state), `seat_map_stream` (the
+//! compact seats stream).
 
 mod admin;
 mod admission;
@@ -41,6 +42,7 @@ mod release;
 mod revocation;
 mod rotation;
 mod seat_map;
+mod seat_map_stream;
 mod streams;
 mod timing;
 mod webhooks;

@@ -127,11 +127,12 @@ bench() {
     echo "$((user1 - user0)) $((sys1 - sys0)) $(getconf CLK_TCK)" >"$OUT/$name.cpu"
 }
 
-# wire NAME URL ACCEPT: body bytes on the wire and decoded, and the content-encoding,
-# of one GET with the first pass, into $OUT/wire.tsv.
+# wire NAME URL ACCEPT [TOKENS]: body bytes on the wire and decoded, and the
+# content-encoding, of one GET with the first credential of TOKENS (default: the
+# passes), into $OUT/wire.tsv.
 wire() {
     local name=$1 url=$2 accept=$3 pass headers size encoding decoded
-    pass=$(head -n 1 "$OUT/passes")
+    pass=$(head -n 1 "${4:-$OUT/passes}")
     headers=(-H "Authorization: Bearer $pass")
     [[ $accept != none ]] && headers+=(-H "Accept-Encoding: $accept")
     size=$(curl -fsS --max-time 60 "${headers[@]}" -D "$OUT/$name.headers" -o "$OUT/$name.body" \
@@ -198,7 +199,7 @@ JSON
     wire layout_br "$on$seats/layout" br
     wire state_gzip "$on$seats/state" gzip
     wire state_br "$on$seats/state" br
-    wire poll_gzip "$on/v1/events/$status_event/queue" gzip
+    wire poll_gzip "$on/v1/events/$status_event/queue" gzip "$OUT/tokens"
     python3 "$BENCH/random_state.py" >"$OUT/random_state.txt"
 
     local browser="gzip, deflate, br"

@@ -52,7 +52,7 @@ pub fn apply<S: Clone + Send + Sync + 'static>(
     compress: bool,
 ) -> Router<S> {
     let router = if compress {
-        router.layer(crate::http::compression::layer())
+        router.layer(crate::http::compression::CompressLayer)
     } else {
         router
     };

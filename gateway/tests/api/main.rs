@@ -11,7 +11,8 @@
 //! `odd_requests`, `hygiene`, `event_management` (PATCH as a merge, postpone, archive),
 //! `change_feed`, `gate`, `gate_refusals` and `gate_revoke` (gate mode: hand-off, check,
 //! revoke), `gate_proxy` (gate mode through a real nginx, the pass verifiers),
-//! `seat_map` (compression, layout, two-bit state, compact stream).
+//! `seat_map` (compression, layout, two-bit state), `seat_map_stream` (the compact seats
+//! stream).
 
 mod admin;
 mod admission;
@@ -47,6 +48,7 @@ mod release;
 mod revocation;
 mod rotation;
 mod seat_map;
+mod seat_map_stream;
 mod streams;
 mod timing;
 mod webhooks;

@@ -2,10 +2,10 @@
 //! wire: compressed answers decoded by independent decoders (flate2, brotli) equal the
 //! uncompressed ones; the layout and the two-bit state are small; `If-None-Match`
 //! revalidates; the state, decoded here, agrees with the v1 JSON `/seats` (the oracle)
-//! after holds and an order; the compact stream delivers a hold as a small delta, flushed
-//! through gzip at once; small answers such as a status poll stay uncompressed.
+//! after holds and an order; small answers such as a status poll stay uncompressed. The
+//! compact stream: `seat_map_stream.rs`.
 
-use crate::helpers::wire::{GzipSse, RawEvent};
+use crate::helpers::wire::GzipSse;
 use crate::helpers::{eventually, open_event_spec, spawn_app, Fan, TestApp};
 use base64::Engine;
 use protocol::event::{EventSpec, Section};
@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 /// 10 sections `A`…`J` of 100 rows × 100 seats.
-fn stadium() -> EventSpec {
+pub(crate) fn stadium() -> EventSpec {
     let mut spec = open_event_spec(1, 1);
     spec.seating.sections = "ABCDEFGHIJ"
         .chars()
@@ -30,10 +30,10 @@ fn stadium() -> EventSpec {
     spec
 }
 
-const TOTAL: usize = 100_000;
+pub(crate) const TOTAL: usize = 100_000;
 
 /// Decodes a `2bit` state: seat `i` in byte `i / 4`, bits `(i % 4) * 2`, low first.
-fn decode_state(state: &Value) -> Vec<u8> {
+pub(crate) fn decode_state(state: &Value) -> Vec<u8> {
     assert_eq!(state["encoding"], "2bit");
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(state["state"].as_str().expect("state"))
@@ -45,7 +45,7 @@ fn decode_state(state: &Value) -> Vec<u8> {
 }
 
 /// The codes of the v1 map, each seat placed by its id and the layout's `base`.
-fn codes_of_v1_map(map: &Value, layout: &Value) -> Vec<u8> {
+pub(crate) fn codes_of_v1_map(map: &Value, layout: &Value) -> Vec<u8> {
     let sections: HashMap<&str, (u64, u64)> = layout["sections"]
         .as_array()
         .unwrap()
@@ -90,7 +90,7 @@ fn codes_of_v1_map(map: &Value, layout: &Value) -> Vec<u8> {
 }
 
 /// Holds `seats` for `fan` (`202` settled), asserting `201`.
-async fn hold(app: &TestApp, fan: &Fan, seats: &[&str]) -> Hold {
+pub(crate) async fn hold(app: &TestApp, fan: &Fan, seats: &[&str]) -> Hold {
     let resp = app.hold_seats(fan, seats).await;
     let resp = app.settle(resp, &fan.pass).await;
     resp.assert_status(201);
@@ -200,6 +200,19 @@ async fn a_stadium_map_is_small_on_the_wire_and_revalidates() {
     assert_eq!(poll.status, 200);
     assert_eq!(poll.header("content-encoding"), None);
     assert_eq!(poll.json()["state"], "admitted");
+    // The queue's stream is compressed, its events flushed one by one.
+    let stream = app
+        .client
+        .get(app.url(&format!("/v1/events/{event}/queue/stream")))
+        .bearer_auth(&fan.queue_token)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    let first = GzipSse::new(stream)
+        .next(Duration::from_secs(5), "a status")
+        .await;
+    assert_eq!(first.event, "status");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -268,23 +281,8 @@ async fn the_two_bit_state_agrees_with_the_v1_map_after_holds_and_an_order() {
     assert_eq!(state.iter().filter(|&&c| c != 0).count(), 6);
 }
 
-/// Opens the compact seats stream with `query`, gzip-compressed.
-async fn compact_stream(app: &TestApp, event: &EventId, pass: &str, query: &str) -> GzipSse {
-    let resp = app
-        .client
-        .get(app.url(&format!(
-            "/v1/events/{event}/seats/stream?format=compact{query}"
-        )))
-        .bearer_auth(pass)
-        .header("accept-encoding", "gzip")
-        .send()
-        .await
-        .expect("Failed to open the compact stream");
-    GzipSse::new(resp)
-}
-
 /// The codes of the v1 map once it shows `held` seats held (5 s deadline).
-async fn v1_codes_once_held(
+pub(crate) async fn v1_codes_once_held(
     app: &TestApp,
     event: &EventId,
     pass: &str,
@@ -300,95 +298,4 @@ async fn v1_codes_once_held(
         },
     )
     .await
-}
-
-/// Applies a delta's changes to decoded `codes`, asserting it follows `version`.
-fn apply(codes: &mut [u8], version: &mut u64, delta: &Value) {
-    assert_eq!(delta["from"], *version, "a delta from another version");
-    for change in delta["changes"].as_array().unwrap() {
-        codes[change[0].as_u64().unwrap() as usize] = change[1].as_u64().unwrap() as u8;
-    }
-    *version = delta["to"].as_u64().unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_compact_stream_delivers_a_hold_as_a_small_delta_at_once() {
-    let app = spawn_app().await;
-    let event = app.create_event(&stadium()).await;
-    let fans = app.admitted_fans(&event, 3).await;
-    let layout = app
-        .get_wire(
-            &format!("/v1/events/{event}/seats/layout"),
-            &fans[0].pass,
-            None,
-            &[],
-        )
-        .await
-        .json();
-    let mut stream = compact_stream(&app, &event, &fans[0].pass, "").await;
-    let first = stream.next(Duration::from_secs(5), "the first state").await;
-    assert_eq!(first.event, "state");
-    let first: Value = serde_json::from_str(&first.data).unwrap();
-    let mut codes = decode_state(&first);
-    let mut version = first["version"].as_u64().unwrap();
-
-    hold(&app, &fans[1], &["B-7-7", "B-7-8", "H-42-1"]).await;
-    let oracle = v1_codes_once_held(&app, &event, &fans[2].pass, &layout, 3).await;
-    let mut largest_delta = 0;
-    while codes != oracle {
-        let RawEvent { event: name, data } = stream.next(Duration::from_secs(5), "the hold").await;
-        let body: Value = serde_json::from_str(&data).unwrap();
-        if name == "delta" {
-            largest_delta = largest_delta.max(data.len());
-            apply(&mut codes, &mut version, &body);
-        } else {
-            assert_eq!(name, "state");
-            codes = decode_state(&body);
-            version = body["version"].as_u64().unwrap();
-        }
-    }
-    eprintln!("largest delta of the hold: {largest_delta} bytes");
-    assert!(largest_delta > 0, "the hold came as a delta");
-    assert!(largest_delta < 1024, "a delta of {largest_delta} bytes");
-
-    // `since` the version held: no state first, the next change comes as a delta from it.
-    let mut resumed =
-        compact_stream(&app, &event, &fans[0].pass, &format!("&since={version}")).await;
-    hold(&app, &fans[2], &["C-1-1"]).await;
-    let next = resumed
-        .next(Duration::from_secs(5), "a delta after since")
-        .await;
-    assert_eq!(next.event, "delta", "{}", next.data);
-    apply(
-        &mut codes,
-        &mut version,
-        &serde_json::from_str(&next.data).unwrap(),
-    );
-    let oracle = v1_codes_once_held(&app, &event, &fans[0].pass, &layout, 4).await;
-    assert_eq!(codes, oracle);
-
-    // The v1 stream is compressed too, and still starts with the whole map.
-    let v1 = app
-        .client
-        .get(app.url(&format!("/v1/events/{event}/seats/stream")))
-        .bearer_auth(&fans[0].pass)
-        .header("accept-encoding", "gzip")
-        .send()
-        .await
-        .unwrap();
-    let mut v1 = GzipSse::new(v1);
-    let full = v1.next(Duration::from_secs(10), "the v1 full map").await;
-    assert_eq!(full.event, "seats");
-    let full: Value = serde_json::from_str(&full.data).unwrap();
-    assert_eq!(full["full"], true);
-    assert_eq!(full["seats"].as_array().unwrap().len(), TOTAL);
-
-    let bad = app
-        .client
-        .get(app.url(&format!("/v1/events/{event}/seats/stream?format=tiny")))
-        .bearer_auth(&fans[0].pass)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), 422);
 }

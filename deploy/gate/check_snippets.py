@@ -34,6 +34,8 @@ def traefik(doc) -> list[str]:
     problems = []
     if "/v1/gate/check?event=" not in auth["address"]:
         problems.append("forwardAuth.address must be the check with ?event=")
+    if "redirect=1" not in auth["address"]:
+        problems.append("forwardAuth.address must ask for redirect=1 (Traefik passes a 401 on as it is)")
     if {h.lower() for h in auth["authRequestHeaders"]} != {"cookie", "authorization"}:
         problems.append("authRequestHeaders must be Cookie and Authorization")
     if {h.lower() for h in auth["authResponseHeaders"]} != TICKET_HEADERS:

@@ -20,7 +20,7 @@ pub(crate) fn gated_spec() -> EventSpec {
 }
 
 /// A client that does not follow redirects.
-fn no_redirects() -> reqwest::Client {
+pub(crate) fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

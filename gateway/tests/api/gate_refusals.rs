@@ -57,6 +57,20 @@ async fn the_check_refuses_bad_passes_and_names_the_queue_page() {
             "{what}"
         );
     }
+    // Asked for with redirect=1 (Traefik, Envoy), the refusal is a 302 to the same page.
+    let r = crate::gate::no_redirects()
+        .get(format!("{base}/v1/gate/check?redirect=1"))
+        .header("x-anteroom-event", &e)
+        .header("x-forwarded-host", "shop.example.com")
+        .header("x-forwarded-proto", "https")
+        .header("x-original-uri", "/tickets")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 302);
+    let redirect = r.headers()["x-anteroom-redirect"].to_str().unwrap().to_owned();
+    assert_eq!(redirect, format!("{page}?return=https%3A%2F%2Fshop.example.com%2Ftickets"));
+    assert_eq!(r.headers()["location"].to_str().unwrap(), redirect);
     // An original URL on another origin is not put in return.
     let r = app
         .gate_check(

@@ -3,7 +3,8 @@
 //!
 //! `GET /v1/gate/check` (any method, and any path below it: Envoy's HTTP ext_authz
 //! forwards the original method, and the original path as a suffix). The event is
-//! `X-Anteroom-Event` or the check's own `event` query parameter. The pass is the first
+//! `X-Anteroom-Event` or the check's own `event` query parameter; `redirect=1` in the
+//! check's own query turns a refusal into a `302` to the queue page (Traefik, Envoy). The pass is the first
 //! good one of: query parameter `anteroom_pass` of the original URI (`X-Original-URI`
 //! from nginx, `X-Forwarded-Uri` from Traefik, or the check's own path and query from
 //! Envoy: the hand-off), `Authorization: Bearer`, cookie `anteroom_pass`.
@@ -49,10 +50,12 @@ pub const PASS_ENDED: &str = "this pass was ended (the session was closed or its
     params(
         ("X-Anteroom-Event" = Option<String>, Header, description = "Event id (UUID); else the `event` query parameter"),
         ("event" = Option<String>, Query, description = "Event id (UUID), when the header is absent"),
+        ("redirect" = Option<String>, Query, description = "`1`: answer a refusal with `302` to the queue page instead of `401` (Traefik, Envoy)"),
         ("X-Original-URI" = Option<String>, Header, description = "The original request's path and query (nginx)"),
         ("X-Forwarded-Uri" = Option<String>, Header, description = "The original request's path and query (Traefik)")),
     responses(
         (status = 204, description = "Good pass: `X-Anteroom-Event`, `X-Anteroom-Ticket`, `X-Anteroom-Pass-Expires` (RFC 3339); `Set-Cookie: anteroom_pass` when the pass came in the query"),
+        (status = 302, description = "With `redirect=1`: no good pass; `Location` (and `X-Anteroom-Redirect`) names the queue page", body = ErrorBody),
         (status = 400, description = "`invalid_field`: no event id, or not a UUID", body = ErrorBody),
         (status = 401, description = "No good pass (missing, invalid, expired, another event's, ended); `X-Anteroom-Redirect` names the queue page", body = ErrorBody),
         (status = 404, description = "No such event, or it has no gate", body = ErrorBody),
@@ -112,7 +115,13 @@ pub async fn check(State(state): State<AppState>, request: Request) -> Response 
         break;
     }
     let Some((token, from_query, claims)) = good else {
-        return refused(&state, headers, &event, gate, &original, refusal);
+        let redirect = parts
+            .uri
+            .query()
+            .and_then(|q| query_param(q, "redirect"))
+            .is_some_and(|v| v == "1");
+        let res = refused(&state, headers, &event, gate, &original, refusal);
+        return if redirect { as_redirect(res) } else { res };
     };
     let mut res = StatusCode::NO_CONTENT.into_response();
     let h = res.headers_mut();
@@ -189,6 +198,21 @@ fn bad_request(message: &str) -> Response {
         400,
         serde_json::json!({"error": {"code": "invalid_field", "message": message}}),
     )
+}
+
+/// The refusal as `302 Found` to its `X-Anteroom-Redirect` (same headers and body), for
+/// proxies that pass the check's answer to the browser as it is: Traefik's
+/// `forwardAuth` and Envoy's `ext_authz` hand a refusal's status and headers to the
+/// client, so a `302` there sends the fan to the queue page without a rule on the
+/// proxy. Asked for with `redirect=1` in the check's own query; without a queue page
+/// URL the `401` stays.
+fn as_redirect(mut res: Response) -> Response {
+    let Some(to) = res.headers().get(X_ANTEROOM_REDIRECT).cloned() else {
+        return res;
+    };
+    *res.status_mut() = StatusCode::FOUND;
+    res.headers_mut().insert(header::LOCATION, to);
+    res
 }
 
 /// `401 unauthorized` with `X-Anteroom-Redirect`: the queue page of the event, with the

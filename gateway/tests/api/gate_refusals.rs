@@ -68,8 +68,14 @@ async fn the_check_refuses_bad_passes_and_names_the_queue_page() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 302);
-    let redirect = r.headers()["x-anteroom-redirect"].to_str().unwrap().to_owned();
-    assert_eq!(redirect, format!("{page}?return=https%3A%2F%2Fshop.example.com%2Ftickets"));
+    let redirect = r.headers()["x-anteroom-redirect"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        redirect,
+        format!("{page}?return=https%3A%2F%2Fshop.example.com%2Ftickets")
+    );
     assert_eq!(r.headers()["location"].to_str().unwrap(), redirect);
     // An original URL on another origin is not put in return.
     let r = app

@@ -294,9 +294,8 @@ fn a_confirm_accepted_after_the_deadline_is_refused_and_leaves_the_hold_to_the_w
         panic!("{refused:?}")
     };
     let details = detail.details.clone().expect("times of a 410");
-    let instant = |k: &str| {
-        chrono::DateTime::parse_from_rfc3339(details[k].as_str().expect(k)).expect(k)
-    };
+    let instant =
+        |k: &str| chrono::DateTime::parse_from_rfc3339(details[k].as_str().expect(k)).expect(k);
     assert_eq!(instant("accepted_at"), late.sent_at);
     assert_eq!(instant("expires_at"), hold.expires_at);
     // Only the stored result: the hold is left held, so a confirm accepted in time and

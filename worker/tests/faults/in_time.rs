@@ -225,7 +225,10 @@ pub(crate) fn confirms(
             .map(|l| format!("\n    {l}"))
             .collect::<String>()
     ));
-    r.set("in-time confirms queued late answered 410", queued_late.len() as i64);
+    r.set(
+        "in-time confirms queued late answered 410",
+        queued_late.len() as i64,
+    );
     r.case(format!(
         "410s by the engine's own times (details.accepted_at against details.expires_at): \
          accepted before the deadline: {}; sent before it but stamped by the gateway at or \

@@ -90,7 +90,10 @@ pub async fn check(State(state): State<AppState>, request: Request) -> Response 
     let candidates = [
         (from_url, true),
         (bearer_bytes(headers).map(Cow::Borrowed), false),
-        (cookie(headers, PASS_COOKIE).map(|c| Cow::Borrowed(c.as_bytes())), false),
+        (
+            cookie(headers, PASS_COOKIE).map(|c| Cow::Borrowed(c.as_bytes())),
+            false,
+        ),
     ];
     let mut refusal = "no pass";
     let mut good = None;

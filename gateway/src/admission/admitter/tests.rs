@@ -84,7 +84,7 @@ async fn three_replicas_admit_exactly_the_rate() {
         let total: u64 = records.iter().map(|(_, n)| n).sum();
         let ideal = last.as_millis() as u64 * u64::from(rate) / 60_000;
         assert_eq!(total, ideal, "rate {rate}");
-        // Per minute, as the issue measures it: within 1% (and one admission: a minute
+        // Per minute, the unit venues set the rate in: within 1% (and one admission: a minute
         // boundary falls between two calls).
         for (m, n) in per_minute(&records, 2).iter().enumerate() {
             let diff = (*n as f64 - f64::from(rate)).abs();

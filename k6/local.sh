@@ -26,8 +26,8 @@
 # the services used during the run ($DIR/server_stats.json).
 # The services' URLs come from the environment when set (ANTEROOM_REDIS_URL,
 # ANTEROOM_AMQP_URL, ANTEROOM_REDIS_MODE, any ANTEROOM_* setting: passed through to the
-# worker and the gateways as is); the clean-up at exit knows only the single local
-# Redis and RabbitMQ.
+# worker and the gateways as is); the clean-up at exit removes the run's Redis keys there
+# (every primary in cluster mode) and its queues through the local rabbitmqctl.
 # Exit status: k6's (thresholds), verify.sql's, the webhook or the gate check's, whichever failed.
 set -euo pipefail
 
@@ -59,6 +59,19 @@ else
 fi
 readonly BIN="${CARGO_TARGET_DIR:-target}/$PROFILE"
 
+# redis_nodes: the Redis URLs holding the run's keys: ANTEROOM_REDIS_URL's (the local
+# Redis by default), or every primary of the cluster when ANTEROOM_REDIS_MODE=cluster.
+redis_nodes() {
+    local first
+    first=${ANTEROOM_REDIS_URL:-redis://127.0.0.1:6379}
+    first=${first%%,*}
+    if [[ ${ANTEROOM_REDIS_MODE:-standalone} == cluster ]]; then
+        redis-cli -u "$first" cluster nodes | awk '$3 ~ /master/ { split($2, a, "@"); print "redis://" a[1] }'
+    else
+        echo "$first"
+    fi
+}
+
 pids=()
 cleanup() {
     local pid shard
@@ -69,7 +82,12 @@ cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     psql "$PG_BASE/postgres" -X -q -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
-    redis-cli -h 127.0.0.1 --scan --pattern "$NS:*" | xargs -r -n 500 redis-cli -h 127.0.0.1 unlink >/dev/null || true
+    local node batch=500
+    # One key per UNLINK on a cluster: keys of several slots in one call are refused.
+    [[ ${ANTEROOM_REDIS_MODE:-standalone} == cluster ]] && batch=1
+    for node in $(redis_nodes); do
+        redis-cli -u "$node" --scan --pattern "$NS:*" | xargs -r -n "$batch" redis-cli -u "$node" unlink >/dev/null || true
+    done
     if command -v rabbitmqctl >/dev/null 2>&1; then
         for ((shard = 0; shard < 16; shard++)); do rabbitmqctl -q delete_queue "$NS.shard.$shard" >/dev/null 2>&1 || true; done
         rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$NS.commands\">>), false, <<\"k6\">>)." >/dev/null 2>&1 || true

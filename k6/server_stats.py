@@ -429,6 +429,15 @@ def value_rows(deltas: dict[SeriesKey, dict[float, float]], name: str) -> list[d
     return rows
 
 
+def by_name(deltas: dict[SeriesKey, float]) -> dict[str, float]:
+    """Counter deltas added up over their labels, the non-zero ones, by metric name."""
+    out: dict[str, float] = {}
+    for (name, _), value in deltas.items():
+        if name.endswith("_total") and value:
+            out[name] = out.get(name, 0.0) + value
+    return dict(sorted(out.items()))
+
+
 def report(args, before: dict, after: dict, k6_cpu_s: float, wall_s: float, rc: int) -> dict:
     gw = summed_deltas(before["gateway"], after["gateway"])
     wk = summed_deltas(before["worker"], after["worker"])
@@ -463,7 +472,7 @@ def report(args, before: dict, after: dict, k6_cpu_s: float, wall_s: float, rc: 
 
     total_s = (after["cpu"]["_total"] - before["cpu"]["_total"]) / CLK_TCK
     idle_s = (after["cpu"]["_idle"] - before["cpu"]["_idle"]) / CLK_TCK
-    cpu = {"k6": k6_cpu_s}
+    cpu = {args.name: k6_cpu_s}
     for name in after["cpu"]:
         if not name.startswith("_"):
             cpu[name] = max(0.0, (after["cpu"][name] - before["cpu"].get(name, 0)) / CLK_TCK)
@@ -486,6 +495,7 @@ def report(args, before: dict, after: dict, k6_cpu_s: float, wall_s: float, rc: 
     }
 
     out = {
+        "command": args.name,
         "command_exit": rc,
         "wall_s": round(wall_s, 2),
         "cores": os.cpu_count(),
@@ -500,6 +510,8 @@ def report(args, before: dict, after: dict, k6_cpu_s: float, wall_s: float, rc: 
         "worker_commands": int(sum(v for (n, _), v in wk_counters.items() if n == "anteroom_worker_commands_total")),
         "gateway_requests": int(sum(v for (n, _), v in gw_counters.items() if n == "anteroom_http_requests_total")),
         "cpu": shares,
+        "gateway_counters": by_name(gw_counters),
+        "worker_counters": by_name(wk_counters),
     }
     if args.redis:
         out["redis_calls"] = {}
@@ -548,6 +560,14 @@ def render(o: dict) -> str:
             f"  {'worker commands per commit':<34} p50 {r['p50']:.0f}, p95 {r['p95']:.0f}, p99 {r['p99']:.0f}"
             f" ({r['count']:,} commits, {o['worker_commands']:,} commands)"
         )
+    g = o["gateway_counters"]
+    joins, commits = g.get("anteroom_queue_joins_total", 0), g.get("anteroom_join_commits_total", 0)
+    statuses, calls = g.get("anteroom_status_requests_total", 0), g.get("anteroom_status_redis_calls_total", 0)
+    if joins or statuses:
+        lines.append(
+            f"  joins {joins:,.0f} in {commits:,.0f} group commits; statuses {statuses:,.0f} with {calls:,.0f} Redis calls;"
+            f" admitted {g.get('anteroom_admitted_total', 0):,.0f}"
+        )
     lines.append("")
     lines.append("  CPU over the run     share of the box   cores   CPU s")
     order = sorted((k for k in o["cpu"] if k not in ("other", "idle")), key=lambda k: -o["cpu"][k]["cpu_s"])
@@ -556,7 +576,7 @@ def render(o: dict) -> str:
         share = "-" if c["box_share"] is None else f"{c['box_share'] * 100:.1f} %"
         cores = "-" if c["cores"] is None else f"{c['cores']:.2f}"
         lines.append(f"  {name:<20} {share:>15} {cores:>7} {c['cpu_s']:>7.1f}")
-    lines.append("  (k6: its own CPU time from wait4; services by process name, shared with anything else using them)")
+    lines.append(f"  ({o['command']}: its own CPU time from wait4; services by process name, shared with anything else using them)")
     if o.get("redis_calls"):
         top = sorted(o["redis_calls"].items(), key=lambda kv: -kv[1])[:8]
         lines.append("  Redis calls: " + ", ".join(f"{k} {v:,}" for k, v in top))
@@ -602,6 +622,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--json", metavar="PATH", help="write the numbers as JSON")
     p.add_argument("--text", metavar="PATH", help="write the table to PATH too")
     p.add_argument("--quiet", action="store_true", help="do not print the table on stdout")
+    p.add_argument("--name", default="k6", help="the command's name in the CPU table (default k6)")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
     args = p.parse_args(argv)
     if args.command[:1] == ["--"]:

@@ -315,7 +315,8 @@ main() {
             --pid gateway="${PID_OF[g1]}" --pid gateway="${PID_OF[g2]}" \
             --worker "http://127.0.0.1:$WORKER_PORT" --pid worker="${PID_OF[worker]}" \
             --redis 127.0.0.1:6379 --client-summary "$OUT/spike.json" \
-            --json "$OUT/spike_server.json" --text "$OUT/spike_server.txt" -- \
+            --json "$OUT/spike_server.json" --text "$OUT/spike_server.txt" \
+            $(command -v rabbitmqctl >/dev/null 2>&1 && echo --rabbitmqctl) -- \
             k6 run --quiet --no-color -e BASE_URLS="$g1,http://127.0.0.1:$G2_PORT" -e EVENT_ID="$spike_event" \
             -e ADMIN_KEY="$ADMIN_KEY" -e FANS="$SPIKE_FANS" -e JOIN_SECONDS="$SPIKE_JOIN_SECONDS" \
             -e RUN_SECONDS="$SPIKE_RUN_SECONDS" -e RATE_PER_MINUTE="$SPIKE_RATE_PER_MINUTE" \

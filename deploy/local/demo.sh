@@ -236,7 +236,8 @@ ENV
         --gateway "$BASE_URL" --pid gateway="$(<"$DEMO_DIR/gateway.pid")" \
         --worker "http://127.0.0.1:$METRICS_PORT" --pid worker="$(<"$DEMO_DIR/worker.pid")" \
         --redis 127.0.0.1:6379 --client-summary "$DEMO_DIR/k6-summary.json" \
-        --json "$DEMO_DIR/server-stats.json" --text "$DEMO_DIR/server-stats.txt" -- \
+        --json "$DEMO_DIR/server-stats.json" --text "$DEMO_DIR/server-stats.txt" \
+        $(command -v rabbitmqctl >/dev/null 2>&1 && echo --rabbitmqctl) -- \
         "$K6" run --quiet --no-color --address "" \
         -e BASE_URL="$BASE_URL" -e EVENT_ID="$EVENT_ID" -e ADMIN_KEY="$ADMIN_KEY" \
         -e BUYERS="${BUYERS:-5000}" -e ARRIVAL_SECONDS="${ARRIVAL_SECONDS:-10}" \

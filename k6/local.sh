@@ -90,6 +90,7 @@ cleanup() {
     done
     if command -v rabbitmqctl >/dev/null 2>&1; then
         for ((shard = 0; shard < 16; shard++)); do rabbitmqctl -q delete_queue "$NS.shard.$shard" >/dev/null 2>&1 || true; done
+        rabbitmqctl -q delete_queue "$NS.dead" >/dev/null 2>&1 || true
         rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$NS.commands\">>), false, <<\"k6\">>)." >/dev/null 2>&1 || true
     fi
 }

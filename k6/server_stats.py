@@ -15,8 +15,9 @@ Before the command starts and after it ends it reads:
   down) counts from zero, as Prometheus' `rate` does after a counter reset.
 - `/proc`: the box's total CPU time (`/proc/stat`, every core) and the CPU time of each
   named process (`--pid NAME=PID`) and of the services found by their command name
-  (`redis-server`, RabbitMQ's `beam.smp` and its helpers, every `postgres` process,
-  children that exited included through their parent's `cutime`/`cstime`). The load
+  (`redis-server`, RabbitMQ's `beam.smp` and its helpers, every `postgres` process),
+  each process's growth, children that exited included through their parent's
+  `cutime`/`cstime` (`group_delta`). The load
   generator's own CPU time is exact: `wait4`'s resource usage of the child.
 - optionally Redis's `INFO commandstats` (`--redis host:port`, repeatable) and
   RabbitMQ's global message counters (`--rabbitmqctl`, through `rabbitmqctl eval`), for
@@ -256,37 +257,56 @@ def processes() -> dict[int, tuple[str, int, int, int]]:
     return out
 
 
-def group_ticks(procs: dict[int, tuple[str, int, int, int]], comms: tuple[str, ...]) -> int:
-    """CPU ticks of every process named in `comms`: their own plus their exited children's
-    (the postmaster collects its backends' when they end)."""
-    # A member's exited children are in its cutime/cstime; a member that exits moves
-    # into its parent's, so a group of related processes is counted once either way.
-    return sum(p[2] + p[3] for p in procs.values() if p[0] in comms)
+Members = dict[int, tuple[int, int]]
 
 
-def tree_ticks(procs: dict[int, tuple[str, int, int, int]], root: int) -> int:
-    """CPU ticks of a process and its live descendants (their exited children included)."""
+def group_members(procs: dict[int, tuple[str, int, int, int]], comms: tuple[str, ...]) -> Members:
+    """Every process named in `comms`: pid → (its ticks plus its exited children's, parent)."""
+    return {pid: (p[2] + p[3], p[1]) for pid, p in procs.items() if p[0] in comms}
+
+
+def tree_members(procs: dict[int, tuple[str, int, int, int]], roots: list[int]) -> Members:
+    """The processes `roots` and their live descendants, as group_members."""
     kids: dict[int, list[int]] = {}
     for pid, p in procs.items():
         kids.setdefault(p[1], []).append(pid)
-    total, stack = 0, [root]
+    out, stack = {}, list(roots)
     while stack:
         pid = stack.pop()
-        if pid in procs:
-            total += procs[pid][2] + procs[pid][3]
+        if pid in procs and pid not in out:
+            out[pid] = (procs[pid][2] + procs[pid][3], procs[pid][1])
             stack.extend(kids.get(pid, []))
-    return total
+    return out
 
 
-def cpu_snapshot(named: dict[str, list[int]]) -> dict[str, int]:
-    """Ticks of the box (`_total`, `_idle`), of each named pid group and each service."""
+def group_delta(before: Members, after: Members) -> int:
+    """CPU ticks a group of processes spent between two readings.
+
+    A member in both readings adds its growth, a new one all its ticks. A member that
+    exited meanwhile and whose parent is a member (a PostgreSQL backend, collected by the
+    postmaster) reappears, whole, in that parent's children's ticks: its ticks of the
+    first reading are taken off again. One whose parent is not a member (a node of an
+    unrelated instance, stopped) is simply gone: its last moments are not counted, but
+    they never turn the sum negative."""
+    total = 0
+    for pid, (ticks, _) in after.items():
+        total += ticks - before[pid][0] if pid in before else ticks
+    for pid, (ticks, ppid) in before.items():
+        if pid not in after and ppid in after and ppid in before:
+            total -= ticks
+    return max(0, total)
+
+
+def cpu_snapshot(named: dict[str, list[int]]) -> dict:
+    """Ticks of the box (`_total`, `_idle`), and the members of each named pid tree and of
+    each service."""
     procs = processes()
     total, idle = box_ticks(_read("/proc/stat") or "")
-    snap = {"_total": total, "_idle": idle}
+    snap: dict = {"_total": total, "_idle": idle}
     for name, pids in named.items():
-        snap[name] = sum(tree_ticks(procs, pid) for pid in pids)
+        snap[name] = tree_members(procs, pids)
     for name, comms in SERVICE_COMMS.items():
-        snap[name] = group_ticks(procs, comms)
+        snap[name] = group_members(procs, comms)
     return snap
 
 
@@ -475,7 +495,7 @@ def report(args, before: dict, after: dict, k6_cpu_s: float, wall_s: float, rc: 
     cpu = {args.name: k6_cpu_s}
     for name in after["cpu"]:
         if not name.startswith("_"):
-            cpu[name] = max(0.0, (after["cpu"][name] - before["cpu"].get(name, 0)) / CLK_TCK)
+            cpu[name] = group_delta(before["cpu"].get(name, {}), after["cpu"][name]) / CLK_TCK
     busy_s = max(0.0, total_s - idle_s)
     listed = sum(cpu.values())
     shares = {

@@ -91,6 +91,15 @@ class Parsing(unittest.TestCase):
         line = "42 (a (b) c) S 1 42 42 0 -1 4194560 1 2 3 4 700 300 11 22 20 0 1 0 5 6 7"
         self.assertEqual(ss.proc_ticks(line), (1000, 33))
 
+    def test_group_delta(self):
+        # 1 is the postmaster: its backend 2 exited (40 ticks in all, 30 of them before
+        # the run) and it spent 10 itself; backend 3 started; 5, an unrelated instance's
+        # node, was stopped (its parent 0 is no member).
+        before = {1: (100, 0), 2: (30, 1), 5: (50, 0)}
+        after = {1: (100 + 10 + 40, 0), 3: (7, 1)}
+        self.assertEqual(ss.group_delta(before, after), 10 + (40 - 30) + 7)
+        self.assertEqual(ss.group_delta({}, {}), 0)
+
     def test_own_process(self):
         procs = ss.processes()
         self.assertIn(os.getpid(), procs)

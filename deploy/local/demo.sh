@@ -101,6 +101,7 @@ forget_namespace() {
             as_root "$(command -v rabbitmqctl || echo /usr/sbin/rabbitmqctl)" -q delete_queue "$ns.shard.$shard" \
                 >/dev/null 2>&1 || break
         done
+        as_root "$(command -v rabbitmqctl || echo /usr/sbin/rabbitmqctl)" -q delete_queue "$ns.dead" >/dev/null 2>&1 || true
     fi
     redis-cli -h 127.0.0.1 -p 6379 --scan --pattern "$ns:*" |
         xargs -r -n 500 redis-cli -h 127.0.0.1 -p 6379 unlink >/dev/null

@@ -337,13 +337,15 @@ def redis_commandstats(address: str, timeout: float = 5.0) -> dict[str, int]:
 
 
 def parse_commandstats(info: str) -> dict[str, int]:
-    """`cmdstat_get:calls=3,usec=…` lines → {"get": 3}."""
+    """`cmdstat_get:calls=3,usec=9,…` lines → {"get": 3, "get.usec": 9}: the calls of
+    each command and the microseconds Redis spent in them (its own accounting)."""
     out = {}
     for line in info.splitlines():
         if line.startswith("cmdstat_"):
             name, _, fields = line[len("cmdstat_") :].partition(":")
             kv = dict(f.split("=", 1) for f in fields.split(",") if "=" in f)
             out[name] = int(kv.get("calls", 0))
+            out[f"{name}.usec"] = int(kv.get("usec", 0))
     return out
 
 
@@ -598,8 +600,12 @@ def render(o: dict) -> str:
         lines.append(f"  {name:<20} {share:>15} {cores:>7} {c['cpu_s']:>7.1f}")
     lines.append(f"  ({o['command']}: its own CPU time from wait4; services by process name, shared with anything else using them)")
     if o.get("redis_calls"):
-        top = sorted(o["redis_calls"].items(), key=lambda kv: -kv[1])[:8]
-        lines.append("  Redis calls: " + ", ".join(f"{k} {v:,}" for k, v in top))
+        calls = {k: v for k, v in o["redis_calls"].items() if not k.endswith(".usec")}
+        top = sorted(calls.items(), key=lambda kv: -kv[1])[:8]
+        lines.append(
+            "  Redis calls (µs each, Redis's own time): "
+            + ", ".join(f"{k} {v:,} ({o['redis_calls'].get(k + '.usec', 0) / v:.1f})" for k, v in top)
+        )
     if o.get("rabbitmq"):
         keys = ("messages_received_total", "messages_confirmed_total", "messages_delivered_total",
                 "messages_acknowledged_total")

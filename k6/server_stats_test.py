@@ -109,7 +109,7 @@ class Parsing(unittest.TestCase):
         self.assertEqual(
             ss.parse_commandstats("# Commandstats\r\ncmdstat_get:calls=3,usec=9,usec_per_call=3.00\r\n"
                                   "cmdstat_evalsha:calls=12,usec=1\r\n"),
-            {"get": 3, "evalsha": 12},
+            {"get": 3, "get.usec": 9, "evalsha": 12, "evalsha.usec": 1},
         )
         text = ("#{[{protocol,amqp091}] =>\n #{messages_received_total => 7,publishers => -2},\n"
                 "  [{protocol,amqp091},{queue_type,rabbit_classic_queue}] =>\n"

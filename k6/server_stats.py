@@ -409,6 +409,10 @@ def client_percentiles(summary: dict) -> dict[str, dict[str, float | None]]:
     return out
 
 
+def finite(x: float) -> float | None:
+    return None if math.isnan(x) or math.isinf(x) else x
+
+
 def ms(seconds: float) -> float | None:
     return None if math.isnan(seconds) or math.isinf(seconds) else round(seconds * 1000, 2)
 
@@ -443,9 +447,9 @@ def value_rows(deltas: dict[SeriesKey, dict[float, float]], name: str) -> list[d
             {
                 "labels": dict(labels),
                 "count": int(count),
-                "p50": quantile(0.50, buckets),
-                "p95": quantile(0.95, buckets),
-                "p99": quantile(0.99, buckets),
+                "p50": finite(quantile(0.50, buckets)),
+                "p95": finite(quantile(0.95, buckets)),
+                "p99": finite(quantile(0.99, buckets)),
             }
         )
     return rows
@@ -579,7 +583,7 @@ def render(o: dict) -> str:
             )
     for r in o["worker_batch_size"]:
         lines.append(
-            f"  {'worker commands per commit':<34} p50 {r['p50']:.0f}, p95 {r['p95']:.0f}, p99 {r['p99']:.0f}"
+            f"  {'worker commands per commit':<34} p50 {f(r['p50'])}, p95 {f(r['p95'])}, p99 {f(r['p99'])}"
             f" ({r['count']:,} commits, {o['worker_commands']:,} commands)"
         )
     g = o["gateway_counters"]

@@ -16,7 +16,9 @@
 #     against the Kubernetes 1.30 schemas (kubernetes-validate --strict, from PyPI);
 #     neither the Ingress nor compose's nginx routes /metrics (deploy/check_exposure.py).
 #  7. k6 scenarios load (`k6 inspect`), shell scripts parse (`bash -n`), and the gate
-#     run's checker finds each kind of violation in made-up logs (k6/gate_check_test.py).
+#     run's checker finds each kind of violation in made-up logs (k6/gate_check_test.py);
+#     the server-side latency and CPU report gives hand-computed percentiles
+#     (k6/server_stats_test.py).
 #  8. Independent oracles and source hygiene: the lottery vectors the gateway's tests
 #     read are what a separate Python implementation of docs/LOTTERY.md computes
 #     (deploy/oracles/lottery.py); no import cycle between the gateway's modules, and no
@@ -186,6 +188,8 @@ shell_syntax() {
 }
 check "bash -n deploy/**/*.sh k6/*.sh" shell_syntax
 check "k6/gate_check.py finds what it must (k6/gate_check_test.py)" python3 k6/gate_check_test.py
+check "k6/server_stats.py: histogram_quantile, /proc CPU shares (k6/server_stats_test.py)" \
+    python3 k6/server_stats_test.py
 
 # ---- 8. independent oracles and source hygiene ----
 check "lottery vectors = deploy/oracles/lottery.py (docs/LOTTERY.md in Python)" \

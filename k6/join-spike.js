@@ -7,6 +7,11 @@
 //
 //   k6 run -e BASE_URLS=http://127.0.0.1:18081,http://127.0.0.1:18082 -e EVENT_ID=<id> \
 //          -e ADMIN_KEY=<key> -e RATE_PER_MINUTE=6000 k6/join-spike.js
+//   GATEWAYS=2 PROFILE=release k6/local.sh k6/join-spike.js    # a private stack, two replicas
+//
+// Without EVENT_ID, setup creates an open event through the first replica's admin API
+// (RATE_PER_MINUTE, `max_active` 1,000,000, one section of 40 × 50 seats; MAX_ACTIVE,
+// ROWS, SEATS_PER_ROW override them, as in lib/event.js).
 //
 // Every fan has its own client address in `X-Forwarded-For` (10.150+.x.y), so the
 // gateways must run with ANTEROOM_TRUSTED_PROXY_HEADER=X-Forwarded-For: per-IP limits
@@ -25,6 +30,8 @@ import exec from 'k6/execution';
 import { sleep } from 'k6';
 import { Counter, Gauge, Rate, Trend } from 'k6/metrics';
 import { readingTime } from './lib/clock.js';
+import { config } from './lib/config.js';
+import { useOrCreateEvent } from './lib/event.js';
 
 const env = (name, fallback) => (__ENV[name] === undefined || __ENV[name] === '' ? fallback : __ENV[name]);
 const BASES = env('BASE_URLS', 'http://127.0.0.1:8080')
@@ -94,13 +101,13 @@ export const options = {
   },
   batch: BATCH,
   batchPerHost: BATCH,
-  summaryTrendStats: ['avg', 'med', 'p(90)', 'p(99)', 'max', 'count'],
+  summaryTrendStats: ['avg', 'med', 'p(90)', 'p(95)', 'p(99)', 'max', 'count'],
   setupTimeout: '30s',
   teardownTimeout: '30s',
 };
 
 const adminHeaders = () => ({ Authorization: `Bearer ${ADMIN_KEY}` });
-const ev = `/v1/events/${EVENT_ID}`;
+const ev = (eventId) => `/v1/events/${eventId}`;
 const fanIp = (k) => `10.${150 + Math.floor(k / 65536)}.${Math.floor(k / 256) % 256}.${k % 256}`;
 
 function json(res) {
@@ -126,9 +133,22 @@ function judge(res, ok) {
 }
 
 export function setup() {
-  if (!EVENT_ID || !ADMIN_KEY) throw new Error('EVENT_ID and ADMIN_KEY are required');
+  if (!ADMIN_KEY) throw new Error('ADMIN_KEY is required');
   for (const c of [http5xx, rateLimited, overMaxActive, oversold]) c.add(0);
-  const res = http.get(`${BASES[0]}/v1/admin/events/${EVENT_ID}`, { headers: adminHeaders() });
+  // The event is created through the first replica unless BASE_URL names another.
+  if (!__ENV.BASE_URL) config.baseUrl = BASES[0];
+  const eventId =
+    EVENT_ID ||
+    useOrCreateEvent('join-spike', {
+      rate_per_minute: RATE,
+      max_active: 1000000,
+      pass_ttl_seconds: 600,
+      hold_ttl_seconds: 120,
+      sections: 1,
+      rows: 40,
+      seats_per_row: 50,
+    });
+  const res = http.get(`${BASES[0]}/v1/admin/events/${eventId}`, { headers: adminHeaders() });
   const body = json(res);
   if (res.status !== 200 || !body) throw new Error(`admin event: ${res.status} ${res.body}`);
   const admission = body.admission || (body.spec && body.spec.admission) || {};
@@ -137,16 +157,17 @@ export function setup() {
   }
   const seating = body.seating || (body.spec && body.spec.seating) || { sections: [{ name: 'A' }] };
   return {
+    eventId,
     t0: Date.now(),
     maxActive: admission.max_active,
     section: seating.sections[0].name,
   };
 }
 
-function buy(base, k, pass, section) {
+function buy(base, eventId, k, pass, section) {
   const headers = { Authorization: `Bearer ${pass}`, 'Content-Type': 'application/json', 'X-Forwarded-For': fanIp(k) };
   const hold = http.post(
-    `${base}${ev}/holds`,
+    `${base}${ev(eventId)}/holds`,
     JSON.stringify({ section, quantity: 1 }),
     params(Object.assign({ 'Idempotency-Key': `hold-${k}` }, headers), 'hold'),
   );
@@ -192,7 +213,7 @@ export function fans(data) {
     }
     const requests = joins.map((f) => ({
       method: 'POST',
-      url: `${f.base}${ev}/queue`,
+      url: `${f.base}${ev(data.eventId)}/queue`,
       body: null,
       params: params({ 'X-Forwarded-For': fanIp(f.k) }, 'join'),
     }));
@@ -200,7 +221,7 @@ export function fans(data) {
       pollLagMs.add(now - f.next);
       requests.push({
         method: 'GET',
-        url: `${f.base}${ev}/queue`,
+        url: `${f.base}${ev(data.eventId)}/queue`,
         params: params({ Authorization: `Bearer ${f.token}`, 'X-Forwarded-For': fanIp(f.k) }, 'status'),
       });
     }
@@ -234,7 +255,7 @@ export function fans(data) {
       if (st.state === 'admitted') {
         admitted.add(1);
         f.done = true;
-        if (Math.random() < BUY_SHARE) buy(f.base, f.k, st.pass, data.section);
+        if (Math.random() < BUY_SHARE) buy(f.base, data.eventId, f.k, st.pass, data.section);
       } else if (st.state === 'waiting' || st.state === 'prequeue') {
         f.next = clock() + st.poll_after_ms;
       } else {
@@ -244,8 +265,8 @@ export function fans(data) {
   }
 }
 
-function stats(base) {
-  const res = http.get(`${base}/v1/admin/events/${EVENT_ID}/stats`, { headers: adminHeaders(), tags: { name: 'admin_stats' } });
+function stats(base, eventId) {
+  const res = http.get(`${base}/v1/admin/events/${eventId}/stats`, { headers: adminHeaders(), tags: { name: 'admin_stats' } });
   judge(res, [200]);
   return res.status === 200 ? json(res) : null;
 }
@@ -264,7 +285,7 @@ export function sampler(data) {
     let at = 0;
     for (let attempt = 0; attempt < 5; attempt += 1) {
       const before = Date.now();
-      s = stats(BASES[samples.length % BASES.length]);
+      s = stats(BASES[samples.length % BASES.length], data.eventId);
       const after = Date.now();
       at = readingTime(s, (before + after) / 2);
       if (s && (s.queue.as_of || after - before <= 100)) break;
@@ -317,8 +338,8 @@ export function sampler(data) {
   );
 }
 
-export function teardown() {
-  const s = stats(BASES[0]);
+export function teardown(data) {
+  const s = stats(BASES[0], data.eventId);
   if (!s) {
     oversold.add(1);
     return;
@@ -337,6 +358,7 @@ export function handleSummary(data) {
     (m) => !m.thresholds || Object.values(m.thresholds).every((t) => t.ok),
   );
   const out = {
+    event_id: (data.setup_data && data.setup_data.eventId) || EVENT_ID || null,
     replicas: BASES.length,
     fans_planned: FANS,
     join_seconds: JOIN_S,
@@ -352,8 +374,10 @@ export function handleSummary(data) {
     rate_limited: v('rate_limited').count || 0,
     unexpected_rate: n(v('unexpected_answers').rate, 4),
     join_p50_ms: n(v('join_ms').med, 2),
+    join_p95_ms: n(v('join_ms')['p(95)'], 2),
     join_p99_ms: n(v('join_ms')['p(99)'], 2),
     status_p50_ms: n(v('status_ms').med, 2),
+    status_p95_ms: n(v('status_ms')['p(95)'], 2),
     status_p99_ms: n(v('status_ms')['p(99)'], 2),
     poll_lag_p99_ms: n(v('poll_lag_ms')['p(99)'], 0),
     oversold: v('oversold').count || 0,

@@ -20,6 +20,14 @@
 # GATE=1 (what k6/gate.sh does) puts the gate in front: a gated event, a shop
 # (k6/gate_shop.py) behind nginx (deploy/gate/run-nginx.sh), the event's id passed to k6,
 # and k6/gate_check.py on the shop's log after k6 (k6/gate_stack.sh).
+# k6 runs under k6/server_stats.py, which prints after k6's report the server-side
+# p95/p99 of each route from the gateways' own histograms next to k6's, the worker's
+# commit latency, and the share of the box's CPU that k6, the gateways, the worker and
+# the services used during the run ($DIR/server_stats.json).
+# The services' URLs come from the environment when set (ANTEROOM_REDIS_URL,
+# ANTEROOM_AMQP_URL, ANTEROOM_REDIS_MODE, any ANTEROOM_* setting: passed through to the
+# worker and the gateways as is); the clean-up at exit removes the run's Redis keys there
+# (every primary in cluster mode) and its queues through the local rabbitmqctl.
 # Exit status: k6's (thresholds), verify.sql's, the webhook or the gate check's, whichever failed.
 set -euo pipefail
 
@@ -51,6 +59,19 @@ else
 fi
 readonly BIN="${CARGO_TARGET_DIR:-target}/$PROFILE"
 
+# redis_nodes: the Redis URLs holding the run's keys: ANTEROOM_REDIS_URL's (the local
+# Redis by default), or every primary of the cluster when ANTEROOM_REDIS_MODE=cluster.
+redis_nodes() {
+    local first
+    first=${ANTEROOM_REDIS_URL:-redis://127.0.0.1:6379}
+    first=${first%%,*}
+    if [[ ${ANTEROOM_REDIS_MODE:-standalone} == cluster ]]; then
+        redis-cli -u "$first" cluster nodes | awk '$3 ~ /master/ { split($2, a, "@"); print "redis://" a[1] }'
+    else
+        echo "$first"
+    fi
+}
+
 pids=()
 cleanup() {
     local pid shard
@@ -61,9 +82,15 @@ cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     psql "$PG_BASE/postgres" -X -q -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
-    redis-cli -h 127.0.0.1 --scan --pattern "$NS:*" | xargs -r -n 500 redis-cli -h 127.0.0.1 unlink >/dev/null || true
+    local node batch=500
+    # One key per UNLINK on a cluster: keys of several slots in one call are refused.
+    [[ ${ANTEROOM_REDIS_MODE:-standalone} == cluster ]] && batch=1
+    for node in $(redis_nodes); do
+        redis-cli -u "$node" --scan --pattern "$NS:*" | xargs -r -n "$batch" redis-cli -u "$node" unlink >/dev/null || true
+    done
     if command -v rabbitmqctl >/dev/null 2>&1; then
         for ((shard = 0; shard < 16; shard++)); do rabbitmqctl -q delete_queue "$NS.shard.$shard" >/dev/null 2>&1 || true; done
+        rabbitmqctl -q delete_queue "$NS.dead" >/dev/null 2>&1 || true
         rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$NS.commands\">>), false, <<\"k6\">>)." >/dev/null 2>&1 || true
     fi
 }
@@ -89,6 +116,15 @@ metrics_port=$(free_port)
 env "${common[@]}" ANTEROOM_METRICS_PORT="$metrics_port" "$BIN/anteroom-worker" serve >"$DIR/worker.log" 2>&1 &
 pids+=($!)
 wait_ready "http://127.0.0.1:$metrics_port/readyz" $! worker
+stats=(python3 k6/server_stats.py --worker "http://127.0.0.1:$metrics_port" --pid worker=$!
+    --client-summary "$DIR/summary.json" --json "$DIR/server_stats.json")
+# Redis's INFO commandstats (calls per command during the run) from each plain
+# redis:// address given; RabbitMQ's message counters when rabbitmqctl is here.
+IFS=, read -r -a redis_urls <<<"${ANTEROOM_REDIS_URL:-redis://127.0.0.1:6379}"
+for u in "${redis_urls[@]}"; do
+    [[ $u =~ ^redis://([^@/]*@)?([^/]+) ]] && stats+=(--redis "${BASH_REMATCH[2]}")
+done
+command -v rabbitmqctl >/dev/null 2>&1 && stats+=(--rabbitmqctl)
 urls=()
 for ((i = 1; i <= GATEWAYS; i++)); do
     port=$(free_port)
@@ -96,6 +132,7 @@ for ((i = 1; i <= GATEWAYS; i++)); do
     pids+=($!)
     wait_ready "http://127.0.0.1:$port/readyz" $! "gateway-$i"
     urls+=("http://127.0.0.1:$port")
+    stats+=(--gateway "http://127.0.0.1:$port" --pid gateway=$!)
 done
 base_urls=$(IFS=,; echo "${urls[*]}")
 if [[ ${WEBHOOKS:-0} == 1 ]]; then
@@ -118,7 +155,7 @@ fi
 log "stack up: worker metrics :$metrics_port, gateways $base_urls, database $DB, logs $DIR"
 
 k6_rc=0
-"$K6" run --quiet --no-color -e BASE_URL="${urls[0]}" -e BASE_URLS="$base_urls" \
+"${stats[@]}" -- "$K6" run --quiet --no-color -e BASE_URL="${urls[0]}" -e BASE_URLS="$base_urls" \
     -e ADMIN_KEY="$admin_key" -e SUMMARY_JSON="$DIR/summary.json" "${gate_args[@]}" "$@" "$scenario" 2>&1 |
     tee "$DIR/k6.log" || k6_rc=$?
 verify_rc=0

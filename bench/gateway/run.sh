@@ -25,7 +25,9 @@
 #     fixed schedule per thread): p99 latency, and the rate achieved.
 #  5. k6/join-spike.js: SPIKE_FANS joins within SPIKE_JOIN_SECONDS on G1+G2 with the
 #     fans' polls at poll_after_ms until SPIKE_RUN_SECONDS: no 5xx, admission within 1 %
-#     of SPIKE_RATE_PER_MINUTE, no oversell.
+#     of SPIKE_RATE_PER_MINUTE, no oversell. k6 runs under k6/server_stats.py: the
+#     gateways' own p95/p99 per route next to k6's, and the CPU share of each process
+#     ($OUT/spike_server.{txt,json}, printed after the table).
 #  6. The table; then everything it started is stopped and its database, Redis keys and
 #     AMQP queues are deleted (KEEP=1 keeps the data: the processes are
 #     stopped either way).
@@ -309,7 +311,13 @@ main() {
     local spike_rc=0
     if has spike; then
         log "k6 join-spike: $SPIKE_FANS fans within ${SPIKE_JOIN_SECONDS}s on 2 replicas, ${SPIKE_RUN_SECONDS}s"
-        k6 run --quiet --no-color -e BASE_URLS="$g1,http://127.0.0.1:$G2_PORT" -e EVENT_ID="$spike_event" \
+        python3 k6/server_stats.py --quiet --gateway "$g1" --gateway "http://127.0.0.1:$G2_PORT" \
+            --pid gateway="${PID_OF[g1]}" --pid gateway="${PID_OF[g2]}" \
+            --worker "http://127.0.0.1:$WORKER_PORT" --pid worker="${PID_OF[worker]}" \
+            --redis 127.0.0.1:6379 --client-summary "$OUT/spike.json" \
+            --json "$OUT/spike_server.json" --text "$OUT/spike_server.txt" \
+            $(command -v rabbitmqctl >/dev/null 2>&1 && echo --rabbitmqctl) -- \
+            k6 run --quiet --no-color -e BASE_URLS="$g1,http://127.0.0.1:$G2_PORT" -e EVENT_ID="$spike_event" \
             -e ADMIN_KEY="$ADMIN_KEY" -e FANS="$SPIKE_FANS" -e JOIN_SECONDS="$SPIKE_JOIN_SECONDS" \
             -e RUN_SECONDS="$SPIKE_RUN_SECONDS" -e RATE_PER_MINUTE="$SPIKE_RATE_PER_MINUTE" \
             -e VUS="$SPIKE_VUS" -e SUMMARY_JSON="$OUT/spike.json" \
@@ -317,6 +325,7 @@ main() {
     fi
     uptime >"$OUT/uptime.after"
     python3 "$BENCH/report.py" "$OUT" "$spike_rc" | tee "$OUT/report.txt"
+    if has spike && [[ -f $OUT/spike_server.txt ]]; then tee -a "$OUT/report.txt" <"$OUT/spike_server.txt"; fi
 }
 
 main "$@"

@@ -13,8 +13,12 @@
 #     waits for them to be ready.
 #  6. Creates a 1,000-seat event (sections A–D, 10 rows × 25 seats) that opens now,
 #     outflow 6,000/min, and runs k6/spike.js: 5,000 buyers within 10 s.
+#     k6 runs under k6/server_stats.py: the gateway's and the worker's own histograms
+#     before and after, and the CPU time of k6, the binaries and the services (/proc).
 #  7. deploy/verify.sql against PostgreSQL (direct SQL, not the app's counters).
-#  8. Prints the outcome and leaves the stack running; deploy/local/stop.sh stops it.
+#  8. Prints the outcome, with k6's p95/p99 next to the gateway's own per route and the
+#     share of the box's CPU each process used (artifacts/demo/server-stats.{txt,json}),
+#     and leaves the stack running; deploy/local/stop.sh stops it.
 #
 # Exits non-zero when the stack does not come up, k6's thresholds fail, or the database
 # invariants fail (anything oversold). Knobs (environment): BUYERS (5000),
@@ -97,6 +101,7 @@ forget_namespace() {
             as_root "$(command -v rabbitmqctl || echo /usr/sbin/rabbitmqctl)" -q delete_queue "$ns.shard.$shard" \
                 >/dev/null 2>&1 || break
         done
+        as_root "$(command -v rabbitmqctl || echo /usr/sbin/rabbitmqctl)" -q delete_queue "$ns.dead" >/dev/null 2>&1 || true
     fi
     redis-cli -h 127.0.0.1 -p 6379 --scan --pattern "$ns:*" |
         xargs -r -n 500 redis-cli -h 127.0.0.1 -p 6379 unlink >/dev/null
@@ -228,7 +233,13 @@ ENV
     local k6_rc=0
     # A soft cap on k6's heap (Go's GOMEMLIMIT): thousands of VUs make a lot of garbage,
     # and this machine's memory is shared with the services under test.
-    GOMEMLIMIT="${K6_MEMORY_LIMIT:-6GiB}" "$K6" run --quiet --no-color --address "" \
+    GOMEMLIMIT="${K6_MEMORY_LIMIT:-6GiB}" python3 k6/server_stats.py --quiet \
+        --gateway "$BASE_URL" --pid gateway="$(<"$DEMO_DIR/gateway.pid")" \
+        --worker "http://127.0.0.1:$METRICS_PORT" --pid worker="$(<"$DEMO_DIR/worker.pid")" \
+        --redis 127.0.0.1:6379 --client-summary "$DEMO_DIR/k6-summary.json" \
+        --json "$DEMO_DIR/server-stats.json" --text "$DEMO_DIR/server-stats.txt" \
+        $(command -v rabbitmqctl >/dev/null 2>&1 && echo --rabbitmqctl) -- \
+        "$K6" run --quiet --no-color --address "" \
         -e BASE_URL="$BASE_URL" -e EVENT_ID="$EVENT_ID" -e ADMIN_KEY="$ADMIN_KEY" \
         -e BUYERS="${BUYERS:-5000}" -e ARRIVAL_SECONDS="${ARRIVAL_SECONDS:-10}" \
         -e MAX_WAIT_S="${MAX_WAIT_S:-180}" -e THINK_S="${THINK_S:-1}" \
@@ -273,13 +284,14 @@ line("admission rate",
      f"observed {adm.get('observed_per_minute', '-')}/min vs configured "
      f"{adm.get('configured_per_minute', '-')}/min (from the buyers' admission times; "
      f"{adm.get('sampled_per_minute', '-')}/min from the server's count while fans waited)")
-line("p95 latency", ", ".join(f"{s} {ms(p95.get(s))}" for s in ("join", "status", "hold", "confirm")))
+line("p95 latency (k6)", ", ".join(f"{s} {ms(p95.get(s))}" for s in ("join", "status", "hold", "confirm")))
 line("holds / conflicts", f"{k.get('holds_ok', '-')} / {k.get('holds_conflict', '-')} (409 is expected)")
 line("confirms", k.get("confirms_ok", "-"))
 line("http 5xx", k.get("http_5xx", "-"))
 line("k6 thresholds", "ok" if k6_rc == 0 else f"FAILED (k6 exit {k6_rc})")
 line("database invariants", "ok" if verify_rc == 0 and db.get("oversold") == "0" else "FAILED")
 PY
+    cat "$DEMO_DIR/server-stats.txt" 2>/dev/null || log "no server-side figures (artifacts/demo/server-stats.txt)"
     cat <<EOF
 
 The stack keeps running:
@@ -288,7 +300,8 @@ The stack keeps running:
   worker metrics   http://127.0.0.1:$METRICS_PORT/metrics
   API              $BASE_URL/openapi.json
   admin key        in artifacts/demo/env (ANTEROOM_ADMIN_KEY)
-  logs             artifacts/demo/{gateway,worker,k6}.log, artifacts/demo/verify.txt
+  logs             artifacts/demo/{gateway,worker,k6}.log, artifacts/demo/verify.txt,
+                   artifacts/demo/server-stats.{txt,json}
   stop it with     deploy/local/stop.sh
 EOF
     if ((k6_rc != 0 || verify_rc != 0)) || ! grep -q 'oversold=0' <<<"$counts"; then

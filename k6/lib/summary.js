@@ -19,8 +19,10 @@ export function outcome(data) {
   const admitAt = metric(data, 'admit_at_ms');
   const spanMs = admitted > 1 ? admitAt.max - admitAt.min : 0;
   const p95 = {};
+  const p99 = {};
   for (const step of ['join', 'status', 'seats', 'hold', 'confirm', 'release']) {
     p95[step] = round(metric(data, `${step}_ms`)['p(95)']);
+    p99[step] = round(metric(data, `${step}_ms`)['p(99)']);
   }
   const thresholds = {};
   let thresholdsOk = true;
@@ -64,6 +66,7 @@ export function outcome(data) {
       last_admit_s: admitted > 0 ? round(admitAt.max / 1000, 2) : null,
     },
     p95_ms: p95,
+    p99_ms: p99,
     queue_wait_p95_ms: round(metric(data, 'queue_wait_ms')['p(95)']),
     stats: {
       total: gauge(data, 'stats_seats_total') ?? null,

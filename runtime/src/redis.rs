@@ -327,9 +327,9 @@ impl RedisConnector {
                 let manager = ConnectionManager::new_with_config(client.clone(), config).await?;
                 Ok(RedisConn::Standalone(manager))
             }
-            Connector::Cluster(client) => Ok(RedisConn::Cluster(
-                client.get_async_connection().await?,
-            )),
+            Connector::Cluster(client) => {
+                Ok(RedisConn::Cluster(client.get_async_connection().await?))
+            }
         }
     }
 
@@ -486,8 +486,7 @@ async fn cluster_pipeline(
     conn: &mut ClusterConnection,
     pipeline: &Pipeline,
 ) -> RedisResult<Vec<Value>> {
-    let mut groups: Vec<(Option<redis::cluster_routing::Route>, Pipeline, Vec<usize>)> =
-        Vec::new();
+    let mut groups: Vec<(Option<redis::cluster_routing::Route>, Pipeline, Vec<usize>)> = Vec::new();
     for (i, cmd) in pipeline.cmd_iter().enumerate() {
         let route = command_route(cmd);
         let group = match groups.iter_mut().position(|(r, _, _)| *r == route) {
@@ -523,7 +522,10 @@ async fn cluster_pipeline(
     }
     if let Some((_, sub, indices)) = keyless {
         let n = sub.cmd_iter().count();
-        for (i, v) in indices.iter().zip(conn.req_packed_commands(&sub, 0, n).await?) {
+        for (i, v) in indices
+            .iter()
+            .zip(conn.req_packed_commands(&sub, 0, n).await?)
+        {
             replies[*i] = Some(v);
         }
     }
@@ -551,10 +553,13 @@ impl ConnectionLike for RedisConn {
             RedisConn::Standalone(c) => c.req_packed_commands(pipeline, offset, count),
             // A plain pipeline asks for every reply from 0; a MULTI asks for the one
             // EXEC reply after them, and must stay on one slot.
-            RedisConn::Cluster(c) if offset == 0 && count == pipeline.cmd_iter().count() => {
-                Box::pin(cluster_pipeline(c, pipeline))
+            RedisConn::Cluster(c) => {
+                if offset == 0 && count == pipeline.cmd_iter().count() {
+                    Box::pin(cluster_pipeline(c, pipeline))
+                } else {
+                    c.req_packed_commands(pipeline, offset, count)
+                }
             }
-            RedisConn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
@@ -630,8 +635,8 @@ mod tests {
         assert!(e[0].message.contains("cannot read"), "{e:?}");
         let text = dir.join("text.pem");
         std::fs::write(&text, "not a certificate\n").unwrap();
-        let e = RedisSettings::parse("standalone", "rediss://a:1", text.to_str().unwrap())
-            .unwrap_err();
+        let e =
+            RedisSettings::parse("standalone", "rediss://a:1", text.to_str().unwrap()).unwrap_err();
         assert!(e[0].message.contains("no PEM certificate"), "{e:?}");
         let pem = dir.join("ca.pem");
         // Any base64 body parses as PEM; the TLS handshake judges the certificate.
@@ -640,8 +645,12 @@ mod tests {
             "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n",
         )
         .unwrap();
-        let s = RedisSettings::parse("cluster", "rediss://a:1,rediss://b:2", pem.to_str().unwrap())
-            .unwrap();
+        let s = RedisSettings::parse(
+            "cluster",
+            "rediss://a:1,rediss://b:2",
+            pem.to_str().unwrap(),
+        )
+        .unwrap();
         assert!(s.tls());
         assert_eq!(s.ca.as_ref().unwrap().0, pem);
         std::fs::remove_dir_all(&dir).unwrap();

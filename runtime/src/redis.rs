@@ -342,6 +342,8 @@ impl RedisConnector {
 }
 
 /// A connection to one node or to a cluster (cheap to clone: clones share it).
+// Cloned for every call; boxing the larger manager would add an allocation per clone.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub enum RedisConn {
     /// One node, reconnecting by itself.

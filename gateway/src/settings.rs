@@ -23,7 +23,15 @@ host = "127.0.0.1"
 # TCP port; 0 = ephemeral (tests).
 port = 8080
 # Redis: queue, counters, token bucket, config and availability cache, request results.
+# rediss:// for TLS. With redis_mode = "cluster", a comma-separated list of seed nodes
+# (e.g. "redis://10.0.0.1:6379,redis://10.0.0.2:6379"), all redis:// or all rediss://.
 redis_url = "redis://127.0.0.1:6379"
+# "standalone" (one node) or "cluster" (a Redis Cluster; every key of one event lives
+# in one slot, docs/OPERATIONS.md "Redis Cluster and TLS").
+redis_mode = "standalone"
+# PEM file of the CA certificates a rediss:// connection trusts instead of the system's
+# roots (a private CA); "" = the system's roots. Only with a rediss:// redis_url.
+redis_ca_file = ""
 # RabbitMQ: reservation commands to the worker shards.
 amqp_url = "amqp://guest:guest@127.0.0.1:5672/%2f"
 # PostgreSQL, for the venue's back office only (API keys, webhook endpoints, order lists
@@ -81,8 +89,12 @@ pub struct Settings {
     pub host: String,
     /// Bind port; 0 = ephemeral.
     pub port: u16,
-    /// Redis URL.
+    /// Redis URL, or in cluster mode comma-separated seed URLs.
     pub redis_url: String,
+    /// `standalone` or `cluster` (checked by [`Settings::redis`]).
+    pub redis_mode: String,
+    /// PEM file of CA certificates for `rediss://`; empty = the system's roots.
+    pub redis_ca_file: String,
     /// AMQP URL.
     pub amqp_url: String,
     /// PostgreSQL URL of the back office (API keys, webhook endpoints, order reads).
@@ -176,6 +188,14 @@ impl Settings {
         AbuseSettings::merge_defaults(Figment::from(Toml::string(DEFAULTS_TOML)))
     }
 
+    /// The Redis settings (mode, URLs, CA certificates read from `redis_ca_file`).
+    ///
+    /// # Errors
+    /// Every problem of `redis_mode`, `redis_url` and `redis_ca_file`.
+    pub fn redis(&self) -> Result<runtime::redis::RedisSettings, Vec<ConfigError>> {
+        runtime::redis::RedisSettings::parse(&self.redis_mode, &self.redis_url, &self.redis_ca_file)
+    }
+
     /// Checks ranges, URLs and secrets.
     ///
     /// # Errors
@@ -191,12 +211,8 @@ impl Settings {
         if self.host.trim().is_empty() {
             bad(&mut errors, "host", "must not be empty");
         }
-        if !(self.redis_url.starts_with("redis://") || self.redis_url.starts_with("rediss://")) {
-            bad(
-                &mut errors,
-                "redis_url",
-                "must start with redis:// or rediss://",
-            );
+        if let Err(problems) = self.redis() {
+            errors.extend(problems);
         }
         if !(self.amqp_url.starts_with("amqp://") || self.amqp_url.starts_with("amqps://")) {
             bad(

@@ -23,7 +23,8 @@ struct Fixture {
 
 impl Fixture {
     async fn new() -> Self {
-        let redis = RedisStore::new(&testkit::redis_url(), Duration::from_secs(2)).unwrap();
+        let redis =
+            RedisStore::with_settings(&testkit::redis_settings(), Duration::from_secs(2)).unwrap();
         tokio::time::timeout(
             Duration::from_secs(10),
             redis.run_connector(CancellationToken::new()),

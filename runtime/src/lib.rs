@@ -8,6 +8,8 @@
 //! - [`shutdown`]: the Ctrl-C / SIGTERM future and the cancellation it triggers.
 //! - [`backoff`]: capped exponential reconnect and retry delays (through `backon`).
 //! - [`amqp`]: declaring the topology of [`protocol::topology`] on a `lapin` channel.
+//! - [`redis`]: Redis settings and one connection type over a node or a Redis Cluster,
+//!   plain or TLS.
 //!
 //! `protocol` stays free of I/O; everything here may touch the process, the network or
 //! the clock. docs/ARCHITECTURE.md describes the components that use it.
@@ -15,6 +17,7 @@
 pub mod amqp;
 pub mod backoff;
 pub mod redact;
+pub mod redis;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;

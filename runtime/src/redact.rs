@@ -40,6 +40,19 @@ pub fn url_password(url: &str) -> String {
     }
 }
 
+/// A comma-separated list of URLs (cluster seed nodes) with every password hidden.
+pub fn url_list_password(urls: &str) -> String {
+    urls.split(',')
+        .map(url_password)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A comma-separated list of URLs as a TOML string literal, every password hidden.
+pub fn url_list_toml(urls: &str) -> String {
+    toml_string(&url_list_password(urls))
+}
+
 /// A URL that may carry a password, as a TOML string literal with the password hidden.
 pub fn url_toml(url: &str) -> String {
     toml_string(&url_password(url))

@@ -3,7 +3,7 @@
 //! a failed test; failures are printed, never fatal: they cannot change a verdict.
 
 use crate::db::drop_database;
-use crate::services::{amqp_url, redis_url};
+use crate::services::amqp_url;
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::{Connection, ConnectionProperties};
 use protocol::names::AmqpNames;
@@ -94,8 +94,12 @@ async fn delete_amqp(namespace: &str, shards: u16) -> anyhow::Result<()> {
 }
 
 async fn delete_redis_keys(namespace: &str) -> anyhow::Result<()> {
-    let client = redis::Client::open(redis_url())?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
+    let mut conn = runtime::redis::RedisConnector::new(
+        &crate::services::redis_settings(),
+        runtime::redis::ConnectOptions::new(Duration::from_secs(5), Duration::from_secs(10)),
+    )?
+    .connect()
+    .await?;
     worker::delete_namespace(&mut conn, namespace).await?;
     Ok(())
 }

@@ -19,7 +19,10 @@ pub mod services;
 pub mod stack;
 
 pub use proxy::Proxy;
-pub use services::{amqp_url, init_tracing, maintenance_db_url, redis_conn, redis_url};
+pub use services::{
+    amqp_url, init_tracing, maintenance_db_url, redis_conn, redis_is_cluster, redis_settings,
+    redis_url,
+};
 pub use stack::Deployment;
 
 use std::future::Future;

@@ -44,6 +44,8 @@ pub fn gateway_env(settings: &gateway::Settings) -> Vec<(&'static str, String)> 
         ("ANTEROOM_HOST", s.host.clone()),
         ("ANTEROOM_PORT", s.port.to_string()),
         ("ANTEROOM_REDIS_URL", s.redis_url.clone()),
+        ("ANTEROOM_REDIS_MODE", s.redis_mode.clone()),
+        ("ANTEROOM_REDIS_CA_FILE", s.redis_ca_file.clone()),
         ("ANTEROOM_AMQP_URL", s.amqp_url.clone()),
         (
             "ANTEROOM_DATABASE_URL",

@@ -5,6 +5,8 @@
 //! |---|---|---|
 //! | PostgreSQL (maintenance database) | `ANTEROOM_TEST_DATABASE_URL` | `postgres://postgres:postgres@127.0.0.1:5432/postgres` |
 //! | Redis | `ANTEROOM_TEST_REDIS_URL` | `redis://127.0.0.1:6379` |
+//! | Redis: `standalone` or `cluster` (the URL then lists seed nodes) | `ANTEROOM_TEST_REDIS_MODE` | `standalone` |
+//! | Redis: PEM file of the CA for `rediss://` | `ANTEROOM_TEST_REDIS_CA_FILE` | empty (system roots) |
 //! | RabbitMQ | `ANTEROOM_TEST_AMQP_URL` | `amqp://guest:guest@127.0.0.1:5672/%2f` |
 
 use std::sync::LazyLock;
@@ -26,6 +28,36 @@ pub fn redis_url() -> String {
     env_or("ANTEROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 }
 
+/// The mode of the Redis every test shares: `standalone` or `cluster`.
+pub fn redis_mode() -> String {
+    env_or("ANTEROOM_TEST_REDIS_MODE", "standalone")
+}
+
+/// The PEM file of CA certificates for a `rediss://` [`redis_url`]; empty: the system's
+/// roots.
+pub fn redis_ca_file() -> String {
+    env_or("ANTEROOM_TEST_REDIS_CA_FILE", "")
+}
+
+/// Whether the shared Redis is a cluster (`ANTEROOM_TEST_REDIS_MODE=cluster`).
+pub fn redis_is_cluster() -> bool {
+    redis_mode() == "cluster"
+}
+
+/// The shared Redis's settings, as the binaries would read them.
+///
+/// # Panics
+/// When the three variables do not form valid settings (the message lists why).
+pub fn redis_settings() -> runtime::redis::RedisSettings {
+    runtime::redis::RedisSettings::parse(&redis_mode(), &redis_url(), &redis_ca_file())
+        .unwrap_or_else(|e| {
+            panic!(
+                "Bad ANTEROOM_TEST_REDIS_*: {}",
+                runtime::settings::ConfigErrors(e)
+            )
+        })
+}
+
 /// The RabbitMQ every test shares (each with its own exchange and queues).
 pub fn amqp_url() -> String {
     env_or(
@@ -34,16 +66,21 @@ pub fn amqp_url() -> String {
     )
 }
 
-/// A multiplexed connection to [`redis_url`].
+/// A connection to the shared Redis (one node or the cluster, TLS as configured),
+/// cloneable, reconnecting by itself.
 ///
 /// # Panics
 /// When Redis does not answer.
-pub async fn redis_conn() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(redis_url())
-        .expect("Bad Redis URL")
-        .get_multiplexed_async_connection()
+pub async fn redis_conn() -> runtime::redis::RedisConn {
+    let options = runtime::redis::ConnectOptions::new(
+        std::time::Duration::from_secs(5),
+        std::time::Duration::from_secs(10),
+    );
+    runtime::redis::RedisConnector::new(&redis_settings(), options)
+        .expect("Bad Redis settings")
+        .connect()
         .await
-        .expect("Failed to connect to Redis on loopback")
+        .expect("Failed to connect to the test Redis")
 }
 
 static TRACING: LazyLock<()> = LazyLock::new(|| {

@@ -5,7 +5,7 @@
 //! deletes everything (see [`crate::cleanup`]).
 
 use crate::cleanup::Cleanup;
-use crate::services::{amqp_url, init_tracing, redis_url};
+use crate::services::{amqp_url, init_tracing, redis_ca_file, redis_mode, redis_url};
 use crate::{db, random_hex};
 use secrecy::SecretString;
 use std::sync::Mutex;
@@ -65,6 +65,8 @@ impl Deployment {
         worker::Settings {
             database_url: SecretString::from(self.db_url.clone()),
             redis_url: redis_url(),
+            redis_mode: redis_mode(),
+            redis_ca_file: redis_ca_file(),
             amqp_url: amqp_url(),
             namespace: self.namespace.clone(),
             shards: self.shards,
@@ -81,6 +83,8 @@ impl Deployment {
             host: "127.0.0.1".into(),
             port: 0,
             redis_url: redis_url(),
+            redis_mode: redis_mode(),
+            redis_ca_file: redis_ca_file(),
             amqp_url: amqp_url(),
             database_url: SecretString::from(self.db_url.clone()),
             namespace: self.namespace.clone(),

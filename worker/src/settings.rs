@@ -6,7 +6,7 @@
 
 use figment::providers::{Format, Toml};
 use figment::Figment;
-use runtime::redact::{toml_string, url_toml};
+use runtime::redact::{toml_string, url_list_toml, url_toml};
 pub use runtime::settings::{ConfigError, ConfigErrors};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -19,8 +19,16 @@ pub const DEFAULTS: &str = r#"
 database_url = "postgres://postgres:postgres@127.0.0.1:5432/anteroom"
 # Most PostgreSQL connections (one per active shard commits at a time, plus lookups).
 database_max_connections = 20
-# Redis, where the worker mirrors configs, availability, holds and results.
+# Redis, where the worker mirrors configs, availability, holds and results. rediss://
+# for TLS. With redis_mode = "cluster", a comma-separated list of seed nodes, all
+# redis:// or all rediss://.
 redis_url = "redis://127.0.0.1:6379"
+# "standalone" (one node) or "cluster" (a Redis Cluster; every key of one event lives
+# in one slot, docs/OPERATIONS.md "Redis Cluster and TLS").
+redis_mode = "standalone"
+# PEM file of the CA certificates a rediss:// connection trusts instead of the system's
+# roots (a private CA); "" = the system's roots. Only with a rediss:// redis_url.
+redis_ca_file = ""
 # RabbitMQ (commands in, replies out).
 amqp_url = "amqp://guest:guest@127.0.0.1:5672/%2f"
 # AMQP namespace ({ns}.commands, {ns}.shard.{k}) and Redis key prefix.
@@ -94,8 +102,12 @@ pub struct Settings {
     pub database_url: SecretString,
     /// Pool size.
     pub database_max_connections: u32,
-    /// Redis URL.
+    /// Redis URL, or in cluster mode comma-separated seed URLs.
     pub redis_url: String,
+    /// `standalone` or `cluster` (checked by [`Settings::redis`]).
+    pub redis_mode: String,
+    /// PEM file of CA certificates for `rediss://`; empty = the system's roots.
+    pub redis_ca_file: String,
     /// AMQP URL.
     pub amqp_url: String,
     /// AMQP namespace and Redis key prefix.
@@ -193,14 +205,6 @@ impl Settings {
             "database_url",
             scheme(db, &["postgres://", "postgresql://"]),
             "must be a postgres:// URL",
-        );
-        check(
-            "redis_url",
-            scheme(
-                &self.redis_url,
-                &["redis://", "rediss://", "redis+unix://", "unix://"],
-            ),
-            "must be a redis:// URL",
         );
         check(
             "amqp_url",
@@ -306,13 +310,25 @@ impl Settings {
             (10..=60_000).contains(&self.webhook_poll_ms),
             "must be between 10 and 60000",
         );
+        if let Err(problems) = self.redis() {
+            errors.extend(problems);
+        }
         ConfigErrors::check(errors)
+    }
+
+    /// The Redis settings (mode, URLs, CA certificates read from `redis_ca_file`).
+    ///
+    /// # Errors
+    /// Every problem of `redis_mode`, `redis_url` and `redis_ca_file`.
+    pub fn redis(&self) -> Result<runtime::redis::RedisSettings, Vec<ConfigError>> {
+        runtime::redis::RedisSettings::parse(&self.redis_mode, &self.redis_url, &self.redis_ca_file)
     }
 
     /// The settings as TOML, the passwords inside URLs redacted (for `print-config`).
     pub fn redacted(&self) -> String {
         format!(
             "database_url = {}\ndatabase_max_connections = {}\nredis_url = {}\n\
+             redis_mode = {}\nredis_ca_file = {}\n\
              amqp_url = {}\nnamespace = {}\nshards = {}\nmetrics_host = {}\n\
              metrics_port = {}\nbatch_max_commands = {}\nbatch_max_wait_ms = {}\n\
              expiry_tick_ms = {}\naccept_skew_ms = {}\nconfig_refresh_secs = {}\n\
@@ -324,7 +340,9 @@ impl Settings {
              webhook_allowed_hosts = [{}]\n",
             url_toml(self.database_url.expose_secret()),
             self.database_max_connections,
-            url_toml(&self.redis_url),
+            url_list_toml(&self.redis_url),
+            toml_string(&self.redis_mode),
+            toml_string(&self.redis_ca_file),
             url_toml(&self.amqp_url),
             toml_string(&self.namespace),
             self.shards,

@@ -102,3 +102,42 @@ fn secrets_are_redacted() {
     let reparsed: Settings = Figment::from(Toml::string(&shown)).extract().unwrap();
     assert_eq!(reparsed.metrics_port, s.metrics_port);
 }
+
+#[test]
+fn redis_cluster_and_tls_settings_are_checked_together() {
+    let s = layered(
+        "redis_mode = \"cluster\"\n\
+         redis_url = \"redis://127.0.0.1:7001,redis://127.0.0.1:7002\"",
+    )
+    .unwrap();
+    let redis = s.redis().unwrap();
+    assert_eq!(redis.mode, runtime::redis::RedisMode::Cluster);
+    assert_eq!(redis.urls.len(), 2);
+
+    let errors = layered(
+        "redis_mode = \"standalone\"\n\
+         redis_url = \"redis://127.0.0.1:7001,redis://127.0.0.1:7002\"\n\
+         redis_ca_file = \"/etc/hostname\"",
+    )
+    .unwrap_err();
+    let variables: Vec<String> = errors.0.iter().map(ConfigError::variable).collect();
+    assert_eq!(
+        variables,
+        ["ANTEROOM_REDIS_URL", "ANTEROOM_REDIS_CA_FILE"],
+        "{errors}"
+    );
+    let errors = layered("redis_mode = \"sentinel\"").unwrap_err();
+    assert_eq!(errors.0[0].variable(), "ANTEROOM_REDIS_MODE");
+    // A password in a seed URL never reaches print-config.
+    let s = layered(
+        "redis_mode = \"cluster\"\n\
+         redis_url = \"redis://u:hunter2@a:1,redis://u:hunter3@b:2\"",
+    )
+    .unwrap();
+    let shown = s.redacted();
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("hunter3"),
+        "{shown}"
+    );
+    assert!(shown.contains("redis_mode = \"cluster\""), "{shown}");
+}

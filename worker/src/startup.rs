@@ -34,8 +34,11 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let repo = Repository::connect(&settings).await?;
         repo.migrate().await?;
+        let redis_settings = settings
+            .redis()
+            .map_err(|e| anyhow::anyhow!("{}", runtime::settings::ConfigErrors(e)))?;
         let redis = RedisLink::new(
-            &settings.redis_url,
+            &redis_settings,
             Duration::from_millis(settings.redis_timeout_ms),
         )?;
         let first = tokio::time::timeout(Duration::from_secs(2), redis.get()).await;

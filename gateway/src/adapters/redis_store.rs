@@ -2,14 +2,16 @@
 //! bounded in time.
 //!
 //! Why: the gateway must start while Redis is down and recover without a restart
-//! (`docs/ARCHITECTURE.md`). [`RedisStore::run_connector`] creates the
-//! [`ConnectionManager`] in the background with backoff; once it exists the manager
-//! reconnects by itself. Until then, and whenever a call exceeds `redis_timeout_ms`,
+//! (`docs/ARCHITECTURE.md`). [`RedisStore::run_connector`] creates the connection (a
+//! `ConnectionManager` to one node, or a cluster connection, [`RedisConn`]) in the
+//! background with backoff; once it exists it reconnects by itself (a cluster
+//! connection also follows a failover to the promoted replica). Until then, and whenever a call exceeds `redis_timeout_ms`,
 //! callers get [`StoreError::Unavailable`] (which the HTTP edge answers with `503` and
 //! `Retry-After`): a request never hangs.
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManagerConfig;
 use redis::{FromRedisValue, RedisResult};
+use runtime::redis::{ConnectOptions, RedisConn, RedisConnector, RedisSettings};
 use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::time::Duration;
@@ -44,30 +46,54 @@ impl StoreError {
 /// Shared handle to Redis (cheap to clone: the connection slot is shared).
 #[derive(Clone)]
 pub struct RedisStore {
-    client: redis::Client,
-    conn: watch::Sender<Option<ConnectionManager>>,
+    connector: RedisConnector,
+    conn: watch::Sender<Option<RedisConn>>,
     timeout: Duration,
+    // Which of the connector's pub/sub clients the next subscription tries.
+    next_pubsub: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl RedisStore {
-    /// A store for `url`; nothing is connected until [`RedisStore::run_connector`] runs.
+    /// A store for one node at `url`; nothing is connected until
+    /// [`RedisStore::run_connector`] runs.
     ///
     /// # Errors
     /// If the URL cannot be parsed.
     pub fn new(url: &str, timeout: Duration) -> anyhow::Result<Self> {
+        Self::with_settings(&RedisSettings::standalone(url), timeout)
+    }
+
+    /// A store for `settings` (one node or a cluster, TLS); nothing is connected until
+    /// [`RedisStore::run_connector`] runs.
+    ///
+    /// # Errors
+    /// If a URL or the CA certificates cannot be used.
+    pub fn with_settings(settings: &RedisSettings, timeout: Duration) -> anyhow::Result<Self> {
         use anyhow::Context;
-        let client = redis::Client::open(url).context("Failed to parse the Redis URL")?;
+        let mut options = ConnectOptions::new(timeout, timeout);
+        options.manager = ConnectionManagerConfig::new()
+            .set_number_of_retries(1)
+            .set_factor(100)
+            .set_max_delay(1000);
+        let connector =
+            RedisConnector::new(settings, options).context("Failed to parse the Redis URL")?;
         Ok(Self {
-            client,
+            connector,
             conn: watch::Sender::new(None),
             timeout,
+            next_pubsub: Default::default(),
         })
     }
 
-    /// The client, for connections that cannot share the multiplexed one (a pub/sub
-    /// subscription, `live/feed.rs`).
-    pub fn client(&self) -> &redis::Client {
-        &self.client
+    /// A client for a connection that cannot share the multiplexed one (a pub/sub
+    /// subscription, `live/feed.rs`): the node, or on a cluster the next seed node in
+    /// turn (a message published on any node reaches every node's subscribers).
+    pub fn pubsub_client(&self) -> redis::Client {
+        let clients = self.connector.pubsub_clients();
+        let i = self
+            .next_pubsub
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        clients[i % clients.len()].clone()
     }
 
     /// The call timeout.
@@ -76,28 +102,19 @@ impl RedisStore {
     }
 
     /// Connects in the background with backoff (100 ms doubling to 2 s) until it succeeds
-    /// or `shutdown` fires. After that the [`ConnectionManager`] heals itself.
+    /// or `shutdown` fires. After that the connection heals itself.
     pub async fn run_connector(&self, shutdown: CancellationToken) {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(self.timeout)
-            .set_response_timeout(self.timeout)
-            .set_number_of_retries(1)
-            .set_factor(100)
-            .set_max_delay(1000);
         let mut delays = runtime::backoff::CONNECT.delays();
         let mut warnings = Throttled::default();
         loop {
-            let attempt = tokio::time::timeout(
-                self.timeout * 3,
-                ConnectionManager::new_with_config(self.client.clone(), config.clone()),
-            );
+            let attempt = tokio::time::timeout(self.timeout * 3, self.connector.connect());
             let result = tokio::select! {
                 _ = shutdown.cancelled() => return,
                 r = attempt => r,
             };
             match result {
-                Ok(Ok(manager)) => {
-                    self.conn.send_replace(Some(manager));
+                Ok(Ok(conn)) => {
+                    self.conn.send_replace(Some(conn));
                     tracing::info!("connected to Redis");
                     return;
                 }
@@ -113,7 +130,7 @@ impl RedisStore {
 
     /// The connection, waiting up to the call timeout for the first one (a gateway that
     /// just started answers instead of refusing).
-    async fn manager(&self) -> Result<ConnectionManager, StoreError> {
+    async fn manager(&self) -> Result<RedisConn, StoreError> {
         let mut rx = self.conn.subscribe();
         let conn = match tokio::time::timeout(self.timeout, rx.wait_for(Option::is_some)).await {
             Ok(Ok(conn)) => conn.clone(),
@@ -130,7 +147,7 @@ impl RedisStore {
     /// (a script bug, a wrong type).
     pub async fn call<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(RedisConn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         let conn = self.manager().await?;
@@ -238,6 +255,11 @@ fn redis_error(e: redis::RedisError) -> StoreError {
                 | redis::ErrorKind::ClusterDown
                 | redis::ErrorKind::MasterDown
                 | redis::ErrorKind::ReadOnly
+                // A cluster in failover: redirects still pointing at the dead primary
+                // once the client's retries are spent, or no connection to a slot's node.
+                | redis::ErrorKind::Moved
+                | redis::ErrorKind::Ask
+                | redis::ErrorKind::ClusterConnectionNotFound
         );
     if connectivity {
         StoreError::unavailable(e)

@@ -148,10 +148,11 @@ pub async fn run(replica: Replica, shutdown: CancellationToken) {
 async fn follow(replica: &Replica, shutdown: &CancellationToken) -> Result<(), String> {
     let timeout = replica.redis.timeout() * 3;
     let channel = replica.keys.changes();
-    let mut pubsub = tokio::time::timeout(timeout, replica.redis.client().get_async_pubsub())
-        .await
-        .map_err(|_| "connect timed out".to_string())?
-        .map_err(|e| e.to_string())?;
+    let mut pubsub =
+        tokio::time::timeout(timeout, replica.redis.pubsub_client().get_async_pubsub())
+            .await
+            .map_err(|_| "connect timed out".to_string())?
+            .map_err(|e| e.to_string())?;
     tokio::time::timeout(timeout, pubsub.subscribe(&channel))
         .await
         .map_err(|_| "subscribe timed out".to_string())?

@@ -72,8 +72,11 @@ impl Replica {
     /// An invalid Redis URL, invalid token keys, or metrics registered twice.
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
         let keys = RedisKeys::new(settings.namespace.clone());
-        let redis = RedisStore::new(
-            &settings.redis_url,
+        let redis_settings = settings
+            .redis()
+            .map_err(|e| anyhow::anyhow!("{}", runtime::settings::ConfigErrors(e)))?;
+        let redis = RedisStore::with_settings(
+            &redis_settings,
             Duration::from_millis(settings.redis_timeout_ms),
         )?;
         let tokens = TokenKeys::new(

@@ -1,7 +1,7 @@
 //! Printing the settings without their secrets (`print-config`, `Debug`).
 
 use super::Settings;
-use runtime::redact::{secret_toml as redact, toml_string as q, url_toml};
+use runtime::redact::{secret_toml as redact, toml_string as q, url_list_toml, url_toml};
 use secrecy::ExposeSecret;
 
 impl Settings {
@@ -9,7 +9,7 @@ impl Settings {
     /// (`anteroom-gateway print-config`).
     pub fn redacted_toml(&self) -> String {
         format!(
-            "host = {}\nport = {}\nredis_url = {}\namqp_url = {}\ndatabase_url = {}\n\
+            "host = {}\nport = {}\nredis_url = {}\nredis_mode = {}\nredis_ca_file = {}\namqp_url = {}\ndatabase_url = {}\n\
              database_max_connections = {}\nnamespace = {}\nshards = {}\n\
              admin_key = {}\nqueue_token_secret = {}\npass_signing_key = {}\n\
              pass_previous_keys = {}\n\
@@ -18,7 +18,9 @@ impl Settings {
              log_json = {}\npublic_url = {}\ncompression = {}\n{}",
             q(&self.host),
             self.port,
-            url_toml(&self.redis_url),
+            url_list_toml(&self.redis_url),
+            q(&self.redis_mode),
+            q(&self.redis_ca_file),
             url_toml(&self.amqp_url),
             url_toml(self.database_url.expose_secret()),
             self.database_max_connections,

@@ -182,3 +182,34 @@ fn previous_pass_keys_are_checked_one_by_one() {
         errors[0].message
     );
 }
+
+#[test]
+fn redis_settings_are_checked_together() {
+    let s = Settings {
+        redis_mode: "cluster".into(),
+        redis_url: "redis://127.0.0.1:7001,rediss://127.0.0.1:7002".into(),
+        ..valid()
+    };
+    let errors = s.validate().unwrap_err();
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    assert_eq!(errors.0[0].variable(), "ANTEROOM_REDIS_URL");
+    assert!(errors.0[0].message.contains("mixes"), "{errors}");
+    let s = Settings {
+        redis_ca_file: "/nonexistent/ca.pem".into(),
+        redis_url: "rediss://localhost:6390".into(),
+        ..valid()
+    };
+    let errors = s.validate().unwrap_err();
+    assert_eq!(errors.0[0].variable(), "ANTEROOM_REDIS_CA_FILE");
+    let s = Settings {
+        redis_mode: "cluster".into(),
+        redis_url: "redis://u:hunter2@a:1,redis://u:hunter3@b:2".into(),
+        ..valid()
+    };
+    assert!(s.validate().is_ok());
+    let shown = s.redacted_toml();
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("hunter3"),
+        "{shown}"
+    );
+}

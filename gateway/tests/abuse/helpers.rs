@@ -60,6 +60,8 @@ pub(crate) async fn spawn(customize: impl FnOnce(&mut gateway::Settings)) -> Tes
         host: "127.0.0.1".into(),
         port: 0,
         redis_url: redis_url(),
+        redis_mode: testkit::services::redis_mode(),
+        redis_ca_file: testkit::services::redis_ca_file(),
         // Join and status need no broker; a closed port keeps these tests from declaring
         // AMQP queues they would leave behind.
         amqp_url: "amqp://guest:guest@127.0.0.1:1/%2f".into(),

@@ -8,8 +8,6 @@ use protocol::names::RedisKeys;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-pub(crate) use testkit::redis_url;
-
 /// A queue under its own prefix, for one event.
 pub(crate) struct Fixture {
     pub(crate) queue: Queue,
@@ -20,7 +18,8 @@ pub(crate) struct Fixture {
 
 impl Fixture {
     pub(crate) async fn new() -> Self {
-        let redis = RedisStore::new(&redis_url(), Duration::from_secs(2)).unwrap();
+        let redis =
+            RedisStore::with_settings(&testkit::redis_settings(), Duration::from_secs(2)).unwrap();
         tokio::time::timeout(
             Duration::from_secs(10),
             redis.run_connector(CancellationToken::new()),

@@ -29,17 +29,13 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-async fn redis_conn() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(crate::redis_fixture::redis_url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
+async fn redis_conn() -> runtime::redis::RedisConn {
+    testkit::redis_conn().await
 }
 
 async fn queue_for(namespace: &str) -> Queue {
     let store =
-        RedisStore::new(&crate::redis_fixture::redis_url(), Duration::from_secs(5)).unwrap();
+        RedisStore::with_settings(&testkit::redis_settings(), Duration::from_secs(5)).unwrap();
     store
         .run_connector(tokio_util::sync::CancellationToken::new())
         .await;

@@ -58,10 +58,19 @@ impl Stack {
     ) -> Stack {
         let deployment = Deployment::create("a", SHARDS).await;
         let mut worker_settings = deployment.worker_settings();
+        let shared = redis_url == testkit::services::redis_url();
         worker_settings.redis_url = redis_url.clone();
+        if !shared {
+            // A private one-node Redis in plain text.
+            (worker_settings.redis_mode, worker_settings.redis_ca_file) =
+                ("standalone".into(), String::new());
+        }
         deployment.spawn_worker(worker_settings).await;
         let mut settings = deployment.gateway_settings();
         settings.redis_url = redis_url;
+        if !shared {
+            (settings.redis_mode, settings.redis_ca_file) = ("standalone".into(), String::new());
+        }
         customize(&mut settings);
         Stack {
             gateways: Vec::new(),

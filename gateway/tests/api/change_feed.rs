@@ -93,9 +93,13 @@ async fn two_replicas(redis: &PrivateRedis) -> (TestApp, String) {
     let (g_url, w_url) = (url.clone(), url);
     // No periodic rewrite by the worker during the test: only the feed may heal.
     let app = spawn_app_with_both(
-        move |g| g.redis_url = g_url,
+        move |g| {
+            g.redis_url = g_url;
+            (g.redis_mode, g.redis_ca_file) = ("standalone".into(), String::new());
+        },
         move |w| {
             w.redis_url = w_url;
+            (w.redis_mode, w.redis_ca_file) = ("standalone".into(), String::new());
             w.config_refresh_secs = 3600;
         },
     )
@@ -282,9 +286,13 @@ async fn the_workers_periodic_rewrite_announces_only_what_redis_lost() {
     let url = redis.url();
     let (g_url, w_url) = (url.clone(), url);
     let app = spawn_app_with_both(
-        move |g| g.redis_url = g_url,
+        move |g| {
+            g.redis_url = g_url;
+            (g.redis_mode, g.redis_ca_file) = ("standalone".into(), String::new());
+        },
         move |w| {
             w.redis_url = w_url;
+            (w.redis_mode, w.redis_ca_file) = ("standalone".into(), String::new());
             w.config_refresh_secs = 1;
         },
     )

@@ -4,7 +4,7 @@
 //! fan is admitted; keys of another event are refused.
 
 use crate::gate::gated_spec;
-use crate::helpers::{redis_url, spawn_app, ApiResponse, TestApp};
+use crate::helpers::{spawn_app, ApiResponse, TestApp};
 use protocol::ids::{EventId, TicketId};
 use protocol::names::RedisKeys;
 use serde_json::json;
@@ -23,12 +23,8 @@ impl TestApp {
     }
 }
 
-async fn redis() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(redis_url())
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("Failed to connect to Redis")
+async fn redis() -> runtime::redis::RedisConn {
+    testkit::redis_conn().await
 }
 
 /// The score of `ticket` in the set `key` (`None`: not a member).

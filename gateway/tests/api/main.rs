@@ -20,6 +20,7 @@ mod api_keys;
 mod auth;
 mod bad_input;
 mod change_feed;
+mod cluster_slots;
 mod concurrency;
 mod contention;
 mod durability;

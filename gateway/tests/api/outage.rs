@@ -17,6 +17,7 @@ async fn broken_replica(app: &TestApp, redis: Option<&str>, amqp: Option<&str>) 
     let mut settings = app.gateway_settings.clone();
     if let Some(url) = redis {
         settings.redis_url = url.into();
+        (settings.redis_mode, settings.redis_ca_file) = ("standalone".into(), String::new());
     }
     if let Some(url) = amqp {
         settings.amqp_url = url.into();

@@ -7,8 +7,8 @@
 //! mirror put it back.
 
 use crate::helpers::{
-    eventually, maintenance_db_url, minutes_ago, open_event_spec, redis_url, spawn_app_with_both,
-    ApiResponse, TestApp,
+    eventually, maintenance_db_url, minutes_ago, open_event_spec, spawn_app_with_both, ApiResponse,
+    TestApp,
 };
 use base64::Engine as _;
 use protocol::ids::EventId;
@@ -27,11 +27,7 @@ async fn the_worker_restores_a_lost_event_config() {
     app.hold_seats(&fan, &["A-1-1"]).await.assert_status(201);
 
     let keys = RedisKeys::new(app.namespace.clone());
-    let client = redis::Client::open(redis_url()).expect("redis url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("Failed to connect to Redis");
+    let mut conn = testkit::redis_conn().await;
     let lost: u64 = redis::cmd("DEL")
         .arg(keys.config(&event))
         .arg(keys.availability(&event))
@@ -73,11 +69,7 @@ async fn a_taking_over_worker_rewrites_lost_hold_documents() {
     let hold: Hold = held.json();
 
     let keys = RedisKeys::new(app.namespace.clone());
-    let client = redis::Client::open(redis_url()).expect("redis url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("Failed to connect to Redis");
+    let mut conn = testkit::redis_conn().await;
     let lost: u64 = redis::cmd("DEL")
         .arg(keys.hold(&event, &hold.id))
         .query_async(&mut conn)
@@ -288,7 +280,17 @@ async fn a_queue_survives(lose: impl FnOnce(&mut PrivateRedis)) {
     let mut private = PrivateRedis::start();
     let url = private.url();
     let (g_url, w_url) = (url.clone(), url.clone());
-    let app = spawn_app_with_both(move |g| g.redis_url = g_url, move |w| w.redis_url = w_url).await;
+    let app = spawn_app_with_both(
+        move |g| {
+            g.redis_url = g_url;
+            (g.redis_mode, g.redis_ca_file) = ("standalone".into(), String::new());
+        },
+        move |w| {
+            w.redis_url = w_url;
+            (w.redis_mode, w.redis_ca_file) = ("standalone".into(), String::new());
+        },
+    )
+    .await;
 
     let mut spec = open_event_spec(10, 10);
     spec.prequeue_opens_at = Some(minutes_ago(1));

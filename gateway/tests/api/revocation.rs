@@ -4,7 +4,7 @@
 //! passes. Checked against Redis's own state (the active and revoked sets) and against
 //! the holds the worker actually accepted.
 
-use crate::helpers::{open_event_spec, redis_url, spawn_app, TestApp};
+use crate::helpers::{open_event_spec, spawn_app, TestApp};
 use protocol::ids::EventId;
 use protocol::names::RedisKeys;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,12 +15,8 @@ const MAX_ACTIVE: u64 = 2;
 const BOTS: usize = 4;
 const ROUNDS: usize = 3;
 
-async fn redis() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(redis_url())
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("Failed to connect to Redis")
+async fn redis() -> runtime::redis::RedisConn {
+    testkit::redis_conn().await
 }
 
 /// A hold of the best seat of section `A`.

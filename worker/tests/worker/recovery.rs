@@ -103,6 +103,7 @@ async fn a_failed_group_commit_is_retried_on_a_rebuilt_state() {
 async fn with_redis_down_commands_are_still_decided_and_answered() {
     let mut env = TestEnv::without_worker().await;
     env.settings.redis_url = "redis://127.0.0.1:1".into();
+    (env.settings.redis_mode, env.settings.redis_ca_file) = ("standalone".into(), String::new());
     env.worker = Some(env.spawn_worker().await);
     let event = env.create_event(&spec(1, 4, 300)).await;
     assert!(matches!(

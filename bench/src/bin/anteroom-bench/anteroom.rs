@@ -44,6 +44,8 @@ impl WorkerRun<'_> {
         let mut settings = Settings {
             database_url: SecretString::from(env.db_url.clone()),
             redis_url: self.services.redis_url.clone(),
+            redis_mode: self.services.redis_mode.clone(),
+            redis_ca_file: self.services.redis_ca_file.clone(),
             amqp_url: self.services.amqp_url.clone(),
             namespace: env.namespace.clone(),
             shards: 1,

@@ -16,8 +16,33 @@ use uuid::Uuid;
 pub(crate) struct Services {
     /// A maintenance database URL (`.../postgres`); run databases are its siblings.
     pub(crate) database_url: String,
+    /// One URL, or a cluster's comma-separated seed URLs.
     pub(crate) redis_url: String,
+    /// `standalone` or `cluster`.
+    pub(crate) redis_mode: String,
+    /// PEM file of the CA for `rediss://`; empty: the system's roots.
+    pub(crate) redis_ca_file: String,
     pub(crate) amqp_url: String,
+}
+
+impl Services {
+    /// A connection to the Redis of the runs (one node or a cluster, TLS).
+    ///
+    /// # Errors
+    /// Bad Redis settings, or Redis unreachable.
+    pub(crate) async fn redis(&self) -> anyhow::Result<runtime::redis::RedisConn> {
+        let settings = runtime::redis::RedisSettings::parse(
+            &self.redis_mode,
+            &self.redis_url,
+            &self.redis_ca_file,
+        )
+        .map_err(|e| anyhow::anyhow!("{}", runtime::settings::ConfigErrors(e)))?;
+        let timeout = std::time::Duration::from_secs(5);
+        let options = runtime::redis::ConnectOptions::new(timeout, timeout);
+        Ok(runtime::redis::RedisConnector::new(&settings, options)?
+            .connect()
+            .await?)
+    }
 }
 
 /// A fresh database and namespace.
@@ -102,8 +127,7 @@ impl RunEnv {
 
     /// Every key of the namespace (it is unique to this run).
     async fn remove_redis(&self) -> anyhow::Result<()> {
-        let client = redis::Client::open(self.services.redis_url.as_str())?;
-        let mut conn = client.get_multiplexed_async_connection().await?;
+        let mut conn = self.services.redis().await?;
         worker::delete_namespace(&mut conn, &self.namespace).await?;
         Ok(())
     }

@@ -18,8 +18,8 @@ use crate::stats::{load_average, RunResult};
 use crate::workload::{HoldSeats, Venue};
 use anyhow::Context;
 use chrono::Utc;
-use redis::aio::MultiplexedConnection;
 use redis::Script;
+use runtime::redis::RedisConn;
 use sqlx::PgPool;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -47,7 +47,7 @@ pub(crate) struct LockRun<'a> {
 /// What every client task shares.
 struct Shared {
     pool: PgPool,
-    redis: MultiplexedConnection,
+    redis: RedisConn,
     unlock: Script,
     lock_prefix: String,
     event: Uuid,
@@ -75,8 +75,9 @@ impl LockRun<'_> {
             .context("Failed to migrate the run database")?;
         let event = Uuid::new_v4();
         create_event(&pool, event, &self.venue).await?;
-        let redis = redis::Client::open(self.services.redis_url.as_str())?
-            .get_multiplexed_async_connection()
+        let redis = self
+            .services
+            .redis()
             .await
             .context("Failed to connect to Redis")?;
         let shared = Arc::new(Shared {
@@ -138,11 +139,7 @@ async fn client(s: Arc<Shared>) -> anyhow::Result<(usize, Vec<u64>)> {
 }
 
 /// One reservation; `Ok(false)` when a seat was locked or already claimed.
-async fn reserve(
-    s: &Shared,
-    redis: &mut MultiplexedConnection,
-    seats: &[String],
-) -> anyhow::Result<bool> {
+async fn reserve(s: &Shared, redis: &mut RedisConn, seats: &[String]) -> anyhow::Result<bool> {
     let token = Uuid::new_v4().to_string();
     let keys: Vec<String> = seats
         .iter()
@@ -176,7 +173,7 @@ async fn reserve(
 
 async fn unlock(
     s: &Shared,
-    redis: &mut MultiplexedConnection,
+    redis: &mut RedisConn,
     keys: &[&String],
     token: &str,
 ) -> anyhow::Result<()> {

@@ -97,6 +97,12 @@ struct Args {
         default_value = "redis://127.0.0.1:6379"
     )]
     redis_url: String,
+    /// `standalone`, or `cluster` (then --redis-url lists seed nodes, comma-separated).
+    #[arg(long, env = "ANTEROOM_BENCH_REDIS_MODE", default_value = "standalone")]
+    redis_mode: String,
+    /// PEM file of the CA certificates for a rediss:// URL; empty: the system's roots.
+    #[arg(long, env = "ANTEROOM_BENCH_REDIS_CA_FILE", default_value = "")]
+    redis_ca_file: String,
     #[arg(
         long,
         env = "ANTEROOM_BENCH_AMQP_URL",
@@ -119,6 +125,8 @@ async fn main() -> anyhow::Result<()> {
     let services = Services {
         database_url: args.database_url.clone(),
         redis_url: args.redis_url.clone(),
+        redis_mode: args.redis_mode.clone(),
+        redis_ca_file: args.redis_ca_file.clone(),
         amqp_url: args.amqp_url.clone(),
     };
     let venue = Venue {

@@ -8,7 +8,7 @@
 mod amqp;
 pub(crate) mod commands;
 
-pub(crate) use testkit::{amqp_url, maintenance_db_url, redis_url};
+pub(crate) use testkit::{amqp_url, maintenance_db_url};
 
 use lapin::options::{BasicConsumeOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
@@ -43,7 +43,7 @@ pub(crate) struct TestEnv {
     pub(crate) settings: Settings,
     pub(crate) pool: PgPool,
     pub(crate) keys: RedisKeys,
-    pub(crate) redis: redis::aio::MultiplexedConnection,
+    pub(crate) redis: runtime::redis::RedisConn,
     pub(crate) worker: Option<RunningWorker>,
     amqp: Connection,
     channel: Channel,
@@ -75,11 +75,7 @@ impl TestEnv {
             .max_connections(4)
             .connect_lazy(&db_url)
             .expect("pool");
-        let redis = redis::Client::open(redis_url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .expect("Redis");
+        let redis = testkit::redis_conn().await;
         let amqp = Connection::connect(&amqp_url(), ConnectionProperties::default())
             .await
             .expect("RabbitMQ");

@@ -94,6 +94,8 @@ pub(super) fn worker_process(settings: &worker::Settings) -> tokio::process::Chi
             settings.database_url.expose_secret(),
         )
         .env("ANTEROOM_REDIS_URL", &settings.redis_url)
+        .env("ANTEROOM_REDIS_MODE", &settings.redis_mode)
+        .env("ANTEROOM_REDIS_CA_FILE", &settings.redis_ca_file)
         .env("ANTEROOM_AMQP_URL", &settings.amqp_url)
         .env("ANTEROOM_NAMESPACE", &settings.namespace)
         .env("ANTEROOM_SHARDS", settings.shards.to_string())

@@ -24,8 +24,18 @@ host = "127.0.0.1"
 port = 8080
 # Redis: queue, counters, token bucket, config and availability cache, request results.
 redis_url = "redis://127.0.0.1:6379"
-# RabbitMQ: reservation commands to the worker shards.
+# RabbitMQ: reservation commands to the worker shards. One URL, or the comma-separated
+# URLs of a cluster's nodes, tried in turn from a random one (all amqp:// or all
+# amqps://); a lost connection reconnects to the next node.
 amqp_url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+# PEM file of the CA certificates that verify amqps:// nodes, trusted on top of the
+# system's roots; "" = the system's roots only. Certificates are always verified.
+amqp_ca_file = ""
+# Replicas a quorum queue gets when this process creates it
+# (x-quorum-initial-group-size): 0 = the broker's default (every cluster node), else 1
+# to 7. RabbitMQ reads it only when it creates a queue; set the same on every gateway
+# and worker (docs/OPERATIONS.md, "RabbitMQ cluster and TLS").
+amqp_quorum_group_size = 0
 # PostgreSQL, for the venue's back office only (API keys, webhook endpoints, order lists
 # and exports): no fan route touches it, and it is connected on first use.
 database_url = "postgres://postgres:postgres@127.0.0.1:5432/anteroom"
@@ -83,8 +93,12 @@ pub struct Settings {
     pub port: u16,
     /// Redis URL.
     pub redis_url: String,
-    /// AMQP URL.
+    /// AMQP URL, or a comma-separated list of the URLs of a cluster's nodes.
     pub amqp_url: String,
+    /// PEM file of extra CA certificates for `amqps://`; empty = system roots only.
+    pub amqp_ca_file: String,
+    /// `x-quorum-initial-group-size` of the quorum queues it declares; 0 = omitted.
+    pub amqp_quorum_group_size: i64,
     /// PostgreSQL URL of the back office (API keys, webhook endpoints, order reads).
     #[serde(deserialize_with = "secret")]
     pub database_url: SecretString,
@@ -198,13 +212,11 @@ impl Settings {
                 "must start with redis:// or rediss://",
             );
         }
-        if !(self.amqp_url.starts_with("amqp://") || self.amqp_url.starts_with("amqps://")) {
-            bad(
-                &mut errors,
-                "amqp_url",
-                "must start with amqp:// or amqps://",
-            );
-        }
+        errors.extend(runtime::amqp::check_settings(
+            &self.amqp_url,
+            &self.amqp_ca_file,
+            self.amqp_quorum_group_size,
+        ));
         if !runtime::settings::valid_namespace(&self.namespace) {
             bad(
                 &mut errors,

@@ -18,7 +18,7 @@ use lapin::{Channel, Connection, ConnectionProperties};
 use protocol::names::AmqpNames;
 use protocol::topology::{
     ArgumentValue, Binding, Exchange, ExchangeKind, Queue, Topology, MAX_QUORUM_GROUP_SIZE,
-    SHARD_QUEUE_ARGUMENTS,
+    QUORUM_INITIAL_GROUP_SIZE, SHARD_QUEUE_ARGUMENTS,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -325,9 +325,10 @@ pub async fn declare_exchange(channel: &Channel, exchange: &Exchange) -> lapin::
 /// which is the point), durable as the data says, with its arguments.
 ///
 /// # Errors
-/// The broker refused the declaration (e.g. the queue exists with other arguments).
+/// The broker refused the declaration (e.g. the queue exists with other arguments). A
+/// refusal over the quorum group size is also logged with what to do about it.
 pub async fn declare_queue(channel: &Channel, queue: &Queue) -> lapin::Result<()> {
-    channel
+    let declared = channel
         .queue_declare(
             &queue.name,
             QueueDeclareOptions {
@@ -337,7 +338,21 @@ pub async fn declare_queue(channel: &Channel, queue: &Queue) -> lapin::Result<()
             field_table(&queue.arguments),
         )
         .await
-        .map(|_| ())
+        .map(|_| ());
+    if let Err(e) = &declared {
+        if e.to_string().contains(QUORUM_INITIAL_GROUP_SIZE) {
+            // RabbitMQ compares the argument with the one the queue was created with,
+            // and a mismatch stops every publish and consume of the deployment.
+            tracing::error!(
+                queue = %queue.name,
+                error = %e,
+                "the queue exists with another replica count: set amqp_quorum_group_size \
+                 to the value it was created with (0 if it was created without one), on \
+                 every gateway and worker"
+            );
+        }
+    }
+    declared
 }
 
 /// Binds `binding.queue` to `binding.exchange` by its routing key.
@@ -424,7 +439,11 @@ mod tests {
     fn bad_lists_are_refused_with_the_reason() {
         let err = |list: &str| parse_nodes(list).unwrap_err().to_string();
         assert!(err("").contains("at least one"));
-        assert!(err(" , ").contains("must start with amqp://"), "{}", err(" , "));
+        assert!(
+            err(" , ").contains("must start with amqp://"),
+            "{}",
+            err(" , ")
+        );
         assert!(err("http://h:5672").contains("must start with amqp://"));
         assert!(err("amqp://h1,redis://h2").contains("entry 2"));
         assert!(err("amqp://h1,amqps://h2").contains("mixes"));

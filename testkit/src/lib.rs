@@ -19,7 +19,9 @@ pub mod services;
 pub mod stack;
 
 pub use proxy::Proxy;
-pub use services::{amqp_url, init_tracing, maintenance_db_url, redis_conn, redis_url};
+pub use services::{
+    amqp_ca_file, amqp_connect, amqp_url, init_tracing, maintenance_db_url, redis_conn, redis_url,
+};
 pub use stack::Deployment;
 
 use std::future::Future;

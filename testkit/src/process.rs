@@ -45,6 +45,7 @@ pub fn gateway_env(settings: &gateway::Settings) -> Vec<(&'static str, String)> 
         ("ANTEROOM_PORT", s.port.to_string()),
         ("ANTEROOM_REDIS_URL", s.redis_url.clone()),
         ("ANTEROOM_AMQP_URL", s.amqp_url.clone()),
+        ("ANTEROOM_AMQP_CA_FILE", s.amqp_ca_file.clone()),
         (
             "ANTEROOM_DATABASE_URL",
             s.database_url.expose_secret().to_owned(),

@@ -5,7 +5,7 @@
 //! deletes everything (see [`crate::cleanup`]).
 
 use crate::cleanup::Cleanup;
-use crate::services::{amqp_url, init_tracing, redis_url};
+use crate::services::{amqp_ca_file, amqp_url, init_tracing, redis_url};
 use crate::{db, random_hex};
 use secrecy::SecretString;
 use std::sync::Mutex;
@@ -66,6 +66,7 @@ impl Deployment {
             database_url: SecretString::from(self.db_url.clone()),
             redis_url: redis_url(),
             amqp_url: amqp_url(),
+            amqp_ca_file: amqp_ca_file(),
             namespace: self.namespace.clone(),
             shards: self.shards,
             metrics_port: 0,
@@ -82,6 +83,7 @@ impl Deployment {
             port: 0,
             redis_url: redis_url(),
             amqp_url: amqp_url(),
+            amqp_ca_file: amqp_ca_file(),
             database_url: SecretString::from(self.db_url.clone()),
             namespace: self.namespace.clone(),
             shards: self.shards,

@@ -111,9 +111,12 @@ async fn dead_letters(settings: &Settings, cmd: DeadLettersCmd) -> anyhow::Resul
     let names = protocol::names::AmqpNames::new(settings.namespace.clone());
     let properties = lapin::ConnectionProperties::default()
         .with_connection_name("anteroom-worker dead-letters".into());
-    let connection = lapin::Connection::connect(&settings.amqp_url, properties)
+    let connection = settings
+        .brokers()?
+        .connect(properties, Duration::from_secs(10))
         .await
-        .context("Failed to connect to RabbitMQ")?;
+        .context("Failed to connect to RabbitMQ")?
+        .connection;
     let done = match cmd {
         DeadLettersCmd::List { json } => {
             let letters = dead_letters::list(&connection, &names).await?;

@@ -21,8 +21,18 @@ database_url = "postgres://postgres:postgres@127.0.0.1:5432/anteroom"
 database_max_connections = 20
 # Redis, where the worker mirrors configs, availability, holds and results.
 redis_url = "redis://127.0.0.1:6379"
-# RabbitMQ (commands in, replies out).
+# RabbitMQ (commands in, replies out). One URL, or the comma-separated URLs of a
+# cluster's nodes, tried in turn from a random one (all amqp:// or all amqps://); a lost
+# connection reconnects to the next node.
 amqp_url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+# PEM file of the CA certificates that verify amqps:// nodes, trusted on top of the
+# system's roots; "" = the system's roots only. Certificates are always verified.
+amqp_ca_file = ""
+# Replicas a quorum queue (shard queues, dead letters) gets when this process creates it
+# (x-quorum-initial-group-size): 0 = the broker's default (every cluster node), else 1
+# to 7. RabbitMQ reads it only when it creates a queue; set the same on every gateway
+# and worker (docs/OPERATIONS.md, "RabbitMQ cluster and TLS").
+amqp_quorum_group_size = 0
 # AMQP namespace ({ns}.commands, {ns}.shard.{k}) and Redis key prefix.
 namespace = "anteroom"
 # Shards per deployment; must equal the gateways' value.
@@ -96,8 +106,12 @@ pub struct Settings {
     pub database_max_connections: u32,
     /// Redis URL.
     pub redis_url: String,
-    /// AMQP URL.
+    /// AMQP URL, or a comma-separated list of the URLs of a cluster's nodes.
     pub amqp_url: String,
+    /// PEM file of extra CA certificates for `amqps://`; empty = system roots only.
+    pub amqp_ca_file: String,
+    /// `x-quorum-initial-group-size` of the quorum queues it declares; 0 = omitted.
+    pub amqp_quorum_group_size: i64,
     /// AMQP namespace and Redis key prefix.
     pub namespace: String,
     /// Number of shards (1..=1024).
@@ -203,11 +217,6 @@ impl Settings {
             "must be a redis:// URL",
         );
         check(
-            "amqp_url",
-            scheme(&self.amqp_url, &["amqp://", "amqps://"]),
-            "must be an amqp:// URL",
-        );
-        check(
             "namespace",
             runtime::settings::valid_namespace(&self.namespace),
             runtime::settings::NAMESPACE_MESSAGE,
@@ -306,14 +315,38 @@ impl Settings {
             (10..=60_000).contains(&self.webhook_poll_ms),
             "must be between 10 and 60000",
         );
+        errors.extend(runtime::amqp::check_settings(
+            &self.amqp_url,
+            &self.amqp_ca_file,
+            self.amqp_quorum_group_size,
+        ));
         ConfigErrors::check(errors)
+    }
+
+    /// The RabbitMQ nodes of `amqp_url`, verified with `amqp_ca_file`.
+    ///
+    /// # Errors
+    /// A bad list or CA file (what [`Settings::validate`] reports).
+    pub fn brokers(&self) -> anyhow::Result<runtime::amqp::Brokers> {
+        runtime::amqp::Brokers::new(&self.amqp_url, &self.amqp_ca_file)
+            .map_err(|e| anyhow::anyhow!("Invalid amqp_url or amqp_ca_file: {e}"))
+    }
+
+    /// The AMQP topology of these settings: namespace, shards, quorum group size.
+    pub fn topology(&self) -> protocol::topology::Topology {
+        protocol::topology::Topology::new(
+            protocol::names::AmqpNames::new(self.namespace.clone()),
+            self.shards,
+        )
+        .with_quorum_group_size(u8::try_from(self.amqp_quorum_group_size).unwrap_or(0))
     }
 
     /// The settings as TOML, the passwords inside URLs redacted (for `print-config`).
     pub fn redacted(&self) -> String {
         format!(
             "database_url = {}\ndatabase_max_connections = {}\nredis_url = {}\n\
-             amqp_url = {}\nnamespace = {}\nshards = {}\nmetrics_host = {}\n\
+             amqp_url = {}\namqp_ca_file = {}\namqp_quorum_group_size = {}\n\
+             namespace = {}\nshards = {}\nmetrics_host = {}\n\
              metrics_port = {}\nbatch_max_commands = {}\nbatch_max_wait_ms = {}\n\
              expiry_tick_ms = {}\naccept_skew_ms = {}\nconfig_refresh_secs = {}\n\
              probe_interval_ms = {}\n\
@@ -326,6 +359,8 @@ impl Settings {
             self.database_max_connections,
             url_toml(&self.redis_url),
             url_toml(&self.amqp_url),
+            toml_string(&self.amqp_ca_file),
+            self.amqp_quorum_group_size,
             toml_string(&self.namespace),
             self.shards,
             toml_string(&self.metrics_host),

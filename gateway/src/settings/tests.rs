@@ -36,12 +36,13 @@ fn every_problem_is_reported() {
 #[test]
 fn secrets_never_printed() {
     let s = Settings {
-        amqp_url: "amqp://guest:hunter2@h:5672/%2f".into(),
+        amqp_url: "amqp://guest:hunter2@h:5672/%2f,amqp://guest:hunter3@h2:5672/%2f".into(),
         ..valid()
     };
     let printed = format!("{s:?}");
     assert!(!printed.contains("admin-key-of"));
     assert!(!printed.contains("hunter2"));
+    assert!(!printed.contains("hunter3"));
     assert!(!printed.contains(&"0123456789abcdef".repeat(4)));
     assert!(printed.contains("[redacted]"));
     let reparsed: Settings =

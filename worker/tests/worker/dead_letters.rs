@@ -77,6 +77,7 @@ async fn an_undecodable_message_is_dead_lettered_listed_and_purged() {
         .args(["dead-letters", "list", "--json"])
         .env("ANTEROOM_NAMESPACE", &env.namespace)
         .env("ANTEROOM_AMQP_URL", amqp_url())
+        .env("ANTEROOM_AMQP_CA_FILE", testkit::amqp_ca_file())
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");

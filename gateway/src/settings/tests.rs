@@ -183,3 +183,40 @@ fn previous_pass_keys_are_checked_one_by_one() {
         errors[0].message
     );
 }
+
+#[test]
+fn amqp_settings_the_gateway_cannot_serve_are_refused() {
+    let keys = |s: Settings| -> Vec<String> {
+        s.validate()
+            .map_or_else(|e| e.0.into_iter().map(|e| e.key).collect(), |()| vec![])
+    };
+    let list = "amqp://u:p@127.0.0.1:5681/%2f,amqp://u:p@127.0.0.1:5682/%2f";
+    assert!(keys(Settings {
+        amqp_url: list.into(),
+        amqp_quorum_group_size: 7,
+        ..valid()
+    })
+    .is_empty());
+    assert_eq!(
+        keys(Settings {
+            amqp_url: "amqp://h1,amqps://h2".into(),
+            ..valid()
+        }),
+        ["amqp_url"]
+    );
+    assert_eq!(
+        keys(Settings {
+            amqp_ca_file: "Cargo.toml".into(),
+            amqp_url: "amqps://h".into(),
+            ..valid()
+        }),
+        ["amqp_ca_file"]
+    );
+    assert_eq!(
+        keys(Settings {
+            amqp_quorum_group_size: 8,
+            ..valid()
+        }),
+        ["amqp_quorum_group_size"]
+    );
+}

@@ -28,10 +28,11 @@ amqp_url = "amqp://guest:guest@127.0.0.1:5672/%2f"
 # PEM file of the CA certificates that verify amqps:// nodes, trusted on top of the
 # system's roots; "" = the system's roots only. Certificates are always verified.
 amqp_ca_file = ""
-# Replicas a quorum queue (shard queues, dead letters) gets when this process creates it
-# (x-quorum-initial-group-size): 0 = the broker's default (every cluster node), else 1
-# to 7. RabbitMQ reads it only when it creates a queue; set the same on every gateway
-# and worker (docs/OPERATIONS.md, "RabbitMQ cluster and TLS").
+# Replicas a quorum queue (shard queues, dead letters) starts with (x-quorum-initial-group-size): 0 = the
+# broker's default (every cluster node, the argument left out), else 1 to 7. RabbitMQ
+# refuses to declare an existing queue with another value, so keep the value the queues
+# were created with, the same on every gateway and worker (docs/OPERATIONS.md,
+# "RabbitMQ cluster and TLS").
 amqp_quorum_group_size = 0
 # AMQP namespace ({ns}.commands, {ns}.shard.{k}) and Redis key prefix.
 namespace = "anteroom"

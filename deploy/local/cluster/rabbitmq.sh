@@ -153,9 +153,14 @@ start_all() {
         node_start "$n"
     done
     for n in 2 3; do
-        ctl "$n" stop_app
-        ctl "$n" join_cluster "$(node_name 1)"
-        ctl "$n" start_app
+        # join_cluster prints harmless errors about tables of the node it stopped; the
+        # output is kept for when a step fails.
+        local out="$DATA/c$n/join.log"
+        { ctl "$n" stop_app && ctl "$n" join_cluster "$(node_name 1)" && ctl "$n" start_app; } \
+            >"$out" 2>&1 || {
+            cat "$out" >&2
+            die "node $(node_name "$n") could not join $(node_name 1)"
+        }
         log "node $(node_name "$n") joined $(node_name 1)"
     done
     ctl 1 await_online_nodes 3 --timeout 60 >/dev/null 2>&1 || true

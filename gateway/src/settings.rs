@@ -32,8 +32,19 @@ redis_mode = "standalone"
 # PEM file of the CA certificates a rediss:// connection trusts instead of the system's
 # roots (a private CA); "" = the system's roots. Only with a rediss:// redis_url.
 redis_ca_file = ""
-# RabbitMQ: reservation commands to the worker shards.
+# RabbitMQ: reservation commands to the worker shards. One URL, or the comma-separated
+# URLs of a cluster's nodes, tried in turn from a random one (all amqp:// or all
+# amqps://); a lost connection reconnects to the next node.
 amqp_url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+# PEM file of the CA certificates that verify amqps:// nodes, trusted on top of the
+# system's roots; "" = the system's roots only. Certificates are always verified.
+amqp_ca_file = ""
+# Replicas a quorum queue starts with (x-quorum-initial-group-size): 0 = the
+# broker's default (every cluster node, the argument left out), else 1 to 7. RabbitMQ
+# refuses to declare an existing queue with another value, so keep the value the queues
+# were created with, the same on every gateway and worker (docs/OPERATIONS.md,
+# "RabbitMQ cluster and TLS").
+amqp_quorum_group_size = 0
 # PostgreSQL, for the venue's back office only (API keys, webhook endpoints, order lists
 # and exports): no fan route touches it, and it is connected on first use.
 database_url = "postgres://postgres:postgres@127.0.0.1:5432/anteroom"
@@ -95,8 +106,12 @@ pub struct Settings {
     pub redis_mode: String,
     /// PEM file of CA certificates for `rediss://`; empty = the system's roots.
     pub redis_ca_file: String,
-    /// AMQP URL.
+    /// AMQP URL, or a comma-separated list of the URLs of a cluster's nodes.
     pub amqp_url: String,
+    /// PEM file of extra CA certificates for `amqps://`; empty = system roots only.
+    pub amqp_ca_file: String,
+    /// `x-quorum-initial-group-size` of the quorum queues it declares; 0 = omitted.
+    pub amqp_quorum_group_size: i64,
     /// PostgreSQL URL of the back office (API keys, webhook endpoints, order reads).
     #[serde(deserialize_with = "secret")]
     pub database_url: SecretString,
@@ -214,13 +229,11 @@ impl Settings {
         if let Err(problems) = self.redis() {
             errors.extend(problems);
         }
-        if !(self.amqp_url.starts_with("amqp://") || self.amqp_url.starts_with("amqps://")) {
-            bad(
-                &mut errors,
-                "amqp_url",
-                "must start with amqp:// or amqps://",
-            );
-        }
+        errors.extend(runtime::amqp::check_settings(
+            &self.amqp_url,
+            &self.amqp_ca_file,
+            self.amqp_quorum_group_size,
+        ));
         if !runtime::settings::valid_namespace(&self.namespace) {
             bad(
                 &mut errors,

@@ -17,7 +17,12 @@
 //!
 //! RabbitMQ refuses to redeclare a queue with other arguments (`PRECONDITION_FAILED`), so
 //! changing [`SHARD_QUEUE_ARGUMENTS`] or [`DEAD_LETTER_QUEUE_ARGUMENTS`] breaks every
-//! running deployment on upgrade; docs/ARCHITECTURE.md explains the design.
+//! running deployment on upgrade; docs/ARCHITECTURE.md explains the design. The one
+//! configurable argument, [`QUORUM_INITIAL_GROUP_SIZE`] (how many replicas a new quorum
+//! queue gets), is only added when set ([`Topology::with_quorum_group_size`]), so the
+//! default declares the queues exactly as before. RabbitMQ compares it like the others:
+//! a queue declared again with another value, or without it, is refused too (the
+//! `runtime` crate's broker tests check this against RabbitMQ itself).
 //!
 //! No I/O here: this module only names things.
 
@@ -27,6 +32,11 @@ use crate::names::{AmqpNames, DIRECT_REPLY_TO};
 pub const QUEUE_TYPE: &str = "x-queue-type";
 /// Argument turning on single active consumer (`true`).
 pub const SINGLE_ACTIVE_CONSUMER: &str = "x-single-active-consumer";
+/// Argument giving the number of replicas a quorum queue starts with (an integer).
+pub const QUORUM_INITIAL_GROUP_SIZE: &str = "x-quorum-initial-group-size";
+/// Largest accepted [`QUORUM_INITIAL_GROUP_SIZE`]: every write waits for a majority of
+/// the replicas, and RabbitMQ advises against more than seven.
+pub const MAX_QUORUM_GROUP_SIZE: u8 = 7;
 
 /// The value of one queue argument (the AMQP field-table types the topology uses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +45,8 @@ pub enum ArgumentValue {
     Text(&'static str),
     /// An AMQP boolean.
     Bool(bool),
+    /// An AMQP signed 32-bit integer.
+    Int(i32),
 }
 
 /// One queue argument: name and value, e.g. `("x-queue-type", Text("quorum"))`.
@@ -78,7 +90,19 @@ pub struct Queue {
     /// Survives a broker restart (required for quorum queues).
     pub durable: bool,
     /// Its arguments, in declaration order.
-    pub arguments: &'static [Argument],
+    pub arguments: Vec<Argument>,
+}
+
+/// `base` followed by [`QUORUM_INITIAL_GROUP_SIZE`] when `group_size` is not 0.
+fn quorum_arguments(base: &[Argument], group_size: u8) -> Vec<Argument> {
+    let mut arguments = base.to_vec();
+    if group_size > 0 {
+        arguments.push((
+            QUORUM_INITIAL_GROUP_SIZE,
+            ArgumentValue::Int(i32::from(group_size)),
+        ));
+    }
+    arguments
 }
 
 /// A binding of a queue to an exchange by a routing key.
@@ -92,17 +116,39 @@ pub struct Binding {
     pub routing_key: String,
 }
 
-/// The topology of one deployment: a namespace and its number of shards.
+/// The topology of one deployment: a namespace, its number of shards and the initial
+/// replica count of its quorum queues.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
     names: AmqpNames,
     shards: u16,
+    quorum_group_size: u8,
 }
 
 impl Topology {
-    /// The topology of `shards` shards under `names`' namespace.
+    /// The topology of `shards` shards under `names`' namespace, its quorum queues
+    /// replicated as the broker's default says.
     pub fn new(names: AmqpNames, shards: u16) -> Self {
-        Self { names, shards }
+        Self {
+            names,
+            shards,
+            quorum_group_size: 0,
+        }
+    }
+
+    /// The same topology with every quorum queue declared with
+    /// `x-quorum-initial-group-size = group_size` replicas; 0 leaves the argument out
+    /// (the broker's default: every cluster node). Callers validate the range
+    /// (1..=[`MAX_QUORUM_GROUP_SIZE`] or 0).
+    #[must_use]
+    pub fn with_quorum_group_size(mut self, group_size: u8) -> Self {
+        self.quorum_group_size = group_size;
+        self
+    }
+
+    /// The initial replica count of its quorum queues; 0 = the broker's default.
+    pub fn quorum_group_size(&self) -> u8 {
+        self.quorum_group_size
     }
 
     /// The names it is built from.
@@ -124,12 +170,13 @@ impl Topology {
         }
     }
 
-    /// Shard `shard`'s queue (durable, [`SHARD_QUEUE_ARGUMENTS`]).
+    /// Shard `shard`'s queue (durable, [`SHARD_QUEUE_ARGUMENTS`], then the group size
+    /// if set).
     pub fn shard_queue(&self, shard: u16) -> Queue {
         Queue {
             name: self.names.shard_queue(shard),
             durable: true,
-            arguments: &SHARD_QUEUE_ARGUMENTS,
+            arguments: quorum_arguments(&SHARD_QUEUE_ARGUMENTS, self.quorum_group_size),
         }
     }
 
@@ -142,10 +189,13 @@ impl Topology {
         }
     }
 
-    /// The dead-letter queue (durable, [`DEAD_LETTER_QUEUE_ARGUMENTS`]); declared by the
-    /// worker only.
+    /// The dead-letter queue (durable, [`DEAD_LETTER_QUEUE_ARGUMENTS`], then the group
+    /// size if set); declared by the worker only.
     pub fn dead_letter_queue(&self) -> Queue {
-        dead_letter_queue(&self.names)
+        Queue {
+            arguments: quorum_arguments(&DEAD_LETTER_QUEUE_ARGUMENTS, self.quorum_group_size),
+            ..dead_letter_queue(&self.names)
+        }
     }
 
     /// The pseudo queue replies are sent to (direct reply-to; nothing to declare).
@@ -154,13 +204,13 @@ impl Topology {
     }
 }
 
-/// The dead-letter queue of `names`' namespace (durable, [`DEAD_LETTER_QUEUE_ARGUMENTS`]),
-/// which does not depend on the number of shards.
+/// The dead-letter queue of `names`' namespace (durable, [`DEAD_LETTER_QUEUE_ARGUMENTS`],
+/// the broker's default replica count), which does not depend on the number of shards.
 pub fn dead_letter_queue(names: &AmqpNames) -> Queue {
     Queue {
         name: names.dead_letter_queue(),
         durable: true,
-        arguments: &DEAD_LETTER_QUEUE_ARGUMENTS,
+        arguments: DEAD_LETTER_QUEUE_ARGUMENTS.to_vec(),
     }
 }
 
@@ -213,6 +263,33 @@ mod tests {
         );
         assert_eq!(t.reply_queue(), "amq.rabbitmq.reply-to");
         assert_eq!(t.shards(), 2);
+    }
+
+    #[test]
+    fn a_group_size_is_appended_to_every_quorum_queue_only_when_set() {
+        let t = Topology::new(AmqpNames::default(), 4);
+        assert_eq!(t.quorum_group_size(), 0);
+        assert!(t
+            .shard_queue(1)
+            .arguments
+            .iter()
+            .all(|(name, _)| *name != "x-quorum-initial-group-size"));
+        let t = t.with_quorum_group_size(3);
+        assert_eq!(
+            t.shard_queue(1).arguments,
+            [
+                ("x-queue-type", ArgumentValue::Text("quorum")),
+                ("x-single-active-consumer", ArgumentValue::Bool(true)),
+                ("x-quorum-initial-group-size", ArgumentValue::Int(3)),
+            ]
+        );
+        assert_eq!(
+            t.dead_letter_queue().arguments,
+            [
+                ("x-queue-type", ArgumentValue::Text("quorum")),
+                ("x-quorum-initial-group-size", ArgumentValue::Int(3)),
+            ]
+        );
     }
 
     #[test]

@@ -3,9 +3,7 @@
 //! a failed test; failures are printed, never fatal: they cannot change a verdict.
 
 use crate::db::drop_database;
-use crate::services::amqp_url;
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
-use lapin::{Connection, ConnectionProperties};
 use protocol::names::AmqpNames;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -73,7 +71,7 @@ impl Cleanup {
 }
 
 async fn delete_amqp(namespace: &str, shards: u16) -> anyhow::Result<()> {
-    let conn = Connection::connect(&amqp_url(), ConnectionProperties::default()).await?;
+    let conn = crate::services::try_amqp_connect().await?;
     let channel = conn.create_channel().await?;
     let names = AmqpNames::new(namespace);
     for shard in 0..shards {

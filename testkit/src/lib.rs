@@ -20,8 +20,8 @@ pub mod stack;
 
 pub use proxy::Proxy;
 pub use services::{
-    amqp_url, init_tracing, maintenance_db_url, redis_conn, redis_is_cluster, redis_settings,
-    redis_url,
+    amqp_ca_file, amqp_connect, amqp_url, init_tracing, maintenance_db_url, redis_conn,
+    redis_is_cluster, redis_settings, redis_url,
 };
 pub use stack::Deployment;
 

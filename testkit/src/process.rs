@@ -47,6 +47,7 @@ pub fn gateway_env(settings: &gateway::Settings) -> Vec<(&'static str, String)> 
         ("ANTEROOM_REDIS_MODE", s.redis_mode.clone()),
         ("ANTEROOM_REDIS_CA_FILE", s.redis_ca_file.clone()),
         ("ANTEROOM_AMQP_URL", s.amqp_url.clone()),
+        ("ANTEROOM_AMQP_CA_FILE", s.amqp_ca_file.clone()),
         (
             "ANTEROOM_DATABASE_URL",
             s.database_url.expose_secret().to_owned(),

@@ -55,12 +55,17 @@ async fn pump(
 
 impl Proxy {
     /// Starts a proxy, switched on, in front of the service of `url`
-    /// (`scheme://[user:pass@]host:port/...`); returns it and `url` rewritten to go
-    /// through it.
+    /// (`scheme://[user:pass@]host:port/...`; of a comma-separated list, the first URL);
+    /// returns it and that URL rewritten to go through it.
     ///
     /// # Panics
     /// When the upstream's name does not resolve or no loopback port can be bound.
     pub async fn start(url: &str) -> (Proxy, String) {
+        // Of a list of nodes, the first: a proxied list would let clients go around it.
+        let url = runtime::redact::split_url_list(url)
+            .first()
+            .copied()
+            .unwrap_or(url);
         let hostport = authority(url);
         let upstream: SocketAddr = tokio::net::lookup_host(hostport)
             .await

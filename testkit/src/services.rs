@@ -7,7 +7,11 @@
 //! | Redis | `ANTEROOM_TEST_REDIS_URL` | `redis://127.0.0.1:6379` |
 //! | Redis: `standalone` or `cluster` (the URL then lists seed nodes) | `ANTEROOM_TEST_REDIS_MODE` | `standalone` |
 //! | Redis: PEM file of the CA for `rediss://` | `ANTEROOM_TEST_REDIS_CA_FILE` | empty (system roots) |
-//! | RabbitMQ | `ANTEROOM_TEST_AMQP_URL` | `amqp://guest:guest@127.0.0.1:5672/%2f` |
+//! | RabbitMQ (one URL, or a cluster's comma-separated node URLs) | `ANTEROOM_TEST_AMQP_URL` | `amqp://guest:guest@127.0.0.1:5672/%2f` |
+//! | CA file verifying `amqps://` RabbitMQ nodes | `ANTEROOM_TEST_AMQP_CA_FILE` | empty (system roots) |
+//!
+//! `deploy/local/cluster/rabbitmq.sh env cluster|tls` prints the RabbitMQ pair for a
+//! local three-node cluster or its TLS listener.
 
 use std::sync::LazyLock;
 
@@ -64,6 +68,37 @@ pub fn amqp_url() -> String {
         "ANTEROOM_TEST_AMQP_URL",
         "amqp://guest:guest@127.0.0.1:5672/%2f",
     )
+}
+
+/// The CA file that verifies the `amqps://` nodes of [`amqp_url`]; empty = system roots.
+pub fn amqp_ca_file() -> String {
+    env_or("ANTEROOM_TEST_AMQP_CA_FILE", "")
+}
+
+/// A connection to the first node of [`amqp_url`] that answers, verified with
+/// [`amqp_ca_file`] (what the binaries do with the same settings).
+///
+/// # Panics
+/// When the settings are bad or no node answers.
+pub async fn amqp_connect() -> lapin::Connection {
+    try_amqp_connect()
+        .await
+        .expect("Failed to connect to RabbitMQ")
+}
+
+/// [`amqp_connect`] without the panic.
+///
+/// # Errors
+/// Bad `ANTEROOM_TEST_AMQP_*` settings, or no node answered.
+pub async fn try_amqp_connect() -> anyhow::Result<lapin::Connection> {
+    let brokers = runtime::amqp::Brokers::new(&amqp_url(), &amqp_ca_file())?;
+    let connected = brokers
+        .connect(
+            lapin::ConnectionProperties::default(),
+            std::time::Duration::from_secs(10),
+        )
+        .await?;
+    Ok(connected.connection)
 }
 
 /// A connection to the shared Redis (one node or the cluster, TLS as configured),

@@ -5,7 +5,9 @@
 //! deletes everything (see [`crate::cleanup`]).
 
 use crate::cleanup::Cleanup;
-use crate::services::{amqp_url, init_tracing, redis_ca_file, redis_mode, redis_url};
+use crate::services::{
+    amqp_ca_file, amqp_url, init_tracing, redis_ca_file, redis_mode, redis_url,
+};
 use crate::{db, random_hex};
 use secrecy::SecretString;
 use std::sync::Mutex;
@@ -68,6 +70,7 @@ impl Deployment {
             redis_mode: redis_mode(),
             redis_ca_file: redis_ca_file(),
             amqp_url: amqp_url(),
+            amqp_ca_file: amqp_ca_file(),
             namespace: self.namespace.clone(),
             shards: self.shards,
             metrics_port: 0,
@@ -86,6 +89,7 @@ impl Deployment {
             redis_mode: redis_mode(),
             redis_ca_file: redis_ca_file(),
             amqp_url: amqp_url(),
+            amqp_ca_file: amqp_ca_file(),
             database_url: SecretString::from(self.db_url.clone()),
             namespace: self.namespace.clone(),
             shards: self.shards,

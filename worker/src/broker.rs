@@ -1,5 +1,6 @@
-//! RabbitMQ: the worker's connection (re-established on demand after it dies) and
-//! channels for the shard consumers.
+//! RabbitMQ: the worker's connection (re-established on demand after it dies, to the
+//! next of the configured nodes: `runtime::amqp::Brokers`) and channels for the shard
+//! consumers.
 //!
 //! The topology (exchange, shard queues, bindings, the dead-letter queue) is data in
 //! [`protocol::topology`], declared through `runtime::amqp` by the worker and, for
@@ -7,13 +8,13 @@
 
 use anyhow::Context;
 use lapin::{Channel, Connection, ConnectionProperties};
-use protocol::names::AmqpNames;
 use protocol::topology::Topology;
+use runtime::amqp::Brokers;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::instrument;
 
-/// Longest wait for a TCP + AMQP handshake.
+/// Longest wait for one node's TCP, TLS and AMQP handshakes.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Declares the exchange, the shard queues and their bindings, and the dead-letter
@@ -24,26 +25,26 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 #[instrument(skip_all, fields(shards = topology.shards()))]
 pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::Result<()> {
     runtime::amqp::declare_commands(channel, topology).await?;
-    runtime::amqp::declare_dead_letters(channel, topology.names()).await
+    runtime::amqp::declare_queue(channel, &topology.dead_letter_queue()).await
 }
 
 /// The worker's AMQP connection, shared by all shard consumers (one channel each).
 pub struct Broker {
-    url: String,
+    brokers: Brokers,
     topology: Topology,
     connection: Mutex<Option<Arc<Connection>>>,
     reconnect: tokio::sync::Mutex<()>,
 }
 
 impl Broker {
-    /// Connects to `url` and declares the topology.
+    /// Connects to one of `brokers` and declares `topology`.
     ///
     /// # Errors
-    /// The broker is unreachable or refuses the topology.
-    pub async fn connect(url: &str, names: AmqpNames, shards: u16) -> anyhow::Result<Self> {
+    /// No node is reachable, or the broker refuses the topology.
+    pub async fn connect(brokers: Brokers, topology: Topology) -> anyhow::Result<Self> {
         let broker = Self {
-            url: url.to_owned(),
-            topology: Topology::new(names, shards),
+            brokers,
+            topology,
             connection: Mutex::new(None),
             reconnect: tokio::sync::Mutex::new(()),
         };
@@ -79,11 +80,12 @@ impl Broker {
         }
         let properties =
             ConnectionProperties::default().with_connection_name("anteroom-worker".into());
-        let connection =
-            tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(&self.url, properties))
-                .await
-                .context("Timed out connecting to RabbitMQ")?
-                .context("Failed to connect to RabbitMQ")?;
+        let connection = self
+            .brokers
+            .connect(properties, CONNECT_TIMEOUT)
+            .await
+            .context("Failed to connect to RabbitMQ")?
+            .connection;
         let channel = connection
             .create_channel()
             .await
@@ -97,7 +99,6 @@ impl Broker {
             .connection
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(connection.clone());
-        tracing::info!("connected to RabbitMQ");
         Ok(connection)
     }
 

@@ -108,15 +108,19 @@ async fn main() -> anyhow::Result<ExitCode> {
 /// `dead-letters list|replay|purge` against `settings.amqp_url`, in `settings.namespace`.
 async fn dead_letters(settings: &Settings, cmd: DeadLettersCmd) -> anyhow::Result<()> {
     use worker::dead_letters;
-    let names = protocol::names::AmqpNames::new(settings.namespace.clone());
+    let topology = settings.topology();
+    let names = topology.names();
     let properties = lapin::ConnectionProperties::default()
         .with_connection_name("anteroom-worker dead-letters".into());
-    let connection = lapin::Connection::connect(&settings.amqp_url, properties)
+    let connection = settings
+        .brokers()?
+        .connect(properties, Duration::from_secs(10))
         .await
-        .context("Failed to connect to RabbitMQ")?;
+        .context("Failed to connect to RabbitMQ")?
+        .connection;
     let done = match cmd {
         DeadLettersCmd::List { json } => {
-            let letters = dead_letters::list(&connection, &names).await?;
+            let letters = dead_letters::list(&connection, &topology).await?;
             if json {
                 for l in &letters {
                     println!("{}", serde_json::to_string(l)?);
@@ -151,12 +155,12 @@ async fn dead_letters(settings: &Settings, cmd: DeadLettersCmd) -> anyhow::Resul
                 (_, Some(id)) => dead_letters::Select::RequestId(id),
                 _ => dead_letters::Select::All,
             };
-            let n = dead_letters::replay(&connection, &names, &select).await?;
+            let n = dead_letters::replay(&connection, &topology, &select).await?;
             eprintln!("{n} dead letter(s) replayed");
             Ok(())
         }
         DeadLettersCmd::Purge => {
-            let n = dead_letters::purge(&connection, &names).await?;
+            let n = dead_letters::purge(&connection, &topology).await?;
             eprintln!("{n} dead letter(s) purged");
             Ok(())
         }

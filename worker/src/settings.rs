@@ -29,8 +29,19 @@ redis_mode = "standalone"
 # PEM file of the CA certificates a rediss:// connection trusts instead of the system's
 # roots (a private CA); "" = the system's roots. Only with a rediss:// redis_url.
 redis_ca_file = ""
-# RabbitMQ (commands in, replies out).
+# RabbitMQ (commands in, replies out). One URL, or the comma-separated URLs of a
+# cluster's nodes, tried in turn from a random one (all amqp:// or all amqps://); a lost
+# connection reconnects to the next node.
 amqp_url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+# PEM file of the CA certificates that verify amqps:// nodes, trusted on top of the
+# system's roots; "" = the system's roots only. Certificates are always verified.
+amqp_ca_file = ""
+# Replicas a quorum queue (shard queues, dead letters) starts with (x-quorum-initial-group-size): 0 = the
+# broker's default (every cluster node, the argument left out), else 1 to 7. RabbitMQ
+# refuses to declare an existing queue with another value, so keep the value the queues
+# were created with, the same on every gateway and worker (docs/OPERATIONS.md,
+# "RabbitMQ cluster and TLS").
+amqp_quorum_group_size = 0
 # AMQP namespace ({ns}.commands, {ns}.shard.{k}) and Redis key prefix.
 namespace = "anteroom"
 # Shards per deployment; must equal the gateways' value.
@@ -108,8 +119,12 @@ pub struct Settings {
     pub redis_mode: String,
     /// PEM file of CA certificates for `rediss://`; empty = the system's roots.
     pub redis_ca_file: String,
-    /// AMQP URL.
+    /// AMQP URL, or a comma-separated list of the URLs of a cluster's nodes.
     pub amqp_url: String,
+    /// PEM file of extra CA certificates for `amqps://`; empty = system roots only.
+    pub amqp_ca_file: String,
+    /// `x-quorum-initial-group-size` of the quorum queues it declares; 0 = omitted.
+    pub amqp_quorum_group_size: i64,
     /// AMQP namespace and Redis key prefix.
     pub namespace: String,
     /// Number of shards (1..=1024).
@@ -205,11 +220,6 @@ impl Settings {
             "database_url",
             scheme(db, &["postgres://", "postgresql://"]),
             "must be a postgres:// URL",
-        );
-        check(
-            "amqp_url",
-            scheme(&self.amqp_url, &["amqp://", "amqps://"]),
-            "must be an amqp:// URL",
         );
         check(
             "namespace",
@@ -313,6 +323,11 @@ impl Settings {
         if let Err(problems) = self.redis() {
             errors.extend(problems);
         }
+        errors.extend(runtime::amqp::check_settings(
+            &self.amqp_url,
+            &self.amqp_ca_file,
+            self.amqp_quorum_group_size,
+        ));
         ConfigErrors::check(errors)
     }
 
@@ -324,12 +339,31 @@ impl Settings {
         runtime::redis::RedisSettings::parse(&self.redis_mode, &self.redis_url, &self.redis_ca_file)
     }
 
+    /// The RabbitMQ nodes of `amqp_url`, verified with `amqp_ca_file`.
+    ///
+    /// # Errors
+    /// A bad list or CA file (what [`Settings::validate`] reports).
+    pub fn brokers(&self) -> anyhow::Result<runtime::amqp::Brokers> {
+        runtime::amqp::Brokers::new(&self.amqp_url, &self.amqp_ca_file)
+            .map_err(|e| anyhow::anyhow!("Invalid amqp_url or amqp_ca_file: {e}"))
+    }
+
+    /// The AMQP topology of these settings: namespace, shards, quorum group size.
+    pub fn topology(&self) -> protocol::topology::Topology {
+        protocol::topology::Topology::new(
+            protocol::names::AmqpNames::new(self.namespace.clone()),
+            self.shards,
+        )
+        .with_quorum_group_size(u8::try_from(self.amqp_quorum_group_size).unwrap_or(0))
+    }
+
     /// The settings as TOML, the passwords inside URLs redacted (for `print-config`).
     pub fn redacted(&self) -> String {
         format!(
             "database_url = {}\ndatabase_max_connections = {}\nredis_url = {}\n\
              redis_mode = {}\nredis_ca_file = {}\n\
-             amqp_url = {}\nnamespace = {}\nshards = {}\nmetrics_host = {}\n\
+             amqp_url = {}\namqp_ca_file = {}\namqp_quorum_group_size = {}\n\
+             namespace = {}\nshards = {}\nmetrics_host = {}\n\
              metrics_port = {}\nbatch_max_commands = {}\nbatch_max_wait_ms = {}\n\
              expiry_tick_ms = {}\naccept_skew_ms = {}\nconfig_refresh_secs = {}\n\
              probe_interval_ms = {}\n\
@@ -344,6 +378,8 @@ impl Settings {
             toml_string(&self.redis_mode),
             toml_string(&self.redis_ca_file),
             url_toml(&self.amqp_url),
+            toml_string(&self.amqp_ca_file),
+            self.amqp_quorum_group_size,
             toml_string(&self.namespace),
             self.shards,
             toml_string(&self.metrics_host),

@@ -141,3 +141,50 @@ fn redis_cluster_and_tls_settings_are_checked_together() {
     );
     assert!(shown.contains("redis_mode = \"cluster\""), "{shown}");
 }
+
+#[test]
+fn amqp_lists_ca_files_and_group_sizes_the_worker_cannot_serve_are_refused() {
+    let s = layered(
+        "amqp_url = \"amqp://u:p1@127.0.0.1:5681/%2f, amqp://u:p2@127.0.0.1:5682/%2f\"
+amqp_quorum_group_size = 3",
+    )
+    .unwrap();
+    assert_eq!(s.brokers().unwrap().nodes().len(), 2);
+    assert_eq!(s.topology().quorum_group_size(), 3);
+    let printed = s.redacted();
+    assert!(
+        !printed.contains("p1") && !printed.contains("p2"),
+        "{printed}"
+    );
+    assert!(printed.contains("amqp_quorum_group_size = 3"), "{printed}");
+
+    let refused = |toml: &str| -> Vec<String> {
+        layered(toml)
+            .unwrap_err()
+            .0
+            .iter()
+            .map(ConfigError::variable)
+            .collect()
+    };
+    for toml in [
+        "amqp_url = \"http://127.0.0.1:5672\"",
+        "amqp_url = \"amqp://h1,amqps://h2\"",
+        "amqp_url = \"\"",
+    ] {
+        assert_eq!(refused(toml), ["ANTEROOM_AMQP_URL"], "{toml}");
+    }
+    for toml in [
+        "amqp_ca_file = \"/nonexistent/ca.pem\"\namqp_url = \"amqps://h\"",
+        "amqp_ca_file = \"Cargo.toml\"\namqp_url = \"amqps://h\"",
+    ] {
+        assert_eq!(refused(toml), ["ANTEROOM_AMQP_CA_FILE"], "{toml}");
+    }
+    for size in ["-1", "8"] {
+        let toml = format!("amqp_quorum_group_size = {size}");
+        assert_eq!(
+            refused(&toml),
+            ["ANTEROOM_AMQP_QUORUM_GROUP_SIZE"],
+            "{toml}"
+        );
+    }
+}

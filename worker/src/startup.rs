@@ -47,7 +47,7 @@ impl Application {
             tracing::warn!("Redis unreachable at startup; continuing without it");
         }
         let names = AmqpNames::new(settings.namespace.clone());
-        let broker = Broker::connect(&settings.amqp_url, names.clone(), settings.shards).await?;
+        let broker = Broker::connect(settings.brokers()?, settings.topology()).await?;
         let metrics = Metrics::new().context("Failed to register metrics")?;
         let address = format!("{}:{}", settings.metrics_host, settings.metrics_port);
         let listener = TcpListener::bind(&address)

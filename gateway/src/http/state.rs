@@ -19,6 +19,7 @@ use crate::tokens::TokenKeys;
 use anyhow::Context;
 use axum::extract::FromRef;
 use protocol::names::AmqpNames;
+use protocol::topology::Topology;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -63,10 +64,15 @@ impl AppState {
     pub fn new(settings: Settings) -> anyhow::Result<Self> {
         settings.validate().context("Invalid settings")?;
         let replica = Replica::new(&settings)?;
+        let brokers = runtime::amqp::Brokers::new(&settings.amqp_url, &settings.amqp_ca_file)
+            .context("Invalid amqp_url or amqp_ca_file")?;
         let publisher = Publisher::new(
-            &settings.amqp_url,
-            AmqpNames::new(settings.namespace.clone()),
-            settings.shards,
+            brokers,
+            Topology::new(AmqpNames::new(settings.namespace.clone()), settings.shards)
+                .with_quorum_group_size(
+                    u8::try_from(settings.amqp_quorum_group_size)
+                        .context("Invalid amqp_quorum_group_size")?,
+                ),
             replica.metrics.clone(),
         );
         let limits = Arc::new(Limits::new(&settings, &replica.metrics)?);

@@ -9,7 +9,8 @@ impl Settings {
     /// (`anteroom-gateway print-config`).
     pub fn redacted_toml(&self) -> String {
         format!(
-            "host = {}\nport = {}\nredis_url = {}\nredis_mode = {}\nredis_ca_file = {}\namqp_url = {}\ndatabase_url = {}\n\
+            "host = {}\nport = {}\nredis_url = {}\nredis_mode = {}\nredis_ca_file = {}\n\
+             amqp_url = {}\namqp_ca_file = {}\namqp_quorum_group_size = {}\ndatabase_url = {}\n\
              database_max_connections = {}\nnamespace = {}\nshards = {}\n\
              admin_key = {}\nqueue_token_secret = {}\npass_signing_key = {}\n\
              pass_previous_keys = {}\n\
@@ -22,6 +23,8 @@ impl Settings {
             q(&self.redis_mode),
             q(&self.redis_ca_file),
             url_toml(&self.amqp_url),
+            q(&self.amqp_ca_file),
+            self.amqp_quorum_group_size,
             url_toml(self.database_url.expose_secret()),
             self.database_max_connections,
             q(&self.namespace),

@@ -36,12 +36,13 @@ fn every_problem_is_reported() {
 #[test]
 fn secrets_never_printed() {
     let s = Settings {
-        amqp_url: "amqp://guest:hunter2@h:5672/%2f".into(),
+        amqp_url: "amqp://guest:hunter2@h:5672/%2f,amqp://guest:hunter3@h2:5672/%2f".into(),
         ..valid()
     };
     let printed = format!("{s:?}");
     assert!(!printed.contains("admin-key-of"));
     assert!(!printed.contains("hunter2"));
+    assert!(!printed.contains("hunter3"));
     assert!(!printed.contains(&"0123456789abcdef".repeat(4)));
     assert!(printed.contains("[redacted]"));
     let reparsed: Settings =
@@ -211,5 +212,42 @@ fn redis_settings_are_checked_together() {
     assert!(
         !shown.contains("hunter2") && !shown.contains("hunter3"),
         "{shown}"
+    );
+}
+
+#[test]
+fn amqp_settings_the_gateway_cannot_serve_are_refused() {
+    let keys = |s: Settings| -> Vec<String> {
+        s.validate()
+            .map_or_else(|e| e.0.into_iter().map(|e| e.key).collect(), |()| vec![])
+    };
+    let list = "amqp://u:p@127.0.0.1:5681/%2f,amqp://u:p@127.0.0.1:5682/%2f";
+    assert!(keys(Settings {
+        amqp_url: list.into(),
+        amqp_quorum_group_size: 7,
+        ..valid()
+    })
+    .is_empty());
+    assert_eq!(
+        keys(Settings {
+            amqp_url: "amqp://h1,amqps://h2".into(),
+            ..valid()
+        }),
+        ["amqp_url"]
+    );
+    assert_eq!(
+        keys(Settings {
+            amqp_ca_file: "Cargo.toml".into(),
+            amqp_url: "amqps://h".into(),
+            ..valid()
+        }),
+        ["amqp_ca_file"]
+    );
+    assert_eq!(
+        keys(Settings {
+            amqp_quorum_group_size: 8,
+            ..valid()
+        }),
+        ["amqp_quorum_group_size"]
     );
 }

@@ -19,6 +19,7 @@ mod admission;
 mod api_keys;
 mod auth;
 mod bad_input;
+mod brokers;
 mod change_feed;
 mod cluster_slots;
 mod concurrency;

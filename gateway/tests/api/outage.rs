@@ -21,6 +21,8 @@ async fn broken_replica(app: &TestApp, redis: Option<&str>, amqp: Option<&str>) 
     }
     if let Some(url) = amqp {
         settings.amqp_url = url.into();
+        // A plain amqp:// address has nothing to verify a certificate with.
+        settings.amqp_ca_file.clear();
     }
     settings.reply_timeout_ms = REPLY_TIMEOUT_MS;
     tokio::time::timeout(Duration::from_secs(15), app.spawn_gateway(settings))

@@ -2,8 +2,8 @@
 //! (see `docs/DEAD_LETTERS.md`).
 
 use super::{
-    declare, int_header, str_header, DEATHS_HEADER, ERROR_HEADER, EVENT_ID_HEADER,
-    FIRST_DEATH_HEADER, READ_MAX, REASON_HEADER, REQUEST_ID_HEADER, SHARD_HEADER,
+    int_header, str_header, DEATHS_HEADER, ERROR_HEADER, EVENT_ID_HEADER, FIRST_DEATH_HEADER,
+    READ_MAX, REASON_HEADER, REQUEST_ID_HEADER, SHARD_HEADER,
 };
 use anyhow::{bail, Context};
 use lapin::message::Delivery;
@@ -14,6 +14,7 @@ use lapin::publisher_confirm::Confirmation;
 use lapin::types::ShortString;
 use lapin::{Channel, Connection};
 use protocol::names::AmqpNames;
+use protocol::topology::Topology;
 use serde::Serialize;
 
 /// One dead letter, as `dead-letters list` shows it.
@@ -67,15 +68,17 @@ pub enum Select {
     RequestId(String),
 }
 
-/// Every dead letter of `names` (at most [`READ_MAX`]), oldest first, left in the queue.
+/// Every dead letter of `topology`'s namespace (at most [`READ_MAX`]), oldest first,
+/// left in the queue.
 ///
 /// Reads them with `basic.get` without acking and then closes its channel, which hands
 /// them all back to the queue unchanged.
 ///
 /// # Errors
 /// The broker is unreachable or refuses the queue declaration.
-pub async fn list(connection: &Connection, names: &AmqpNames) -> anyhow::Result<Vec<DeadLetter>> {
-    let channel = open(connection, names).await?;
+pub async fn list(connection: &Connection, topology: &Topology) -> anyhow::Result<Vec<DeadLetter>> {
+    let names = topology.names();
+    let channel = open(connection, topology).await?;
     let letters = read_all(&channel, names).await;
     let _ = channel.close(200, "dead letters listed").await;
     Ok(letters?.iter().map(DeadLetter::of).collect())
@@ -92,10 +95,11 @@ pub async fn list(connection: &Connection, names: &AmqpNames) -> anyhow::Result<
 /// broker did not take a replayed message (it then stays a dead letter).
 pub async fn replay(
     connection: &Connection,
-    names: &AmqpNames,
+    topology: &Topology,
     select: &Select,
 ) -> anyhow::Result<usize> {
-    let channel = open(connection, names).await?;
+    let names = topology.names();
+    let channel = open(connection, topology).await?;
     let result = replay_on(&channel, names, select).await;
     let _ = channel.close(200, "dead letters replayed").await;
     result
@@ -145,12 +149,13 @@ async fn replay_on(channel: &Channel, names: &AmqpNames, select: &Select) -> any
     Ok(replayed)
 }
 
-/// Deletes every dead letter of `names`; returns how many there were.
+/// Deletes every dead letter of `topology`'s namespace; returns how many there were.
 ///
 /// # Errors
 /// The broker is unreachable or refuses the queue declaration.
-pub async fn purge(connection: &Connection, names: &AmqpNames) -> anyhow::Result<u32> {
-    let channel = open(connection, names).await?;
+pub async fn purge(connection: &Connection, topology: &Topology) -> anyhow::Result<u32> {
+    let names = topology.names();
+    let channel = open(connection, topology).await?;
     let purged = channel
         .queue_purge(&names.dead_letter_queue(), QueuePurgeOptions::default())
         .await
@@ -160,7 +165,7 @@ pub async fn purge(connection: &Connection, names: &AmqpNames) -> anyhow::Result
 }
 
 /// A channel in confirm mode, with the dead-letter queue declared.
-async fn open(connection: &Connection, names: &AmqpNames) -> anyhow::Result<Channel> {
+async fn open(connection: &Connection, topology: &Topology) -> anyhow::Result<Channel> {
     let channel = connection
         .create_channel()
         .await
@@ -169,7 +174,8 @@ async fn open(connection: &Connection, names: &AmqpNames) -> anyhow::Result<Chan
         .confirm_select(ConfirmSelectOptions::default())
         .await
         .context("Failed to enable publisher confirms")?;
-    declare(&channel, names)
+    // With the replica count the worker declares it with, which RabbitMQ compares.
+    runtime::amqp::declare_queue(&channel, &topology.dead_letter_queue())
         .await
         .context("Failed to declare the dead-letter queue")?;
     Ok(channel)

@@ -9,6 +9,7 @@ use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use protocol::names::AmqpNames;
 use protocol::reply::Outcome;
+use protocol::topology::Topology;
 use std::time::Duration;
 use worker::dead_letters::{self, DeadLetter, Select};
 
@@ -58,7 +59,9 @@ async fn an_undecodable_message_is_dead_lettered_listed_and_purged() {
         Some(1.0)
     );
 
-    let letters = dead_letters::list(env.amqp(), &names).await.unwrap();
+    let letters = dead_letters::list(env.amqp(), &Topology::new(names.clone(), SHARDS))
+        .await
+        .unwrap();
     let [letter] = letters.as_slice() else {
         panic!("{letters:?}")
     };
@@ -77,6 +80,7 @@ async fn an_undecodable_message_is_dead_lettered_listed_and_purged() {
         .args(["dead-letters", "list", "--json"])
         .env("ANTEROOM_NAMESPACE", &env.namespace)
         .env("ANTEROOM_AMQP_URL", amqp_url())
+        .env("ANTEROOM_AMQP_CA_FILE", testkit::amqp_ca_file())
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -88,7 +92,12 @@ async fn an_undecodable_message_is_dead_lettered_listed_and_purged() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["reason"], "malformed");
 
-    assert_eq!(dead_letters::purge(env.amqp(), &names).await.unwrap(), 1);
+    assert_eq!(
+        dead_letters::purge(env.amqp(), &Topology::new(names.clone(), SHARDS))
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(dead_count(&env).await, 0);
 }
 
@@ -130,7 +139,9 @@ async fn a_command_that_cannot_be_answered_is_dead_lettered_and_replayed_once_fi
         Outcome::HoldCreated(_)
     ));
 
-    let letters = dead_letters::list(env.amqp(), &names).await.unwrap();
+    let letters = dead_letters::list(env.amqp(), &Topology::new(names.clone(), SHARDS))
+        .await
+        .unwrap();
     let id = refused.request_id.to_string();
     let event_id = event.to_string();
     assert!(
@@ -144,13 +155,21 @@ async fn a_command_that_cannot_be_answered_is_dead_lettered_and_replayed_once_fi
         .execute(&env.pool)
         .await
         .unwrap();
-    let other = dead_letters::replay(env.amqp(), &names, &Select::RequestId("nope".into()))
-        .await
-        .unwrap();
+    let other = dead_letters::replay(
+        env.amqp(),
+        &Topology::new(names.clone(), SHARDS),
+        &Select::RequestId("nope".into()),
+    )
+    .await
+    .unwrap();
     assert_eq!(other, 0);
-    let replayed = dead_letters::replay(env.amqp(), &names, &Select::RequestId(id))
-        .await
-        .unwrap();
+    let replayed = dead_letters::replay(
+        env.amqp(),
+        &Topology::new(names.clone(), SHARDS),
+        &Select::RequestId(id),
+    )
+    .await
+    .unwrap();
     assert_eq!(replayed, 1);
     assert!(matches!(
         env.reply(refused.request_id).await.outcome,

@@ -10,7 +10,6 @@ use crate::stats::{load_average, RunResult};
 use crate::workload::{HoldSeats, Venue};
 use anyhow::{bail, Context};
 use chrono::Utc;
-use lapin::{Connection, ConnectionProperties};
 use protocol::command::{Command, Envelope, SeatSelection};
 use protocol::ids::{EventId, RequestId, TicketId};
 use protocol::names::AmqpNames;
@@ -47,6 +46,7 @@ impl WorkerRun<'_> {
             redis_mode: self.services.redis_mode.clone(),
             redis_ca_file: self.services.redis_ca_file.clone(),
             amqp_url: self.services.amqp_url.clone(),
+            amqp_ca_file: self.services.amqp_ca_file.clone(),
             namespace: env.namespace.clone(),
             shards: 1,
             metrics_port: 0,
@@ -80,7 +80,9 @@ impl WorkerRun<'_> {
         port: u16,
         holds: &[HoldSeats],
     ) -> anyhow::Result<RunResult> {
-        let conn = Connection::connect(&self.services.amqp_url, ConnectionProperties::default())
+        let conn = self
+            .services
+            .amqp_connect()
             .await
             .context("Failed to connect to RabbitMQ")?;
         let mut client = Client::open(&conn, &AmqpNames::new(env.namespace.clone())).await?;

@@ -9,6 +9,7 @@ use lapin::{Connection, ConnectionProperties};
 use protocol::names::AmqpNames;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection as _, Executor, PgConnection, PgPool};
+use std::time::Duration;
 use uuid::Uuid;
 
 /// Where the shared services are.
@@ -22,7 +23,24 @@ pub(crate) struct Services {
     pub(crate) redis_mode: String,
     /// PEM file of the CA for `rediss://`; empty: the system's roots.
     pub(crate) redis_ca_file: String,
+    /// One AMQP URL or a cluster's comma-separated node URLs.
     pub(crate) amqp_url: String,
+    /// CA file verifying amqps:// nodes; empty = system roots.
+    pub(crate) amqp_ca_file: String,
+}
+
+impl Services {
+    /// A connection to the first RabbitMQ node that answers.
+    ///
+    /// # Errors
+    /// Bad AMQP settings, or no node answered.
+    pub(crate) async fn amqp_connect(&self) -> anyhow::Result<Connection> {
+        let brokers = runtime::amqp::Brokers::new(&self.amqp_url, &self.amqp_ca_file)?;
+        let connected = brokers
+            .connect(ConnectionProperties::default(), Duration::from_secs(10))
+            .await?;
+        Ok(connected.connection)
+    }
 }
 
 impl Services {
@@ -112,8 +130,7 @@ impl RunEnv {
     }
 
     async fn remove_amqp(&self) -> anyhow::Result<()> {
-        let conn =
-            Connection::connect(&self.services.amqp_url, ConnectionProperties::default()).await?;
+        let conn = self.services.amqp_connect().await?;
         let ch = conn.create_channel().await?;
         let names = AmqpNames::new(self.namespace.clone());
         // The bench runs one shard.

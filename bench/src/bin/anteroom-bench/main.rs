@@ -109,6 +109,9 @@ struct Args {
         default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
     )]
     amqp_url: String,
+    /// PEM CA file verifying amqps:// nodes ("" = system roots).
+    #[arg(long, env = "ANTEROOM_BENCH_AMQP_CA_FILE", default_value = "")]
+    amqp_ca_file: String,
 }
 
 impl Args {
@@ -128,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
         redis_mode: args.redis_mode.clone(),
         redis_ca_file: args.redis_ca_file.clone(),
         amqp_url: args.amqp_url.clone(),
+        amqp_ca_file: args.amqp_ca_file.clone(),
     };
     let venue = Venue {
         sections: args.sections,

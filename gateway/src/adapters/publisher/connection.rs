@@ -1,7 +1,8 @@
-//! The connection half of the publisher: connect with backoff, declare the command
-//! topology (exchange, shard queues, bindings: the data of [`protocol::topology`], the
-//! same the worker declares), consume direct replies and hand them to their waiters;
-//! start over on loss.
+//! The connection half of the publisher: connect with backoff to one of the configured
+//! RabbitMQ nodes (`runtime::amqp::Brokers`: tried in turn, the next one after a loss),
+//! declare the command topology (exchange, shard queues, bindings: the data of
+//! [`protocol::topology`], the same the worker declares), consume direct replies and
+//! hand them to their waiters; start over on loss.
 
 use super::Publisher;
 use futures::StreamExt;
@@ -9,11 +10,14 @@ use lapin::options::{BasicConsumeOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
 use protocol::reply::Reply;
-use protocol::topology::Topology;
 use runtime::backoff::CONNECT as RECONNECT;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// Longest wait for one node's TCP, TLS and AMQP handshakes, and for the declarations
+/// once connected.
+const STEP_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Publisher {
     /// Keeps a connection up until `shutdown`: connect, declare, consume replies; on loss,
@@ -22,16 +26,17 @@ impl Publisher {
     pub async fn run(&self, shutdown: CancellationToken) {
         let mut delays = RECONNECT.delays();
         let mut warnings = crate::adapters::redis_store::Throttled::default();
+        let nodes = u32::try_from(self.inner.brokers.nodes().len()).unwrap_or(u32::MAX);
+        let connect_timeout = STEP_TIMEOUT.saturating_mul(nodes.saturating_add(1));
         loop {
             let connected = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                r = tokio::time::timeout(Duration::from_secs(5), self.connect()) => r,
+                r = tokio::time::timeout(connect_timeout, self.connect()) => r,
             };
             match connected {
                 Ok(Ok((connection, channel, consumer))) => {
                     delays = RECONNECT.delays();
                     self.inner.channel.send_replace(Some(channel));
-                    tracing::info!("connected to RabbitMQ");
                     let lost = Arc::new(tokio::sync::Notify::new());
                     let on_error = lost.clone();
                     connection.on_error(move |e| {
@@ -51,7 +56,7 @@ impl Publisher {
                     self.clear();
                     tracing::warn!("RabbitMQ connection lost; reconnecting");
                 }
-                Ok(Err(e)) => warnings.warn(&format!("RabbitMQ not reachable: {e}")),
+                Ok(Err(e)) => warnings.warn(&format!("RabbitMQ not reachable: {e:#}")),
                 Err(_) => warnings.warn("RabbitMQ connect timed out"),
             }
             tokio::select! {
@@ -65,13 +70,18 @@ impl Publisher {
         self.inner.channel.send_replace(None);
     }
 
-    async fn connect(&self) -> lapin::Result<(Connection, Channel, lapin::Consumer)> {
+    async fn connect(&self) -> anyhow::Result<(Connection, Channel, lapin::Consumer)> {
         let props = ConnectionProperties::default()
             .with_connection_name(format!("anteroom-gateway-{}", std::process::id()).into());
-        let connection = Connection::connect(&self.inner.url, props).await?;
+        let connection = self
+            .inner
+            .brokers
+            .connect(props, STEP_TIMEOUT)
+            .await?
+            .connection;
         let channel = connection.create_channel().await?;
-        let topology = Topology::new(self.inner.names.clone(), self.inner.shards);
-        runtime::amqp::declare_commands(&channel, &topology).await?;
+        let topology = &self.inner.topology;
+        runtime::amqp::declare_commands(&channel, topology).await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;

@@ -26,6 +26,8 @@ use protocol::command::{CommandMessage, Envelope};
 use protocol::ids::RequestId;
 use protocol::names::{AmqpNames, DIRECT_REPLY_TO};
 use protocol::reply::Reply;
+use protocol::topology::Topology;
+use runtime::amqp::Brokers;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -95,7 +97,8 @@ pub struct Publisher {
 }
 
 struct Inner {
-    url: String,
+    brokers: Brokers,
+    topology: Topology,
     names: AmqpNames,
     shards: u16,
     channel: watch::Sender<Option<Channel>>,
@@ -113,13 +116,15 @@ impl Drop for WaiterGuard<'_> {
 }
 
 impl Publisher {
-    /// A publisher for `url`; not connected until [`Publisher::run`] runs.
-    pub fn new(url: &str, names: AmqpNames, shards: u16, metrics: Metrics) -> Self {
+    /// A publisher to one of `brokers` that declares `topology`; not connected until
+    /// [`Publisher::run`] runs.
+    pub fn new(brokers: Brokers, topology: Topology, metrics: Metrics) -> Self {
         Self {
             inner: Arc::new(Inner {
-                url: url.to_string(),
-                names,
-                shards,
+                brokers,
+                names: topology.names().clone(),
+                shards: topology.shards(),
+                topology,
                 channel: watch::Sender::new(None),
                 waiters: Mutex::new(HashMap::new()),
                 metrics,

@@ -12,7 +12,7 @@ pub(crate) use testkit::{amqp_url, maintenance_db_url};
 
 use lapin::options::{BasicConsumeOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
-use lapin::{Channel, Connection, ConnectionProperties, Consumer};
+use lapin::{Channel, Connection, Consumer};
 use protocol::event::EventSpec;
 use protocol::names::{RedisKeys, DIRECT_REPLY_TO};
 use protocol::reply::Reply;
@@ -76,9 +76,7 @@ impl TestEnv {
             .connect_lazy(&db_url)
             .expect("pool");
         let redis = testkit::redis_conn().await;
-        let amqp = Connection::connect(&amqp_url(), ConnectionProperties::default())
-            .await
-            .expect("RabbitMQ");
+        let amqp = testkit::amqp_connect().await;
         let channel = amqp.create_channel().await.unwrap();
         channel
             .confirm_select(ConfirmSelectOptions::default())

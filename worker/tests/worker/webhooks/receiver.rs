@@ -97,6 +97,7 @@ pub(super) fn worker_process(settings: &worker::Settings) -> tokio::process::Chi
         .env("ANTEROOM_REDIS_MODE", &settings.redis_mode)
         .env("ANTEROOM_REDIS_CA_FILE", &settings.redis_ca_file)
         .env("ANTEROOM_AMQP_URL", &settings.amqp_url)
+        .env("ANTEROOM_AMQP_CA_FILE", &settings.amqp_ca_file)
         .env("ANTEROOM_NAMESPACE", &settings.namespace)
         .env("ANTEROOM_SHARDS", settings.shards.to_string())
         .env("ANTEROOM_METRICS_PORT", "0")

@@ -11,10 +11,11 @@
 #     once (deploy/config_doc.py, deploy/check_binaries.py).
 #  4. Migrations + SQL: `anteroom-worker migrate` on an empty database, then
 #     deploy/verify.sql runs clean on it.
-#  5. Compose: `docker-compose config` (Debian's compose v1 needs no engine).
-#  6. Kubernetes: `kubectl kustomize` of base and production, each resource validated
-#     against the Kubernetes 1.30 schemas (kubernetes-validate --strict, from PyPI);
-#     neither the Ingress nor compose's nginx routes /metrics (deploy/check_exposure.py).
+#  5. Compose: `docker-compose config` of compose.yaml alone and with each of its cluster
+#     and TLS override files (Debian's compose v1 needs no engine).
+#  6. Kubernetes: `kubectl kustomize` of base, production and managed-tls, each resource
+#     validated against the Kubernetes 1.30 schemas (kubernetes-validate --strict, from
+#     PyPI); neither the Ingress nor compose's nginx routes /metrics (deploy/check_exposure.py).
 #  7. k6 scenarios load (`k6 inspect`), shell scripts parse (`bash -n`), and the gate
 #     run's checker finds each kind of violation in made-up logs (k6/gate_check_test.py).
 #  8. Independent oracles and source hygiene: the lottery vectors the gateway's tests
@@ -135,10 +136,14 @@ fi
 compose_config() {
     # Placeholder secrets from env.example: compose refuses to render without them.
     (set -a && . deploy/compose/env.example && set +a &&
-        docker-compose -f deploy/compose/compose.yaml config -q)
+        docker-compose -f deploy/compose/compose.yaml ${1:+-f "deploy/compose/$1"} config -q)
 }
 if apt_install docker-compose docker-compose; then
     check "docker-compose config (compose.yaml)" compose_config
+    check "docker-compose config (compose.yaml + compose.cluster.yaml)" \
+        compose_config compose.cluster.yaml
+    check "docker-compose config (compose.yaml + compose.tls.yaml)" \
+        compose_config compose.tls.yaml
 else
     skip "compose config" "docker-compose missing and 'apt-get install docker-compose' failed"
 fi
@@ -165,6 +170,8 @@ else
     check "kustomize base + kubernetes-validate" k8s_validate deploy/k8s/base base
     check "kustomize overlays/production + kubernetes-validate" \
         k8s_validate deploy/k8s/overlays/production production
+    check "kustomize overlays/managed-tls + kubernetes-validate" \
+        k8s_validate deploy/k8s/overlays/managed-tls managed-tls
 fi
 
 # ---- 7. scripts ----

@@ -13,6 +13,14 @@
 #    comment citing an issue or a document outside the repository); then
 #    the fault run (deploy/faults/run.sh: kill -9 workers, RabbitMQ restart, PostgreSQL
 #    outage on private instances; about 4 minutes).
+#    Then the same end-to-end suites (the gateway's `api` and the worker's `worker` test
+#    binaries) in two more modes, each an extra runner of the closing line: "cluster
+#    mode" against a 6-node Redis Cluster and a 3-node RabbitMQ cluster (nextest profile
+#    `cluster`: the tests a cluster cannot run are excluded there), "TLS mode" against
+#    TLS-only Redis, amqps:// and PostgreSQL with sslmode=verify-full (profile `tls`).
+#    deploy/local/cluster.sh starts that topology once before them and stops it after;
+#    a mode whose services do not start fails.
+#    TEST_MODES selects (default `single cluster tls`; `single` is everything above).
 # 4. Lists what was skipped (ignored tests, skipped checks, each with the runner that
 #    skipped it), prints one closing line `tests: N passed, N failed, N skipped` and exits
 #    non-zero on any failure.
@@ -29,6 +37,18 @@ readonly LOG="$LOG_DIR/test.log"
 : >"$LOG"
 
 log() { printf 'test: %s\n' "$*"; }
+
+readonly MODES="${TEST_MODES:-single cluster tls}"
+for mode in $MODES; do
+    case $mode in
+    single | cluster | tls) ;;
+    *)
+        printf 'test: ERROR: TEST_MODES has "%s"; modes are single, cluster, tls\n' "$mode" >&2
+        exit 2
+        ;;
+    esac
+done
+has_mode() { [[ " $MODES " == *" $1 "* ]]; }
 
 deploy/local/services.sh
 # The webhook tests verify signatures with the Standard Webhooks package from PyPI.
@@ -69,27 +89,72 @@ run() {
     fi
 }
 
-if cargo nextest --version >/dev/null 2>&1; then
-    # --status-level skip: a SKIP line names each ignored test (listed again at the end).
-    run "workspace tests" cargo nextest run --workspace --no-fail-fast --status-level skip
-    run "doc tests" cargo test --workspace --doc --no-fail-fast
-else
-    run "workspace tests" cargo test --workspace --no-fail-fast
+if has_mode single; then
+    if cargo nextest --version >/dev/null 2>&1; then
+        # --status-level skip: a SKIP line names each ignored test (listed again at the end).
+        run "workspace tests" cargo nextest run --workspace --no-fail-fast --status-level skip
+        run "doc tests" cargo test --workspace --doc --no-fail-fast
+    else
+        run "workspace tests" cargo test --workspace --no-fail-fast
+    fi
+
+    # Browser tests of the pages (their own stack, Debian's chromium driven by
+    # playwright-core).
+    if [[ -x gateway/tests/browser/run.sh ]]; then
+        run "browser tests" gateway/tests/browser/run.sh
+    fi
+
+    # Operations files and source checks: a minute or less once the binaries are built.
+    run "deploy checks" deploy/check.sh
+
+    # Fault run: kill -9 the active worker, restart RabbitMQ, PostgreSQL down
+    # 10 s, during a spike of holds and confirms, on private service instances (the shared
+    # services are never touched); checked by direct SQL and the client's own log.
+    if [[ -x deploy/faults/run.sh ]]; then
+        run "fault run" deploy/faults/run.sh
+    fi
 fi
 
-# Browser tests of the pages (their own stack, Debian's chromium driven by playwright-core).
-if [[ -x gateway/tests/browser/run.sh ]]; then
-    run "browser tests" gateway/tests/browser/run.sh
-fi
-
-# Operations files and source checks: a minute or less once the binaries are built.
-run "deploy checks" deploy/check.sh
-
-# Fault run: kill -9 the active worker, restart RabbitMQ, PostgreSQL down
-# 10 s, during a spike of holds and confirms, on private service instances (the shared
-# services are never touched); checked by direct SQL and the client's own log.
-if [[ -x deploy/faults/run.sh ]]; then
-    run "fault run" deploy/faults/run.sh
+# Cluster and TLS modes: the end-to-end suites again, against the local topology of
+# deploy/local/cluster.sh. It is started once for both modes (the three RabbitMQ nodes
+# take the longest) and always stopped, even when the run is interrupted.
+# The whole suites take 6 to 8 minutes per mode, which would push CI past its 30; the
+# modes run the subset below (about a fifth of that), which still covers what the
+# topology changes: join -> admit -> hold -> confirm (flow, admission), the queue and
+# seat streams, idempotent retries, the 202 path of a slow decision and of a publisher
+# confirm timeout, the back office's PostgreSQL (api_keys), seat contention, and the
+# worker's commit, recovery, takeover and fencing paths. TEST_MODE_FILTER='all()' runs
+# the whole suites. The mode's nextest profile (.config/nextest.toml) may exclude more.
+readonly MODE_FILTER="${TEST_MODE_FILTER:-(binary(api) & (test(/^(flow|admission|streams|seat_map_stream|idempotency|api_keys|contention|concurrency)::/) | test(=recovery::a_publisher_confirm_timeout_answers_202_with_a_request_url_that_resolves))) | (binary(worker) & test(/^(flow|pipeline|contention|takeover|recovery|cancel|fencing|database_tls)::/))}"
+# mode NAME MODE: runs the suites with the `export` lines of `cluster.sh env MODE`, in a
+# subshell so that one mode's variables never leak into the next.
+mode() {
+    local name=$1 mode=$2 started=$SECONDS
+    if ((topology_up == 0)); then
+        log "$name: the topology did not start (deploy/local/cluster.sh start)"
+        status=1
+        failed_runners+=("$name")
+        return
+    fi
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    run "$name" bash -c 'set -euo pipefail
+        env_lines=$(deploy/local/cluster.sh env "$1")
+        printf "%s\n" "$env_lines"
+        eval "$env_lines"
+        exec cargo nextest run --profile "$1" --no-fail-fast --status-level skip \
+            -p anteroom-gateway --test api -p anteroom-worker --test worker -E "$2"' \
+        _ "$mode" "$MODE_FILTER"
+    log "$name took $((SECONDS - started)) s"
+}
+if has_mode cluster || has_mode tls; then
+    topology_up=0
+    trap 'deploy/local/cluster.sh stop >/dev/null 2>&1 || true' EXIT
+    log "starting the cluster/TLS topology: deploy/local/cluster.sh start"
+    if deploy/local/cluster.sh start 2>&1 | tee -a "$LOG"; then topology_up=1; fi
+    if has_mode cluster; then mode "cluster mode" cluster; fi
+    if has_mode tls; then mode "TLS mode" tls; fi
+    deploy/local/cluster.sh stop 2>&1 | tee -a "$LOG" || log "stopping the topology failed"
+    trap - EXIT
 fi
 
 # One closing line over every runner's own summary lines:

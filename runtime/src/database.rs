@@ -96,12 +96,26 @@ mod tests {
         DzENMAsGA1UEAwwEVGVzdDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABAAAAAAA\n\
         -----END CERTIFICATE-----\n";
 
-    fn file(name: &str, contents: &str) -> String {
-        let dir = std::env::temp_dir().join(format!("anteroom-dbcheck-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
+    /// A file in the temporary directory, deleted when dropped.
+    struct TempFile(String);
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    impl std::fmt::Display for TempFile {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    fn file(name: &str, contents: &str) -> TempFile {
+        let path =
+            std::env::temp_dir().join(format!("anteroom-dbcheck-{}-{name}", std::process::id()));
         std::fs::write(&path, contents).unwrap();
-        path.to_str().unwrap().to_owned()
+        TempFile(path.to_str().unwrap().to_owned())
     }
 
     #[test]

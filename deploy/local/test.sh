@@ -13,14 +13,15 @@
 #    comment citing an issue or a document outside the repository); then
 #    the fault run (deploy/faults/run.sh: kill -9 workers, RabbitMQ restart, PostgreSQL
 #    outage on private instances; about 4 minutes).
-#    Then the same end-to-end suites (the gateway's `api` and the worker's `worker` test
-#    binaries) in two more modes, each an extra runner of the closing line: "cluster
-#    mode" against a 6-node Redis Cluster and a 3-node RabbitMQ cluster (nextest profile
-#    `cluster`: the tests a cluster cannot run are excluded there), "TLS mode" against
-#    TLS-only Redis, amqps:// and PostgreSQL with sslmode=verify-full (profile `tls`).
-#    deploy/local/cluster.sh starts that topology once before them and stops it after;
-#    a mode whose services do not start fails.
-#    TEST_MODES selects (default `single cluster tls`; `single` is everything above).
+#    Then the end-to-end suites (the gateway's `api` and the worker's `worker` test
+#    binaries; their core subset, MODE_FILTER below, about a minute each) in two more
+#    modes, each an extra runner of the closing line: "cluster mode" against a 6-node
+#    Redis Cluster and a 3-node RabbitMQ cluster (nextest profile `cluster`: the tests a
+#    cluster cannot run are excluded there), "TLS mode" against TLS-only Redis, amqps://
+#    and PostgreSQL with sslmode=verify-full (profile `tls`). deploy/local/cluster.sh
+#    starts that topology once before them and stops it after; a mode whose services do
+#    not start fails. TEST_MODES selects (default `single cluster tls`; `single` is
+#    everything above).
 # 4. Lists what was skipped (ignored tests, skipped checks, each with the runner that
 #    skipped it), prints one closing line `tests: N passed, N failed, N skipped` and exits
 #    non-zero on any failure.

@@ -40,13 +40,11 @@ pub fn check_database_url(url: &str) -> Result<(), String> {
     let parsed = url::Url::parse(url).map_err(|e| format!("is not a valid URL ({e})"))?;
     for (key, value) in parsed.query_pairs() {
         match key.as_ref() {
-            "sslmode" | "ssl-mode" => {
-                if !SSL_MODES.contains(&value.as_ref()) {
-                    return Err(format!(
-                        "has sslmode={value}; sslmode must be one of {}",
-                        SSL_MODES.join(", ")
-                    ));
-                }
+            "sslmode" | "ssl-mode" if !SSL_MODES.contains(&value.as_ref()) => {
+                return Err(format!(
+                    "has sslmode={value}; sslmode must be one of {}",
+                    SSL_MODES.join(", ")
+                ));
             }
             "sslrootcert" | "ssl-root-cert" | "ssl-ca" => check_root_cert(Path::new(&*value))?,
             _ => {}

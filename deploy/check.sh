@@ -113,10 +113,14 @@ if cargo build -q -p anteroom-gateway -p anteroom-worker --bin anteroom-gateway 
 
     # ---- 4. migrations and verify.sql on an empty database ----
     migrate_and_verify() {
-        local db="anteroom_test_check_$$" rc=0 base=${PG_URL%/*}
+        # The database name replaced, the query (sslmode, sslrootcert) kept.
+        local db="anteroom_test_check_$$" rc=0 query="" url
+        [[ $PG_URL == *\?* ]] && query="?${PG_URL#*\?}"
+        url="${PG_URL%%\?*}"
+        url="${url%/*}/$db$query"
         psql "$PG_URL" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $db" || return 1
-        env -i PATH="$PATH" ANTEROOM_DATABASE_URL="$base/$db" "$bin_dir/anteroom-worker" migrate &&
-            psql "$base/$db" -X -q -v ON_ERROR_STOP=1 -f deploy/verify.sql || rc=1
+        env -i PATH="$PATH" ANTEROOM_DATABASE_URL="$url" "$bin_dir/anteroom-worker" migrate &&
+            psql "$url" -X -q -v ON_ERROR_STOP=1 -f deploy/verify.sql || rc=1
         psql "$PG_URL" -X -q -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || rc=1
         return $rc
     }

@@ -127,8 +127,31 @@ fi
 # worker's commit, recovery, takeover and fencing paths. TEST_MODE_FILTER='all()' runs
 # the whole suites. The mode's nextest profile (.config/nextest.toml) may exclude more.
 readonly MODE_FILTER="${TEST_MODE_FILTER:-(binary(api) & (test(/^(flow|admission|streams|seat_map_stream|idempotency|api_keys|contention|concurrency)::/) | test(=recovery::a_publisher_confirm_timeout_answers_202_with_a_request_url_that_resolves))) | (binary(worker) & test(/^(flow|pipeline|contention|takeover|recovery|cancel|fencing|database_tls)::/))}"
-# mode NAME MODE: runs the suites with the `export` lines of `cluster.sh env MODE`, in a
-# subshell so that one mode's variables never leak into the next.
+# mode_suites MODE: the suites' subset with the `export` lines of `cluster.sh env MODE`.
+# It runs inside `run`'s pipeline, a subshell, so one mode's variables never reach the
+# next. The tests outside the subset are not skips: their SKIP lines are dropped and
+# their number is taken off the closing line's skipped count (the "mode subset:" line);
+# the profile's own exclusions stay skips, named as such.
+mode_suites() {
+    local mode=$1 outside env_lines
+    local suites=(-p anteroom-gateway --test api -p anteroom-worker --test worker)
+    outside=$(cargo nextest list --profile "$mode" --ignore-default-filter --run-ignored all \
+        --message-format oneline "${suites[@]}" -E "not ($MODE_FILTER)") || return 1
+    echo "mode subset: $mode leaves out $(grep -c . <<<"$outside") tests"
+    env_lines=$(deploy/local/cluster.sh env "$mode") || return 1
+    printf '%s\n' "$env_lines"
+    eval "$env_lines"
+    cargo nextest run --profile "$mode" --no-fail-fast --status-level skip "${suites[@]}" \
+        -E "$MODE_FILTER" 2>&1 | awk -v outside="$outside" '
+        BEGIN { n = split(outside, names, "\n"); for (i = 1; i <= n; i++) out[names[i]] = 1 }
+        /^ +SKIP \[/ {
+            name = $0
+            sub(/^ +SKIP \[[^]]*\] +(\([^)]*\) +)?/, "", name)
+            if (name in out) next
+        }
+        { print }'
+}
+# mode NAME MODE: one mode as a runner of the closing line, failed if the topology is down.
 mode() {
     local name=$1 mode=$2 started=$SECONDS
     if ((topology_up == 0)); then
@@ -137,28 +160,7 @@ mode() {
         failed_runners+=("$name")
         return
     fi
-    # The tests outside the subset are not skips: their SKIP lines are dropped and their
-    # number is taken off the closing line's skipped count ("mode subset:" line). The
-    # profile's own exclusions stay skips, named as such.
-    # shellcheck disable=SC2016 # expanded by the inner shell
-    run "$name" bash -c 'set -euo pipefail
-        suites=(-p anteroom-gateway --test api -p anteroom-worker --test worker)
-        outside=$(cargo nextest list --profile "$1" --ignore-default-filter --run-ignored all \
-            --message-format oneline "${suites[@]}" -E "not ($2)")
-        echo "mode subset: $1 leaves out $(grep -c . <<<"$outside") tests"
-        env_lines=$(deploy/local/cluster.sh env "$1")
-        printf "%s\n" "$env_lines"
-        eval "$env_lines"
-        cargo nextest run --profile "$1" --no-fail-fast --status-level skip "${suites[@]}" \
-            -E "$2" 2>&1 | awk -v outside="$outside" '\''
-            BEGIN { n = split(outside, names, "\n"); for (i = 1; i <= n; i++) out[names[i]] = 1 }
-            /^ +SKIP \[/ {
-                name = $0
-                sub(/^ +SKIP \[[^]]*\] +(\([^)]*\) +)?/, "", name)
-                if (name in out) next
-            }
-            { print }'\''' \
-        _ "$mode" "$MODE_FILTER"
+    run "$name" mode_suites "$mode"
     log "$name took $((SECONDS - started)) s"
 }
 if has_mode cluster || has_mode tls; then

@@ -11,10 +11,11 @@
 #     once (deploy/config_doc.py, deploy/check_binaries.py).
 #  4. Migrations + SQL: `anteroom-worker migrate` on an empty database, then
 #     deploy/verify.sql runs clean on it.
-#  5. Compose: `docker-compose config` (Debian's compose v1 needs no engine).
-#  6. Kubernetes: `kubectl kustomize` of base and production, each resource validated
-#     against the Kubernetes 1.30 schemas (kubernetes-validate --strict, from PyPI);
-#     neither the Ingress nor compose's nginx routes /metrics (deploy/check_exposure.py).
+#  5. Compose: `docker-compose config` of compose.yaml alone and with each of its cluster
+#     and TLS override files (Debian's compose v1 needs no engine).
+#  6. Kubernetes: `kubectl kustomize` of base, production and managed-tls, each resource
+#     validated against the Kubernetes 1.30 schemas (kubernetes-validate --strict, from
+#     PyPI); neither the Ingress nor compose's nginx routes /metrics (deploy/check_exposure.py).
 #  7. k6 scenarios load (`k6 inspect`), shell scripts parse (`bash -n`), and the gate
 #     run's checker finds each kind of violation in made-up logs (k6/gate_check_test.py);
 #     the server-side latency and CPU report gives hand-computed percentiles
@@ -114,10 +115,14 @@ if cargo build -q -p anteroom-gateway -p anteroom-worker --bin anteroom-gateway 
 
     # ---- 4. migrations and verify.sql on an empty database ----
     migrate_and_verify() {
-        local db="anteroom_test_check_$$" rc=0 base=${PG_URL%/*}
+        # The database name replaced, the query (sslmode, sslrootcert) kept.
+        local db="anteroom_test_check_$$" rc=0 query="" url
+        [[ $PG_URL == *\?* ]] && query="?${PG_URL#*\?}"
+        url="${PG_URL%%\?*}"
+        url="${url%/*}/$db$query"
         psql "$PG_URL" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $db" || return 1
-        env -i PATH="$PATH" ANTEROOM_DATABASE_URL="$base/$db" "$bin_dir/anteroom-worker" migrate &&
-            psql "$base/$db" -X -q -v ON_ERROR_STOP=1 -f deploy/verify.sql || rc=1
+        env -i PATH="$PATH" ANTEROOM_DATABASE_URL="$url" "$bin_dir/anteroom-worker" migrate &&
+            psql "$url" -X -q -v ON_ERROR_STOP=1 -f deploy/verify.sql || rc=1
         psql "$PG_URL" -X -q -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || rc=1
         return $rc
     }
@@ -137,10 +142,14 @@ fi
 compose_config() {
     # Placeholder secrets from env.example: compose refuses to render without them.
     (set -a && . deploy/compose/env.example && set +a &&
-        docker-compose -f deploy/compose/compose.yaml config -q)
+        docker-compose -f deploy/compose/compose.yaml ${1:+-f "deploy/compose/$1"} config -q)
 }
 if apt_install docker-compose docker-compose; then
     check "docker-compose config (compose.yaml)" compose_config
+    check "docker-compose config (compose.yaml + compose.cluster.yaml)" \
+        compose_config compose.cluster.yaml
+    check "docker-compose config (compose.yaml + compose.tls.yaml)" \
+        compose_config compose.tls.yaml
 else
     skip "compose config" "docker-compose missing and 'apt-get install docker-compose' failed"
 fi
@@ -167,6 +176,8 @@ else
     check "kustomize base + kubernetes-validate" k8s_validate deploy/k8s/base base
     check "kustomize overlays/production + kubernetes-validate" \
         k8s_validate deploy/k8s/overlays/production production
+    check "kustomize overlays/managed-tls + kubernetes-validate" \
+        k8s_validate deploy/k8s/overlays/managed-tls managed-tls
 fi
 
 # ---- 7. scripts ----

@@ -72,7 +72,7 @@ def check_defaults(binary, path):
 
 def check_redaction(binary, path):
     env = {
-        "ANTEROOM_DATABASE_URL": f"postgres://anteroom:{SECRET}@db:5432/anteroom",
+        "ANTEROOM_DATABASE_URL": f"postgres://anteroom:{SECRET}@db:5432/anteroom?sslmode=require",
         "ANTEROOM_AMQP_URL": f"amqp://anteroom:{SECRET}@mq:5672/%2f",
         "ANTEROOM_REDIS_URL": f"redis://:{SECRET}@redis:6379",
         "ANTEROOM_ADMIN_KEY": SECRET,
@@ -103,13 +103,16 @@ def main():
         check_redaction(binary, path)
 
     # Value errors, several at once (secrets missing too for the gateway).
-    bad = {"ANTEROOM_SHARDS": "0", "ANTEROOM_REDIS_URL": "http://redis", "ANTEROOM_NAMESPACE": "a b"}
+    # A TLS CA file that does not exist is refused at start, not at the first query.
+    bad = {"ANTEROOM_SHARDS": "0", "ANTEROOM_REDIS_URL": "http://redis", "ANTEROOM_NAMESPACE": "a b",
+           "ANTEROOM_DATABASE_URL": "postgres://db/x?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem"}
     for binary, path, extra, names in (
         ("gateway", gateway, {}, ["ANTEROOM_SHARDS", "ANTEROOM_REDIS_URL", "ANTEROOM_NAMESPACE",
-                                  "ANTEROOM_ADMIN_KEY", "ANTEROOM_QUEUE_TOKEN_SECRET",
-                                  "ANTEROOM_PASS_SIGNING_KEY"]),
+                                  "ANTEROOM_DATABASE_URL", "ANTEROOM_ADMIN_KEY",
+                                  "ANTEROOM_QUEUE_TOKEN_SECRET", "ANTEROOM_PASS_SIGNING_KEY"]),
         ("worker", worker, {"ANTEROOM_BATCH_MAX_COMMANDS": "0"},
-         ["ANTEROOM_SHARDS", "ANTEROOM_REDIS_URL", "ANTEROOM_NAMESPACE", "ANTEROOM_BATCH_MAX_COMMANDS"]),
+         ["ANTEROOM_SHARDS", "ANTEROOM_REDIS_URL", "ANTEROOM_NAMESPACE", "ANTEROOM_DATABASE_URL",
+          "ANTEROOM_BATCH_MAX_COMMANDS"]),
     ):
         r, missing = check_validation(binary, path, {**bad, **extra}, names)
         if missing:

@@ -81,6 +81,8 @@ install_missing() {
     { have redis-server && have redis-cli; } || pkgs+=(redis-server)
     have rabbitmq-server || pkgs+=(rabbitmq-server)
     { have pg_ctlcluster && have psql && have pg_isready; } || pkgs+=(postgresql)
+    # The cluster and TLS topology (deploy/local/cluster.sh) makes its certificates.
+    have openssl || pkgs+=(openssl)
     if ((${#pkgs[@]} == 0)); then
         return 0
     fi

@@ -13,6 +13,15 @@
 #    comment citing an issue or a document outside the repository); then
 #    the fault run (deploy/faults/run.sh: kill -9 workers, RabbitMQ restart, PostgreSQL
 #    outage on private instances; about 4 minutes).
+#    Then the end-to-end suites (the gateway's `api` and the worker's `worker` test
+#    binaries; their core subset, MODE_FILTER below, about a minute each) in two more
+#    modes, each an extra runner of the closing line: "cluster mode" against a 6-node
+#    Redis Cluster and a 3-node RabbitMQ cluster (nextest profile `cluster`: the tests a
+#    cluster cannot run are excluded there), "TLS mode" against TLS-only Redis, amqps://
+#    and PostgreSQL with sslmode=verify-full (profile `tls`). deploy/local/cluster.sh
+#    starts that topology once before them and stops it after; a mode whose services do
+#    not start fails. TEST_MODES selects (default `single cluster tls`; `single` is
+#    everything above).
 # 4. Lists what was skipped (ignored tests, skipped checks, each with the runner that
 #    skipped it), prints one closing line `tests: N passed, N failed, N skipped` and exits
 #    non-zero on any failure.
@@ -29,6 +38,18 @@ readonly LOG="$LOG_DIR/test.log"
 : >"$LOG"
 
 log() { printf 'test: %s\n' "$*"; }
+
+readonly MODES="${TEST_MODES:-single cluster tls}"
+for mode in $MODES; do
+    case $mode in
+    single | cluster | tls) ;;
+    *)
+        printf 'test: ERROR: TEST_MODES has "%s"; modes are single, cluster, tls\n' "$mode" >&2
+        exit 2
+        ;;
+    esac
+done
+has_mode() { [[ " $MODES " == *" $1 "* ]]; }
 
 deploy/local/services.sh
 # The webhook tests verify signatures with the Standard Webhooks package from PyPI.
@@ -69,27 +90,88 @@ run() {
     fi
 }
 
-if cargo nextest --version >/dev/null 2>&1; then
-    # --status-level skip: a SKIP line names each ignored test (listed again at the end).
-    run "workspace tests" cargo nextest run --workspace --no-fail-fast --status-level skip
-    run "doc tests" cargo test --workspace --doc --no-fail-fast
-else
-    run "workspace tests" cargo test --workspace --no-fail-fast
+if has_mode single; then
+    if cargo nextest --version >/dev/null 2>&1; then
+        # --status-level skip: a SKIP line names each ignored test (listed again at the end).
+        run "workspace tests" cargo nextest run --workspace --no-fail-fast --status-level skip
+        run "doc tests" cargo test --workspace --doc --no-fail-fast
+    else
+        run "workspace tests" cargo test --workspace --no-fail-fast
+    fi
+
+    # Browser tests of the pages (their own stack, Debian's chromium driven by
+    # playwright-core).
+    if [[ -x gateway/tests/browser/run.sh ]]; then
+        run "browser tests" gateway/tests/browser/run.sh
+    fi
+
+    # Operations files and source checks: a minute or less once the binaries are built.
+    run "deploy checks" deploy/check.sh
+
+    # Fault run: kill -9 the active worker, restart RabbitMQ, PostgreSQL down
+    # 10 s, during a spike of holds and confirms, on private service instances (the shared
+    # services are never touched); checked by direct SQL and the client's own log.
+    if [[ -x deploy/faults/run.sh ]]; then
+        run "fault run" deploy/faults/run.sh
+    fi
 fi
 
-# Browser tests of the pages (their own stack, Debian's chromium driven by playwright-core).
-if [[ -x gateway/tests/browser/run.sh ]]; then
-    run "browser tests" gateway/tests/browser/run.sh
-fi
-
-# Operations files and source checks: a minute or less once the binaries are built.
-run "deploy checks" deploy/check.sh
-
-# Fault run: kill -9 the active worker, restart RabbitMQ, PostgreSQL down
-# 10 s, during a spike of holds and confirms, on private service instances (the shared
-# services are never touched); checked by direct SQL and the client's own log.
-if [[ -x deploy/faults/run.sh ]]; then
-    run "fault run" deploy/faults/run.sh
+# Cluster and TLS modes: the end-to-end suites again, against the local topology of
+# deploy/local/cluster.sh. It is started once for both modes (the three RabbitMQ nodes
+# take the longest) and always stopped, even when the run is interrupted.
+# The whole suites take 6 to 8 minutes per mode, which would push CI past its 30; the
+# modes run the subset below (about a fifth of that), which still covers what the
+# topology changes: join -> admit -> hold -> confirm (flow, admission), the queue and
+# seat streams, idempotent retries, the 202 path of a slow decision and of a publisher
+# confirm timeout, the back office's PostgreSQL (api_keys), seat contention, and the
+# worker's commit, recovery, takeover and fencing paths. TEST_MODE_FILTER='all()' runs
+# the whole suites. The mode's nextest profile (.config/nextest.toml) may exclude more.
+readonly MODE_FILTER="${TEST_MODE_FILTER:-(binary(api) & (test(/^(flow|admission|streams|seat_map_stream|idempotency|api_keys|contention|concurrency)::/) | test(=recovery::a_publisher_confirm_timeout_answers_202_with_a_request_url_that_resolves))) | (binary(worker) & test(/^(flow|pipeline|contention|takeover|recovery|cancel|fencing|database_tls)::/))}"
+# mode_suites MODE: the suites' subset with the `export` lines of `cluster.sh env MODE`.
+# It runs inside `run`'s pipeline, a subshell, so one mode's variables never reach the
+# next. The tests outside the subset are not skips: their SKIP lines are dropped and
+# their number is taken off the closing line's skipped count (the "mode subset:" line);
+# the profile's own exclusions stay skips, named as such.
+mode_suites() {
+    local mode=$1 outside env_lines
+    local suites=(-p anteroom-gateway --test api -p anteroom-worker --test worker)
+    outside=$(cargo nextest list --profile "$mode" --ignore-default-filter --run-ignored all \
+        --message-format oneline "${suites[@]}" -E "not ($MODE_FILTER)") || return 1
+    echo "mode subset: $mode leaves out $(grep -c . <<<"$outside") tests"
+    env_lines=$(deploy/local/cluster.sh env "$mode") || return 1
+    printf '%s\n' "$env_lines"
+    eval "$env_lines"
+    cargo nextest run --profile "$mode" --no-fail-fast --status-level skip "${suites[@]}" \
+        -E "$MODE_FILTER" 2>&1 | awk -v outside="$outside" '
+        BEGIN { n = split(outside, names, "\n"); for (i = 1; i <= n; i++) out[names[i]] = 1 }
+        /^ +SKIP \[/ {
+            name = $0
+            sub(/^ +SKIP \[[^]]*\] +(\([^)]*\) +)?/, "", name)
+            if (name in out) next
+        }
+        { print }'
+}
+# mode NAME MODE: one mode as a runner of the closing line, failed if the topology is down.
+mode() {
+    local name=$1 mode=$2 started=$SECONDS
+    if ((topology_up == 0)); then
+        log "$name: the topology did not start (deploy/local/cluster.sh start)"
+        status=1
+        failed_runners+=("$name")
+        return
+    fi
+    run "$name" mode_suites "$mode"
+    log "$name took $((SECONDS - started)) s"
+}
+if has_mode cluster || has_mode tls; then
+    topology_up=0
+    trap 'deploy/local/cluster.sh stop >/dev/null 2>&1 || true' EXIT
+    log "starting the cluster/TLS topology: deploy/local/cluster.sh start"
+    if deploy/local/cluster.sh start 2>&1 | tee -a "$LOG"; then topology_up=1; fi
+    if has_mode cluster; then mode "cluster mode" cluster; fi
+    if has_mode tls; then mode "TLS mode" tls; fi
+    deploy/local/cluster.sh stop 2>&1 | tee -a "$LOG" || log "stopping the topology failed"
+    trap - EXIT
 fi
 
 # One closing line over every runner's own summary lines:
@@ -97,6 +179,7 @@ fi
 #   nextest:    "Summary [  3.2s] 40 tests run: 39 passed, 1 failed, 2 skipped"
 #   node --test (spec reporter): "ℹ pass 5", "ℹ fail 0", "ℹ skipped 1", "ℹ todo 0"
 #   deploy/check.sh:    "deploy checks: 15 passed, 0 failed, 0 skipped"
+#   a mode's subset:    "mode subset: tls leaves out 96 tests" (not skips: subtracted)
 # and what was skipped, from each runner's lines naming it:
 #   cargo test: "test some::test ... ignored" (", reason" may follow)
 #   nextest:    "        SKIP [         ] anteroom-worker::faults some::test"
@@ -118,6 +201,7 @@ read -r passed failed skipped < <(awk '
         }
     }
     /^deploy checks: [0-9]+ passed, [0-9]+ failed/ { p += $3; f += $5; s += $7 }
+    /^mode subset: [a-z]+ leaves out [0-9]+ tests$/ { s -= $6 }
     /^ℹ pass [0-9]+$/ { p += $3 }
     /^ℹ fail [0-9]+$/ { f += $3 }
     /^ℹ (skipped|todo) [0-9]+$/ { s += $3 }

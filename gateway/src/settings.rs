@@ -46,7 +46,9 @@ amqp_ca_file = ""
 # "RabbitMQ cluster and TLS").
 amqp_quorum_group_size = 0
 # PostgreSQL, for the venue's back office only (API keys, webhook endpoints, order lists
-# and exports): no fan route touches it, and it is connected on first use.
+# and exports): no fan route touches it, and it is connected on first use. TLS:
+# `?sslmode=verify-full&sslrootcert=/path/ca.pem` (sslmode disable|allow|prefer|require|
+# verify-ca|verify-full; the CA file must exist and hold PEM certificates).
 database_url = "postgres://postgres:postgres@127.0.0.1:5432/anteroom"
 # Most PostgreSQL connections of the back office, per replica.
 database_max_connections = 4
@@ -244,13 +246,10 @@ impl Settings {
         if self.shards == 0 {
             bad(&mut errors, "shards", "must be at least 1");
         }
-        let db = self.database_url.expose_secret();
-        if !(db.starts_with("postgres://") || db.starts_with("postgresql://")) {
-            bad(
-                &mut errors,
-                "database_url",
-                "must start with postgres:// or postgresql://",
-            );
+        if let Err(message) =
+            runtime::database::check_database_url(self.database_url.expose_secret())
+        {
+            bad(&mut errors, "database_url", &message);
         }
         if !(1..=100).contains(&self.database_max_connections) {
             bad(

@@ -3,6 +3,7 @@
 //! - [`settings`]: layered settings loading (embedded defaults → optional TOML file →
 //!   `ANTEROOM_*` environment variables), every bad value reported at once, and the
 //!   message and exit code of a bad configuration.
+//! - [`database`]: checking a PostgreSQL `database_url` and its TLS parameters.
 //! - [`redact`]: printing settings without their secrets (`print-config`, `Debug`).
 //! - [`telemetry`]: the `tracing` subscriber, human-readable or JSON lines.
 //! - [`shutdown`]: the Ctrl-C / SIGTERM future and the cancellation it triggers.
@@ -16,6 +17,7 @@
 
 pub mod amqp;
 pub mod backoff;
+pub mod database;
 pub mod redact;
 pub mod redis;
 pub mod settings;

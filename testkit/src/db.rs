@@ -6,7 +6,7 @@ use crate::services::maintenance_db_url;
 use sqlx::{Connection, Executor, PgConnection};
 
 /// Creates the empty database `name` and returns its URL (the maintenance URL with the
-/// database name replaced).
+/// database name replaced, its query kept).
 ///
 /// # Panics
 /// When PostgreSQL does not answer or refuses the `CREATE DATABASE`.
@@ -21,13 +21,10 @@ pub async fn create_database(name: &str) -> String {
     database_url(name)
 }
 
-/// The URL of database `name` on the server of [`maintenance_db_url`].
+/// The URL of database `name` on the server of [`maintenance_db_url`], with its TLS
+/// parameters.
 pub fn database_url(name: &str) -> String {
-    let maintenance = maintenance_db_url();
-    let base = maintenance
-        .rsplit_once('/')
-        .map_or(maintenance.as_str(), |(b, _)| b);
-    format!("{base}/{name}")
+    runtime::database::with_database(&maintenance_db_url(), name)
 }
 
 /// Drops database `name`, closing its open connections (`WITH (FORCE)`).

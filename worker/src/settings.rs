@@ -15,7 +15,9 @@ use std::path::Path;
 /// The embedded defaults, one documented line per setting (also what
 /// `Settings::default()` returns).
 pub const DEFAULTS: &str = r#"
-# PostgreSQL, the source of truth (env ANTEROOM_DATABASE_URL).
+# PostgreSQL, the source of truth (env ANTEROOM_DATABASE_URL). TLS:
+# `?sslmode=verify-full&sslrootcert=/path/ca.pem` (sslmode disable|allow|prefer|require|
+# verify-ca|verify-full; the CA file must exist and hold PEM certificates).
 database_url = "postgres://postgres:postgres@127.0.0.1:5432/anteroom"
 # Most PostgreSQL connections (one per active shard commits at a time, plus lookups).
 database_max_connections = 20
@@ -214,13 +216,11 @@ impl Settings {
                 errors.push(ConfigError::new(key, message));
             }
         };
-        let db = self.database_url.expose_secret();
-        let scheme = |url: &str, schemes: &[&str]| schemes.iter().any(|s| url.starts_with(s));
-        check(
-            "database_url",
-            scheme(db, &["postgres://", "postgresql://"]),
-            "must be a postgres:// URL",
-        );
+        if let Err(message) =
+            runtime::database::check_database_url(self.database_url.expose_secret())
+        {
+            check("database_url", false, &message);
+        }
         check(
             "namespace",
             runtime::settings::valid_namespace(&self.namespace),

@@ -188,3 +188,35 @@ amqp_quorum_group_size = 3",
         );
     }
 }
+
+#[test]
+fn database_tls_settings_are_checked_and_the_password_stays_hidden() {
+    let ca = std::env::temp_dir().join(format!("worker-ca-{}.pem", std::process::id()));
+    std::fs::write(
+        &ca,
+        "-----BEGIN CERTIFICATE-----\nMIIBAA==\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let url = format!(
+        "postgres://app:hunter2@10.0.0.5:5432/anteroom?sslmode=verify-full&sslrootcert={}",
+        ca.display()
+    );
+    let s = layered(&format!("database_url = \"{url}\"")).unwrap();
+    let shown = s.redacted();
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("sslmode=verify-full"), "{shown}");
+
+    for (url, words) in [
+        ("postgres://db/x?sslmode=on", "sslmode must be one of"),
+        (
+            "postgres://db/x?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+            "/nonexistent/ca.pem",
+        ),
+    ] {
+        let errors = layered(&format!("database_url = \"{url}\"")).unwrap_err();
+        assert_eq!(errors.0.len(), 1, "{errors}");
+        assert_eq!(errors.0[0].variable(), "ANTEROOM_DATABASE_URL");
+        assert!(errors.0[0].message.contains(words), "{errors}");
+    }
+    std::fs::remove_file(ca).unwrap();
+}

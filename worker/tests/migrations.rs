@@ -104,10 +104,7 @@ async fn all_migrations_apply_to_an_empty_database_once() {
         .execute(format!(r#"CREATE DATABASE "{db_name}""#).as_str())
         .await
         .expect("Failed to create the test database");
-    let base = maintenance
-        .rsplit_once('/')
-        .map_or(&*maintenance, |(b, _)| b);
-    let url = format!("{base}/{db_name}");
+    let url = runtime::database::with_database(&maintenance, &db_name);
 
     let result = async {
         let mut conn = PgConnection::connect(&url).await?;

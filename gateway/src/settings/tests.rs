@@ -251,3 +251,49 @@ fn amqp_settings_the_gateway_cannot_serve_are_refused() {
         ["amqp_quorum_group_size"]
     );
 }
+
+#[test]
+fn database_tls_settings_are_checked_and_the_password_stays_hidden() {
+    let ca = std::env::temp_dir().join(format!("gw-ca-{}.pem", std::process::id()));
+    std::fs::write(
+        &ca,
+        "-----BEGIN CERTIFICATE-----\nMIIBAA==\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let with_db = |url: String| Settings {
+        database_url: url.into(),
+        ..valid()
+    };
+    let served = with_db(format!(
+        "postgres://app:hunter2@db.internal:5432/anteroom?sslmode=verify-full&sslrootcert={}",
+        ca.display()
+    ));
+    served.validate().unwrap();
+    let printed = served.redacted_toml();
+    assert!(!printed.contains("hunter2"), "{printed}");
+    assert!(printed.contains("sslmode=verify-full"), "{printed}");
+
+    for (url, words) in [
+        (
+            "postgres://db/x?sslmode=verify".to_owned(),
+            "sslmode must be one of",
+        ),
+        (
+            "postgres://db/x?sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem".to_owned(),
+            "/nonexistent/ca.pem",
+        ),
+        (
+            format!(
+                "postgres://db/x?sslrootcert={}",
+                std::env::temp_dir().display()
+            ),
+            "sslrootcert=",
+        ),
+    ] {
+        let errors = with_db(url).validate().unwrap_err();
+        assert_eq!(errors.0.len(), 1, "{errors}");
+        assert_eq!(errors.0[0].variable(), "ANTEROOM_DATABASE_URL");
+        assert!(errors.0[0].message.contains(words), "{errors}");
+    }
+    std::fs::remove_file(ca).unwrap();
+}

@@ -16,7 +16,7 @@ pub(crate) mod wire;
 
 pub(crate) use fans::{select, Fan};
 pub(crate) use response::ApiResponse;
-pub(crate) use testkit::{amqp_url, maintenance_db_url, redis_url};
+pub(crate) use testkit::{amqp_url, redis_url};
 
 use chrono::{DateTime, FixedOffset, Utc};
 use protocol::event::{Admission, EventSpec, Seating, Section};

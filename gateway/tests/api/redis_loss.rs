@@ -7,8 +7,8 @@
 //! mirror put it back.
 
 use crate::helpers::{
-    eventually, maintenance_db_url, minutes_ago, open_event_spec, spawn_app_with_both, ApiResponse,
-    TestApp,
+    eventually, maintenance_db_url, minutes_ago, open_event_spec, redis_url, spawn_app_with_both,
+    ApiResponse, TestApp,
 };
 use base64::Engine as _;
 use protocol::ids::EventId;
@@ -579,11 +579,7 @@ async fn a_queue_survives(lose: impl FnOnce(&mut PrivateRedis)) {
     assert_eq!(second.body["state"], "waiting", "{}", second.body);
 
     // Nothing sold twice, by PostgreSQL's own tables.
-    let db_url = format!(
-        "{}/{}",
-        maintenance_db_url().rsplit_once('/').unwrap().0,
-        app.db_name
-    );
+    let db_url = testkit::db::database_url(&app.db_name);
     let verify = Command::new("psql")
         .arg(&db_url)
         .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])

@@ -6,6 +6,7 @@ mod helpers;
 mod accepted;
 mod cancel;
 mod contention;
+mod database_tls;
 mod dead_letters;
 mod expiry;
 mod fencing;

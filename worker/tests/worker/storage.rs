@@ -79,14 +79,10 @@ async fn count(env: &TestEnv, sql: &str, event: EventId) -> i64 {
 
 /// `deploy/verify.sql` on the test database: `psql`'s exit status.
 fn verify_sql(env: &TestEnv) -> std::process::ExitStatus {
-    let maintenance = crate::helpers::maintenance_db_url();
-    let base = maintenance
-        .rsplit_once('/')
-        .map_or(maintenance.as_str(), |(b, _)| b);
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/verify.sql");
     std::process::Command::new("psql")
         .args([
-            &format!("{base}/{}", env.db_name),
+            &testkit::db::database_url(&env.db_name),
             "-X",
             "-q",
             "-v",

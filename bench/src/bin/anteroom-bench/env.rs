@@ -86,13 +86,9 @@ impl RunEnv {
         conn.execute(format!(r#"CREATE DATABASE "{db_name}""#).as_str())
             .await
             .context("Failed to create the run database")?;
-        let base = services
-            .database_url
-            .rsplit_once('/')
-            .map_or(services.database_url.as_str(), |(b, _)| b);
         Ok(RunEnv {
             namespace: format!("bench_{id}"),
-            db_url: format!("{base}/{db_name}"),
+            db_url: runtime::database::with_database(&services.database_url, &db_name),
             db_name,
             services: services.clone(),
         })

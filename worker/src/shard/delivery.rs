@@ -76,6 +76,16 @@ pub(crate) struct Origin {
     pub(crate) line: Option<Range<usize>>,
 }
 
+/// About how many commands `d` carries (the lines of a batch, else 1), read without
+/// decoding: what `collect` counts against `batch_max_commands`.
+pub(crate) fn commands_in(d: &Delivery) -> usize {
+    if d.properties.kind().as_ref().map(|k| k.as_str()) == Some(COMMAND_BATCH_TYPE) {
+        1 + d.data.iter().filter(|b| **b == b'\n').count()
+    } else {
+        1
+    }
+}
+
 /// Decodes `deliveries` into the items to decide, in delivery order (a batch message's
 /// members in their order), with where each came from.
 pub(crate) fn decode_all(deliveries: &[Delivery]) -> (Vec<Incoming>, Vec<Origin>) {

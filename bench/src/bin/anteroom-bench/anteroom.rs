@@ -27,6 +27,8 @@ pub(crate) struct WorkerRun<'a> {
     pub(crate) venue: Venue,
     /// `None`: the worker's default (group commit).
     pub(crate) batch_max_commands: Option<usize>,
+    /// Commands per message on the wire (the gateway's `command_batch_max`).
+    pub(crate) command_batch_max: usize,
     pub(crate) pace: Pace,
     pub(crate) design: String,
     pub(crate) workload: &'static str,
@@ -81,7 +83,12 @@ impl WorkerRun<'_> {
         let conn = Connection::connect(&self.services.amqp_url, ConnectionProperties::default())
             .await
             .context("Failed to connect to RabbitMQ")?;
-        let mut client = Client::open(&conn, &AmqpNames::new(env.namespace.clone())).await?;
+        let mut client = Client::open(
+            &conn,
+            &AmqpNames::new(env.namespace.clone()),
+            self.command_batch_max,
+        )
+        .await?;
         let event = EventId::new();
         let create = envelope(
             event,

@@ -16,6 +16,7 @@
 //! queued while a publish is on its way join the next batch.
 
 use super::{restamp, usable, CONFIRM_TIMEOUT};
+use crate::metrics::Metrics;
 use lapin::options::BasicPublishOptions;
 use lapin::publisher_confirm::Confirmation;
 use lapin::{BasicProperties, Channel};
@@ -65,6 +66,7 @@ pub(super) fn start(
     exchange: String,
     routing_key: String,
     config: BatchConfig,
+    metrics: Metrics,
 ) -> ShardQueue {
     let (tx, rx) = mpsc::unbounded_channel();
     let flusher = Flusher {
@@ -72,6 +74,7 @@ pub(super) fn start(
         exchange,
         routing_key,
         config,
+        metrics,
     };
     tokio::spawn(flusher.run(rx));
     tx
@@ -82,6 +85,7 @@ struct Flusher {
     exchange: String,
     routing_key: String,
     config: BatchConfig,
+    metrics: Metrics,
 }
 
 /// An encoded command and whom to tell how its message fared.
@@ -174,6 +178,8 @@ impl Flusher {
         .await;
         // The publish itself timing out means its frames are stuck on the way (a stalled
         // link): they may still reach the broker.
+        self.metrics.command_messages.inc();
+        self.metrics.commands_published.inc_by(batch.len() as u64);
         let confirm = match publish {
             Err(_) => return tell(batch, &Flushed::Unconfirmed("publish")),
             Ok(Err(e)) => {

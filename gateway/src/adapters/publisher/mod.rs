@@ -155,6 +155,7 @@ impl Publisher {
                     inner.names.commands_exchange(),
                     AmqpNames::shard_routing_key(shard),
                     inner.batching,
+                    inner.metrics.clone(),
                 )
             })
             .clone()

@@ -202,9 +202,9 @@ mod tests {
     fn bounds_are_enforced() {
         assert_eq!(split_commands(b""), Err(BatchError::Empty));
         assert_eq!(split_commands(b"\n \n"), Err(BatchError::Empty));
-        let many = vec![b"{}"; BATCH_MAX_COMMANDS + 1].join(&b'\n');
+        let many = vec![&b"{}"[..]; BATCH_MAX_COMMANDS + 1].join(&b'\n');
         assert_eq!(split_commands(&many), Err(BatchError::TooMany));
-        let exact = vec![b"{}"; BATCH_MAX_COMMANDS].join(&b'\n');
+        let exact = vec![&b"{}"[..]; BATCH_MAX_COMMANDS].join(&b'\n');
         assert_eq!(split_commands(&exact).unwrap().len(), BATCH_MAX_COMMANDS);
         let big = vec![b' '; BATCH_MAX_BYTES + 1];
         assert!(matches!(split_commands(&big), Err(BatchError::TooLarge(_))));

@@ -73,7 +73,7 @@ impl BatchWriter {
 
     /// Whether a line of `len` bytes still fits the bounds.
     pub fn fits(&self, len: usize) -> bool {
-        self.count < BATCH_MAX_COMMANDS && self.body.len() + len + 1 <= BATCH_MAX_BYTES
+        self.count < BATCH_MAX_COMMANDS && self.body.len() + len < BATCH_MAX_BYTES
     }
 
     /// Appends one encoded item (which must not contain a line break: serde_json's

@@ -238,7 +238,7 @@ async fn a_worker_killed_while_a_batch_message_is_half_applied_gives_each_comman
     for (seat, e) in seats.iter().zip(&batch) {
         match env.reply(e.request_id).await.outcome {
             Outcome::HoldCreated(h) => {
-                assert_eq!(h.seats, [seat.clone()]);
+                assert_eq!(h.seats, std::slice::from_ref(seat));
                 assert!(held.insert(h.id), "one hold per command");
             }
             Outcome::Rejected(r) if seat == "A-1-4" => assert_eq!(r.code, ErrorCode::Internal),

@@ -29,6 +29,12 @@ pub struct Metrics {
     pub admission_clipped: Counter,
     /// `anteroom_publish_confirm_seconds`: publish until the broker's confirm.
     pub publish_confirm: Histogram,
+    /// `anteroom_commands_published_total`: commands handed to the broker (confirmed or
+    /// not).
+    pub commands_published: IntCounter,
+    /// `anteroom_command_messages_total`: AMQP messages that carried them; commands
+    /// divided by messages is the mean batch.
+    pub command_messages: IntCounter,
     /// `anteroom_reply_wait_seconds`: publish until the worker's reply.
     pub reply_wait: Histogram,
     /// `anteroom_replies_timed_out_total`: requests answered `202` (no reply in time).
@@ -156,6 +162,14 @@ impl Metrics {
                 "anteroom_publish_confirm_seconds",
                 "Time from publish to publisher confirm, seconds",
             ),
+            commands_published: counter(
+                "anteroom_commands_published_total",
+                "Commands published to the worker shards",
+            ),
+            command_messages: counter(
+                "anteroom_command_messages_total",
+                "AMQP messages carrying commands (a batch is one)",
+            ),
             reply_wait: histogram(
                 "anteroom_reply_wait_seconds",
                 "Time from publish to the worker's reply, seconds",
@@ -200,6 +214,8 @@ impl Metrics {
             Box::new(m.abandoned.clone()),
             Box::new(m.admission_clipped.clone()),
             Box::new(m.publish_confirm.clone()),
+            Box::new(m.commands_published.clone()),
+            Box::new(m.command_messages.clone()),
             Box::new(m.reply_wait.clone()),
             Box::new(m.replies_timed_out.clone()),
             Box::new(m.status_requests.clone()),

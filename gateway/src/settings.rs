@@ -73,6 +73,13 @@ pass_previous_keys = ""
 reply_timeout_ms = 2000
 # How long an admin create/patch waits for the worker's reply, in ms.
 admin_reply_timeout_ms = 10000
+# Most commands the gateway puts in one AMQP message to a shard (1 to 1024; 1 = the
+# single form, one message per command). A batch is also cut at 1 MiB.
+command_batch_max = 64
+# How long the first command of a batch waits for others bound for the same shard, in
+# microseconds (0 to 10000): 0 publishes at once what is queued. A lone command waits
+# this long at most.
+command_batch_delay_us = 200
 # Period of the admission loop, in ms.
 admit_interval_ms = 100
 # A waiting fan not seen (status poll or open status stream) for this long is skipped by
@@ -139,6 +146,10 @@ pub struct Settings {
     pub reply_timeout_ms: u64,
     /// Admin request reply wait, ms.
     pub admin_reply_timeout_ms: u64,
+    /// Most commands in one AMQP message to a shard.
+    pub command_batch_max: usize,
+    /// Longest wait of a batch's first command for others, µs.
+    pub command_batch_delay_us: u64,
     /// Admission loop period, ms.
     pub admit_interval_ms: u64,
     /// Skip waiting fans silent for this long, seconds.
@@ -311,6 +322,20 @@ impl Settings {
                 &mut errors,
                 "queue_token_ttl_seconds",
                 "must be at least 60",
+            );
+        }
+        if !(1..=protocol::batch::BATCH_MAX_COMMANDS).contains(&self.command_batch_max) {
+            bad(
+                &mut errors,
+                "command_batch_max",
+                "must be between 1 and 1024",
+            );
+        }
+        if self.command_batch_delay_us > 10_000 {
+            bad(
+                &mut errors,
+                "command_batch_delay_us",
+                "must be at most 10000 (10 ms)",
             );
         }
         if self.redis_timeout_ms == 0 || self.redis_timeout_ms > 30_000 {

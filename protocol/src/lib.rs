@@ -3,6 +3,8 @@
 //! - [`ids`]: typed UUID ids (event, ticket, hold, order, request).
 //! - [`event`]: the event definition a venue submits, its live configuration and state.
 //! - [`command`]: versioned reservation and admin commands sent gateway → worker over AMQP.
+//! - [`batch`]: the batch form: many commands of one shard, or many replies, in one
+//!   AMQP message.
 //! - [`reply`]: the worker's replies, the public Hold/Order/Event views and error bodies.
 //! - [`decode`]: JSON decoding that names the field that failed (422 answers).
 //! - [`claims`]: JWT claims of the queue token (HS256) and the pass (EdDSA).
@@ -17,6 +19,7 @@
 //! This crate is pure: serde types and functions, no IO, no async runtime.
 
 pub mod availability;
+pub mod batch;
 pub mod claims;
 pub mod command;
 pub mod decode;

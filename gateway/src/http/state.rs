@@ -7,7 +7,7 @@
 
 use crate::adapters::api_keys::ApiKeys;
 use crate::adapters::back_office::BackOffice;
-use crate::adapters::publisher::Publisher;
+use crate::adapters::publisher::{BatchConfig, Publisher};
 use crate::gate::RevokedPasses;
 use crate::http::auth::AdminKey;
 use crate::http::limits::Limits;
@@ -73,6 +73,10 @@ impl AppState {
                     u8::try_from(settings.amqp_quorum_group_size)
                         .context("Invalid amqp_quorum_group_size")?,
                 ),
+            BatchConfig {
+                max: settings.command_batch_max,
+                delay: std::time::Duration::from_micros(settings.command_batch_delay_us),
+            },
             replica.metrics.clone(),
         );
         let limits = Arc::new(Limits::new(&settings, &replica.metrics)?);

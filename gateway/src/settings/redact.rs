@@ -14,7 +14,8 @@ impl Settings {
              database_max_connections = {}\nnamespace = {}\nshards = {}\n\
              admin_key = {}\nqueue_token_secret = {}\npass_signing_key = {}\n\
              pass_previous_keys = {}\n\
-             reply_timeout_ms = {}\nadmin_reply_timeout_ms = {}\nadmit_interval_ms = {}\n\
+             reply_timeout_ms = {}\nadmin_reply_timeout_ms = {}\n\
+             command_batch_max = {}\ncommand_batch_delay_us = {}\nadmit_interval_ms = {}\n\
              abandon_after_seconds = {}\nqueue_token_ttl_seconds = {}\nredis_timeout_ms = {}\n\
              log_json = {}\npublic_url = {}\ncompression = {}\n{}",
             q(&self.host),
@@ -35,6 +36,8 @@ impl Settings {
             redact(&self.pass_previous_keys),
             self.reply_timeout_ms,
             self.admin_reply_timeout_ms,
+            self.command_batch_max,
+            self.command_batch_delay_us,
             self.admit_interval_ms,
             self.abandon_after_seconds,
             self.queue_token_ttl_seconds,

@@ -28,9 +28,14 @@ fn every_problem_is_reported() {
         shards: 0,
         redis_url: "http://x".into(),
         reply_timeout_ms: 0,
+        command_batch_max: 0,
+        command_batch_delay_us: 10_001,
         ..valid()
     };
-    assert_eq!(s.validate().unwrap_err().0.len(), 3);
+    let errors = s.validate().unwrap_err();
+    assert_eq!(errors.0.len(), 5);
+    assert!(errors.0.iter().any(|e| e.key == "command_batch_max"));
+    assert!(errors.0.iter().any(|e| e.key == "command_batch_delay_us"));
 }
 
 #[test]

@@ -79,6 +79,29 @@ async fn overlapping_holds_never_share_a_seat() {
         (s["seats"]["held"] == held && s["holds_active"] == winners).then_some(())
     })
     .await;
+    // Holds sent at once went to the shard in fewer messages than commands (the
+    // batcher coalesced them), and the answers above came back through reply batches.
+    let metrics = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let (commands, messages) = (
+        value("anteroom_commands_published_total"),
+        value("anteroom_command_messages_total"),
+    );
+    assert!(commands >= FANS as u64, "{commands} commands published");
+    assert!(
+        messages < commands,
+        "{FANS} holds at once must share messages: {messages} messages for {commands} commands"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

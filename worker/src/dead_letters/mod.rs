@@ -34,11 +34,10 @@ pub use operator::{list, purge, replay, DeadLetter, Select};
 
 use anyhow::{bail, Context};
 use chrono::{SecondsFormat, Utc};
-use lapin::message::Delivery;
 use lapin::options::BasicPublishOptions;
 use lapin::publisher_confirm::Confirmation;
 use lapin::types::{AMQPValue, FieldTable, LongString};
-use lapin::Channel;
+use lapin::{BasicProperties, Channel};
 use protocol::command::CommandMessage;
 use protocol::names::AmqpNames;
 
@@ -100,18 +99,20 @@ pub async fn declare(channel: &Channel, names: &AmqpNames) -> lapin::Result<()> 
     runtime::amqp::declare_dead_letters(channel, names).await
 }
 
-/// Publishes `delivery` as a dead letter on `channel` (which must be in confirm mode)
-/// and waits for the broker's confirm. Only then may the caller ack the original.
+/// Publishes `data` with `properties` (a delivery's, or a batch member's) as a dead
+/// letter on `channel` (which must be in confirm mode) and waits for the broker's
+/// confirm. Only then may the caller ack the original.
 ///
 /// # Errors
 /// The channel failed, or the broker nacked or returned the message.
 pub(crate) async fn send(
     channel: &Channel,
     names: &AmqpNames,
-    delivery: &Delivery,
+    properties: &BasicProperties,
+    data: &[u8],
     letter: &Letter,
 ) -> anyhow::Result<()> {
-    let old = delivery.properties.headers().clone().unwrap_or_default();
+    let old = properties.headers().clone().unwrap_or_default();
     let mut headers = FieldTable::default();
     for (k, v) in old.inner() {
         headers.insert(k.clone(), v.clone());
@@ -131,7 +132,7 @@ pub(crate) async fn send(
         ERROR_HEADER.into(),
         long_string(truncate(&letter.error, ERROR_MAX)),
     );
-    if let Ok(m) = serde_json::from_slice::<CommandMessage>(&delivery.data) {
+    if let Ok(m) = serde_json::from_slice::<CommandMessage>(data) {
         let env = m.into_envelope();
         headers.insert(
             REQUEST_ID_HEADER.into(),
@@ -142,8 +143,7 @@ pub(crate) async fn send(
             long_string(&env.event_id.to_string()),
         );
     }
-    let properties = delivery
-        .properties
+    let properties = properties
         .clone()
         .with_headers(headers)
         .with_delivery_mode(2);
@@ -157,7 +157,7 @@ pub(crate) async fn send(
                 mandatory: true,
                 ..Default::default()
             },
-            &delivery.data,
+            data,
             properties,
         )
         .await

@@ -16,7 +16,7 @@
 //! state as of this batch), the commit, then [`Active::finish`] (Redis, replies, ack).
 //! [`Active::process`] runs them in sequence, with the retries.
 
-use super::delivery::{self, Incoming};
+use super::delivery::{self, Incoming, Origin};
 use super::session::Active;
 use super::{backoff, sleep_or_shutdown, SessionEnd};
 use crate::dead_letters::Letter;
@@ -26,8 +26,9 @@ use anyhow::Context;
 use chrono::{DateTime, SubsecRound, Utc};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
+use protocol::batch::BatchWriter;
 use protocol::command::Envelope;
-use protocol::reply::Outcome;
+use protocol::reply::{Outcome, Reply};
 use redis::Pipeline;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -45,11 +46,14 @@ pub(super) struct Decision {
 pub(super) struct Decided {
     pub(super) deliveries: Vec<Delivery>,
     pub(super) incoming: Vec<Incoming>,
+    /// Where each of `incoming` came from.
+    pub(super) origins: Vec<Origin>,
     pub(super) decisions: Vec<Option<Decision>>,
     pub(super) effects: Vec<Effect>,
     pub(super) now: DateTime<Utc>,
     pub(super) pipe: Pipeline,
-    /// Deliveries to dead-letter before the ack (by index), besides malformed ones.
+    /// Items to dead-letter before the ack (by index into `incoming`), besides
+    /// malformed ones.
     pub(super) dead: Vec<(usize, Letter)>,
 }
 
@@ -106,7 +110,7 @@ impl Active {
         start: Start,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<Option<SessionEnd>> {
-        let mut incoming = self.decode(&deliveries);
+        let (mut incoming, origins) = self.decode(&deliveries);
         let mut retry = backoff();
         let mut after_failure = start != Start::Fresh;
         // `None`: the batch is committed whole. `Some(known_bad)`: it is split to
@@ -166,6 +170,7 @@ impl Active {
         let batch = Decided {
             deliveries,
             incoming,
+            origins,
             decisions,
             effects,
             now,
@@ -177,11 +182,12 @@ impl Active {
         Ok(None)
     }
 
-    /// Decodes `deliveries` and counts the redelivered ones.
-    pub(super) fn decode(&self, deliveries: &[Delivery]) -> Vec<Incoming> {
+    /// Decodes `deliveries` (a batch message into its members) and counts the
+    /// redelivered ones.
+    pub(super) fn decode(&self, deliveries: &[Delivery]) -> (Vec<Incoming>, Vec<Origin>) {
         let redelivered = deliveries.iter().filter(|d| d.redelivered).count();
         self.ctx.metrics.redeliveries.inc_by(redelivered as u64);
-        deliveries.iter().map(Incoming::decode).collect()
+        delivery::decode_all(deliveries)
     }
 
     /// Decides `deliveries` on the engine as it is (committed or not), without
@@ -195,7 +201,7 @@ impl Active {
         &mut self,
         deliveries: Vec<Delivery>,
     ) -> Result<Decided, (Vec<Delivery>, CommitError)> {
-        let incoming = self.decode(&deliveries);
+        let (incoming, origins) = self.decode(&deliveries);
         let now = Utc::now().trunc_subsecs(6);
         let decisions = match self.decide_once(&incoming, now, false).await {
             Ok(d) => d,
@@ -206,6 +212,7 @@ impl Active {
         Ok(Decided {
             deliveries,
             incoming,
+            origins,
             decisions,
             effects,
             now,
@@ -242,6 +249,7 @@ impl Active {
         let Decided {
             deliveries,
             incoming,
+            origins,
             decisions,
             mut effects,
             mut pipe,
@@ -263,16 +271,9 @@ impl Active {
             // A failed COMMIT may have gone through: bring Redis in line with the truth.
             self.refresh().await;
         }
-        // All replies at once: each publish waits until lapin's I/O loop has written
-        // it, so awaiting them one by one costs a thread handoff per reply.
-        let replies = incoming
-            .iter()
-            .zip(decisions)
-            .filter_map(|(inc, d)| d.map(|d| delivery::reply(&self.channel, inc, d.outcome)));
-        futures::future::try_join_all(replies)
-            .await
-            .context("Failed to publish a reply")?;
-        self.dead_letter(&deliveries, &incoming, dead).await?;
+        self.reply_all(&incoming, &origins, decisions).await?;
+        self.dead_letter(&deliveries, &incoming, &origins, dead)
+            .await?;
         if let Some(last) = deliveries.last() {
             self.channel
                 .basic_ack(last.delivery_tag, BasicAckOptions { multiple: true })
@@ -281,6 +282,57 @@ impl Active {
         }
         effects.clear();
         Ok(effects)
+    }
+
+    /// Publishes the batch's replies: one message per single-form command, and one
+    /// reply batch per reply queue for the members of batch messages.
+    ///
+    /// # Errors
+    /// A publish failed (the channel died).
+    async fn reply_all(
+        &self,
+        incoming: &[Incoming],
+        origins: &[Origin],
+        decisions: Vec<Option<Decision>>,
+    ) -> anyhow::Result<()> {
+        let mut singles = Vec::new();
+        let mut batches: Vec<(&lapin::types::ShortString, BatchWriter)> = Vec::new();
+        for ((inc, d), origin) in incoming.iter().zip(decisions).zip(origins) {
+            let Some(d) = d else { continue };
+            if origin.line.is_none() {
+                singles.push(delivery::reply(&self.channel, inc, d.outcome));
+                continue;
+            }
+            let Some((request_id, reply_to)) = inc.reply_target() else {
+                continue;
+            };
+            let line = serde_json::to_vec(&Reply {
+                request_id,
+                outcome: d.outcome,
+            })
+            .context("Failed to encode a reply")?;
+            // Few gateways per batch: a linear search beats hashing.
+            let i = match batches.iter().position(|(to, _)| *to == reply_to) {
+                Some(i) => i,
+                None => {
+                    batches.push((reply_to, BatchWriter::new()));
+                    batches.len() - 1
+                }
+            };
+            batches[i].1.push(&line);
+        }
+        // All replies at once: each publish waits until lapin's I/O loop has written
+        // it, so awaiting them one by one costs a thread handoff per reply.
+        let batched = batches
+            .into_iter()
+            .map(|(to, body)| delivery::reply_batch(&self.channel, to, body));
+        futures::future::try_join(
+            futures::future::try_join_all(singles),
+            futures::future::try_join_all(batched),
+        )
+        .await
+        .context("Failed to publish a reply")?;
+        Ok(())
     }
 
     /// Decides and commits the batch once. `after_failure`: a previous attempt failed,

@@ -15,18 +15,27 @@
 //!   command the broker queued before it has been read too, which is what moves the
 //!   watermark that expires holds (docs/RESERVATIONS.md).
 //!
+//! A delivery of AMQP `type` `protocol::batch::COMMAND_BATCH_TYPE` is a batch: each of
+//! its lines is decoded on its own as above (a line that cannot be read is refused or
+//! dead-lettered alone, never its batch-mates); a batch over the bounds of
+//! `protocol::batch` is malformed as a whole.
+//!
 //! Replies go to the default exchange with the delivery's `reply_to` as routing key
-//! (RabbitMQ direct reply-to) and its `correlation_id`.
+//! (RabbitMQ direct reply-to): one message per single-form command, with its
+//! `correlation_id`, and one reply batch per `reply_to` for the batch members of a
+//! worker batch (the gateway demultiplexes by request id).
 
 use chrono::{DateTime, Utc};
 use lapin::message::Delivery;
 use lapin::options::BasicPublishOptions;
 use lapin::types::ShortString;
 use lapin::{BasicProperties, Channel};
+use protocol::batch::{BatchWriter, COMMAND_BATCH_TYPE, REPLY_BATCH_TYPE};
 use protocol::command::{CommandMessage, Envelope};
 use protocol::decode::{command_refusal, CommandRefusal};
 use protocol::ids::RequestId;
 use protocol::reply::{Outcome, Reply};
+use std::ops::Range;
 
 /// AMQP `type` property of probe messages.
 pub(crate) const PROBE_TYPE: &str = "anteroom.probe";
@@ -59,8 +68,68 @@ pub(crate) enum Incoming {
     Malformed,
 }
 
+/// Where a decoded item came from: its delivery (index in the batch's deliveries) and,
+/// for a member of a batch message, the byte range of its line in that delivery's body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub(crate) delivery: usize,
+    pub(crate) line: Option<Range<usize>>,
+}
+
+/// About how many commands `d` carries (the lines of a batch, else 1), read without
+/// decoding: what `collect` counts against `batch_max_commands`.
+pub(crate) fn commands_in(d: &Delivery) -> usize {
+    if d.properties.kind().as_ref().map(|k| k.as_str()) == Some(COMMAND_BATCH_TYPE) {
+        1 + d.data.iter().filter(|b| **b == b'\n').count()
+    } else {
+        1
+    }
+}
+
+/// Decodes `deliveries` into the items to decide, in delivery order (a batch message's
+/// members in their order), with where each came from.
+pub(crate) fn decode_all(deliveries: &[Delivery]) -> (Vec<Incoming>, Vec<Origin>) {
+    let mut incoming = Vec::with_capacity(deliveries.len());
+    let mut origins = Vec::with_capacity(deliveries.len());
+    for (i, d) in deliveries.iter().enumerate() {
+        if d.properties.kind().as_ref().map(|k| k.as_str()) != Some(COMMAND_BATCH_TYPE) {
+            incoming.push(Incoming::decode(d));
+            origins.push(Origin {
+                delivery: i,
+                line: None,
+            });
+            continue;
+        }
+        match protocol::batch::split_commands(&d.data) {
+            Ok(lines) => {
+                for line in lines {
+                    incoming.push(Incoming::decode_command(&d.data[line.clone()], d, true));
+                    origins.push(Origin {
+                        delivery: i,
+                        line: Some(line),
+                    });
+                }
+            }
+            Err(e) => {
+                tracing::warn!(
+                    delivery_tag = d.delivery_tag,
+                    bytes = d.data.len(),
+                    error = %e,
+                    "malformed command batch"
+                );
+                incoming.push(Incoming::Malformed);
+                origins.push(Origin {
+                    delivery: i,
+                    line: None,
+                });
+            }
+        }
+    }
+    (incoming, origins)
+}
+
 impl Incoming {
-    /// Decodes `d`, logging malformed bodies.
+    /// Decodes `d` (the single form, or a probe), logging malformed bodies.
     pub(crate) fn decode(d: &Delivery) -> Self {
         if d.properties.kind().as_ref().map(|k| k.as_str()) == Some(PROBE_TYPE) {
             let stamp = std::str::from_utf8(&d.data)
@@ -70,14 +139,25 @@ impl Incoming {
                 .map(|t| t.with_timezone(&Utc));
             return Incoming::Probe { stamp };
         }
-        match serde_json::from_slice::<CommandMessage>(&d.data) {
+        Self::decode_command(&d.data, d, false)
+    }
+
+    /// Decodes the command `body` that came in `d` (its whole body, or one line of a
+    /// batch: `batched`, answered in the reply batch, so without its own correlation id).
+    fn decode_command(body: &[u8], d: &Delivery, batched: bool) -> Self {
+        let correlation_id = if batched {
+            None
+        } else {
+            d.properties.correlation_id().clone()
+        };
+        match serde_json::from_slice::<CommandMessage>(body) {
             Ok(m) => Incoming::Command {
                 env: m.into_envelope(),
                 reply_to: d.properties.reply_to().clone(),
-                correlation_id: d.properties.correlation_id().clone(),
+                correlation_id,
                 redelivered: d.redelivered,
             },
-            Err(e) => match command_refusal(&d.data, &e) {
+            Err(e) => match command_refusal(body, &e) {
                 Some(refusal) => {
                     tracing::warn!(
                         delivery_tag = d.delivery_tag,
@@ -90,20 +170,37 @@ impl Incoming {
                     Incoming::Invalid {
                         refusal,
                         reply_to: d.properties.reply_to().clone(),
-                        correlation_id: d.properties.correlation_id().clone(),
+                        correlation_id,
                         redelivered: d.redelivered,
                     }
                 }
                 None => {
                     tracing::warn!(
                     delivery_tag = d.delivery_tag,
-                    bytes = d.data.len(),
+                    bytes = body.len(),
                     error = %e,
                     "malformed command"
                     );
                     Incoming::Malformed
                 }
             },
+        }
+    }
+
+    /// The request id and reply queue of what gets an answer, if it asked for one.
+    pub(crate) fn reply_target(&self) -> Option<(RequestId, &ShortString)> {
+        match self {
+            Incoming::Command {
+                env,
+                reply_to: Some(reply_to),
+                ..
+            } => Some((env.request_id, reply_to)),
+            Incoming::Invalid {
+                refusal,
+                reply_to: Some(reply_to),
+                ..
+            } => Some((refusal.request_id, reply_to)),
+            _ => None,
         }
     }
 
@@ -175,6 +272,31 @@ pub(crate) async fn reply(
             BasicProperties::default()
                 .with_correlation_id(correlation_id)
                 .with_content_type("application/json".into()),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Publishes one reply batch to `reply_to`: the replies of a worker batch's members
+/// that asked for this queue, one [`Reply`] a line.
+///
+/// # Errors
+/// The channel is closed.
+pub(crate) async fn reply_batch(
+    channel: &Channel,
+    reply_to: &ShortString,
+    body: BatchWriter,
+) -> lapin::Result<()> {
+    // Not awaited for a broker confirm, as single replies.
+    channel
+        .basic_publish(
+            "",
+            reply_to.as_str(),
+            BasicPublishOptions::default(),
+            &body.finish(),
+            BasicProperties::default()
+                .with_type(REPLY_BATCH_TYPE.into())
+                .with_content_type("application/x-ndjson".into()),
         )
         .await?;
     Ok(())

@@ -196,9 +196,10 @@ impl Active {
         Some(active)
     }
 
-    /// Collects deliveries after `first` until `batch_max_commands` or
-    /// `batch_max_wait_ms` after the first (deliveries already buffered are taken even
-    /// with a zero wait).
+    /// Collects deliveries after `first` until they hold `batch_max_commands` commands
+    /// (a batch message counts its lines; it is never split, so a worker batch may hold
+    /// up to one batch message more) or `batch_max_wait_ms` after the first
+    /// (deliveries already buffered are taken even with a zero wait).
     pub(super) async fn collect(
         &mut self,
         first: Delivery,
@@ -206,11 +207,16 @@ impl Active {
     ) -> anyhow::Result<Vec<Delivery>> {
         let max = self.ctx.settings.batch_max_commands;
         let deadline = Instant::now() + Duration::from_millis(self.ctx.settings.batch_max_wait_ms);
-        let mut batch = Vec::with_capacity(max);
+        let mut commands = delivery::commands_in(&first);
+        let mut batch = Vec::with_capacity(max.min(256));
         batch.push(first);
-        while batch.len() < max {
+        while commands < max {
             match tokio::time::timeout_at(deadline, consumer.next()).await {
-                Ok(Some(d)) => batch.push(d.context("Consumer failed")?),
+                Ok(Some(d)) => {
+                    let d = d.context("Consumer failed")?;
+                    commands += delivery::commands_in(&d);
+                    batch.push(d);
+                }
                 Ok(None) => bail!("the broker cancelled the consumer"),
                 Err(_) => break,
             }

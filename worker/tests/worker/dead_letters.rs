@@ -14,7 +14,7 @@ use std::time::Duration;
 use worker::dead_letters::{self, DeadLetter, Select};
 
 /// Messages ready in the dead-letter queue, as RabbitMQ counts them.
-async fn dead_count(env: &TestEnv) -> u32 {
+pub(crate) async fn dead_count(env: &TestEnv) -> u32 {
     let names = AmqpNames::new(env.namespace.clone());
     let channel = env.amqp().create_channel().await.unwrap();
     let queue = channel
@@ -32,7 +32,7 @@ async fn dead_count(env: &TestEnv) -> u32 {
     queue.message_count()
 }
 
-async fn wait_for_dead_letters(env: &TestEnv, n: u32) {
+pub(crate) async fn wait_for_dead_letters(env: &TestEnv, n: u32) {
     eventually(Duration::from_secs(10), "the dead letters", || async {
         (dead_count(env).await == n).then_some(())
     })

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod accepted;
+mod batch;
 mod cancel;
 mod contention;
 mod database_tls;

@@ -26,6 +26,8 @@ pub(crate) struct WorkerRun<'a> {
     pub(crate) venue: Venue,
     /// `None`: the worker's default (group commit).
     pub(crate) batch_max_commands: Option<usize>,
+    /// Commands per message on the wire (the gateway's `command_batch_max`).
+    pub(crate) command_batch_max: usize,
     pub(crate) pace: Pace,
     pub(crate) design: String,
     pub(crate) workload: &'static str,
@@ -85,7 +87,12 @@ impl WorkerRun<'_> {
             .amqp_connect()
             .await
             .context("Failed to connect to RabbitMQ")?;
-        let mut client = Client::open(&conn, &AmqpNames::new(env.namespace.clone())).await?;
+        let mut client = Client::open(
+            &conn,
+            &AmqpNames::new(env.namespace.clone()),
+            self.command_batch_max,
+        )
+        .await?;
         let event = EventId::new();
         let create = envelope(
             event,

@@ -1,6 +1,9 @@
 //! The AMQP load client of designs (a) and (b): publishes commands exactly as the
-//! gateway does (confirm mode, `mandatory`, persistent, `correlation_id` = request id,
-//! direct reply-to) and times each one from publish to reply.
+//! gateway does (confirm mode, `mandatory`, persistent, direct reply-to; the commands
+//! ready together coalesced into batch messages of at most `command_batch_max`, in the
+//! batch form of `protocol::batch`, a lone command in the single form with
+//! `correlation_id` = request id) and times each one from publish to reply (single, or
+//! in a reply batch).
 //!
 //! Two paces: a closed loop that keeps `window` commands in flight (throughput), and an
 //! open loop that publishes at a fixed offered rate whatever the replies do (latency).
@@ -12,6 +15,7 @@ use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOpti
 use lapin::publisher_confirm::{Confirmation, PublisherConfirm};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, Consumer};
+use protocol::batch::{BatchWriter, COMMAND_BATCH_TYPE, REPLY_BATCH_TYPE};
 use protocol::command::{CommandMessage, Envelope};
 use protocol::names::{AmqpNames, DIRECT_REPLY_TO};
 use protocol::reply::{Outcome, Reply};
@@ -62,6 +66,8 @@ pub(crate) struct Client {
     replies: Consumer,
     exchange: String,
     routing_key: String,
+    /// Most commands per message (the gateway's `command_batch_max`).
+    batch_max: usize,
 }
 
 impl Client {
@@ -69,7 +75,11 @@ impl Client {
     ///
     /// # Errors
     /// The broker refused the channel, confirm mode or the reply consumer.
-    pub(crate) async fn open(conn: &Connection, names: &AmqpNames) -> anyhow::Result<Client> {
+    pub(crate) async fn open(
+        conn: &Connection,
+        names: &AmqpNames,
+        batch_max: usize,
+    ) -> anyhow::Result<Client> {
         let channel = conn.create_channel().await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
@@ -92,10 +102,45 @@ impl Client {
             replies,
             exchange: names.commands_exchange(),
             routing_key: AmqpNames::shard_routing_key(0),
+            batch_max: batch_max.max(1),
         })
     }
 
     async fn publish(&self, p: &Prepared) -> anyhow::Result<PublisherConfirm> {
+        self.publish_body(
+            &p.body,
+            BasicProperties::default()
+                .with_correlation_id(p.id.as_str().into())
+                .with_message_id(p.id.as_str().into())
+                .with_content_type("application/json".into()),
+        )
+        .await
+    }
+
+    /// Publishes `batch` as the gateway's batcher does: one command alone in the single
+    /// form, several in one batch message.
+    async fn publish_batch(&self, batch: &[Prepared]) -> anyhow::Result<PublisherConfirm> {
+        if let [one] = batch {
+            return self.publish(one).await;
+        }
+        let mut w = BatchWriter::new();
+        for p in batch {
+            w.push(&p.body);
+        }
+        self.publish_body(
+            &w.finish(),
+            BasicProperties::default()
+                .with_type(COMMAND_BATCH_TYPE.into())
+                .with_content_type("application/x-ndjson".into()),
+        )
+        .await
+    }
+
+    async fn publish_body(
+        &self,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> anyhow::Result<PublisherConfirm> {
         Ok(self
             .channel
             .basic_publish(
@@ -105,13 +150,10 @@ impl Client {
                     mandatory: true,
                     ..Default::default()
                 },
-                &p.body,
-                BasicProperties::default()
-                    .with_correlation_id(p.id.as_str().into())
-                    .with_message_id(p.id.as_str().into())
+                body,
+                properties
                     .with_reply_to(DIRECT_REPLY_TO.into())
-                    .with_delivery_mode(2)
-                    .with_content_type("application/json".into()),
+                    .with_delivery_mode(2),
             )
             .await?)
     }
@@ -172,14 +214,24 @@ impl Client {
                     let d = d.context("the reply consumer ended")??;
                     let now = Instant::now();
                     last_reply = now;
-                    let reply: Reply = serde_json::from_slice(&d.data)?;
-                    let key = d.properties.correlation_id().as_ref().map(|c| c.as_str());
-                    let Some(&i) = key.and_then(|k| index.get(k)) else { continue };
-                    if let Some(at) = sent_at[i].take() {
-                        seen.decided += 1;
-                        seen.latencies_us.push((now - at).as_micros() as u64);
-                        if matches!(reply.outcome, Outcome::HoldCreated(_)) {
-                            seen.committed += 1;
+                    let replies = if d.properties.kind().as_ref().map(|k| k.as_str())
+                        == Some(REPLY_BATCH_TYPE)
+                    {
+                        protocol::batch::decode_replies(&d.data)
+                            .into_iter()
+                            .collect::<Result<Vec<_>, _>>()?
+                    } else {
+                        vec![serde_json::from_slice::<Reply>(&d.data)?]
+                    };
+                    for reply in replies {
+                        let key = reply.request_id.to_string();
+                        let Some(&i) = index.get(key.as_str()) else { continue };
+                        if let Some(at) = sent_at[i].take() {
+                            seen.decided += 1;
+                            seen.latencies_us.push((now - at).as_micros() as u64);
+                            if matches!(reply.outcome, Outcome::HoldCreated(_)) {
+                                seen.committed += 1;
+                            }
                         }
                     }
                 }
@@ -189,8 +241,8 @@ impl Client {
                 }
                 _ = std::future::ready(()), if window_open => {
                     let Pace::Window(w) = pace else { unreachable!() };
-                    // A few at a time, so replies are read in between.
-                    let until = n.min(next + (w - in_flight).min(64));
+                    // A batch's worth at a time, so replies are read in between.
+                    let until = n.min(next + (w - in_flight).min(self.batch_max));
                     self.publish_all(load, next..until, &mut sent_at, &mut confirms).await?;
                     next = until;
                 }
@@ -214,8 +266,9 @@ impl Client {
 }
 
 impl Client {
-    /// Publishes `load[range]` all at once: each publish waits until lapin's I/O loop
-    /// has written it, so one by one would cost a thread handoff each.
+    /// Publishes `load[range]` all at once, in batch messages of at most `batch_max`
+    /// commands: each publish waits until lapin's I/O loop has written it, so one by
+    /// one would cost a thread handoff each.
     async fn publish_all(
         &self,
         load: &[Prepared],
@@ -227,7 +280,11 @@ impl Client {
         for at in &mut sent_at[range.clone()] {
             *at = Some(now);
         }
-        let published = futures::future::try_join_all(load[range].iter().map(|p| self.publish(p)));
+        let published = futures::future::try_join_all(
+            load[range]
+                .chunks(self.batch_max)
+                .map(|batch| self.publish_batch(batch)),
+        );
         confirms.extend(published.await?);
         Ok(())
     }

@@ -1,14 +1,15 @@
 //! The connection half of the publisher: connect with backoff to one of the configured
 //! RabbitMQ nodes (`runtime::amqp::Brokers`: tried in turn, the next one after a loss),
 //! declare the command topology (exchange, shard queues, bindings: the data of
-//! [`protocol::topology`], the same the worker declares), consume direct replies and
-//! hand them to their waiters; start over on loss.
+//! [`protocol::topology`], the same the worker declares), consume direct replies (single,
+//! or batches of them) and hand them to their waiters; start over on loss.
 
 use super::Publisher;
 use futures::StreamExt;
 use lapin::options::{BasicConsumeOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
+use protocol::batch::REPLY_BATCH_TYPE;
 use protocol::reply::Reply;
 use runtime::backoff::CONNECT as RECONNECT;
 use std::sync::Arc;
@@ -110,26 +111,40 @@ impl Publisher {
                     return;
                 }
             };
-            let reply: Reply = match serde_json::from_slice(&delivery.data) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(error = %e, "unreadable reply from a worker; dropped");
-                    continue;
+            let batched =
+                delivery.properties.kind().as_ref().map(|k| k.as_str()) == Some(REPLY_BATCH_TYPE);
+            if batched {
+                for reply in protocol::batch::decode_replies(&delivery.data) {
+                    match reply {
+                        Ok(reply) => self.hand_over(reply),
+                        Err(e) => {
+                            tracing::error!(error = %e, "unreadable reply in a batch from a worker; dropped")
+                        }
+                    }
                 }
-            };
-            let waiter = self
-                .inner
-                .waiters
-                .lock()
-                .expect("waiters poisoned")
-                .remove(&reply.request_id);
-            match waiter {
-                Some(tx) => {
-                    let _ = tx.send(reply);
-                }
-                None => {
-                    tracing::debug!(request_id = %reply.request_id, "late reply; result is in Redis")
-                }
+                continue;
+            }
+            match serde_json::from_slice::<Reply>(&delivery.data) {
+                Ok(reply) => self.hand_over(reply),
+                Err(e) => tracing::error!(error = %e, "unreadable reply from a worker; dropped"),
+            }
+        }
+    }
+
+    /// Hands `reply` to the request waiting for it, if any still is.
+    fn hand_over(&self, reply: Reply) {
+        let waiter = self
+            .inner
+            .waiters
+            .lock()
+            .expect("waiters poisoned")
+            .remove(&reply.request_id);
+        match waiter {
+            Some(tx) => {
+                let _ = tx.send(reply);
+            }
+            None => {
+                tracing::debug!(request_id = %reply.request_id, "late reply; result is in Redis")
             }
         }
     }

@@ -3,8 +3,10 @@
 //! One long-lived channel per gateway replica, in confirm mode, does both halves of
 //! RabbitMQ's direct reply-to (the consumer and the publisher must share the channel):
 //! it consumes `amq.rabbitmq.reply-to` with `no_ack` and publishes every command with
-//! `reply_to = amq.rabbitmq.reply-to`. Replies are matched to requests by
-//! `correlation_id` through a map of waiting `oneshot` senders.
+//! `reply_to = amq.rabbitmq.reply-to`. Commands bound for one shard are coalesced into
+//! one message (`batcher`; the batch form of `protocol::batch`), and the worker answers
+//! a batch's commands in one reply batch. Replies, single or batched, are matched to
+//! requests by request id through a map of waiting `oneshot` senders.
 //!
 //! [`Publisher::run`] owns the connection: it connects with backoff (100 ms doubling to
 //! 2 s), declares the topology of the contract (the worker declares the same, both are
@@ -19,12 +21,10 @@
 //! Only a nack, an unroutable return or a closed channel say that nothing was accepted.
 
 use crate::metrics::Metrics;
-use lapin::options::BasicPublishOptions;
-use lapin::publisher_confirm::Confirmation;
-use lapin::{BasicProperties, Channel};
-use protocol::command::{CommandMessage, Envelope};
+use lapin::Channel;
+use protocol::command::Envelope;
 use protocol::ids::RequestId;
-use protocol::names::{AmqpNames, DIRECT_REPLY_TO};
+use protocol::names::AmqpNames;
 use protocol::reply::Reply;
 use protocol::topology::Topology;
 use runtime::amqp::Brokers;
@@ -33,7 +33,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 
+mod batcher;
 mod connection;
+
+pub use batcher::BatchConfig;
+use batcher::{Flushed, ShardQueue};
 
 /// Why a command was not published.
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +105,10 @@ struct Inner {
     topology: Topology,
     names: AmqpNames,
     shards: u16,
+    batching: BatchConfig,
     channel: watch::Sender<Option<Channel>>,
+    /// One batch queue per shard published to.
+    queues: Mutex<HashMap<u16, ShardQueue>>,
     waiters: Waiters,
     metrics: Metrics,
 }
@@ -116,20 +123,40 @@ impl Drop for WaiterGuard<'_> {
 }
 
 impl Publisher {
-    /// A publisher to one of `brokers` that declares `topology`; not connected until
-    /// [`Publisher::run`] runs.
-    pub fn new(brokers: Brokers, topology: Topology, metrics: Metrics) -> Self {
+    /// A publisher to one of `brokers` that declares `topology` and batches as
+    /// `batching` says; not connected until [`Publisher::run`] runs.
+    pub fn new(brokers: Brokers, topology: Topology, batching: BatchConfig, metrics: Metrics) -> Self {
         Self {
             inner: Arc::new(Inner {
                 brokers,
                 names: topology.names().clone(),
                 shards: topology.shards(),
                 topology,
+                batching,
                 channel: watch::Sender::new(None),
+                queues: Mutex::new(HashMap::new()),
                 waiters: Mutex::new(HashMap::new()),
                 metrics,
             }),
         }
+    }
+
+    /// The batch queue of `shard`, its flusher started on first use.
+    fn queue(&self, shard: u16) -> ShardQueue {
+        let inner = &self.inner;
+        let mut queues = inner.queues.lock().expect("queues poisoned");
+        queues
+            .entry(shard)
+            .or_insert_with(|| {
+                batcher::start(
+                    inner.channel.subscribe(),
+                    inner.names.commands_exchange(),
+                    AmqpNames::shard_routing_key(shard),
+                    inner.batching,
+                    inner.metrics.clone(),
+                )
+            })
+            .clone()
     }
 
     /// Whether the command channel is open (readiness).
@@ -137,7 +164,8 @@ impl Publisher {
         self.inner.channel.borrow().as_ref().is_some_and(usable)
     }
 
-    /// Publishes `envelope` to its event's shard and waits until `wait` after the call
+    /// Publishes `envelope` to its event's shard (in a batch with the commands queued for
+    /// that shard meanwhile) and waits until `wait` after the call
     /// for the worker's reply. The publisher confirm is awaited first, for up to
     /// [`CONFIRM_TIMEOUT`], whatever `wait` is; without it by then the command may be
     /// queued, and the answer is [`Answer::TimedOut`]. A command stamped more than
@@ -148,32 +176,26 @@ impl Publisher {
     /// closes before the confirm, or the command is unroutable: nothing was accepted.
     #[tracing::instrument(skip_all, fields(request_id = %envelope.request_id,
         event_id = %envelope.event_id, command = envelope.command.kind()))]
-    pub async fn send(
-        &self,
-        mut envelope: Envelope,
-        wait: Duration,
-    ) -> Result<Answer, PublishError> {
+    pub async fn send(&self, envelope: Envelope, wait: Duration) -> Result<Answer, PublishError> {
         let inner = &self.inner;
         let now = tokio::time::Instant::now();
         let reply_deadline = now + wait;
         let confirm_deadline = now + CONFIRM_TIMEOUT;
         // A gateway that just started (or is reconnecting) waits briefly for its channel.
         let mut rx = inner.channel.subscribe();
-        let channel = match tokio::time::timeout(
-            CHANNEL_WAIT,
-            rx.wait_for(|c| c.as_ref().is_some_and(usable)),
-        )
-        .await
-        {
-            Ok(Ok(c)) => c.clone(),
-            _ => None,
+        let ready = matches!(
+            tokio::time::timeout(
+                CHANNEL_WAIT,
+                rx.wait_for(|c| c.as_ref().is_some_and(usable)),
+            )
+            .await,
+            Ok(Ok(_))
+        );
+        if !ready {
+            return Err(PublishError::Unavailable("not connected".into()));
         }
-        .ok_or_else(|| PublishError::Unavailable("not connected".into()))?;
         let request_id = envelope.request_id;
-        restamp(&mut envelope, chrono::Utc::now());
         let shard = protocol::shard_of(&envelope.event_id, inner.shards);
-        let body = serde_json::to_vec(&CommandMessage::V1(envelope))
-            .map_err(|e| PublishError::Internal(e.into()))?;
 
         let (tx, rx) = oneshot::channel();
         inner
@@ -183,15 +205,11 @@ impl Publisher {
             .insert(request_id, tx);
         let _guard = WaiterGuard(&inner.waiters, request_id);
 
-        let id = request_id.to_string();
-        let properties = BasicProperties::default()
-            .with_correlation_id(id.clone().into())
-            .with_message_id(id.into())
-            .with_reply_to(DIRECT_REPLY_TO.into())
-            .with_delivery_mode(2)
-            .with_content_type("application/json".into());
         let started = Instant::now();
-        let unavailable = PublishError::Unavailable;
+        let (done, flushed) = oneshot::channel();
+        self.queue(shard)
+            .send(batcher::Pending { envelope, done })
+            .map_err(|_| PublishError::Unavailable("publisher stopped".into()))?;
         let unconfirmed = |stage: &str| -> Result<Answer, PublishError> {
             tracing::warn!(
                 stage,
@@ -199,51 +217,22 @@ impl Publisher {
             );
             Ok(Answer::TimedOut)
         };
-        let publish = tokio::time::timeout_at(
-            confirm_deadline,
-            channel.basic_publish(
-                &inner.names.commands_exchange(),
-                &AmqpNames::shard_routing_key(shard),
-                // mandatory: an unroutable command comes back instead of vanishing.
-                BasicPublishOptions {
-                    mandatory: true,
-                    immediate: false,
-                },
-                &body,
-                properties,
-            ),
-        )
-        .await;
-        // The publish itself timing out means its frames are stuck on the way (a stalled
-        // link): they may still reach the broker.
-        let Ok(confirm) = publish else {
-            return unconfirmed("publish");
+        let flushed = match tokio::time::timeout_at(confirm_deadline, flushed).await {
+            Err(_) => return unconfirmed("confirm"),
+            // The flusher went away with the command (the runtime is shutting down).
+            Ok(Err(_)) => return unconfirmed("publish"),
+            Ok(Ok(flushed)) => flushed,
         };
-        let confirm = confirm.map_err(|e| unavailable(format!("publish failed: {e}")))?;
-        let Ok(confirmation) = tokio::time::timeout_at(confirm_deadline, confirm).await else {
-            return unconfirmed("confirm");
-        };
-        let confirmation =
-            confirmation.map_err(|e| unavailable(format!("publisher confirm failed: {e}")))?;
+        match flushed {
+            Flushed::Confirmed => {}
+            Flushed::Unconfirmed(stage) => return unconfirmed(stage),
+            Flushed::Unavailable(cause) => return Err(PublishError::Unavailable(cause)),
+            Flushed::Internal(cause) => return Err(PublishError::Internal(anyhow::anyhow!(cause))),
+        }
         inner
             .metrics
             .publish_confirm
             .observe(started.elapsed().as_secs_f64());
-        match confirmation {
-            Confirmation::Ack(None) => {}
-            Confirmation::Ack(Some(returned)) => {
-                return Err(unavailable(format!(
-                    "command unroutable: {}",
-                    returned.reply_text
-                )))
-            }
-            Confirmation::Nack(_) => return Err(unavailable("broker nacked the command".into())),
-            Confirmation::NotRequested => {
-                return Err(PublishError::Internal(anyhow::anyhow!(
-                    "channel is not in confirm mode"
-                )))
-            }
-        }
         // Polls `rx` once even if the deadline has passed (a reply may already be there).
         match tokio::time::timeout_at(reply_deadline, rx).await {
             Ok(Ok(reply)) => {

@@ -6,6 +6,7 @@ use futures::StreamExt;
 use lapin::options::BasicPublishOptions;
 use lapin::publisher_confirm::Confirmation;
 use lapin::BasicProperties;
+use protocol::batch::{BatchWriter, COMMAND_BATCH_TYPE, REPLY_BATCH_TYPE};
 use protocol::command::{Command, CommandMessage, Envelope};
 use protocol::event::EventSpec;
 use protocol::ids::{EventId, RequestId};
@@ -46,6 +47,48 @@ impl TestEnv {
                     .with_reply_to(DIRECT_REPLY_TO.into())
                     .with_delivery_mode(2)
                     .with_content_type("application/json".into()),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("publisher confirm");
+        assert!(
+            matches!(confirm, Confirmation::Ack(None)),
+            "not routed: {confirm:?}"
+        );
+    }
+
+    /// Publishes `lines` (each a command's single-form body, or anything a test wants
+    /// the worker to read) as one batch message to the shard of `event`, as the
+    /// gateway's batcher does, confirmed by the broker.
+    pub(crate) async fn publish_batch(&self, event: EventId, lines: &[Vec<u8>]) {
+        let mut w = BatchWriter::new();
+        for line in lines {
+            w.push(line);
+        }
+        self.publish_batch_body(event, &w.finish()).await;
+    }
+
+    /// Publishes `body` as a batch message (AMQP `type` of the batch form) to the
+    /// shard of `event`, confirmed by the broker.
+    pub(crate) async fn publish_batch_body(&self, event: EventId, body: &[u8]) {
+        let names = AmqpNames::new(self.namespace.clone());
+        let shard = protocol::shard_of(&event, SHARDS);
+        let confirm = self
+            .channel
+            .basic_publish(
+                &names.commands_exchange(),
+                &AmqpNames::shard_routing_key(shard),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                body,
+                BasicProperties::default()
+                    .with_type(COMMAND_BATCH_TYPE.into())
+                    .with_reply_to(DIRECT_REPLY_TO.into())
+                    .with_delivery_mode(2)
+                    .with_content_type("application/x-ndjson".into()),
             )
             .await
             .expect("publish")
@@ -100,6 +143,19 @@ impl TestEnv {
                 .ok()?
                 .expect("reply consumer ended")
                 .expect("reply consumer failed");
+            if d.properties.kind().as_ref().map(|k| k.as_str()) == Some(REPLY_BATCH_TYPE) {
+                let replies = protocol::batch::decode_replies(&d.data);
+                self.reply_batches.push(replies.len());
+                for reply in replies {
+                    let reply = reply.expect("reply JSON");
+                    let id = reply.request_id.to_string();
+                    assert!(
+                        self.received.insert(id.clone(), reply).is_none(),
+                        "two replies to {id}"
+                    );
+                }
+                continue;
+            }
             let reply: Reply = serde_json::from_slice(&d.data).expect("reply JSON");
             let cid = d
                 .properties
@@ -126,7 +182,15 @@ impl TestEnv {
 
     /// Creates an event from `spec`.
     pub(crate) async fn create_event(&mut self, spec: &EventSpec) -> EventId {
-        let event = EventId::new();
+        self.create_event_with_id(EventId::new(), spec).await
+    }
+
+    /// Creates the event `event` from `spec`.
+    pub(crate) async fn create_event_with_id(
+        &mut self,
+        event: EventId,
+        spec: &EventSpec,
+    ) -> EventId {
         let created = self
             .send(event, Command::CreateEvent { spec: spec.clone() })
             .await;

@@ -49,6 +49,8 @@ pub(crate) struct TestEnv {
     channel: Channel,
     replies: Consumer,
     received: HashMap<String, Reply>,
+    /// The number of replies in each reply batch received so far, in order.
+    pub(crate) reply_batches: Vec<usize>,
     /// Last: its drop stops what is left and deletes the database and namespace.
     deployment: Deployment,
 }
@@ -106,6 +108,7 @@ impl TestEnv {
             channel,
             replies,
             received: HashMap::new(),
+            reply_batches: Vec::new(),
             deployment,
         }
     }

@@ -6,6 +6,8 @@
 mod delivery;
 mod receiver;
 
+pub(crate) use receiver::worker_process;
+
 use crate::helpers::commands::{confirm, hold_for};
 use crate::helpers::{spec, TestEnv};
 use chrono::Utc;

@@ -69,7 +69,7 @@ pub(super) fn free_port() -> u16 {
 
 /// The worker binary as a child process on `settings` (so it can be killed with
 /// SIGKILL), its output discarded unless `TEST_LOG` is set.
-pub(super) fn worker_process(settings: &worker::Settings) -> tokio::process::Child {
+pub(crate) fn worker_process(settings: &worker::Settings) -> tokio::process::Child {
     use secrecy::ExposeSecret;
     let list = |v: &[u64]| {
         let items: Vec<String> = v.iter().map(u64::to_string).collect();

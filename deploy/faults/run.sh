@@ -17,6 +17,14 @@
 #    dead-letter queue, and the figures are printed.
 # 3. Stops the private services (also on failure or Ctrl-C).
 #
+# FAULTS_TOPOLOGY=cluster runs the same spike on a 6-node Redis Cluster and a 3-node
+# RabbitMQ cluster (deploy/local/cluster/redis.sh and rabbitmq.sh, data under
+# $FAULTS_RUN_DIR-cluster; PostgreSQL stays the private single instance) with the cluster
+# faults instead: the Redis primary of the event's slot killed (its replica takes over),
+# the RabbitMQ node leading the shard's queue stopped for 10 s and started again, the
+# active worker killed; it also checks that admission kept the configured rate within 5 %.
+# Its output goes to artifacts/faults-cluster/.
+#
 # Output: artifacts/faults/ (report.txt, client.jsonl, polls.jsonl, timeline.jsonl,
 # worker-N.log, gateway-N.log). Exit status non-zero on any violation.
 #
@@ -32,8 +40,15 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 readonly SERVICES=deploy/faults/services.sh
 readonly PROFILE="${FAULTS_PROFILE:-debug}"
+export FAULTS_TOPOLOGY="${FAULTS_TOPOLOGY:-single}"
 export FAULTS_RUN_DIR="${FAULTS_RUN_DIR:-/tmp/anteroom-faults}"
-export FAULTS_ARTIFACTS="${FAULTS_ARTIFACTS:-$PWD/artifacts/faults}"
+if [[ $FAULTS_TOPOLOGY == cluster ]]; then
+    export FAULTS_ARTIFACTS="${FAULTS_ARTIFACTS:-$PWD/artifacts/faults-cluster}"
+    export CLUSTER_RUN_DIR="${CLUSTER_RUN_DIR:-$FAULTS_RUN_DIR-cluster}"
+else
+    export FAULTS_ARTIFACTS="${FAULTS_ARTIFACTS:-$PWD/artifacts/faults}"
+fi
+mkdir -p "$FAULTS_ARTIFACTS"
 
 log() { printf 'faults: %s\n' "$*"; }
 
@@ -41,6 +56,10 @@ cleanup() {
     # The services' own logs go away with their run directory: keep Redis's (slow fsyncs
     # of its append-only file show there).
     cp "$FAULTS_RUN_DIR/redis.log" "$FAULTS_ARTIFACTS/" 2>/dev/null || true
+    if [[ $FAULTS_TOPOLOGY == cluster ]]; then
+        deploy/local/cluster/redis.sh stop || true
+        deploy/local/cluster/rabbitmq.sh stop || true
+    fi
     "$SERVICES" stop || true
 }
 trap cleanup EXIT
@@ -78,6 +97,14 @@ set -a
 # shellcheck disable=SC1091
 . "$FAULTS_RUN_DIR/env"
 set +a
+if [[ $FAULTS_TOPOLOGY == cluster ]]; then
+    log "starting the Redis Cluster and the RabbitMQ cluster in $CLUSTER_RUN_DIR"
+    deploy/local/cluster/redis.sh start
+    deploy/local/cluster/rabbitmq.sh start
+    eval "$(deploy/local/cluster/redis.sh env cluster)"
+    eval "$(deploy/local/cluster/rabbitmq.sh env cluster)"
+    export FAULTS_REDIS_URL="$ANTEROOM_TEST_REDIS_URL" FAULTS_AMQP_URL="$ANTEROOM_TEST_AMQP_URL"
+fi
 export FAULTS_CTL="$PWD/$SERVICES"
 
 log "running the fault run (report in ${FAULTS_ARTIFACTS#"$PWD"/}/report.txt)"

@@ -22,7 +22,7 @@ const HOT_ROWS: u32 = 2;
 
 /// The event spec (JSON for `POST /v1/admin/events`): open now, admission fast enough
 /// that nobody waits long, holds of up to 4 seats for `hold_ttl_seconds`.
-pub(crate) fn event_spec(hold_ttl_seconds: u32) -> Value {
+pub(crate) fn event_spec(hold_ttl_seconds: u32, rate_per_minute: u32) -> Value {
     let sections: Vec<Value> = SECTIONS
         .iter()
         .enumerate()
@@ -34,7 +34,7 @@ pub(crate) fn event_spec(hold_ttl_seconds: u32) -> Value {
     json!({
         "name": "Fault run", "venue": "Fault Hall", "timezone": "UTC",
         "opens_at": chrono::Utc::now().to_rfc3339(),
-        "admission": {"rate_per_minute": 60_000, "max_active": 100_000, "pass_ttl_seconds": 1800},
+        "admission": {"rate_per_minute": rate_per_minute, "max_active": 100_000, "pass_ttl_seconds": 1800},
         "hold_ttl_seconds": hold_ttl_seconds,
         "max_seats_per_hold": 4,
         "seating": {"sections": sections}

@@ -37,6 +37,13 @@ pub(crate) enum Fault {
     RestartRedis(Duration),
     /// Redis hangs (`SIGSTOP`) for this long, then goes on (`SIGCONT`).
     HangRedis(Duration),
+    /// Redis Cluster: `kill -9` the primary that owns the event's slot; its replica is
+    /// promoted. The killed node is started again this long after (it rejoins as a
+    /// replica).
+    KillRedisPrimary(Duration),
+    /// RabbitMQ cluster: stop the node that leads the shard's quorum queue for this long,
+    /// then start it again.
+    StopRabbitmqNode(Duration),
 }
 
 /// The name of a fault's kind (`FAULTS_ONLY`, the windows of the log).
@@ -48,6 +55,8 @@ pub(crate) fn kind(fault: Fault) -> &'static str {
         Fault::Poison(_) => "poison",
         Fault::RestartRedis(_) => "redis-restart",
         Fault::HangRedis(_) => "redis-hang",
+        Fault::KillRedisPrimary(_) => "redis-failover",
+        Fault::StopRabbitmqNode(_) => "rabbitmq-node",
     }
 }
 
@@ -70,17 +79,37 @@ pub(crate) fn plan(poison_secs: u64) -> Vec<(u64, Fault)> {
     plan
 }
 
+/// The faults of the cluster run (`FAULTS_TOPOLOGY=cluster`): while the spike runs, the
+/// Redis primary of the event's slot is killed (its replica takes over), the RabbitMQ
+/// node leading the shard's queue is stopped for 10 s, and the shard's active worker is
+/// killed once (so a worker also changes over while the broker runs on two nodes).
+pub(crate) fn cluster_plan() -> Vec<(u64, Fault)> {
+    vec![
+        (15, Fault::KillRedisPrimary(Duration::from_secs(10))),
+        (35, Fault::StopRabbitmqNode(Duration::from_secs(10))),
+        (55, Fault::KillActiveWorker),
+    ]
+}
+
 /// `deploy/faults/services.sh`.
 pub(crate) struct Ctl(pub(crate) PathBuf);
 
 impl Ctl {
-    async fn run(&self, what: &str) {
-        let status = tokio::process::Command::new(&self.0)
-            .arg(what)
-            .status()
+    /// Runs the script with `what` split on spaces (a verb and its arguments); returns
+    /// its standard output, trimmed.
+    async fn output(&self, what: &str) -> String {
+        let out = tokio::process::Command::new(&self.0)
+            .args(what.split(' '))
+            .stderr(std::process::Stdio::inherit())
+            .output()
             .await
             .unwrap_or_else(|e| panic!("{} {what}: {e}", self.0.display()));
-        assert!(status.success(), "{} {what} failed", self.0.display());
+        assert!(out.status.success(), "{} {what} failed", self.0.display());
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    async fn run(&self, what: &str) {
+        self.output(what).await;
     }
 }
 
@@ -98,6 +127,12 @@ pub(crate) struct Injected {
     pub(crate) redis_down_ms: u64,
     /// How long Redis hung, ms.
     pub(crate) redis_hang_ms: u64,
+    /// Redis Cluster primaries killed.
+    pub(crate) redis_primary_kills: usize,
+    /// From the kill of a primary until its slot answered writes again, ms (longest).
+    pub(crate) redis_failover_ms: u64,
+    /// RabbitMQ cluster nodes stopped (and started again).
+    pub(crate) rabbitmq_node_stops: usize,
     /// The poison window's sends (`None`: no poison window).
     pub(crate) poison: Option<poison::Injected>,
     /// What went wrong meanwhile (a process not ready again in time), one line each.
@@ -110,7 +145,8 @@ impl Injected {
         format!(
             "kill -9 of the active worker: {}; RabbitMQ restarts: {}; PostgreSQL down {:.1} s; \
              gateway kill -9: {}; Redis restarts: {} (down {:.1} s); Redis hung {:.1} s; \
-             poison messages straight to the shard queue: {}",
+             poison messages straight to the shard queue: {}; Redis primaries killed: {} \
+             (slot writable again after {:.1} s); RabbitMQ cluster nodes stopped: {}",
             self.kills,
             self.rabbitmq_restarts,
             self.postgres_down_ms as f64 / 1000.0,
@@ -118,7 +154,10 @@ impl Injected {
             self.redis_restarts,
             self.redis_down_ms as f64 / 1000.0,
             self.redis_hang_ms as f64 / 1000.0,
-            self.poison.as_ref().map_or(0, |p| p.sent.len())
+            self.poison.as_ref().map_or(0, |p| p.sent.len()),
+            self.redis_primary_kills,
+            self.redis_failover_ms as f64 / 1000.0,
+            self.rabbitmq_node_stops,
         )
     }
 }
@@ -144,6 +183,7 @@ pub(crate) async fn inject(
     plan: &[(u64, Fault)],
     start: Instant,
     poison: &poison::Target<'_>,
+    slot_key: &str,
 ) -> Injected {
     let mut done = Injected::default();
     let mut ready_at = start;
@@ -194,6 +234,42 @@ pub(crate) async fn inject(
                     "Redis: SIGCONT after {:.1} s",
                     done.redis_hang_ms as f64 / 1000.0
                 ));
+            }
+            Fault::KillRedisPrimary(back_after) => {
+                let port = ctl.output(&format!("redis-kill-primary {slot_key}")).await;
+                done.redis_primary_kills += 1;
+                log.fault(format!(
+                    "Redis Cluster: kill -9 the primary of {slot_key}'s slot (port {port})"
+                ));
+                let writable = ctl.output(&format!("redis-wait-writable {slot_key}")).await;
+                let took = began.elapsed().as_millis() as u64;
+                done.redis_failover_ms = done.redis_failover_ms.max(took);
+                log.fault(format!(
+                    "Redis Cluster: the slot is writable again on {writable} after {:.1} s",
+                    took as f64 / 1000.0
+                ));
+                sleep_until(began + back_after).await;
+                ctl.run(&format!("redis-restart-node {port}")).await;
+                log.fault(format!("Redis Cluster: node {port} started again (a replica now)"));
+            }
+            Fault::StopRabbitmqNode(down) => {
+                let queue = poison.queue.clone();
+                let node = ctl.output(&format!("rabbitmq-leader {queue}")).await;
+                log.fault(format!("RabbitMQ cluster: stop node {node} (leads {queue})"));
+                ctl.run(&format!("rabbitmq-node-stop {node}")).await;
+                done.rabbitmq_node_stops += 1;
+                log.fault(format!("RabbitMQ cluster: node {node} stopped"));
+                let next = active(stack, shard).await;
+                let took = began.elapsed().as_millis() as u64;
+                done.longest_recovery_ms = done.longest_recovery_ms.max(took);
+                log.fault(format!(
+                    "shard {shard} active on {:?} with node {node} down, {:.1} s after the stop",
+                    next.map(|j| stack.workers[j].name.clone()),
+                    took as f64 / 1000.0
+                ));
+                sleep_until(began + down).await;
+                ctl.run(&format!("rabbitmq-node-start {node}")).await;
+                log.fault(format!("RabbitMQ cluster: node {node} started again"));
             }
             Fault::RestartRabbitmq => {
                 log.fault("RabbitMQ node: stop");

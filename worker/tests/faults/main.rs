@@ -25,7 +25,14 @@
 //!   `faults.dead`, `faults.dead-letters`, `faults.dead_letters`, `faults.dlq`;
 //! - `FAULTS_ONLY`: a comma-separated list of fault kinds (`poison`, `kill`, `rabbitmq`,
 //!   `postgres`, `redis-restart`, `redis-hang`) to inject, leaving out the others (to
-//!   work on one case; such a partial run says so and cannot pass).
+//!   work on one case; such a partial run says so and cannot pass);
+//! - `FAULTS_TOPOLOGY` (default `single`): `cluster` runs the same spike on a Redis
+//!   Cluster and a 3-node RabbitMQ cluster (`FAULTS_REDIS_URL` and `FAULTS_AMQP_URL` are
+//!   then comma-separated node lists) with the faults of [`faults::cluster_plan`]: a
+//!   Redis primary killed, a RabbitMQ node stopped and started, a worker killed. The
+//!   event admits at `FAULTS_ADMISSION_RATE` fans per minute (default 1,500, below the
+//!   arrivals, so a queue builds up) and the fans' own admission times must show that
+//!   rate within 5 % (`windows::admission_rate`).
 
 mod buyer;
 mod checks;
@@ -99,7 +106,19 @@ async fn fault_run() {
     let rate: f64 = env_or("FAULTS_RATE", 33.0);
     let min_spike = Duration::from_secs(env_or("FAULTS_MIN_SECS", 75));
     let seed: u64 = env_or("FAULTS_SEED", rand::random());
-    let poison_secs: u64 = env_or("FAULTS_POISON_SECS", 10);
+    let cluster = std::env::var("FAULTS_TOPOLOGY").is_ok_and(|t| t == "cluster");
+    // The cluster run is about failover: its poison window would only add noise to the
+    // timings it judges, and the single-node run covers poison.
+    let poison_secs: u64 = if cluster {
+        0
+    } else {
+        env_or("FAULTS_POISON_SECS", 10)
+    };
+    let admission_rate: u32 = if cluster {
+        env_or("FAULTS_ADMISSION_RATE", 1_500)
+    } else {
+        60_000
+    };
     let only: Option<Vec<String>> = std::env::var("FAULTS_ONLY")
         .ok()
         .map(|v| v.split(',').map(|k| k.trim().to_owned()).collect());
@@ -112,6 +131,14 @@ async fn fault_run() {
         admin_key: stack::admin_key(),
         reply_timeout_ms: REPLY_TIMEOUT_MS,
         redis_timeout_ms: REDIS_TIMEOUT_MS,
+        extra_env: if cluster {
+            vec![
+                ("ANTEROOM_REDIS_MODE".into(), "cluster".into()),
+                ("ANTEROOM_AMQP_QUORUM_GROUP_SIZE".into(), "3".into()),
+            ]
+        } else {
+            Vec::new()
+        },
     };
     let ctl = Ctl(PathBuf::from(env("FAULTS_CTL")));
     let mut stack = Stack::new(
@@ -124,7 +151,11 @@ async fn fault_run() {
         WORKERS,
         GATEWAYS,
     );
-    println!("faults: seed {seed}, {rate} buyers/s, {WORKERS} workers, {GATEWAYS} gateways");
+    let topology = if cluster { "Redis Cluster + RabbitMQ cluster" } else { "single nodes" };
+    println!(
+        "faults: seed {seed}, {rate} buyers/s, {WORKERS} workers, {GATEWAYS} gateways, \
+         {topology}"
+    );
     for i in 0..WORKERS {
         stack
             .start_worker(i)
@@ -138,7 +169,7 @@ async fn fault_run() {
             .unwrap_or_else(|e| panic!("{e}"));
     }
 
-    let event = create_event(&stack).await;
+    let event = create_event(&stack, admission_rate).await;
     let shard = protocol::shard_of(&event.parse().unwrap(), SHARDS);
     println!("faults: event {event} on shard {shard}");
 
@@ -173,11 +204,17 @@ async fn fault_run() {
         shards: SHARDS,
     };
     let inject = async {
-        let mut plan = faults::plan(poison_secs);
+        let mut plan = if cluster {
+            faults::cluster_plan()
+        } else {
+            faults::plan(poison_secs)
+        };
         if let Some(only) = &only {
             plan.retain(|(_, f)| only.iter().any(|k| k == faults::kind(*f)));
         }
-        let injected = faults::inject(&mut stack, &ctl, &log, shard, &plan, start, &target).await;
+        let slot_key = RedisKeys::new(common.namespace.clone()).availability(&event_id_of(&event));
+        let injected =
+            faults::inject(&mut stack, &ctl, &log, shard, &plan, start, &target, &slot_key).await;
         faults_over.cancel();
         injected
     };
@@ -218,6 +255,9 @@ async fn fault_run() {
         REDIS_TIMEOUT_MS,
         &mut report,
     );
+    if cluster {
+        windows::admission_rate(&records, admission_rate, &mut report);
+    }
     let (late, unconfirmed) = in_time::late_requests(&artifacts);
     in_time::confirms(&records, &late, &unconfirmed, &mut report);
     checks::against_postgres(&db, event_id, &records, &mut report)
@@ -265,8 +305,9 @@ async fn fault_run() {
 
     let load_after = loadavg();
     let mut text = format!(
-        "Anteroom fault run: seed {seed}, {buyers} buyers over {:.0} s, {WORKERS} workers, \
-         {GATEWAYS} gateways, {SHARDS} shards, event {event} on shard {shard}\n\nfaults:\n",
+        "Anteroom fault run on {topology}: seed {seed}, {buyers} buyers over {:.0} s, \
+         {WORKERS} workers, {GATEWAYS} gateways, {SHARDS} shards, event {event} on shard \
+         {shard}, admission {admission_rate}/min\n\nfaults:\n",
         buyers as f64 / rate
     );
     for f in log.faults() {
@@ -276,7 +317,8 @@ async fn fault_run() {
         "  kill -9 of the active worker: {}; RabbitMQ restarts: {}; PostgreSQL down {:.1} s; \
          gateway kill -9: {}; longest time to an active shard again: {:.1} s; \
          shard epoch now {epoch}; Redis restarts: {} (down {:.1} s); Redis hung {:.1} s; \
-         poison window: {}\n\ncases:\n",
+         poison window: {}; Redis primaries killed: {} (slot writable again after {:.1} s); \
+         RabbitMQ cluster nodes stopped: {}\n\ncases:\n",
         injected.kills,
         injected.rabbitmq_restarts,
         injected.postgres_down_ms as f64 / 1000.0,
@@ -288,8 +330,11 @@ async fn fault_run() {
         if poison_secs > 0 {
             format!("{poison_secs} s")
         } else {
-            "off (FAULTS_POISON_SECS=0)".into()
-        }
+            "off".into()
+        },
+        injected.redis_primary_kills,
+        injected.redis_failover_ms as f64 / 1000.0,
+        injected.rabbitmq_node_stops,
     );
     for case in &report.cases {
         text += &format!("  {case}\n");
@@ -323,15 +368,18 @@ async fn fault_run() {
             .violations
             .push(format!("deploy/verify.sql failed: {}", verify.1));
     }
-    if injected.kills < 3
-        || injected.rabbitmq_restarts < 1
-        || injected.postgres_down_ms < 10_000
-        || injected.gateway_kills < 1
-        || injected.redis_restarts < 1
-        || injected.redis_hang_ms < 10_000
-        || (poison_secs > 0 && injected.poison.is_none())
-        || only.is_some()
-    {
+    let incomplete = if cluster {
+        injected.kills < 1 || injected.redis_primary_kills < 1 || injected.rabbitmq_node_stops < 1
+    } else {
+        injected.kills < 3
+            || injected.rabbitmq_restarts < 1
+            || injected.postgres_down_ms < 10_000
+            || injected.gateway_kills < 1
+            || injected.redis_restarts < 1
+            || injected.redis_hang_ms < 10_000
+            || (poison_secs > 0 && injected.poison.is_none())
+    };
+    if incomplete || only.is_some() {
         report.violations.push(if let Some(only) = &only {
             format!(
                 "partial run (FAULTS_ONLY={}): {}",
@@ -360,13 +408,18 @@ async fn fault_run() {
     );
 }
 
-/// Creates the event through the first gateway (admin API); returns its id.
-async fn create_event(stack: &Stack) -> String {
+fn event_id_of(event: &str) -> protocol::ids::EventId {
+    event.parse().expect("event id")
+}
+
+/// Creates the event through the first gateway (admin API), admitting
+/// `rate_per_minute` fans a minute; returns its id.
+async fn create_event(stack: &Stack, rate_per_minute: u32) -> String {
     let base = &stack.gateway_bases()[0];
     let resp = reqwest::Client::new()
         .post(format!("{base}/v1/admin/events"))
         .bearer_auth(&stack.common.admin_key)
-        .json(&buyer::event_spec(HOLD_TTL_SECONDS))
+        .json(&buyer::event_spec(HOLD_TTL_SECONDS, rate_per_minute))
         .send()
         .await
         .expect("POST /v1/admin/events");
@@ -378,12 +431,8 @@ async fn create_event(stack: &Stack) -> String {
 
 /// The availability snapshot the workers keep in Redis.
 async fn redis_availability(common: &Common, event: &str) -> Option<serde_json::Value> {
-    let client = redis::Client::open(common.redis_url.as_str()).ok()?;
-    let mut conn = client.get_multiplexed_async_connection().await.ok()?;
     let key = RedisKeys::new(common.namespace.clone()).availability(&event.parse().ok()?);
-    let raw: Option<String> = redis::cmd("GET")
-        .arg(key)
-        .query_async(&mut conn)
+    let raw: Option<String> = redis_query(common, redis::cmd("GET").arg(key))
         .await
         .ok()?;
     serde_json::from_str(&raw?).ok()
@@ -403,17 +452,13 @@ async fn redis_hold_docs(
         .await
         .unwrap();
     let keys = RedisKeys::new(common.namespace.clone());
-    let client = redis::Client::open(common.redis_url.as_str()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let mut out = std::collections::HashMap::new();
     for chunk in ids.chunks(500) {
         let names: Vec<String> = chunk
             .iter()
             .map(|h| keys.hold(&event_id, &protocol::ids::HoldId(*h)))
             .collect();
-        let docs: Vec<Option<String>> = redis::cmd("MGET")
-            .arg(&names)
-            .query_async(&mut conn)
+        let docs: Vec<Option<String>> = redis_query(common, redis::cmd("MGET").arg(&names))
             .await
             .unwrap();
         for (id, doc) in chunk.iter().zip(docs) {
@@ -424,6 +469,26 @@ async fn redis_hold_docs(
         }
     }
     out
+}
+
+/// Sends `cmd` to the run's Redis: a single node, or the cluster (routed by the
+/// command's first key) when `FAULTS_TOPOLOGY=cluster` lists several nodes.
+async fn redis_query<T: redis::FromRedisValue>(
+    common: &Common,
+    cmd: &redis::Cmd,
+) -> redis::RedisResult<T> {
+    let nodes: Vec<&str> = common.redis_url.split(',').map(str::trim).collect();
+    if common.extra_env.iter().any(|(k, v)| k == "ANTEROOM_REDIS_MODE" && v == "cluster") {
+        let mut conn = redis::cluster::ClusterClient::new(nodes)?
+            .get_async_connection()
+            .await?;
+        cmd.query_async(&mut conn).await
+    } else {
+        let mut conn = redis::Client::open(nodes[0])?
+            .get_multiplexed_async_connection()
+            .await?;
+        cmd.query_async(&mut conn).await
+    }
 }
 
 /// Runs `deploy/verify.sql` with psql: (passed, its summary line).

@@ -70,7 +70,7 @@ pub(crate) struct Target<'a> {
 
 /// A small event spec with `name` (the poison is in the name).
 fn event_spec(name: &str) -> Value {
-    let mut spec = buyer::event_spec(10);
+    let mut spec = buyer::event_spec(10, 60_000);
     spec["name"] = json!(name);
     spec["seating"] = json!({"sections": [
         {"name": "P", "rows": 1, "seats_per_row": 2, "price_cents": 100}

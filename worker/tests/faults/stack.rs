@@ -22,6 +22,8 @@ pub(crate) struct Common {
     pub(crate) reply_timeout_ms: u64,
     /// The gateways' Redis call timeout (`redis_timeout_ms`), ms.
     pub(crate) redis_timeout_ms: u64,
+    /// Further `ANTEROOM_*` settings of every process (the cluster run's).
+    pub(crate) extra_env: Vec<(String, String)>,
 }
 
 /// One process slot (restartable).
@@ -86,6 +88,7 @@ impl Stack {
             .env("ANTEROOM_AMQP_URL", &c.amqp_url)
             .env("ANTEROOM_NAMESPACE", &c.namespace)
             .env("ANTEROOM_SHARDS", c.shards.to_string())
+            .envs(c.extra_env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().expect("log file"))
             .stderr(log);
         let mut cmd = Command::from(cmd);

@@ -14,6 +14,17 @@
 #                                               the kernel still accepts connections but
 #                                               nothing answers
 #
+# With the cluster topology (FAULTS_TOPOLOGY=cluster in run.sh, CLUSTER_RUN_DIR set),
+# Redis and RabbitMQ are the local clusters of deploy/local/cluster/, failed node by node:
+#   deploy/faults/services.sh redis-kill-primary KEY    kill -9 the primary of KEY's slot;
+#                                               prints its port
+#   deploy/faults/services.sh redis-wait-writable KEY   wait (at most 60 s) until a key in
+#                                               KEY's slot takes writes; prints the port of
+#                                               the slot's primary
+#   deploy/faults/services.sh redis-restart-node PORT   start a killed node again
+#   deploy/faults/services.sh rabbitmq-leader QUEUE     the node (1..3) leading QUEUE
+#   deploy/faults/services.sh rabbitmq-node-stop|rabbitmq-node-start N
+#
 # Instances (loopback only):
 #   PostgreSQL  127.0.0.1:$FAULTS_PG_PORT (5499), trust auth, data in $RUN_DIR/pg (initdb),
 #               run as the `postgres` OS user; fsync off (a process crash loses nothing
@@ -186,6 +197,26 @@ FAULTS_REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 ENV
 }
 
+# ---- the clusters (deploy/local/cluster/) ----
+readonly CLUSTER_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../local/cluster" && pwd)"
+# Writes a probe key that shares KEY's hash tag (so KEY's slot) through any node, following
+# redirects, until one write succeeds; then prints the slot's primary.
+redis_wait_writable() {
+    local key=${1:?usage: $0 redis-wait-writable KEY} tag probe port deadline=$((SECONDS + 60))
+    tag=$(sed -n 's/^[^{]*\({[^}]*}\).*/\1/p' <<<"$key")
+    probe="faults-probe:${tag:-{$key}}"
+    while ((SECONDS < deadline)); do
+        for port in 7001 7002 7003 7004 7005 7006; do
+            if [[ $(redis-cli -c -p "$port" set "$probe" 1 px 10000 2>/dev/null) == OK ]]; then
+                "$CLUSTER_DIR/redis.sh" primary "$probe"
+                return 0
+            fi
+        done
+        sleep 0.1
+    done
+    die "the slot of $key took no write for 60 s"
+}
+
 case "${1:-}" in
 start) start_all ;;
 stop) stop_all ;;
@@ -197,5 +228,11 @@ redis-stop) redis_stop ;;
 redis-start) redis_start ;;
 redis-pause) redis_signal STOP ;;
 redis-resume) redis_signal CONT ;;
-*) die "usage: $0 start|stop|pg-stop|pg-start|rabbitmq-stop|rabbitmq-start|redis-stop|redis-start|redis-pause|redis-resume" ;;
+redis-kill-primary) "$CLUSTER_DIR/redis.sh" kill-primary "${2:?KEY}" ;;
+redis-wait-writable) redis_wait_writable "${2:-}" ;;
+redis-restart-node) "$CLUSTER_DIR/redis.sh" restart-node "${2:?PORT}" >&2 ;;
+rabbitmq-leader) "$CLUSTER_DIR/rabbitmq.sh" leader "${2:?QUEUE}" ;;
+rabbitmq-node-stop) "$CLUSTER_DIR/rabbitmq.sh" stop-node "${2:?N}" >&2 ;;
+rabbitmq-node-start) "$CLUSTER_DIR/rabbitmq.sh" start-node "${2:?N}" >&2 ;;
+*) die "usage: $0 start|stop|pg-stop|pg-start|rabbitmq-stop|rabbitmq-start|redis-stop|redis-start|redis-pause|redis-resume|redis-kill-primary KEY|redis-wait-writable KEY|redis-restart-node PORT|rabbitmq-leader QUEUE|rabbitmq-node-stop N|rabbitmq-node-start N" ;;
 esac

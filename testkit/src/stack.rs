@@ -5,9 +5,7 @@
 //! deletes everything (see [`crate::cleanup`]).
 
 use crate::cleanup::Cleanup;
-use crate::services::{
-    amqp_ca_file, amqp_url, init_tracing, redis_ca_file, redis_mode, redis_url,
-};
+use crate::services::{amqp_ca_file, amqp_url, init_tracing, redis_ca_file, redis_mode, redis_url};
 use crate::{db, random_hex};
 use secrecy::SecretString;
 use std::sync::Mutex;

@@ -7,6 +7,8 @@
 #   deploy/local/cluster/rabbitmq.sh stop-node N   stop node N (1..3), keep its data
 #   deploy/local/cluster/rabbitmq.sh start-node N  start node N again (it rejoins)
 #   deploy/local/cluster/rabbitmq.sh status        the cluster as node 1 sees it
+#   deploy/local/cluster/rabbitmq.sh leader QUEUE  the number (1..3) of the node that
+#                                                  leads the quorum queue QUEUE
 #   deploy/local/cluster/rabbitmq.sh env cluster   `export` lines: the three nodes' list
 #   deploy/local/cluster/rabbitmq.sh env tls       `export` lines: amqps:// to node 1 and
 #                                                  the CA file that verifies it
@@ -186,12 +188,29 @@ print_env() {
     esac
 }
 
+# The number of the node leading quorum queue $1, asked of the first node that answers
+# (the leader's own node may be the one that is down).
+print_leader() {
+    local queue=$1 n leader
+    for n in "${NODES[@]}"; do
+        [[ -f $DATA/c$n/pid ]] || continue
+        leader=$(ctl "$n" list_queues name leader --no-table-headers 2>/dev/null |
+            awk -v q="$queue" '$1 == q { print $2 }') || continue
+        if [[ $leader =~ ^anteroom-c([123])@ ]]; then
+            echo "${BASH_REMATCH[1]}"
+            return 0
+        fi
+    done
+    die "no node names a leader of $queue"
+}
+
 case "${1:-}" in
 start) start_all ;;
 stop) stop_all ;;
 stop-node) check_n "${2:-}" && node_stop "$2" ;;
 start-node) check_n "${2:-}" && node_start "$2" ;;
 status) ctl 1 cluster_status ;;
+leader) print_leader "${2:?usage: $0 leader QUEUE}" ;;
 env) print_env "${2:-}" ;;
-*) die "usage: $0 start|stop|stop-node N|start-node N|status|env cluster|tls" ;;
+*) die "usage: $0 start|stop|stop-node N|start-node N|status|leader QUEUE|env cluster|tls" ;;
 esac

@@ -8,6 +8,9 @@
 #   deploy/local/cluster/redis.sh kill-primary SLOT_OR_KEY
 #                                               kill -9 the primary that owns a slot (a
 #                                               number) or a key; prints its port
+#   deploy/local/cluster/redis.sh primary SLOT_OR_KEY
+#                                               print the port of the primary that owns
+#                                               a slot or a key now
 #   deploy/local/cluster/redis.sh restart-node PORT
 #                                               start a killed node again (it rejoins as
 #                                               a replica of its promoted replica)
@@ -207,6 +210,7 @@ start) cmd_start ;;
 stop) cmd_stop ;;
 kill-primary) cmd_kill_primary "${2:-}" ;;
 restart-node) cmd_restart_node "${2:-}" ;;
+primary) primary_port "${2:?usage: redis.sh primary SLOT_OR_KEY}" ;;
 env) cmd_env "${2:-}" ;;
 *)
     sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2

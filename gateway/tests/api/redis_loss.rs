@@ -7,8 +7,7 @@
 //! mirror put it back.
 
 use crate::helpers::{
-    eventually, maintenance_db_url, minutes_ago, open_event_spec, redis_url, spawn_app_with_both,
-    ApiResponse, TestApp,
+    eventually, minutes_ago, open_event_spec, spawn_app_with_both, ApiResponse, TestApp,
 };
 use base64::Engine as _;
 use protocol::ids::EventId;

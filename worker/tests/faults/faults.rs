@@ -250,12 +250,16 @@ pub(crate) async fn inject(
                 ));
                 sleep_until(began + back_after).await;
                 ctl.run(&format!("redis-restart-node {port}")).await;
-                log.fault(format!("Redis Cluster: node {port} started again (a replica now)"));
+                log.fault(format!(
+                    "Redis Cluster: node {port} started again (a replica now)"
+                ));
             }
             Fault::StopRabbitmqNode(down) => {
                 let queue = poison.queue.clone();
                 let node = ctl.output(&format!("rabbitmq-leader {queue}")).await;
-                log.fault(format!("RabbitMQ cluster: stop node {node} (leads {queue})"));
+                log.fault(format!(
+                    "RabbitMQ cluster: stop node {node} (leads {queue})"
+                ));
                 ctl.run(&format!("rabbitmq-node-stop {node}")).await;
                 done.rabbitmq_node_stops += 1;
                 log.fault(format!("RabbitMQ cluster: node {node} stopped"));

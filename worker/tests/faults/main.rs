@@ -151,7 +151,11 @@ async fn fault_run() {
         WORKERS,
         GATEWAYS,
     );
-    let topology = if cluster { "Redis Cluster + RabbitMQ cluster" } else { "single nodes" };
+    let topology = if cluster {
+        "Redis Cluster + RabbitMQ cluster"
+    } else {
+        "single nodes"
+    };
     println!(
         "faults: seed {seed}, {rate} buyers/s, {WORKERS} workers, {GATEWAYS} gateways, \
          {topology}"
@@ -213,8 +217,10 @@ async fn fault_run() {
             plan.retain(|(_, f)| only.iter().any(|k| k == faults::kind(*f)));
         }
         let slot_key = RedisKeys::new(common.namespace.clone()).availability(&event_id_of(&event));
-        let injected =
-            faults::inject(&mut stack, &ctl, &log, shard, &plan, start, &target, &slot_key).await;
+        let injected = faults::inject(
+            &mut stack, &ctl, &log, shard, &plan, start, &target, &slot_key,
+        )
+        .await;
         faults_over.cancel();
         injected
     };
@@ -432,9 +438,7 @@ async fn create_event(stack: &Stack, rate_per_minute: u32) -> String {
 /// The availability snapshot the workers keep in Redis.
 async fn redis_availability(common: &Common, event: &str) -> Option<serde_json::Value> {
     let key = RedisKeys::new(common.namespace.clone()).availability(&event.parse().ok()?);
-    let raw: Option<String> = redis_query(common, redis::cmd("GET").arg(key))
-        .await
-        .ok()?;
+    let raw: Option<String> = redis_query(common, redis::cmd("GET").arg(key)).await.ok()?;
     serde_json::from_str(&raw?).ok()
 }
 
@@ -478,7 +482,11 @@ async fn redis_query<T: redis::FromRedisValue>(
     cmd: &redis::Cmd,
 ) -> redis::RedisResult<T> {
     let nodes: Vec<&str> = common.redis_url.split(',').map(str::trim).collect();
-    if common.extra_env.iter().any(|(k, v)| k == "ANTEROOM_REDIS_MODE" && v == "cluster") {
+    if common
+        .extra_env
+        .iter()
+        .any(|(k, v)| k == "ANTEROOM_REDIS_MODE" && v == "cluster")
+    {
         let mut conn = redis::cluster::ClusterClient::new(nodes)?
             .get_async_connection()
             .await?;

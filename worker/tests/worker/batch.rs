@@ -5,7 +5,7 @@
 
 use crate::dead_letters::{dead_count, wait_for_dead_letters};
 use crate::helpers::commands::hold;
-use crate::helpers::{eventually, spec, TestEnv};
+use crate::helpers::{eventually, spec, TestEnv, SHARDS};
 use crate::poison::poison_seat;
 use crate::webhooks::worker_process;
 use lapin::options::QueueDeclareOptions;
@@ -122,7 +122,12 @@ async fn a_bad_line_is_refused_or_dead_lettered_alone() {
     assert_eq!(stored, Some(422), "the refusal is stored like any outcome");
     // The unreadable line alone is a dead letter, in the single form.
     wait_for_dead_letters(&env, 1).await;
-    let letters = dead_letters::list(env.amqp(), &names).await.unwrap();
+    let letters = dead_letters::list(
+        env.amqp(),
+        &protocol::topology::Topology::new(names.clone(), SHARDS),
+    )
+    .await
+    .unwrap();
     let [letter] = letters.as_slice() else {
         panic!("{letters:?}")
     };

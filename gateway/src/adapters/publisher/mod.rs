@@ -125,7 +125,12 @@ impl Drop for WaiterGuard<'_> {
 impl Publisher {
     /// A publisher to one of `brokers` that declares `topology` and batches as
     /// `batching` says; not connected until [`Publisher::run`] runs.
-    pub fn new(brokers: Brokers, topology: Topology, batching: BatchConfig, metrics: Metrics) -> Self {
+    pub fn new(
+        brokers: Brokers,
+        topology: Topology,
+        batching: BatchConfig,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 brokers,

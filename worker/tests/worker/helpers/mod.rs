@@ -8,7 +8,7 @@
 mod amqp;
 pub(crate) mod commands;
 
-pub(crate) use testkit::{amqp_url, maintenance_db_url, redis_url};
+pub(crate) use testkit::amqp_url;
 
 use lapin::options::{BasicConsumeOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;

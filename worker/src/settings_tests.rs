@@ -18,7 +18,7 @@ fn embedded_defaults_match_the_contract() {
     assert_eq!(s.namespace, "anteroom");
     assert_eq!(s.shards, protocol::shard::DEFAULT_SHARDS);
     assert_eq!(s.metrics_port, 9101);
-    assert_eq!(s.batch_max_commands, 256);
+    assert_eq!(s.batch_max_commands, 1024);
     assert_eq!(s.batch_max_wait_ms, 5);
     assert_eq!(s.expiry_tick_ms, 200);
     assert_eq!(s.result_ttl_secs, protocol::names::RESULT_TTL_SECONDS);

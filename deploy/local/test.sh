@@ -14,14 +14,16 @@
 #    the fault run (deploy/faults/run.sh: kill -9 workers, RabbitMQ restart, PostgreSQL
 #    outage on private instances; about 4 minutes).
 #    Then the end-to-end suites (the gateway's `api` and the worker's `worker` test
-#    binaries; their core subset, MODE_FILTER below, about a minute each) in two more
+#    binaries, about 4 minutes each) in two more
 #    modes, each an extra runner of the closing line: "cluster mode" against a 6-node
 #    Redis Cluster and a 3-node RabbitMQ cluster (nextest profile `cluster`: the tests a
 #    cluster cannot run are excluded there), "TLS mode" against TLS-only Redis, amqps://
 #    and PostgreSQL with sslmode=verify-full (profile `tls`). deploy/local/cluster.sh
 #    starts that topology once before them and stops it after; a mode whose services do
-#    not start fails. TEST_MODES selects (default `single cluster tls`; `single` is
-#    everything above).
+#    not start fails. The mode `cluster-faults` (not in the default list: CI's time)
+#    adds the fault run on clusters of its own (FAULTS_TOPOLOGY=cluster: a Redis primary
+#    killed, a RabbitMQ node stopped; about 5 minutes). TEST_MODES selects (default
+#    `single cluster tls`; `single` is everything above).
 # 4. Lists what was skipped (ignored tests, skipped checks, each with the runner that
 #    skipped it), prints one closing line `tests: N passed, N failed, N skipped` and exits
 #    non-zero on any failure.
@@ -42,9 +44,9 @@ log() { printf 'test: %s\n' "$*"; }
 readonly MODES="${TEST_MODES:-single cluster tls}"
 for mode in $MODES; do
     case $mode in
-    single | cluster | tls) ;;
+    single | cluster | tls | cluster-faults) ;;
     *)
-        printf 'test: ERROR: TEST_MODES has "%s"; modes are single, cluster, tls\n' "$mode" >&2
+        printf 'test: ERROR: TEST_MODES has "%s"; modes are single, cluster, tls, cluster-faults\n' "$mode" >&2
         exit 2
         ;;
     esac
@@ -119,15 +121,12 @@ fi
 # Cluster and TLS modes: the end-to-end suites again, against the local topology of
 # deploy/local/cluster.sh. It is started once for both modes (the three RabbitMQ nodes
 # take the longest) and always stopped, even when the run is interrupted.
-# The whole suites take 6 to 8 minutes per mode, which would push CI past its 30; the
-# modes run the subset below (about a fifth of that), which still covers what the
-# topology changes: join -> admit -> hold -> confirm (flow, admission), the queue and
-# seat streams, idempotent retries, the 202 path of a slow decision and of a publisher
-# confirm timeout, the back office's PostgreSQL (api_keys), seat contention, and the
-# worker's commit, recovery, takeover and fencing paths. TEST_MODE_FILTER='all()' runs
-# the whole suites. The mode's nextest profile (.config/nextest.toml) may exclude more.
-readonly MODE_FILTER="${TEST_MODE_FILTER:-(binary(api) & (test(/^(flow|admission|streams|seat_map_stream|idempotency|api_keys|contention|concurrency)::/) | test(=recovery::a_publisher_confirm_timeout_answers_202_with_a_request_url_that_resolves))) | (binary(worker) & test(/^(flow|pipeline|contention|takeover|recovery|cancel|fencing|database_tls)::/))}"
-# mode_suites MODE: the suites' subset with the `export` lines of `cluster.sh env MODE`.
+# Each mode runs the whole suites (about 4 minutes a mode on the reference machine);
+# TEST_MODE_FILTER narrows them to a nextest filter expression, e.g. while working on one
+# path. The mode's nextest profile (.config/nextest.toml) excludes what a topology cannot
+# run; those exclusions are listed as skipped.
+readonly MODE_FILTER="${TEST_MODE_FILTER:-all()}"
+# mode_suites MODE: the suites (or TEST_MODE_FILTER's subset) with the `export` lines of `cluster.sh env MODE`.
 # It runs inside `run`'s pipeline, a subshell, so one mode's variables never reach the
 # next. The tests outside the subset are not skips: their SKIP lines are dropped and
 # their number is taken off the closing line's skipped count (the "mode subset:" line);
@@ -172,6 +171,12 @@ if has_mode cluster || has_mode tls; then
     if has_mode tls; then mode "TLS mode" tls; fi
     deploy/local/cluster.sh stop 2>&1 | tee -a "$LOG" || log "stopping the topology failed"
     trap - EXIT
+fi
+# The fault run again on a Redis Cluster and a RabbitMQ cluster of its own (a primary
+# killed, a node stopped, a worker killed; admission within 5 % of its rate). Its nodes
+# use the topology's ports, so it runs once that is stopped.
+if has_mode cluster-faults && [[ -x deploy/faults/run.sh ]]; then
+    run "fault run (clusters)" env FAULTS_TOPOLOGY=cluster deploy/faults/run.sh
 fi
 
 # One closing line over every runner's own summary lines:

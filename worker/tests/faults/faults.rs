@@ -174,17 +174,18 @@ async fn active(stack: &Stack, shard: u16) -> Option<usize> {
     None
 }
 
-/// Runs `plan` against `stack` for the event on `shard`; `start` is the spike's start.
+/// Runs `plan` against `stack` for the busy event (on `poison.shard`, its Redis slot
+/// `slot_key`'s); `start` is the spike's start.
 pub(crate) async fn inject(
     stack: &mut Stack,
     ctl: &Ctl,
     log: &Log,
-    shard: u16,
     plan: &[(u64, Fault)],
     start: Instant,
     poison: &poison::Target<'_>,
     slot_key: &str,
 ) -> Injected {
+    let shard = poison.shard;
     let mut done = Injected::default();
     let mut ready_at = start;
     let run = format!("{:08x}", rand::random::<u32>());

@@ -217,10 +217,8 @@ async fn fault_run() {
             plan.retain(|(_, f)| only.iter().any(|k| k == faults::kind(*f)));
         }
         let slot_key = RedisKeys::new(common.namespace.clone()).availability(&event_id_of(&event));
-        let injected = faults::inject(
-            &mut stack, &ctl, &log, shard, &plan, start, &target, &slot_key,
-        )
-        .await;
+        let injected =
+            faults::inject(&mut stack, &ctl, &log, &plan, start, &target, &slot_key).await;
         faults_over.cancel();
         injected
     };

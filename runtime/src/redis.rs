@@ -70,6 +70,32 @@ impl fmt::Display for RedisMode {
     }
 }
 
+/// Whether `e` says Redis (or the slot's node) is unreachable for now rather than that
+/// the request was wrong: I/O errors, timeouts, refused or dropped connections, a
+/// loading or read-only node, and a cluster in failover (`CLUSTERDOWN`, `MASTERDOWN`,
+/// `TRYAGAIN`, redirects still pointing at the dead primary once the client's retries
+/// are spent, no connection to the slot's node). The gateway answers these with `503`
+/// and `Retry-After`.
+#[must_use]
+pub fn is_unavailable(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_unrecoverable_error()
+        || matches!(
+            e.kind(),
+            redis::ErrorKind::BusyLoadingError
+                | redis::ErrorKind::TryAgain
+                | redis::ErrorKind::ClusterDown
+                | redis::ErrorKind::MasterDown
+                | redis::ErrorKind::ReadOnly
+                | redis::ErrorKind::Moved
+                | redis::ErrorKind::Ask
+                | redis::ErrorKind::ClusterConnectionNotFound
+        )
+}
+
 /// The checked Redis settings: the mode, the URLs (one in standalone mode, one or more
 /// seed nodes in cluster mode) and the CA certificates to trust for `rediss://`.
 #[derive(Clone, PartialEq, Eq)]

@@ -102,7 +102,7 @@ async fn main() -> anyhow::Result<()> {
         let error = match outcome {
             Err(_) => Some("timeout".to_owned()),
             Ok(Err(e)) => {
-                if !connectivity(&e) {
+                if !runtime::redis::is_unavailable(&e) {
                     not_connectivity += 1;
                 }
                 Some(format!("{:?}", e.kind()))
@@ -150,24 +150,4 @@ async fn main() -> anyhow::Result<()> {
     );
     anyhow::ensure!(recovered.is_some(), "the key's slot never answered again");
     Ok(())
-}
-
-/// The gateway's classification (`adapters/redis_store.rs`): errors it answers `503`.
-fn connectivity(e: &redis::RedisError) -> bool {
-    e.is_io_error()
-        || e.is_timeout()
-        || e.is_connection_dropped()
-        || e.is_connection_refusal()
-        || e.is_unrecoverable_error()
-        || matches!(
-            e.kind(),
-            redis::ErrorKind::BusyLoadingError
-                | redis::ErrorKind::TryAgain
-                | redis::ErrorKind::ClusterDown
-                | redis::ErrorKind::MasterDown
-                | redis::ErrorKind::ReadOnly
-                | redis::ErrorKind::Moved
-                | redis::ErrorKind::Ask
-                | redis::ErrorKind::ClusterConnectionNotFound
-        )
 }

@@ -243,25 +243,7 @@ pub fn parse_json<T: DeserializeOwned>(key: &str, raw: &str) -> Result<T, StoreE
 }
 
 fn redis_error(e: redis::RedisError) -> StoreError {
-    let connectivity = e.is_io_error()
-        || e.is_timeout()
-        || e.is_connection_dropped()
-        || e.is_connection_refusal()
-        || e.is_unrecoverable_error()
-        || matches!(
-            e.kind(),
-            redis::ErrorKind::BusyLoadingError
-                | redis::ErrorKind::TryAgain
-                | redis::ErrorKind::ClusterDown
-                | redis::ErrorKind::MasterDown
-                | redis::ErrorKind::ReadOnly
-                // A cluster in failover: redirects still pointing at the dead primary
-                // once the client's retries are spent, or no connection to a slot's node.
-                | redis::ErrorKind::Moved
-                | redis::ErrorKind::Ask
-                | redis::ErrorKind::ClusterConnectionNotFound
-        );
-    if connectivity {
+    if runtime::redis::is_unavailable(&e) {
         StoreError::unavailable(e)
     } else {
         StoreError::Internal(anyhow::Error::new(e).context("Redis call failed"))

@@ -152,15 +152,18 @@ class WholeRun(unittest.TestCase):
             summary, out = os.path.join(d, "summary.json"), os.path.join(d, "out.json")
             with open(summary, "w") as f:
                 json.dump({"p95_ms": {"join": 950.0}, "p99_ms": {"join": 990.0}}, f)
-            # The command flips the stand-in's exposition (a file the handler cannot see:
-            # through the test's own process), burns some CPU and exits 3.
-            flip = os.path.join(d, "flip")
-            cmd = f"i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; touch {flip}; exit 3"
+            # The command burns some CPU, asks the stand-in to flip its exposition (through
+            # the test's own process, by a file), waits until it has, and exits 3, so the
+            # scrape after the command always sees the flipped exposition.
+            flip, flipped = os.path.join(d, "flip"), os.path.join(d, "flipped")
+            cmd = (f"i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; touch {flip}; "
+                   f"while [ ! -e {flipped} ]; do sleep 0.01; done; exit 3")
 
             def watch():
                 while not os.path.exists(flip):
                     threading.Event().wait(0.01)
                 state["text"] = after
+                open(flipped, "w").close()
 
             threading.Thread(target=watch, daemon=True).start()
             rc = ss.main(["--gateway", url, "--pid", f"self={os.getpid()}", "--client-summary", summary,

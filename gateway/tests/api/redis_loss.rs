@@ -456,21 +456,31 @@ async fn a_queue_survives(lose: impl FnOnce(&mut PrivateRedis)) {
         "seat map right only after {seat_map_back:?}"
     );
 
-    // Every fan polls (the admitted with their pass cookie, as a browser sends it).
-    let mut states: HashMap<String, String> = HashMap::new();
-    for fan in &everyone {
-        let r = poll_until_ok(
-            &app,
-            &event,
-            fan,
-            passes.get(&fan.ticket).map(String::as_str),
-        )
-        .await;
-        states.insert(
-            fan.ticket.clone(),
-            r.body["state"].as_str().unwrap().to_owned(),
-        );
-    }
+    // Every fan polls (the admitted with their pass cookie, as a browser sends it), again
+    // until Redis holds every waiting fan: a poll the replica answered from its cache
+    // before it noticed the loss restores nothing, the fan's next poll does.
+    let restore_by = Instant::now() + Duration::from_secs(20);
+    let states = loop {
+        let mut states: HashMap<String, String> = HashMap::new();
+        for fan in &everyone {
+            let r = poll_until_ok(
+                &app,
+                &event,
+                fan,
+                passes.get(&fan.ticket).map(String::as_str),
+            )
+            .await;
+            states.insert(
+                fan.ticket.clone(),
+                r.body["state"].as_str().unwrap().to_owned(),
+            );
+        }
+        let waiting = waiting_order(&mut conn, &app, &event).await.len();
+        if waiting >= before.len() || Instant::now() > restore_by {
+            break states;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     for (ticket, state) in &states {
         let want = if passes.contains_key(ticket) {
             "admitted"

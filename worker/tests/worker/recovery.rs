@@ -33,10 +33,12 @@ async fn a_deleted_shard_queue_comes_back_and_the_shard_resumes() {
         .await
         .unwrap();
     // The consumer is cancelled by the broker; the worker reconnects and declares the
-    // queue again.
+    // queue again. On a RabbitMQ cluster a declare can fail while the members still
+    // delete the old quorum queue, and each failure lengthens the worker's reconnect
+    // backoff (capped at 5 s, up to twice that with jitter): allow a few of them.
     let amqp = env.amqp();
     eventually(
-        Duration::from_secs(15),
+        Duration::from_secs(40),
         "the queue to be declared again",
         || async {
             let probe = amqp.create_channel().await.ok()?;

@@ -19,10 +19,11 @@
 //! changing [`SHARD_QUEUE_ARGUMENTS`] or [`DEAD_LETTER_QUEUE_ARGUMENTS`] breaks every
 //! running deployment on upgrade; docs/ARCHITECTURE.md explains the design. The one
 //! configurable argument, [`QUORUM_INITIAL_GROUP_SIZE`] (how many replicas a new quorum
-//! queue gets), is only added when set ([`Topology::with_quorum_group_size`]), so the
-//! default declares the queues exactly as before. RabbitMQ compares it like the others:
-//! a queue declared again with another value, or without it, is refused too (the
-//! `runtime` crate's broker tests check this against RabbitMQ itself).
+//! queue gets), is only added when set ([`Topology::with_quorum_group_size`]), so by
+//! default the queues are declared without it and the broker places the replicas.
+//! RabbitMQ compares it like the others: a queue declared again with another value, or
+//! without it, is refused too (the `runtime` crate's broker tests check this against
+//! RabbitMQ itself).
 //!
 //! No I/O here: this module only names things.
 

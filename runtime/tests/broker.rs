@@ -149,16 +149,11 @@ async fn delete(connection: &Connection, name: &str) {
         .unwrap();
 }
 
-/// What RabbitMQ does when a quorum queue is declared again with another
-/// `x-quorum-initial-group-size`, or without it, or with it when it was created without:
-/// it accepts every one of these (the argument only matters when a queue is created),
-/// so changing `amqp_quorum_group_size` never breaks a running deployment, and
-/// existing queues keep their replicas.
 /// What RabbitMQ (3.10) does when a quorum queue is declared again with another
 /// `x-quorum-initial-group-size` than it was created with, or without it when it was
 /// created with one, or with one when it was created without: `PRECONDITION_FAILED`
 /// for every difference, so `amqp_quorum_group_size` must stay what the deployment's
-/// queues were created with (0, the default, declares them as they always were).
+/// queues were created with (0, the default, leaves the argument out).
 #[tokio::test]
 async fn another_group_size_on_an_existing_queue_is_refused() {
     let brokers = Brokers::new(&amqp_url(), &amqp_ca_file()).unwrap();

@@ -179,7 +179,7 @@ pub async fn state(
 
 /// The seats stream's query: `format` (`v1`, the default, or `compact`) and, for the
 /// compact stream, `since` (a state version the client holds). Other parameters are
-/// ignored, as they always were on this route.
+/// ignored, so links with tracking parameters keep working.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct StreamQuery {
     /// `format=compact`.

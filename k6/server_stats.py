@@ -417,42 +417,31 @@ def ms(seconds: float) -> float | None:
     return None if math.isnan(seconds) or math.isinf(seconds) else round(seconds * 1000, 2)
 
 
-def latency_rows(deltas: dict[SeriesKey, dict[float, float]], name: str) -> list[dict]:
-    """One row per series of histogram `name`: labels, count, p50/p95/p99 in ms."""
+def histogram_rows(deltas: dict[SeriesKey, dict[float, float]], name: str,
+                   seconds: bool) -> list[dict]:
+    """One row per series of histogram `name`: labels, count, p50/p95/p99; a histogram of
+    seconds gives `p50_ms`... in milliseconds, one of a count `p50`... as is."""
+    convert, suffix = (ms, "_ms") if seconds else (finite, "")
     rows = []
     for (metric, labels), buckets in sorted(deltas.items()):
         count = max(buckets.values(), default=0.0)
         if metric != name or count <= 0:
             continue
-        rows.append(
-            {
-                "labels": dict(labels),
-                "count": int(count),
-                "p50_ms": ms(quantile(0.50, buckets)),
-                "p95_ms": ms(quantile(0.95, buckets)),
-                "p99_ms": ms(quantile(0.99, buckets)),
-            }
-        )
+        row = {"labels": dict(labels), "count": int(count)}
+        for q in (50, 95, 99):
+            row[f"p{q}{suffix}"] = convert(quantile(q / 100, buckets))
+        rows.append(row)
     return rows
+
+
+def latency_rows(deltas: dict[SeriesKey, dict[float, float]], name: str) -> list[dict]:
+    """One row per series of histogram `name` (seconds): labels, count, p50/p95/p99 in ms."""
+    return histogram_rows(deltas, name, seconds=True)
 
 
 def value_rows(deltas: dict[SeriesKey, dict[float, float]], name: str) -> list[dict]:
     """As latency_rows, for a histogram of a count (no unit conversion)."""
-    rows = []
-    for (metric, labels), buckets in sorted(deltas.items()):
-        count = max(buckets.values(), default=0.0)
-        if metric != name or count <= 0:
-            continue
-        rows.append(
-            {
-                "labels": dict(labels),
-                "count": int(count),
-                "p50": finite(quantile(0.50, buckets)),
-                "p95": finite(quantile(0.95, buckets)),
-                "p99": finite(quantile(0.99, buckets)),
-            }
-        )
-    return rows
+    return histogram_rows(deltas, name, seconds=False)
 
 
 def by_name(deltas: dict[SeriesKey, float]) -> dict[str, float]:

@@ -27,35 +27,13 @@ impl TestEnv {
     /// Publishes `env` as the gateway does (mandatory, persistent, direct reply-to,
     /// confirmed by the broker).
     pub(crate) async fn publish(&self, env: &Envelope) {
-        let names = AmqpNames::new(self.namespace.clone());
-        let shard = protocol::shard_of(&env.event_id, SHARDS);
         let body = serde_json::to_vec(&CommandMessage::V1(env.clone())).unwrap();
         let id = env.request_id.to_string();
-        let confirm = self
-            .channel
-            .basic_publish(
-                &names.commands_exchange(),
-                &AmqpNames::shard_routing_key(shard),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..Default::default()
-                },
-                &body,
-                BasicProperties::default()
-                    .with_correlation_id(id.clone().into())
-                    .with_message_id(id.into())
-                    .with_reply_to(DIRECT_REPLY_TO.into())
-                    .with_delivery_mode(2)
-                    .with_content_type("application/json".into()),
-            )
-            .await
-            .expect("publish")
-            .await
-            .expect("publisher confirm");
-        assert!(
-            matches!(confirm, Confirmation::Ack(None)),
-            "not routed: {confirm:?}"
-        );
+        let properties = BasicProperties::default()
+            .with_correlation_id(id.clone().into())
+            .with_message_id(id.into())
+            .with_content_type("application/json".into());
+        self.publish_to_shard(env.event_id, &body, properties).await;
     }
 
     /// Publishes `lines` (each a command's single-form body, or anything a test wants
@@ -72,6 +50,16 @@ impl TestEnv {
     /// Publishes `body` as a batch message (AMQP `type` of the batch form) to the
     /// shard of `event`, confirmed by the broker.
     pub(crate) async fn publish_batch_body(&self, event: EventId, body: &[u8]) {
+        let properties = BasicProperties::default()
+            .with_type(COMMAND_BATCH_TYPE.into())
+            .with_content_type("application/x-ndjson".into());
+        self.publish_to_shard(event, body, properties).await;
+    }
+
+    /// Publishes `body` with `properties` to the shard queue of `event`: mandatory,
+    /// persistent, replies to direct reply-to; panics unless the broker confirms it
+    /// routed.
+    async fn publish_to_shard(&self, event: EventId, body: &[u8], properties: BasicProperties) {
         let names = AmqpNames::new(self.namespace.clone());
         let shard = protocol::shard_of(&event, SHARDS);
         let confirm = self
@@ -84,11 +72,9 @@ impl TestEnv {
                     ..Default::default()
                 },
                 body,
-                BasicProperties::default()
-                    .with_type(COMMAND_BATCH_TYPE.into())
+                properties
                     .with_reply_to(DIRECT_REPLY_TO.into())
-                    .with_delivery_mode(2)
-                    .with_content_type("application/x-ndjson".into()),
+                    .with_delivery_mode(2),
             )
             .await
             .expect("publish")

@@ -10,6 +10,7 @@ use crate::event::EventConfig;
 use crate::ids::{EventId, HoldId, OrderId, RequestId, TicketId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::value::{to_raw_value, RawValue};
 use utoipa::ToSchema;
 
 /// Error codes of docs/API.md, each with its HTTP status.
@@ -224,6 +225,58 @@ impl Outcome {
         };
         v.unwrap_or(serde_json::Value::Null)
     }
+
+    /// [`Outcome::http_body`] serialised straight to JSON text, for a writer that stores
+    /// the same body in several places (serialise once, copy the text).
+    pub fn http_body_json(&self) -> JsonBody {
+        /// [`ErrorBody`] by reference: the same document without cloning the detail.
+        #[derive(Serialize)]
+        struct ErrorBodyRef<'a> {
+            error: &'a ErrorDetail,
+        }
+        let raw = match self {
+            Outcome::EventCreated(c) | Outcome::EventUpdated(c) => to_raw_value(c),
+            Outcome::HoldCreated(h) | Outcome::HoldReleased(h) => to_raw_value(h),
+            Outcome::OrderConfirmed(o) | Outcome::OrderCancelled(o) => to_raw_value(o),
+            Outcome::Rejected(e) => to_raw_value(&ErrorBodyRef { error: e }),
+        };
+        // Serialising these plain structs cannot fail; `null` is what `http_body` gives.
+        JsonBody(raw.unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON")))
+    }
+}
+
+/// A JSON document already serialised (`serde_json`'s `RawValue`): written into other
+/// documents as is, compared by its text.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct JsonBody(Box<RawValue>);
+
+impl JsonBody {
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for JsonBody {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+/// A [`StoredResult`] whose body is already JSON text: serialises to the same document.
+#[derive(Debug, Serialize)]
+pub struct StoredResultRef<'a> {
+    /// Request id.
+    pub request_id: RequestId,
+    /// Event id.
+    pub event_id: EventId,
+    /// The ticket that made the request.
+    pub ticket_id: Option<TicketId>,
+    /// HTTP status the request got.
+    pub status: u16,
+    /// Response body the request got.
+    pub body: &'a JsonBody,
 }
 
 /// A hold as stored in Redis (`RedisKeys::hold`) for `GET /v1/holds/{id}`: the public
@@ -268,6 +321,26 @@ pub struct StoredResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_body_serialised_once_is_the_body_document() {
+        let outcomes = [
+            Outcome::rejected(ErrorCode::SeatsUnavailable, "taken"),
+            Outcome::HoldCreated(Hold {
+                id: HoldId::new(),
+                event_id: EventId::new(),
+                seats: vec!["A-1-1".into(), "A-1-2".into()],
+                state: HoldState::Held,
+                expires_at: Utc::now(),
+                total_cents: 3000,
+            }),
+        ];
+        for o in outcomes {
+            let text = o.http_body_json();
+            let parsed: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+            assert_eq!(parsed, o.http_body());
+        }
+    }
 
     #[test]
     fn statuses_follow_api_md() {

@@ -11,9 +11,9 @@ use crate::metrics::Metrics;
 use crate::redis_link::RedisLink;
 use chrono::{DateTime, Utc};
 use protocol::command::Envelope;
-use protocol::ids::EventId;
+use protocol::ids::{EventId, RequestId};
 use protocol::names::RedisKeys;
-use protocol::reply::{HoldState, Outcome, StoredHold, StoredResult};
+use protocol::reply::{HoldState, Outcome, StoredHold, StoredResult, StoredResultRef};
 use redis::Pipeline;
 use serde::Serialize;
 use std::collections::{HashSet, VecDeque};
@@ -128,7 +128,11 @@ impl ShardCache {
                 // The seats' new statuses reach Redis with the availability snapshot.
                 Effect::OrderCancelled { .. } => {}
                 Effect::Result(r) if r.ticket_id.is_some() => {
-                    self.push_result(&mut pipe, &r.stored());
+                    let stored: StoredResultRef<'_> = r.stored();
+                    if let Some(doc) = json(&stored) {
+                        let status = stored.status;
+                        self.push_result(&mut pipe, r.event_id, r.request_id, status, doc);
+                    }
                 }
                 Effect::Result(_) => {}
             }
@@ -182,7 +186,9 @@ impl ShardCache {
                 status: outcome.http_status(),
                 body: outcome.http_body(),
             };
-            self.push_result(pipe, &stored);
+            if let Some(doc) = json(&stored) {
+                self.push_result(pipe, stored.event_id, stored.request_id, stored.status, doc);
+            }
             match outcome {
                 Outcome::HoldCreated(h) => {
                     let view = engine.active_hold(&env.event_id, &h.id);
@@ -228,14 +234,17 @@ impl ShardCache {
     /// the deletion of the gateway's `pending` marker: once the result is there the
     /// marker is not needed, and it must not outlive a short-lived refusal
     /// (`GET /v1/requests/{id}` would say `pending` again).
-    fn push_result(&self, pipe: &mut Pipeline, stored: &StoredResult) {
-        if let Some(doc) = json(stored) {
-            let key = self.keys.request(&stored.event_id, &stored.request_id);
-            pipe.set_ex(key, doc, self.ttls.of_result(stored.status))
-                .ignore();
-            pipe.del(self.keys.pending(&stored.event_id, &stored.request_id))
-                .ignore();
-        }
+    fn push_result(
+        &self,
+        pipe: &mut Pipeline,
+        event: EventId,
+        request: RequestId,
+        status: u16,
+        doc: String,
+    ) {
+        let key = self.keys.request(&event, &request);
+        pipe.set_ex(key, doc, self.ttls.of_result(status)).ignore();
+        pipe.del(self.keys.pending(&event, &request)).ignore();
     }
 
     fn push_availability(

@@ -175,14 +175,14 @@ impl Engine {
         if let Some(ev) = self.events.get_mut(&env.event_id) {
             ev.recent.insert(env.request_id, outcome.clone());
         }
-        out.push(Effect::Result(Box::new(CommandResult {
-            request_id: env.request_id,
-            event_id: env.event_id,
-            ticket_id: env.command.ticket_id(),
-            kind: env.command.kind(),
-            idempotency: key,
-            outcome: outcome.clone(),
-        })));
+        out.push(Effect::Result(Box::new(CommandResult::new(
+            env.request_id,
+            env.event_id,
+            env.command.ticket_id(),
+            env.command.kind(),
+            key,
+            outcome.clone(),
+        ))));
         outcome
     }
 }
@@ -205,14 +205,14 @@ impl Engine {
         if let Some(ev) = ev {
             ev.recent.insert(refusal.request_id, outcome.clone());
         }
-        out.push(Effect::Result(Box::new(CommandResult {
-            request_id: refusal.request_id,
-            event_id: refusal.event_id,
-            ticket_id: refusal.ticket_id,
-            kind: refusal.kind.unwrap_or(UNDECODED_KIND),
-            idempotency: None,
-            outcome: outcome.clone(),
-        })));
+        out.push(Effect::Result(Box::new(CommandResult::new(
+            refusal.request_id,
+            refusal.event_id,
+            refusal.ticket_id,
+            refusal.kind.unwrap_or(UNDECODED_KIND),
+            None,
+            outcome.clone(),
+        ))));
         outcome
     }
 }

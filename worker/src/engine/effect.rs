@@ -8,7 +8,7 @@
 use protocol::command::Idempotency;
 use protocol::event::EventConfig;
 use protocol::ids::{EventId, RequestId, TicketId};
-use protocol::reply::{Order, Outcome, StoredHold, StoredResult};
+use protocol::reply::{JsonBody, Order, Outcome, StoredHold, StoredResultRef};
 
 /// One change to persist.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,17 +83,42 @@ pub struct CommandResult {
     pub idempotency: Option<Idempotency>,
     /// What happened.
     pub outcome: Outcome,
+    /// The outcome's HTTP body as JSON text, serialised once for both of its copies:
+    /// `request_results.body` in PostgreSQL and the result document in Redis.
+    pub body: JsonBody,
 }
 
 impl CommandResult {
+    /// The result of request `request_id` for `event_id`, made by `ticket_id`, a command
+    /// of `kind` (`Command::kind()`) that established `idempotency`, with `outcome`.
+    pub fn new(
+        request_id: RequestId,
+        event_id: EventId,
+        ticket_id: Option<TicketId>,
+        kind: &'static str,
+        idempotency: Option<Idempotency>,
+        outcome: Outcome,
+    ) -> Self {
+        let body = outcome.http_body_json();
+        Self {
+            request_id,
+            event_id,
+            ticket_id,
+            kind,
+            idempotency,
+            outcome,
+            body,
+        }
+    }
+
     /// The stored form for Redis (`RedisKeys::request`) and `GET /v1/requests/{id}`.
-    pub fn stored(&self) -> StoredResult {
-        StoredResult {
+    pub fn stored(&self) -> StoredResultRef<'_> {
+        StoredResultRef {
             request_id: self.request_id,
             event_id: self.event_id,
             ticket_id: self.ticket_id,
             status: self.outcome.http_status(),
-            body: self.outcome.http_body(),
+            body: &self.body,
         }
     }
 }

@@ -88,14 +88,14 @@ fn a_hold_created_and_confirmed_in_one_batch_inserts_sold_claims() {
             hold: confirmed,
             payment_ref: "p".into(),
         },
-        Effect::Result(Box::new(CommandResult {
-            request_id: RequestId::new(),
-            event_id: e,
-            ticket_id: None,
-            kind: "confirm",
-            idempotency: None,
-            outcome: Outcome::rejected(protocol::reply::ErrorCode::NotFound, "x"),
-        })),
+        Effect::Result(Box::new(CommandResult::new(
+            RequestId::new(),
+            e,
+            None,
+            "confirm",
+            None,
+            Outcome::rejected(protocol::reply::ErrorCode::NotFound, "x"),
+        ))),
     ];
     let p = WritePlan::new(&effects, Utc::now());
     assert_eq!(p.new_holds.states, vec![HoldState::Confirmed]);

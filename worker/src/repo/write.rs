@@ -373,9 +373,9 @@ async fn write_results(tx: &mut Tx<'_>, plan: &WritePlan<'_>) -> Result<(), sqlx
         "INSERT INTO request_results (request_id, event_id, ticket_id, kind, idempotency_key,
                                       fingerprint, status, body, created_at)
          SELECT request_id, event_id, ticket_id, kind, idempotency_key, fingerprint, status,
-                body, $9
+                body::jsonb, $9
          FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
-                     $7::int[], $8::jsonb[])
+                     $7::int[], $8::text[])
               AS r(request_id, event_id, ticket_id, kind, idempotency_key, fingerprint, status,
                    body)
          ON CONFLICT DO NOTHING",
@@ -403,7 +403,7 @@ async fn write_results(tx: &mut Tx<'_>, plan: &WritePlan<'_>) -> Result<(), sqlx
             .map(|x| i32::from(x.outcome.http_status()))
             .collect::<Vec<_>>(),
     )
-    .bind(r.iter().map(|x| x.outcome.http_body()).collect::<Vec<_>>())
+    .bind(r.iter().map(|x| x.body.as_str()).collect::<Vec<_>>())
     .bind(plan.now)
     .execute(&mut **tx)
     .await?;

@@ -204,14 +204,14 @@ impl Active {
             outcome = label,
             "PostgreSQL refused a command; it is answered alone with an error"
         );
-        let result = Effect::Result(Box::new(CommandResult {
-            request_id: env.request_id,
-            event_id: env.event_id,
-            ticket_id: env.command.ticket_id(),
-            kind: env.command.kind(),
-            idempotency: None,
-            outcome: outcome.clone(),
-        }));
+        let result = Effect::Result(Box::new(CommandResult::new(
+            env.request_id,
+            env.event_id,
+            env.command.ticket_id(),
+            env.command.kind(),
+            None,
+            outcome.clone(),
+        )));
         self.effects.clear();
         self.effects.push(result);
         let stored = self.commit_part(now).await;

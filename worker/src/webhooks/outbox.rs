@@ -8,9 +8,11 @@
 //! events, so these rows need no lock beyond the transaction's fencing check. The first
 //! batch of an event that predates the table counts its seats and sold claims once.
 //!
-//! Three statements per batch that has messages: read the events' state, upsert the
-//! sequences, insert the messages and their deliveries (one statement, a CTE). A message
-//! already stored for the same decision and type is skipped (`UNIQUE (type, subject)`).
+//! Four statements per batch that has messages: read the events' state and the live
+//! endpoints that may want them, upsert the sequences, insert the messages some endpoint
+//! matches with their deliveries (one statement, a CTE; skipped when none does). A
+//! message already stored for the same decision and type is skipped
+//! (`UNIQUE (type, subject)`).
 
 use super::payload::{admin_state_str, Message};
 use crate::engine::Effect;
@@ -30,11 +32,21 @@ struct Lane {
     admin_state: String,
 }
 
+/// A live endpoint that may receive messages of the batch's events: the event it is
+/// limited to (`None`: every event) and the types it asked for (`None`: every type).
+type Audience = (Option<Uuid>, Option<Vec<String>>);
+
 /// The messages of one batch, numbered per event as they are built from the effects
 /// (in decision order) on top of what the outbox knew of each event before the batch.
+///
+/// Every message takes its sequence number, but only those that some live endpoint
+/// matches are kept as rows: a message nobody receives would never be sent (an endpoint
+/// created later gets no older messages) and would only be pruned again, and for a
+/// venue without endpoints it would be an outbox row per hold in every group commit.
 #[derive(Debug, Default)]
 pub struct Batch {
     lanes: HashMap<Uuid, Lane>,
+    audience: Vec<Audience>,
     rows: Vec<(Message, i64)>,
 }
 
@@ -47,7 +59,9 @@ impl Batch {
         if let Some(lane) = self.lanes.get_mut(&message.event_id.0) {
             lane.last_seq += 1;
             let seq = lane.last_seq;
-            self.rows.push((message, seq));
+            if wanted(&self.audience, &message) {
+                self.rows.push((message, seq));
+            }
         }
     }
 
@@ -136,6 +150,17 @@ impl Batch {
 /// then the sequence, seats total and sold, and the admin state the outbox last saw.
 type LaneRow = (Uuid, Option<String>, String, i64, i64, i64, Option<String>);
 
+/// Whether some endpoint of `audience` matches `message`'s event and type (the rule the
+/// deliveries' insert joins on).
+fn wanted(audience: &[Audience], message: &Message) -> bool {
+    audience.iter().any(|(event, types)| {
+        event.is_none_or(|e| e == message.event_id.0)
+            && types
+                .as_ref()
+                .is_none_or(|t| t.iter().any(|k| k == message.kind))
+    })
+}
+
 /// Whether an effect can give a message (so a batch without any reads nothing).
 fn announces(effect: &Effect) -> bool {
     !matches!(effect, Effect::EventCreated(_) | Effect::Result(_))
@@ -175,6 +200,13 @@ pub(crate) async fn write(
                     s.admin_state
              FROM events e LEFT JOIN webhook_sequences s ON s.event_id = e.id
              WHERE e.id = ANY($1)",
+    )
+    .bind(&events)
+    .fetch_all(&mut *tx)
+    .await?;
+    batch.audience = sqlx::query_as(
+        "SELECT event_id, types FROM webhook_endpoints
+         WHERE deleted_at IS NULL AND (event_id IS NULL OR event_id = ANY($1))",
     )
     .bind(&events)
     .fetch_all(&mut *tx)

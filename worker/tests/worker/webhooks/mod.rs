@@ -60,6 +60,21 @@ async fn set_state(env: &mut TestEnv, event: EventId, state: AdminState) {
     }
 }
 
+/// Registers an endpoint for `event` only (every type if `types` is `None`) whose URL
+/// nothing listens on: the outbox stores only messages some endpoint matches.
+async fn listen(env: &TestEnv, event: EventId, types: Option<&[&str]>) {
+    sqlx::query(
+        "INSERT INTO webhook_endpoints (id, url, event_id, types, secret, created_at)
+         VALUES ($1, 'http://127.0.0.1:9/hooks', $2, $3, 'whsec_dGVzdA==', now())",
+    )
+    .bind(Uuid::now_v7())
+    .bind(event.0)
+    .bind(types)
+    .execute(&env.pool)
+    .await
+    .unwrap();
+}
+
 /// `(type, seq)` of the event's outbox rows, by sequence.
 async fn outbox(env: &TestEnv, event: EventId) -> Vec<(String, i64)> {
     sqlx::query_as("SELECT type, seq FROM webhook_outbox WHERE event_id = $1 ORDER BY seq")
@@ -73,6 +88,7 @@ async fn outbox(env: &TestEnv, event: EventId) -> Vec<(String, i64)> {
 async fn outbox_announces_each_decision_once_in_sequence() {
     let mut env = TestEnv::start().await;
     let event = env.create_event(&spec(1, 3, 300)).await;
+    listen(&env, event, None).await;
     release(&mut env, event, "A-1-1").await;
     for seat in ["A-1-1", "A-1-2", "A-1-3"] {
         buy(&mut env, event, seat).await;
@@ -154,9 +170,39 @@ async fn outbox_announces_each_decision_once_in_sequence() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_no_endpoint_matches_are_numbered_but_not_stored() {
+    let mut env = TestEnv::start().await;
+    let event = env.create_event(&spec(1, 3, 300)).await;
+    let other = env.create_event(&spec(1, 3, 300)).await;
+    // An endpoint of another event only: nothing of `event` is stored.
+    listen(&env, other, None).await;
+    hold_seat(&mut env, event, "A-1-1").await;
+    assert_eq!(outbox(&env, event).await, vec![]);
+    let last: i64 = sqlx::query_scalar("SELECT last_seq FROM webhook_sequences WHERE event_id = $1")
+        .bind(event.0)
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(last, 1, "the unstored hold.created still took number 1");
+    // An endpoint of `event` for orders only: the order's message is stored with its
+    // place among all of the event's messages (the hold before it took 2).
+    listen(&env, event, Some(&["order.confirmed"])).await;
+    buy(&mut env, event, "A-1-2").await;
+    assert_eq!(outbox(&env, event).await, vec![("order.confirmed".to_owned(), 3)]);
+    let deliveries: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries WHERE event_id = $1")
+            .bind(event.0)
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(deliveries, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_whose_transaction_fails_leaves_no_outbox_row() {
     let mut env = TestEnv::start().await;
     let event = env.create_event(&spec(1, 4, 300)).await;
+    listen(&env, event, None).await;
     // A shard of its own for direct commits, so the running worker is not fenced.
     let shard: u16 = 900;
     sqlx::query(

@@ -241,7 +241,9 @@ impl Outcome {
             Outcome::Rejected(e) => to_raw_value(&ErrorBodyRef { error: e }),
         };
         // Serialising these plain structs cannot fail; `null` is what `http_body` gives.
-        JsonBody(raw.unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON")))
+        JsonBody(
+            raw.unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON")),
+        )
     }
 }
 

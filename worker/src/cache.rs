@@ -5,6 +5,14 @@
 //! PostgreSQL is the truth, Redis a cache: a failed write is logged, kept in order and
 //! retried later (at most once a second while Redis is down), and never blocks acking.
 //! Each shard session has its own [`ShardCache`], so its writes stay in order.
+//!
+//! Availability snapshots are coalesced: a snapshot holds every seat's status (200 KB
+//! for a 200,000-seat venue), and every gateway replica reads it again when it changes,
+//! so an event is written at most once per `availability_interval_ms`. A change inside
+//! the interval waits for the next snapshot, which the shard writes when the interval
+//! is over (with a later batch, or from its timer when idle), so a snapshot is at most
+//! that interval behind the commits. A change of whether the event is sold out (no seat
+//! available or held) is written at once: admission stops and resumes on it.
 
 use crate::engine::{Effect, Engine};
 use crate::metrics::Metrics;
@@ -16,7 +24,7 @@ use protocol::names::RedisKeys;
 use protocol::reply::{HoldState, Outcome, StoredHold, StoredResult, StoredResultRef};
 use redis::Pipeline;
 use serde::Serialize;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::instrument;
@@ -59,6 +67,17 @@ impl Ttls {
     }
 }
 
+/// What the writer knows of one event's availability snapshots.
+#[derive(Debug, Clone, Copy)]
+struct Snapshot {
+    /// When the last one was written (into a pipeline).
+    written: Instant,
+    /// Whether the event changed since.
+    stale: bool,
+    /// Whether the last one said sold out.
+    sold_out: bool,
+}
+
 /// One shard session's Redis writer.
 pub(crate) struct ShardCache {
     redis: RedisLink,
@@ -68,6 +87,9 @@ pub(crate) struct ShardCache {
     metrics: Metrics,
     pending: VecDeque<Pipeline>,
     retry_at: Option<Instant>,
+    /// Least time between two availability snapshots of an event (zero: every batch).
+    snapshot_every: Duration,
+    snapshots: HashMap<EventId, Snapshot>,
 }
 
 impl ShardCache {
@@ -76,6 +98,7 @@ impl ShardCache {
         keys: RedisKeys,
         ttls: Ttls,
         timeout: Duration,
+        snapshot_every: Duration,
         metrics: Metrics,
     ) -> Self {
         Self {
@@ -86,13 +109,16 @@ impl ShardCache {
             metrics,
             pending: VecDeque::new(),
             retry_at: None,
+            snapshot_every,
+            snapshots: HashMap::new(),
         }
     }
 
     /// The writes of one committed batch: documents of its effects, then the
-    /// availability snapshot of every event whose seats or counts changed.
+    /// availability snapshots that are due (see the module's documentation): of the
+    /// events this batch changed, and of those whose changes waited for the interval.
     pub(crate) fn batch(
-        &self,
+        &mut self,
         effects: &[Effect],
         engine: &mut Engine,
         as_of: DateTime<Utc>,
@@ -137,16 +163,68 @@ impl ShardCache {
                 Effect::Result(_) => {}
             }
         }
-        for id in &dirty {
-            self.push_availability(&mut pipe, engine, id, as_of);
-        }
+        let written = self.due_snapshots(&mut pipe, engine, &dirty, as_of);
         let configs = effects.iter().filter_map(|e| match e {
             Effect::EventCreated(c) | Effect::EventUpdated(c) => Some(c.id),
             _ => None,
         });
-        let changed: HashSet<EventId> = dirty.iter().copied().chain(configs).collect();
+        let changed: HashSet<EventId> = written.into_iter().chain(configs).collect();
         self.announce(&mut pipe, &changed);
         pipe
+    }
+
+    /// The snapshots whose changes waited and whose interval is over, with the change
+    /// feed's announcement: what an idle shard writes from its timer.
+    pub(crate) fn waiting_snapshots(&mut self, engine: &mut Engine) -> Pipeline {
+        let mut pipe = redis::pipe();
+        let written = self.due_snapshots(&mut pipe, engine, &HashSet::new(), Utc::now());
+        self.announce(&mut pipe, &written.into_iter().collect());
+        pipe
+    }
+
+    /// Marks `dirty` as changed, then adds to `pipe` the snapshot of every changed
+    /// event that is due: its interval is over, or whether it is sold out flipped.
+    /// Returns the events written.
+    fn due_snapshots(
+        &mut self,
+        pipe: &mut Pipeline,
+        engine: &mut Engine,
+        dirty: &HashSet<EventId>,
+        as_of: DateTime<Utc>,
+    ) -> Vec<EventId> {
+        let now = Instant::now();
+        let every = self.snapshot_every;
+        let mut due = Vec::new();
+        for id in dirty {
+            let sold_out = engine.sold_out(id).unwrap_or(false);
+            match self.snapshots.get_mut(id) {
+                Some(s) => {
+                    s.stale = true;
+                    if s.sold_out != sold_out {
+                        due.push(*id);
+                    }
+                }
+                None => due.push(*id),
+            }
+        }
+        for (id, s) in &self.snapshots {
+            if s.stale && now.duration_since(s.written) >= every && !due.contains(id) {
+                due.push(*id);
+            }
+        }
+        for id in &due {
+            self.push_availability(pipe, engine, id, as_of);
+            let sold_out = engine.sold_out(id).unwrap_or(false);
+            self.snapshots.insert(
+                *id,
+                Snapshot {
+                    written: now,
+                    stale: false,
+                    sold_out,
+                },
+            );
+        }
+        due
     }
 
     /// Tells the gateways, on the change feed, that the configs or availability of

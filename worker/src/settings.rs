@@ -69,6 +69,11 @@ expiry_tick_ms = 200
 accept_skew_ms = 2000
 # How often (s) an active shard re-writes its events' config and availability to Redis.
 config_refresh_secs = 30
+# Least time (ms) between two availability snapshots of an event in Redis (every seat's
+# status, read again by every gateway replica when it changes); changes inside it wait
+# for the next snapshot, at most this long. A change of sold out is written at once.
+# 0 writes one after every batch.
+availability_interval_ms = 100
 # How often (ms) a standby shard consumer probes its queue to learn it became active;
 # also how long an active one waits for its expiry probe to come back before sending
 # another.
@@ -150,6 +155,8 @@ pub struct Settings {
     pub accept_skew_ms: u64,
     /// Redis config/availability refresh period, in seconds.
     pub config_refresh_secs: u64,
+    /// Least time between two availability snapshots of an event, in ms (0: every batch).
+    pub availability_interval_ms: u64,
     /// Standby probe period, in ms.
     pub probe_interval_ms: u64,
     /// Oversold audit period, in seconds.
@@ -266,6 +273,11 @@ impl Settings {
             "must be between 1 and 3600",
         );
         check(
+            "availability_interval_ms",
+            self.availability_interval_ms <= 10_000,
+            "must be at most 10000",
+        );
+        check(
             "probe_interval_ms",
             (100..=60_000).contains(&self.probe_interval_ms),
             "must be between 100 and 60000",
@@ -370,7 +382,7 @@ impl Settings {
              namespace = {}\nshards = {}\nmetrics_host = {}\n\
              metrics_port = {}\nbatch_max_commands = {}\nbatch_max_wait_ms = {}\n\
              expiry_tick_ms = {}\naccept_skew_ms = {}\nconfig_refresh_secs = {}\n\
-             probe_interval_ms = {}\n\
+             availability_interval_ms = {}\nprobe_interval_ms = {}\n\
              audit_interval_secs = {}\nredis_timeout_ms = {}\nlog_json = {}\n\
              retention_secs = {}\nprune_interval_secs = {}\nresult_ttl_secs = {}\n\
              refusal_ttl_secs = {}\nwebhook_retry_delays_secs = {:?}\n\
@@ -393,6 +405,7 @@ impl Settings {
             self.expiry_tick_ms,
             self.accept_skew_ms,
             self.config_refresh_secs,
+            self.availability_interval_ms,
             self.probe_interval_ms,
             self.audit_interval_secs,
             self.redis_timeout_ms,

@@ -84,6 +84,13 @@ impl Engine {
         self.events.insert(event.config.id, event);
     }
 
+    /// Whether event `id` is sold out: no seat available and none held that could come
+    /// back (`Availability::sold_out` of its next snapshot). `None` for an unknown event.
+    pub fn sold_out(&self, id: &EventId) -> Option<bool> {
+        let c = self.events.get(id)?.counts;
+        Some(c.available == 0 && c.held == 0)
+    }
+
     /// The state of `id`.
     pub fn event(&self, id: &EventId) -> Option<&EventState> {
         self.events.get(id)

@@ -57,6 +57,10 @@ impl Active {
         let refresh_every = Duration::from_secs(settings.config_refresh_secs);
         let mut refresh = tokio::time::interval_at(Instant::now() + refresh_every, refresh_every);
         refresh.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // Writes the availability snapshots whose changes waited (see `crate::cache`).
+        let snapshot_every = Duration::from_millis(settings.availability_interval_ms.max(10));
+        let mut snapshots = interval(snapshot_every);
+        snapshots.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut loss_check = interval(super::loss::CHECK_EVERY);
         loss_check.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut loss =
@@ -103,6 +107,11 @@ impl Active {
                             lost = true;
                             refresh_due = true;
                         }
+                        continue;
+                    }
+                    _ = snapshots.tick(), if flight.is_none() => {
+                        let pipe = self.cache.waiting_snapshots(&mut self.engine);
+                        self.cache.write(pipe).await;
                         continue;
                     }
                     _ = expiry.tick(), if flight.is_none() => {

@@ -173,6 +173,7 @@ impl Active {
             ctx.keys.clone(),
             ttls,
             timeout,
+            Duration::from_millis(ctx.settings.availability_interval_ms),
             ctx.metrics.clone(),
         );
         let mut active = Active {

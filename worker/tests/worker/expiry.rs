@@ -56,7 +56,7 @@ async fn an_unconfirmed_hold_expires_and_frees_its_seats() {
 
     // Redis follows right after the commit.
     let key = env.keys.hold(&event, &hold.id);
-    let mut redis = env.redis.clone();
+    let redis = env.redis.clone();
     let doc: StoredHold = eventually(Duration::from_secs(5), "the expired hold doc", || {
         let (key, mut redis) = (key.clone(), redis.clone());
         async move {
@@ -67,8 +67,16 @@ async fn an_unconfirmed_hold_expires_and_frees_its_seats() {
     })
     .await;
     assert_eq!(doc.ticket_id, ticket);
-    let raw: String = redis.get(env.keys.availability(&event)).await.unwrap();
-    let a: Availability = serde_json::from_str(&raw).unwrap();
+    let key = env.keys.availability(&event);
+    let a: Availability = eventually(Duration::from_secs(5), "the snapshot after expiry", || {
+        let (key, mut redis) = (key.clone(), redis.clone());
+        async move {
+            let raw: Option<String> = redis.get(&key).await.ok()?;
+            let a: Availability = serde_json::from_str(&raw?).ok()?;
+            (a.holds_active == 0).then_some(a)
+        }
+    })
+    .await;
     assert_eq!((a.available, a.held, a.holds_active), (4, 0, 0));
 
     let confirmation = confirm(ticket, hold.id, "late");

@@ -1,17 +1,38 @@
 //! Create event → hold → confirm, checked in the replies, PostgreSQL and Redis.
 
 use crate::helpers::commands::confirm;
-use crate::helpers::{spec, TestEnv};
+use crate::helpers::{eventually, spec, TestEnv};
 use protocol::availability::Availability;
 use protocol::command::{Command, SeatSelection};
 use protocol::event::EventConfig;
 use protocol::ids::TicketId;
 use protocol::reply::{HoldState, Outcome, StoredHold, StoredResult};
 use redis::AsyncCommands;
+use std::time::Duration;
 
 async fn get_json<T: serde::de::DeserializeOwned>(env: &TestEnv, key: String) -> Option<T> {
     let raw: Option<String> = env.redis.clone().get(&key).await.unwrap();
     raw.map(|s| serde_json::from_str(&s).unwrap())
+}
+
+/// The event's availability snapshot once `ok` holds of it: a change that follows
+/// another within `availability_interval_ms` reaches Redis that much later.
+async fn availability_once(
+    env: &TestEnv,
+    event: protocol::ids::EventId,
+    ok: impl Fn(&Availability) -> bool,
+) -> Availability {
+    let key = env.keys.availability(&event);
+    let limit = Duration::from_secs(5);
+    eventually(limit, "the availability snapshot", || {
+        let key = key.clone();
+        let ok = &ok;
+        async move {
+            let a: Availability = get_json(env, key).await?;
+            ok(&a).then_some(a)
+        }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,7 +144,7 @@ async fn create_hold_confirm_round_trip() {
             .unwrap();
     assert_eq!(results, 3, "create, hold and confirm results are stored");
 
-    let a: Availability = get_json(&env, env.keys.availability(&event)).await.unwrap();
+    let a = availability_once(&env, event, |a| a.orders == 1).await;
     assert_eq!((a.available, a.held, a.sold, a.orders), (8, 0, 2, 1));
     assert_eq!(a.sections[0].statuses, "ssaaaaaaaa");
     let doc: StoredHold = get_json(&env, env.keys.hold(&event, &hold.id))
@@ -165,7 +186,65 @@ async fn an_event_of_200k_seats_is_created_and_held_from() {
         }
         other => panic!("{other:?}"),
     }
-    let a: Availability = get_json(&env, env.keys.availability(&event)).await.unwrap();
+    let a = availability_once(&env, event, |a| a.held > 0).await;
     assert_eq!((a.total, a.held), (200_000, 4));
     eprintln!("200k-seat event created in {created_in:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn availability_snapshots_wait_for_the_interval_but_not_a_sell_out() {
+    let mut env = TestEnv::without_worker().await;
+    env.settings.availability_interval_ms = 3_000;
+    env.worker = Some(env.spawn_worker().await);
+    let created_from = std::time::Instant::now();
+    let event = env.create_event(&spec(1, 3, 300)).await;
+    let a: Availability = get_json(&env, env.keys.availability(&event)).await.unwrap();
+    assert_eq!(
+        (a.available, a.held),
+        (3, 0),
+        "an event's first snapshot is written at once"
+    );
+
+    // A hold inside the interval waits for the next snapshot...
+    let buy = |seat: &'static str| {
+        let ticket = TicketId::new();
+        (ticket, crate::helpers::commands::hold_for(ticket, seat))
+    };
+    let (t1, hold1) = buy("A-1-1");
+    let h1 = match env.send(event, hold1).await {
+        Outcome::HoldCreated(h) => h,
+        other => panic!("{other:?}"),
+    };
+    if created_from.elapsed() < Duration::from_secs(2) {
+        let a: Availability = get_json(&env, env.keys.availability(&event)).await.unwrap();
+        assert_eq!(a.held, 0, "written before the interval was over");
+    }
+    // ...which the idle shard writes once the interval is over.
+    let a = availability_once(&env, event, |a| a.held == 1).await;
+    assert!(created_from.elapsed() >= Duration::from_millis(2_900));
+    assert_eq!(a.available, 2);
+
+    // Selling the last seat is written at once, inside the interval.
+    match env.send(event, confirm(t1, h1.id, "p1")).await {
+        Outcome::OrderConfirmed(_) => {}
+        other => panic!("{other:?}"),
+    }
+    for seat in ["A-1-2", "A-1-3"] {
+        let (t, hold) = buy(seat);
+        let h = match env.send(event, hold).await {
+            Outcome::HoldCreated(h) => h,
+            other => panic!("{other:?}"),
+        };
+        match env.send(event, confirm(t, h.id, "p")).await {
+            Outcome::OrderConfirmed(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    let a: Availability = get_json(&env, env.keys.availability(&event)).await.unwrap();
+    assert_eq!(
+        (a.available, a.held, a.sold),
+        (0, 0, 3),
+        "the sell-out waited"
+    );
+    assert!(a.sold_out());
 }

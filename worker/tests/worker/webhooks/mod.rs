@@ -178,17 +178,21 @@ async fn messages_no_endpoint_matches_are_numbered_but_not_stored() {
     listen(&env, other, None).await;
     hold_seat(&mut env, event, "A-1-1").await;
     assert_eq!(outbox(&env, event).await, vec![]);
-    let last: i64 = sqlx::query_scalar("SELECT last_seq FROM webhook_sequences WHERE event_id = $1")
-        .bind(event.0)
-        .fetch_one(&env.pool)
-        .await
-        .unwrap();
+    let last: i64 =
+        sqlx::query_scalar("SELECT last_seq FROM webhook_sequences WHERE event_id = $1")
+            .bind(event.0)
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
     assert_eq!(last, 1, "the unstored hold.created still took number 1");
     // An endpoint of `event` for orders only: the order's message is stored with its
     // place among all of the event's messages (the hold before it took 2).
     listen(&env, event, Some(&["order.confirmed"])).await;
     buy(&mut env, event, "A-1-2").await;
-    assert_eq!(outbox(&env, event).await, vec![("order.confirmed".to_owned(), 3)]);
+    assert_eq!(
+        outbox(&env, event).await,
+        vec![("order.confirmed".to_owned(), 3)]
+    );
     let deliveries: i64 =
         sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries WHERE event_id = $1")
             .bind(event.0)

@@ -1,5 +1,6 @@
-//! The availability snapshot a worker writes to Redis after each batch
-//! (`RedisKeys::availability`); the gateway's seat map and sold-out logic read it.
+//! The availability snapshot a worker writes to Redis when an event's seats change (at
+//! most once per `availability_interval_ms`, a sell-out at once;
+//! `RedisKeys::availability`); the gateway's seat map and sold-out logic read it.
 
 use crate::ids::EventId;
 use chrono::{DateTime, Utc};

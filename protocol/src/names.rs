@@ -89,7 +89,8 @@ impl RedisKeys {
         format!("{}:config", self.event_base(event))
     }
 
-    /// String: JSON [`crate::availability::Availability`], written after every batch.
+    /// String: JSON [`crate::availability::Availability`], written when the event's seats
+    /// change, at most once per the worker's `availability_interval_ms`.
     pub fn availability(&self, event: &EventId) -> String {
         format!("{}:availability", self.event_base(event))
     }

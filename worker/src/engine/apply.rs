@@ -182,11 +182,8 @@ impl Engine {
         if let Some(ev) = self.events.get_mut(&env.event_id) {
             ev.recent.insert(env.request_id, outcome.clone());
         }
-        out.push(Effect::Result(Box::new(CommandResult::new(
-            env.request_id,
-            env.event_id,
-            env.command.ticket_id(),
-            env.command.kind(),
+        out.push(Effect::Result(Box::new(CommandResult::of(
+            env,
             key,
             outcome.clone(),
         ))));

@@ -5,7 +5,7 @@
 //! carry the public views (`StoredHold`, `Order`, `EventConfig`) so neither consumer
 //! needs to look anything up.
 
-use protocol::command::Idempotency;
+use protocol::command::{Envelope, Idempotency};
 use protocol::event::EventConfig;
 use protocol::ids::{EventId, RequestId, TicketId};
 use protocol::reply::{JsonBody, Order, Outcome, StoredHold, StoredResultRef};
@@ -109,6 +109,19 @@ impl CommandResult {
             outcome,
             body,
         }
+    }
+
+    /// The result of the command in `env` that established `idempotency`, with `outcome`.
+    pub fn of(env: &Envelope, idempotency: Option<Idempotency>, outcome: Outcome) -> Self {
+        let (ticket, kind) = (env.command.ticket_id(), env.command.kind());
+        Self::new(
+            env.request_id,
+            env.event_id,
+            ticket,
+            kind,
+            idempotency,
+            outcome,
+        )
     }
 
     /// The stored form for Redis (`RedisKeys::request`) and `GET /v1/requests/{id}`.

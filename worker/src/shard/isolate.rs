@@ -204,14 +204,7 @@ impl Active {
             outcome = label,
             "PostgreSQL refused a command; it is answered alone with an error"
         );
-        let result = Effect::Result(Box::new(CommandResult::new(
-            env.request_id,
-            env.event_id,
-            env.command.ticket_id(),
-            env.command.kind(),
-            None,
-            outcome.clone(),
-        )));
+        let result = Effect::Result(Box::new(CommandResult::of(env, None, outcome.clone())));
         self.effects.clear();
         self.effects.push(result);
         let stored = self.commit_part(now).await;

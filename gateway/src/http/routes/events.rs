@@ -104,7 +104,8 @@ pub async fn seats(
 /// Seat statuses pushed over SSE: `event: seats` with `{as_of, version, full, seats:
 /// [{id, status}]}`; the first event is the full map, later ones only the seats that
 /// changed (a subscriber that falls behind gets the full map again). Driven by the
-/// worker's availability snapshots as this replica's watcher reads them (≤ 250 ms).
+/// worker's availability snapshots as this replica's watcher reads them (≤ 250 ms after
+/// one is written; the worker writes them at most every `availability_interval_ms`).
 ///
 /// With `format=compact`: `event: state` (the body of `GET …/seats/state`), then `event:
 /// delta` with `{from, to, as_of, changes: [[layout index, code], …]}`, and `event:

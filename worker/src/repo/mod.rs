@@ -24,6 +24,7 @@ mod write;
 pub(crate) use plan::WritePlan;
 pub use results::outcome_from_stored;
 pub use write::CommitError;
+pub use write::Link;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
@@ -101,6 +102,25 @@ impl Repository {
             return Ok(());
         }
         self.commit(shard, epoch, &plan).await
+    }
+
+    /// [`Repository::commit_effects`] in the place `link` gives it among the shard's
+    /// commits (see [`Link`]): with `link.after`, the rows are written at once and the
+    /// transaction commits only after that one, and only if it committed.
+    ///
+    /// # Errors
+    /// As [`Repository::commit_effects`], and [`CommitError::Unordered`] if the
+    /// transaction it was linked after did not commit.
+    pub async fn commit_effects_linked(
+        &self,
+        shard: u16,
+        epoch: i64,
+        effects: &[crate::engine::Effect],
+        now: chrono::DateTime<chrono::Utc>,
+        link: Link,
+    ) -> Result<(), CommitError> {
+        self.commit_linked(shard, epoch, &WritePlan::new(effects, now), link)
+            .await
     }
 
     /// `SELECT 1`, for `/readyz`.

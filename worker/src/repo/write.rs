@@ -5,11 +5,21 @@
 //! order seats, results. Every statement is a bulk `UNNEST`; empty parts are skipped.
 //! The webhook outbox (`crate::webhooks::outbox`) is written in the same transaction,
 //! between the new events and the updated ones.
+//!
+//! The fence check is an update of the shard's `shard_epochs` row that writes the
+//! transaction's token, so the row's lock orders the shard's commits. A transaction
+//! started while its predecessor still commits (`Link::after`, see `shard/pipeline.rs`)
+//! writes its rows first and takes the fence last: it waits there for the predecessor
+//! and commits only if it finds that one's token, then writes the outbox, whose
+//! per-event sequence it must read as the predecessor left it. Its batch changes no
+//! event and touches no row the predecessor inserted (rows a concurrent transaction
+//! cannot see), which the caller checks.
 
 use super::plan::{hold_state_str, Claims, WritePlan};
 use super::Repository;
 use protocol::event::{AdminState, EventConfig};
 use sqlx::{Postgres, Transaction};
+use tokio::sync::oneshot;
 use tracing::instrument;
 use uuid::Uuid;
 
@@ -24,6 +34,10 @@ pub enum CommitError {
         /// The epoch found.
         current: Option<i64>,
     },
+    /// The transaction was linked after another one (`Link::after`) that did not
+    /// commit: nothing is written, and the batch is decided again after its predecessor.
+    #[error("the group commit before this one did not commit")]
+    Unordered,
     /// PostgreSQL is unreachable, shutting down, or the transaction lost a race
     /// (serialization failure, deadlock, statement timeout): retry the batch later.
     #[error("database unavailable")]
@@ -79,44 +93,151 @@ pub(crate) fn admin_state_str(s: AdminState) -> &'static str {
 
 type Tx<'c> = Transaction<'c, Postgres>;
 
+/// A group commit's place in its shard's order of commits.
+#[derive(Debug)]
+pub struct Link {
+    /// Written into `shard_epochs.last_commit` by this transaction.
+    pub token: Uuid,
+    /// The transaction that must have committed just before this one: its token, and
+    /// the signal that it holds the fence (sent once its fence succeeded; dropped if it
+    /// never will). `None`: whatever committed before; the transaction fences first.
+    pub after: Option<(Uuid, oneshot::Receiver<()>)>,
+    /// Signalled once this transaction holds the fence, for the one linked after it.
+    pub fenced: Option<oneshot::Sender<()>>,
+}
+
+impl Link {
+    /// A transaction that commits after whatever committed before it.
+    pub fn first() -> Self {
+        Self {
+            token: Uuid::new_v4(),
+            after: None,
+            fenced: None,
+        }
+    }
+}
+
 impl Repository {
     /// Writes `plan` for `shard` if `epoch` is still the shard's epoch.
     ///
     /// # Errors
     /// [`CommitError::Fenced`] if the epoch moved on; [`CommitError::Transient`] or
     /// [`CommitError::Permanent`] otherwise (nothing is written in any case).
-    #[instrument(skip_all, fields(shard = shard, epoch = epoch, results = plan.results.len()))]
     pub(crate) async fn commit(
         &self,
         shard: u16,
         epoch: i64,
         plan: &WritePlan<'_>,
     ) -> Result<(), CommitError> {
+        self.commit_linked(shard, epoch, plan, Link::first()).await
+    }
+
+    /// [`Repository::commit`] in the place `link` gives it: with `link.after`, the
+    /// rows are written before the fence, which waits for that transaction and requires
+    /// its token (see the module's documentation).
+    ///
+    /// # Errors
+    /// As [`Repository::commit`], and [`CommitError::Unordered`] if `link.after` did not
+    /// commit.
+    #[instrument(
+        name = "commit",
+        skip_all,
+        fields(shard = shard, epoch = epoch, results = plan.results.len(), linked = link.after.is_some())
+    )]
+    pub(crate) async fn commit_linked(
+        &self,
+        shard: u16,
+        epoch: i64,
+        plan: &WritePlan<'_>,
+        link: Link,
+    ) -> Result<(), CommitError> {
+        let Link {
+            token,
+            after,
+            fenced,
+        } = link;
         let mut tx = self.pool().begin().await?;
-        let current: Option<i64> =
-            sqlx::query_scalar("SELECT epoch FROM shard_epochs WHERE shard = $1 FOR UPDATE")
-                .bind(i32::from(shard))
-                .fetch_optional(&mut *tx)
-                .await?;
-        if current != Some(epoch) {
-            tx.rollback().await?;
-            return Err(CommitError::Fenced { current });
+        let Some((previous, previous_fenced)) = after else {
+            fence(&mut tx, shard, epoch, token, None).await?;
+            if let Some(f) = fenced {
+                f.send(()).ok();
+            }
+            write_events(&mut tx, shard, plan).await?;
+            write_rows(&mut tx, plan).await?;
+            tx.commit().await?;
+            return Ok(());
+        };
+        write_rows(&mut tx, plan).await?;
+        // The predecessor holds the fence (or never will): from here the fence below
+        // waits for its end.
+        previous_fenced.await.map_err(|_| CommitError::Unordered)?;
+        fence(&mut tx, shard, epoch, token, Some(previous)).await?;
+        if let Some(f) = fenced {
+            f.send(()).ok();
         }
-        for c in &plan.new_events {
-            insert_event(&mut tx, shard, c).await?;
-        }
-        // Before the updates: the outbox compares admin states with the stored ones.
-        crate::webhooks::outbox::write(&mut tx, shard, plan.effects, plan.now).await?;
-        for c in &plan.updated_events {
-            update_event(&mut tx, c).await?;
-        }
-        write_cancels(&mut tx, plan).await?;
-        write_holds(&mut tx, plan).await?;
-        write_orders(&mut tx, plan).await?;
-        write_results(&mut tx, plan).await?;
+        write_events(&mut tx, shard, plan).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Cancelled orders, holds and claims, orders, results.
+async fn write_rows(tx: &mut Tx<'_>, plan: &WritePlan<'_>) -> Result<(), sqlx::Error> {
+    write_cancels(tx, plan).await?;
+    write_holds(tx, plan).await?;
+    write_orders(tx, plan).await?;
+    write_results(tx, plan).await
+}
+
+/// The fence: locks the shard's row (waiting for a transaction that holds it), checks
+/// that `epoch` is still the shard's epoch and, with `after`, that `after` is the token
+/// of the last commit, then writes `token`; the lock is held to the end of the
+/// transaction. Otherwise [`CommitError::Fenced`] or [`CommitError::Unordered`]
+/// (dropping the transaction rolls it back). The lock comes first because an `UPDATE`
+/// whose condition reads the row skips it, without waiting, when the version it sees
+/// does not match.
+async fn fence(
+    tx: &mut Tx<'_>,
+    shard: u16,
+    epoch: i64,
+    token: Uuid,
+    after: Option<Uuid>,
+) -> Result<(), CommitError> {
+    let row: Option<(i64, Option<Uuid>)> =
+        sqlx::query_as("SELECT epoch, last_commit FROM shard_epochs WHERE shard = $1 FOR UPDATE")
+            .bind(i32::from(shard))
+            .fetch_optional(&mut **tx)
+            .await?;
+    let current = row.map(|(e, _)| e);
+    if current != Some(epoch) {
+        return Err(CommitError::Fenced { current });
+    }
+    if after.is_some() && row.and_then(|(_, last)| last) != after {
+        return Err(CommitError::Unordered);
+    }
+    sqlx::query("UPDATE shard_epochs SET last_commit = $2 WHERE shard = $1")
+        .bind(i32::from(shard))
+        .bind(token)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// New events, the webhook outbox, then updated events.
+async fn write_events(
+    tx: &mut Tx<'_>,
+    shard: u16,
+    plan: &WritePlan<'_>,
+) -> Result<(), CommitError> {
+    for c in &plan.new_events {
+        insert_event(tx, shard, c).await?;
+    }
+    // Before the updates: the outbox compares admin states with the stored ones.
+    crate::webhooks::outbox::write(tx, shard, plan.effects, plan.now).await?;
+    for c in &plan.updated_events {
+        update_event(tx, c).await?;
+    }
+    Ok(())
 }
 
 async fn insert_event(tx: &mut Tx<'_>, shard: u16, c: &EventConfig) -> Result<(), sqlx::Error> {

@@ -13,6 +13,7 @@ mod dead;
 mod delivery;
 mod isolate;
 mod loss;
+mod overlap;
 mod pipeline;
 mod record;
 mod repair;

@@ -4,10 +4,14 @@
 //! earlier decision, committed or not), commit (one transaction, in its own task, so
 //! PostgreSQL works while this task collects and decides the next batch), and finish
 //! (Redis, replies, ack: only after its own COMMIT). At most one batch is committing
-//! and one is decided behind it. Transactions stay in order: a batch's transaction
-//! starts only after the previous one committed, and each checks the fencing epoch.
-//! The next transaction is started before the previous batch is finished, so Redis
-//! writes, replies and the ack of one batch overlap the COMMIT of the next.
+//! and one is decided behind it. Transactions commit in order and each checks the
+//! fencing epoch. The batch behind starts its transaction at once when it touches
+//! nothing the committing one inserted (`overlap`): its rows are written while the
+//! other commits, and its fence waits for that one and requires its token
+//! (`repo::Link`), so it commits only after it and never after a rollback. Otherwise
+//! its transaction starts once the previous one committed. Either way it starts before
+//! the previous batch is finished, so Redis writes, replies and the ack of one batch
+//! overlap the COMMIT of the next.
 //!
 //! If a commit fails, the batch decided behind it was decided on state that never
 //! reached PostgreSQL: both go to the sequential path (`Active::process_after`, then
@@ -17,15 +21,17 @@
 //! both goes back to the queue.
 
 use super::batch::Decided;
+use super::overlap::Inserts;
 use super::session::Active;
 use super::SessionEnd;
 use crate::engine::Effect;
-use crate::repo::{CommitError, WritePlan};
+use crate::repo::{CommitError, Link, WritePlan};
 use anyhow::{anyhow, bail, Context};
 use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::Consumer;
 use std::time::Duration;
+use tokio::sync::oneshot;
 use tokio::time::{interval, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
@@ -38,6 +44,17 @@ type Landed = (Vec<Effect>, Result<(), CommitError>);
 pub(super) struct Flight {
     batch: Decided,
     task: AbortOnDropHandle<Landed>,
+    /// The token its transaction writes (`None`: it has nothing to write), and the
+    /// signal that it holds the fence, for the batch linked after it.
+    token: Option<(uuid::Uuid, oneshot::Receiver<()>)>,
+    /// What it inserts, which a transaction started before it commits cannot see.
+    inserts: Inserts,
+}
+
+/// The batch behind a committing one: decided, or already writing (linked after it).
+enum Behind {
+    Decided(Decided),
+    Writing(Flight),
 }
 
 impl Active {
@@ -145,9 +162,16 @@ impl Active {
                 }
             };
             match flight.take() {
-                None => flight = Some(self.launch(decided)),
+                None => flight = Some(self.launch(decided, None)),
                 Some(f) => {
-                    let (end, launched) = self.land_awaited(f, Some(decided), shutdown).await?;
+                    let mut f = f;
+                    let behind = match f.token.take() {
+                        Some(after) if f.inserts.allow_overlap(&decided.effects) => {
+                            Behind::Writing(self.launch(decided, Some(after)))
+                        }
+                        _ => Behind::Decided(decided),
+                    };
+                    let (end, launched) = self.land_awaited(f, Some(behind), shutdown).await?;
                     if let Some(end) = end {
                         return Ok(end);
                     }
@@ -157,21 +181,38 @@ impl Active {
         }
     }
 
-    /// Starts the transaction of `batch` in its own task.
-    fn launch(&mut self, mut batch: Decided) -> Flight {
+    /// Starts the transaction of `batch` in its own task: linked after the transaction
+    /// that writes `after` (still committing), or after whatever committed.
+    fn launch(
+        &mut self,
+        mut batch: Decided,
+        after: Option<(uuid::Uuid, oneshot::Receiver<()>)>,
+    ) -> Flight {
         let effects = std::mem::take(&mut batch.effects);
+        let inserts = Inserts::of(&effects);
+        let token = (!effects.is_empty()).then(uuid::Uuid::new_v4);
+        let (fenced, fenced_rx) = oneshot::channel();
         let (repo, shard, epoch, now) = (self.ctx.repo.clone(), self.shard, self.epoch, batch.now);
         let metrics = self.ctx.metrics.clone();
         let task = tokio::spawn(async move {
             let result = {
                 let plan = WritePlan::new(&effects, now);
-                if plan.is_empty() {
-                    Ok(())
-                } else {
-                    let timer = metrics.commit_seconds.start_timer();
-                    let r = repo.commit(shard, epoch, &plan).await;
-                    timer.observe_duration();
-                    r
+                // With effects the transaction runs even if they write no row: a batch
+                // linked after this one requires its token.
+                match token {
+                    Some(token) => {
+                        let timer = metrics.commit_seconds.start_timer();
+                        let fenced = Some(fenced);
+                        let link = Link {
+                            token,
+                            after,
+                            fenced,
+                        };
+                        let r = repo.commit_linked(shard, epoch, &plan, link).await;
+                        timer.observe_duration();
+                        r
+                    }
+                    None => Ok(()),
                 }
             };
             (effects, result)
@@ -179,6 +220,8 @@ impl Active {
         Flight {
             batch,
             task: AbortOnDropHandle::new(task),
+            token: token.map(|t| (t, fenced_rx)),
+            inserts,
         }
     }
 
@@ -186,27 +229,32 @@ impl Active {
     async fn land_awaited(
         &mut self,
         mut f: Flight,
-        behind: Option<Decided>,
+        behind: Option<Behind>,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<(Option<SessionEnd>, Option<Flight>)> {
         let landed = (&mut f.task).await.context("the commit task failed")?;
         self.land(f, landed, behind, shutdown).await
     }
 
-    /// Handles a landed commit. Committed: starts `behind`'s transaction first, then
-    /// finishes `f` (its replies and ack overlap the next COMMIT) and returns the new
-    /// flight. Fenced: gives back every delivery of both. Failed: both go in order to
-    /// the sequential path (retried, or split if PostgreSQL refused the batch).
+    /// Handles a landed commit. Committed: starts `behind`'s transaction first (unless it
+    /// is already writing), then finishes `f` (its replies and ack overlap the next
+    /// COMMIT) and returns the new flight. Fenced: gives back every delivery of both.
+    /// Failed: waits for a `behind` that is already writing (it commits only if `f` did
+    /// after all, a COMMIT whose answer was lost), then both go in order to the
+    /// sequential path (retried, or split if PostgreSQL refused the batch).
     async fn land(
         &mut self,
         mut f: Flight,
         (effects, result): Landed,
-        behind: Option<Decided>,
+        behind: Option<Behind>,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<(Option<SessionEnd>, Option<Flight>)> {
         match result {
             Ok(()) => {
-                let next = behind.map(|b| self.launch(b));
+                let next = behind.map(|b| match b {
+                    Behind::Decided(d) => self.launch(d, None),
+                    Behind::Writing(w) => w,
+                });
                 f.batch.effects = effects;
                 let buffer = self.finish(f.batch, false).await?;
                 if self.effects.is_empty() {
@@ -215,6 +263,11 @@ impl Active {
                 Ok((None, next))
             }
             Err(CommitError::Fenced { current }) => {
+                let behind = match behind {
+                    Some(Behind::Writing(w)) => Some(Self::ended(w).await?.0),
+                    Some(Behind::Decided(d)) => Some(d),
+                    None => None,
+                };
                 let last = behind
                     .as_ref()
                     .and_then(|b| b.deliveries.last())
@@ -233,18 +286,50 @@ impl Active {
                         tracing::warn!(error = %e, "group commit failed; retrying the batch");
                     }
                 }
+                // Before anything is read again from PostgreSQL: a transaction still
+                // writing would change it under the rebuild.
+                let behind = match behind {
+                    Some(Behind::Writing(w)) => {
+                        let (b, r) = Self::ended(w).await?;
+                        Some((b, Some(r)))
+                    }
+                    Some(Behind::Decided(d)) => Some((d, None)),
+                    None => None,
+                };
                 let failed = f.batch.deliveries;
                 if let Some(end) = self.process_after(failed, &failure, shutdown).await? {
                     return Ok((Some(end), None));
                 }
-                if let Some(b) = behind {
-                    if let Some(end) = self.process(b.deliveries, shutdown).await? {
-                        return Ok((Some(end), None));
+                let end = match behind {
+                    None => None,
+                    // Never started, or stopped at its fence: nothing of it was written.
+                    Some((b, None | Some(Err(CommitError::Unordered)))) => {
+                        self.process(b.deliveries, shutdown).await?
                     }
-                }
-                Ok((None, None))
+                    Some((b, Some(Err(CommitError::Fenced { current })))) => {
+                        self.fenced(current, b.deliveries.last()).await;
+                        Some(SessionEnd::Fenced)
+                    }
+                    // Committed (so `f` did too) or failed: its commands are looked up
+                    // before they are decided again.
+                    Some((b, Some(Ok(())))) => {
+                        let unknown = CommitError::Unordered;
+                        self.process_after(b.deliveries, &unknown, shutdown).await?
+                    }
+                    Some((b, Some(Err(e)))) => {
+                        self.process_after(b.deliveries, &e, shutdown).await?
+                    }
+                };
+                Ok((end, None))
             }
         }
+    }
+
+    /// Waits for the transaction of `w` to end: its batch and the commit's result.
+    async fn ended(mut w: Flight) -> anyhow::Result<(Decided, Result<(), CommitError>)> {
+        let (effects, result) = (&mut w.task).await.context("the commit task failed")?;
+        w.batch.effects = effects;
+        Ok((w.batch, result))
     }
 
     /// On shutdown: lets the batch in the air finish if its commit succeeds; otherwise

@@ -14,6 +14,7 @@ mod fencing;
 mod flow;
 mod fuzz;
 mod hygiene;
+mod linked;
 mod metrics;
 mod outage;
 mod pipeline;

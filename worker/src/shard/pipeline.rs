@@ -5,13 +5,16 @@
 //! PostgreSQL works while this task collects and decides the next batch), and finish
 //! (Redis, replies, ack: only after its own COMMIT). At most one batch is committing
 //! and one is decided behind it. Transactions commit in order and each checks the
-//! fencing epoch. The batch behind starts its transaction at once when it touches
-//! nothing the committing one inserted (`overlap`): its rows are written while the
-//! other commits, and its fence waits for that one and requires its token
-//! (`repo::Link`), so it commits only after it and never after a rollback. Otherwise
-//! its transaction starts once the previous one committed. Either way it starts before
-//! the previous batch is finished, so Redis writes, replies and the ack of one batch
-//! overlap the COMMIT of the next.
+//! fencing epoch. When commits are what holds the shard back (the batch behind is at
+//! least half of `batch_max_commands`) and it touches nothing the committing one
+//! inserted (`overlap`), the batch behind starts its transaction at once: its rows are
+//! written while the other commits, and its fence waits for that one and requires its
+//! token (`repo::Link`), so it commits only after it and never after a rollback.
+//! Otherwise its transaction starts once the previous one committed: with small
+//! batches a commit is short, and a second transaction beside it would only compete
+//! with the rest of the stack for the cores (docs/BENCHMARKS.md). Either way it starts
+//! before the previous batch is finished, so Redis writes, replies and the ack of one
+//! batch overlap the COMMIT of the next.
 //!
 //! If a commit fails, the batch decided behind it was decided on state that never
 //! reached PostgreSQL: both go to the sequential path (`Active::process_after`, then
@@ -165,8 +168,9 @@ impl Active {
                 None => flight = Some(self.launch(decided, None)),
                 Some(f) => {
                     let mut f = f;
+                    let full = decided.incoming.len() * 2 >= self.ctx.settings.batch_max_commands;
                     let behind = match f.token.take() {
-                        Some(after) if f.inserts.allow_overlap(&decided.effects) => {
+                        Some(after) if full && f.inserts.allow_overlap(&decided.effects) => {
                             Behind::Writing(self.launch(decided, Some(after)))
                         }
                         _ => Behind::Decided(decided),

@@ -34,6 +34,9 @@ pub struct Metrics {
     /// transiently (PostgreSQL down or slow, a lost race) and were retried with backoff.
     /// Batches PostgreSQL refuses are split instead: see `poison_commands`.
     pub commit_failures: IntCounter,
+    /// `anteroom_worker_linked_commits_total`: batch transactions started while the one
+    /// before them still committed (linked after it; `shard/pipeline.rs`).
+    pub linked_commits: IntCounter,
     /// `anteroom_worker_redis_write_failures_total`: Redis writes that failed (retried).
     pub redis_failures: IntCounter,
     /// `anteroom_redis_data_loss_total{shard}`: times this worker found Redis had lost
@@ -131,6 +134,10 @@ impl Metrics {
             "anteroom_worker_commit_failures_total",
             "Batch transactions that failed transiently and were retried.",
         )?;
+        let linked_commits = IntCounter::new(
+            "anteroom_worker_linked_commits_total",
+            "Batch transactions started while the one before them still committed.",
+        )?;
         let redis_failures = IntCounter::new(
             "anteroom_worker_redis_write_failures_total",
             "Redis writes that failed and were queued for retry.",
@@ -218,6 +225,7 @@ impl Metrics {
         registry.register(Box::new(seats_sold.clone()))?;
         registry.register(Box::new(shard_active.clone()))?;
         registry.register(Box::new(commit_failures.clone()))?;
+        registry.register(Box::new(linked_commits.clone()))?;
         registry.register(Box::new(redis_failures.clone()))?;
         Ok(Self {
             registry,
@@ -231,6 +239,7 @@ impl Metrics {
             seats_sold,
             shard_active,
             commit_failures,
+            linked_commits,
             redis_failures,
             redis_data_loss,
             takeovers,

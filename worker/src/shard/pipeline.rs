@@ -196,6 +196,9 @@ impl Active {
         let inserts = Inserts::of(&effects);
         let token = (!effects.is_empty()).then(uuid::Uuid::new_v4);
         let (fenced, fenced_rx) = oneshot::channel();
+        if after.is_some() {
+            self.ctx.metrics.linked_commits.inc();
+        }
         let (repo, shard, epoch, now) = (self.ctx.repo.clone(), self.shard, self.epoch, batch.now);
         let metrics = self.ctx.metrics.clone();
         let task = tokio::spawn(async move {

@@ -1,6 +1,7 @@
 //! Pipelined group commits (`worker/src/shard/pipeline.rs`): a batch decided while the
 //! previous one commits, when that commit fails, is decided again, in order, on the
-//! state rebuilt from PostgreSQL, and every command gets exactly one answer.
+//! state rebuilt from PostgreSQL, and every command gets exactly one answer: whether it
+//! waited for the commit or was already writing, linked after it.
 
 use crate::helpers::commands::hold;
 use crate::helpers::{eventually, spec, TestEnv};
@@ -9,7 +10,22 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_decided_behind_a_failed_commit_is_decided_again_in_order() {
-    let mut env = TestEnv::start().await;
+    decided_again_in_order(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_writing_behind_a_failed_commit_is_decided_again_in_order() {
+    // Batches of at most 2: the batch behind (2 commands) is full, so it starts writing
+    // while the first one commits, and its fence finds the first one rolled back.
+    decided_again_in_order(Some(2)).await;
+}
+
+async fn decided_again_in_order(batch_max_commands: Option<usize>) {
+    let mut env = TestEnv::without_worker().await;
+    if let Some(n) = batch_max_commands {
+        env.settings.batch_max_commands = n;
+    }
+    env.worker = Some(env.spawn_worker().await);
     let event = env.create_event(&spec(1, 4, 300)).await;
     // The next hold insert sleeps 1 s (so the next batch is decided behind it), then
     // fails transiently (a serialization failure); later inserts pass (a sequence is
@@ -86,6 +102,11 @@ async fn a_batch_decided_behind_a_failed_commit_is_decided_again_in_order() {
     let (_, metrics) = env.http_get("/metrics").await;
     assert!(
         metrics.contains("anteroom_worker_commit_failures_total 1"),
+        "{metrics}"
+    );
+    let linked = if batch_max_commands.is_some() { 1 } else { 0 };
+    assert!(
+        metrics.contains(&format!("anteroom_worker_linked_commits_total {linked}")),
         "{metrics}"
     );
 }

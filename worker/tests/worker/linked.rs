@@ -2,40 +2,17 @@
 //! the one before it still commits writes its rows at once, commits only after that one
 //! and never after its rollback.
 
-use crate::helpers::{spec, TestEnv};
+use crate::helpers::{new_hold, spec, TestEnv};
 use chrono::Utc;
-use protocol::ids::{EventId, HoldId, TicketId};
-use protocol::reply::{Hold, HoldState, StoredHold};
+use protocol::ids::EventId;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 use worker::engine::Effect;
 use worker::repo::{CommitError, Link, Repository};
 
-/// A shard of its own for direct commits, so the running worker is not fenced.
-async fn own_shard(env: &TestEnv, shard: u16) {
-    sqlx::query(
-        "INSERT INTO shard_epochs (shard, epoch, owner, taken_at) VALUES ($1, 1, 'test', now())",
-    )
-    .bind(i32::from(shard))
-    .execute(&env.pool)
-    .await
-    .unwrap();
-}
-
 fn hold(event: EventId, seat: &str) -> Effect {
-    Effect::HoldCreated(StoredHold {
-        ticket_id: TicketId::new(),
-        hold: Hold {
-            id: HoldId::new(),
-            event_id: event,
-            seats: vec![seat.into()],
-            state: HoldState::Held,
-            expires_at: Utc::now() + chrono::Duration::minutes(5),
-            total_cents: 1500,
-        },
-        user_ref: None,
-    })
+    Effect::HoldCreated(new_hold(event, seat))
 }
 
 /// Claims of `event` in PostgreSQL, by seat.
@@ -76,7 +53,7 @@ async fn a_linked_commit_waits_for_the_one_before_it() {
     let mut env = TestEnv::start().await;
     let event = env.create_event(&spec(1, 4, 300)).await;
     let shard = 901;
-    own_shard(&env, shard).await;
+    env.own_shard(shard).await;
     let repo = Repository::from_pool(env.pool.clone());
     let (first, second) = pair();
     let second_token = second.token;
@@ -107,7 +84,7 @@ async fn a_linked_commit_never_outlives_the_rollback_before_it() {
     let mut env = TestEnv::start().await;
     let event = env.create_event(&spec(1, 4, 300)).await;
     let shard = 902;
-    own_shard(&env, shard).await;
+    env.own_shard(shard).await;
     let repo = Repository::from_pool(env.pool.clone());
     let (first, second) = pair();
 

@@ -198,3 +198,35 @@ pub(crate) fn spec(rows: u32, per_row: u32, hold_ttl_seconds: u32) -> EventSpec 
     }))
     .unwrap()
 }
+
+impl TestEnv {
+    /// Gives `shard` an epoch row of its own (epoch 1), for commits made directly through
+    /// the repository while the running worker owns the real shards.
+    pub(crate) async fn own_shard(&self, shard: u16) {
+        sqlx::query(
+            "INSERT INTO shard_epochs (shard, epoch, owner, taken_at) VALUES ($1, 1, 'test', now())",
+        )
+        .bind(i32::from(shard))
+        .execute(&self.pool)
+        .await
+        .unwrap();
+    }
+}
+
+/// A new hold of `seat` (1500 cents, 5 minutes) for a new ticket, as the engine's
+/// `HoldCreated` effect carries it.
+pub(crate) fn new_hold(event: protocol::ids::EventId, seat: &str) -> protocol::reply::StoredHold {
+    use protocol::reply::{Hold, HoldState, StoredHold};
+    StoredHold {
+        ticket_id: protocol::ids::TicketId::new(),
+        hold: Hold {
+            id: protocol::ids::HoldId::new(),
+            event_id: event,
+            seats: vec![seat.into()],
+            state: HoldState::Held,
+            expires_at: chrono::Utc::now() + chrono::Duration::minutes(5),
+            total_cents: 1500,
+        },
+        user_ref: None,
+    }
+}

@@ -14,7 +14,7 @@ use chrono::Utc;
 use protocol::command::Command;
 use protocol::event::{AdminState, EventPatch};
 use protocol::ids::{EventId, HoldId, TicketId};
-use protocol::reply::{Hold, HoldState, Outcome, StoredHold};
+use protocol::reply::Outcome;
 use serde_json::Value;
 use uuid::Uuid;
 use worker::engine::Effect;
@@ -209,26 +209,9 @@ async fn a_batch_whose_transaction_fails_leaves_no_outbox_row() {
     listen(&env, event, None).await;
     // A shard of its own for direct commits, so the running worker is not fenced.
     let shard: u16 = 900;
-    sqlx::query(
-        "INSERT INTO shard_epochs (shard, epoch, owner, taken_at) VALUES ($1, 1, 'test', now())",
-    )
-    .bind(i32::from(shard))
-    .execute(&env.pool)
-    .await
-    .unwrap();
+    env.own_shard(shard).await;
     let repo = Repository::from_pool(env.pool.clone());
-    let view = |seat: &str| StoredHold {
-        ticket_id: TicketId::new(),
-        hold: Hold {
-            id: HoldId::new(),
-            event_id: event,
-            seats: vec![seat.into()],
-            state: HoldState::Held,
-            expires_at: Utc::now() + chrono::Duration::minutes(5),
-            total_cents: 1500,
-        },
-        user_ref: None,
-    };
+    let view = |seat: &str| crate::helpers::new_hold(event, seat);
     let (good, bad) = (view("A-1-3"), view("A-1-4"));
     // The same hold twice in one batch: PostgreSQL refuses the second insert, after the
     // outbox rows of both were written in the same transaction.

@@ -54,7 +54,8 @@ metrics_port = 9101
 # Group commit: at most this many commands per batch transaction... A batch only grows
 # this big when commands queue up behind the commit in progress (at low load it holds
 # the few that arrive within batch_max_wait_ms): the commit's cost per hold falls with
-# its size (74 us per hold at 256, 50 us at 1024 in the same run, docs/BENCHMARKS.md).
+# its size (74 us per hold in commits of 256, 50 us in commits of 1024 on the
+# reference machine, docs/BENCHMARKS.md).
 batch_max_commands = 1024
 # ...collected for at most this long (ms) after the batch's first command.
 batch_max_wait_ms = 5

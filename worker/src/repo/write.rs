@@ -157,25 +157,23 @@ impl Repository {
             fenced,
         } = link;
         let mut tx = self.pool().begin().await?;
-        let Some((previous, previous_fenced)) = after else {
-            fence(&mut tx, shard, epoch, token, None).await?;
-            if let Some(f) = fenced {
-                f.send(()).ok();
-            }
-            write_events(&mut tx, shard, plan).await?;
+        let linked = after.is_some();
+        if let Some((previous, previous_fenced)) = after {
             write_rows(&mut tx, plan).await?;
-            tx.commit().await?;
-            return Ok(());
-        };
-        write_rows(&mut tx, plan).await?;
-        // The predecessor holds the fence (or never will): from here the fence below
-        // waits for its end.
-        previous_fenced.await.map_err(|_| CommitError::Unordered)?;
-        fence(&mut tx, shard, epoch, token, Some(previous)).await?;
+            // The predecessor holds the fence (or never will): from here the fence below
+            // waits for its end.
+            previous_fenced.await.map_err(|_| CommitError::Unordered)?;
+            fence(&mut tx, shard, epoch, token, Some(previous)).await?;
+        } else {
+            fence(&mut tx, shard, epoch, token, None).await?;
+        }
         if let Some(f) = fenced {
             f.send(()).ok();
         }
         write_events(&mut tx, shard, plan).await?;
+        if !linked {
+            write_rows(&mut tx, plan).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -105,7 +105,7 @@ mod tests {
                 payment_ref: "p".into(),
             },
         ]);
-        // New holds, and the end of a hold committed earlier: rows it can see.
+        // New holds, and the end of a hold that predates both batches: rows it can see.
         assert!(before.allow_overlap(&[Effect::HoldCreated(view(e, HoldState::Held))]));
         let mut ended = earlier.clone();
         ended.hold.state = HoldState::Expired;

@@ -166,8 +166,7 @@ impl Active {
             };
             match flight.take() {
                 None => flight = Some(self.launch(decided, None)),
-                Some(f) => {
-                    let mut f = f;
+                Some(mut f) => {
                     let full = decided.incoming.len() * 2 >= self.ctx.settings.batch_max_commands;
                     let behind = match f.token.take() {
                         Some(after) if full && f.inserts.allow_overlap(&decided.effects) => {

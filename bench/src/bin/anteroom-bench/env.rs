@@ -86,11 +86,13 @@ impl RunEnv {
         conn.execute(format!(r#"CREATE DATABASE "{db_name}""#).as_str())
             .await
             .context("Failed to create the run database")?;
-        // The runs share one server: without a checkpoint here, the pages an earlier run
-        // dirtied are written back during this one and its commits wait on that I/O.
+        // The designs share one server: without a checkpoint here, pages dirtied by the
+        // other designs' runs are written back during this one, whose commits wait on it.
         // Needs a superuser or `pg_checkpoint`; without either, the run goes on.
         if let Err(e) = conn.execute("CHECKPOINT").await {
-            eprintln!("note: no CHECKPOINT before the run ({e}); earlier runs' writes may slow it");
+            eprintln!(
+                "note: no CHECKPOINT before the run ({e}); other runs' writes may slow this one"
+            );
         }
         Ok(RunEnv {
             namespace: format!("bench_{id}"),

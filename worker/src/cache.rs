@@ -3,8 +3,10 @@
 //! documents, request results, and `ZREM active` when an order uses a pass up.
 //!
 //! PostgreSQL is the truth, Redis a cache: a failed write is logged, kept in order and
-//! retried later (at most once a second while Redis is down), and never blocks acking.
-//! Each shard session has its own [`ShardCache`], so its writes stay in order.
+//! retried later (at most once a second while Redis is down), and never blocks acking
+//! ([`RedisWriter`]). Each shard session builds its writes with its own [`ShardCache`]
+//! and sends them through its own writer, in the session's finisher task, so they stay
+//! in order.
 //!
 //! Availability snapshots are coalesced: a snapshot holds every seat's status (200 KB
 //! for a 200,000-seat venue), and every gateway replica reads it again when it changes,
@@ -15,8 +17,6 @@
 //! available or held) is written at once: admission stops and resumes on it.
 
 use crate::engine::{Effect, Engine};
-use crate::metrics::Metrics;
-use crate::redis_link::RedisLink;
 use chrono::{DateTime, Utc};
 use protocol::command::Envelope;
 use protocol::ids::{EventId, RequestId};
@@ -24,27 +24,19 @@ use protocol::names::RedisKeys;
 use protocol::reply::{HoldState, Outcome, StoredHold, StoredResult, StoredResultRef};
 use redis::Pipeline;
 use serde::Serialize;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio::time::Instant;
-use tracing::instrument;
 
 mod refresh;
+mod writer;
 
-/// Most failed pipelines kept for retry per shard; older ones are dropped (the periodic
-/// refresh rewrites configs and availability anyway).
-const MAX_PENDING: usize = 10_000;
-/// While Redis is failing, try again at most this often.
-const RETRY_EVERY: Duration = Duration::from_secs(1);
+pub(crate) use writer::RedisWriter;
 
 fn json<T: Serialize>(value: &T) -> Option<String> {
     serde_json::to_string(value)
         .map_err(|e| tracing::error!(error = %e, "failed to serialise a Redis document"))
         .ok()
-}
-
-fn is_empty(pipe: &Pipeline) -> bool {
-    pipe.cmd_iter().next().is_none()
 }
 
 /// Lifetimes of the documents the worker writes for readers with a pass, in seconds
@@ -78,37 +70,21 @@ struct Snapshot {
     sold_out: bool,
 }
 
-/// One shard session's Redis writer.
+/// What one shard session writes to Redis: the pipelines of its batches, snapshots,
+/// refreshes and repairs, built from the engine (sent by a [`RedisWriter`]).
 pub(crate) struct ShardCache {
-    redis: RedisLink,
     keys: RedisKeys,
     ttls: Ttls,
-    timeout: Duration,
-    metrics: Metrics,
-    pending: VecDeque<Pipeline>,
-    retry_at: Option<Instant>,
     /// Least time between two availability snapshots of an event (zero: every batch).
     snapshot_every: Duration,
     snapshots: HashMap<EventId, Snapshot>,
 }
 
 impl ShardCache {
-    pub(crate) fn new(
-        redis: RedisLink,
-        keys: RedisKeys,
-        ttls: Ttls,
-        timeout: Duration,
-        snapshot_every: Duration,
-        metrics: Metrics,
-    ) -> Self {
+    pub(crate) fn new(keys: RedisKeys, ttls: Ttls, snapshot_every: Duration) -> Self {
         Self {
-            redis,
             keys,
             ttls,
-            timeout,
-            metrics,
-            pending: VecDeque::new(),
-            retry_at: None,
             snapshot_every,
             snapshots: HashMap::new(),
         }
@@ -117,16 +93,24 @@ impl ShardCache {
     /// The writes of one committed batch: documents of its effects, then the
     /// availability snapshots that are due (see the module's documentation): of the
     /// events this batch changed, and of those whose changes waited for the interval.
+    /// One pipeline per part of `effects` (a new part starts at each index of `cuts`,
+    /// ascending), the snapshots in the last.
     pub(crate) fn batch(
         &mut self,
         effects: &[Effect],
+        cuts: &[usize],
         engine: &mut Engine,
         as_of: DateTime<Utc>,
-    ) -> Pipeline {
+    ) -> Vec<Pipeline> {
+        let mut pipes = Vec::with_capacity(cuts.len() + 1);
         let mut pipe = redis::pipe();
         let mut dirty: HashSet<EventId> = HashSet::new();
         let ttl = self.ttls.result;
-        for e in effects {
+        let mut cuts = cuts.iter().peekable();
+        for (i, e) in effects.iter().enumerate() {
+            while cuts.next_if(|&&cut| cut <= i).is_some() {
+                pipes.push(std::mem::replace(&mut pipe, redis::pipe()));
+            }
             if e.changes_availability() {
                 dirty.insert(e.event_id());
             }
@@ -163,6 +147,9 @@ impl ShardCache {
                 Effect::Result(_) => {}
             }
         }
+        for _ in cuts {
+            pipes.push(std::mem::replace(&mut pipe, redis::pipe()));
+        }
         let written = self.due_snapshots(&mut pipe, engine, &dirty, as_of);
         let configs = effects.iter().filter_map(|e| match e {
             Effect::EventCreated(c) | Effect::EventUpdated(c) => Some(c.id),
@@ -170,7 +157,8 @@ impl ShardCache {
         });
         let changed: HashSet<EventId> = written.into_iter().chain(configs).collect();
         self.announce(&mut pipe, &changed);
-        pipe
+        pipes.push(pipe);
+        pipes
     }
 
     /// The snapshots whose changes waited and whose interval is over, with the change
@@ -334,58 +322,6 @@ impl ShardCache {
     ) {
         if let Some(doc) = engine.availability(id, as_of).and_then(|a| json(&a)) {
             pipe.set(self.keys.availability(id), doc).ignore();
-        }
-    }
-
-    /// Sends `pipe` after any earlier failed ones; on failure keeps it for later.
-    #[instrument(skip_all, fields(pending = self.pending.len()))]
-    pub(crate) async fn write(&mut self, pipe: Pipeline) {
-        if is_empty(&pipe) && self.pending.is_empty() {
-            return;
-        }
-        if !is_empty(&pipe) {
-            if self.pending.len() >= MAX_PENDING {
-                self.pending.pop_front();
-                tracing::error!("Redis retry queue full: dropped the oldest write");
-            }
-            self.pending.push_back(pipe);
-        }
-        self.flush().await;
-    }
-
-    /// Retries queued writes if Redis was failing and the retry delay has passed.
-    pub(crate) async fn retry_pending(&mut self) {
-        if !self.pending.is_empty() {
-            self.flush().await;
-        }
-    }
-
-    async fn flush(&mut self) {
-        if self.retry_at.is_some_and(|at| Instant::now() < at) {
-            return;
-        }
-        while let Some(pipe) = self.pending.front() {
-            let sent = async {
-                let mut conn = self.redis.get().await?;
-                pipe.query_async::<()>(&mut conn).await
-            };
-            let error = match tokio::time::timeout(self.timeout, sent).await {
-                Ok(Ok(())) => {
-                    self.pending.pop_front();
-                    continue;
-                }
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => format!("timed out after {:?}", self.timeout),
-            };
-            self.metrics.redis_failures.inc();
-            if self.retry_at.is_none() {
-                tracing::warn!(%error, pending = self.pending.len(), "Redis write failed; will retry");
-            }
-            self.retry_at = Some(Instant::now() + RETRY_EVERY);
-            return;
-        }
-        if self.retry_at.take().is_some() {
-            tracing::info!("Redis writes caught up");
         }
     }
 }

@@ -17,23 +17,28 @@
 //! [`Active::process`] runs them in sequence, with the retries.
 
 use super::delivery::{self, Incoming, Origin};
+use super::finisher::{Answers, Job};
 use super::session::Active;
 use super::{backoff, sleep_or_shutdown, SessionEnd};
 use crate::dead_letters::Letter;
 use crate::engine::Effect;
 use crate::repo::{CommitError, WritePlan};
-use anyhow::Context;
 use chrono::{DateTime, SubsecRound, Utc};
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicNackOptions};
-use protocol::batch::BatchWriter;
+use lapin::options::BasicNackOptions;
 use protocol::command::Envelope;
-use protocol::reply::{Outcome, Reply};
+use protocol::reply::Outcome;
 use redis::Pipeline;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::instrument;
 use uuid::Uuid;
+
+/// Commands per part of a batch's answer: the finisher replies to a part once its
+/// Redis writes are in, so the first replies of a batch of 1,000 wait for an eighth of
+/// its writes rather than all of them (the Redis write is most of the answer's time,
+/// docs/BENCHMARKS.md).
+const ANSWER_PART: usize = 128;
 
 /// A command's outcome, and whether it was answered from its stored result.
 pub(super) struct Decision {
@@ -42,7 +47,7 @@ pub(super) struct Decision {
 }
 
 /// A decided batch: its deliveries, their outcomes, the effects to commit and the Redis
-/// writes to send once they are committed.
+/// writes to send once they are committed, in parts.
 pub(super) struct Decided {
     pub(super) deliveries: Vec<Delivery>,
     pub(super) incoming: Vec<Incoming>,
@@ -51,7 +56,9 @@ pub(super) struct Decided {
     pub(super) decisions: Vec<Option<Decision>>,
     pub(super) effects: Vec<Effect>,
     pub(super) now: DateTime<Utc>,
-    pub(super) pipe: Pipeline,
+    /// The Redis writes in parts, each with the count of `incoming` answered once it
+    /// is written (ascending; the last is all of them).
+    pub(super) parts: Vec<(Pipeline, usize)>,
     /// Items to dead-letter before the ack (by index into `incoming`), besides
     /// malformed ones.
     pub(super) dead: Vec<(usize, Letter)>,
@@ -166,7 +173,8 @@ impl Active {
             }
         };
         let effects = std::mem::take(&mut self.effects);
-        let pipe = self.cache.batch(&effects, &mut self.engine, now);
+        let pipes = self.cache.batch(&effects, &[], &mut self.engine, now);
+        let parts = pipes.into_iter().map(|p| (p, incoming.len())).collect();
         let batch = Decided {
             deliveries,
             incoming,
@@ -174,7 +182,7 @@ impl Active {
             decisions,
             effects,
             now,
-            pipe,
+            parts,
             dead,
         };
         let effects = self.finish(batch, after_failure).await?;
@@ -203,12 +211,17 @@ impl Active {
     ) -> Result<Decided, (Vec<Delivery>, CommitError)> {
         let (incoming, origins) = self.decode(&deliveries);
         let now = Utc::now().trunc_subsecs(6);
-        let decisions = match self.decide_once(&incoming, now, false).await {
+        let (decisions, cuts) = match self.decide_once(&incoming, now, false).await {
             Ok(d) => d,
             Err(e) => return Err((deliveries, e)),
         };
         let effects = std::mem::take(&mut self.effects);
-        let pipe = self.cache.batch(&effects, &mut self.engine, now);
+        let effect_cuts: Vec<usize> = cuts.iter().map(|&(_, effects)| effects).collect();
+        let pipes = self
+            .cache
+            .batch(&effects, &effect_cuts, &mut self.engine, now);
+        let ends = cuts.iter().map(|&(items, _)| items).chain([incoming.len()]);
+        let parts = pipes.into_iter().zip(ends).collect();
         Ok(Decided {
             deliveries,
             incoming,
@@ -216,14 +229,19 @@ impl Active {
             decisions,
             effects,
             now,
-            pipe,
+            parts,
             dead: Vec::new(),
         })
     }
 
-    /// Gives every delivery up to `last` back to the queue after being fenced.
-    pub(super) async fn fenced(&self, current: Option<i64>, last: Option<&Delivery>) {
+    /// Gives every delivery up to `last` back to the queue after being fenced, once the
+    /// finisher has acked the batches it holds (a nack of many after their acks).
+    pub(super) async fn fenced(&mut self, current: Option<i64>, last: Option<&Delivery>) {
         tracing::warn!(?current, "fenced: another worker owns the shard");
+        if let Err(e) = self.finisher.drain().await {
+            tracing::warn!(error = %e, "the finisher failed; the channel's close requeues the rest");
+            return;
+        }
         if let Some(last) = last {
             let requeue = BasicNackOptions {
                 multiple: true,
@@ -233,13 +251,14 @@ impl Active {
         }
     }
 
-    /// The stage after a batch's COMMIT: metrics, Redis writes (and a full refresh if
-    /// an earlier attempt failed: it may have gone through), replies, dead letters
-    /// (confirmed by the broker), one ack for all. Returns the batch's effects buffer
-    /// for reuse.
+    /// The stage after a batch's COMMIT, up to the finisher: metrics, then the batch
+    /// goes to the finisher with its Redis writes (the replays' added, and a full
+    /// refresh if an earlier attempt failed: it may have gone through), which writes
+    /// them, replies, dead-letters and acks. Returns the batch's effects buffer for
+    /// reuse.
     ///
     /// # Errors
-    /// Publishing replies or dead letters, or acking, failed (the channel died).
+    /// The finisher stopped (the channel died).
     #[instrument(skip_all, fields(shard = self.shard, size = batch.deliveries.len()))]
     pub(super) async fn finish(
         &mut self,
@@ -252,7 +271,7 @@ impl Active {
             origins,
             decisions,
             mut effects,
-            mut pipe,
+            mut parts,
             dead,
             ..
         } = batch;
@@ -265,74 +284,26 @@ impl Active {
                 _ => None,
             })
             .collect();
-        self.cache.replays(&mut pipe, &self.engine, &replays);
-        self.cache.write(pipe).await;
+        if let Some((last, _)) = parts.last_mut() {
+            self.cache.replays(last, &self.engine, &replays);
+        }
         if after_failure {
             // A failed COMMIT may have gone through: bring Redis in line with the truth.
-            self.refresh().await;
+            let all = incoming.len();
+            let refresh = self.cache.refresh(&mut self.engine, Utc::now());
+            parts.extend(refresh.into_iter().map(|p| (p, all)));
         }
-        self.reply_all(&incoming, &origins, decisions).await?;
-        self.dead_letter(&deliveries, &incoming, &origins, dead)
-            .await?;
-        if let Some(last) = deliveries.last() {
-            self.channel
-                .basic_ack(last.delivery_tag, BasicAckOptions { multiple: true })
-                .await
-                .context("Failed to ack the batch")?;
-        }
+        let answers = Answers {
+            parts,
+            deliveries,
+            incoming,
+            origins,
+            decisions,
+            dead,
+        };
+        self.finisher.send(Job::Batch(answers)).await?;
         effects.clear();
         Ok(effects)
-    }
-
-    /// Publishes the batch's replies: one message per single-form command, and one
-    /// reply batch per reply queue for the members of batch messages.
-    ///
-    /// # Errors
-    /// A publish failed (the channel died).
-    async fn reply_all(
-        &self,
-        incoming: &[Incoming],
-        origins: &[Origin],
-        decisions: Vec<Option<Decision>>,
-    ) -> anyhow::Result<()> {
-        let mut singles = Vec::new();
-        let mut batches: Vec<(&lapin::types::ShortString, BatchWriter)> = Vec::new();
-        for ((inc, d), origin) in incoming.iter().zip(decisions).zip(origins) {
-            let Some(d) = d else { continue };
-            if origin.line.is_none() {
-                singles.push(delivery::reply(&self.channel, inc, d.outcome));
-                continue;
-            }
-            let Some((request_id, reply_to)) = inc.reply_target() else {
-                continue;
-            };
-            let line = serde_json::to_vec(&Reply {
-                request_id,
-                outcome: d.outcome,
-            })
-            .context("Failed to encode a reply")?;
-            // Few gateways per batch: a linear search beats hashing.
-            let i = match batches.iter().position(|(to, _)| *to == reply_to) {
-                Some(i) => i,
-                None => {
-                    batches.push((reply_to, BatchWriter::new()));
-                    batches.len() - 1
-                }
-            };
-            batches[i].1.push(&line);
-        }
-        // All replies at once: each publish waits until lapin's I/O loop has written
-        // it, so awaiting them one by one costs a thread handoff per reply.
-        let batched = batches
-            .into_iter()
-            .map(|(to, body)| delivery::reply_batch(&self.channel, to, body));
-        futures::future::try_join(
-            futures::future::try_join_all(singles),
-            futures::future::try_join_all(batched),
-        )
-        .await
-        .context("Failed to publish a reply")?;
-        Ok(())
     }
 
     /// Decides and commits the batch once. `after_failure`: a previous attempt failed,
@@ -345,7 +316,7 @@ impl Active {
         now: DateTime<Utc>,
         after_failure: bool,
     ) -> Result<Vec<Option<Decision>>, CommitError> {
-        let outcomes = self
+        let (outcomes, _) = self
             .decide_once(incoming, now, after_failure)
             .await
             .map_err(CommitError::while_reading)?;
@@ -359,13 +330,15 @@ impl Active {
     }
 
     /// Decides the batch into `self.effects` (rebuilding the engine first after a
-    /// failure). Nothing is decided if the lookup fails.
+    /// failure). Nothing is decided if the lookup fails. Returns the outcomes and where
+    /// the answer's parts end: after every [`ANSWER_PART`] items but the last, the
+    /// items and the effects so far.
     pub(super) async fn decide_once(
         &mut self,
         incoming: &[Incoming],
         now: DateTime<Utc>,
         after_failure: bool,
-    ) -> Result<Vec<Option<Decision>>, CommitError> {
+    ) -> Result<(Vec<Option<Decision>>, Vec<(usize, usize)>), CommitError> {
         let repo = &self.ctx.repo;
         if after_failure {
             let current = repo.current_epoch(self.shard).await?;
@@ -385,7 +358,11 @@ impl Active {
         let stored = repo.stored_results(&lookup).await?;
         self.effects.clear();
         let mut outcomes = Vec::with_capacity(incoming.len());
-        for inc in incoming {
+        let mut cuts = Vec::with_capacity(incoming.len() / ANSWER_PART);
+        for (i, inc) in incoming.iter().enumerate() {
+            if i > 0 && i % ANSWER_PART == 0 {
+                cuts.push((i, self.effects.len()));
+            }
             if let Incoming::Probe { stamp: Some(stamp) } = inc {
                 self.probe_read(*stamp);
             }
@@ -418,6 +395,6 @@ impl Active {
                 Incoming::Probe { .. } | Incoming::Malformed => None,
             });
         }
-        Ok(outcomes)
+        Ok((outcomes, cuts))
     }
 }

@@ -1,18 +1,18 @@
 //! Dead-lettering a batch's deliveries that cannot be decided (see `dead_letters.rs`
 //! for why the worker publishes them itself): malformed ones, and commands isolation
-//! could not even answer. Runs in `finish`, after the batch's COMMIT and before its ack,
-//! so a dead letter is confirmed by the broker before its original leaves the shard
+//! could not even answer. Runs in the finisher, after the batch's COMMIT and before its
+//! ack, so a dead letter is confirmed by the broker before its original leaves the shard
 //! queue.
 
 use super::delivery::{Incoming, Origin};
-use super::session::Active;
+use super::finisher::Finishing;
 use crate::dead_letters::{self, Letter, Reason};
 use anyhow::Context;
 use lapin::message::Delivery;
 use lapin::options::ConfirmSelectOptions;
 use lapin::BasicProperties;
 
-impl Active {
+impl Finishing {
     /// Publishes the malformed items of the batch and those of `dead` (indexes into
     /// `incoming`) to the dead-letter queue, each confirmed by the broker. A member of
     /// a batch message goes alone, as a single-form message of its own line, so the

@@ -30,7 +30,7 @@ use lapin::message::Delivery;
 use lapin::options::BasicPublishOptions;
 use lapin::types::ShortString;
 use lapin::{BasicProperties, Channel};
-use protocol::batch::{BatchWriter, COMMAND_BATCH_TYPE, REPLY_BATCH_TYPE};
+use protocol::batch::{COMMAND_BATCH_TYPE, REPLY_BATCH_TYPE};
 use protocol::command::{CommandMessage, Envelope};
 use protocol::decode::{command_refusal, CommandRefusal};
 use protocol::ids::RequestId;
@@ -229,15 +229,15 @@ impl Incoming {
     }
 }
 
-/// Publishes the reply to a command (if it asked for one).
-///
-/// # Errors
-/// The channel is closed.
-pub(crate) async fn reply(
-    channel: &Channel,
-    incoming: &Incoming,
-    outcome: Outcome,
-) -> lapin::Result<()> {
+/// The reply to a single-form command, encoded: where it goes and what it says.
+pub(crate) struct SingleReply {
+    reply_to: ShortString,
+    correlation_id: ShortString,
+    body: Vec<u8>,
+}
+
+/// The reply to `incoming` with `outcome`, if it asked for one.
+pub(crate) fn single_reply(incoming: &Incoming, outcome: Outcome) -> Option<SingleReply> {
     let (request_id, reply_to, correlation_id) = match incoming {
         Incoming::Command {
             env,
@@ -251,7 +251,7 @@ pub(crate) async fn reply(
             correlation_id,
             ..
         } => (refusal.request_id, reply_to, correlation_id),
-        _ => return Ok(()),
+        _ => return None,
     };
     let body = serde_json::to_vec(&Reply {
         request_id,
@@ -261,16 +261,28 @@ pub(crate) async fn reply(
     let correlation_id = correlation_id
         .clone()
         .unwrap_or_else(|| request_id.to_string().into());
+    Some(SingleReply {
+        reply_to: reply_to.clone(),
+        correlation_id,
+        body,
+    })
+}
+
+/// Publishes `reply`.
+///
+/// # Errors
+/// The channel is closed.
+pub(crate) async fn publish_reply(channel: &Channel, reply: &SingleReply) -> lapin::Result<()> {
     // Not awaited for a broker confirm: the channel is not in confirm mode, and a lost
     // reply is recovered by the gateway from the stored result in Redis.
     channel
         .basic_publish(
             "",
-            reply_to.as_str(),
+            reply.reply_to.as_str(),
             BasicPublishOptions::default(),
-            &body,
+            &reply.body,
             BasicProperties::default()
-                .with_correlation_id(correlation_id)
+                .with_correlation_id(reply.correlation_id.clone())
                 .with_content_type("application/json".into()),
         )
         .await?;
@@ -285,7 +297,7 @@ pub(crate) async fn reply(
 pub(crate) async fn reply_batch(
     channel: &Channel,
     reply_to: &ShortString,
-    body: BatchWriter,
+    body: &[u8],
 ) -> lapin::Result<()> {
     // Not awaited for a broker confirm, as single replies.
     channel
@@ -293,7 +305,7 @@ pub(crate) async fn reply_batch(
             "",
             reply_to.as_str(),
             BasicPublishOptions::default(),
-            &body.finish(),
+            body,
             BasicProperties::default()
                 .with_type(REPLY_BATCH_TYPE.into())
                 .with_content_type("application/x-ndjson".into()),

@@ -109,7 +109,7 @@ impl Active {
         }
         while let Some(part) = todo.pop() {
             let before = self.engine.clone();
-            let outcomes = self
+            let (outcomes, _) = self
                 .decide_once(&incoming[part.clone()], now, false)
                 .await
                 .map_err(CommitError::while_reading)?;

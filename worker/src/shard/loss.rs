@@ -126,7 +126,7 @@ impl Active {
             pipe.expire(&key, REPAIR_WINDOW.as_secs() as i64 * 2)
                 .ignore();
         }
-        self.cache.write(pipe).await;
+        self.finisher.write(pipe).await;
     }
 
     /// Rewrites the stored results of the shard's requests decided in the last
@@ -167,7 +167,7 @@ impl Active {
                     pipe.set_ex(key, doc, RESULT_TTL_SECONDS).ignore();
                 }
             }
-            self.cache.write(pipe).await;
+            self.finisher.write(pipe).await;
         }
     }
 }

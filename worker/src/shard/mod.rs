@@ -11,6 +11,7 @@
 mod batch;
 mod dead;
 mod delivery;
+mod finisher;
 mod isolate;
 mod loss;
 mod overlap;

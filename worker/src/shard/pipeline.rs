@@ -24,6 +24,7 @@
 //! both goes back to the queue.
 
 use super::batch::Decided;
+use super::finisher::Job;
 use super::overlap::Inserts;
 use super::session::Active;
 use super::SessionEnd;
@@ -61,11 +62,25 @@ enum Behind {
 }
 
 impl Active {
-    /// Group commits until shutdown, fencing or a channel failure.
+    /// Group commits until shutdown, fencing or a channel failure. At shutdown, the
+    /// batches already finishing are acked before the session's channel closes.
     ///
     /// # Errors
     /// The consumer or channel failed; the caller reconnects.
     pub(super) async fn run(
+        &mut self,
+        consumer: &mut Consumer,
+        first: Delivery,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<SessionEnd> {
+        let end = self.run_batches(consumer, first, shutdown).await?;
+        if end == SessionEnd::Shutdown {
+            self.finisher.drain().await?;
+        }
+        Ok(end)
+    }
+
+    async fn run_batches(
         &mut self,
         consumer: &mut Consumer,
         first: Delivery,
@@ -131,15 +146,16 @@ impl Active {
                     }
                     _ = snapshots.tick(), if flight.is_none() => {
                         let pipe = self.cache.waiting_snapshots(&mut self.engine);
-                        self.cache.write(pipe).await;
+                        self.finisher.write(pipe).await;
                         continue;
                     }
                     _ = expiry.tick(), if flight.is_none() => {
-                        self.cache.retry_pending().await;
+                        self.finisher.send(Job::RetryPending).await?;
                         // Holds expire when the probe comes back, in delivery order.
                         self.probe_if_due().await?;
                         continue;
                     }
+                    e = self.finisher.stopped() => return Err(e),
                     d = consumer.next(), if !refresh_due => match d {
                         Some(d) => d.context("Consumer failed")?,
                         None => bail!("the broker cancelled the consumer"),

@@ -36,7 +36,7 @@ impl Active {
             "rewriting recent hold documents in Redis"
         );
         for pipe in self.cache.holds(&holds, CHUNK) {
-            self.cache.write(pipe).await;
+            self.finisher.write(pipe).await;
         }
     }
 }

@@ -11,7 +11,8 @@
 
 use super::delivery;
 use super::{backoff, sleep_or_shutdown, SessionEnd, ShardContext};
-use crate::cache::ShardCache;
+use super::finisher::Finisher;
+use crate::cache::{RedisWriter, ShardCache};
 use crate::engine::{Effect, Engine};
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
@@ -52,8 +53,9 @@ async fn run_on(
     runtime::amqp::declare_shard(channel, ctx.broker.topology(), shard)
         .await
         .context("Failed to declare the shard queue")?;
-    // Prefetch about two batches, so the next batch is already here while one commits.
-    let prefetch = u16::try_from(ctx.settings.batch_max_commands * 2).unwrap_or(u16::MAX);
+    // Prefetch about four batches: one being answered by the finisher and one queued
+    // for it, one committing, and the next arriving while it commits.
+    let prefetch = u16::try_from(ctx.settings.batch_max_commands * 4).unwrap_or(u16::MAX);
     channel
         .basic_qos(prefetch, BasicQosOptions::default())
         .await
@@ -114,6 +116,8 @@ pub(super) struct Active {
     pub(super) epoch: i64,
     pub(super) engine: Engine,
     pub(super) cache: ShardCache,
+    /// Redis writes, replies and acks, in order, in a task of their own.
+    pub(super) finisher: Finisher,
     pub(super) channel: Channel,
     pub(super) rng: StdRng,
     pub(super) effects: Vec<Effect>,
@@ -169,19 +173,19 @@ impl Active {
             refusal: ctx.settings.refusal_ttl_secs,
         };
         let cache = ShardCache::new(
-            ctx.redis.clone(),
             ctx.keys.clone(),
             ttls,
-            timeout,
             Duration::from_millis(ctx.settings.availability_interval_ms),
-            ctx.metrics.clone(),
         );
+        let writer = RedisWriter::new(ctx.redis.clone(), timeout, ctx.metrics.clone());
+        let finisher = Finisher::start(ctx.clone(), shard, channel.clone(), writer);
         let mut active = Active {
             ctx: ctx.clone(),
             shard,
             epoch,
             engine,
             cache,
+            finisher,
             channel,
             rng: StdRng::from_entropy(),
             effects: Vec::with_capacity(ctx.settings.batch_max_commands * 2),
@@ -228,7 +232,7 @@ impl Active {
     /// Re-writes every event's config and availability to Redis.
     pub(super) async fn refresh(&mut self) {
         for pipe in self.cache.refresh(&mut self.engine, Utc::now()) {
-            self.cache.write(pipe).await;
+            self.finisher.write(pipe).await;
         }
     }
 

@@ -10,8 +10,8 @@
 //! holds of a backlog are expired only after the backlog has been read.
 
 use super::delivery;
-use super::{backoff, sleep_or_shutdown, SessionEnd, ShardContext};
 use super::finisher::Finisher;
+use super::{backoff, sleep_or_shutdown, SessionEnd, ShardContext};
 use crate::cache::{RedisWriter, ShardCache};
 use crate::engine::{Effect, Engine};
 use anyhow::{bail, Context};

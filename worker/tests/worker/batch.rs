@@ -17,6 +17,7 @@ use protocol::names::AmqpNames;
 use protocol::reply::{ErrorCode, Outcome};
 use std::collections::HashSet;
 use std::time::Duration;
+use testkit::Proxy;
 use worker::dead_letters;
 
 fn holds(event: EventId, seats: &[&str]) -> Vec<Envelope> {
@@ -81,6 +82,79 @@ async fn a_batch_message_is_decided_in_order_and_answered_in_one_reply_batch() {
         env.send(event, hold("A-1-3")).await,
         Outcome::HoldCreated(_)
     ));
+}
+
+/// A batch of 300 commands is answered in parts of 128, each after its Redis writes:
+/// while the worker's Redis connection is frozen (a proxy that passes no byte, shorter
+/// than the worker's Redis timeout), the batch commits but nobody is answered; once it
+/// thaws, three reply messages arrive, and when each does, Redis (asked directly at
+/// that moment) holds every request and hold document it answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_batch_is_answered_in_parts_each_after_its_redis_writes() {
+    let mut env = TestEnv::without_worker().await;
+    let (redis_link, proxied) = Proxy::start(&env.settings.redis_url.clone()).await;
+    env.settings.redis_url = proxied;
+    env.settings.redis_timeout_ms = 20_000;
+    env.worker = Some(env.spawn_worker().await);
+    let event = env.create_event(&spec(3, 100, 300)).await;
+    let seats: Vec<String> = (1..=3)
+        .flat_map(|row| (1..=100).map(move |n| format!("A-{row}-{n}")))
+        .collect();
+    let seats: Vec<&str> = seats.iter().map(String::as_str).collect();
+    let batch = holds(event, &seats);
+
+    redis_link.freeze();
+    env.publish_batch(event, &lines(&batch)).await;
+    eventually(Duration::from_secs(10), "the batch to commit", || async {
+        let held = count(
+            &env,
+            "SELECT count(*) FROM holds WHERE event_id = $1",
+            event,
+        )
+        .await;
+        (held == 300).then_some(())
+    })
+    .await;
+    let early = env
+        .reply_within(batch[0].request_id, Duration::from_millis(500))
+        .await;
+    assert!(
+        early.is_none(),
+        "answered before its documents were in Redis"
+    );
+    assert!(env.reply_batches.is_empty(), "{:?}", env.reply_batches);
+    redis_link.thaw();
+
+    let mut redis = env.redis.clone();
+    let mut answered = 0;
+    while answered < batch.len() {
+        let replies = env.next_reply_batch().await;
+        for reply in &replies {
+            let Outcome::HoldCreated(h) = &reply.outcome else {
+                panic!("{:?}", reply.outcome);
+            };
+            let request_doc = env.keys.request(&event, &reply.request_id);
+            let hold_doc = env.keys.hold(&event, &h.id);
+            let present: i64 = redis::cmd("EXISTS")
+                .arg(&request_doc)
+                .arg(&hold_doc)
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+            assert_eq!(
+                present, 2,
+                "a reply arrived before its documents were in Redis"
+            );
+        }
+        answered += replies.len();
+    }
+    let mut sizes = env.reply_batches.clone();
+    sizes.sort_unstable();
+    assert_eq!(
+        sizes,
+        [44, 128, 128],
+        "parts of 128 commands, each its own reply batch"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -104,6 +104,27 @@ impl TestEnv {
             .unwrap();
     }
 
+    /// Waits for the next reply batch message and returns its replies, as they arrive
+    /// (before any other reply is read), so a test can look at Redis at that moment.
+    pub(crate) async fn next_reply_batch(&mut self) -> Vec<Reply> {
+        let d = tokio::time::timeout(REPLY_WITHIN, self.replies.next())
+            .await
+            .unwrap_or_else(|_| panic!("no reply within {REPLY_WITHIN:?}"))
+            .expect("reply consumer ended")
+            .expect("reply consumer failed");
+        assert_eq!(
+            d.properties.kind().as_ref().map(|k| k.as_str()),
+            Some(REPLY_BATCH_TYPE),
+            "a reply batch"
+        );
+        let replies: Vec<Reply> = protocol::batch::decode_replies(&d.data)
+            .into_iter()
+            .map(|r| r.expect("reply JSON"))
+            .collect();
+        self.reply_batches.push(replies.len());
+        replies
+    }
+
     /// Waits for the reply to `request`.
     pub(crate) async fn reply(&mut self, request: RequestId) -> Reply {
         self.reply_within(request, REPLY_WITHIN)

@@ -1,6 +1,6 @@
 //! One group commit: decide a batch of deliveries in order, persist every effect in one
-//! transaction, then (only after COMMIT) write Redis, publish replies and ack them all
-//! with one `basic_ack(last, multiple)`.
+//! transaction, then (only after COMMIT) hand it to the finisher, which writes Redis,
+//! publishes replies and acks them all with one `basic_ack(last, multiple)`.
 //!
 //! Replays: a redelivered command (the broker gave it to us again, e.g. after a crash
 //! between commit and ack) is first looked up in `request_results` and answered with
@@ -12,9 +12,10 @@
 //! command at fault (`isolate`).
 //!
 //! The stages are separate so `pipeline` can overlap them across batches:
-//! [`Active::decide`] (in memory; also builds the batch's Redis writes, so they show the
-//! state as of this batch), the commit, then [`Active::finish`] (Redis, replies, ack).
-//! [`Active::process`] runs them in sequence, with the retries.
+//! [`Active::decide`] (in memory; also builds the batch's Redis writes, in parts, so
+//! they show the state as of this batch), the commit, then [`Active::finish`] (metrics,
+//! then the `finisher` task: Redis, replies, ack). [`Active::process`] runs them in
+//! sequence, with the retries.
 
 use super::delivery::{self, Incoming, Origin};
 use super::finisher::{Answers, Job};

@@ -3,7 +3,8 @@
 //! A batch goes through three stages (see `batch`): decide (in memory, on top of every
 //! earlier decision, committed or not), commit (one transaction, in its own task, so
 //! PostgreSQL works while this task collects and decides the next batch), and finish
-//! (Redis, replies, ack: only after its own COMMIT). At most one batch is committing
+//! (Redis, replies, ack: only after its own COMMIT, in the `finisher` task, which works
+//! through the batches in order while this task goes on). At most one batch is committing
 //! and one is decided behind it. Transactions commit in order and each checks the
 //! fencing epoch. When commits are what holds the shard back (the batch behind is at
 //! least half of `batch_max_commands`) and it touches nothing the committing one
@@ -14,7 +15,7 @@
 //! batches a commit is short, and a second transaction beside it would only compete
 //! with the rest of the stack for the cores (docs/BENCHMARKS.md). Either way it starts
 //! before the previous batch is finished, so Redis writes, replies and the ack of one
-//! batch overlap the COMMIT of the next.
+//! batch overlap the COMMIT of the next, and the deciding of the one after.
 //!
 //! If a commit fails, the batch decided behind it was decided on state that never
 //! reached PostgreSQL: both go to the sequential path (`Active::process_after`, then

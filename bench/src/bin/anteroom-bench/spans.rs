@@ -1,6 +1,8 @@
 //! `--spans`: where a worker run's time goes, from the worker's own `tracing` spans
-//! (`process` = one whole batch, `commit` = its transaction, `write` = its Redis
-//! pipeline, `stored_results` = the replay lookup). A layer adds up each span's wall
+//! (`decide` = deciding a batch in memory, `commit` = its transaction, `finish` = handing
+//! it to the finisher, `answer` = the finisher's Redis writes, replies and ack of it,
+//! `write` = one Redis pipeline, `process` = a batch on the sequential path,
+//! `stored_results` = the replay lookup). A layer adds up each span's wall
 //! time (creation to close, awaits included) by name; [`SpanTotals::take`] returns and
 //! resets the sums after each run.
 

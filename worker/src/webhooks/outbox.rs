@@ -14,7 +14,9 @@
 //! message already stored for the same decision and type is skipped
 //! (`UNIQUE (type, subject)`).
 
-use super::payload::{admin_state_str, Message};
+use super::payload::{
+    admin_state_str, Message, EVENT_SOLD_OUT, EVENT_STATE_CHANGED, ORDER_CANCELLED, ORDER_CONFIRMED,
+};
 use crate::engine::Effect;
 use chrono::{DateTime, Utc};
 use protocol::ids::EventId;
@@ -55,30 +57,30 @@ impl Batch {
         self.lanes.get_mut(&event_id.0)
     }
 
-    fn push(&mut self, message: Message) {
-        if let Some(lane) = self.lanes.get_mut(&message.event_id.0) {
-            lane.last_seq += 1;
-            let seq = lane.last_seq;
-            if wanted(&self.audience, &message) {
+    /// Numbers the next message of type `kind` on `event`, and builds and keeps it (with
+    /// the event's currency) only if some endpoint wants it: a hold's message costs
+    /// nothing in a group commit when no endpoint listens.
+    fn push(&mut self, event: EventId, kind: &str, build: impl FnOnce(&str) -> Option<Message>) {
+        let Some(lane) = self.lanes.get_mut(&event.0) else {
+            return;
+        };
+        lane.last_seq += 1;
+        let seq = lane.last_seq;
+        if wanted(&self.audience, event, kind) {
+            if let Some(message) = build(&lane.currency) {
                 self.rows.push((message, seq));
             }
         }
-    }
-
-    fn currency(&self, event_id: EventId) -> String {
-        self.lanes
-            .get(&event_id.0)
-            .map(|l| l.currency.clone())
-            .unwrap_or_default()
     }
 
     /// Adds the messages of one effect, in decision order.
     pub fn add(&mut self, effect: &Effect) {
         match effect {
             Effect::HoldCreated(view) | Effect::HoldEnded(view) => {
-                let currency = self.currency(view.hold.event_id);
-                if let Some(m) = Message::hold(view, &currency) {
-                    self.push(m);
+                if let Some(kind) = Message::hold_kind(view.hold.state) {
+                    self.push(view.hold.event_id, kind, |currency| {
+                        Message::hold(view, currency)
+                    });
                 }
             }
             Effect::OrderConfirmed {
@@ -86,13 +88,14 @@ impl Batch {
                 order,
                 payment_ref,
             } => {
-                let currency = self.currency(order.event_id);
-                self.push(Message::order_confirmed(
-                    order,
-                    hold.ticket_id,
-                    payment_ref,
-                    &currency,
-                ));
+                self.push(order.event_id, ORDER_CONFIRMED, |currency| {
+                    Some(Message::order_confirmed(
+                        order,
+                        hold.ticket_id,
+                        payment_ref,
+                        currency,
+                    ))
+                });
                 let seats = i64::try_from(order.seats.len()).unwrap_or(i64::MAX);
                 let Some(lane) = self.lane(order.event_id) else {
                     return;
@@ -101,7 +104,9 @@ impl Batch {
                 lane.seats_sold += seats;
                 let total = lane.seats_total;
                 if before < total && lane.seats_sold >= total {
-                    self.push(Message::sold_out(order, total));
+                    self.push(order.event_id, EVENT_SOLD_OUT, |_| {
+                        Some(Message::sold_out(order, total))
+                    });
                 }
             }
             Effect::EventUpdated(config) => {
@@ -111,12 +116,14 @@ impl Batch {
                 };
                 if lane.admin_state != state {
                     let previous = std::mem::replace(&mut lane.admin_state, state.to_owned());
-                    self.push(Message::state_changed(
-                        config.id,
-                        &previous,
-                        state,
-                        config.version,
-                    ));
+                    self.push(config.id, EVENT_STATE_CHANGED, |_| {
+                        Some(Message::state_changed(
+                            config.id,
+                            &previous,
+                            state,
+                            config.version,
+                        ))
+                    });
                 }
             }
             Effect::OrderCancelled {
@@ -137,8 +144,9 @@ impl Batch {
         ticket_id: protocol::ids::TicketId,
         at: DateTime<Utc>,
     ) {
-        let currency = self.currency(order.event_id);
-        self.push(Message::order_cancelled(order, ticket_id, at, &currency));
+        self.push(order.event_id, ORDER_CANCELLED, |currency| {
+            Some(Message::order_cancelled(order, ticket_id, at, currency))
+        });
         if let Some(lane) = self.lane(order.event_id) {
             let seats = i64::try_from(order.seats.len()).unwrap_or(i64::MAX);
             lane.seats_sold = (lane.seats_sold - seats).max(0);
@@ -150,14 +158,12 @@ impl Batch {
 /// then the sequence, seats total and sold, and the admin state the outbox last saw.
 type LaneRow = (Uuid, Option<String>, String, i64, i64, i64, Option<String>);
 
-/// Whether some endpoint of `audience` matches `message`'s event and type (the rule the
-/// deliveries' insert joins on).
-fn wanted(audience: &[Audience], message: &Message) -> bool {
-    audience.iter().any(|(event, types)| {
-        event.is_none_or(|e| e == message.event_id.0)
-            && types
-                .as_ref()
-                .is_none_or(|t| t.iter().any(|k| k == message.kind))
+/// Whether some endpoint of `audience` matches a message of type `kind` on `event` (the
+/// rule the deliveries' insert joins on).
+fn wanted(audience: &[Audience], event: EventId, kind: &str) -> bool {
+    audience.iter().any(|(limited_to, types)| {
+        limited_to.is_none_or(|e| e == event.0)
+            && types.as_ref().is_none_or(|t| t.iter().any(|k| k == kind))
     })
 }
 

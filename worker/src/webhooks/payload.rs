@@ -68,16 +68,22 @@ fn time(t: DateTime<Utc>) -> String {
 }
 
 impl Message {
+    /// The type of the message a hold in `state` gives: `None` for a confirmed hold
+    /// (its order announces it).
+    pub fn hold_kind(state: HoldState) -> Option<&'static str> {
+        match state {
+            HoldState::Held => Some(HOLD_CREATED),
+            HoldState::Expired => Some(HOLD_EXPIRED),
+            HoldState::Released => Some(HOLD_RELEASED),
+            HoldState::Confirmed => None,
+        }
+    }
+
     /// `hold.created`, `hold.expired` or `hold.released` for `view` (by its state:
     /// `held` is a creation; a confirmed hold is announced as `order.confirmed`, so it
     /// gives `None`).
     pub fn hold(view: &StoredHold, currency: &str) -> Option<Message> {
-        let kind = match view.hold.state {
-            HoldState::Held => HOLD_CREATED,
-            HoldState::Expired => HOLD_EXPIRED,
-            HoldState::Released => HOLD_RELEASED,
-            HoldState::Confirmed => return None,
-        };
+        let kind = Self::hold_kind(view.hold.state)?;
         let h = &view.hold;
         Some(Message {
             event_id: h.event_id,

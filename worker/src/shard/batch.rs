@@ -41,6 +41,25 @@ use uuid::Uuid;
 /// docs/BENCHMARKS.md).
 const ANSWER_PART: usize = 128;
 
+/// The deliveries collected for a batch, decoded as they came (while later ones were
+/// still on their way).
+#[derive(Default)]
+pub(super) struct Collected {
+    pub(super) deliveries: Vec<Delivery>,
+    pub(super) incoming: Vec<Incoming>,
+    /// Where each of `incoming` came from.
+    pub(super) origins: Vec<Origin>,
+}
+
+impl Collected {
+    /// Decodes `d` and adds it.
+    pub(super) fn push(&mut self, d: Delivery) {
+        let index = self.deliveries.len();
+        delivery::decode_onto(&d, index, &mut self.incoming, &mut self.origins);
+        self.deliveries.push(d);
+    }
+}
+
 /// A command's outcome, and whether it was answered from its stored result.
 pub(super) struct Decision {
     pub(super) outcome: Outcome,
@@ -199,18 +218,24 @@ impl Active {
         delivery::decode_all(deliveries)
     }
 
-    /// Decides `deliveries` on the engine as it is (committed or not), without
+    /// Decides `collected` on the engine as it is (committed or not), without
     /// committing: the stage `pipeline` runs while the previous batch commits.
     ///
     /// # Errors
     /// The lookup of redelivered commands failed; nothing was decided (the engine is
     /// untouched) and the deliveries come back.
-    #[instrument(skip_all, fields(shard = self.shard, size = deliveries.len()))]
+    #[instrument(skip_all, fields(shard = self.shard, size = collected.deliveries.len()))]
     pub(super) async fn decide(
         &mut self,
-        deliveries: Vec<Delivery>,
+        collected: Collected,
     ) -> Result<Decided, (Vec<Delivery>, CommitError)> {
-        let (incoming, origins) = self.decode(&deliveries);
+        let Collected {
+            deliveries,
+            incoming,
+            origins,
+        } = collected;
+        let redelivered = deliveries.iter().filter(|d| d.redelivered).count();
+        self.ctx.metrics.redeliveries.inc_by(redelivered as u64);
         let now = Utc::now().trunc_subsecs(6);
         let (decisions, cuts) = match self.decide_once(&incoming, now, false).await {
             Ok(d) => d,

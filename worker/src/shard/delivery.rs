@@ -76,56 +76,57 @@ pub(crate) struct Origin {
     pub(crate) line: Option<Range<usize>>,
 }
 
-/// About how many commands `d` carries (the lines of a batch, else 1), read without
-/// decoding: what `collect` counts against `batch_max_commands`.
-pub(crate) fn commands_in(d: &Delivery) -> usize {
-    if d.properties.kind().as_ref().map(|k| k.as_str()) == Some(COMMAND_BATCH_TYPE) {
-        1 + d.data.iter().filter(|b| **b == b'\n').count()
-    } else {
-        1
-    }
-}
-
 /// Decodes `deliveries` into the items to decide, in delivery order (a batch message's
 /// members in their order), with where each came from.
 pub(crate) fn decode_all(deliveries: &[Delivery]) -> (Vec<Incoming>, Vec<Origin>) {
     let mut incoming = Vec::with_capacity(deliveries.len());
     let mut origins = Vec::with_capacity(deliveries.len());
     for (i, d) in deliveries.iter().enumerate() {
-        if d.properties.kind().as_ref().map(|k| k.as_str()) != Some(COMMAND_BATCH_TYPE) {
-            incoming.push(Incoming::decode(d));
-            origins.push(Origin {
-                delivery: i,
-                line: None,
-            });
-            continue;
-        }
-        match protocol::batch::split_commands(&d.data) {
-            Ok(lines) => {
-                for line in lines {
-                    incoming.push(Incoming::decode_command(&d.data[line.clone()], d, true));
-                    origins.push(Origin {
-                        delivery: i,
-                        line: Some(line),
-                    });
-                }
-            }
-            Err(e) => {
-                tracing::warn!(
-                    delivery_tag = d.delivery_tag,
-                    bytes = d.data.len(),
-                    error = %e,
-                    "malformed command batch"
-                );
-                incoming.push(Incoming::Malformed);
+        decode_onto(d, i, &mut incoming, &mut origins);
+    }
+    (incoming, origins)
+}
+
+/// Decodes `d`, the delivery at `index` of its batch, onto `incoming` and `origins`: one
+/// item, or a batch message's members in their order.
+pub(crate) fn decode_onto(
+    d: &Delivery,
+    index: usize,
+    incoming: &mut Vec<Incoming>,
+    origins: &mut Vec<Origin>,
+) {
+    if d.properties.kind().as_ref().map(|k| k.as_str()) != Some(COMMAND_BATCH_TYPE) {
+        incoming.push(Incoming::decode(d));
+        origins.push(Origin {
+            delivery: index,
+            line: None,
+        });
+        return;
+    }
+    match protocol::batch::split_commands(&d.data) {
+        Ok(lines) => {
+            for line in lines {
+                incoming.push(Incoming::decode_command(&d.data[line.clone()], d, true));
                 origins.push(Origin {
-                    delivery: i,
-                    line: None,
+                    delivery: index,
+                    line: Some(line),
                 });
             }
         }
+        Err(e) => {
+            tracing::warn!(
+                delivery_tag = d.delivery_tag,
+                bytes = d.data.len(),
+                error = %e,
+                "malformed command batch"
+            );
+            incoming.push(Incoming::Malformed);
+            origins.push(Origin {
+                delivery: index,
+                line: None,
+            });
+        }
     }
-    (incoming, origins)
 }
 
 impl Incoming {

@@ -163,8 +163,8 @@ impl Active {
                     },
                 },
             };
-            let deliveries = self.collect(first, consumer).await?;
-            let decided = match self.decide(deliveries).await {
+            let collected = self.collect(first, consumer).await?;
+            let decided = match self.decide(collected).await {
                 Ok(decided) => decided,
                 Err((deliveries, e)) => {
                     // PostgreSQL is failing: finish what is in the air, then the

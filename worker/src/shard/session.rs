@@ -9,6 +9,7 @@
 //! before `stamp - accept_skew_ms`. A new session starts without a watermark, so the
 //! holds of a backlog are expired only after the backlog has been read.
 
+use super::batch::Collected;
 use super::delivery;
 use super::finisher::Finisher;
 use super::{backoff, sleep_or_shutdown, SessionEnd, ShardContext};
@@ -201,25 +202,24 @@ impl Active {
         Some(active)
     }
 
-    /// Collects deliveries after `first` until they hold `batch_max_commands` commands
-    /// (a batch message counts its lines; it is never split, so a worker batch may hold
+    /// Collects deliveries after `first` until they hold `batch_max_commands` items (a
+    /// batch message counts its members; it is never split, so a worker batch may hold
     /// up to one batch message more) or `batch_max_wait_ms` after the first
-    /// (deliveries already buffered are taken even with a zero wait).
+    /// (deliveries already buffered are taken even with a zero wait), decoding each as
+    /// it comes, while the next ones are on their way.
     pub(super) async fn collect(
         &mut self,
         first: Delivery,
         consumer: &mut Consumer,
-    ) -> anyhow::Result<Vec<Delivery>> {
+    ) -> anyhow::Result<Collected> {
         let max = self.ctx.settings.batch_max_commands;
         let deadline = Instant::now() + Duration::from_millis(self.ctx.settings.batch_max_wait_ms);
-        let mut commands = delivery::commands_in(&first);
-        let mut batch = Vec::with_capacity(max.min(256));
+        let mut batch = Collected::default();
         batch.push(first);
-        while commands < max {
+        while batch.incoming.len() < max {
             match tokio::time::timeout_at(deadline, consumer.next()).await {
                 Ok(Some(d)) => {
                     let d = d.context("Consumer failed")?;
-                    commands += delivery::commands_in(&d);
                     batch.push(d);
                 }
                 Ok(None) => bail!("the broker cancelled the consumer"),

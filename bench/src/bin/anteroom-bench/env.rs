@@ -142,6 +142,11 @@ impl RunEnv {
             .await?;
         ch.exchange_delete(&names.commands_exchange(), ExchangeDeleteOptions::default())
             .await?;
+        // The worker's dead-letter queue (design (c) runs none: its absence closes the
+        // channel, so it goes last).
+        let _ = ch
+            .queue_delete(&names.dead_letter_queue(), QueueDeleteOptions::default())
+            .await;
         conn.close(200, "bench cleanup").await?;
         Ok(())
     }

@@ -171,18 +171,11 @@ impl Finishing {
     /// the stored results.
     #[instrument(skip_all, fields(shard = self.shard, size = answers.deliveries.len()))]
     async fn answer(&mut self, answers: Answers) -> anyhow::Result<()> {
-        let Answers {
-            parts,
-            deliveries,
-            incoming,
-            origins,
-            decisions,
-            dead,
-        } = answers;
-        let mut decisions = decisions.into_iter();
-        let mut publishing = Vec::with_capacity(parts.len());
+        let (incoming, origins) = (&answers.incoming, &answers.origins);
+        let mut decisions = answers.decisions.into_iter();
+        let mut publishing = Vec::with_capacity(answers.parts.len());
         let mut answered = 0;
-        for (pipe, end) in parts {
+        for (pipe, end) in answers.parts {
             self.writer.write(pipe).await;
             let end = end.clamp(answered, incoming.len());
             let items = answered..end;
@@ -196,7 +189,8 @@ impl Finishing {
                 .context("the reply task failed")?
                 .context("Failed to publish a reply")?;
         }
-        self.dead_letter(&deliveries, &incoming, &origins, dead)
+        let deliveries = &answers.deliveries;
+        self.dead_letter(deliveries, incoming, origins, answers.dead)
             .await?;
         if let Some(last) = deliveries.last() {
             self.channel

@@ -22,8 +22,8 @@
 //!
 //! Replies go to the default exchange with the delivery's `reply_to` as routing key
 //! (RabbitMQ direct reply-to): one message per single-form command, with its
-//! `correlation_id`, and one reply batch per `reply_to` for the batch members of a
-//! worker batch (the gateway demultiplexes by request id).
+//! `correlation_id`, and one reply batch per `reply_to` for the batch members of each
+//! part of a worker batch (the gateway demultiplexes by request id; see `finisher`).
 
 use chrono::{DateTime, Utc};
 use lapin::message::Delivery;

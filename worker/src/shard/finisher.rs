@@ -100,7 +100,7 @@ impl Finisher {
     pub(super) async fn send(&mut self, job: Job) -> anyhow::Result<()> {
         match self.jobs.send(job).await {
             Ok(()) => Ok(()),
-            Err(_) => Err(self.stopped().await),
+            Err(_) => Err(self.failure().await),
         }
     }
 
@@ -119,11 +119,20 @@ impl Finisher {
         self.send(Job::Drain(done)).await?;
         match drained.await {
             Ok(()) => Ok(()),
-            Err(_) => Err(self.stopped().await),
+            Err(_) => Err(self.failure().await),
         }
     }
 
-    /// Waits for the finisher to stop, which it does only on a failure; its error.
+    /// The error the finisher stopped on (reported once; later calls say it stopped).
+    async fn failure(&mut self) -> anyhow::Error {
+        if self.task.is_none() {
+            return anyhow!("the finisher had stopped");
+        }
+        self.stopped().await
+    }
+
+    /// Waits for the finisher to stop, which it does only on a failure; its error
+    /// (never returns once that error was taken).
     pub(super) async fn stopped(&mut self) -> anyhow::Error {
         let Some(task) = self.task.as_mut() else {
             return std::future::pending().await;

@@ -4,9 +4,9 @@
 //!
 //! PostgreSQL is the truth, Redis a cache: a failed write is logged, kept in order and
 //! retried later (at most once a second while Redis is down), and never blocks acking
-//! ([`RedisWriter`]). Each shard session builds its writes with its own [`ShardCache`]
-//! and sends them through its own writer, in the session's finisher task, so they stay
-//! in order.
+//! ([`RedisWriter`]). Each active shard consumer builds its writes with its own
+//! [`ShardCache`] and sends them through its own writer, in its finisher task, so they
+//! stay in order.
 //!
 //! Availability snapshots are coalesced: a snapshot holds every seat's status (200 KB
 //! for a 200,000-seat venue), and every gateway replica reads it again when it changes,
@@ -70,7 +70,7 @@ struct Snapshot {
     sold_out: bool,
 }
 
-/// What one shard session writes to Redis: the pipelines of its batches, snapshots,
+/// What one active shard consumer writes to Redis: the pipelines of its batches, snapshots,
 /// refreshes and repairs, built from the engine (sent by a [`RedisWriter`]).
 pub(crate) struct ShardCache {
     keys: RedisKeys,

@@ -18,7 +18,7 @@ fn is_empty(pipe: &Pipeline) -> bool {
     pipe.cmd_iter().next().is_none()
 }
 
-/// One shard session's Redis writer: pipelines go out in the order given, each after
+/// One active shard consumer's Redis writer: pipelines go out in the order given, each after
 /// any earlier one that failed; a write that fails or outlasts `timeout` is kept (at
 /// most [`MAX_PENDING`]) and retried at most once a second.
 pub(crate) struct RedisWriter {

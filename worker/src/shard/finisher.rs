@@ -4,10 +4,10 @@
 //! (Redis pipelines, outcomes) before it hands a batch over, so the finisher needs no
 //! shard state but the Redis writer's retry queue.
 //!
-//! Every Redis write of the session (snapshots from the timer, refreshes, repairs) goes
-//! through the same queue of jobs, so writes reach Redis in the order the loop made
-//! them, and a batch's Redis writes land before its replies: a fan who has the answer
-//! finds it in Redis too. The queue holds at most [`QUEUED`] jobs; a loop that gets
+//! Every Redis write of the shard's consumer (snapshots from the timer, refreshes,
+//! repairs) goes through the same queue of jobs, so writes reach Redis in the order the
+//! loop made them, and a batch's Redis writes land before its replies: a fan who has
+//! the answer finds it in Redis too. The queue holds at most [`QUEUED`] jobs; a loop that gets
 //! ahead of Redis or the broker waits. The loop waits for the queue to empty
 //! ([`Finisher::drain`]) only before it gives deliveries back to the queue (fenced) and
 //! at shutdown, so every ack of a finished batch goes out first.
@@ -33,7 +33,7 @@ use tracing::instrument;
 
 /// Jobs waiting for the finisher, besides the one it is doing. One batch queued behind
 /// the one being answered keeps the finisher busy without holding more deliveries
-/// unacked than the prefetch allows for (`session`).
+/// unacked than the prefetch allows for (`session.rs`).
 const QUEUED: usize = 1;
 
 /// What the finisher does, in order.
@@ -63,7 +63,7 @@ pub(super) struct Answers {
     pub(super) dead: Vec<(usize, Letter)>,
 }
 
-/// The loop's handle on its session's finisher task (aborted when dropped: deliveries
+/// The loop's handle on its finisher task (aborted when dropped: deliveries
 /// not acked yet come back redelivered and are answered from their stored results).
 pub(super) struct Finisher {
     jobs: mpsc::Sender<Job>,
@@ -71,7 +71,7 @@ pub(super) struct Finisher {
 }
 
 impl Finisher {
-    /// Starts the finisher of `shard`'s session on `channel`.
+    /// Starts the finisher of `shard`'s consumer on `channel`.
     pub(super) fn start(
         ctx: Arc<ShardContext>,
         shard: u16,
@@ -104,7 +104,7 @@ impl Finisher {
         }
     }
 
-    /// Queues Redis writes. A stopped finisher is not reported here: the session ends
+    /// Queues Redis writes. A stopped finisher is not reported here: the consumer ends
     /// on it with the next batch, or from its loop.
     pub(super) async fn write(&mut self, pipe: Pipeline) {
         let _ = self.jobs.send(Job::Write(pipe)).await;
@@ -176,8 +176,8 @@ impl Finishing {
     ///
     /// # Errors
     /// Publishing replies or dead letters, or acking, failed (the channel died): the
-    /// deliveries come back redelivered to the next session, which answers them from
-    /// the stored results.
+    /// deliveries come back redelivered to the shard's next consumer, which answers them
+    /// from the stored results.
     #[instrument(skip_all, fields(shard = self.shard, size = answers.deliveries.len()))]
     async fn answer(&mut self, answers: Answers) -> anyhow::Result<()> {
         let (incoming, origins) = (&answers.incoming, &answers.origins);

@@ -64,7 +64,7 @@ enum Behind {
 
 impl Active {
     /// Group commits until shutdown, fencing or a channel failure. At shutdown, the
-    /// batches already finishing are acked before the session's channel closes.
+    /// batches already finishing are acked before the consumer's channel closes.
     ///
     /// # Errors
     /// The consumer or channel failed; the caller reconnects.

@@ -278,10 +278,10 @@ impl Active {
     }
 
     /// The stage after a batch's COMMIT, up to the finisher: metrics, then the batch
-    /// goes to the finisher with its Redis writes (the replays' added, and a full
-    /// refresh if an earlier attempt failed: it may have gone through), which writes
-    /// them, replies, dead-letters and acks. Returns the batch's effects buffer for
-    /// reuse.
+    /// goes to the finisher with its Redis writes (the replays' added to its first
+    /// part, and a full refresh if an earlier attempt failed: it may have gone
+    /// through), which writes them, replies, dead-letters and acks. Returns the
+    /// batch's effects buffer for reuse.
     ///
     /// # Errors
     /// The finisher stopped (the channel died).
@@ -310,8 +310,10 @@ impl Active {
                 _ => None,
             })
             .collect();
-        if let Some((last, _)) = parts.last_mut() {
-            self.cache.replays(last, &self.engine, &replays);
+        // In the first part: a replay may follow a crash between a commit and its Redis
+        // writes, and its documents must be back before any reply of the batch.
+        if let Some((first, _)) = parts.first_mut() {
+            self.cache.replays(first, &self.engine, &replays);
         }
         if after_failure {
             // A failed COMMIT may have gone through: bring Redis in line with the truth.
